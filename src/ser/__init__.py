@@ -1,0 +1,1 @@
+"""Speech emotion recognition: a small library behind a reproducible DVC pipeline."""

@@ -1,0 +1,85 @@
+"""Audio decoding: any file libsndfile reads, mixed down to mono and resampled.
+
+:func:`load_audio` is the only way the project turns a file into samples, so
+training, evaluation and prediction all hear the same thing. Files that cannot
+give usable samples raise :class:`AudioError` with a reason a person can act on.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif")
+SILENCE_PEAK = 1e-4  # below this absolute peak (about -80 dBFS) a file counts as silent
+
+
+class AudioError(ValueError):
+    """A file cannot be used as audio; the message says why."""
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What the file header says."""
+
+    sample_rate: int
+    channels: int
+    frames: int
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.sample_rate
+
+
+def probe(path: str | Path) -> AudioInfo:
+    """Read the header of ``path`` without decoding the samples."""
+    path = Path(path)
+    if path.is_dir():
+        raise AudioError("is a directory, not an audio file")
+    if not path.exists():
+        raise AudioError("does not exist (broken link or removed file)")
+    try:
+        if path.stat().st_size == 0:
+            raise AudioError("is empty (0 bytes)")
+        info = sf.info(str(path))
+    except PermissionError:
+        raise AudioError("cannot be read: permission denied") from None
+    except sf.LibsndfileError as error:
+        raise AudioError(f"is not readable audio ({error.error_string})") from None
+    except RuntimeError as error:  # older soundfile versions
+        raise AudioError(f"is not readable audio ({error})") from None
+    if info.frames <= 0:
+        raise AudioError("has no audio samples")
+    return AudioInfo(info.samplerate, info.channels, info.frames)
+
+
+def load_audio(path: str | Path, sample_rate: int, *, min_samples: int = 1) -> np.ndarray:
+    """Decode ``path`` to float32 mono at ``sample_rate``; reject unusable audio.
+
+    Channels are averaged; resampling uses soxr's high-quality filter (as
+    librosa does by default). Raises :class:`AudioError` for files that are
+    unreadable, non-finite, silent or shorter than ``min_samples`` after resampling.
+    """
+    probe(path)
+    try:
+        samples, native_rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError) as error:
+        raise AudioError(f"cannot be decoded ({error})") from None
+    if samples.size == 0:
+        raise AudioError("has no audio samples")
+    if not np.isfinite(samples).all():
+        raise AudioError("contains NaN or infinite samples")
+    mono = samples.mean(axis=1, dtype=np.float32) if samples.shape[1] > 1 else samples[:, 0]
+    if native_rate != sample_rate:
+        mono = soxr.resample(mono, native_rate, sample_rate, quality="HQ").astype(np.float32, copy=False)
+    if np.max(np.abs(mono)) < SILENCE_PEAK:
+        raise AudioError("is silent (peak below -80 dBFS)")
+    if mono.size < min_samples:
+        raise AudioError(
+            f"is too short: {mono.size} samples at {sample_rate} Hz, "
+            f"fewer than one analysis frame ({min_samples})"
+        )
+    return np.ascontiguousarray(mono)

@@ -1,0 +1,232 @@
+"""Pipeline parameters: load ``params.yaml`` and validate every key before any work.
+
+Each section of ``params.yaml`` maps onto one frozen dataclass. Validation fails
+with a :class:`ParamError` whose message is one line naming the key, the value
+and what is allowed, so a stage can stop before it reads a single file.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from ser.corpora import CONVENTIONS, EMOTIONS
+
+
+class ParamError(ValueError):
+    """A parameter in params.yaml is missing, unknown or out of range."""
+
+    def __init__(self, key: str, problem: str):
+        self.key = key
+        super().__init__(f"params.yaml: {key}: {problem}")
+
+
+def _choice(key: str, value: Any, allowed: Iterable[str]) -> str:
+    allowed = list(allowed)
+    if value not in allowed:
+        raise ParamError(key, f"got {value!r}; allowed: {', '.join(map(str, allowed))}")
+    return value
+
+
+def _integer(key: str, value: Any, *, low: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or (low is not None and value < low):
+        bound = f" >= {low}" if low is not None else ""
+        raise ParamError(key, f"got {value!r}; allowed: an integer{bound}")
+    return value
+
+
+def _number(key: str, value: Any, *, low: float, high: float | None = None,
+            low_open: bool = False, high_open: bool = False) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if ok:
+        ok = (value > low if low_open else value >= low)
+        if high is not None:
+            ok = ok and (value < high if high_open else value <= high)
+    if not ok:
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        upper = "inf" if high is None else f"{high:g}"
+        raise ParamError(key, f"got {value!r}; allowed: a number in {left}{low:g}, {upper}{right}")
+    return float(value)
+
+
+def _boolean(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ParamError(key, f"got {value!r}; allowed: true or false")
+    return value
+
+
+@dataclass(frozen=True)
+class DataParams:
+    """Where the audio comes from and which of it is used."""
+
+    source: str = "demo"
+    dataset: str = "ravdess"
+    emotions: tuple[str, ...] | str = ("neutral", "calm", "happy", "disgust")
+
+    def __post_init__(self):
+        if not isinstance(self.source, str) or not self.source:
+            raise ParamError("data.source", f"got {self.source!r}; allowed: demo or a folder of audio files")
+        _choice("data.dataset", self.dataset, CONVENTIONS)
+        emotions = self.emotions
+        if emotions == "all":
+            return
+        if isinstance(emotions, str) or not emotions:
+            raise ParamError("data.emotions", f"got {self.emotions!r}; allowed: all or a list of {', '.join(EMOTIONS)}")
+        for emotion in emotions:
+            if emotion not in EMOTIONS:
+                raise ParamError("data.emotions", f"unknown emotion {emotion!r}; allowed: all or a list of {', '.join(EMOTIONS)}")
+        if len(set(emotions)) < 2:
+            raise ParamError("data.emotions", f"got {self.emotions!r}; allowed: at least two distinct emotions")
+        object.__setattr__(self, "emotions", tuple(dict.fromkeys(emotions)))
+
+
+@dataclass(frozen=True)
+class AudioParams:
+    """How every file is decoded: mono, resampled to ``sample_rate``."""
+
+    sample_rate: int = 16000
+
+    def __post_init__(self):
+        _integer("audio.sample_rate", self.sample_rate, low=1000)
+
+
+@dataclass(frozen=True)
+class FeatureParams:
+    """The per-file feature vector: time-means of MFCC, chroma and mel power."""
+
+    n_mfcc: int = 40
+    n_chroma: int = 12
+    n_mels: int = 128
+    n_fft: int = 2048
+    hop_length: int = 512
+    workers: int = 0
+
+    def __post_init__(self):
+        _integer("features.n_mels", self.n_mels, low=1)
+        _integer("features.n_mfcc", self.n_mfcc, low=1)
+        if self.n_mfcc > self.n_mels:
+            raise ParamError("features.n_mfcc", f"got {self.n_mfcc}; allowed: at most features.n_mels ({self.n_mels})")
+        _integer("features.n_chroma", self.n_chroma, low=1)
+        _integer("features.n_fft", self.n_fft, low=16)
+        _integer("features.hop_length", self.hop_length, low=1)
+        _integer("features.workers", self.workers, low=0)
+
+    @property
+    def min_samples(self) -> int:
+        """Shortest signal that fills one analysis frame."""
+        return self.n_fft
+
+
+@dataclass(frozen=True)
+class SplitParams:
+    """How files are divided into train and test sets."""
+
+    by: str = "speaker"
+    test_size: float = 0.3
+    seed: int = 5
+    test_speakers: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        _choice("split.by", self.by, ("speaker", "random"))
+        _number("split.test_size", self.test_size, low=0, high=1, low_open=True, high_open=True)
+        _integer("split.seed", self.seed, low=0)
+        speakers = self.test_speakers or ()
+        if isinstance(speakers, (str, int)):
+            speakers = (speakers,)
+        if any(isinstance(s, bool) or not isinstance(s, (str, int)) for s in speakers):
+            raise ParamError("split.test_speakers", f"got {self.test_speakers!r}; allowed: a list of speaker ids")
+        object.__setattr__(self, "test_speakers", tuple(_speaker_id(s) for s in speakers))
+
+
+def _speaker_id(value: str | int) -> str:
+    """Speaker ids compare as the strings in file names; ``1`` means ``"01"``."""
+    return f"{value:02d}" if isinstance(value, int) else str(value)
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """The model: optional standardisation, then scikit-learn's MLPClassifier."""
+
+    alpha: float = 0.1
+    batch_size: int = 30
+    hidden_layer_sizes: tuple[int, ...] = (300,)
+    learning_rate: str = "adaptive"
+    max_iter: int = 500
+    solver: str = "adam"
+    seed: int = 5
+    scale: bool = True
+
+    def __post_init__(self):
+        _number("train.alpha", self.alpha, low=0)
+        _integer("train.batch_size", self.batch_size, low=1)
+        sizes = self.hidden_layer_sizes
+        if isinstance(sizes, int):
+            sizes = (sizes,)
+        if not sizes or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes):
+            raise ParamError("train.hidden_layer_sizes", f"got {self.hidden_layer_sizes!r}; allowed: a list of positive integers")
+        object.__setattr__(self, "hidden_layer_sizes", tuple(sizes))
+        _choice("train.learning_rate", self.learning_rate, ("constant", "invscaling", "adaptive"))
+        _integer("train.max_iter", self.max_iter, low=1)
+        _choice("train.solver", self.solver, ("adam", "sgd", "lbfgs"))
+        _integer("train.seed", self.seed, low=0)
+        _boolean("train.scale", self.scale)
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    """Cross-validation on the whole selected data."""
+
+    cv_folds: int = 5
+    cv_by: str = "speaker"
+
+    def __post_init__(self):
+        _integer("evaluate.cv_folds", self.cv_folds, low=2)
+        _choice("evaluate.cv_by", self.cv_by, ("speaker", "random"))
+
+
+@dataclass(frozen=True)
+class Params:
+    """All of params.yaml, validated."""
+
+    data: DataParams = field(default_factory=DataParams)
+    audio: AudioParams = field(default_factory=AudioParams)
+    features: FeatureParams = field(default_factory=FeatureParams)
+    split: SplitParams = field(default_factory=SplitParams)
+    train: TrainParams = field(default_factory=TrainParams)
+    evaluate: EvaluateParams = field(default_factory=EvaluateParams)
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> "Params":
+        """Build and validate from a parsed params.yaml; unknown keys are errors."""
+        if not isinstance(raw, dict):
+            raise ParamError("(top level)", "params.yaml must be a mapping of sections")
+        sections = {f.name: f.default_factory for f in dataclasses.fields(cls)}
+        built = {}
+        for name, section in raw.items():
+            if name not in sections:
+                raise ParamError(name, f"unknown section; allowed: {', '.join(sections)}")
+            section_cls = sections[name]
+            if not isinstance(section, dict):
+                raise ParamError(name, "must be a mapping of keys")
+            known = [f.name for f in dataclasses.fields(section_cls)]
+            for key in section:
+                if key not in known:
+                    raise ParamError(f"{name}.{key}", f"unknown key; allowed keys in {name}: {', '.join(known)}")
+            built[name] = section_cls(**section)
+        return cls(**built)
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate ``params.yaml``."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ParamError("(file)", f"{path} not found; run from the project root or pass --params") from None
+    except yaml.YAMLError as error:
+        raise ParamError("(file)", f"{path} is not valid YAML: {error}".replace("\n", " ")) from None
+    return Params.from_dict(raw)

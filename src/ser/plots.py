@@ -1,0 +1,57 @@
+"""PNG figures of the evaluation: confusion matrix, ROC, precision-recall, loss curve."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn.metrics import confusion_matrix  # noqa: E402
+
+from ser.files import atomic_path  # noqa: E402
+
+
+def save_figure(figure, path: str | Path) -> None:
+    """Save ``figure`` as PNG atomically and close it."""
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(figure)
+
+
+def confusion_figure(y_true, y_pred, classes):
+    """Counts of actual (rows) against predicted (columns) classes."""
+    matrix = confusion_matrix(y_true, y_pred, labels=list(classes))
+    figure, axes = plt.subplots(figsize=(1.0 + 0.7 * len(classes), 0.8 + 0.6 * len(classes)))
+    image = axes.imshow(matrix, cmap="Blues")
+    for (row, column), count in np.ndenumerate(matrix):
+        colour = "white" if count > matrix.max() / 2 else "black"
+        axes.text(column, row, str(count), ha="center", va="center", color=colour)
+    axes.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    axes.set_yticks(range(len(classes)), classes)
+    axes.set(xlabel="predicted", ylabel="actual", title="Confusion matrix (test set)")
+    figure.colorbar(image, ax=axes, fraction=0.046)
+    return figure
+
+
+def curve_figure(points: pd.DataFrame, x: str, y: str, title: str, scores: dict[str, float | None], score_name: str):
+    """One line per class, labelled with that class's area score."""
+    figure, axes = plt.subplots(figsize=(6, 5))
+    for label, group in points.groupby("class", sort=False):
+        score = scores.get(label)
+        axes.plot(group[x], group[y], label=f"{label} ({score_name} {score:.2f})" if score is not None else label)
+    if x == "fpr":
+        axes.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8)
+    axes.set(xlabel=x, ylabel=y, title=title, xlim=(0, 1), ylim=(0, 1.02))
+    axes.legend(loc="best", fontsize="small")
+    return figure
+
+
+def loss_figure(losses: list[float]):
+    """Training loss per epoch."""
+    figure, axes = plt.subplots(figsize=(6, 4))
+    axes.plot(range(1, len(losses) + 1), losses)
+    axes.set(xlabel="epoch", ylabel="training loss", title="MLP loss curve")
+    return figure

@@ -1,0 +1,30 @@
+"""What every stage script shares: argument parsing and clear one-line failures."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable
+
+from ser.audio import AudioError
+from ser.bundle import BundleError
+from ser.config import ParamError, Params, load_params
+from ser.ingest import IngestError
+
+EXPECTED_ERRORS = (ParamError, IngestError, AudioError, BundleError)
+
+
+def stage_parser(description: str) -> argparse.ArgumentParser:
+    """An argument parser that already takes ``--params``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--params", default="params.yaml", help="parameters file (default: params.yaml)")
+    return parser
+
+
+def run_stage(main: Callable[[argparse.Namespace, Params], None], parser: argparse.ArgumentParser) -> None:
+    """Parse arguments, validate all params, run ``main``; expected errors exit 2 with one line."""
+    args = parser.parse_args()
+    try:
+        main(args, load_params(args.params))
+    except EXPECTED_ERRORS as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,59 @@
+"""Stage evaluate: test-set metrics, per-class curves and their figures."""
+from pathlib import Path
+
+import pandas as pd
+
+from ser.bundle import load_bundle
+from ser.evaluation import curves, evaluate_predictions
+from ser.files import atomic_dir, write_csv, write_json
+from ser.plots import confusion_figure, curve_figure, save_figure
+from ser.table import read_split_table
+from ser.stagekit import run_stage, stage_parser
+
+
+def write_per_class(directory: Path, points: pd.DataFrame) -> None:
+    """One CSV per class, as ``dvc plots`` draws each file as a line."""
+    with atomic_dir(directory) as tmp:
+        for label, group in points.groupby("class", sort=False):
+            group.drop(columns="class").to_csv(tmp / f"{label}.csv", index=False)
+
+
+def main(args, params):
+    model, info = load_bundle(args.model)
+    table = read_split_table(args.features, args.split)
+    test = table[table["set"] == "test"]
+    classes = info["classes"]
+    X = test[info["feature_columns"]].to_numpy()
+    y_true = test["emotion"].to_numpy()
+    y_pred = model.predict(X)
+    probabilities = model.predict_proba(X)
+    metrics = evaluate_predictions(y_true, y_pred, probabilities, classes)
+    metrics["class_counts"] = {
+        part: {k: int(v) for k, v in table.loc[table["set"] == part, "emotion"].value_counts().sort_index().items()}
+        for part in ("train", "test")
+    }
+    write_json(args.metrics, metrics)
+
+    plots = Path(args.plots)
+    write_csv(plots / "confusion.csv", pd.DataFrame({"actual": y_true, "predicted": y_pred}))
+    roc, pr = curves(y_true, probabilities, classes)
+    write_per_class(plots / "roc", roc)
+    write_per_class(plots / "precision_recall", pr)
+    per_class = metrics["per_class"]
+    save_figure(confusion_figure(y_true, y_pred, classes), plots / "confusion.png")
+    save_figure(curve_figure(roc, "fpr", "tpr", "ROC, one-vs-rest (test set)",
+                             {c: per_class[c]["roc_auc"] for c in classes}, "AUC"), plots / "roc.png")
+    save_figure(curve_figure(pr, "recall", "precision", "Precision-recall, one-vs-rest (test set)",
+                             {c: per_class[c]["average_precision"] for c in classes}, "AP"), plots / "precision_recall.png")
+    print(f"evaluate: accuracy {metrics['accuracy']:.3f}, UAR {metrics['uar']:.3f}, macro F1 {metrics['f1_macro']:.3f} "
+          f"on {len(test)} test files")
+
+
+if __name__ == "__main__":
+    parser = stage_parser(__doc__)
+    parser.add_argument("--features", default="data/features.parquet")
+    parser.add_argument("--split", default="data/split.csv")
+    parser.add_argument("--model", default="data/model")
+    parser.add_argument("--metrics", default="metrics/evaluate.json")
+    parser.add_argument("--plots", default="plots")
+    run_stage(main, parser)

@@ -1,0 +1,48 @@
+"""Stage train: fit the model on the training files; save the bundle and the loss curve."""
+import hashlib
+from dataclasses import asdict
+from importlib.metadata import version
+
+import pandas as pd
+
+from ser.bundle import save_bundle
+from ser.table import feature_columns
+from ser.files import write_csv
+from ser.model import build_model, loss_curve
+from ser.plots import loss_figure, save_figure
+from ser.table import read_split_table
+from ser.stagekit import run_stage, stage_parser
+
+
+def main(args, params):
+    table = read_split_table(args.features, args.split)
+    train = table[table["set"] == "train"]
+    columns = feature_columns(table)
+    model = build_model(params.train).fit(train[columns].to_numpy(), train["emotion"].to_numpy())
+    info = {
+        "classes": [str(c) for c in model.classes_],
+        "feature_columns": columns,
+        "audio": asdict(params.audio),
+        "features": {k: v for k, v in asdict(params.features).items() if k != "workers"},
+        "train": asdict(params.train),
+        "split": asdict(params.split),
+        "data": {"source": params.data.source, "dataset": params.data.dataset,
+                 "train_files": int(len(train)), "train_speakers": sorted(train["speaker"].unique()),
+                 "train_sha256": hashlib.sha256("".join(sorted(train["sha256"])).encode()).hexdigest()},
+        "versions": {name: version(name) for name in ("scikit-learn", "librosa", "numpy", "skops")},
+    }
+    save_bundle(args.model, model, info)
+    losses = loss_curve(model)
+    write_csv(args.loss, pd.DataFrame({"epoch": range(1, len(losses) + 1), "loss": losses}))
+    save_figure(loss_figure(losses), args.loss_png)
+    print(f"train: {len(train)} files, {len(columns)} features, {len(losses)} epochs -> {args.model}")
+
+
+if __name__ == "__main__":
+    parser = stage_parser(__doc__)
+    parser.add_argument("--features", default="data/features.parquet")
+    parser.add_argument("--split", default="data/split.csv")
+    parser.add_argument("--model", default="data/model")
+    parser.add_argument("--loss", default="plots/loss.csv")
+    parser.add_argument("--loss-png", default="plots/loss.png")
+    run_stage(main, parser)

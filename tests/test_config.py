@@ -1,0 +1,57 @@
+import pytest
+import yaml
+
+from ser.config import ParamError, Params, load_params
+from tests.conftest import PROJECT
+
+
+def params_with(section: str, key: str, value) -> dict:
+    raw = yaml.safe_load((PROJECT / "params.yaml").read_text())
+    raw[section][key] = value
+    return raw
+
+
+def test_shipped_params_are_valid_and_match_the_notebook():
+    params = load_params(PROJECT / "params.yaml")
+    assert params.data.source == "demo"
+    assert params.data.emotions == ("neutral", "calm", "happy", "disgust")
+    assert (params.features.n_mfcc, params.features.n_chroma, params.features.n_mels) == (40, 12, 128)
+    assert params.train.hidden_layer_sizes == (300,)
+    assert (params.train.alpha, params.train.batch_size, params.train.max_iter) == (0.1, 30, 500)
+    assert (params.split.by, params.split.test_size, params.split.seed) == ("speaker", 0.3, 5)
+
+
+@pytest.mark.parametrize("section,key,value,fragment", [
+    ("data", "emotions", ["neutral", "joy"], "data.emotions: unknown emotion 'joy'; allowed: all or a list of neutral"),
+    ("data", "emotions", "some", "data.emotions"),
+    ("data", "dataset", "timit", "data.dataset: got 'timit'; allowed: ravdess"),
+    ("train", "alpha", -1, "train.alpha: got -1; allowed: a number in [0, inf]"),
+    ("train", "hidden_layer_sizes", [0], "train.hidden_layer_sizes"),
+    ("train", "solver", "rmsprop", "train.solver: got 'rmsprop'; allowed: adam, sgd, lbfgs"),
+    ("train", "scale", "yes", "train.scale: got 'yes'; allowed: true or false"),
+    ("split", "test_size", 1.0, "split.test_size: got 1.0; allowed: a number in (0, 1)"),
+    ("split", "test_size", 0, "split.test_size: got 0; allowed: a number in (0, 1)"),
+    ("split", "by", "gender", "split.by: got 'gender'; allowed: speaker, random"),
+    ("evaluate", "cv_folds", 1, "evaluate.cv_folds: got 1; allowed: an integer >= 2"),
+    ("features", "n_mfcc", 200, "features.n_mfcc: got 200; allowed: at most features.n_mels (128)"),
+    ("train", "alpah", 0.1, "train.alpah: unknown key; allowed keys in train: alpha"),
+])
+def test_bad_params_name_the_key_and_what_is_allowed(section, key, value, fragment):
+    with pytest.raises(ParamError) as caught:
+        Params.from_dict(params_with(section, key, value))
+    message = str(caught.value)
+    assert fragment in message
+    assert "\n" not in message
+
+
+def test_all_emotions_and_integer_speaker_ids_are_accepted():
+    raw = params_with("data", "emotions", "all")
+    raw["split"]["test_speakers"] = [1, "12"]
+    params = Params.from_dict(raw)
+    assert params.data.emotions == "all"
+    assert params.split.test_speakers == ("01", "12")
+
+
+def test_missing_params_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ParamError, match="not found"):
+        load_params(tmp_path / "params.yaml")

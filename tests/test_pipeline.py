@@ -1,0 +1,86 @@
+"""The real pipeline under real DVC, in a temporary git repository, on the demo corpus."""
+import json
+import time
+
+import pytest
+
+from tests.dvcrepo import DvcRepo, stages_run
+
+pytestmark = pytest.mark.slow
+ALL_STAGES = ["ingest", "features", "split", "train", "evaluate", "crossvalidate"]
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    repo = DvcRepo(tmp_path_factory.mktemp("pipeline"))
+    first = repo.dvc("repro")
+    assert stages_run(first.stdout) == ALL_STAGES
+    repo.commit("baseline run")
+    return repo
+
+
+def test_repro_writes_metrics_and_plots(repo):
+    evaluate = json.loads((repo.root / "metrics/evaluate.json").read_text())
+    assert set(evaluate["per_class"]) == {"neutral", "calm", "happy", "disgust"}
+    assert evaluate["uar"] > 0.4, "the demo corpus must be learnable well above chance (0.25)"
+    crossval = json.loads((repo.root / "metrics/crossval.json").read_text())
+    assert crossval["folds"] == 5 and len(crossval["uar_per_fold"]) == 5
+    for name in ("confusion.png", "roc.png", "precision_recall.png", "loss.png", "confusion.csv", "loss.csv"):
+        assert (repo.root / "plots" / name).stat().st_size > 0
+    shown = repo.dvc("metrics", "show").stdout
+    assert "metrics/evaluate.json" in shown and "uar" in shown
+
+
+def test_second_repro_runs_nothing(repo):
+    second = repo.dvc("repro")
+    assert stages_run(second.stdout) == []
+    assert "Data and pipelines are up to date" in second.stdout
+
+
+def test_wrong_params_stop_before_any_work(repo):
+    cases = [
+        ({"data": {"emotions": ["neutral", "joy"]}}, "data.emotions: unknown emotion 'joy'"),
+        ({"train": {"alpha": -0.5}}, "train.alpha: got -0.5; allowed: a number in [0, inf]"),
+        ({"split": {"test_size": 1.5}}, "split.test_size: got 1.5; allowed: a number in (0, 1)"),
+    ]
+    original = (repo.root / "params.yaml").read_text()
+    features = repo.root / "data/features.parquet"
+    before = features.stat().st_mtime_ns
+    for changes, message in cases:
+        repo.set_params(**changes)
+        failed = repo.dvc("repro", check=False)
+        assert failed.returncode != 0
+        errors = [line for line in failed.stderr.splitlines() if line.startswith("error: params.yaml: ")]
+        assert len(errors) == 1 and message in errors[0], failed.stderr
+        (repo.root / "params.yaml").write_text(original)
+    repo.run("git", "checkout", "--", ".")
+    repo.dvc("checkout")
+    assert features.stat().st_mtime_ns == before
+
+
+def test_experiment_reruns_only_what_the_change_touches(repo):
+    run = repo.dvc("exp", "run", "-S", "train.alpha=0.05")
+    assert stages_run(run.stdout) == ["train", "evaluate", "crossvalidate"]
+    params_diff = repo.dvc("params", "diff").stdout
+    assert "train.alpha" in params_diff and "0.05" in params_diff
+    metrics_diff = repo.dvc("metrics", "diff", "--all").stdout
+    assert "metrics/evaluate.json" in metrics_diff and "uar" in metrics_diff
+    assert "metrics/crossval.json" in metrics_diff
+    shown = repo.dvc("exp", "show", "--csv").stdout
+    assert "0.05" in shown
+    repo.run("git", "checkout", "--", ".")
+    repo.dvc("checkout")
+
+
+def test_queued_grid_runs_every_value(repo):
+    repo.dvc("exp", "run", "--queue", "-S", "train.alpha=0.01,0.2")
+    repo.dvc("queue", "start")
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        status = repo.dvc("queue", "status").stdout
+        if "Queued" not in status and "Running" not in status:
+            break
+        time.sleep(3)
+    assert status.count("Success") == 2, status
+    shown = repo.dvc("exp", "show", "--csv").stdout
+    assert "0.01" in shown and "0.2" in shown
