@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ser.corpora import CONVENTIONS
 from ser.demo import generate_demo_corpus
-from ser.files import atomic_dir, write_csv, write_json
+from ser.files import atomic_dir, atomic_path, write_csv, write_json
 from ser.ingest import IngestError, ingest
 from ser.sources import download, extract_archive, local_archive, source_kind, verify_sha256
 from ser.stagekit import run_stage, stage_parser
@@ -38,8 +38,14 @@ def fill_raw(raw: Path, downloads: Path, params) -> tuple[Path, list[dict]]:
     return (Path(source) if kind == "path" else raw), rejected
 
 
+DOWNLOADS_NOTE = "Archives downloaded for URL data.source values, kept across runs (not cached by DVC).\n"
+
+
 def main(args, params):
-    Path(args.downloads).mkdir(parents=True, exist_ok=True)
+    note = Path(args.downloads) / "README.txt"
+    if not note.is_file():
+        with atomic_path(note) as tmp:
+            tmp.write_text(DOWNLOADS_NOTE)
     corpus, refused = fill_raw(Path(args.raw), Path(args.downloads), params)
     try:
         result = ingest(

@@ -21,10 +21,11 @@ from tests.audiofiles import GOOD_RAVDESS
 
 
 class RecordingHandler(SimpleHTTPRequestHandler):
-    """Serves a folder; records (method, path, status) of every response. ``/short/...`` lies about its length."""
+    """Serves a folder; records (method, path, status, user agent) of every response.
+    ``/short/...`` lies about its length."""
 
     def log_request(self, code="-", size="-"):
-        self.server.log.append((self.command, self.path, int(code)))
+        self.server.log.append((self.command, self.path, int(code), self.headers.get("User-Agent", "")))
 
     def log_message(self, *args):
         pass
@@ -75,7 +76,8 @@ def sha256(path: Path) -> str:
 
 
 def full_downloads(server) -> list[str]:
-    return [path for method, path, code in server.log if method == "GET" and code == 200]
+    """Paths ser's downloader fetched in full (DVC's own requests to check the URL do not count)."""
+    return [path for method, path, code, agent in server.log if method == "GET" and code == 200 and agent == "ser-ingest"]
 
 
 @pytest.mark.parametrize("builder,name", [(good_zip, "corpus.zip"), (good_tar_gz, "corpus.tar.gz")])
@@ -87,7 +89,7 @@ def test_archive_by_url_is_downloaded_once_extracted_and_ingested(server, ravdes
     assert "downloaded" in capfd.readouterr().err  # progress bar and the SHA-256 hint go to stderr
     second = download(f"{server.url}/{name}", downloads)  # revalidated: the server answers 304
     assert second == first and full_downloads(server) == [f"/{name}"]
-    assert ("GET", f"/{name}", 304) in server.log
+    assert ("GET", f"/{name}", 304, "ser-ingest") in server.log
     assert sorted(p.name for p in downloads.iterdir()) == sorted([first.name, first.name + ".json"])
 
     raw = tmp_path / "raw"
