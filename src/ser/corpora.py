@@ -81,6 +81,8 @@ class Convention:
     def entries(self, root: Path) -> Iterator[Entry]:
         """Every audio-named file below the folder ``root``, parsed."""
         root = Path(root)
+        if not root.exists():
+            raise CorpusError(f"data.source {str(root)!r} does not exist; check the path (relative paths start at the project root)")
         if not root.is_dir():
             raise CorpusError(f"data.source {str(root)!r} is not a folder; the {self.name} convention reads a folder of audio files")
         found, unlisted = find_audio_files(root)
