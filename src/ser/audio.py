@@ -44,16 +44,16 @@ def probe(path: str | Path) -> AudioInfo:
     """
     path = Path(path)
     try:
-        mode = path.stat()
+        status = path.stat()
     except FileNotFoundError:
         raise AudioError("is a broken link" if path.is_symlink() else "does not exist") from None
     except OSError as error:
         raise AudioError(f"cannot be read: {error.strerror or error}") from None
-    if stat.S_ISDIR(mode.st_mode):
+    if stat.S_ISDIR(status.st_mode):
         raise AudioError("is a directory, not an audio file")
-    if not stat.S_ISREG(mode.st_mode):
+    if not stat.S_ISREG(status.st_mode):
         raise AudioError("is not a regular file (a FIFO, socket or device)")
-    if mode.st_size == 0:
+    if status.st_size == 0:
         raise AudioError("is empty (0 bytes)")
     try:
         with open(path, "rb") as handle:
