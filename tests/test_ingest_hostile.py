@@ -187,6 +187,19 @@ def test_wav_cut_inside_its_data_is_kept_with_the_audio_it_has(ravdess16k, tmp_p
     assert row["duration"] == pytest.approx(sf.info(ravdess16k / GOOD_RAVDESS[0]).duration / 2, abs=1e-3)
 
 
+def test_linked_folders_are_followed_once_and_a_link_loop_cannot_hang(ravdess16k, tmp_path):
+    corpus = tmp_path / "corpus"
+    copy_good_files(ravdess16k, corpus)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.copyfile(ravdess16k / "Actor_05/03-01-01-01-01-01-05.wav", elsewhere / "03-01-01-01-01-01-05.wav")
+    (corpus / "Actor_05").symlink_to(elsewhere)
+    (corpus / "Actor_01" / "loop").symlink_to(corpus)
+    result = run_ingest(corpus)
+    assert result.rejected.empty
+    assert sorted(result.manifest["file"]) == sorted([*GOOD_RAVDESS, "Actor_05/03-01-01-01-01-01-05.wav"])
+
+
 def test_unselected_emotions_are_skipped_and_counted_not_rejected(ravdess16k, tmp_path):
     corpus = tmp_path / "corpus"
     copy_good_files(ravdess16k, corpus)
