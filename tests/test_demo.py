@@ -8,7 +8,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ser.config import FeatureParams
-from ser.corpora import EMOTIONS, parse_ravdess
+from ser.corpora import CONVENTIONS, parse_ravdess
 from ser.demo import generate_demo_corpus
 from ser.features import FeatureExtractor
 
@@ -21,7 +21,7 @@ def corpus(tmp_path_factory):
 def test_names_follow_ravdess_with_every_emotion_and_speaker(corpus):
     fields = [parse_ravdess(path) for path in corpus]
     assert len(corpus) == 6 * 60
-    assert {f["emotion"] for f in fields} == set(EMOTIONS)
+    assert {f["emotion"] for f in fields} == set(CONVENTIONS["ravdess"].emotions)
     assert sorted({f["speaker"] for f in fields}) == ["01", "02", "03", "04", "05", "06"]
     assert all(path.parent.name == f"Actor_{f['speaker']}" for path, f in zip(corpus, fields))
 

@@ -6,6 +6,7 @@ give usable samples raise :class:`AudioError` with a reason a person can act on.
 """
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,18 +36,31 @@ class AudioInfo:
 
 
 def probe(path: str | Path) -> AudioInfo:
-    """Read the header of ``path`` without decoding the samples."""
+    """Read the header of ``path`` without decoding the samples.
+
+    Checks what the file system says first, so a folder, a broken link, a FIFO or
+    a device named like audio is refused before anything tries to open (and, for a
+    FIFO, block on) it, and a read error keeps its own reason.
+    """
     path = Path(path)
-    if path.is_dir():
-        raise AudioError("is a directory, not an audio file")
-    if not path.exists():
-        raise AudioError("does not exist (broken link or removed file)")
     try:
-        if path.stat().st_size == 0:
-            raise AudioError("is empty (0 bytes)")
+        status = path.stat()
+    except FileNotFoundError:
+        raise AudioError("is a broken link" if path.is_symlink() else "does not exist") from None
+    except OSError as error:
+        raise AudioError(f"cannot be read: {error.strerror or error}") from None
+    if stat.S_ISDIR(status.st_mode):
+        raise AudioError("is a directory, not an audio file")
+    if not stat.S_ISREG(status.st_mode):
+        raise AudioError("is not a regular file (a FIFO, socket or device)")
+    if status.st_size == 0:
+        raise AudioError("is empty (0 bytes)")
+    try:
+        with open(path, "rb") as handle:
+            handle.read(1)
         info = sf.info(str(path))
-    except PermissionError:
-        raise AudioError("cannot be read: permission denied") from None
+    except OSError as error:
+        raise AudioError(f"cannot be read: {error.strerror or error}") from None
     except sf.LibsndfileError as error:
         raise AudioError(f"is not readable audio ({error.error_string})") from None
     except RuntimeError as error:  # older soundfile versions

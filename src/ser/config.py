@@ -7,13 +7,16 @@ and what is allowed, so a stage can stop before it reads a single file.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
+from urllib.parse import urlsplit
 
 import yaml
 
 from ser.corpora import CONVENTIONS, EMOTIONS
+from ser.sources import has_archive_suffix, is_url
 
 
 class ParamError(ValueError):
@@ -59,6 +62,9 @@ def _boolean(key: str, value: Any) -> bool:
     return value
 
 
+SOURCE_KINDS = "demo, a folder of audio files, a manifest CSV, a zip/tar archive, or an http(s) URL of an archive"
+
+
 @dataclass(frozen=True)
 class DataParams:
     """Where the audio comes from and which of it is used."""
@@ -66,19 +72,41 @@ class DataParams:
     source: str = "demo"
     dataset: str = "ravdess"
     emotions: tuple[str, ...] | str = ("neutral", "calm", "happy", "disgust")
+    sha256: str | None = None
 
     def __post_init__(self):
         if not isinstance(self.source, str) or not self.source:
-            raise ParamError("data.source", f"got {self.source!r}; allowed: demo or a folder of audio files")
+            raise ParamError("data.source", f"got {self.source!r}; allowed: {SOURCE_KINDS}")
+        scheme = urlsplit(self.source).scheme
+        if "://" in self.source and scheme not in ("http", "https"):
+            raise ParamError("data.source", f"got {self.source!r}: scheme {scheme!r} is not supported; allowed: {SOURCE_KINDS}")
         _choice("data.dataset", self.dataset, CONVENTIONS)
+        self._check_sha256()
+        self._check_emotions()
+
+    def _check_sha256(self):
+        if self.sha256 is None:
+            return
+        if not isinstance(self.sha256, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", self.sha256):
+            raise ParamError("data.sha256", f"got {self.sha256!r}; allowed: 64 hexadecimal digits, or null")
+        if not (is_url(self.source) or has_archive_suffix(self.source)):
+            raise ParamError("data.sha256", f"got a checksum for data.source {self.source!r}; allowed: "
+                             "null unless data.source is a URL or an archive file (.zip, .tar, .tar.gz, ...)")
+        object.__setattr__(self, "sha256", self.sha256.lower())
+
+    def _check_emotions(self):
         emotions = self.emotions
         if emotions == "all":
             return
+        allowed = CONVENTIONS[self.dataset].emotions
         if isinstance(emotions, str) or not emotions:
-            raise ParamError("data.emotions", f"got {self.emotions!r}; allowed: all or a list of {', '.join(EMOTIONS)}")
+            raise ParamError("data.emotions", f"got {self.emotions!r}; allowed: all or a list of {', '.join(allowed)}")
         for emotion in emotions:
             if emotion not in EMOTIONS:
-                raise ParamError("data.emotions", f"unknown emotion {emotion!r}; allowed: all or a list of {', '.join(EMOTIONS)}")
+                raise ParamError("data.emotions", f"unknown emotion {emotion!r}; allowed: all or a list of {', '.join(allowed)}")
+            if emotion not in allowed:
+                raise ParamError("data.emotions", f"{emotion!r} is not an emotion of the {self.dataset} corpus; "
+                                 f"allowed: all or a list of {', '.join(allowed)}")
         if len(set(emotions)) < 2:
             raise ParamError("data.emotions", f"got {self.emotions!r}; allowed: at least two distinct emotions")
         object.__setattr__(self, "emotions", tuple(dict.fromkeys(emotions)))

@@ -7,19 +7,29 @@ selection with too little usable data does, with a message saying what is missin
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import pandas as pd
 
-from ser.audio import AUDIO_SUFFIXES, AudioError, load_audio, probe
-from ser.corpora import Convention, UnparsableName
+from ser.audio import AudioError, load_audio, probe
+from ser.corpora import Convention, CorpusError, ManifestConvention
 
 MIN_FILES_PER_EMOTION = 2
 
+
 class IngestError(RuntimeError):
-    """The corpus, after rejecting bad files, cannot support the requested run."""
+    """The corpus, after rejecting bad files, cannot support the requested run.
+
+    ``result`` holds what ingest found when it got that far, so the rejects can
+    still be reported.
+    """
+
+    def __init__(self, message: str, result: "IngestResult | None" = None):
+        super().__init__(message)
+        self.result = result
+
 
 @dataclass
 class IngestResult:
@@ -28,26 +38,20 @@ class IngestResult:
     manifest: pd.DataFrame
     rejected: pd.DataFrame
     skipped: int
+    duplicates: int = 0
 
     def counts(self) -> dict:
         """Summary numbers for the ingest metrics file."""
         return {
             "files": int(len(self.manifest)),
             "rejected": int(len(self.rejected)),
+            "duplicates": int(self.duplicates),
             "skipped_unselected_emotion": int(self.skipped),
             "speakers": int(self.manifest["speaker"].nunique()) if len(self.manifest) else 0,
             "per_emotion": {k: int(v) for k, v in self.manifest["emotion"].value_counts().sort_index().items()}
             if len(self.manifest) else {},
         }
 
-def find_audio_files(root: Path) -> list[Path]:
-    """Every entry below ``root`` named like audio, including folders and broken links so named."""
-    found = []
-    for folder, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            if name.lower().endswith(AUDIO_SUFFIXES):
-                found.append(Path(folder) / name)
-    return sorted(found)
 
 def file_sha256(path: Path) -> str:
     """Hex SHA-256 of the file's bytes."""
@@ -57,45 +61,49 @@ def file_sha256(path: Path) -> str:
             digest.update(block)
     return digest.hexdigest()
 
-def ingest(source: Path, convention: Convention, emotions: tuple[str, ...] | str, *,
-           sample_rate: int, min_samples: int) -> IngestResult:
-    """Check every audio file below ``source`` and keep those of the selected emotions.
+
+def ingest(source: Path, convention: Convention | ManifestConvention, emotions: tuple[str, ...] | str, *,
+           sample_rate: int, min_samples: int, rejected: Iterable[dict] = ()) -> IngestResult:
+    """Check every audio file of the corpus at ``source`` and keep those of the selected emotions.
 
     ``emotions`` is a tuple of emotion names or ``"all"`` (every emotion the corpus has).
+    ``rejected`` holds rejections found before ingest (refused archive entries); they
+    are reported with the rest. Two files that decode to the same samples are the same
+    audio: the first (in path order) is kept, the other reported as a duplicate.
     Raises :class:`IngestError` when a selected emotion ends up with too few files.
     """
-    source = Path(source)
-    if not source.is_dir():
-        raise IngestError(f"data.source {str(source)!r} is not a folder; point data.source at a folder of audio files or use demo")
+    try:
+        entries = list(convention.entries(Path(source)))
+    except CorpusError as error:
+        raise IngestError(str(error)) from None
     selected = set(convention.emotions if emotions == "all" else emotions)
-    rows, rejected, skipped = [], [], 0
-    first_with_hash: dict[str, str] = {}
-    for path in find_audio_files(source):
-        relative = path.relative_to(source).as_posix()
-        try:
-            fields = convention.parse(path)
-        except UnparsableName as error:
-            rejected.append({"path": str(path), "reason": f"unparsable name: {error}"})
+    rows, rejected, skipped, duplicates = [], list(rejected), 0, 0
+    first_with_audio: dict[str, str] = {}
+    for entry in entries:
+        if entry.problem:
+            rejected.append({"path": str(entry.path), "reason": entry.problem})
             continue
-        if fields["emotion"] not in selected:
+        if entry.fields["emotion"] not in selected:
             skipped += 1
             continue
         try:
-            info = probe(path)
-            load_audio(path, sample_rate, min_samples=min_samples)
-            digest = file_sha256(path)
+            info = probe(entry.path)
+            samples = load_audio(entry.path, sample_rate, min_samples=min_samples)
+            digest = file_sha256(entry.path)
         except AudioError as error:
-            rejected.append({"path": str(path), "reason": f"file {error}"})
+            rejected.append({"path": str(entry.path), "reason": f"file {error}"})
             continue
         except OSError as error:
-            rejected.append({"path": str(path), "reason": f"cannot be read: {error.strerror or error}"})
+            rejected.append({"path": str(entry.path), "reason": f"file cannot be read: {error.strerror or error}"})
             continue
-        if digest in first_with_hash:
-            rejected.append({"path": str(path), "reason": f"duplicate: same audio as {first_with_hash[digest]}"})
+        audio = hashlib.sha256(samples.tobytes()).hexdigest()
+        if audio in first_with_audio:
+            duplicates += 1
+            rejected.append({"path": str(entry.path), "reason": f"duplicate: same audio as {first_with_audio[audio]}"})
             continue
-        first_with_hash[digest] = relative
+        first_with_audio[audio] = entry.file
         rows.append({
-            "file": relative, "path": str(path), **fields,
+            "file": entry.file, "path": str(entry.path), **entry.fields,
             "duration": round(info.duration, 6), "sample_rate": info.sample_rate,
             "channels": info.channels, "sha256": digest,
         })
@@ -103,9 +111,11 @@ def ingest(source: Path, convention: Convention, emotions: tuple[str, ...] | str
         manifest=_ordered(pd.DataFrame(rows)),
         rejected=pd.DataFrame(rejected, columns=["path", "reason"]),
         skipped=skipped,
+        duplicates=duplicates,
     )
     _check_enough(result, emotions, selected)
     return result
+
 
 def _ordered(manifest: pd.DataFrame) -> pd.DataFrame:
     if manifest.empty:
@@ -119,16 +129,14 @@ def _check_enough(result: IngestResult, emotions, selected: set[str]) -> None:
     if not wanted:
         raise IngestError(
             f"no usable audio files found ({len(result.rejected)} rejected, {result.skipped} of unselected emotions); "
-            "check data.source and data.dataset"
-        )
+            "check data.source and data.dataset", result)
     short = {e: int(counts.get(e, 0)) for e in wanted if counts.get(e, 0) < MIN_FILES_PER_EMOTION}
     if short:
         listed = ", ".join(f"{e}: {n}" for e, n in short.items())
         raise IngestError(
             f"too few usable files for data.emotions ({listed}; at least {MIN_FILES_PER_EMOTION} each needed, "
             f"{len(result.rejected)} files rejected, see rejected.csv); drop these emotions from data.emotions "
-            "or fix the corpus"
-        )
+            "or fix the corpus", result)
 
 def read_manifest(path: str | Path) -> pd.DataFrame:
     """Read a manifest CSV, keeping ids such as speaker ``"01"`` as strings."""

@@ -9,8 +9,9 @@ from ser.audio import AudioError
 from ser.bundle import BundleError
 from ser.config import ParamError, Params, load_params
 from ser.ingest import IngestError
+from ser.sources import SourceError
 
-EXPECTED_ERRORS = (ParamError, IngestError, AudioError, BundleError)
+EXPECTED_ERRORS = (ParamError, IngestError, AudioError, BundleError, SourceError)
 
 
 def stage_parser(description: str) -> argparse.ArgumentParser:

@@ -1,0 +1,47 @@
+"""The ingest stage under real DVC with data.source an http URL on 127.0.0.1 serving a hostile zip."""
+import json
+import stat
+import zipfile
+
+import pandas as pd
+import pytest
+
+from tests.audiofiles import GOOD_RAVDESS
+from tests.dvcrepo import DvcRepo, stages_run
+from tests.test_sources import full_downloads, server  # noqa: F401  (the loopback server fixture)
+
+pytestmark = pytest.mark.slow
+
+
+def test_url_source_runs_ingest_once_reports_rejects_and_feeds_features(server, ravdess16k, tmp_path):  # noqa: F811
+    with zipfile.ZipFile(server.root / "corpus.zip", "w") as bundle:
+        for name in GOOD_RAVDESS:
+            bundle.write(ravdess16k / name, f"Audio_Speech/{name}")
+        bundle.write(ravdess16k / GOOD_RAVDESS[0], "Audio_Speech/Actor_01/03-01-01-01-01-02-01.wav")  # duplicate
+        bundle.writestr("Audio_Speech/Actor_03/03-01-02-01-01-01-03.wav", b"")  # zero bytes
+        link = zipfile.ZipInfo("Audio_Speech/Actor_03/03-01-02-01-01-02-03.wav")
+        link.external_attr = (stat.S_IFLNK | 0o777) << 16
+        bundle.writestr(link, "/etc/passwd")
+    url = f"{server.url}/corpus.zip"
+    (tmp_path / "repo").mkdir()
+    repo = DvcRepo(tmp_path / "repo")
+    repo.set_params(data={"source": url, "emotions": ["neutral", "calm"]})
+    repo.commit("corpus by URL")
+
+    first = repo.dvc("repro", "features")
+    assert stages_run(first.stdout) == ["ingest", "features"]
+    manifest = pd.read_csv(repo.root / "data/manifest.csv", dtype=str)
+    assert sorted(manifest["file"]) == sorted(f"Audio_Speech/{n}" for n in GOOD_RAVDESS)
+    assert all((repo.root / p).is_file() and p.startswith("data/raw/") for p in manifest["path"])
+    rejected = pd.read_csv(repo.root / "data/rejected.csv")
+    reasons = sorted(r.split(":")[0] for r in rejected["reason"])
+    assert reasons == ["archive entry refused", "duplicate", "file is empty (0 bytes)"]
+    metrics = json.loads((repo.root / "metrics/ingest.json").read_text())
+    assert (metrics["files"], metrics["rejected"], metrics["duplicates"]) == (4, 3, 1)
+    assert len(pd.read_parquet(repo.root / "data/features.parquet")) == 4
+    assert "data/downloads" not in repo.run("git", "status", "--porcelain").stdout
+
+    assert stages_run(repo.dvc("repro", "ingest").stdout) == []
+    repo.set_params(audio={"sample_rate": 22050})
+    assert stages_run(repo.dvc("repro", "ingest").stdout) == ["ingest"]
+    assert full_downloads(server).count("/corpus.zip") == 1, server.log

@@ -1,0 +1,54 @@
+"""The ingest stage script on a local archive source: the pinned checksum guards it, outputs land atomically."""
+import os
+import subprocess
+import sys
+import zipfile
+
+import pandas as pd
+import yaml
+
+from tests.audiofiles import GOOD_RAVDESS
+from tests.conftest import PROJECT
+from tests.test_sources import sha256
+
+
+def run_stage(tmp_path, data: dict) -> subprocess.CompletedProcess:
+    params = yaml.safe_load((PROJECT / "params.yaml").read_text())
+    params["data"].update(data)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT / "src"), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run(
+        [sys.executable, str(PROJECT / "stages/ingest.py"), "--params", "params.yaml"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )
+
+
+def test_local_archive_is_checked_against_data_sha256_then_extracted(ravdess16k, tmp_path):
+    archive = tmp_path / "corpus.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for name in GOOD_RAVDESS:
+            bundle.write(ravdess16k / name, name)
+    data = {"source": "corpus.zip", "emotions": ["neutral", "calm"]}
+
+    refused = run_stage(tmp_path, {**data, "sha256": "0" * 64})
+    assert refused.returncode == 2
+    errors = [line for line in refused.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == [f"error: corpus.zip has SHA-256 {sha256(archive)}, but data.sha256 is {'0' * 64}; "
+                      "fix data.sha256 or the archive"]
+    assert not (tmp_path / "data/manifest.csv").exists() and not (tmp_path / "data/raw").exists()
+
+    done = run_stage(tmp_path, {**data, "sha256": sha256(archive)})
+    assert done.returncode == 0, done.stderr
+    manifest = pd.read_csv(tmp_path / "data/manifest.csv", dtype=str)
+    assert sorted(manifest["path"]) == sorted(f"data/raw/{n}" for n in GOOD_RAVDESS)
+    assert (tmp_path / "data/raw/SOURCE.txt").read_text().startswith("extracted from corpus.zip")
+    leftovers = [p.name for p in (tmp_path / "data").rglob("*") if p.name.endswith(".tmp") or p.name.endswith(".old")]
+    assert leftovers == []
+
+
+def test_missing_source_is_one_clear_line(tmp_path):
+    for source, message in [("nowhere.tar.gz", "error: data.source 'nowhere.tar.gz' is not an existing archive file"),
+                            ("nowhere", "error: data.source 'nowhere' does not exist")]:
+        failed = run_stage(tmp_path, {"source": source})
+        assert failed.returncode == 2
+        assert [l for l in failed.stderr.splitlines() if l.startswith("error: ")][0].startswith(message), failed.stderr
