@@ -15,6 +15,7 @@ import pandas as pd
 
 from ser.audio import AudioError, load_audio, probe
 from ser.corpora import Convention, CorpusError, ManifestConvention
+from ser.files import sha256_of
 
 MIN_FILES_PER_EMOTION = 2
 
@@ -53,15 +54,6 @@ class IngestResult:
         }
 
 
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of the file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def ingest(source: Path, convention: Convention | ManifestConvention, emotions: tuple[str, ...] | str, *,
            sample_rate: int, min_samples: int, rejected: Iterable[dict] = ()) -> IngestResult:
     """Check every audio file of the corpus at ``source`` and keep those of the selected emotions.
@@ -89,7 +81,7 @@ def ingest(source: Path, convention: Convention | ManifestConvention, emotions: 
         try:
             info = probe(entry.path)
             samples = load_audio(entry.path, sample_rate, min_samples=min_samples)
-            digest = file_sha256(entry.path)
+            digest = sha256_of(entry.path)
         except AudioError as error:
             rejected.append({"path": str(entry.path), "reason": f"file {error}"})
             continue

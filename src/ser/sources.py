@@ -26,7 +26,7 @@ from urllib.parse import unquote, urlsplit
 
 from tqdm import tqdm
 
-from ser.files import atomic_path, write_json
+from ser.files import atomic_path, sha256_of, write_json
 
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 TIMEOUT_SECONDS = 60
@@ -71,15 +71,6 @@ def local_archive(source: str) -> Path:
         raise SourceError(f"data.source {source!r} is not an existing archive file; check the path "
                           "(relative paths start at the project root)")
     return path
-
-
-def sha256_of(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(BLOCK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verify_sha256(path: Path, expected: str | None) -> None:
