@@ -1,20 +1,19 @@
-"""Stage features: one parquet row of named features per manifest file."""
+"""Stage features: one parquet row of named features per manifest file, cached per file."""
 from ser.extract import extract_features
-from ser.table import feature_columns
-from ser.files import write_parquet
 from ser.ingest import read_manifest
 from ser.stagekit import run_stage, stage_parser
 
 
 def main(args, params):
-    manifest = read_manifest(args.manifest)
-    table = extract_features(manifest, params.features, params.audio.sample_rate, params.features.workers)
-    write_parquet(args.out, table)
-    print(f"features: {len(table)} files x {len(feature_columns(table))} features -> {args.out}")
+    rows = read_manifest(args.manifest).to_dict("records")
+    computed = extract_features(rows, params.features, params.audio.sample_rate, args.out, args.cache,
+                                workers=params.features.workers)
+    print(f"features: {len(rows)} files ({computed} computed, {len(rows) - computed} from cache) -> {args.out}")
 
 
 if __name__ == "__main__":
     parser = stage_parser(__doc__)
     parser.add_argument("--manifest", default="data/manifest.csv")
     parser.add_argument("--out", default="data/features.parquet")
+    parser.add_argument("--cache", default=".cache/features", help="per-file feature cache, outside DVC's outputs")
     run_stage(main, parser)

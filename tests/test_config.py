@@ -35,6 +35,9 @@ def test_shipped_params_are_valid_and_match_the_notebook():
     ("evaluate", "cv_folds", 1, "evaluate.cv_folds: got 1; allowed: an integer >= 2"),
     ("features", "n_mfcc", 200, "features.n_mfcc: got 200; allowed: at most features.n_mels (128)"),
     ("train", "alpah", 0.1, "train.alpah: unknown key; allowed keys in train: alpha"),
+    ("features", "families", ["mfcc", "pitch"], "features.families: got ['mfcc', 'pitch']; allowed: a list of distinct names from mfcc"),
+    ("features", "stats", [], "features.stats: got []; allowed: a list of distinct names from mean"),
+    ("features", "executor", "spark", "features.executor: got 'spark'; allowed: local, dask"),
 ])
 def test_bad_params_name_the_key_and_what_is_allowed(section, key, value, fragment):
     with pytest.raises(ParamError) as caught:
@@ -55,3 +58,11 @@ def test_all_emotions_and_integer_speaker_ids_are_accepted():
 def test_missing_params_file_is_a_clear_error(tmp_path):
     with pytest.raises(ParamError, match="not found"):
         load_params(tmp_path / "params.yaml")
+
+
+def test_dask_executor_needs_a_scheduler_address():
+    with pytest.raises(ParamError, match="features.scheduler: got None; allowed with executor dask"):
+        Params.from_dict(params_with("features", "executor", "dask"))
+    raw = params_with("features", "executor", "dask")
+    raw["features"]["scheduler"] = "tcp://127.0.0.1:8786"
+    assert Params.from_dict(raw).features.scheduler == "tcp://127.0.0.1:8786"

@@ -14,11 +14,13 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from ser.errors import SerError
+
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif")
 SILENCE_PEAK = 1e-4  # below this absolute peak (about -80 dBFS) a file counts as silent
 
 
-class AudioError(ValueError):
+class AudioError(SerError, ValueError):
     """A file cannot be used as audio; the message says why."""
 
 

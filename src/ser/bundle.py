@@ -10,6 +10,7 @@ from pathlib import Path
 
 import skops.io as sio
 
+from ser.errors import SerError
 from ser.files import atomic_dir
 
 MODEL_FILE = "model.skops"
@@ -20,7 +21,7 @@ TRUSTED_TYPES = [
 ]
 
 
-class BundleError(ValueError):
+class BundleError(SerError, ValueError):
     """A model bundle is missing, damaged or holds untrusted content."""
 
 

@@ -16,10 +16,15 @@ from urllib.parse import urlsplit
 import yaml
 
 from ser.corpora import CONVENTIONS, EMOTIONS
+from ser.errors import SerError
 from ser.sources import has_archive_suffix, is_url
 
 
-class ParamError(ValueError):
+FEATURE_FAMILIES = ("mfcc", "chroma", "mel")  # implemented in ser.features.FAMILIES
+FEATURE_STATS = ("mean",)  # implemented in ser.features.STATS
+
+
+class ParamError(SerError, ValueError):
     """A parameter in params.yaml is missing, unknown or out of range."""
 
     def __init__(self, key: str, problem: str):
@@ -122,18 +127,33 @@ class AudioParams:
         _integer("audio.sample_rate", self.sample_rate, low=1000)
 
 
+def _names(key: str, value, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    """A non-empty list of distinct names from ``allowed``."""
+    names = (value,) if isinstance(value, str) else value
+    if not names or not isinstance(names, (list, tuple)) or len(set(names)) != len(names) \
+            or any(name not in allowed for name in names):
+        raise ParamError(key, f"got {value!r}; allowed: a list of distinct names from {', '.join(allowed)}")
+    return tuple(names)
+
+
 @dataclass(frozen=True)
 class FeatureParams:
-    """The per-file feature vector: time-means of MFCC, chroma and mel power."""
+    """The per-file feature vector: statistics over frames of each feature family."""
 
+    families: tuple[str, ...] = ("mfcc", "chroma", "mel")
+    stats: tuple[str, ...] = ("mean",)
     n_mfcc: int = 40
     n_chroma: int = 12
     n_mels: int = 128
     n_fft: int = 2048
     hop_length: int = 512
     workers: int = 0
+    executor: str = "local"
+    scheduler: str | None = None
 
     def __post_init__(self):
+        object.__setattr__(self, "families", _names("features.families", self.families, FEATURE_FAMILIES))
+        object.__setattr__(self, "stats", _names("features.stats", self.stats, FEATURE_STATS))
         _integer("features.n_mels", self.n_mels, low=1)
         _integer("features.n_mfcc", self.n_mfcc, low=1)
         if self.n_mfcc > self.n_mels:
@@ -142,6 +162,10 @@ class FeatureParams:
         _integer("features.n_fft", self.n_fft, low=16)
         _integer("features.hop_length", self.hop_length, low=1)
         _integer("features.workers", self.workers, low=0)
+        _choice("features.executor", self.executor, ("local", "dask"))
+        if self.executor == "dask" and not (isinstance(self.scheduler, str) and "://" in self.scheduler):
+            raise ParamError("features.scheduler", f"got {self.scheduler!r}; allowed with executor dask: "
+                                                   "a scheduler address such as tcp://10.0.0.5:8786")
 
     @property
     def min_samples(self) -> int:

@@ -18,6 +18,7 @@ from typing import Callable, Iterator
 import pandas as pd
 
 from ser.audio import AUDIO_SUFFIXES
+from ser.errors import SerError
 
 # RAVDESS's eight, in its code order (01-08), then what other corpora add.
 EMOTIONS = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised", "boredom")
@@ -29,11 +30,11 @@ EMOTION_ALIASES = {
 }
 
 
-class UnparsableName(ValueError):
+class UnparsableName(SerError, ValueError):
     """A file name does not follow the corpus convention."""
 
 
-class CorpusError(ValueError):
+class CorpusError(SerError, ValueError):
     """The corpus as a whole cannot be listed (for example a broken manifest CSV)."""
 
 

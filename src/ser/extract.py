@@ -1,43 +1,193 @@
-"""Feature extraction over a manifest, in parallel worker processes."""
+"""Feature extraction over a manifest: cached per file, parallel, streamed to parquet.
+
+Three properties hold whatever the executor or number of workers:
+
+* Incremental: each file's vector is cached under its audio content hash and the
+  feature configuration (params, sample rate and the extractor's own source code),
+  outside DVC's outputs, so a re-run computes only files not done before, and a
+  killed run loses at most the files in flight.
+* Reproducible: every process that computes features runs with one BLAS thread,
+  and rows are written in manifest order with a fixed schema, so the parquet file
+  is byte-identical for any ``workers`` and after an interrupted run.
+* Bounded memory: vectors go to the cache as they arrive and the table is written
+  in row batches, so memory does not grow with the corpus.
+"""
 from __future__ import annotations
 
+import hashlib
+import inspect
+import json
+import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Iterable, Iterator
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from threadpoolctl import threadpool_limits
+from tqdm import tqdm
 
-from ser.audio import load_audio
+from ser.audio import AudioError, load_audio
 from ser.config import FeatureParams
-from ser.features import FeatureExtractor
+from ser.files import atomic_path
 from ser.table import KEY_COLUMNS
 
-_worker_extractor: FeatureExtractor | None = None
+BATCH_ROWS = 512
+EXECUTION_KEYS = ("workers", "executor", "scheduler")  # change how, never what, is computed
 
 
-def _init_worker(params: FeatureParams, sample_rate: int) -> None:
+class FeatureCache:
+    """One ``.npy`` vector per audio content hash, in a folder per feature configuration."""
+
+    def __init__(self, root: str | Path, params: FeatureParams, sample_rate: int):
+        self.folder = Path(root) / configuration_key(params, sample_rate)
+
+    def path(self, sha256: str) -> Path:
+        return self.folder / sha256[:2] / f"{sha256}.npy"
+
+    def has(self, sha256: str) -> bool:
+        return self.path(sha256).is_file()
+
+    def load(self, sha256: str) -> np.ndarray:
+        return np.load(self.path(sha256))
+
+    def store(self, sha256: str, vector: np.ndarray) -> None:
+        path = self.path(sha256)
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as handle:
+                np.save(handle, vector)
+
+
+def configuration_key(params: FeatureParams, sample_rate: int) -> str:
+    """Hash of everything that decides a file's vector, including the code that computes it."""
+    from ser import audio, features  # source text only; features is imported lazily elsewhere
+
+    what = {k: v for k, v in asdict(params).items() if k not in EXECUTION_KEYS}
+    text = json.dumps([what, sample_rate], sort_keys=True) + inspect.getsource(features) + inspect.getsource(audio)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+_worker_extractor = None
+
+
+def _start_worker(params: FeatureParams, sample_rate: int) -> None:
+    """Build the extractor once per process, with BLAS pinned to one thread."""
     global _worker_extractor
+    from ser.features import FeatureExtractor
+
     threadpool_limits(1)
     _worker_extractor = FeatureExtractor(params, sample_rate)
 
 
-def _extract_one(path: str) -> np.ndarray:
-    samples = load_audio(path, _worker_extractor.sample_rate, min_samples=_worker_extractor.params.min_samples)
-    return _worker_extractor(samples)
+def _extract_file(task: tuple[str, str]) -> tuple[str, np.ndarray | str]:
+    """``(sha256, vector)``, or ``(sha256, error message)`` for a file that cannot be decoded."""
+    sha256, path = task
+    if _worker_extractor is None:
+        raise RuntimeError("worker not started")
+    try:
+        samples = load_audio(path, _worker_extractor.sample_rate, min_samples=_worker_extractor.params.min_samples)
+    except AudioError as error:
+        return sha256, f"{path} {error}"
+    return sha256, _worker_extractor(samples)
+
+
+def _extract_on_dask_worker(task: tuple[str, str], params: FeatureParams, sample_rate: int):
+    """:func:`_extract_file` on a Dask worker, starting its extractor on first use."""
+    if _worker_extractor is None or _worker_extractor.params != params or _worker_extractor.sample_rate != sample_rate:
+        _start_worker(params, sample_rate)
+    return _extract_file(task)
+
+
+def _extract_dask(params: FeatureParams, sample_rate: int, tasks: list[tuple[str, str]]) -> Iterator:
+    """Run on a Dask distributed cluster, with a few tasks per worker in flight."""
+    from dask.distributed import Client, as_completed
+
+    with Client(params.scheduler, timeout="30s") as client:
+        def submit(task):
+            return client.submit(_extract_on_dask_worker, task, params, sample_rate, pure=False)
+
+        window = 4 * max(1, len(client.scheduler_info()["workers"]))
+        pending = iter(tasks)
+        running = as_completed([submit(task) for task in _take(pending, window)])
+        for future in running:
+            yield future.result()
+            future.release()
+            for task in _take(pending, 1):
+                running.add(submit(task))
+
+
+def _extract_local(params: FeatureParams, sample_rate: int, tasks: list[tuple[str, str]], workers: int) -> Iterator:
+    """Run in forked processes that inherit the imported libraries, or in this one."""
+    if workers == 1 or len(tasks) == 1:
+        _start_worker(params, sample_rate)
+        yield from map(_extract_file, tasks)
+        return
+    _start_worker(params, sample_rate)  # built before forking: workers inherit it warm
+    context = multiprocessing.get_context("fork")
+    with context.Pool(workers) as pool:
+        yield from pool.imap_unordered(_extract_file, tasks, chunksize=4)
+
+
+def _take(iterator: Iterator, count: int) -> list:
+    return [item for _, item in zip(range(count), iterator)]
 
 
 def resolve_workers(workers: int) -> int:
-    """``0`` means every core."""
-    return workers or os.cpu_count() or 1
+    """``0`` means every core this process may use."""
+    return workers or len(os.sched_getaffinity(0))
 
 
-def extract_features(manifest: pd.DataFrame, params: FeatureParams, sample_rate: int, workers: int = 0) -> pd.DataFrame:
-    """The manifest's key columns plus one named column per feature, one row per file."""
-    names = FeatureExtractor(params, sample_rate).names
-    paths = manifest["path"].tolist()
-    with ProcessPoolExecutor(resolve_workers(workers), initializer=_init_worker, initargs=(params, sample_rate)) as pool:
-        vectors = list(pool.map(_extract_one, paths, chunksize=8))
-    features = pd.DataFrame(np.vstack(vectors) if vectors else np.empty((0, len(names))), columns=names)
-    return pd.concat([manifest[list(KEY_COLUMNS)].reset_index(drop=True), features], axis=1)
+def compute_missing(manifest_rows: list[dict], params: FeatureParams, sample_rate: int,
+                    cache: FeatureCache, workers: int) -> int:
+    """Compute and cache the vectors of files not cached yet; return how many were computed."""
+    tasks = list({row["sha256"]: (row["sha256"], row["path"]) for row in manifest_rows
+                  if not cache.has(row["sha256"])}.values())
+    if not tasks:
+        return 0
+    if params.executor == "dask":
+        results = _extract_dask(params, sample_rate, tasks)
+    else:
+        results = _extract_local(params, sample_rate, tasks, min(resolve_workers(workers), len(tasks)))
+    failures = []
+    with tqdm(total=len(tasks), desc="features", unit="file", file=sys.stderr, delay=1.0) as progress:
+        for sha256, result in results:
+            if isinstance(result, str):
+                failures.append(result)
+            else:
+                cache.store(sha256, result)
+            progress.update()
+    if failures:
+        raise AudioError(f"{len(failures)} file(s) could not be decoded although ingest accepted them "
+                         f"(changed since?): {failures[0]}; re-run the ingest stage")
+    return len(tasks)
 
+
+def write_feature_table(path: str | Path, manifest_rows: list[dict], names: list[str], cache: FeatureCache) -> None:
+    """Write key columns and cached vectors in manifest order, in row batches, atomically."""
+    schema = pa.schema([(key, pa.string()) for key in KEY_COLUMNS] + [(name, pa.float64()) for name in names])
+    with atomic_path(path) as tmp:
+        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+            for batch in _batches(manifest_rows, BATCH_ROWS):
+                vectors = np.vstack([cache.load(row["sha256"]) for row in batch]) if batch else np.empty((0, len(names)))
+                columns = [pa.array([str(row[key]) for row in batch], pa.string()) for key in KEY_COLUMNS]
+                columns += [pa.array(vectors[:, i], pa.float64()) for i in range(len(names))]
+                writer.write_table(pa.Table.from_arrays(columns, schema=schema))
+
+
+def _batches(rows: list, size: int) -> Iterable[list]:
+    for start in range(0, max(len(rows), 1), size):
+        yield rows[start: start + size]
+
+
+def extract_features(manifest_rows: list[dict], params: FeatureParams, sample_rate: int, out: str | Path,
+                     cache_dir: str | Path, workers: int = 0) -> int:
+    """Extract every manifest file's features into the parquet file ``out``; return how many were computed."""
+    from ser.features import feature_names
+
+    cache = FeatureCache(cache_dir, params, sample_rate)
+    computed = compute_missing(manifest_rows, params, sample_rate, cache, workers)
+    write_feature_table(out, manifest_rows, feature_names(params), cache)
+    return computed

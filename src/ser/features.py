@@ -3,20 +3,98 @@
 The default vector is the notebook's 180 numbers: time-means of 40 MFCC, 12
 chroma and 128 mel-power bands. Unlike the notebook, which let each librosa call
 take its own STFT, :class:`FeatureExtractor` takes one power spectrogram per file
-and derives every family from it, with its window and filter banks built once.
-The values equal those of ``librosa.feature.mfcc``, ``chroma_stft`` and
-``melspectrogram`` on the same samples (the tests hold it to that).
+(an :class:`Analysis`) and derives every feature family from it, with its window
+and filter banks built once per process. The values equal those of
+``librosa.feature.mfcc``, ``chroma_stft`` and ``melspectrogram`` on the same
+samples (the tests hold it to that).
+
+A feature family is a function from an :class:`Analysis` to a matrix of
+per-frame values (one row per coefficient); every selected statistic
+(``features.stats``) is taken over its frames, giving columns named
+``{family}_{stat}_{index}``. Adding a family means registering one such function
+in :data:`FAMILIES` (and its name in ``ser.config.FEATURE_FAMILIES``): it gets
+the shared spectrogram for free.
 """
 from __future__ import annotations
 
-from functools import lru_cache
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
+from typing import Callable
 
 import librosa
 import numpy as np
 import scipy.fft
-import scipy.signal
 
 from ser.config import FeatureParams
+
+TUNING_FMIN, TUNING_FMAX = 150.0, 4000.0  # librosa.piptrack's default search band
+
+
+@dataclass
+class Analysis:
+    """One file's samples and the spectral representations its families share."""
+
+    samples: np.ndarray
+    extractor: "FeatureExtractor"
+    power: np.ndarray = field(init=False)
+
+    def __post_init__(self):
+        self.power = self.extractor.power_spectrogram(self.samples)
+
+    @cached_property
+    def mel(self) -> np.ndarray:
+        """Mel-band power, as ``librosa.feature.melspectrogram``."""
+        return self.extractor.mel_basis @ self.power
+
+    @cached_property
+    def log_mel(self) -> np.ndarray:
+        """Mel power in dB, as ``librosa.power_to_db`` (ref 1, 80 dB floor below the peak)."""
+        return librosa.power_to_db(self.mel)
+
+
+def _mfcc(analysis: Analysis) -> np.ndarray:
+    """MFCC as ``librosa.feature.mfcc``: type-II orthonormal DCT of the log-mel."""
+    return scipy.fft.dct(analysis.log_mel, axis=0, type=2, norm="ortho")[: analysis.extractor.params.n_mfcc]
+
+
+def _chroma(analysis: Analysis) -> np.ndarray:
+    """Chromagram as ``librosa.feature.chroma_stft``, with its per-file tuning estimate."""
+    extractor = analysis.extractor
+    tuning = estimate_tuning(analysis.power, extractor.sample_rate, extractor.params.n_fft, extractor.params.n_chroma)
+    basis = _chroma_basis(extractor.sample_rate, extractor.params.n_fft, extractor.params.n_chroma, tuning)
+    raw = basis @ analysis.power
+    peak = np.abs(raw).max(axis=0, keepdims=True)
+    return raw / np.where(peak < np.finfo(raw.dtype).tiny, 1.0, peak)
+
+
+def _mel(analysis: Analysis) -> np.ndarray:
+    return analysis.mel
+
+
+@dataclass(frozen=True)
+class Family:
+    """A feature family: its per-frame values and how many rows they have under given params."""
+
+    frames: Callable[[Analysis], np.ndarray]
+    size: Callable[[FeatureParams], int]
+
+
+FAMILIES: dict[str, Family] = {
+    "mfcc": Family(_mfcc, lambda params: params.n_mfcc),
+    "chroma": Family(_chroma, lambda params: params.n_chroma),
+    "mel": Family(_mel, lambda params: params.n_mels),
+}
+STATS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"mean": lambda frames: frames.mean(axis=1)}
+
+
+def feature_names(params: FeatureParams) -> list[str]:
+    """Column names ``{family}_{stat}_{index}``, in the order the extractor fills them."""
+    names = []
+    for family in params.families:
+        size = FAMILIES[family].size(params)
+        width = max(2, len(str(size - 1)))
+        names.extend(f"{family}_{stat}_{i:0{width}d}" for stat in params.stats for i in range(size))
+    return names
 
 
 class FeatureExtractor:
@@ -25,41 +103,67 @@ class FeatureExtractor:
     def __init__(self, params: FeatureParams, sample_rate: int):
         self.params = params
         self.sample_rate = sample_rate
-        self.window = scipy.signal.get_window("hann", params.n_fft, fftbins=True)
+        self.window = np.hanning(params.n_fft + 1)[:-1].astype(np.float32)  # periodic Hann, as librosa
         self.mel_basis = librosa.filters.mel(sr=sample_rate, n_fft=params.n_fft, n_mels=params.n_mels)
-        self.names = (
-            [f"mfcc_mean_{i:02d}" for i in range(params.n_mfcc)]
-            + [f"chroma_mean_{i:02d}" for i in range(params.n_chroma)]
-            + [f"mel_mean_{i:03d}" for i in range(params.n_mels)]
-        )
+        self.names = feature_names(params)
 
     def power_spectrogram(self, samples: np.ndarray) -> np.ndarray:
-        """|STFT|^2 with the notebook's framing (centred, zero-padded, Hann)."""
-        spectrum = librosa.stft(
-            samples, n_fft=self.params.n_fft, hop_length=self.params.hop_length,
-            window=self.window, center=True, pad_mode="constant",
-        )
-        return np.abs(spectrum) ** 2
+        """|STFT|^2 with the notebook's framing: centred, zero-padded, periodic Hann, float32."""
+        n_fft, hop = self.params.n_fft, self.params.hop_length
+        padded = np.pad(samples.astype(np.float32, copy=False), n_fft // 2)
+        frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop]
+        spectrum = scipy.fft.rfft(frames * self.window, axis=1, workers=1)
+        power = spectrum.real ** 2 + spectrum.imag ** 2
+        return np.ascontiguousarray(power.T)
 
     def __call__(self, samples: np.ndarray) -> np.ndarray:
         """The feature vector of ``samples``, in the order of :attr:`names`."""
-        power = self.power_spectrogram(samples)
-        mel = self.mel_basis @ power
-        log_mel = librosa.power_to_db(mel)
-        mfcc = scipy.fft.dct(log_mel, axis=0, type=2, norm="ortho")[: self.params.n_mfcc]
-        chroma = self.chroma(power)
-        return np.concatenate([mfcc.mean(axis=1), chroma.mean(axis=1), mel.mean(axis=1)]).astype(np.float64)
+        analysis = Analysis(samples, self)
+        parts = []
+        for family in self.params.families:
+            frames = FAMILIES[family].frames(analysis)
+            parts.extend(STATS[stat](frames) for stat in self.params.stats)
+        return np.concatenate(parts).astype(np.float64)
 
-    def chroma(self, power: np.ndarray) -> np.ndarray:
-        """Chromagram as ``librosa.feature.chroma_stft`` computes it, tuning estimated per file."""
-        tuning = librosa.estimate_tuning(
-            S=power, sr=self.sample_rate, n_fft=self.params.n_fft, bins_per_octave=self.params.n_chroma
-        )
-        raw = _chroma_basis(self.sample_rate, self.params.n_fft, self.params.n_chroma, float(tuning)) @ power
-        return librosa.util.normalize(raw, norm=np.inf, axis=0)
+
+def estimate_tuning(power: np.ndarray, sample_rate: int, n_fft: int, bins_per_octave: int) -> float:
+    """``librosa.estimate_tuning(S=power, ...)``, computed on the search band only.
+
+    Same steps as librosa's ``piptrack`` + ``pitch_tuning`` (spectral peaks above a
+    tenth of each frame's maximum, refined by parabolic interpolation, kept where
+    their magnitude reaches the median, then the histogram peak of their deviation
+    from equal temperament in 0.01-bin steps) and the same float32 arithmetic, so it
+    returns the same value, without building full-size intermediate arrays.
+    """
+    frequencies = np.arange(power.shape[0]) * (sample_rate / n_fft)
+    band = np.flatnonzero((frequencies >= TUNING_FMIN) & (frequencies < min(TUNING_FMAX, sample_rate / 2)))
+    if band.size == 0:
+        return 0.0
+    low, high = band[0], band[-1] + 1
+    above = power > power.dtype.type(0.1) * power.max(axis=0, keepdims=True)
+    masked = np.where(above[low - 1: high + 1], power[low - 1: high + 1], 0)
+    centre, below_, above_ = power[low:high], power[low - 1: high - 1], power[low + 1: high + 1]
+    peaks = (masked[1:-1] > masked[:-2]) & (masked[1:-1] >= masked[2:])
+    rows, cols = np.nonzero(peaks)
+    if rows.size == 0:
+        return 0.0
+    a = (above_ + below_ - 2 * centre)[rows, cols]
+    b = ((above_ - below_) / 2)[rows, cols]
+    shift = np.where(np.abs(b) >= np.abs(a), 0, -b / np.where(a == 0, 1, a)).astype(power.dtype)
+    pitch = (rows + low + shift) * power.dtype.type(sample_rate / n_fft)
+    magnitude = centre[rows, cols] + power.dtype.type(0.5) * b * shift
+    keep = pitch > 0
+    threshold = np.median(magnitude[keep])
+    chosen = pitch[(magnitude >= threshold) & keep]
+    if chosen.size == 0:
+        return 0.0
+    residual = np.mod(bins_per_octave * np.log2(chosen / (440.0 / 16)), 1.0)
+    residual[residual >= 0.5] -= 1.0
+    counts, edges = np.histogram(residual, np.linspace(-0.5, 0.5, 101))
+    return float(edges[np.argmax(counts)])
 
 
 @lru_cache(maxsize=256)
 def _chroma_basis(sample_rate: int, n_fft: int, n_chroma: int, tuning: float) -> np.ndarray:
     """Chroma filter bank; tuning takes few distinct values, so banks are reused."""
-    return librosa.filters.chroma(sr=sample_rate, n_fft=n_fft, tuning=tuning, n_chroma=n_chroma)
+    return librosa.filters.chroma(sr=sample_rate, n_fft=n_fft, tuning=tuning, n_chroma=n_chroma).astype(np.float32)

@@ -15,12 +15,13 @@ import pandas as pd
 
 from ser.audio import AudioError, load_audio, probe
 from ser.corpora import Convention, CorpusError, ManifestConvention
+from ser.errors import SerError
 from ser.files import sha256_of
 
 MIN_FILES_PER_EMOTION = 2
 
 
-class IngestError(RuntimeError):
+class IngestError(SerError, RuntimeError):
     """The corpus, after rejecting bad files, cannot support the requested run.
 
     ``result`` holds what ingest found when it got that far, so the rejects can

@@ -26,6 +26,7 @@ from urllib.parse import unquote, urlsplit
 
 from tqdm import tqdm
 
+from ser.errors import SerError
 from ser.files import atomic_path, sha256_of, write_json
 
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
@@ -33,7 +34,7 @@ TIMEOUT_SECONDS = 60
 BLOCK = 1 << 20
 
 
-class SourceError(RuntimeError):
+class SourceError(SerError, RuntimeError):
     """A URL or archive source cannot be fetched or unpacked; the message says why."""
 
 

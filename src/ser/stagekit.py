@@ -5,13 +5,8 @@ import argparse
 import sys
 from typing import Callable
 
-from ser.audio import AudioError
-from ser.bundle import BundleError
-from ser.config import ParamError, Params, load_params
-from ser.ingest import IngestError
-from ser.sources import SourceError
-
-EXPECTED_ERRORS = (ParamError, IngestError, AudioError, BundleError, SourceError)
+from ser.config import Params, load_params
+from ser.errors import SerError
 
 
 def stage_parser(description: str) -> argparse.ArgumentParser:
@@ -26,6 +21,6 @@ def run_stage(main: Callable[[argparse.Namespace, Params], None], parser: argpar
     args = parser.parse_args()
     try:
         main(args, load_params(args.params))
-    except EXPECTED_ERRORS as error:
+    except SerError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)

@@ -1,0 +1,151 @@
+"""Benchmark feature extraction against the notebook's way and a read+STFT floor, in one run.
+
+    python bench/extract.py --data ../shared/data/ravdess16k [--repeat N] [--incremental 60]
+
+In-process timings (libraries imported and warmed up first, a fresh feature cache
+for each run so nothing is reused):
+
+* ref: the notebook's per-file calls (``librosa.feature.mfcc``, ``chroma_stft``,
+  ``melspectrogram``, each taking its own STFT), one process, library defaults
+  (BLAS threads as the notebook gets them); ``ref_pinned_s`` is the same with BLAS
+  pinned to one thread, as every other timing here is;
+* one_worker / all_workers: ``ser.extract.extract_features`` (compute, cache, write parquet);
+  with ``--incremental K``, also the same call after K files are added to an extracted corpus;
+* floor: ``soundfile.read`` plus one numpy STFT per file, one process.
+
+Then the real features stage as a subprocess: peak RSS (largest process), and with
+``--incremental K`` the stage's wall time after K new files are added to an already
+extracted corpus, against a full run. The last line printed is one JSON object.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import librosa
+import numpy as np
+import pandas as pd
+import soundfile as sf
+import yaml
+from threadpoolctl import threadpool_limits
+
+from ser.config import FeatureParams
+from ser.extract import extract_features, resolve_workers
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def manifest_rows(data: Path, repeat: int) -> list[dict]:
+    """Manifest-like rows; each replicate gets its own content key so nothing is shared."""
+    files = sorted(p for p in data.rglob("*") if p.suffix.lower() in (".wav", ".flac", ".ogg"))
+    digests = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+    return [{"file": f"{r}/{p.name}", "path": str(p), "speaker": "00", "emotion": "unknown",
+             "sha256": f"{digests[p][:56]}{r:08d}"} for r in range(repeat) for p in files]
+
+
+def notebook_way(paths: list[str]) -> None:
+    for path in paths:
+        samples, rate = sf.read(path, dtype="float32")
+        np.mean(librosa.feature.mfcc(y=samples, sr=rate, n_mfcc=40).T, axis=0)
+        np.mean(librosa.feature.chroma_stft(y=samples, sr=rate).T, axis=0)
+        np.mean(librosa.feature.melspectrogram(y=samples, sr=rate).T, axis=0)
+
+
+def floor(paths: list[str], n_fft: int = 2048, hop: int = 512) -> None:
+    window = np.hanning(n_fft + 1)[:-1].astype(np.float32)
+    for path in paths:
+        samples, _ = sf.read(path, dtype="float32")
+        frames = np.lib.stride_tricks.sliding_window_view(np.pad(samples, n_fft // 2), n_fft)[::hop]
+        np.abs(np.fft.rfft(frames * window, axis=1)) ** 2
+
+
+def timed(function, *args) -> float:
+    start = time.perf_counter()
+    function(*args)
+    return time.perf_counter() - start
+
+
+def project_extract(rows: list[dict], workers: int, scratch: Path, cache: Path | None = None) -> None:
+    """Extract ``rows`` into a parquet file, with ``cache`` or else a fresh, empty one."""
+    with tempfile.TemporaryDirectory(dir=scratch) as fresh:
+        cache = cache or Path(fresh)
+        extract_features(rows, FeatureParams(workers=workers), 16000, Path(fresh) / "out.parquet", cache, workers=workers)
+
+
+def run_stage(rows: list[dict], scratch: Path, cache: Path, name: str) -> tuple[float, float]:
+    """Run stages/features.py in a subprocess; return (wall seconds, peak RSS MB of its largest process)."""
+    manifest = scratch / f"{name}.csv"
+    pd.DataFrame(rows).to_csv(manifest, index=False)
+    params = yaml.safe_load((PROJECT / "params.yaml").read_text())
+    params["data"]["source"] = str(scratch)
+    (scratch / "params.yaml").write_text(yaml.safe_dump(params))
+    command = [sys.executable, str(PROJECT / "stages/features.py"), "--params", str(scratch / "params.yaml"),
+               "--manifest", str(manifest), "--out", str(scratch / f"{name}.parquet"), "--cache", str(cache)]
+    start = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"features stage failed:\n{result.stderr}")
+    return seconds, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, required=True, help="folder of audio files (searched recursively)")
+    parser.add_argument("--repeat", type=int, default=1, help="replicate the file list N times")
+    parser.add_argument("--incremental", type=int, default=0, help="also time adding K new files to an extracted corpus")
+    args = parser.parse_args()
+    rows = manifest_rows(args.data, args.repeat)
+    paths = [row["path"] for row in rows]
+    workers = resolve_workers(0)
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = Path(scratch)
+        notebook_way(paths[:3])  # warm up imports and filter caches outside the timings
+        project_extract(rows[:3], 1, scratch)
+        result = {"files": len(rows), "workers": workers, "ref_s": timed(notebook_way, paths)}
+        with threadpool_limits(1):
+            result["ref_pinned_s"] = timed(notebook_way, paths)
+            result["one_worker_s"] = timed(project_extract, rows, 1, scratch)
+            result["all_workers_s"] = timed(project_extract, rows, workers, scratch)
+            result["floor_s"] = timed(floor, paths)
+        result["speedup_one_worker"] = result["ref_s"] / result["one_worker_s"]
+        result["speedup_all_workers"] = result["ref_s"] / result["all_workers_s"]
+        result["over_floor"] = result["one_worker_s"] / result["floor_s"]
+        full_s, peak = run_stage(rows, scratch, scratch / "cache-full", "full")
+        result["stage_full_s"] = full_s
+        result["peak_rss_mb"] = peak
+        if args.incremental:
+            with threadpool_limits(1):
+                warm = scratch / "cache-in-process"
+                project_extract(rows[: -args.incremental], workers, scratch, warm)
+                result["incremental_in_process_s"] = timed(project_extract, rows, workers, scratch, warm)
+                result["incremental_in_process_over_full"] = result["incremental_in_process_s"] / result["all_workers_s"]
+            cache = scratch / "cache-incremental"
+            run_stage(rows[: -args.incremental], scratch, cache, "before")
+            added_s, _ = run_stage(rows, scratch, cache, "after")
+            result["incremental_files"] = args.incremental
+            result["stage_incremental_s"] = added_s
+            result["incremental_over_full"] = added_s / full_s
+    print(f"{'files':>24} {result['files']}")
+    for key in ("ref_s", "ref_pinned_s", "one_worker_s", "all_workers_s", "floor_s", "stage_full_s",
+                "stage_incremental_s", "incremental_in_process_s"):
+        if key in result:
+            print(f"{key:>24} {result[key]:8.3f} s   ({result['files'] / result[key]:7.1f} files/s)")
+    for key in ("speedup_one_worker", "speedup_all_workers", "over_floor", "incremental_over_full",
+                "incremental_in_process_over_full", "peak_rss_mb"):
+        if key in result:
+            print(f"{key:>24} {result[key]:8.3f}")
+    print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()}))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    main()

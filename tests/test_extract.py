@@ -1,0 +1,100 @@
+"""Parallel, cached, streamed extraction: identical bytes whatever the workers, executor or interruptions."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+
+import pandas as pd
+import pytest
+import yaml
+
+from ser.config import FeatureParams
+from ser.extract import FeatureCache, extract_features
+from ser.files import sha256_of
+from tests.conftest import PROJECT
+
+
+def manifest_rows(root, count):
+    files = sorted(root.glob("Actor_*/*.wav"))
+    files = files[:: max(1, len(files) // count)][:count]
+    return [{"file": f"{p.parent.name}/{p.name}", "path": str(p), "speaker": p.stem[-2:], "emotion": "x",
+             "sha256": sha256_of(p)} for p in files]
+
+
+@pytest.fixture(scope="module")
+def rows(ravdess16k):
+    return manifest_rows(ravdess16k, 40)
+
+
+@pytest.fixture(scope="module")
+def reference(rows, tmp_path_factory):
+    """One uninterrupted single-worker run: the bytes every other run must reproduce."""
+    folder = tmp_path_factory.mktemp("reference")
+    computed = extract_features(rows, FeatureParams(), 16000, folder / "features.parquet", folder / "cache", workers=1)
+    assert computed == len(rows)
+    return (folder / "features.parquet").read_bytes()
+
+
+def test_table_has_keys_then_named_features_in_manifest_order(rows, reference, tmp_path):
+    (tmp_path / "f.parquet").write_bytes(reference)
+    table = pd.read_parquet(tmp_path / "f.parquet")
+    assert list(table.columns[:5]) == ["file", "path", "speaker", "emotion", "sha256"]
+    assert table.shape == (len(rows), 5 + 180)
+    assert table["file"].tolist() == [row["file"] for row in rows]
+
+
+def test_parquet_is_byte_identical_for_any_number_of_workers(rows, reference, tmp_path):
+    extract_features(rows, FeatureParams(workers=2), 16000, tmp_path / "f.parquet", tmp_path / "cache", workers=2)
+    assert (tmp_path / "f.parquet").read_bytes() == reference
+
+
+def test_only_new_files_are_computed_and_the_result_is_unchanged(rows, reference, tmp_path):
+    params = FeatureParams()
+    assert extract_features(rows[:30], params, 16000, tmp_path / "a.parquet", tmp_path / "cache", workers=2) == 30
+    assert extract_features(rows, params, 16000, tmp_path / "b.parquet", tmp_path / "cache", workers=2) == 10
+    assert (tmp_path / "b.parquet").read_bytes() == reference
+
+
+def test_cache_is_keyed_by_feature_params(rows, tmp_path):
+    params = FeatureParams()
+    extract_features(rows[:5], params, 16000, tmp_path / "a.parquet", tmp_path / "cache", workers=1)
+    assert extract_features(rows[:5], replace(params, n_mfcc=13), 16000, tmp_path / "b.parquet",
+                            tmp_path / "cache", workers=1) == 5
+    assert FeatureCache(tmp_path / "cache", params, 16000).folder != FeatureCache(tmp_path / "cache", params, 22050).folder
+    assert extract_features(rows[:5], replace(params, workers=2), 16000, tmp_path / "c.parquet",
+                            tmp_path / "cache", workers=2) == 0
+
+
+def test_killed_stage_leaves_no_output_and_a_rerun_gives_identical_bytes(rows, reference, tmp_path):
+    manifest = tmp_path / "manifest.csv"
+    pd.DataFrame(rows).to_csv(manifest, index=False)
+    params = yaml.safe_load((PROJECT / "params.yaml").read_text())
+    params["features"]["workers"] = 1
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    out, cache = tmp_path / "features.parquet", tmp_path / "cache"
+    command = [sys.executable, str(PROJECT / "stages/features.py"), "--params", str(tmp_path / "params.yaml"),
+               "--manifest", str(manifest), "--out", str(out), "--cache", str(cache)]
+    stage = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(cache.rglob("*.npy"))) < 5:
+        time.sleep(0.02)
+    os.kill(stage.pid, signal.SIGKILL)
+    stage.wait()
+    done = len(list(cache.rglob("*.npy")))
+    assert 5 <= done < len(rows), "the stage must be killed mid-run"
+    assert not out.exists() and not list(tmp_path.glob(".features.parquet.*"))
+    rerun = subprocess.run(command, capture_output=True, text=True, check=True)
+    assert f"({len(rows) - done} computed, {done} from cache)" in rerun.stdout
+    assert out.read_bytes() == reference
+
+
+def test_dask_cluster_gives_the_same_table(rows, reference, tmp_path):
+    distributed = pytest.importorskip("dask.distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        params = FeatureParams(executor="dask", scheduler=cluster.scheduler_address)
+        computed = extract_features(rows, params, 16000, tmp_path / "f.parquet", tmp_path / "cache")
+    assert computed == len(rows)
+    assert (tmp_path / "f.parquet").read_bytes() == reference
