@@ -13,9 +13,11 @@ def main(args, params):
     X = table[feature_columns(table)].to_numpy()
     result = cross_validate_model(
         build_model(params.train), X, table["emotion"].to_numpy(), table["speaker"].to_numpy(),
-        params.evaluate, seed=params.split.seed,
+        params.evaluate, seed=params.split.seed, normalization=params.train.normalize,
     )
     result["by"] = params.evaluate.cv_by
+    result["model"] = params.train.model
+    result["normalize"] = params.train.normalize
     write_json(args.metrics, result)
     print(f"crossvalidate ({params.evaluate.cv_by}, {result['folds']} folds): "
           f"UAR {result['uar_mean']:.3f} +- {result['uar_std']:.3f}, accuracy {result['accuracy_mean']:.3f}")

@@ -6,6 +6,7 @@ import pandas as pd
 from ser.bundle import load_bundle
 from ser.evaluation import curves, evaluate_predictions
 from ser.files import atomic_dir, write_csv, write_json
+from ser.normalize import normalize
 from ser.plots import confusion_figure, curve_figure, save_figure
 from ser.table import read_split_table
 from ser.stagekit import run_stage, stage_parser
@@ -23,7 +24,7 @@ def main(args, params):
     table = read_split_table(args.features, args.split)
     test = table[table["set"] == "test"]
     classes = info["classes"]
-    X = test[info["feature_columns"]].to_numpy()
+    X = normalize(test[info["feature_columns"]].to_numpy(), test["speaker"].to_numpy(), info.get("normalize", "none"))
     y_true = test["emotion"].to_numpy()
     y_pred = model.predict(X)
     probabilities = model.predict_proba(X)

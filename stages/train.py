@@ -9,6 +9,7 @@ from ser.bundle import save_bundle
 from ser.table import feature_columns
 from ser.files import write_csv
 from ser.model import build_model, loss_curve
+from ser.normalize import normalize
 from ser.plots import loss_figure, save_figure
 from ser.table import read_split_table
 from ser.stagekit import run_stage, stage_parser
@@ -18,10 +19,14 @@ def main(args, params):
     table = read_split_table(args.features, args.split)
     train = table[table["set"] == "train"]
     columns = feature_columns(table)
-    model = build_model(params.train).fit(train[columns].to_numpy(), train["emotion"].to_numpy())
+    X = normalize(train[columns].to_numpy(), train["speaker"].to_numpy(), params.train.normalize)
+    model = build_model(params.train).fit(X, train["emotion"].to_numpy())
     info = {
         "classes": [str(c) for c in model.classes_],
         "feature_columns": columns,
+        # applied to the features before the model, by ser.normalize.normalize: "speaker" standardises
+        # each speaker's rows with that speaker's own statistics, computed from that speaker's files
+        "normalize": params.train.normalize,
         "audio": asdict(params.audio),
         "features": {k: v for k, v in asdict(params.features).items() if k != "workers"},
         "train": asdict(params.train),
@@ -35,7 +40,8 @@ def main(args, params):
     losses = loss_curve(model)
     write_csv(args.loss, pd.DataFrame({"epoch": range(1, len(losses) + 1), "loss": losses}))
     save_figure(loss_figure(losses), args.loss_png)
-    print(f"train: {len(train)} files, {len(columns)} features, {len(losses)} epochs -> {args.model}")
+    epochs = f", {len(losses)} epochs" if losses else ""
+    print(f"train: {params.train.model} on {len(train)} files, {len(columns)} features{epochs} -> {args.model}")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,9 @@ INFO_FILE = "model.json"
 TRUSTED_TYPES = [
     "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
     "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+    # train.model: svm is an SVC inside CalibratedClassifierCV (Platt-scaled probabilities)
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
 ]
 
 

@@ -20,8 +20,14 @@ from ser.errors import SerError
 from ser.sources import has_archive_suffix, is_url
 
 
-FEATURE_FAMILIES = ("mfcc", "chroma", "mel")  # implemented in ser.features.FAMILIES
-FEATURE_STATS = ("mean",)  # implemented in ser.features.STATS
+FEATURE_FAMILIES = (  # implemented in ser.features.FAMILIES
+    "mfcc", "chroma", "mel",
+    "mfcc_delta", "mfcc_delta2", "contrast", "flatness", "rolloff", "centroid", "rms", "zcr", "f0", "voicing",
+    "egemaps", "compare",  # openSMILE functional sets (ser.smile): one vector per file, stats do not apply
+)
+FEATURE_STATS = ("mean", "std", "min", "max", "median", "p10", "p90", "skew", "kurtosis", "slope")  # ser.features.STATS
+MODELS = ("mlp", "svm", "logreg")
+NORMALIZATIONS = ("none", "speaker")  # implemented in ser.normalize
 
 
 class ParamError(SerError, ValueError):
@@ -199,9 +205,48 @@ def _speaker_id(value: str | int) -> str:
     return f"{value:02d}" if isinstance(value, int) else str(value)
 
 
+def _subsection(key: str, value: Any, cls: type):
+    """A nested mapping of params (``train.svm``) as its validated dataclass."""
+    if isinstance(value, cls):
+        return value
+    if not isinstance(value, dict):
+        raise ParamError(key, f"got {value!r}; allowed: a mapping with keys {', '.join(f.name for f in dataclasses.fields(cls))}")
+    known = [f.name for f in dataclasses.fields(cls)]
+    for name in value:
+        if name not in known:
+            raise ParamError(f"{key}.{name}", f"unknown key; allowed keys in {key}: {', '.join(known)}")
+    return cls(**value)
+
+
+@dataclass(frozen=True)
+class SvmParams:
+    """``train.svm``: scikit-learn's SVC with an RBF kernel."""
+
+    C: float = 1.0
+    gamma: str | float = "scale"
+
+    def __post_init__(self):
+        _number("train.svm.C", self.C, low=0, low_open=True)
+        if self.gamma not in ("scale", "auto"):
+            if isinstance(self.gamma, bool) or not isinstance(self.gamma, (int, float)) or self.gamma <= 0:
+                raise ParamError("train.svm.gamma", f"got {self.gamma!r}; allowed: scale, auto or a number in (0, inf]")
+
+
+@dataclass(frozen=True)
+class LogregParams:
+    """``train.logreg``: scikit-learn's multinomial LogisticRegression (L2)."""
+
+    C: float = 1.0
+    max_iter: int = 1000
+
+    def __post_init__(self):
+        _number("train.logreg.C", self.C, low=0, low_open=True)
+        _integer("train.logreg.max_iter", self.max_iter, low=1)
+
+
 @dataclass(frozen=True)
 class TrainParams:
-    """The model: optional standardisation, then scikit-learn's MLPClassifier."""
+    """The model: optional per-speaker normalisation and standardisation, then the classifier."""
 
     alpha: float = 0.1
     batch_size: int = 30
@@ -211,8 +256,18 @@ class TrainParams:
     solver: str = "adam"
     seed: int = 5
     scale: bool = True
+    model: str = "mlp"
+    early_stopping: bool = False
+    normalize: str = "none"
+    svm: SvmParams = field(default_factory=SvmParams)
+    logreg: LogregParams = field(default_factory=LogregParams)
 
     def __post_init__(self):
+        _choice("train.model", self.model, MODELS)
+        _boolean("train.early_stopping", self.early_stopping)
+        _choice("train.normalize", self.normalize, NORMALIZATIONS)
+        object.__setattr__(self, "svm", _subsection("train.svm", self.svm, SvmParams))
+        object.__setattr__(self, "logreg", _subsection("train.logreg", self.logreg, LogregParams))
         _number("train.alpha", self.alpha, low=0)
         _integer("train.batch_size", self.batch_size, low=1)
         sizes = self.hidden_layer_sizes

@@ -63,10 +63,11 @@ class FeatureCache:
 
 def configuration_key(params: FeatureParams, sample_rate: int) -> str:
     """Hash of everything that decides a file's vector, including the code that computes it."""
-    from ser import audio, features  # source text only; features is imported lazily elsewhere
+    from ser import audio, descriptors, features, smile  # source text only; features is imported lazily elsewhere
 
     what = {k: v for k, v in asdict(params).items() if k not in EXECUTION_KEYS}
-    text = json.dumps([what, sample_rate], sort_keys=True) + inspect.getsource(features) + inspect.getsource(audio)
+    text = json.dumps([what, sample_rate], sort_keys=True) + "".join(
+        inspect.getsource(module) for module in (features, descriptors, smile, audio))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -14,6 +14,13 @@ per-frame values (one row per coefficient); every selected statistic
 ``{family}_{stat}_{index}``. Adding a family means registering one such function
 in :data:`FAMILIES` (and its name in ``ser.config.FEATURE_FAMILIES``): it gets
 the shared spectrogram for free.
+
+Beyond the notebook's three, families cover MFCC deltas, spectral shape (contrast,
+flatness, roll-off, centroid), zero-crossing rate, RMS energy and YIN pitch (see
+:mod:`ser.descriptors`), and statistics beyond the mean (spread, extremes,
+percentiles, shape, slope). Two families are *functional sets* instead: openSMILE's
+eGeMAPS and ComParE (:mod:`ser.smile`) give one vector per file whose columns are
+named ``{family}_{openSMILE name}``; the statistics do not apply to them.
 """
 from __future__ import annotations
 
@@ -25,7 +32,9 @@ import librosa
 import numpy as np
 import scipy.fft
 
+from ser import descriptors, smile
 from ser.config import FeatureParams
+from ser.descriptors import Pitch, yin
 
 TUNING_FMIN, TUNING_FMAX = 150.0, 4000.0  # librosa.piptrack's default search band
 
@@ -50,6 +59,18 @@ class Analysis:
     def log_mel(self) -> np.ndarray:
         """Mel power in dB, as ``librosa.power_to_db`` (ref 1, 80 dB floor below the peak)."""
         return librosa.power_to_db(self.mel)
+
+    @cached_property
+    def mfcc(self) -> np.ndarray:
+        """The MFCC frames, shared by the delta families."""
+        return _mfcc(self)
+
+    @cached_property
+    def pitch(self) -> Pitch:
+        """YIN pitch per STFT frame, shared by the ``f0`` and ``voicing`` families."""
+        params = self.extractor.params
+        return yin(self.samples, sample_rate=self.extractor.sample_rate, frame_length=params.n_fft,
+                   hop_length=params.hop_length)
 
 
 def _mfcc(analysis: Analysis) -> np.ndarray:
@@ -77,6 +98,7 @@ class Family:
 
     frames: Callable[[Analysis], np.ndarray]
     size: Callable[[FeatureParams], int]
+    names: Callable[[FeatureParams], list[str]] | None = None  # set for a functional set: frames gives the vector
 
 
 FAMILIES: dict[str, Family] = {
@@ -91,6 +113,9 @@ def feature_names(params: FeatureParams) -> list[str]:
     """Column names ``{family}_{stat}_{index}``, in the order the extractor fills them."""
     names = []
     for family in params.families:
+        if FAMILIES[family].names is not None:
+            names.extend(f"{family}_{name}" for name in FAMILIES[family].names(params))
+            continue
         size = FAMILIES[family].size(params)
         width = max(2, len(str(size - 1)))
         names.extend(f"{family}_{stat}_{i:0{width}d}" for stat in params.stats for i in range(size))
@@ -122,6 +147,9 @@ class FeatureExtractor:
         parts = []
         for family in self.params.families:
             frames = FAMILIES[family].frames(analysis)
+            if FAMILIES[family].names is not None:
+                parts.append(frames)
+                continue
             parts.extend(STATS[stat](frames) for stat in self.params.stats)
         return np.concatenate(parts).astype(np.float64)
 
@@ -167,3 +195,98 @@ def estimate_tuning(power: np.ndarray, sample_rate: int, n_fft: int, bins_per_oc
 def _chroma_basis(sample_rate: int, n_fft: int, n_chroma: int, tuning: float) -> np.ndarray:
     """Chroma filter bank; tuning takes few distinct values, so banks are reused."""
     return librosa.filters.chroma(sr=sample_rate, n_fft=n_fft, tuning=tuning, n_chroma=n_chroma).astype(np.float32)
+
+
+# ---- Families and statistics beyond the notebook's -------------------------------------------
+
+def _shape(analysis: Analysis) -> dict:
+    """Keywords that spectral-shape descriptors take besides the power spectrogram."""
+    return {"sample_rate": analysis.extractor.sample_rate, "n_fft": analysis.extractor.params.n_fft}
+
+
+def _zcr(analysis: Analysis) -> np.ndarray:
+    params = analysis.extractor.params
+    return descriptors.zero_crossing_rate(analysis.samples, frame_length=params.n_fft, hop_length=params.hop_length)
+
+
+def _f0(analysis: Analysis) -> np.ndarray:
+    """Pitch in semitones above 27.5 Hz over voiced frames only (one frame of 0 if none is voiced)."""
+    pitch = analysis.pitch
+    if not pitch.voiced.any():
+        return np.zeros((1, 1))
+    return descriptors.semitones(pitch.f0[pitch.voiced])[np.newaxis]
+
+
+def _voicing(analysis: Analysis) -> np.ndarray:
+    """Two rows over all frames: periodicity (1 - YIN aperiodicity) and the voiced flag (its mean is the voiced share)."""
+    pitch = analysis.pitch
+    return np.vstack([1.0 - pitch.aperiodicity, pitch.voiced.astype(np.float64)])
+
+
+def _functional_set(name: str) -> Family:
+    names = lambda params: smile.feature_names(name)  # noqa: E731
+    return Family(frames=lambda analysis: smile.functionals(name, analysis.samples, analysis.extractor.sample_rate),
+                  size=lambda params: len(names(params)), names=names)
+
+
+CONTRAST_BANDS = 6  # octave bands above 200 Hz, plus the one below: 7 rows
+
+FAMILIES.update({
+    "mfcc_delta": Family(lambda analysis: descriptors.delta(analysis.mfcc, order=1), lambda params: params.n_mfcc),
+    "mfcc_delta2": Family(lambda analysis: descriptors.delta(analysis.mfcc, order=2), lambda params: params.n_mfcc),
+    "contrast": Family(lambda analysis: descriptors.spectral_contrast(analysis.power, n_bands=CONTRAST_BANDS,
+                                                                      **_shape(analysis)),
+                       lambda params: CONTRAST_BANDS + 1),
+    "flatness": Family(lambda analysis: descriptors.spectral_flatness(analysis.power), lambda params: 1),
+    "rolloff": Family(lambda analysis: descriptors.spectral_rolloff(analysis.power, **_shape(analysis)), lambda params: 1),
+    "centroid": Family(lambda analysis: descriptors.spectral_centroid(analysis.power, **_shape(analysis)), lambda params: 1),
+    "rms": Family(lambda analysis: descriptors.rms_energy(analysis.power, n_fft=analysis.extractor.params.n_fft),
+                  lambda params: 1),
+    "zcr": Family(_zcr, lambda params: 1),
+    "f0": Family(_f0, lambda params: 1),
+    "voicing": Family(_voicing, lambda params: 2),
+    "egemaps": _functional_set("egemaps"),
+    "compare": _functional_set("compare"),
+})
+
+
+def _as64(frames: np.ndarray) -> np.ndarray:
+    return np.asarray(frames, dtype=np.float64)
+
+
+def _std(frames: np.ndarray) -> np.ndarray:
+    return _as64(frames).std(axis=1)
+
+
+def _standardised_moment(frames: np.ndarray, order: int) -> np.ndarray:
+    """Skewness (3) or excess kurtosis (4) of each row; 0 for a constant row."""
+    frames = _as64(frames)
+    centred = frames - frames.mean(axis=1, keepdims=True)
+    variance = (centred ** 2).mean(axis=1)
+    flat = variance <= np.finfo(np.float64).tiny
+    moment = (centred ** order).mean(axis=1) / np.where(flat, 1.0, variance) ** (order / 2)
+    if order == 4:
+        moment = moment - 3.0
+    return np.where(flat, 0.0, moment)
+
+
+def _slope(frames: np.ndarray) -> np.ndarray:
+    """Least-squares slope of each row against the frame index (0 for a single frame)."""
+    frames = _as64(frames)
+    index = np.arange(frames.shape[1], dtype=np.float64)
+    index -= index.mean()
+    denominator = (index ** 2).sum()
+    return frames @ index / denominator if denominator > 0 else np.zeros(frames.shape[0])
+
+
+STATS.update({
+    "std": _std,
+    "min": lambda frames: _as64(frames).min(axis=1),
+    "max": lambda frames: _as64(frames).max(axis=1),
+    "median": lambda frames: np.median(_as64(frames), axis=1),
+    "p10": lambda frames: np.percentile(_as64(frames), 10, axis=1),
+    "p90": lambda frames: np.percentile(_as64(frames), 90, axis=1),
+    "skew": lambda frames: _standardised_moment(frames, 3),
+    "kurtosis": lambda frames: _standardised_moment(frames, 4),
+    "slope": _slope,
+})

@@ -54,4 +54,7 @@ def loss_figure(losses: list[float]):
     figure, axes = plt.subplots(figsize=(6, 4))
     axes.plot(range(1, len(losses) + 1), losses)
     axes.set(xlabel="epoch", ylabel="training loss", title="MLP loss curve")
+    if not losses:
+        axes.text(0.5, 0.5, "no loss curve: this model is not trained by epochs", ha="center", va="center",
+                  transform=axes.transAxes)
     return figure

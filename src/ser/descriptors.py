@@ -1,0 +1,206 @@
+"""Frame-level acoustic descriptors from a shared power spectrogram or the framed signal.
+
+Plain numpy and scipy, no librosa, so the feature path starts fast. Spectral
+descriptors take the power spectrogram ``|STFT|^2`` of shape ``(n_fft // 2 + 1,
+frames)`` that every feature family shares; where librosa defines the same
+descriptor on the magnitude ``|STFT|`` (roll-off, centroid, contrast), the
+magnitude is taken here too, so values agree with ``librosa.feature.*(S=...)``
+on the same spectrogram. Signal descriptors (zero-crossing rate, pitch) frame
+the samples exactly as the STFT does (centred, ``n_fft`` samples, one frame per
+hop), so every descriptor has one value per STFT frame.
+
+Every function returns a 2-D array: one row per coefficient, one column per frame.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.fft
+import scipy.signal
+
+AMIN = 1e-10  # floor before logarithms, as librosa's amin
+F0_MIN, F0_MAX = 60.0, 600.0  # Hz: the pitch range searched, wide enough for shouted and whispered-high acted speech
+YIN_THRESHOLD = 0.1  # first dip of the normalised difference below this is the period (de Cheveigne & Kawahara 2002)
+VOICING_THRESHOLD = 0.4  # a frame is voiced when its best dip is below this...
+SILENCE_DB = 50.0  # ...and its energy is within this many dB of the file's loudest frame
+
+
+def bin_frequencies(sample_rate: int, n_fft: int) -> np.ndarray:
+    """Centre frequency in Hz of each STFT bin (as ``librosa.fft_frequencies``)."""
+    return np.arange(n_fft // 2 + 1) * (sample_rate / n_fft)
+
+
+def power_to_db(power: np.ndarray, *, top_db: float | None = 80.0) -> np.ndarray:
+    """``10 log10(max(power, 1e-10))``, floored ``top_db`` below the array's peak (librosa's ``power_to_db``)."""
+    db = 10.0 * np.log10(np.maximum(power, AMIN))
+    if top_db is not None and db.size:
+        db = np.maximum(db, db.max() - top_db)
+    return db
+
+
+def spectral_flatness(power: np.ndarray) -> np.ndarray:
+    """Geometric over arithmetic mean of each frame's power (Wiener entropy): 1 for white noise, near 0 for a tone."""
+    floored = np.maximum(power.astype(np.float64), AMIN)
+    return (np.exp(np.mean(np.log(floored), axis=0)) / np.mean(floored, axis=0))[np.newaxis]
+
+
+def spectral_rolloff(power: np.ndarray, *, sample_rate: int, n_fft: int, roll_percent: float = 0.85) -> np.ndarray:
+    """Lowest bin frequency below which ``roll_percent`` of the frame's magnitude lies."""
+    magnitude = np.sqrt(power.astype(np.float64))
+    cumulative = np.cumsum(magnitude, axis=0)
+    reached = cumulative >= roll_percent * cumulative[-1]
+    return bin_frequencies(sample_rate, n_fft)[np.argmax(reached, axis=0)][np.newaxis]
+
+
+def spectral_centroid(power: np.ndarray, *, sample_rate: int, n_fft: int) -> np.ndarray:
+    """Magnitude-weighted mean frequency of each frame (0 for an all-zero frame)."""
+    magnitude = np.sqrt(power.astype(np.float64))
+    total = magnitude.sum(axis=0)
+    weighted = bin_frequencies(sample_rate, n_fft) @ magnitude
+    return np.where(total > 0, weighted / np.where(total > 0, total, 1.0), 0.0)[np.newaxis]
+
+
+def spectral_contrast(power: np.ndarray, *, sample_rate: int, n_fft: int, n_bands: int = 6,
+                      fmin: float = 200.0, quantile: float = 0.02) -> np.ndarray:
+    """Peak minus valley level in dB of ``n_bands + 1`` octave bands (Jiang et al. 2002).
+
+    Band edges are ``0, fmin, 2 fmin, ... , 2**n_bands fmin`` (the last band runs to
+    Nyquist); in each band the valley is the mean of the lowest ``quantile`` of
+    magnitudes and the peak the mean of the highest, as ``librosa.feature.spectral_contrast``.
+    Bands that start above Nyquist (low sample rates) are rows of zeros.
+    """
+    magnitude = np.sqrt(power.astype(np.float64))
+    frequencies = bin_frequencies(sample_rate, n_fft)
+    edges = np.zeros(n_bands + 2)
+    edges[1:] = fmin * 2.0 ** np.arange(n_bands + 1)
+    frames = magnitude.shape[1]
+    valley = np.zeros((n_bands + 1, frames))
+    peak = np.zeros((n_bands + 1, frames))
+    usable = np.zeros(n_bands + 1, dtype=bool)
+    for k, (low, high) in enumerate(zip(edges[:-1], edges[1:])):
+        in_band = (frequencies >= low) & (frequencies <= high)
+        members = np.flatnonzero(in_band)
+        if low >= sample_rate / 2 or members.size == 0:
+            continue
+        if k > 0:
+            in_band[members[0] - 1] = True  # the bin just below the band belongs to it too
+        if k == n_bands:
+            in_band[members[-1] + 1:] = True  # the last band runs to Nyquist
+        band = magnitude[in_band]
+        if k < n_bands:
+            band = band[:-1]  # the top edge bin belongs to the next band
+        count = max(int(np.rint(quantile * in_band.sum())), 1)
+        ordered = np.sort(band, axis=0)
+        valley[k] = ordered[:count].mean(axis=0)
+        peak[k] = ordered[-count:].mean(axis=0)
+        usable[k] = True
+    contrast = power_to_db(peak) - power_to_db(valley)
+    contrast[~usable] = 0.0
+    return contrast
+
+
+def rms_energy(power: np.ndarray, *, n_fft: int) -> np.ndarray:
+    """Root-mean-square level of each windowed frame, from its spectrum by Parseval's theorem."""
+    weights = np.full(power.shape[0], 2.0)
+    weights[0] = 1.0  # DC and (for even n_fft) Nyquist appear once in the one-sided spectrum
+    if n_fft % 2 == 0:
+        weights[-1] = 1.0
+    return np.sqrt(weights @ power.astype(np.float64) / n_fft ** 2)[np.newaxis]
+
+
+def frame_signal(samples: np.ndarray, *, frame_length: int, hop_length: int, pad_mode: str = "constant") -> np.ndarray:
+    """Centred frames, one per STFT frame: shape ``(frames, frame_length)`` (a read-only view)."""
+    padded = np.pad(np.asarray(samples), frame_length // 2, mode=pad_mode)
+    return np.lib.stride_tricks.sliding_window_view(padded, frame_length)[::hop_length]
+
+
+def zero_crossing_rate(samples: np.ndarray, *, frame_length: int, hop_length: int, threshold: float = 1e-10) -> np.ndarray:
+    """Share of adjacent sample pairs in each frame whose signs differ; magnitudes up to ``threshold`` count as 0 (positive).
+
+    The signal is padded by repeating its edge samples, as ``librosa.feature.zero_crossing_rate``.
+    """
+    frames = frame_signal(samples, frame_length=frame_length, hop_length=hop_length, pad_mode="edge")
+    negative = np.signbit(np.where(np.abs(frames) <= threshold, 0.0, frames))
+    return (np.count_nonzero(negative[:, 1:] != negative[:, :-1], axis=1) / frame_length)[np.newaxis]
+
+
+def delta(frames: np.ndarray, *, order: int = 1, width: int = 9) -> np.ndarray:
+    """Local derivative along time: a Savitzky-Golay fit of ``width`` frames (as ``librosa.feature.delta``).
+
+    Files with fewer than ``width`` frames use the widest odd window they have;
+    with fewer frames than the fit needs, the derivative is zero.
+    """
+    frames = np.asarray(frames, dtype=np.float64)
+    available = frames.shape[1] if frames.shape[1] % 2 else frames.shape[1] - 1
+    width = min(width, available)
+    if width <= order:
+        return np.zeros_like(frames)
+    return scipy.signal.savgol_filter(frames, width, polyorder=order, deriv=order, axis=1, mode="interp")
+
+
+@dataclass(frozen=True)
+class Pitch:
+    """Per-frame output of :func:`yin`."""
+
+    f0: np.ndarray  # Hz; meaningful where ``voiced``
+    aperiodicity: np.ndarray  # the chosen dip of the normalised difference: 0 perfectly periodic, about 1 noise or silence
+    voiced: np.ndarray  # bool
+
+
+def yin(samples: np.ndarray, *, sample_rate: int, frame_length: int, hop_length: int,
+        fmin: float = F0_MIN, fmax: float = F0_MAX) -> Pitch:
+    """Fundamental frequency per frame by YIN (de Cheveigne & Kawahara, JASA 111(4), 2002).
+
+    For each centred frame ``x`` of ``frame_length`` samples and each lag ``tau`` up to
+    the longest period ``T = sample_rate / fmin``, the difference
+    ``d(tau) = sum_{j<W} (x[j] - x[j + tau])**2`` over ``W = frame_length - T`` samples is
+    computed from energies and one FFT cross-correlation; it is normalised by its running
+    mean, ``d'(tau) = d(tau) tau / sum_{k<=tau} d(k)``. The period is the first local
+    minimum of ``d'`` below :data:`YIN_THRESHOLD` within ``[sample_rate / fmax, T]``
+    (the global minimum there if none is), refined by parabolic interpolation. A frame is
+    voiced when that dip is below :data:`VOICING_THRESHOLD` and its energy is within
+    :data:`SILENCE_DB` of the loudest frame's.
+    """
+    frames = frame_signal(np.asarray(samples, dtype=np.float64), frame_length=frame_length, hop_length=hop_length)
+    longest = min(int(np.ceil(sample_rate / fmin)), frame_length // 2)
+    shortest = max(int(np.floor(sample_rate / fmax)), 2)
+    if shortest + 1 >= longest:
+        raise ValueError(f"frames of {frame_length} samples at {sample_rate} Hz are too short for pitch from {fmin} Hz")
+    window = frame_length - longest
+    spectrum = scipy.fft.rfft(frames, n=frame_length, axis=1)
+    head = scipy.fft.rfft(frames[:, :window], n=frame_length, axis=1)
+    correlation = scipy.fft.irfft(np.conj(head) * spectrum, n=frame_length, axis=1)[:, : longest + 1]
+    energy = np.concatenate([np.zeros((len(frames), 1)), np.cumsum(frames ** 2, axis=1)], axis=1)
+    lags = np.arange(longest + 1)
+    shifted = energy[:, lags + window] - energy[:, lags]
+    difference = np.maximum(energy[:, [window]] + shifted - 2.0 * correlation, 0.0)
+    difference[:, 0] = 0.0
+    running = np.cumsum(difference[:, 1:], axis=1)
+    normalised = np.ones_like(difference)
+    normalised[:, 1:] = np.where(running > 0, difference[:, 1:] * lags[1:] / np.where(running > 0, running, 1.0), 1.0)
+
+    search = normalised[:, shortest: longest + 1]
+    inner = search[:, 1:-1]
+    dips = (inner < search[:, :-2]) & (inner <= search[:, 2:]) & (inner < YIN_THRESHOLD)
+    first = np.argmax(dips, axis=1) + 1
+    best = np.where(dips.any(axis=1), first, np.argmin(search, axis=1))
+    rows = np.arange(len(frames))
+    period = (best + shortest).astype(np.float64)
+    interior = (best > 0) & (best < search.shape[1] - 1)
+    left = search[rows, np.maximum(best - 1, 0)]
+    centre = search[rows, best]
+    right = search[rows, np.minimum(best + 1, search.shape[1] - 1)]
+    curvature = left - 2.0 * centre + right
+    shift = np.where(interior & (curvature > 0), 0.5 * (left - right) / np.where(curvature > 0, curvature, 1.0), 0.0)
+    period += np.clip(shift, -1.0, 1.0)
+
+    frame_energy = energy[:, window]
+    loud = frame_energy > frame_energy.max() * 10.0 ** (-SILENCE_DB / 10.0) if frame_energy.max() > 0 else np.zeros(len(frames), bool)
+    voiced = (centre < VOICING_THRESHOLD) & loud
+    return Pitch(f0=sample_rate / period, aperiodicity=np.clip(centre, 0.0, 1.0), voiced=voiced)
+
+
+def semitones(f0: np.ndarray, *, reference: float = 27.5) -> np.ndarray:
+    """Frequency in semitones above ``reference`` Hz (27.5 Hz, A0, as eGeMAPS)."""
+    return 12.0 * np.log2(np.asarray(f0) / reference)
