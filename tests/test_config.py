@@ -38,6 +38,18 @@ def test_shipped_params_are_valid_and_match_the_notebook():
     ("features", "families", ["mfcc", "pitch"], "features.families: got ['mfcc', 'pitch']; allowed: a list of distinct names from mfcc"),
     ("features", "stats", [], "features.stats: got []; allowed: a list of distinct names from mean"),
     ("features", "executor", "spark", "features.executor: got 'spark'; allowed: local, dask"),
+    ("features", "stats", ["mean", "mode"], "features.stats: got ['mean', 'mode']; allowed: a list of distinct names from mean, std, min"),
+    ("features", "families", ["mfcc", "mfcc"], "features.families: got ['mfcc', 'mfcc']; allowed: a list of distinct names"),
+    ("train", "model", "forest", "train.model: got 'forest'; allowed: mlp, svm, logreg"),
+    ("train", "normalize", "gender", "train.normalize: got 'gender'; allowed: none, speaker"),
+    ("train", "early_stopping", "no", "train.early_stopping: got 'no'; allowed: true or false"),
+    ("train", "svm", {"C": 0}, "train.svm.C: got 0; allowed: a number in (0, inf]"),
+    ("train", "svm", {"gamma": "big"}, "train.svm.gamma: got 'big'; allowed: scale, auto or a number in (0, inf]"),
+    ("train", "svm", {"gamma": -1}, "train.svm.gamma: got -1; allowed: scale, auto or a number in (0, inf]"),
+    ("train", "svm", {"c": 1}, "train.svm.c: unknown key; allowed keys in train.svm: C, gamma"),
+    ("train", "svm", 10, "train.svm: got 10; allowed: a mapping with keys C, gamma"),
+    ("train", "logreg", {"C": -2}, "train.logreg.C: got -2; allowed: a number in (0, inf]"),
+    ("train", "logreg", {"max_iter": 0}, "train.logreg.max_iter: got 0; allowed: an integer >= 1"),
 ])
 def test_bad_params_name_the_key_and_what_is_allowed(section, key, value, fragment):
     with pytest.raises(ParamError) as caught:
@@ -66,3 +78,11 @@ def test_dask_executor_needs_a_scheduler_address():
     raw = params_with("features", "executor", "dask")
     raw["features"]["scheduler"] = "tcp://127.0.0.1:8786"
     assert Params.from_dict(raw).features.scheduler == "tcp://127.0.0.1:8786"
+
+
+def test_model_subsections_take_partial_mappings_and_numbers_for_gamma():
+    raw = params_with("train", "svm", {"gamma": 0.01})
+    raw["train"]["logreg"] = {"C": 3}
+    params = Params.from_dict(raw)
+    assert (params.train.svm.C, params.train.svm.gamma) == (1.0, 0.01)
+    assert (params.train.logreg.C, params.train.logreg.max_iter) == (3, 1000)
