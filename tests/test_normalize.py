@@ -1,10 +1,10 @@
-"""Per-speaker normalisation: each speaker standardised by its own rows, nothing shared between speakers or fold sides."""
+"""Per-speaker normalisation and nested selection: nothing shared between speakers, fold sides or outer folds."""
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
 from ser.config import EvaluateParams
-from ser.crossval import cross_validate_model, fit_predict
+from ser.crossval import cross_validate_model, fit_predict, nested_leave_one_speaker_out
 from ser.normalize import normalize, normalize_by_speaker
 
 
@@ -75,3 +75,47 @@ def test_cross_validation_normalises_each_side_of_a_fold_separately():
     per_speaker = cross_validate_model(LogisticRegression(), X, y, speakers, EvaluateParams(cv_folds=4), seed=5,
                                        normalization="speaker", n_jobs=1)
     assert per_speaker["uar_mean"] > plain["uar_mean"] + 0.2  # the speaker offsets swamp the classes until removed
+
+
+def nested_sample(seed=0):
+    """Six speakers; columns 0-1 carry the class, columns 2-3 are noise, and every speaker has its own offset."""
+    rng = np.random.default_rng(seed)
+    speakers = np.repeat([f"{i:02d}" for i in range(1, 7)], 12)
+    y = np.tile(["a", "b", "c"], 24)
+    signal = np.array([[ord(c) - 97] for c in y], dtype=float)
+    X = np.hstack([signal + 0.5 * rng.standard_normal((72, 2)), rng.standard_normal((72, 2))])
+    X += np.repeat(rng.uniform(-20, 20, (6, 4)), 12, axis=0)
+    return X, y, speakers
+
+
+CANDIDATES = {
+    "noise": (LogisticRegression(), [2, 3], "speaker"),
+    "signal, raw": (LogisticRegression(), [0, 1], "none"),
+    "signal, per speaker": (LogisticRegression(), [0, 1], "speaker"),
+}
+
+
+def test_nested_selection_picks_by_inner_folds_and_reports_the_chosen_outer_scores():
+    X, y, speakers = nested_sample()
+    result = nested_leave_one_speaker_out(CANDIDATES, X, y, speakers, n_jobs=1)
+    assert [fold["chosen"] for fold in result["folds"]] == ["signal, per speaker"] * 6
+    best = result["candidates"]["signal, per speaker"]
+    assert [fold["uar"] for fold in result["folds"]] == best["uar_per_fold"]
+    assert result["uar_mean"] == pytest.approx(best["uar_mean"]) and result["uar_mean"] > 0.8
+    assert result["candidates"]["noise"]["uar_mean"] < 0.6
+
+
+def test_the_held_out_speaker_takes_no_part_in_its_folds_choice():
+    X, y, speakers = nested_sample()
+    before = nested_leave_one_speaker_out(CANDIDATES, X, y, speakers, n_jobs=1)
+    rng = np.random.default_rng(7)
+    held = speakers == "03"
+    X[held] = rng.standard_normal((held.sum(), 4)) * 100
+    y = y.copy()
+    y[held] = rng.permutation(y[held])
+    after = nested_leave_one_speaker_out(CANDIDATES, X, y, speakers, n_jobs=1)
+    fold_before, fold_after = before["folds"][2], after["folds"][2]
+    assert fold_before["speaker"] == fold_after["speaker"] == "03"
+    assert fold_after["chosen"] == fold_before["chosen"]
+    assert fold_after["inner_uar"] == fold_before["inner_uar"]  # computed without speaker 03 at all
+    assert after["folds"][0]["inner_uar"] != before["folds"][0]["inner_uar"]  # other folds did train on it
