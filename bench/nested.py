@@ -1,0 +1,118 @@
+"""Honest speaker-independent accuracy: nested leave-one-speaker-out over the grid's main knobs.
+
+    python bench/nested.py --data ../shared/data/ravdess16k [--out nested.json]
+
+Ingests every emotion of the corpus, extracts one wide feature table (every family
+and statistic the candidates use, through the same per-file cache as the features
+stage), then runs :func:`ser.crossval.nested_leave_one_speaker_out` over the
+candidates below: feature set x per-speaker normalisation x model. For each
+held-out speaker the candidate is chosen by leave-one-speaker-out on the other
+speakers only, so the outer UAR is an honest estimate of "run the grid, keep the
+best". Also printed: each candidate's plain leave-one-speaker-out UAR over all
+speakers (what ``dvc exp run -S evaluate.cv_folds=12`` reports for it), whose best
+is optimistic because it is chosen on the folds it reports.
+
+The MLP is left out of the candidates (about 150 fits per candidate would take
+hours on two cores); the queued DVC grid in the README measures it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from ser.config import FEATURE_STATS, FeatureParams, TrainParams  # noqa: E402
+from ser.corpora import CONVENTIONS  # noqa: E402
+from ser.crossval import nested_leave_one_speaker_out  # noqa: E402
+from ser.extract import extract_features  # noqa: E402
+from ser.features import feature_names  # noqa: E402
+from ser.ingest import ingest  # noqa: E402
+from ser.model import build_model  # noqa: E402
+
+OWN = ("mfcc", "mfcc_delta", "contrast", "flatness", "rolloff", "centroid", "rms", "zcr", "f0", "voicing")
+FEATURE_SETS = {  # name: (families, stats), as features.families / features.stats
+    "notebook": (("mfcc", "chroma", "mel"), ("mean",)),
+    "own": (OWN, FEATURE_STATS),
+    "egemaps": (("egemaps",), ("mean",)),
+    "own+egemaps": (OWN + ("egemaps",), FEATURE_STATS),
+    "compare": (("compare",), ("mean",)),
+}
+MODELS = {  # name: train.* overrides
+    "svm C=1": {"model": "svm", "svm": {"C": 1.0}},
+    "logreg C=0.01": {"model": "logreg", "logreg": {"C": 0.01}},
+    "logreg C=0.1": {"model": "logreg", "logreg": {"C": 0.1}},
+}
+
+
+def candidates(columns: list[str], train: TrainParams, sets=FEATURE_SETS) -> dict:
+    """Every feature set x normalisation x model, as (model, column indices, normalisation)."""
+    index = {name: i for i, name in enumerate(columns)}
+    result = {}
+    for set_name, (families, stats) in sets.items():
+        wanted = [index[n] for n in feature_names(FeatureParams(families=families, stats=stats))]
+        for normalization in ("none", "speaker"):
+            for model_name, overrides in MODELS.items():
+                params = replace(train, normalize=normalization, **overrides)
+                result[f"{set_name} / {normalization} / {model_name}"] = (build_model(params), wanted, normalization)
+    return result
+
+
+def wide_table(data: str, cache: Path, workers: int) -> pd.DataFrame:
+    """Every family any candidate uses, with every statistic, for every selected file."""
+    manifest = ingest(data, CONVENTIONS["ravdess"], "all", sample_rate=16000, min_samples=2048).manifest
+    rows = manifest.to_dict("records")
+    families = tuple(dict.fromkeys(f for families, _ in FEATURE_SETS.values() for f in families))
+    params = FeatureParams(families=families, stats=FEATURE_STATS)
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "features.parquet"
+        extract_features(rows, params, 16000, out, cache, workers=workers)
+        return pd.read_parquet(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", required=True, help="a RAVDESS folder (e.g. ../shared/data/ravdess16k)")
+    parser.add_argument("--cache", default=str(ROOT / ".cache/features"), help="per-file feature cache")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--jobs", type=int, default=2, help="parallel fits")
+    parser.add_argument("--out", help="write the full result as JSON here")
+    args = parser.parse_args()
+
+    started = time.monotonic()
+    table = wide_table(args.data, Path(args.cache), args.workers)
+    columns = [c for c in table.columns if c not in ("file", "path", "speaker", "emotion", "sha256")]
+    grid = candidates(columns, TrainParams())
+    X = table[columns].to_numpy()
+    result = nested_leave_one_speaker_out(grid, X, table["emotion"].to_numpy(), table["speaker"].to_numpy(),
+                                          n_jobs=args.jobs)
+    result["seconds"] = round(time.monotonic() - started, 1)
+    result["files"] = len(table)
+
+    print(f"{len(table)} files, {table['speaker'].nunique()} speakers, {len(grid)} candidates")
+    print("| candidate | plain LOSO UAR (mean ± std) | chosen in outer folds |")
+    print("| --- | --- | --- |")
+    chosen = pd.Series([fold["chosen"] for fold in result["folds"]]).value_counts()
+    for name, scores in result["candidates"].items():
+        print(f"| {name} | {scores['uar_mean']:.3f} ± {scores['uar_std']:.3f} | {chosen.get(name, 0)} |")
+    best = max(result["candidates"], key=lambda n: result["candidates"][n]["uar_mean"])
+    print(f"optimistic (grid-best on the reported folds): {best}: "
+          f"{result['candidates'][best]['uar_mean']:.3f} ± {result['candidates'][best]['uar_std']:.3f}")
+    print(f"honest (nested): {result['uar_mean']:.3f} ± {result['uar_std']:.3f}; per fold: "
+          + ", ".join(f"{f['speaker']} {f['uar']:.2f} ({f['chosen']})" for f in result["folds"]))
+    print(f"{result['seconds']:.0f} s")
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
