@@ -29,7 +29,7 @@ def main(args, params):
         "data": {"source": params.data.source, "dataset": params.data.dataset,
                  "train_files": int(len(train)), "train_speakers": sorted(train["speaker"].unique()),
                  "train_sha256": hashlib.sha256("".join(sorted(train["sha256"])).encode()).hexdigest()},
-        "versions": {name: version(name) for name in ("scikit-learn", "librosa", "numpy", "skops")},
+        "versions": {name: version(name) for name in ("scikit-learn", "skops", "numpy", "scipy", "soxr", "soundfile", "librosa")},
     }
     save_bundle(args.model, model, info)
     losses = loss_curve(model)
