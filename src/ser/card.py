@@ -7,12 +7,12 @@ from __future__ import annotations
 
 # What each corpus convention's recordings are, for the card's limits section.
 CORPUS_NOTES = {
-    "ravdess": "RAVDESS: 24 professional North American actors (12 female, 12 male) speaking two fixed "
-               "English sentences in each emotion, in a studio",
-    "cremad": "CREMA-D: 91 actors of varied age and ethnicity speaking 12 fixed English sentences",
-    "tess": "TESS: two female Canadian English speakers (aged 26 and 64) saying 200 target words",
-    "savee": "SAVEE: four male British English speakers reading phonetically balanced sentences",
-    "emodb": "EmoDB: ten German actors speaking ten fixed German sentences",
+    "ravdess": "RAVDESS recordings (professional North American actors speaking two fixed English sentences "
+               "in each emotion, in a studio)",
+    "cremad": "CREMA-D recordings (actors of varied age and ethnicity speaking 12 fixed English sentences)",
+    "tess": "TESS recordings (two female Canadian English speakers, aged 26 and 64, saying target words)",
+    "savee": "SAVEE recordings (male British English speakers reading phonetically balanced sentences)",
+    "emodb": "EmoDB recordings (German actors speaking ten fixed German sentences)",
     "manifest": "a corpus listed in a manifest CSV",
 }
 
