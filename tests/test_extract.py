@@ -62,7 +62,7 @@ def test_cache_is_keyed_by_feature_params(rows, tmp_path):
     extract_features(rows[:5], params, 16000, tmp_path / "a.parquet", tmp_path / "cache", workers=1)
     assert extract_features(rows[:5], replace(params, n_mfcc=13), 16000, tmp_path / "b.parquet",
                             tmp_path / "cache", workers=1) == 5
-    assert FeatureCache(tmp_path / "cache", params, 16000).folder != FeatureCache(tmp_path / "cache", params, 22050).folder
+    assert FeatureCache(tmp_path / "cache", params, 16000, 180).folder != FeatureCache(tmp_path / "cache", params, 22050, 180).folder
     assert extract_features(rows[:5], replace(params, workers=2), 16000, tmp_path / "c.parquet",
                             tmp_path / "cache", workers=2) == 0
 
@@ -78,11 +78,11 @@ def test_killed_stage_leaves_no_output_and_a_rerun_gives_identical_bytes(rows, r
                "--manifest", str(manifest), "--out", str(out), "--cache", str(cache)]
     stage = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and len(list(cache.rglob("*.npy"))) < 5:
+    while time.monotonic() < deadline and len(list(cache.rglob("*.f8"))) < 5:
         time.sleep(0.02)
     os.kill(stage.pid, signal.SIGKILL)
     stage.wait()
-    done = len(list(cache.rglob("*.npy")))
+    done = len(list(cache.rglob("*.f8")))
     assert 5 <= done < len(rows), "the stage must be killed mid-run"
     assert not out.exists() and not list(tmp_path.glob(".features.parquet.*"))
     rerun = subprocess.run(command, capture_output=True, text=True, check=True)

@@ -30,8 +30,10 @@ import pyarrow.parquet as pq
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
+from ser import audio, features, filters
 from ser.audio import AudioError, load_audio
 from ser.config import FeatureParams
+from ser.features import FeatureExtractor, feature_names
 from ser.files import atomic_path
 from ser.table import KEY_COLUMNS
 
@@ -40,33 +42,44 @@ EXECUTION_KEYS = ("workers", "executor", "scheduler")  # change how, never what,
 
 
 class FeatureCache:
-    """One ``.npy`` vector per audio content hash, in a folder per feature configuration."""
+    """One raw little-endian float64 vector per audio content hash, in a folder per feature configuration.
 
-    def __init__(self, root: str | Path, params: FeatureParams, sample_rate: int):
+    Entries are written under a temporary name and renamed, so a killed run leaves
+    only whole entries; an entry of the wrong size counts as missing.
+    """
+
+    def __init__(self, root: str | Path, params: FeatureParams, sample_rate: int, width: int):
         self.folder = Path(root) / configuration_key(params, sample_rate)
+        self.width = width
+        self._shards: set[Path] = set()
 
     def path(self, sha256: str) -> Path:
-        return self.folder / sha256[:2] / f"{sha256}.npy"
+        return self.folder / sha256[:2] / f"{sha256}.f8"
 
     def has(self, sha256: str) -> bool:
-        return self.path(sha256).is_file()
+        try:
+            return self.path(sha256).stat().st_size == 8 * self.width
+        except OSError:
+            return False
 
     def load(self, sha256: str) -> np.ndarray:
-        return np.load(self.path(sha256))
+        return np.fromfile(self.path(sha256), dtype="<f8")
 
     def store(self, sha256: str, vector: np.ndarray) -> None:
         path = self.path(sha256)
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as handle:
-                np.save(handle, vector)
+        if path.parent not in self._shards:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._shards.add(path.parent)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(np.asarray(vector, dtype="<f8").tobytes())
+        os.replace(tmp, path)
 
 
 def configuration_key(params: FeatureParams, sample_rate: int) -> str:
     """Hash of everything that decides a file's vector, including the code that computes it."""
-    from ser import audio, features  # source text only; features is imported lazily elsewhere
-
     what = {k: v for k, v in asdict(params).items() if k not in EXECUTION_KEYS}
-    text = json.dumps([what, sample_rate], sort_keys=True) + inspect.getsource(features) + inspect.getsource(audio)
+    text = json.dumps([what, sample_rate], sort_keys=True) + "".join(
+        inspect.getsource(module) for module in (features, filters, audio))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -76,8 +89,6 @@ _worker_extractor = None
 def _start_worker(params: FeatureParams, sample_rate: int) -> None:
     """Build the extractor once per process, with BLAS pinned to one thread."""
     global _worker_extractor
-    from ser.features import FeatureExtractor
-
     threadpool_limits(1)
     _worker_extractor = FeatureExtractor(params, sample_rate)
 
@@ -185,9 +196,8 @@ def _batches(rows: list, size: int) -> Iterable[list]:
 def extract_features(manifest_rows: list[dict], params: FeatureParams, sample_rate: int, out: str | Path,
                      cache_dir: str | Path, workers: int = 0) -> int:
     """Extract every manifest file's features into the parquet file ``out``; return how many were computed."""
-    from ser.features import feature_names
-
-    cache = FeatureCache(cache_dir, params, sample_rate)
+    names = feature_names(params)
+    cache = FeatureCache(cache_dir, params, sample_rate, len(names))
     computed = compute_missing(manifest_rows, params, sample_rate, cache, workers)
-    write_feature_table(out, manifest_rows, feature_names(params), cache)
+    write_feature_table(out, manifest_rows, names, cache)
     return computed
