@@ -23,7 +23,6 @@ import argparse
 import hashlib
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -41,6 +40,12 @@ from ser.config import FeatureParams
 from ser.extract import extract_features, resolve_workers
 
 PROJECT = Path(__file__).resolve().parents[1]
+MEASURE_CHILD = (
+    "import resource, subprocess, sys\n"
+    "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode\n"
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)\n"
+    "sys.exit(code)\n"
+)
 
 
 def manifest_rows(data: Path, repeat: int) -> list[dict]:
@@ -90,14 +95,17 @@ def run_stage(rows: list[dict], scratch: Path, cache: Path, name: str) -> tuple[
     params = yaml.safe_load((PROJECT / "params.yaml").read_text())
     params["data"]["source"] = str(scratch)
     (scratch / "params.yaml").write_text(yaml.safe_dump(params))
-    command = [sys.executable, str(PROJECT / "stages/features.py"), "--params", str(scratch / "params.yaml"),
-               "--manifest", str(manifest), "--out", str(scratch / f"{name}.parquet"), "--cache", str(cache)]
+    stage = [sys.executable, str(PROJECT / "stages/features.py"), "--params", str(scratch / "params.yaml"),
+             "--manifest", str(manifest), "--out", str(scratch / f"{name}.parquet"), "--cache", str(cache)]
+    # A fresh parent process, so the peak RSS is that of the stage and its workers only
+    # (this process's own forked workers would otherwise count too).
+    command = [sys.executable, "-c", MEASURE_CHILD, *stage]
     start = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if result.returncode != 0:
         raise SystemExit(f"features stage failed:\n{result.stderr}")
-    return seconds, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return seconds, float(result.stdout.splitlines()[-1])
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ import multiprocessing
 import os
 import sys
 from dataclasses import asdict
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -33,12 +34,19 @@ from tqdm import tqdm
 from ser import audio, features, filters
 from ser.audio import AudioError, load_audio
 from ser.config import FeatureParams
+from ser.errors import SerError
 from ser.features import FeatureExtractor, feature_names
 from ser.files import atomic_path
 from ser.table import KEY_COLUMNS
 
-BATCH_ROWS = 512
+BATCH_ROWS = 512  # rows per parquet write
+DASK_BATCH_FILES = 8  # files per Dask task: amortises the scheduler's per-task overhead
+DASK_CONNECT_TIMEOUT = "30s"
 EXECUTION_KEYS = ("workers", "executor", "scheduler")  # change how, never what, is computed
+
+
+class ExtractError(SerError, RuntimeError):
+    """Features cannot be computed as configured; the message says what to change."""
 
 
 class FeatureCache:
@@ -75,6 +83,7 @@ class FeatureCache:
         os.replace(tmp, path)
 
 
+@lru_cache(maxsize=8)
 def configuration_key(params: FeatureParams, sample_rate: int) -> str:
     """Hash of everything that decides a file's vector, including the code that computes it."""
     what = {k: v for k, v in asdict(params).items() if k not in EXECUTION_KEYS}
@@ -105,29 +114,43 @@ def _extract_file(task: tuple[str, str]) -> tuple[str, np.ndarray | str]:
     return sha256, _worker_extractor(samples)
 
 
-def _extract_on_dask_worker(task: tuple[str, str], params: FeatureParams, sample_rate: int):
-    """:func:`_extract_file` on a Dask worker, starting its extractor on first use."""
+def _extract_batch_on_dask_worker(batch: list[tuple[str, str]], params: FeatureParams, sample_rate: int,
+                                  expected_key: str) -> list:
+    """:func:`_extract_file` over ``batch`` on a Dask worker that runs the client's feature code."""
+    if configuration_key(params, sample_rate) != expected_key:
+        raise ExtractError("a Dask worker runs different feature code than this project "
+                           f"(configuration {configuration_key(params, sample_rate)}, expected {expected_key}); "
+                           "install the same version of ser on every worker")
     if _worker_extractor is None or _worker_extractor.params != params or _worker_extractor.sample_rate != sample_rate:
         _start_worker(params, sample_rate)
-    return _extract_file(task)
+    return [_extract_file(task) for task in batch]
 
 
 def _extract_dask(params: FeatureParams, sample_rate: int, tasks: list[tuple[str, str]]) -> Iterator:
-    """Run on a Dask distributed cluster, with a few tasks per worker in flight."""
+    """Run on a Dask distributed cluster in batches, a few per worker in flight.
+
+    Paths are made absolute first: workers see the files through a shared file system.
+    """
     from dask.distributed import Client, as_completed
 
-    with Client(params.scheduler, timeout="30s") as client:
-        def submit(task):
-            return client.submit(_extract_on_dask_worker, task, params, sample_rate, pure=False)
+    key = configuration_key(params, sample_rate)
+    batches = iter(_batches([(sha256, str(Path(path).resolve())) for sha256, path in tasks], DASK_BATCH_FILES))
+    try:
+        client = Client(params.scheduler, timeout=DASK_CONNECT_TIMEOUT)
+    except (OSError, TimeoutError) as error:
+        raise ExtractError(f"features.scheduler: cannot reach the Dask scheduler at {params.scheduler} ({error}); "
+                           "start one (`dask scheduler`) or set features.executor: local") from None
+    with client:
+        def submit(batch):
+            return client.submit(_extract_batch_on_dask_worker, batch, params, sample_rate, key, pure=False)
 
-        window = 4 * max(1, len(client.scheduler_info()["workers"]))
-        pending = iter(tasks)
-        running = as_completed([submit(task) for task in _take(pending, window)])
+        window = 2 * max(1, len(client.scheduler_info()["workers"]))
+        running = as_completed([submit(batch) for batch in _take(batches, window)])
         for future in running:
-            yield future.result()
+            yield from future.result()
             future.release()
-            for task in _take(pending, 1):
-                running.add(submit(task))
+            for batch in _take(batches, 1):
+                running.add(submit(batch))
 
 
 def _extract_local(params: FeatureParams, sample_rate: int, tasks: list[tuple[str, str]], workers: int) -> Iterator:
@@ -189,7 +212,7 @@ def write_feature_table(path: str | Path, manifest_rows: list[dict], names: list
 
 
 def _batches(rows: list, size: int) -> Iterable[list]:
-    for start in range(0, max(len(rows), 1), size):
+    for start in range(0, max(len(rows), 1), size):  # one (empty) batch for no rows: the file still gets its schema
         yield rows[start: start + size]
 
 
