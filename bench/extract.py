@@ -15,7 +15,9 @@ for each run so nothing is reused):
 
 Then the real features stage as a subprocess: peak RSS (largest process), and with
 ``--incremental K`` the stage's wall time after K new files are added to an already
-extracted corpus, against a full run. The last line printed is one JSON object.
+extracted corpus, against a full run. ``background_cores`` is how many cores other
+programs kept busy meanwhile (from /proc/stat): on a shared machine, trust the ratios
+of a run only when it is near 0. The last line printed is one JSON object.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import argparse
 import hashlib
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -72,6 +75,21 @@ def floor(paths: list[str], n_fft: int = 2048, hop: int = 512) -> None:
         np.abs(np.fft.rfft(frames * window, axis=1)) ** 2
 
 
+def machine_busy_seconds() -> float | None:
+    """CPU seconds the whole machine has spent busy since boot (Linux), or None where unknown."""
+    try:
+        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # minus idle and iowait
+
+
+def own_cpu_seconds() -> float:
+    """CPU seconds of this process and the child processes it has waited for."""
+    return sum(getattr(resource.getrusage(who), field) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+               for field in ("ru_utime", "ru_stime"))
+
+
 def timed(function, *args) -> float:
     start = time.perf_counter()
     function(*args)
@@ -117,6 +135,7 @@ def main() -> None:
     rows = manifest_rows(args.data, args.repeat)
     paths = [row["path"] for row in rows]
     workers = resolve_workers(0)
+    start_wall, start_busy, start_own = time.perf_counter(), machine_busy_seconds(), own_cpu_seconds()
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         notebook_way(paths[:3])  # warm up imports and filter caches outside the timings
@@ -145,13 +164,16 @@ def main() -> None:
             result["incremental_files"] = args.incremental
             result["stage_incremental_s"] = added_s
             result["incremental_over_full"] = added_s / full_s
+    if start_busy is not None:  # how many cores other programs kept busy: timings are only comparable near 0
+        other = (machine_busy_seconds() - start_busy) - (own_cpu_seconds() - start_own)
+        result["background_cores"] = max(0.0, other / (time.perf_counter() - start_wall))
     print(f"{'files':>24} {result['files']}")
     for key in ("ref_s", "ref_pinned_s", "one_worker_s", "all_workers_s", "floor_s", "stage_full_s",
                 "stage_incremental_s", "incremental_in_process_s"):
         if key in result:
             print(f"{key:>24} {result[key]:8.3f} s   ({result['files'] / result[key]:7.1f} files/s)")
     for key in ("speedup_one_worker", "speedup_all_workers", "over_floor", "incremental_over_full",
-                "incremental_in_process_over_full", "peak_rss_mb"):
+                "incremental_in_process_over_full", "peak_rss_mb", "background_cores"):
         if key in result:
             print(f"{key:>24} {result[key]:8.3f}")
     print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()}))
