@@ -4,9 +4,10 @@ The default vector is the notebook's 180 numbers: time-means of 40 MFCC, 12
 chroma and 128 mel-power bands. Unlike the notebook, which let each librosa call
 take its own STFT, :class:`FeatureExtractor` takes one power spectrogram per file
 (an :class:`Analysis`) and derives every feature family from it, with its window
-and filter banks built once per process. The values equal those of
-``librosa.feature.mfcc``, ``chroma_stft`` and ``melspectrogram`` on the same
-samples (the tests hold it to that).
+and filter banks (:mod:`ser.filters`) built once per process. The values equal
+those of ``librosa.feature.mfcc``, ``chroma_stft`` and ``melspectrogram`` on the
+same samples (the tests hold it to that), but librosa is not imported: the stage
+and ``ser predict`` start in a fraction of a second.
 
 A feature family is a function from an :class:`Analysis` to a matrix of
 per-frame values (one row per coefficient); every selected statistic
@@ -21,11 +22,11 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import Callable
 
-import librosa
 import numpy as np
 import scipy.fft
 
 from ser.config import FeatureParams
+from ser.filters import chroma_filter_bank, dct_matrix, mel_filter_bank, power_to_db
 
 TUNING_FMIN, TUNING_FMAX = 150.0, 4000.0  # librosa.piptrack's default search band
 
@@ -49,12 +50,12 @@ class Analysis:
     @cached_property
     def log_mel(self) -> np.ndarray:
         """Mel power in dB, as ``librosa.power_to_db`` (ref 1, 80 dB floor below the peak)."""
-        return librosa.power_to_db(self.mel)
+        return power_to_db(self.mel)
 
 
 def _mfcc(analysis: Analysis) -> np.ndarray:
     """MFCC as ``librosa.feature.mfcc``: type-II orthonormal DCT of the log-mel."""
-    return scipy.fft.dct(analysis.log_mel, axis=0, type=2, norm="ortho")[: analysis.extractor.params.n_mfcc]
+    return analysis.extractor.dct @ analysis.log_mel
 
 
 def _chroma(analysis: Analysis) -> np.ndarray:
@@ -104,7 +105,8 @@ class FeatureExtractor:
         self.params = params
         self.sample_rate = sample_rate
         self.window = np.hanning(params.n_fft + 1)[:-1].astype(np.float32)  # periodic Hann, as librosa
-        self.mel_basis = librosa.filters.mel(sr=sample_rate, n_fft=params.n_fft, n_mels=params.n_mels)
+        self.mel_basis = mel_filter_bank(sample_rate, params.n_fft, params.n_mels)
+        self.dct = dct_matrix(params.n_mfcc, params.n_mels)
         self.names = feature_names(params)
 
     def power_spectrogram(self, samples: np.ndarray) -> np.ndarray:
@@ -140,18 +142,20 @@ def estimate_tuning(power: np.ndarray, sample_rate: int, n_fft: int, bins_per_oc
     if band.size == 0:
         return 0.0
     low, high = band[0], band[-1] + 1
-    above = power > power.dtype.type(0.1) * power.max(axis=0, keepdims=True)
-    masked = np.where(above[low - 1: high + 1], power[low - 1: high + 1], 0)
-    centre, below_, above_ = power[low:high], power[low - 1: high - 1], power[low + 1: high + 1]
+    rows_around = power[low - 1: high + 1]  # the band and one bin either side
+    above = rows_around > power.dtype.type(0.1) * power.max(axis=0, keepdims=True)
+    masked = np.where(above, rows_around, 0)
     peaks = (masked[1:-1] > masked[:-2]) & (masked[1:-1] >= masked[2:])
     rows, cols = np.nonzero(peaks)
     if rows.size == 0:
         return 0.0
-    a = (above_ + below_ - 2 * centre)[rows, cols]
-    b = ((above_ - below_) / 2)[rows, cols]
+    centre = rows_around[rows + 1, cols]  # only at the peaks: same float32 arithmetic, far fewer values
+    below_, above_ = rows_around[rows, cols], rows_around[rows + 2, cols]
+    a = above_ + below_ - 2 * centre
+    b = (above_ - below_) / 2
     shift = np.where(np.abs(b) >= np.abs(a), 0, -b / np.where(a == 0, 1, a)).astype(power.dtype)
     pitch = (rows + low + shift) * power.dtype.type(sample_rate / n_fft)
-    magnitude = centre[rows, cols] + power.dtype.type(0.5) * b * shift
+    magnitude = centre + power.dtype.type(0.5) * b * shift
     keep = pitch > 0
     threshold = np.median(magnitude[keep])
     chosen = pitch[(magnitude >= threshold) & keep]
@@ -166,4 +170,4 @@ def estimate_tuning(power: np.ndarray, sample_rate: int, n_fft: int, bins_per_oc
 @lru_cache(maxsize=256)
 def _chroma_basis(sample_rate: int, n_fft: int, n_chroma: int, tuning: float) -> np.ndarray:
     """Chroma filter bank; tuning takes few distinct values, so banks are reused."""
-    return librosa.filters.chroma(sr=sample_rate, n_fft=n_fft, tuning=tuning, n_chroma=n_chroma).astype(np.float32)
+    return chroma_filter_bank(sample_rate, n_fft, n_chroma, tuning)
