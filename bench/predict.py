@@ -3,7 +3,8 @@
     python bench/predict.py [--model model] [--data ../shared/data/ravdess16k] [--repeat 5]
 
 Every figure is the median over ``--repeat`` fresh processes (``python -m ser``, the
-same code path as the ``ser`` script):
+same code path as the ``ser`` script), in wall seconds and (``*_cpu_s``) CPU seconds of
+the process, which other programs on a shared machine disturb less:
 
 * python_s: a bare ``python -c pass``, the floor no command can beat;
 * ready_s: import everything predicting needs and load the bundle (``Predictor(model)``),
@@ -11,16 +12,21 @@ same code path as the ``ser`` script):
 * one_file_s: ``ser predict`` on one 4-second file;
 * folder_s / per_file_s: ``ser predict`` on a folder of ``--files`` copies of real files,
   and that time divided by the number of files;
-* marginal_file_s: (folder_s - one_file_s) / (files - 1), the cost of one more file
-  once the process is up.
+* marginal_file_s, marginal_file_cpu_s: (folder - one file) / (files - 1), the cost of one
+  more file once the process is up (wall differences this small drown in noise on a busy
+  machine; the CPU figure holds up better).
 
 Then the modules that dominate ready_s (``python -X importtime``, cumulative, top
-level). The last line printed is one JSON object.
+level), and ``background_cores``: how many cores other programs kept busy meanwhile
+(from /proc/stat); compare timings only from runs where it is near 0. The last line
+printed is one JSON object.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -32,16 +38,31 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parents[1]
 
 
-def wall(command: list[str], repeat: int) -> float:
-    """Median wall seconds of ``command`` over ``repeat`` fresh processes (each must succeed)."""
-    times = []
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def machine_busy_seconds() -> float | None:
+    """CPU seconds the whole machine has been busy since boot (Linux), or None where unknown."""
+    try:
+        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
+
+
+def run(command: list[str], repeat: int) -> tuple[float, float]:
+    """Median (wall, CPU) seconds of ``command`` over ``repeat`` fresh processes (each must succeed)."""
+    walls, cpus = [], []
     for _ in range(repeat):
-        start = time.perf_counter()
+        cpu, start = children_cpu_seconds(), time.perf_counter()
         result = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        times.append(time.perf_counter() - start)
+        walls.append(time.perf_counter() - start)
+        cpus.append(children_cpu_seconds() - cpu)
         if result.returncode != 0:
             raise SystemExit(f"{' '.join(command)} failed ({result.returncode}):\n{result.stderr}")
-    return statistics.median(times)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def top_imports(model: Path, count: int) -> list[tuple[str, float]]:
@@ -71,35 +92,38 @@ def main() -> None:
         raise SystemExit(f"{args.data} holds {len(sources)} .wav files; --files {args.files} needs that many")
     chosen = sources[:: len(sources) // args.files][: args.files]
     ser = [sys.executable, "-m", "ser", "predict", "--model", str(args.model)]
+    ready = [sys.executable, "-c", f"from ser.predict import Predictor; Predictor({str(args.model)!r})"]
+    start_wall, start_busy, start_own = time.perf_counter(), machine_busy_seconds(), children_cpu_seconds()
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch) / "recordings"
         folder.mkdir()
         for i, source in enumerate(chosen):
             shutil.copyfile(source, folder / f"{i:03d}_{source.name}")
         one = str(folder / sorted(p.name for p in folder.iterdir())[0])
-        wall(ser + [one], 1)  # warm the OS file cache and Python's bytecode caches
-        result = {
-            "files": args.files,
-            "repeat": args.repeat,
-            "python_s": wall([sys.executable, "-c", "pass"], args.repeat),
-            "ready_s": wall([sys.executable, "-c",
-                             f"from ser.predict import Predictor; Predictor({str(args.model)!r})"], args.repeat),
-            "one_file_s": wall(ser + [one], args.repeat),
-            "folder_s": wall(ser + [str(folder)], args.repeat),
-        }
+        run(ser + [one], 1)  # warm the OS file cache and Python's bytecode caches
+        result = {"files": args.files, "repeat": args.repeat}
+        for name, command in (("python", [sys.executable, "-c", "pass"]), ("ready", ready),
+                              ("one_file", ser + [one]), ("folder", ser + [str(folder)])):
+            result[f"{name}_s"], result[f"{name}_cpu_s"] = run(command, args.repeat)
     result["per_file_s"] = result["folder_s"] / args.files
     result["marginal_file_s"] = (result["folder_s"] - result["one_file_s"]) / (args.files - 1)
+    result["marginal_file_cpu_s"] = (result["folder_cpu_s"] - result["one_file_cpu_s"]) / (args.files - 1)
     result["ready_share_of_one_file"] = result["ready_s"] / result["one_file_s"]
     imports = top_imports(args.model, 8)
     result["top_imports_s"] = {name: round(seconds, 3) for name, seconds in imports}
+    if start_busy is not None:
+        others = (machine_busy_seconds() - start_busy) - (children_cpu_seconds() - start_own)
+        result["background_cores"] = max(0.0, others / (time.perf_counter() - start_wall))
 
-    print(f"{'python -c pass':>34} {result['python_s']:7.3f} s")
-    print(f"{'imports + bundle loaded (ready)':>34} {result['ready_s']:7.3f} s")
-    print(f"{'ser predict, 1 file':>34} {result['one_file_s']:7.3f} s")
-    print(f"{f'ser predict, folder of {args.files}':>34} {result['folder_s']:7.3f} s")
+    print(f"{'':>34} {'wall':>7}   {'CPU':>7}")
+    for key, label in (("python", "python -c pass"), ("ready", "imports + bundle loaded (ready)"),
+                       ("one_file", "ser predict, 1 file"), ("folder", f"ser predict, folder of {args.files}")):
+        print(f"{label:>34} {result[key + '_s']:7.3f} s {result[key + '_cpu_s']:7.3f} s")
     print(f"{'  per file':>34} {result['per_file_s']:7.3f} s")
-    print(f"{'  marginal per extra file':>34} {result['marginal_file_s']:7.3f} s")
+    print(f"{'  marginal per extra file':>34} {result['marginal_file_s']:7.3f} s {result['marginal_file_cpu_s']:7.3f} s")
     print(f"{'ready / 1 file':>34} {result['ready_share_of_one_file']:7.1%}")
+    if "background_cores" in result:
+        print(f"{'cores busy with other programs':>34} {result['background_cores']:7.2f}")
     print("slowest top-level imports while getting ready (cumulative s):")
     for name, seconds in imports:
         print(f"{name:>34} {seconds:7.3f}")
