@@ -168,9 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     except SerError as error:
         report(f"error: {_with_path(error, args)}")
         return 2
-    except BrokenPipeError:  # output piped into `head` or similar: stop quietly
+    except BrokenPipeError:  # output piped into `head` or similar: stop quietly, as a shell reports SIGPIPE
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+        return 141
 
 
 def _with_path(error: SerError, args: argparse.Namespace) -> str:
