@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.fft
 
-from ser.filters import chroma_filter_bank, dct_matrix, hz_to_mel, mel_filter_bank, mel_to_hz, power_to_db
+from ser.filters import BlockedBank, chroma_filter_bank, dct_matrix, hz_to_mel, mel_filter_bank, mel_to_hz, power_to_db
 
 
 @pytest.mark.parametrize("sample_rate,n_fft,n_mels", [(16000, 2048, 128), (22050, 2048, 128), (16000, 512, 40),
@@ -46,3 +46,14 @@ def test_power_to_db_equals_librosas_with_its_floors():
     ours = power_to_db(power)
     assert ours.dtype == np.float32 and ours.min() == pytest.approx(ours.max() - 80.0)
     np.testing.assert_allclose(ours, librosa.power_to_db(power), rtol=1e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("rows_per_block", [1, 7, 16, 200])
+def test_blocked_bank_equals_the_dense_product(rows_per_block):
+    bank = mel_filter_bank(16000, 512, 40)
+    bank[5] = 0  # a filter with no bins at all
+    spectrum = np.random.default_rng(3).random((257, 31)).astype(np.float32)
+    blocked = BlockedBank(bank, rows_per_block) @ spectrum
+    assert blocked.dtype == np.float32 and blocked.shape == (40, 31)
+    np.testing.assert_allclose(blocked, bank @ spectrum, rtol=1e-5, atol=1e-7)
+    assert not blocked[5].any()

@@ -4,6 +4,9 @@ import os
 import subprocess
 import sys
 
+from ser.files import sha256_of
+from tests.conftest import PROJECT
+
 
 def imported_after(statement: str, env=None) -> set[str]:
     probe = f"import sys; {statement}; import json; print(json.dumps(sorted(sys.modules)))"
@@ -15,6 +18,23 @@ def test_feature_extraction_imports_neither_librosa_nor_numba():
     modules = imported_after("import ser.extract")
     assert {"ser.features", "ser.filters", "scipy.fft"} <= modules
     assert not {"librosa", "numba", "matplotlib", "sklearn"} & modules
+
+
+def test_features_stage_runs_without_pandas_or_librosa(ravdess16k, tmp_path):
+    files = sorted(ravdess16k.glob("Actor_01/*.wav"))[:3]
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("file,path,speaker,emotion,sha256\n" + "".join(
+        f"{p.name},{p},01,calm,{sha256_of(p)}\n" for p in files))
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", str(PROJECT / "stages/features.py"), "--params", str(PROJECT / "params.yaml"),
+         "--manifest", str(manifest), "--out", str(tmp_path / "f.parquet"), "--cache", str(tmp_path / "cache")],
+        capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    imported = {line.split("|")[-1].strip().split(".")[0] for line in result.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert "pyarrow" in imported and "scipy" in imported
+    assert not {"pandas", "librosa", "numba", "sklearn", "matplotlib"} & imported
+    assert "3 files (3 computed, 0 from cache)" in result.stdout
 
 
 def test_numba_cache_falls_back_to_a_writable_folder(tmp_path):

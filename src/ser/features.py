@@ -26,7 +26,7 @@ import numpy as np
 import scipy.fft
 
 from ser.config import FeatureParams
-from ser.filters import chroma_filter_bank, dct_matrix, mel_filter_bank, power_to_db
+from ser.filters import BlockedBank, chroma_filter_bank, dct_matrix, mel_filter_bank, power_to_db
 
 TUNING_FMIN, TUNING_FMAX = 150.0, 4000.0  # librosa.piptrack's default search band
 
@@ -45,7 +45,7 @@ class Analysis:
     @cached_property
     def mel(self) -> np.ndarray:
         """Mel-band power, as ``librosa.feature.melspectrogram``."""
-        return self.extractor.mel_basis @ self.power
+        return self.extractor.mel_bank @ self.power
 
     @cached_property
     def log_mel(self) -> np.ndarray:
@@ -106,6 +106,7 @@ class FeatureExtractor:
         self.sample_rate = sample_rate
         self.window = np.hanning(params.n_fft + 1)[:-1].astype(np.float32)  # periodic Hann, as librosa
         self.mel_basis = mel_filter_bank(sample_rate, params.n_fft, params.n_mels)
+        self.mel_bank = BlockedBank(self.mel_basis)
         self.dct = dct_matrix(params.n_mfcc, params.n_mels)
         self.names = feature_names(params)
 
@@ -137,16 +138,15 @@ def estimate_tuning(power: np.ndarray, sample_rate: int, n_fft: int, bins_per_oc
     from equal temperament in 0.01-bin steps) and the same float32 arithmetic, so it
     returns the same value, without building full-size intermediate arrays.
     """
-    frequencies = np.arange(power.shape[0]) * (sample_rate / n_fft)
-    band = np.flatnonzero((frequencies >= TUNING_FMIN) & (frequencies < min(TUNING_FMAX, sample_rate / 2)))
-    if band.size == 0:
+    band = _tuning_band(power.shape[0], sample_rate, n_fft)
+    if band is None:
         return 0.0
-    low, high = band[0], band[-1] + 1
+    low, high = band
     rows_around = power[low - 1: high + 1]  # the band and one bin either side
     above = rows_around > power.dtype.type(0.1) * power.max(axis=0, keepdims=True)
     masked = np.where(above, rows_around, 0)
     peaks = (masked[1:-1] > masked[:-2]) & (masked[1:-1] >= masked[2:])
-    rows, cols = np.nonzero(peaks)
+    rows, cols = np.divmod(np.flatnonzero(peaks), peaks.shape[1])
     if rows.size == 0:
         return 0.0
     centre = rows_around[rows + 1, cols]  # only at the peaks: same float32 arithmetic, far fewer values
@@ -165,6 +165,14 @@ def estimate_tuning(power: np.ndarray, sample_rate: int, n_fft: int, bins_per_oc
     residual[residual >= 0.5] -= 1.0
     counts, edges = np.histogram(residual, np.linspace(-0.5, 0.5, 101))
     return float(edges[np.argmax(counts)])
+
+
+@lru_cache(maxsize=16)
+def _tuning_band(n_bins: int, sample_rate: int, n_fft: int) -> tuple[int, int] | None:
+    """First and past-last bin of the tuning search band, or None if no bin falls in it."""
+    frequencies = np.arange(n_bins) * (sample_rate / n_fft)
+    band = np.flatnonzero((frequencies >= TUNING_FMIN) & (frequencies < min(TUNING_FMAX, sample_rate / 2)))
+    return (int(band[0]), int(band[-1]) + 1) if band.size else None
 
 
 @lru_cache(maxsize=256)
