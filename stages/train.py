@@ -23,7 +23,7 @@ def main(args, params):
         "classes": [str(c) for c in model.classes_],
         "feature_columns": columns,
         "audio": asdict(params.audio),
-        "features": {k: v for k, v in asdict(params.features).items() if k != "workers"},
+        "features": params.features.definition(),
         "train": asdict(params.train),
         "split": asdict(params.split),
         "data": {"source": params.data.source, "dataset": params.data.dataset,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 from urllib.parse import urlsplit
@@ -22,6 +22,7 @@ from ser.sources import has_archive_suffix, is_url
 
 FEATURE_FAMILIES = ("mfcc", "chroma", "mel")  # implemented in ser.features.FAMILIES
 FEATURE_STATS = ("mean",)  # implemented in ser.features.STATS
+FEATURE_EXECUTION_KEYS = ("workers", "executor", "scheduler")  # change how, never what, features are computed
 
 
 class ParamError(SerError, ValueError):
@@ -171,6 +172,10 @@ class FeatureParams:
     def min_samples(self) -> int:
         """Shortest signal that fills one analysis frame."""
         return self.n_fft
+
+    def definition(self) -> dict:
+        """The params that decide the feature values: all but :data:`FEATURE_EXECUTION_KEYS`."""
+        return {k: v for k, v in asdict(self).items() if k not in FEATURE_EXECUTION_KEYS}
 
 
 @dataclass(frozen=True)

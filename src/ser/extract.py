@@ -21,7 +21,6 @@ import json
 import multiprocessing
 import os
 import sys
-from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -43,7 +42,6 @@ from ser.table import KEY_COLUMNS
 BATCH_ROWS = 512  # rows per parquet write
 DASK_BATCH_FILES = 8  # files per Dask task: amortises the scheduler's per-task overhead
 DASK_CONNECT_TIMEOUT = "30s"
-EXECUTION_KEYS = ("workers", "executor", "scheduler")  # change how, never what, is computed
 
 
 class ExtractError(SerError, RuntimeError):
@@ -87,8 +85,7 @@ class FeatureCache:
 @lru_cache(maxsize=8)
 def configuration_key(params: FeatureParams, sample_rate: int) -> str:
     """Hash of everything that decides a file's vector, including the code that computes it."""
-    what = {k: v for k, v in asdict(params).items() if k not in EXECUTION_KEYS}
-    text = json.dumps([what, sample_rate], sort_keys=True) + "".join(
+    text = json.dumps([params.definition(), sample_rate], sort_keys=True) + "".join(
         inspect.getsource(module) for module in (features, filters, audio))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -17,9 +17,6 @@ import numpy as np
 from ser.audio import AUDIO_SUFFIXES, AudioError, load_audio
 from ser.bundle import BundleError, load_bundle
 
-# Keys of model.json's "features" that change how, never what, is computed.
-EXECUTION_KEYS = ("workers", "executor", "scheduler")
-
 # What a person can do about each kind of per-file problem, by the start of its reason.
 FIXES = (
     ("does not exist", "check the path"),
@@ -119,11 +116,11 @@ class Predictor:
 
 def _extractor_for(info: dict, info_path: Path):
     """The extractor for the bundle's audio and feature params, and the index putting its output in column order."""
-    from ser.config import FeatureParams, ParamError
+    from ser.config import FEATURE_EXECUTION_KEYS, FeatureParams, ParamError
     from ser.features import FeatureExtractor
 
     try:
-        stored = {k: v for k, v in info["features"].items() if k not in EXECUTION_KEYS}
+        stored = {k: v for k, v in info["features"].items() if k not in FEATURE_EXECUTION_KEYS}
         sample_rate = info["audio"]["sample_rate"]
         columns = list(info["feature_columns"])
         params = FeatureParams(**stored)
