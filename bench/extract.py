@@ -15,7 +15,9 @@ for each run so nothing is reused):
 
 Then the real features stage as a subprocess: peak RSS (largest process), and with
 ``--incremental K`` the stage's wall time after K new files are added to an already
-extracted corpus, against a full run. The last line printed is one JSON object.
+extracted corpus, against a full run. ``background_cores`` is how many cores other
+programs kept busy meanwhile (from /proc/stat): on a shared machine, trust the ratios
+of a run only when it is near 0. The last line printed is one JSON object.
 """
 from __future__ import annotations
 
@@ -41,6 +43,12 @@ from ser.config import FeatureParams
 from ser.extract import extract_features, resolve_workers
 
 PROJECT = Path(__file__).resolve().parents[1]
+MEASURE_CHILD = (
+    "import resource, subprocess, sys\n"
+    "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode\n"
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)\n"
+    "sys.exit(code)\n"
+)
 
 
 def manifest_rows(data: Path, repeat: int) -> list[dict]:
@@ -67,17 +75,35 @@ def floor(paths: list[str], n_fft: int = 2048, hop: int = 512) -> None:
         np.abs(np.fft.rfft(frames * window, axis=1)) ** 2
 
 
+def machine_busy_seconds() -> float | None:
+    """CPU seconds the whole machine has spent busy since boot (Linux), or None where unknown."""
+    try:
+        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # minus idle and iowait
+
+
+def own_cpu_seconds() -> float:
+    """CPU seconds of this process and the child processes it has waited for."""
+    return sum(getattr(resource.getrusage(who), field) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+               for field in ("ru_utime", "ru_stime"))
+
+
 def timed(function, *args) -> float:
     start = time.perf_counter()
     function(*args)
     return time.perf_counter() - start
 
 
-def project_extract(rows: list[dict], workers: int, scratch: Path, cache: Path | None = None) -> None:
-    """Extract ``rows`` into a parquet file, with ``cache`` or else a fresh, empty one."""
+def project_extract(rows: list[dict], workers: int, scratch: Path, cache: Path | None = None) -> float:
+    """Seconds to extract ``rows`` into a parquet file, with ``cache`` or else a fresh, empty one.
+
+    Only the ``extract_features`` call is timed, not the set-up or the removal of the fresh cache.
+    """
     with tempfile.TemporaryDirectory(dir=scratch) as fresh:
-        cache = cache or Path(fresh)
-        extract_features(rows, FeatureParams(workers=workers), 16000, Path(fresh) / "out.parquet", cache, workers=workers)
+        return timed(extract_features, rows, FeatureParams(workers=workers), 16000, Path(fresh) / "out.parquet",
+                     cache or Path(fresh) / "cache", workers)
 
 
 def run_stage(rows: list[dict], scratch: Path, cache: Path, name: str) -> tuple[float, float]:
@@ -87,14 +113,17 @@ def run_stage(rows: list[dict], scratch: Path, cache: Path, name: str) -> tuple[
     params = yaml.safe_load((PROJECT / "params.yaml").read_text())
     params["data"]["source"] = str(scratch)
     (scratch / "params.yaml").write_text(yaml.safe_dump(params))
-    command = [sys.executable, str(PROJECT / "stages/features.py"), "--params", str(scratch / "params.yaml"),
-               "--manifest", str(manifest), "--out", str(scratch / f"{name}.parquet"), "--cache", str(cache)]
+    stage = [sys.executable, str(PROJECT / "stages/features.py"), "--params", str(scratch / "params.yaml"),
+             "--manifest", str(manifest), "--out", str(scratch / f"{name}.parquet"), "--cache", str(cache)]
+    # A fresh parent process, so the peak RSS is that of the stage and its workers only
+    # (this process's own forked workers would otherwise count too).
+    command = [sys.executable, "-c", MEASURE_CHILD, *stage]
     start = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if result.returncode != 0:
         raise SystemExit(f"features stage failed:\n{result.stderr}")
-    return seconds, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return seconds, float(result.stdout.splitlines()[-1])
 
 
 def main() -> None:
@@ -106,6 +135,7 @@ def main() -> None:
     rows = manifest_rows(args.data, args.repeat)
     paths = [row["path"] for row in rows]
     workers = resolve_workers(0)
+    start_wall, start_busy, start_own = time.perf_counter(), machine_busy_seconds(), own_cpu_seconds()
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         notebook_way(paths[:3])  # warm up imports and filter caches outside the timings
@@ -113,8 +143,8 @@ def main() -> None:
         result = {"files": len(rows), "workers": workers, "ref_s": timed(notebook_way, paths)}
         with threadpool_limits(1):
             result["ref_pinned_s"] = timed(notebook_way, paths)
-            result["one_worker_s"] = timed(project_extract, rows, 1, scratch)
-            result["all_workers_s"] = timed(project_extract, rows, workers, scratch)
+            result["one_worker_s"] = project_extract(rows, 1, scratch)
+            result["all_workers_s"] = project_extract(rows, workers, scratch)
             result["floor_s"] = timed(floor, paths)
         result["speedup_one_worker"] = result["ref_s"] / result["one_worker_s"]
         result["speedup_all_workers"] = result["ref_s"] / result["all_workers_s"]
@@ -126,7 +156,7 @@ def main() -> None:
             with threadpool_limits(1):
                 warm = scratch / "cache-in-process"
                 project_extract(rows[: -args.incremental], workers, scratch, warm)
-                result["incremental_in_process_s"] = timed(project_extract, rows, workers, scratch, warm)
+                result["incremental_in_process_s"] = project_extract(rows, workers, scratch, warm)
                 result["incremental_in_process_over_full"] = result["incremental_in_process_s"] / result["all_workers_s"]
             cache = scratch / "cache-incremental"
             run_stage(rows[: -args.incremental], scratch, cache, "before")
@@ -134,13 +164,16 @@ def main() -> None:
             result["incremental_files"] = args.incremental
             result["stage_incremental_s"] = added_s
             result["incremental_over_full"] = added_s / full_s
+    if start_busy is not None:  # how many cores other programs kept busy: timings are only comparable near 0
+        other = (machine_busy_seconds() - start_busy) - (own_cpu_seconds() - start_own)
+        result["background_cores"] = max(0.0, other / (time.perf_counter() - start_wall))
     print(f"{'files':>24} {result['files']}")
     for key in ("ref_s", "ref_pinned_s", "one_worker_s", "all_workers_s", "floor_s", "stage_full_s",
                 "stage_incremental_s", "incremental_in_process_s"):
         if key in result:
             print(f"{key:>24} {result[key]:8.3f} s   ({result['files'] / result[key]:7.1f} files/s)")
     for key in ("speedup_one_worker", "speedup_all_workers", "over_floor", "incremental_over_full",
-                "incremental_in_process_over_full", "peak_rss_mb"):
+                "incremental_in_process_over_full", "peak_rss_mb", "background_cores"):
         if key in result:
             print(f"{key:>24} {result[key]:8.3f}")
     print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()}))

@@ -1,10 +1,12 @@
-"""Stage evaluate: test-set metrics, per-class curves and their figures."""
+"""Stage evaluate: test-set metrics, per-class curves and their figures, and the exploratory
+figures of one test-set file (the first by name)."""
 from pathlib import Path
 
 import pandas as pd
 
 from ser.bundle import load_bundle
 from ser.evaluation import curves, evaluate_predictions
+from ser.explore import write_explore_plots
 from ser.files import atomic_dir, write_csv, write_json
 from ser.normalize import normalize
 from ser.plots import confusion_figure, curve_figure, save_figure
@@ -33,6 +35,7 @@ def main(args, params):
         part: {k: int(v) for k, v in table.loc[table["set"] == part, "emotion"].value_counts().sort_index().items()}
         for part in ("train", "test")
     }
+    metrics["test_speakers"] = sorted(test["speaker"].astype(str).unique())
     write_json(args.metrics, metrics)
 
     plots = Path(args.plots)
@@ -46,6 +49,11 @@ def main(args, params):
                              {c: per_class[c]["roc_auc"] for c in classes}, "AUC"), plots / "roc.png")
     save_figure(curve_figure(pr, "recall", "precision", "Precision-recall, one-vs-rest (test set)",
                              {c: per_class[c]["average_precision"] for c in classes}, "AP"), plots / "precision_recall.png")
+    example = test.sort_values("file").iloc[0]
+    features = info["features"]
+    write_explore_plots(example["path"], args.explore, sample_rate=info["audio"]["sample_rate"],
+                        n_fft=features["n_fft"], hop_length=features["hop_length"], n_mels=features["n_mels"],
+                        n_mfcc=features["n_mfcc"], name=f"{example['file']} ({example['emotion']})")
     print(f"evaluate: accuracy {metrics['accuracy']:.3f}, UAR {metrics['uar']:.3f}, macro F1 {metrics['f1_macro']:.3f} "
           f"on {len(test)} test files")
 
@@ -57,4 +65,5 @@ if __name__ == "__main__":
     parser.add_argument("--model", default="data/model")
     parser.add_argument("--metrics", default="metrics/evaluate.json")
     parser.add_argument("--plots", default="plots")
+    parser.add_argument("--explore", default="plots/explore", help="folder for one test file's exploratory figures")
     run_stage(main, parser)

@@ -1,11 +1,11 @@
 """Stage features: one parquet row of named features per manifest file, cached per file."""
 from ser.extract import extract_features
-from ser.ingest import read_manifest
 from ser.stagekit import run_stage, stage_parser
+from ser.table import read_manifest_keys
 
 
 def main(args, params):
-    rows = read_manifest(args.manifest).to_dict("records")
+    rows = read_manifest_keys(args.manifest)
     computed = extract_features(rows, params.features, params.audio.sample_rate, args.out, args.cache,
                                 workers=params.features.workers)
     print(f"features: {len(rows)} files ({computed} computed, {len(rows) - computed} from cache) -> {args.out}")

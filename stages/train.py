@@ -28,13 +28,13 @@ def main(args, params):
         # each speaker's rows with that speaker's own statistics, computed from that speaker's files
         "normalize": params.train.normalize,
         "audio": asdict(params.audio),
-        "features": {k: v for k, v in asdict(params.features).items() if k != "workers"},
+        "features": params.features.definition(),
         "train": asdict(params.train),
         "split": asdict(params.split),
         "data": {"source": params.data.source, "dataset": params.data.dataset,
                  "train_files": int(len(train)), "train_speakers": sorted(train["speaker"].unique()),
                  "train_sha256": hashlib.sha256("".join(sorted(train["sha256"])).encode()).hexdigest()},
-        "versions": {name: version(name) for name in ("scikit-learn", "librosa", "numpy", "skops")},
+        "versions": {name: version(name) for name in ("scikit-learn", "skops", "numpy", "scipy", "soxr", "soundfile", "librosa")},
     }
     save_bundle(args.model, model, info)
     losses = loss_curve(model)

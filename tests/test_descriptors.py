@@ -129,3 +129,26 @@ def test_yin_agrees_with_librosa_pyin_on_real_speech(real):
 
 def test_semitones_are_relative_to_27_5_hz():
     np.testing.assert_allclose(d.semitones(np.array([27.5, 55.0, 440.0])), [0, 12, 48])
+
+
+def test_spectral_balance_of_noise_and_of_a_low_tone(extractor):
+    middle = slice(3, -3)
+    flat = d.spectral_balance(extractor.power_spectrogram(noise(2.0)), sample_rate=SR, n_fft=N_FFT)[:, middle].mean(axis=1)
+    # white noise: energy in proportion to bandwidth, equal maxima, no slope
+    assert flat[0] == pytest.approx(10 * np.log10(950 / 4000), abs=0.3)
+    assert abs(flat[1]) < 3 and abs(flat[2]) < 3 and abs(flat[3]) < 3
+    low = d.spectral_balance(extractor.power_spectrogram(tone(300, 2.0)), sample_rate=SR, n_fft=N_FFT)[:, middle].mean(axis=1)
+    assert low[0] > 60 and low[1] > 60  # all the energy below 1 kHz
+    assert low[3] < 0  # falling from the 300 Hz peak through 500-1500 Hz
+    tiny = d.spectral_balance(np.ones((5, 3), np.float32), sample_rate=8, n_fft=8)
+    assert tiny.shape == (4, 3) and not tiny.any()  # no bin in any band at an 8 Hz sample rate
+
+
+def test_level_and_active_frames():
+    samples = np.concatenate([tone(440, 1.0), np.zeros(SR, np.float32), tone(440, 1.0) * 0.001])
+    power = FeatureExtractor(FeatureParams(), SR).power_spectrogram(samples)
+    level = d.level_db(power, n_fft=N_FFT)[0]
+    assert level[5] == pytest.approx(20 * np.log10(0.3 / np.sqrt(2) * np.sqrt(3 / 8)), abs=0.05)
+    assert level[45] == pytest.approx(-100)  # digital silence sits on the floor
+    active = d.active_frames(power, n_fft=N_FFT)
+    assert active[5] and not active[45] and not active[-5]  # the -60 dB tone is below the 40 dB range

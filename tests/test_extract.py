@@ -1,4 +1,5 @@
 """Parallel, cached, streamed extraction: identical bytes whatever the workers, executor or interruptions."""
+import io
 import os
 import signal
 import subprocess
@@ -62,7 +63,7 @@ def test_cache_is_keyed_by_feature_params(rows, tmp_path):
     extract_features(rows[:5], params, 16000, tmp_path / "a.parquet", tmp_path / "cache", workers=1)
     assert extract_features(rows[:5], replace(params, n_mfcc=13), 16000, tmp_path / "b.parquet",
                             tmp_path / "cache", workers=1) == 5
-    assert FeatureCache(tmp_path / "cache", params, 16000).folder != FeatureCache(tmp_path / "cache", params, 22050).folder
+    assert FeatureCache(tmp_path / "cache", params, 16000, 180).folder != FeatureCache(tmp_path / "cache", params, 22050, 180).folder
     assert extract_features(rows[:5], replace(params, workers=2), 16000, tmp_path / "c.parquet",
                             tmp_path / "cache", workers=2) == 0
 
@@ -78,11 +79,11 @@ def test_killed_stage_leaves_no_output_and_a_rerun_gives_identical_bytes(rows, r
                "--manifest", str(manifest), "--out", str(out), "--cache", str(cache)]
     stage = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and len(list(cache.rglob("*.npy"))) < 5:
+    while time.monotonic() < deadline and len(list(cache.rglob("*.f8"))) < 5:
         time.sleep(0.02)
     os.kill(stage.pid, signal.SIGKILL)
     stage.wait()
-    done = len(list(cache.rglob("*.npy")))
+    done = len(list(cache.rglob("*.f8")))
     assert 5 <= done < len(rows), "the stage must be killed mid-run"
     assert not out.exists() and not list(tmp_path.glob(".features.parquet.*"))
     rerun = subprocess.run(command, capture_output=True, text=True, check=True)
@@ -90,11 +91,43 @@ def test_killed_stage_leaves_no_output_and_a_rerun_gives_identical_bytes(rows, r
     assert out.read_bytes() == reference
 
 
-def test_dask_cluster_gives_the_same_table(rows, reference, tmp_path):
-    distributed = pytest.importorskip("dask.distributed")
+def test_dask_cluster_gives_the_same_table(rows, reference, tmp_path, monkeypatch):
+    from dask import distributed
+
+    monkeypatch.chdir(PROJECT.parent)  # manifest paths relative to here; workers get them made absolute
+    relative = [{**row, "path": os.path.relpath(row["path"])} for row in rows]
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                                   dashboard_address=None) as cluster:
         params = FeatureParams(executor="dask", scheduler=cluster.scheduler_address)
-        computed = extract_features(rows, params, 16000, tmp_path / "f.parquet", tmp_path / "cache")
+        computed = extract_features(relative, params, 16000, tmp_path / "f.parquet", tmp_path / "cache")
     assert computed == len(rows)
-    assert (tmp_path / "f.parquet").read_bytes() == reference
+    table = pd.read_parquet(tmp_path / "f.parquet")
+    assert table["path"].tolist() == [row["path"] for row in relative]  # the table keeps the manifest's paths
+    reference_table = pd.read_parquet(io.BytesIO(reference))
+    pd.testing.assert_frame_equal(table.drop(columns="path"), reference_table.drop(columns="path"), check_exact=True)
+
+
+def test_dask_worker_refuses_to_run_different_feature_code(rows):
+    from ser.extract import ExtractError, _extract_batch_on_dask_worker, configuration_key
+
+    batch = [(rows[0]["sha256"], rows[0]["path"])]
+    params = FeatureParams()
+    sha256, vector = _extract_batch_on_dask_worker(batch, params, 16000, configuration_key(params, 16000))[0]
+    assert sha256 == rows[0]["sha256"] and vector.shape == (180,)
+    with pytest.raises(ExtractError, match="install the same version of ser on every worker"):
+        _extract_batch_on_dask_worker(batch, params, 16000, "0" * 16)
+
+
+def test_unreachable_scheduler_is_one_clear_error(rows, tmp_path, monkeypatch):
+    import socket
+
+    from ser import extract
+
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+    monkeypatch.setattr(extract, "DASK_CONNECT_TIMEOUT", "2s")
+    params = FeatureParams(executor="dask", scheduler=address)
+    with pytest.raises(extract.ExtractError, match=f"features.scheduler: cannot reach the Dask scheduler at {address}"):
+        extract_features(rows[:2], params, 16000, tmp_path / "f.parquet", tmp_path / "cache")
+    assert not (tmp_path / "f.parquet").exists()

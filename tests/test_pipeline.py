@@ -1,5 +1,8 @@
 """The real pipeline under real DVC, in a temporary git repository, on the demo corpus."""
+import csv
+import io
 import json
+import sys
 import time
 
 import pytest
@@ -7,7 +10,8 @@ import pytest
 from tests.dvcrepo import DvcRepo, stages_run
 
 pytestmark = pytest.mark.slow
-ALL_STAGES = ["ingest", "features", "split", "train", "evaluate", "crossvalidate"]
+ALL_STAGES = ["ingest", "features", "split", "train", "evaluate", "crossvalidate", "bundle"]
+EXPLORE_FIGURES = ["harmonic_percussive", "mel_spectrogram", "mfcc", "onset_autocorrelation", "waveform"]
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +33,45 @@ def test_repro_writes_metrics_and_plots(repo):
         assert (repo.root / "plots" / name).stat().st_size > 0
     shown = repo.dvc("metrics", "show").stdout
     assert "metrics/evaluate.json" in shown and "uar" in shown
+    explore = sorted(p.stem for p in (repo.root / "plots/explore").iterdir())
+    assert explore == EXPLORE_FIGURES
+
+
+def test_bundle_carries_the_metrics_and_a_card(repo):
+    bundle = repo.root / "model"
+    assert sorted(p.name for p in bundle.iterdir()) == ["MODEL_CARD.md", "model.json", "model.skops"]
+    assert (bundle / "model.skops").read_bytes() == (repo.root / "data/model/model.skops").read_bytes()
+    info = json.loads((bundle / "model.json").read_text())
+    evaluate = json.loads((repo.root / "metrics/evaluate.json").read_text())
+    crossval = json.loads((repo.root / "metrics/crossval.json").read_text())
+    assert info["metrics"]["test"]["uar"] == evaluate["uar"]
+    assert info["metrics"]["test"]["per_class"] == evaluate["per_class"]
+    assert info["metrics"]["crossval"]["uar_mean"] == crossval["uar_mean"]
+    assert info["classes"] == sorted(evaluate["per_class"])
+    card = (bundle / "MODEL_CARD.md").read_text()
+    assert f"| UAR (balanced accuracy) | {evaluate['uar']:.3f} |" in card
+    assert "**Speaker-independent**" in card and "synthetic" in card
+
+
+def predict_test_files(repo) -> list[str]:
+    """`ser predict` (default --model) on the test-set files, in the order evaluate scored them."""
+    split = {row["file"]: row["set"] for row in csv.DictReader(open(repo.root / "data/split.csv"))}
+    paths = [row["path"] for row in csv.DictReader(open(repo.root / "data/manifest.csv")) if split[row["file"]] == "test"]
+    run = repo.run(sys.executable, "-m", "ser", "predict", "--format", "csv", *paths)
+    rows = list(csv.DictReader(io.StringIO(run.stdout)))
+    assert [row["path"] for row in rows] == paths
+    return [row["emotion"] for row in rows]
+
+
+def test_predict_from_audio_matches_the_evaluate_stage_and_ignores_params_changes(repo):
+    evaluated = [row["predicted"] for row in csv.DictReader(open(repo.root / "plots/confusion.csv"))]
+    assert predict_test_files(repo) == evaluated
+    original = (repo.root / "params.yaml").read_text()
+    repo.set_params(audio={"sample_rate": 8000}, features={"n_mfcc": 13, "n_fft": 1024})
+    try:
+        assert predict_test_files(repo) == evaluated
+    finally:
+        (repo.root / "params.yaml").write_text(original)
 
 
 def test_second_repro_runs_nothing(repo):
@@ -60,7 +103,7 @@ def test_wrong_params_stop_before_any_work(repo):
 
 def test_experiment_reruns_only_what_the_change_touches(repo):
     run = repo.dvc("exp", "run", "-S", "train.alpha=0.05")
-    assert stages_run(run.stdout) == ["train", "evaluate", "crossvalidate"]
+    assert stages_run(run.stdout) == ["train", "evaluate", "crossvalidate", "bundle"]
     params_diff = repo.dvc("params", "diff").stdout
     assert "train.alpha" in params_diff and "0.05" in params_diff
     metrics_diff = repo.dvc("metrics", "diff", "--all").stdout

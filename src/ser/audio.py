@@ -37,14 +37,12 @@ class AudioInfo:
         return self.frames / self.sample_rate
 
 
-def probe(path: str | Path) -> AudioInfo:
-    """Read the header of ``path`` without decoding the samples.
+def _check_file_kind(path: Path) -> None:
+    """Refuse what the file system already shows is not an audio file, before anything opens it.
 
-    Checks what the file system says first, so a folder, a broken link, a FIFO or
-    a device named like audio is refused before anything tries to open (and, for a
-    FIFO, block on) it, and a read error keeps its own reason.
+    A folder, a broken link, a FIFO or a device named like audio is refused here (opening
+    a FIFO would block), and so is an empty file.
     """
-    path = Path(path)
     try:
         status = path.stat()
     except FileNotFoundError:
@@ -57,6 +55,16 @@ def probe(path: str | Path) -> AudioInfo:
         raise AudioError("is not a regular file (a FIFO, socket or device)")
     if status.st_size == 0:
         raise AudioError("is empty (0 bytes)")
+
+
+def probe(path: str | Path) -> AudioInfo:
+    """Read the header of ``path`` without decoding the samples.
+
+    Checks what the file system says first (:func:`_check_file_kind`), and opens the
+    file itself before libsndfile does, so a read error keeps its own reason.
+    """
+    path = Path(path)
+    _check_file_kind(path)
     try:
         with open(path, "rb") as handle:
             handle.read(1)
@@ -79,11 +87,7 @@ def load_audio(path: str | Path, sample_rate: int, *, min_samples: int = 1) -> n
     librosa does by default). Raises :class:`AudioError` for files that are
     unreadable, non-finite, silent or shorter than ``min_samples`` after resampling.
     """
-    probe(path)
-    try:
-        samples, native_rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError) as error:
-        raise AudioError(f"cannot be decoded ({error})") from None
+    samples, native_rate = _decode(Path(path))
     if samples.size == 0:
         raise AudioError("has no audio samples")
     if not np.isfinite(samples).all():
@@ -99,3 +103,14 @@ def load_audio(path: str | Path, sample_rate: int, *, min_samples: int = 1) -> n
             f"fewer than one analysis frame ({min_samples})"
         )
     return np.ascontiguousarray(mono)
+
+
+def _decode(path: Path) -> tuple[np.ndarray, int]:
+    """Every channel as float32 ``(frames, channels)`` and the native rate, opening the file once."""
+    _check_file_kind(path)
+    try:
+        with sf.SoundFile(str(path)) as handle:
+            return handle.read(dtype="float32", always_2d=True), handle.samplerate
+    except (OSError, RuntimeError) as error:  # libsndfile's errors are RuntimeErrors
+        probe(path)  # raises with the precise reason (unreadable, not audio, no samples)
+        raise AudioError(f"cannot be decoded ({error})") from None

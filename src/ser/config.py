@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 from urllib.parse import urlsplit
@@ -23,9 +23,11 @@ from ser.sources import has_archive_suffix, is_url
 FEATURE_FAMILIES = (  # implemented in ser.features.FAMILIES
     "mfcc", "chroma", "mel",
     "mfcc_delta", "mfcc_delta2", "contrast", "flatness", "rolloff", "centroid", "rms", "zcr", "f0", "voicing",
+    "logmel", "loudness", "balance",
     "egemaps", "compare",  # openSMILE functional sets (ser.smile): one vector per file, stats do not apply
 )
 FEATURE_STATS = ("mean", "std", "min", "max", "median", "p10", "p90", "skew", "kurtosis", "slope")  # ser.features.STATS
+FEATURE_EXECUTION_KEYS = ("workers", "executor", "scheduler")  # change how, never what, features are computed
 MODELS = ("mlp", "svm", "logreg")
 NORMALIZATIONS = ("none", "speaker")  # implemented in ser.normalize
 
@@ -177,6 +179,10 @@ class FeatureParams:
     def min_samples(self) -> int:
         """Shortest signal that fills one analysis frame."""
         return self.n_fft
+
+    def definition(self) -> dict:
+        """The params that decide the feature values: all but :data:`FEATURE_EXECUTION_KEYS`."""
+        return {k: v for k, v in asdict(self).items() if k not in FEATURE_EXECUTION_KEYS}
 
 
 @dataclass(frozen=True)

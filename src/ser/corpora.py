@@ -13,12 +13,13 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import Callable, Iterator
-
-import pandas as pd
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from ser.audio import AUDIO_SUFFIXES
 from ser.errors import SerError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # RAVDESS's eight, in its code order (01-08), then what other corpora add.
 EMOTIONS = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised", "boredom")
@@ -291,6 +292,8 @@ class ManifestConvention:
 
 
 def _read_manifest_csv(csv_path: Path) -> pd.DataFrame:
+    import pandas as pd  # only manifest corpora need it; keeps `ser predict` start-up light
+
     try:
         table = pd.read_csv(csv_path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft
-import scipy.signal
 
 AMIN = 1e-10  # floor before logarithms, as librosa's amin
 F0_MIN, F0_MAX = 60.0, 600.0  # Hz: the pitch range searched, wide enough for shouted and whispered-high acted speech
 YIN_THRESHOLD = 0.1  # first dip of the normalised difference below this is the period (de Cheveigne & Kawahara 2002)
 VOICING_THRESHOLD = 0.4  # a frame is voiced when its best dip is below this...
 SILENCE_DB = 50.0  # ...and its energy is within this many dB of the file's loudest frame
+ACTIVE_DB = 40.0  # spectral balance is taken over frames within this many dB of the loudest (not the pauses)
 
 
 def bin_frequencies(sample_rate: int, n_fft: int) -> np.ndarray:
@@ -109,6 +109,57 @@ def rms_energy(power: np.ndarray, *, n_fft: int) -> np.ndarray:
     return np.sqrt(weights @ power.astype(np.float64) / n_fft ** 2)[np.newaxis]
 
 
+def level_db(power: np.ndarray, *, n_fft: int) -> np.ndarray:
+    """Frame level in dB relative to a full-scale RMS of 1 (``20 log10`` of :func:`rms_energy`, floored at -100 dB)."""
+    return 10.0 * np.log10(np.maximum(rms_energy(power, n_fft=n_fft) ** 2, AMIN))
+
+
+def active_frames(power: np.ndarray, *, n_fft: int, within_db: float = ACTIVE_DB) -> np.ndarray:
+    """Mask of the frames whose level is within ``within_db`` of the loudest frame's."""
+    level = level_db(power, n_fft=n_fft)[0]
+    return level >= level.max() - within_db
+
+
+def spectral_balance(power: np.ndarray, *, sample_rate: int, n_fft: int) -> np.ndarray:
+    """Four rows per frame describing the tilt of the spectrum, as in eGeMAPS (Eyben et al. 2016):
+
+    0. alpha ratio: energy in 50-1000 Hz over energy in 1-5 kHz, in dB;
+    1. Hammarberg index: strongest bin in 0-2 kHz over strongest in 2-5 kHz, in dB;
+    2. and 3. spectral slope in 0-500 Hz and 500-1500 Hz: least-squares slope of the bins' level
+       in dB against frequency, in dB per kHz.
+
+    Bands are cut at Nyquist; a band with no bin gives zeros.
+    """
+    power = power.astype(np.float64)
+    frequencies = bin_frequencies(sample_rate, n_fft)
+    level = 10.0 * np.log10(np.maximum(power, AMIN))
+
+    def band(low, high):
+        return (frequencies >= low) & (frequencies < high)
+
+    def ratio(numerator, denominator):
+        if not numerator.any() or not denominator.any():
+            return np.zeros(power.shape[1])
+        top, bottom = power[numerator].sum(axis=0), power[denominator].sum(axis=0)
+        return 10.0 * np.log10(np.maximum(top, AMIN) / np.maximum(bottom, AMIN))
+
+    def hammarberg(low, high):
+        if not low.any() or not high.any():
+            return np.zeros(power.shape[1])
+        return level[low].max(axis=0) - level[high].max(axis=0)
+
+    def slope(mask):
+        if mask.sum() < 2:
+            return np.zeros(power.shape[1])
+        x = frequencies[mask] / 1000.0
+        x = x - x.mean()
+        y = level[mask]
+        return x @ (y - y.mean(axis=0)) / (x @ x)
+
+    return np.vstack([ratio(band(50, 1000), band(1000, 5000)), hammarberg(band(0, 2000), band(2000, 5000)),
+                      slope(band(0, 500)), slope(band(500, 1500))])
+
+
 def frame_signal(samples: np.ndarray, *, frame_length: int, hop_length: int, pad_mode: str = "constant") -> np.ndarray:
     """Centred frames, one per STFT frame: shape ``(frames, frame_length)`` (a read-only view)."""
     padded = np.pad(np.asarray(samples), frame_length // 2, mode=pad_mode)
@@ -136,6 +187,8 @@ def delta(frames: np.ndarray, *, order: int = 1, width: int = 9) -> np.ndarray:
     width = min(width, available)
     if width <= order:
         return np.zeros_like(frames)
+    import scipy.signal  # imported here: it costs a third of a second at start-up
+
     return scipy.signal.savgol_filter(frames, width, polyorder=order, deriv=order, axis=1, mode="interp")
 
 

@@ -14,13 +14,14 @@ Three properties hold whatever the executor or number of workers:
 """
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import inspect
 import json
 import multiprocessing
 import os
 import sys
-from dataclasses import asdict
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -30,56 +31,89 @@ import pyarrow.parquet as pq
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
+from ser import audio, descriptors, features, filters, smile
 from ser.audio import AudioError, load_audio
 from ser.config import FeatureParams
+from ser.errors import SerError
+from ser.features import FeatureExtractor, feature_names
 from ser.files import atomic_path
 from ser.table import KEY_COLUMNS
 
-BATCH_ROWS = 512
-EXECUTION_KEYS = ("workers", "executor", "scheduler")  # change how, never what, is computed
+BATCH_ROWS = 512  # rows per parquet write
+DASK_BATCH_FILES = 8  # files per Dask task: amortises the scheduler's per-task overhead
+DASK_CONNECT_TIMEOUT = "30s"
+
+
+class ExtractError(SerError, RuntimeError):
+    """Features cannot be computed as configured; the message says what to change."""
 
 
 class FeatureCache:
-    """One ``.npy`` vector per audio content hash, in a folder per feature configuration."""
+    """One raw little-endian float64 vector per audio content hash, in a folder per feature configuration.
 
-    def __init__(self, root: str | Path, params: FeatureParams, sample_rate: int):
+    Entries are written under a temporary name and renamed, so a killed run leaves
+    only whole entries; an entry of the wrong size counts as missing.
+    """
+
+    def __init__(self, root: str | Path, params: FeatureParams, sample_rate: int, width: int):
         self.folder = Path(root) / configuration_key(params, sample_rate)
+        self.width = width
+        self._shards: set[Path] = set()
 
     def path(self, sha256: str) -> Path:
-        return self.folder / sha256[:2] / f"{sha256}.npy"
+        return self.folder / sha256[:2] / f"{sha256}.f8"
 
     def has(self, sha256: str) -> bool:
-        return self.path(sha256).is_file()
+        try:
+            return self.path(sha256).stat().st_size == 8 * self.width
+        except OSError:
+            return False
 
     def load(self, sha256: str) -> np.ndarray:
-        return np.load(self.path(sha256))
+        return np.fromfile(self.path(sha256), dtype="<f8")
 
     def store(self, sha256: str, vector: np.ndarray) -> None:
         path = self.path(sha256)
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as handle:
-                np.save(handle, vector)
+        if path.parent not in self._shards:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._shards.add(path.parent)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(np.asarray(vector, dtype="<f8").tobytes())
+        os.replace(tmp, path)
 
 
+@lru_cache(maxsize=8)
 def configuration_key(params: FeatureParams, sample_rate: int) -> str:
     """Hash of everything that decides a file's vector, including the code that computes it."""
-    from ser import audio, descriptors, features, smile  # source text only; features is imported lazily elsewhere
-
-    what = {k: v for k, v in asdict(params).items() if k not in EXECUTION_KEYS}
-    text = json.dumps([what, sample_rate], sort_keys=True) + "".join(
-        inspect.getsource(module) for module in (features, descriptors, smile, audio))
+    text = json.dumps([params.definition(), sample_rate], sort_keys=True) + "".join(
+        inspect.getsource(module) for module in (features, filters, descriptors, smile, audio))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 _worker_extractor = None
 
 
+def _keep_freed_memory() -> None:
+    """Let glibc reuse freed buffers instead of giving them back to the system after every file.
+
+    A file's STFT temporaries are about a megabyte each, above glibc's default mmap
+    threshold, so each would be mapped, faulted in page by page and unmapped again,
+    file after file. Nothing happens where the C library is not glibc.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3  # mallopt parameters, from malloc.h
+    libc.mallopt(m_mmap_threshold, 32 << 20)
+    libc.mallopt(m_trim_threshold, 64 << 20)
+
+
 def _start_worker(params: FeatureParams, sample_rate: int) -> None:
     """Build the extractor once per process, with BLAS pinned to one thread."""
     global _worker_extractor
-    from ser.features import FeatureExtractor
-
     threadpool_limits(1)
+    _keep_freed_memory()
     _worker_extractor = FeatureExtractor(params, sample_rate)
 
 
@@ -95,29 +129,43 @@ def _extract_file(task: tuple[str, str]) -> tuple[str, np.ndarray | str]:
     return sha256, _worker_extractor(samples)
 
 
-def _extract_on_dask_worker(task: tuple[str, str], params: FeatureParams, sample_rate: int):
-    """:func:`_extract_file` on a Dask worker, starting its extractor on first use."""
+def _extract_batch_on_dask_worker(batch: list[tuple[str, str]], params: FeatureParams, sample_rate: int,
+                                  expected_key: str) -> list:
+    """:func:`_extract_file` over ``batch`` on a Dask worker that runs the client's feature code."""
+    if configuration_key(params, sample_rate) != expected_key:
+        raise ExtractError("a Dask worker runs different feature code than this project "
+                           f"(configuration {configuration_key(params, sample_rate)}, expected {expected_key}); "
+                           "install the same version of ser on every worker")
     if _worker_extractor is None or _worker_extractor.params != params or _worker_extractor.sample_rate != sample_rate:
         _start_worker(params, sample_rate)
-    return _extract_file(task)
+    return [_extract_file(task) for task in batch]
 
 
 def _extract_dask(params: FeatureParams, sample_rate: int, tasks: list[tuple[str, str]]) -> Iterator:
-    """Run on a Dask distributed cluster, with a few tasks per worker in flight."""
+    """Run on a Dask distributed cluster in batches, a few per worker in flight.
+
+    Paths are made absolute first: workers see the files through a shared file system.
+    """
     from dask.distributed import Client, as_completed
 
-    with Client(params.scheduler, timeout="30s") as client:
-        def submit(task):
-            return client.submit(_extract_on_dask_worker, task, params, sample_rate, pure=False)
+    key = configuration_key(params, sample_rate)
+    batches = iter(_batches([(sha256, str(Path(path).resolve())) for sha256, path in tasks], DASK_BATCH_FILES))
+    try:
+        client = Client(params.scheduler, timeout=DASK_CONNECT_TIMEOUT)
+    except (OSError, TimeoutError) as error:
+        raise ExtractError(f"features.scheduler: cannot reach the Dask scheduler at {params.scheduler} ({error}); "
+                           "start one (`dask scheduler`) or set features.executor: local") from None
+    with client:
+        def submit(batch):
+            return client.submit(_extract_batch_on_dask_worker, batch, params, sample_rate, key, pure=False)
 
-        window = 4 * max(1, len(client.scheduler_info()["workers"]))
-        pending = iter(tasks)
-        running = as_completed([submit(task) for task in _take(pending, window)])
+        window = 2 * max(1, len(client.scheduler_info()["workers"]))
+        running = as_completed([submit(batch) for batch in _take(batches, window)])
         for future in running:
-            yield future.result()
+            yield from future.result()
             future.release()
-            for task in _take(pending, 1):
-                running.add(submit(task))
+            for batch in _take(batches, 1):
+                running.add(submit(batch))
 
 
 def _extract_local(params: FeatureParams, sample_rate: int, tasks: list[tuple[str, str]], workers: int) -> Iterator:
@@ -170,25 +218,39 @@ def write_feature_table(path: str | Path, manifest_rows: list[dict], names: list
     """Write key columns and cached vectors in manifest order, in row batches, atomically."""
     schema = pa.schema([(key, pa.string()) for key in KEY_COLUMNS] + [(name, pa.float64()) for name in names])
     with atomic_path(path) as tmp:
-        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+        with pq.ParquetWriter(tmp, schema, compression="zstd", use_dictionary=list(KEY_COLUMNS)) as writer:
             for batch in _batches(manifest_rows, BATCH_ROWS):
                 vectors = np.vstack([cache.load(row["sha256"]) for row in batch]) if batch else np.empty((0, len(names)))
-                columns = [pa.array([str(row[key]) for row in batch], pa.string()) for key in KEY_COLUMNS]
-                columns += [pa.array(vectors[:, i], pa.float64()) for i in range(len(names))]
+                by_feature = np.ascontiguousarray(vectors.T)  # one contiguous run per column: no copies into arrow
+                columns = [_string_column([str(row[key]) for row in batch]) for key in KEY_COLUMNS]
+                columns += [_float_column(values) for values in by_feature]
                 writer.write_table(pa.Table.from_arrays(columns, schema=schema))
 
 
+def _string_column(values: list[str]) -> pa.Array:
+    """An arrow string array made from its buffers (``pa.array`` would import pandas: 0.2 s of start-up)."""
+    encoded = [value.encode() for value in values]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
+    np.cumsum([len(item) for item in encoded], out=offsets[1:])
+    return pa.Array.from_buffers(pa.string(), len(encoded), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))])
+
+
+def _float_column(values: np.ndarray) -> pa.Array:
+    """An arrow float64 array over a contiguous numpy vector, without a copy."""
+    values = np.ascontiguousarray(values, dtype="<f8")
+    return pa.Array.from_buffers(pa.float64(), len(values), [None, pa.py_buffer(values)])
+
+
 def _batches(rows: list, size: int) -> Iterable[list]:
-    for start in range(0, max(len(rows), 1), size):
+    for start in range(0, max(len(rows), 1), size):  # one (empty) batch for no rows: the file still gets its schema
         yield rows[start: start + size]
 
 
 def extract_features(manifest_rows: list[dict], params: FeatureParams, sample_rate: int, out: str | Path,
                      cache_dir: str | Path, workers: int = 0) -> int:
     """Extract every manifest file's features into the parquet file ``out``; return how many were computed."""
-    from ser.features import feature_names
-
-    cache = FeatureCache(cache_dir, params, sample_rate)
+    names = feature_names(params)
+    cache = FeatureCache(cache_dir, params, sample_rate, len(names))
     computed = compute_missing(manifest_rows, params, sample_rate, cache, workers)
-    write_feature_table(out, manifest_rows, feature_names(params), cache)
+    write_feature_table(out, manifest_rows, names, cache)
     return computed

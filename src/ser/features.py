@@ -4,9 +4,10 @@ The default vector is the notebook's 180 numbers: time-means of 40 MFCC, 12
 chroma and 128 mel-power bands. Unlike the notebook, which let each librosa call
 take its own STFT, :class:`FeatureExtractor` takes one power spectrogram per file
 (an :class:`Analysis`) and derives every feature family from it, with its window
-and filter banks built once per process. The values equal those of
-``librosa.feature.mfcc``, ``chroma_stft`` and ``melspectrogram`` on the same
-samples (the tests hold it to that).
+and filter banks (:mod:`ser.filters`) built once per process. The values equal
+those of ``librosa.feature.mfcc``, ``chroma_stft`` and ``melspectrogram`` on the
+same samples (the tests hold it to that), but librosa is not imported: the stage
+and ``ser predict`` start in a fraction of a second.
 
 A feature family is a function from an :class:`Analysis` to a matrix of
 per-frame values (one row per coefficient); every selected statistic
@@ -28,13 +29,13 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import Callable
 
-import librosa
 import numpy as np
 import scipy.fft
 
 from ser import descriptors, smile
 from ser.config import FeatureParams
 from ser.descriptors import Pitch, yin
+from ser.filters import BlockedBank, chroma_filter_bank, dct_matrix, mel_filter_bank, power_to_db
 
 TUNING_FMIN, TUNING_FMAX = 150.0, 4000.0  # librosa.piptrack's default search band
 
@@ -53,12 +54,12 @@ class Analysis:
     @cached_property
     def mel(self) -> np.ndarray:
         """Mel-band power, as ``librosa.feature.melspectrogram``."""
-        return self.extractor.mel_basis @ self.power
+        return self.extractor.mel_bank @ self.power
 
     @cached_property
     def log_mel(self) -> np.ndarray:
         """Mel power in dB, as ``librosa.power_to_db`` (ref 1, 80 dB floor below the peak)."""
-        return librosa.power_to_db(self.mel)
+        return power_to_db(self.mel)
 
     @cached_property
     def mfcc(self) -> np.ndarray:
@@ -75,7 +76,7 @@ class Analysis:
 
 def _mfcc(analysis: Analysis) -> np.ndarray:
     """MFCC as ``librosa.feature.mfcc``: type-II orthonormal DCT of the log-mel."""
-    return scipy.fft.dct(analysis.log_mel, axis=0, type=2, norm="ortho")[: analysis.extractor.params.n_mfcc]
+    return analysis.extractor.dct @ analysis.log_mel
 
 
 def _chroma(analysis: Analysis) -> np.ndarray:
@@ -129,7 +130,9 @@ class FeatureExtractor:
         self.params = params
         self.sample_rate = sample_rate
         self.window = np.hanning(params.n_fft + 1)[:-1].astype(np.float32)  # periodic Hann, as librosa
-        self.mel_basis = librosa.filters.mel(sr=sample_rate, n_fft=params.n_fft, n_mels=params.n_mels)
+        self.mel_basis = mel_filter_bank(sample_rate, params.n_fft, params.n_mels)
+        self.mel_bank = BlockedBank(self.mel_basis)
+        self.dct = dct_matrix(params.n_mfcc, params.n_mels)
         self.names = feature_names(params)
 
     def power_spectrogram(self, samples: np.ndarray) -> np.ndarray:
@@ -163,23 +166,24 @@ def estimate_tuning(power: np.ndarray, sample_rate: int, n_fft: int, bins_per_oc
     from equal temperament in 0.01-bin steps) and the same float32 arithmetic, so it
     returns the same value, without building full-size intermediate arrays.
     """
-    frequencies = np.arange(power.shape[0]) * (sample_rate / n_fft)
-    band = np.flatnonzero((frequencies >= TUNING_FMIN) & (frequencies < min(TUNING_FMAX, sample_rate / 2)))
-    if band.size == 0:
+    band = _tuning_band(power.shape[0], sample_rate, n_fft)
+    if band is None:
         return 0.0
-    low, high = band[0], band[-1] + 1
-    above = power > power.dtype.type(0.1) * power.max(axis=0, keepdims=True)
-    masked = np.where(above[low - 1: high + 1], power[low - 1: high + 1], 0)
-    centre, below_, above_ = power[low:high], power[low - 1: high - 1], power[low + 1: high + 1]
+    low, high = band
+    rows_around = power[low - 1: high + 1]  # the band and one bin either side
+    above = rows_around > power.dtype.type(0.1) * power.max(axis=0, keepdims=True)
+    masked = np.where(above, rows_around, 0)
     peaks = (masked[1:-1] > masked[:-2]) & (masked[1:-1] >= masked[2:])
-    rows, cols = np.nonzero(peaks)
+    rows, cols = np.divmod(np.flatnonzero(peaks), peaks.shape[1])
     if rows.size == 0:
         return 0.0
-    a = (above_ + below_ - 2 * centre)[rows, cols]
-    b = ((above_ - below_) / 2)[rows, cols]
+    centre = rows_around[rows + 1, cols]  # only at the peaks: same float32 arithmetic, far fewer values
+    below_, above_ = rows_around[rows, cols], rows_around[rows + 2, cols]
+    a = above_ + below_ - 2 * centre
+    b = (above_ - below_) / 2
     shift = np.where(np.abs(b) >= np.abs(a), 0, -b / np.where(a == 0, 1, a)).astype(power.dtype)
     pitch = (rows + low + shift) * power.dtype.type(sample_rate / n_fft)
-    magnitude = centre[rows, cols] + power.dtype.type(0.5) * b * shift
+    magnitude = centre + power.dtype.type(0.5) * b * shift
     keep = pitch > 0
     threshold = np.median(magnitude[keep])
     chosen = pitch[(magnitude >= threshold) & keep]
@@ -191,10 +195,18 @@ def estimate_tuning(power: np.ndarray, sample_rate: int, n_fft: int, bins_per_oc
     return float(edges[np.argmax(counts)])
 
 
+@lru_cache(maxsize=16)
+def _tuning_band(n_bins: int, sample_rate: int, n_fft: int) -> tuple[int, int] | None:
+    """First and past-last bin of the tuning search band, or None if no bin falls in it."""
+    frequencies = np.arange(n_bins) * (sample_rate / n_fft)
+    band = np.flatnonzero((frequencies >= TUNING_FMIN) & (frequencies < min(TUNING_FMAX, sample_rate / 2)))
+    return (int(band[0]), int(band[-1]) + 1) if band.size else None
+
+
 @lru_cache(maxsize=256)
 def _chroma_basis(sample_rate: int, n_fft: int, n_chroma: int, tuning: float) -> np.ndarray:
     """Chroma filter bank; tuning takes few distinct values, so banks are reused."""
-    return librosa.filters.chroma(sr=sample_rate, n_fft=n_fft, tuning=tuning, n_chroma=n_chroma).astype(np.float32)
+    return chroma_filter_bank(sample_rate, n_fft, n_chroma, tuning)
 
 
 # ---- Families and statistics beyond the notebook's -------------------------------------------
@@ -223,6 +235,14 @@ def _voicing(analysis: Analysis) -> np.ndarray:
     return np.vstack([1.0 - pitch.aperiodicity, pitch.voiced.astype(np.float64)])
 
 
+def _balance(analysis: Analysis) -> np.ndarray:
+    """Spectral balance over the frames within 40 dB of the loudest (pauses have no meaningful tilt)."""
+    params = analysis.extractor.params
+    active = descriptors.active_frames(analysis.power, n_fft=params.n_fft)
+    return descriptors.spectral_balance(analysis.power[:, active], sample_rate=analysis.extractor.sample_rate,
+                                        n_fft=params.n_fft)
+
+
 def _functional_set(name: str) -> Family:
     names = lambda params: smile.feature_names(name)  # noqa: E731
     return Family(frames=lambda analysis: smile.functionals(name, analysis.samples, analysis.extractor.sample_rate),
@@ -243,6 +263,10 @@ FAMILIES.update({
     "rms": Family(lambda analysis: descriptors.rms_energy(analysis.power, n_fft=analysis.extractor.params.n_fft),
                   lambda params: 1),
     "zcr": Family(_zcr, lambda params: 1),
+    "logmel": Family(lambda analysis: analysis.log_mel, lambda params: params.n_mels),
+    "loudness": Family(lambda analysis: descriptors.level_db(analysis.power, n_fft=analysis.extractor.params.n_fft),
+                       lambda params: 1),
+    "balance": Family(_balance, lambda params: 4),
     "f0": Family(_f0, lambda params: 1),
     "voicing": Family(_voicing, lambda params: 2),
     "egemaps": _functional_set("egemaps"),

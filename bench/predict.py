@@ -1,0 +1,134 @@
+"""Benchmark `ser predict` as a user meets it: fresh processes, wall-clock seconds.
+
+    python bench/predict.py [--model model] [--data ../shared/data/ravdess16k] [--repeat 5]
+
+Every figure is the median over ``--repeat`` fresh processes (``python -m ser``, the
+same code path as the ``ser`` script), in wall seconds and (``*_cpu_s``) CPU seconds of
+the process, which other programs on a shared machine disturb less:
+
+* python_s: a bare ``python -c pass``, the floor no command can beat;
+* ready_s: import everything predicting needs and load the bundle (``Predictor(model)``),
+  no audio;
+* one_file_s: ``ser predict`` on one 4-second file;
+* folder_s / per_file_s: ``ser predict`` on a folder of ``--files`` copies of real files,
+  and that time divided by the number of files;
+* marginal_file_s, marginal_file_cpu_s: (folder - one file) / (files - 1), the cost of one
+  more file once the process is up (wall differences this small drown in noise on a busy
+  machine; the CPU figure holds up better).
+
+Then the modules that dominate ready_s (``python -X importtime``, cumulative, top
+level), and ``background_cores``: how many cores other programs kept busy meanwhile
+(from /proc/stat); compare timings only from runs where it is near 0. The last line
+printed is one JSON object.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def machine_busy_seconds() -> float | None:
+    """CPU seconds the whole machine has been busy since boot (Linux), or None where unknown."""
+    try:
+        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
+
+
+def run(command: list[str], repeat: int) -> tuple[float, float]:
+    """Median (wall, CPU) seconds of ``command`` over ``repeat`` fresh processes (each must succeed)."""
+    walls, cpus = [], []
+    for _ in range(repeat):
+        cpu, start = children_cpu_seconds(), time.perf_counter()
+        result = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        walls.append(time.perf_counter() - start)
+        cpus.append(children_cpu_seconds() - cpu)
+        if result.returncode != 0:
+            raise SystemExit(f"{' '.join(command)} failed ({result.returncode}):\n{result.stderr}")
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def top_imports(model: Path, count: int) -> list[tuple[str, float]]:
+    """Top-level modules by cumulative import seconds while getting a predictor ready."""
+    code = f"from ser.predict import Predictor; Predictor({str(model)!r})"
+    result = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True)
+    modules = []
+    for line in result.stderr.splitlines():
+        if not line.startswith("import time:") or "|" not in line:
+            continue
+        _, cumulative, name = line.split("|")
+        if cumulative.strip().isdigit() and not name.startswith("  "):  # depth 0: ' name'
+            modules.append((name.strip(), int(cumulative) / 1e6))
+    return sorted(modules, key=lambda item: -item[1])[:count]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, default=PROJECT / "model", help="bundle folder (default: model)")
+    parser.add_argument("--data", type=Path, default=PROJECT.parent / "shared" / "data" / "ravdess16k",
+                        help="folder of real audio files (searched recursively)")
+    parser.add_argument("--repeat", type=int, default=5, help="fresh processes per figure (median)")
+    parser.add_argument("--files", type=int, default=100, help="files in the folder run")
+    args = parser.parse_args()
+    sources = sorted(args.data.rglob("*.wav"))
+    if len(sources) < args.files:
+        raise SystemExit(f"{args.data} holds {len(sources)} .wav files; --files {args.files} needs that many")
+    chosen = sources[:: len(sources) // args.files][: args.files]
+    ser = [sys.executable, "-m", "ser", "predict", "--model", str(args.model)]
+    ready = [sys.executable, "-c", f"from ser.predict import Predictor; Predictor({str(args.model)!r})"]
+    start_wall, start_busy, start_own = time.perf_counter(), machine_busy_seconds(), children_cpu_seconds()
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch) / "recordings"
+        folder.mkdir()
+        for i, source in enumerate(chosen):
+            shutil.copyfile(source, folder / f"{i:03d}_{source.name}")
+        one = str(folder / sorted(p.name for p in folder.iterdir())[0])
+        run(ser + [one], 1)  # warm the OS file cache and Python's bytecode caches
+        result = {"files": args.files, "repeat": args.repeat}
+        for name, command in (("python", [sys.executable, "-c", "pass"]), ("ready", ready),
+                              ("one_file", ser + [one]), ("folder", ser + [str(folder)])):
+            result[f"{name}_s"], result[f"{name}_cpu_s"] = run(command, args.repeat)
+    result["per_file_s"] = result["folder_s"] / args.files
+    result["marginal_file_s"] = (result["folder_s"] - result["one_file_s"]) / (args.files - 1)
+    result["marginal_file_cpu_s"] = (result["folder_cpu_s"] - result["one_file_cpu_s"]) / (args.files - 1)
+    result["ready_share_of_one_file"] = result["ready_s"] / result["one_file_s"]
+    imports = top_imports(args.model, 8)
+    result["top_imports_s"] = {name: round(seconds, 3) for name, seconds in imports}
+    if start_busy is not None:
+        others = (machine_busy_seconds() - start_busy) - (children_cpu_seconds() - start_own)
+        result["background_cores"] = max(0.0, others / (time.perf_counter() - start_wall))
+
+    print(f"{'':>34} {'wall':>7}   {'CPU':>7}")
+    for key, label in (("python", "python -c pass"), ("ready", "imports + bundle loaded (ready)"),
+                       ("one_file", "ser predict, 1 file"), ("folder", f"ser predict, folder of {args.files}")):
+        print(f"{label:>34} {result[key + '_s']:7.3f} s {result[key + '_cpu_s']:7.3f} s")
+    print(f"{'  per file':>34} {result['per_file_s']:7.3f} s")
+    print(f"{'  marginal per extra file':>34} {result['marginal_file_s']:7.3f} s {result['marginal_file_cpu_s']:7.3f} s")
+    print(f"{'ready / 1 file':>34} {result['ready_share_of_one_file']:7.1%}")
+    if "background_cores" in result:
+        print(f"{'cores busy with other programs':>34} {result['background_cores']:7.2f}")
+    print("slowest top-level imports while getting ready (cumulative s):")
+    for name, seconds in imports:
+        print(f"{name:>34} {seconds:7.3f}")
+    print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()}))
+
+
+if __name__ == "__main__":
+    main()

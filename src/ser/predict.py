@@ -1,0 +1,151 @@
+"""Predict the emotion of new recordings with a model bundle.
+
+Features are computed with exactly the configuration stored in the bundle's
+``model.json`` (sample rate, feature params, column order), never with the
+current ``params.yaml``, so editing the params cannot skew a trained model's
+predictions. This module is the hot path of ``ser predict``: it imports only
+what predicting needs (no pandas of its own, no matplotlib, no DVC).
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ser.audio import AUDIO_SUFFIXES, AudioError, load_audio
+from ser.bundle import BundleError, load_bundle
+
+# What a person can do about each kind of per-file problem, by the start of its reason.
+FIXES = (
+    ("does not exist", "check the path"),
+    ("is a broken link", "check the path"),
+    ("cannot be read", "check its permissions"),
+    ("cannot be listed", "check its permissions"),
+    ("holds no audio files", f"give audio files ({', '.join(AUDIO_SUFFIXES)}) or folders holding them"),
+    ("is silent", "give a recording with audible speech"),
+    ("is too short", "give a longer recording"),
+    ("is a directory", "give the audio files inside it"),
+)
+DEFAULT_FIX = "give a readable audio file (WAV, FLAC, OGG or AIFF)"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The predicted emotion of one file and the probability of every class."""
+
+    path: str
+    emotion: str
+    probabilities: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A path that could not be predicted; ``reason`` reads after the path (``x.wav is empty``)."""
+
+    path: str
+    reason: str
+
+    @property
+    def fix(self) -> str:
+        return next((fix for start, fix in FIXES if self.reason.startswith(start)), DEFAULT_FIX)
+
+    def __str__(self) -> str:
+        return f"{self.path} {self.reason}; {self.fix}"
+
+
+def find_inputs(paths: list[str]) -> tuple[list[str], list[Failure]]:
+    """Files to predict (folders searched recursively for audio suffixes) and paths that give none.
+
+    Each file appears once, in the order given; a folder's files in sorted order.
+    """
+    from ser.corpora import find_audio_files
+
+    files: dict[str, None] = {}
+    failures = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            found, unlisted = find_audio_files(path)
+            failures += [Failure(str(folder), f"cannot be listed ({reason})") for folder, reason in unlisted]
+            if not found and not unlisted:
+                failures.append(Failure(given, f"holds no audio files ({', '.join(AUDIO_SUFFIXES)})"))
+            files.update(dict.fromkeys(str(p) for p in found))
+        elif path.exists() or path.is_symlink():
+            files[given] = None  # load_audio says what is wrong with a link, FIFO or non-audio file
+        else:
+            failures.append(Failure(given, "does not exist"))
+    return list(files), failures
+
+
+class Predictor:
+    """A loaded bundle and the feature extractor its ``model.json`` describes."""
+
+    def __init__(self, model_dir: str | Path):
+        from sklearn.exceptions import InconsistentVersionWarning
+
+        with warnings.catch_warnings():  # version_warning says it in one line instead
+            warnings.simplefilter("ignore", InconsistentVersionWarning)
+            self.model, self.info = load_bundle(model_dir)
+        self.classes: list[str] = list(self.info["classes"])
+        self.extractor, self.order = _extractor_for(self.info, Path(model_dir) / "model.json")
+
+    @property
+    def sample_rate(self) -> int:
+        return self.extractor.sample_rate
+
+    def features(self, path: str | Path) -> np.ndarray:
+        """The file's feature vector, in the model's column order; raises :class:`AudioError`."""
+        samples = load_audio(path, self.sample_rate, min_samples=self.extractor.params.min_samples)
+        return self.extractor(samples)[self.order]
+
+    def predict(self, path: str | Path) -> Prediction:
+        """Predict one file; raises :class:`AudioError` for a file that is not usable audio."""
+        row = self.features(path)[np.newaxis, :]
+        probabilities = self.model.predict_proba(row)[0]
+        emotion = str(self.model.predict(row)[0])
+        return Prediction(str(path), emotion, {c: float(p) for c, p in zip(self.classes, probabilities)})
+
+    def predict_or_fail(self, path: str) -> Prediction | Failure:
+        try:
+            return self.predict(path)
+        except AudioError as error:
+            return Failure(path, str(error))
+
+
+def _extractor_for(info: dict, info_path: Path):
+    """The extractor for the bundle's audio and feature params, and the index putting its output in column order."""
+    from ser.config import FEATURE_EXECUTION_KEYS, FeatureParams, ParamError
+    from ser.features import FeatureExtractor
+
+    try:
+        stored = {k: v for k, v in info["features"].items() if k not in FEATURE_EXECUTION_KEYS}
+        sample_rate = info["audio"]["sample_rate"]
+        columns = list(info["feature_columns"])
+        params = FeatureParams(**stored)
+    except (KeyError, TypeError, AttributeError) as error:
+        raise BundleError(f"{info_path} lacks or mis-states the feature configuration ({type(error).__name__}: "
+                          f"{error}); it may come from another version of ser: retrain with dvc repro") from None
+    except ParamError as error:
+        problem = str(error).removeprefix("params.yaml: ")
+        raise BundleError(f"{info_path}: {problem}; retrain with dvc repro") from None
+    extractor = FeatureExtractor(params, sample_rate)
+    index = {name: i for i, name in enumerate(extractor.names)}
+    missing = [c for c in columns if c not in index]
+    if missing:
+        raise BundleError(f"{info_path} expects features this version of ser does not compute ({missing[:3]}...); "
+                          "retrain with dvc repro")
+    return extractor, np.array([index[c] for c in columns])
+
+
+def version_warning(info: dict) -> str | None:
+    """A one-line warning when the running scikit-learn differs from the one that trained the model."""
+    import sklearn
+
+    trained = info.get("versions", {}).get("scikit-learn")
+    if trained and trained != sklearn.__version__:
+        return (f"warning: the model was trained with scikit-learn {trained}, this is {sklearn.__version__}; "
+                "if predictions look wrong, retrain with dvc repro")
+    return None
+

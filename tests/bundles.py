@@ -1,0 +1,52 @@
+"""A real model bundle for tests: an MLP trained on real RAVDESS speech in a few seconds.
+
+Its configuration deliberately differs from params.yaml (8 kHz, MFCC and chroma only,
+smaller frames) and its feature columns are stored in reverse order, so a predictor
+that used params.yaml or ignored the stored column order would fail the tests.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from ser.audio import load_audio
+from ser.bundle import save_bundle
+from ser.config import FeatureParams, TrainParams
+from ser.features import FeatureExtractor
+from ser.model import build_model
+
+SAMPLE_RATE = 8000
+FEATURES = FeatureParams(families=("mfcc", "chroma"), n_mfcc=20, n_mels=40, n_fft=512, hop_length=128)
+EMOTIONS = {"01": "neutral", "05": "angry", "08": "surprised"}  # RAVDESS codes
+TRAIN_ACTORS = ("01", "02", "03", "04")
+
+
+def training_files(ravdess16k: Path) -> list[Path]:
+    return sorted(p for actor in TRAIN_ACTORS for p in (ravdess16k / f"Actor_{actor}").glob("*.wav")
+                  if p.name.split("-")[2] in EMOTIONS)
+
+
+def train_bundle(ravdess16k: Path, directory: Path) -> Path:
+    """Train on actors 01-04 (neutral, angry, surprised) and save a bundle into ``directory``."""
+    files = training_files(ravdess16k)
+    extractor = FeatureExtractor(FEATURES, SAMPLE_RATE)
+    columns = extractor.names[::-1]
+    X = np.array([extractor(load_audio(p, SAMPLE_RATE, min_samples=FEATURES.min_samples)) for p in files])[:, ::-1]
+    y = np.array([EMOTIONS[p.name.split("-")[2]] for p in files])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence warnings of a deliberately small network
+        model = build_model(TrainParams(hidden_layer_sizes=(32,), max_iter=300, seed=0)).fit(X, y)
+    info = {
+        "classes": [str(c) for c in model.classes_],
+        "feature_columns": columns,
+        "audio": {"sample_rate": SAMPLE_RATE},
+        "features": {k: v for k, v in asdict(FEATURES).items() if k != "workers"},
+        "data": {"source": str(ravdess16k), "dataset": "ravdess", "train_files": len(files),
+                 "train_speakers": list(TRAIN_ACTORS)},
+        "versions": {},
+    }
+    save_bundle(directory, model, info)
+    return directory

@@ -1,0 +1,196 @@
+"""The model bundle: every model train can save loads; damaged or tampered bundles are refused."""
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skops.io as sio
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+from ser.bundle import (
+    INFO_FILE, MODEL_FILE, TRUSTED_TYPES, BundleError, bundle_types, load_bundle, read_info, save_bundle,
+)
+from ser.config import TrainParams
+from ser.files import sha256_of
+from ser.model import build_model
+from tests.bundles import train_bundle
+
+
+class Payload:
+    """A class of no library: a bundle holding one must never be loaded."""
+
+    def __init__(self):
+        self.note = "arbitrary code lives here"
+
+
+@pytest.fixture(scope="module")
+def bundle(ravdess16k, tmp_path_factory) -> Path:
+    return train_bundle(ravdess16k, tmp_path_factory.mktemp("bundle") / "model")
+
+
+@pytest.fixture
+def copy(bundle, tmp_path) -> Path:
+    """A fresh copy of the real bundle to tamper with."""
+    return Path(shutil.copytree(bundle, tmp_path / "model"))
+
+
+def small_data(seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(60, 6))
+    y = np.array(["calm", "happy", "sad"] * 20)
+    X[y == "happy"] += 1.5
+    return X, y
+
+
+@pytest.mark.parametrize("scale", [True, False])
+@pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
+def test_every_model_train_can_save_loads_with_the_trusted_list(tmp_path, scale, solver):
+    X, y = small_data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = build_model(TrainParams(hidden_layer_sizes=(8,), max_iter=30, solver=solver, scale=scale)).fit(X, y)
+    save_bundle(tmp_path / "b", model, {"classes": [str(c) for c in model.classes_]})
+    assert bundle_types(tmp_path / "b" / MODEL_FILE) <= set(TRUSTED_TYPES)
+    loaded, info = load_bundle(tmp_path / "b")
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    assert info["model_sha256"] == sha256_of(tmp_path / "b" / MODEL_FILE)
+
+
+def test_the_real_bundle_loads_and_records_what_predicting_needs(bundle):
+    model, info = load_bundle(bundle)
+    assert info["classes"] == ["angry", "neutral", "surprised"]
+    assert info["audio"]["sample_rate"] == 8000 and len(info["feature_columns"]) == 32
+    assert list(model.classes_) == info["classes"]
+
+
+def refit_with(copy: Path, model) -> None:
+    """Replace the bundle's model by ``model``, as someone with write access could."""
+    sio.dump(model, copy / MODEL_FILE)
+
+
+def untrusted_class(copy: Path) -> str:
+    model, _ = load_bundle(copy)
+    model.steps[-1][1].payload_ = Payload()
+    refit_with(copy, model)
+    return f"{Payload.__module__}.Payload"
+
+
+def numpy_function_transformer(copy: Path) -> str:
+    X, y = small_data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = Pipeline([("f", FunctionTransformer(np.exp)), ("scale", StandardScaler()),
+                          ("mlp", build_model(TrainParams(hidden_layer_sizes=(4,), max_iter=5))[-1])]).fit(X, y)
+    refit_with(copy, model)
+    return "sklearn.preprocessing._function_transformer.FunctionTransformer"
+
+
+def truncated(copy: Path) -> str:
+    data = (copy / MODEL_FILE).read_bytes()
+    (copy / MODEL_FILE).write_bytes(data[: len(data) // 2])
+    return "not a skops file"
+
+
+def swapped_for_pickle(copy: Path) -> str:
+    marker = copy.parent / "unpickled"
+    # Unpickling this would create the marker file: proof that nothing unpickles it.
+    (copy / MODEL_FILE).write_bytes(pickle.dumps(MarkerOnUnpickle(str(marker))))
+    return "not a skops file"
+
+
+class MarkerOnUnpickle:
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.path),))
+
+
+TAMPERINGS = {
+    "untrusted class": untrusted_class,
+    "numpy function in a FunctionTransformer": numpy_function_transformer,
+    "truncated zip": truncated,
+    "pickle instead of skops": swapped_for_pickle,
+}
+
+
+def restamp(copy: Path) -> None:
+    """Record the tampered file's hash in model.json, as a deliberate attacker would."""
+    info = json.loads((copy / INFO_FILE).read_text())
+    info["model_sha256"] = sha256_of(copy / MODEL_FILE)
+    (copy / INFO_FILE).write_text(json.dumps(info))
+
+
+@pytest.mark.parametrize("name", TAMPERINGS)
+def test_tampered_bundle_is_refused_even_with_a_matching_hash(copy, name):
+    expected = TAMPERINGS[name](copy)
+    restamp(copy)
+    with pytest.raises(BundleError) as refused:
+        load_bundle(copy)
+    message = str(refused.value)
+    assert expected in message and str(copy / MODEL_FILE) in message and "\n" not in message
+    assert not (copy.parent / "unpickled").exists()
+
+
+@pytest.mark.parametrize("name", TAMPERINGS)
+def test_tampered_bundle_is_refused_by_its_hash_first(copy, name):
+    TAMPERINGS[name](copy)
+    with pytest.raises(BundleError, match="does not match the SHA-256 recorded in model.json"):
+        load_bundle(copy)
+
+
+def test_skops_itself_refuses_the_untrusted_class_with_our_list(copy):
+    untrusted_class(copy)
+    with pytest.raises(Exception, match="Payload"):
+        sio.load(copy / MODEL_FILE, trusted=TRUSTED_TYPES)
+
+
+def test_numpy_function_is_named_among_the_untrusted_types(copy):
+    numpy_function_transformer(copy)
+    restamp(copy)
+    with pytest.raises(BundleError, match=r"numpy\.exp"):
+        load_bundle(copy)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda b: shutil.rmtree(b), "model bundle {b} not found; train one first (dvc repro) or pass --model DIR"),
+    (lambda b: (b / MODEL_FILE).unlink(), "model.skops not found; the bundle is incomplete"),
+    (lambda b: (b / INFO_FILE).unlink(), "model.json not found; the bundle is incomplete"),
+    (lambda b: (b / INFO_FILE).write_text("{not json"), "model.json is not valid JSON"),
+    (lambda b: (b / INFO_FILE).write_text('{"classes": "angry"}'), "model.json has no list of classes"),
+])
+def test_missing_or_broken_parts_are_named(copy, damage, message):
+    damage(copy)
+    with pytest.raises(BundleError) as refused:
+        load_bundle(copy)
+    assert message.format(b=copy) in str(refused.value)
+
+
+def test_classes_that_disagree_with_the_model_are_refused(copy):
+    info = read_info(copy)
+    info["classes"] = ["angry", "happy", "surprised"]
+    (copy / INFO_FILE).write_text(json.dumps(info))
+    with pytest.raises(BundleError, match="predicts classes"):
+        load_bundle(copy)
+
+
+@pytest.mark.parametrize("name", ["untrusted class", "pickle instead of skops"])
+def test_the_cli_refuses_a_tampered_bundle_in_one_line(copy, name, ravdess16k):
+    TAMPERINGS[name](copy)
+    restamp(copy)
+    audio = ravdess16k / "Actor_05/03-01-05-01-01-01-05.wav"
+    run = subprocess.run([sys.executable, "-m", "ser", "predict", "--model", str(copy), str(audio)],
+                         capture_output=True, text=True)
+    assert run.returncode == 2
+    assert run.stdout == ""
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and str(copy / MODEL_FILE) in lines[0], run.stderr
+    assert not (copy.parent / "unpickled").exists()

@@ -1,0 +1,222 @@
+"""`ser predict` as a user runs it: real processes, a real bundle, real and broken audio files."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from ser.audio import load_audio
+from ser.bundle import load_bundle
+from ser.config import FeatureParams
+from ser.features import FeatureExtractor
+from tests.audiofiles import write_tone
+from tests.bundles import train_bundle
+
+# Actors 05-06 never trained the bundle (it knows actors 01-04).
+NEW_SPEAKER_FILES = (
+    "Actor_05/03-01-01-01-01-01-05.wav", "Actor_05/03-01-05-01-01-01-05.wav", "Actor_06/03-01-08-02-02-01-06.wav",
+)
+
+
+@pytest.fixture(scope="module")
+def bundle(ravdess16k, tmp_path_factory) -> Path:
+    return train_bundle(ravdess16k, tmp_path_factory.mktemp("bundle") / "model")
+
+
+@pytest.fixture(scope="module")
+def corpus(ravdess16k, tmp_path_factory) -> Path:
+    """Copies of real files in nested folders, one with an upper-case suffix, plus a non-audio file."""
+    root = tmp_path_factory.mktemp("corpus")
+    for name in NEW_SPEAKER_FILES:
+        target = root / "recordings" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ravdess16k / name, target)
+    upper = root / "recordings" / "deeper" / "more" / "SHOUT.WAV"
+    upper.parent.mkdir(parents=True)
+    shutil.copyfile(ravdess16k / "Actor_06/03-01-05-02-01-01-06.wav", upper)
+    (root / "recordings" / "notes.txt").write_text("not audio")
+    return root
+
+
+def run_ser(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ser", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
+
+
+def expected_probabilities(bundle: Path, path: Path) -> np.ndarray:
+    """What the bundle's model gives for ``path`` with the bundle's own configuration, computed here."""
+    model, info = load_bundle(bundle)
+    params = FeatureParams(**{k: v for k, v in info["features"].items() if k not in ("executor", "scheduler")})
+    extractor = FeatureExtractor(params, info["audio"]["sample_rate"])
+    vector = dict(zip(extractor.names, extractor(load_audio(path, info["audio"]["sample_rate"]))))
+    return model.predict_proba(np.array([[vector[c] for c in info["feature_columns"]]]))[0]
+
+
+def test_json_lines_follow_the_bundle_not_params_yaml(bundle, corpus, tmp_path):
+    # A params.yaml in the working directory that disagrees with the bundle in every audio/feature key.
+    (tmp_path / "params.yaml").write_text((Path(__file__).parents[1] / "params.yaml").read_text())
+    folder = corpus / "recordings"
+    run = run_ser("predict", "--model", str(bundle), "--format", "json", str(folder), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert run.stderr == ""
+    records = [json.loads(line) for line in run.stdout.splitlines()]
+    paths = [r["path"] for r in records]
+    assert paths == sorted(str(p) for p in folder.rglob("*") if p.suffix.lower() == ".wav")
+    classes = load_bundle(bundle)[1]["classes"]
+    for record in records:
+        assert set(record) == {"path", "emotion", "probabilities"}
+        assert list(record["probabilities"]) == classes
+        expected = expected_probabilities(bundle, Path(record["path"]))
+        np.testing.assert_allclose(list(record["probabilities"].values()), expected, atol=1e-6)
+        assert record["emotion"] == classes[int(np.argmax(expected))]
+
+
+def test_table_csv_and_json_agree(bundle, corpus):
+    files = [str(corpus / "recordings" / name) for name in NEW_SPEAKER_FILES]
+    outputs = {fmt: run_ser("predict", "--model", str(bundle), "--format", fmt, *files) for fmt in ("table", "csv", "json")}
+    for fmt, run in outputs.items():
+        assert run.returncode == 0 and run.stderr == "", (fmt, run.stderr)
+    records = [json.loads(line) for line in outputs["json"].stdout.splitlines()]
+    classes = list(records[0]["probabilities"])
+
+    rows = list(csv.reader(io.StringIO(outputs["csv"].stdout)))
+    assert rows[0] == ["path", "emotion", *classes]
+    assert [row[:2] for row in rows[1:]] == [[r["path"], r["emotion"]] for r in records]
+    for row, record in zip(rows[1:], records):
+        np.testing.assert_allclose([float(v) for v in row[2:]], list(record["probabilities"].values()), atol=1e-6)
+
+    table = outputs["table"].stdout.splitlines()
+    assert table[0].split() == ["path", "emotion", *classes]
+    assert len(table) == 1 + len(files)
+    for line, record in zip(table[1:], records):
+        path, emotion, *probabilities = line.split()
+        assert (path, emotion) == (record["path"], record["emotion"])
+        np.testing.assert_allclose([float(p) for p in probabilities], list(record["probabilities"].values()),
+                                   atol=5e-4)
+    # the probability columns line up under their headers
+    assert len({len(line) for line in table}) == 1
+
+
+def test_48khz_stereo_files_are_downmixed_and_resampled_like_the_16khz_copies(bundle, ravdess48k, ravdess16k):
+    originals = sorted(ravdess48k.glob("*.wav"))
+    assert any(sf.info(p).channels == 2 for p in originals)
+    copies = [ravdess16k / f"Actor_{p.stem[-2:]}" / p.name for p in originals]
+    emotions = {}
+    for files in (originals, copies):
+        run = run_ser("predict", "--model", str(bundle), "--format", "json", *map(str, files))
+        assert run.returncode == 0, run.stderr
+        emotions[files[0].parent.parent.name] = [json.loads(line)["emotion"] for line in run.stdout.splitlines()]
+    assert len(set(map(tuple, emotions.values()))) == 1, emotions
+
+
+def make_bad_files(folder: Path, ravdess16k: Path) -> dict[str, str]:
+    """Broken inputs beside good ones; returns path -> the reason ser predict must give."""
+    folder.mkdir(parents=True)
+    good = (ravdess16k / NEW_SPEAKER_FILES[0]).read_bytes()
+    (folder / "empty.wav").write_bytes(b"")
+    (folder / "text.wav").write_text("this is not audio\n")
+    (folder / "cut_header.wav").write_bytes(good[:30])
+    (folder / "folder.wav").mkdir()
+    os.symlink(folder / "gone.wav", folder / "broken_link.wav")
+    write_tone(folder / "silent.wav", amplitude=0.0)
+    write_tone(folder / "short.wav", seconds=0.01)  # 160 samples at 16 kHz, 80 at the bundle's 8 kHz
+    return {
+        "empty.wav": "is empty (0 bytes); give a readable audio file",
+        "text.wav": "is not readable audio",
+        "cut_header.wav": "is not readable audio",
+        "folder.wav": "is a directory, not an audio file; give the audio files inside it",
+        "broken_link.wav": "is a broken link; check the path",
+        "silent.wav": "is silent (peak below -80 dBFS); give a recording with audible speech",
+        "short.wav": "is too short: 80 samples at 8000 Hz, fewer than one analysis frame (512); give a longer recording",
+    }
+
+
+def test_bad_files_are_reported_and_good_files_still_printed(bundle, ravdess16k, tmp_path):
+    bad = tmp_path / "bad"
+    reasons = make_bad_files(bad, ravdess16k)
+    empty_folder = tmp_path / "nothing_here"
+    empty_folder.mkdir()
+    good = [str(ravdess16k / name) for name in NEW_SPEAKER_FILES]
+    missing = str(tmp_path / "missing.wav")
+    run = run_ser("predict", "--model", str(bundle), "--format", "json", good[0], str(bad), missing, str(empty_folder),
+              good[1], good[2])
+    assert run.returncode == 1
+    assert [json.loads(line)["path"] for line in run.stdout.splitlines()] == good
+    errors = run.stderr.strip().splitlines()
+    assert all(line.startswith("error: ") for line in errors)
+    for name, reason in reasons.items():
+        matching = [line for line in errors if line.startswith(f"error: {bad / name} ")]
+        assert len(matching) == 1 and reason in matching[0], (name, run.stderr)
+    assert f"error: {missing} does not exist; check the path" in errors
+    assert any(line.startswith(f"error: {empty_folder} holds no audio files") for line in errors)
+    assert errors[-1] == f"error: {len(reasons) + 2} path(s) could not be predicted (reasons above); 3 file(s) were predicted"
+    assert len(errors) == len(reasons) + 3
+
+
+def test_a_file_given_twice_is_predicted_once(bundle, corpus):
+    folder = corpus / "recordings"
+    one = str(folder / NEW_SPEAKER_FILES[0])
+    run = run_ser("predict", "--model", str(bundle), "--format", "csv", one, str(folder), one)
+    assert run.returncode == 0, run.stderr
+    paths = [row[0] for row in csv.reader(io.StringIO(run.stdout))][1:]
+    assert len(paths) == len(set(paths)) == 4 and paths[0] == one
+
+
+def test_a_missing_bundle_is_one_line_naming_the_fix(tmp_path, ravdess16k):
+    run = run_ser("predict", str(ravdess16k / NEW_SPEAKER_FILES[0]), cwd=tmp_path)
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr == "error: model bundle model not found; train one first (dvc repro) or pass --model DIR\n"
+
+
+def test_bad_usage_exits_2():
+    assert run_ser("predict").returncode == 2
+    assert run_ser("predict", "x.wav", "--format", "yaml").returncode == 2
+    run = run_ser("--help")
+    assert run.returncode == 0 and "predict" in run.stdout and "explore" in run.stdout
+
+
+PROBE = """
+import json, sys
+from ser.cli import main
+code = main(sys.argv[1:])
+from threadpoolctl import threadpool_info
+threads = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+print(json.dumps({"code": code, "modules": sorted(sys.modules), "blas_threads": threads}), file=sys.stderr)
+"""
+
+
+@pytest.fixture(scope="module")
+def probe(bundle, ravdess16k) -> dict:
+    """What a `ser predict` process imported, and its BLAS thread counts, after predicting one file."""
+    run = subprocess.run([sys.executable, "-c", PROBE, "predict", "--model", str(bundle),
+                          str(ravdess16k / NEW_SPEAKER_FILES[0])], capture_output=True, text=True)
+    report = json.loads(run.stderr.strip().splitlines()[-1])
+    assert report["code"] == 0
+    return report
+
+
+# Imported by nothing predicting needs. (skops.io itself imports every scikit-learn module to list the
+# estimators it trusts by default, and with them pandas, dask's array API shim, even pytest: not ours to cut.)
+TRAINING_ONLY = {"matplotlib", "librosa", "numba", "dvc", "distributed", "ser.plots", "ser.explore", "ser.extract",
+                 "ser.model", "ser.evaluation", "ser.crossval", "ser.ingest", "ser.demo", "ser.split", "ser.table",
+                 "ser.stagekit"}
+
+
+def test_predict_imports_no_plotting_pipeline_or_training_modules(probe):
+    modules = set(probe["modules"])
+    assert {"sklearn", "skops.io", "ser.predict"} <= modules  # the probe did predict
+    assert modules.isdisjoint(TRAINING_ONLY)
+
+
+def test_predict_runs_blas_on_one_thread(probe):
+    # per-file matrices are small; more threads only wait for each other (see bench/predict.py)
+    assert probe["blas_threads"] and set(probe["blas_threads"]) == {1}
