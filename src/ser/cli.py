@@ -94,8 +94,11 @@ def run_predict(args: argparse.Namespace) -> int:
         report(warning)
     writer = WRITERS[args.format](sys.stdout, predictor.classes, files)
     predicted = 0
-    for path in files:
-        result = predictor.predict_or_fail(path)
+    if predictor.normalization == "speaker":  # each speaker's files are standardised together, then printed
+        results = iter(predictor.predict_by_speaker(files, args.speaker))
+    else:
+        results = (predictor.predict_or_fail(path) for path in files)
+    for result in results:
         if isinstance(result, Failure):
             failures.append(result)
             report(f"error: {result}")
@@ -139,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help=f"model bundle folder (default: {DEFAULT_MODEL}, written by dvc repro)")
     predict.add_argument("--format", choices=FORMATS, default="table",
                          help="table (default), json (one object per line) or csv")
+    predict.add_argument("--speaker", metavar="ID",
+                         help="with a model that normalises per speaker: all files are of this one speaker "
+                              "(default: read each file's speaker from its name)")
     predict.set_defaults(run=run_predict)
 
     explore = commands.add_parser(

@@ -16,6 +16,7 @@ import numpy as np
 
 from ser.audio import AUDIO_SUFFIXES, AudioError, load_audio
 from ser.bundle import BundleError, load_bundle
+from ser.errors import SerError
 
 # What a person can do about each kind of per-file problem, by the start of its reason.
 FIXES = (
@@ -27,6 +28,8 @@ FIXES = (
     ("is silent", "give a recording with audible speech"),
     ("is too short", "give a longer recording"),
     ("is a directory", "give the audio files inside it"),
+    ("has no", "give --speaker ID when all the files come from one speaker"),
+    ("is the only recording", "give several recordings of each speaker"),
 )
 DEFAULT_FIX = "give a readable audio file (WAV, FLAC, OGG or AIFF)"
 
@@ -112,6 +115,64 @@ class Predictor:
             return self.predict(path)
         except AudioError as error:
             return Failure(path, str(error))
+
+    @property
+    def normalization(self) -> str:
+        """``speaker`` when the model expects each speaker's features standardised by that speaker's statistics."""
+        return self.info.get("normalize", "none")
+
+    def speaker_of(self, path: str) -> str:
+        """The speaker id in the file's name, by the naming convention of the corpus the model was trained on."""
+        from ser.corpora import CONVENTIONS, Convention
+
+        dataset = self.info.get("data", {}).get("dataset")
+        convention = CONVENTIONS.get(dataset)
+        if not isinstance(convention, Convention):
+            raise SpeakerUnknown(f"has no speaker id in its name (the model was trained on a {dataset} manifest)")
+        try:
+            return convention.parse(Path(path))["speaker"]
+        except SerError as error:
+            raise SpeakerUnknown(f"has no {dataset} speaker id in its name ({error})") from None
+
+    def predict_by_speaker(self, paths: list[str], speaker: str | None = None) -> list[Prediction | Failure]:
+        """Predict files together, each speaker's features standardised with that speaker's own statistics.
+
+        The model was trained that way (``normalize: speaker`` in ``model.json``), so a file
+        cannot be judged alone: its speaker's other recordings supply the statistics. The
+        speaker is ``speaker`` for every file if given, else read from each file's name.
+        A speaker with a single file fails: one recording has no spread to standardise by.
+        """
+        from ser.normalize import normalize_by_speaker
+
+        results: dict[str, Prediction | Failure] = {}
+        rows, kept, speakers = [], [], []
+        for path in paths:
+            try:
+                who = speaker if speaker is not None else self.speaker_of(path)
+                rows.append(self.features(path))
+            except (AudioError, SpeakerUnknown) as error:
+                results[path] = Failure(path, str(error))
+                continue
+            kept.append(path)
+            speakers.append(who)
+        counts = {who: speakers.count(who) for who in speakers}
+        alone = [i for i, who in enumerate(speakers) if counts[who] < 2]
+        for i in alone:
+            results[kept[i]] = Failure(kept[i], f"is the only recording of speaker {speakers[i]} given; this model "
+                                                "standardises each speaker by their own recordings")
+        use = [i for i in range(len(kept)) if counts[speakers[i]] >= 2]
+        if use:
+            X = normalize_by_speaker(np.vstack([rows[i] for i in use]), [speakers[i] for i in use])
+            probabilities = self.model.predict_proba(X)
+            emotions = self.model.predict(X)
+            for row, i in enumerate(use):
+                results[kept[i]] = Prediction(kept[i], str(emotions[row]),
+                                              {c: float(p) for c, p in zip(self.classes, probabilities[row])})
+        return [results[path] for path in paths]
+
+
+class SpeakerUnknown(SerError, ValueError):
+    """A file's speaker cannot be told, and the model normalises per speaker."""
 
 
 def _extractor_for(info: dict, info_path: Path):
