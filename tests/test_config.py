@@ -86,3 +86,20 @@ def test_model_subsections_take_partial_mappings_and_numbers_for_gamma():
     params = Params.from_dict(raw)
     assert (params.train.svm.C, params.train.svm.gamma) == (1.0, 0.01)
     assert (params.train.logreg.C, params.train.logreg.max_iter) == (3, 1000)
+
+
+def test_defaults_are_the_measured_best_and_the_notebook_is_one_set_of_overrides_away():
+    from ser.features import feature_names
+
+    shipped = load_params(PROJECT / "params.yaml")
+    assert (shipped.train.model, shipped.train.normalize, shipped.train.logreg.C) == ("logreg", "speaker", 0.01)
+    assert "egemaps" not in shipped.features.families and "compare" not in shipped.features.families  # no openSMILE
+    assert len(feature_names(shipped.features)) == 2280
+    raw = yaml.safe_load((PROJECT / "params.yaml").read_text())
+    raw["features"].update(families=["mfcc", "chroma", "mel"], stats=["mean"])  # the README's -S overrides
+    raw["train"].update(model="mlp", normalize="none", scale=False)
+    notebook = Params.from_dict(raw)
+    names = feature_names(notebook.features)
+    assert len(names) == 180 and names[0] == "mfcc_mean_00" and names[-1] == "mel_mean_127"
+    assert (notebook.train.alpha, notebook.train.batch_size, notebook.train.hidden_layer_sizes) == (0.1, 30, (300,))
+    assert (notebook.train.learning_rate, notebook.train.max_iter) == ("adaptive", 500)
