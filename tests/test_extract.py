@@ -73,6 +73,8 @@ def test_killed_stage_leaves_no_output_and_a_rerun_gives_identical_bytes(rows, r
     pd.DataFrame(rows).to_csv(manifest, index=False)
     params = yaml.safe_load((PROJECT / "params.yaml").read_text())
     params["features"]["workers"] = 1
+    # the reference's feature set (FeatureParams' defaults, the notebook's), whatever params.yaml ships
+    params["features"].update(families=list(FeatureParams().families), stats=list(FeatureParams().stats))
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     out, cache = tmp_path / "features.parquet", tmp_path / "cache"
     command = [sys.executable, str(PROJECT / "stages/features.py"), "--params", str(tmp_path / "params.yaml"),
