@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.fft
 
-AMIN = 1e-10  # floor before logarithms, as librosa's amin
+from ser.filters import DB_FLOOR_POWER, fft_frequencies, power_to_db
+
 F0_MIN, F0_MAX = 60.0, 600.0  # Hz: the pitch range searched, wide enough for shouted and whispered-high acted speech
 YIN_THRESHOLD = 0.1  # first dip of the normalised difference below this is the period (de Cheveigne & Kawahara 2002)
 VOICING_THRESHOLD = 0.4  # a frame is voiced when its best dip is below this...
@@ -26,22 +27,9 @@ SILENCE_DB = 50.0  # ...and its energy is within this many dB of the file's loud
 ACTIVE_DB = 40.0  # spectral balance is taken over frames within this many dB of the loudest (not the pauses)
 
 
-def bin_frequencies(sample_rate: int, n_fft: int) -> np.ndarray:
-    """Centre frequency in Hz of each STFT bin (as ``librosa.fft_frequencies``)."""
-    return np.arange(n_fft // 2 + 1) * (sample_rate / n_fft)
-
-
-def power_to_db(power: np.ndarray, *, top_db: float | None = 80.0) -> np.ndarray:
-    """``10 log10(max(power, 1e-10))``, floored ``top_db`` below the array's peak (librosa's ``power_to_db``)."""
-    db = 10.0 * np.log10(np.maximum(power, AMIN))
-    if top_db is not None and db.size:
-        db = np.maximum(db, db.max() - top_db)
-    return db
-
-
 def spectral_flatness(power: np.ndarray) -> np.ndarray:
     """Geometric over arithmetic mean of each frame's power (Wiener entropy): 1 for white noise, near 0 for a tone."""
-    floored = np.maximum(power.astype(np.float64), AMIN)
+    floored = np.maximum(power.astype(np.float64), DB_FLOOR_POWER)
     return (np.exp(np.mean(np.log(floored), axis=0)) / np.mean(floored, axis=0))[np.newaxis]
 
 
@@ -50,14 +38,14 @@ def spectral_rolloff(power: np.ndarray, *, sample_rate: int, n_fft: int, roll_pe
     magnitude = np.sqrt(power.astype(np.float64))
     cumulative = np.cumsum(magnitude, axis=0)
     reached = cumulative >= roll_percent * cumulative[-1]
-    return bin_frequencies(sample_rate, n_fft)[np.argmax(reached, axis=0)][np.newaxis]
+    return fft_frequencies(sample_rate, n_fft)[np.argmax(reached, axis=0)][np.newaxis]
 
 
 def spectral_centroid(power: np.ndarray, *, sample_rate: int, n_fft: int) -> np.ndarray:
     """Magnitude-weighted mean frequency of each frame (0 for an all-zero frame)."""
     magnitude = np.sqrt(power.astype(np.float64))
     total = magnitude.sum(axis=0)
-    weighted = bin_frequencies(sample_rate, n_fft) @ magnitude
+    weighted = fft_frequencies(sample_rate, n_fft) @ magnitude
     return np.where(total > 0, weighted / np.where(total > 0, total, 1.0), 0.0)[np.newaxis]
 
 
@@ -71,7 +59,7 @@ def spectral_contrast(power: np.ndarray, *, sample_rate: int, n_fft: int, n_band
     Bands that start above Nyquist (low sample rates) are rows of zeros.
     """
     magnitude = np.sqrt(power.astype(np.float64))
-    frequencies = bin_frequencies(sample_rate, n_fft)
+    frequencies = fft_frequencies(sample_rate, n_fft)
     edges = np.zeros(n_bands + 2)
     edges[1:] = fmin * 2.0 ** np.arange(n_bands + 1)
     frames = magnitude.shape[1]
@@ -111,7 +99,7 @@ def rms_energy(power: np.ndarray, *, n_fft: int) -> np.ndarray:
 
 def level_db(power: np.ndarray, *, n_fft: int) -> np.ndarray:
     """Frame level in dB relative to a full-scale RMS of 1 (``20 log10`` of :func:`rms_energy`, floored at -100 dB)."""
-    return 10.0 * np.log10(np.maximum(rms_energy(power, n_fft=n_fft) ** 2, AMIN))
+    return 10.0 * np.log10(np.maximum(rms_energy(power, n_fft=n_fft) ** 2, DB_FLOOR_POWER))
 
 
 def active_frames(power: np.ndarray, *, n_fft: int, within_db: float = ACTIVE_DB) -> np.ndarray:
@@ -131,8 +119,8 @@ def spectral_balance(power: np.ndarray, *, sample_rate: int, n_fft: int) -> np.n
     Bands are cut at Nyquist; a band with no bin gives zeros.
     """
     power = power.astype(np.float64)
-    frequencies = bin_frequencies(sample_rate, n_fft)
-    level = 10.0 * np.log10(np.maximum(power, AMIN))
+    frequencies = fft_frequencies(sample_rate, n_fft)
+    level = 10.0 * np.log10(np.maximum(power, DB_FLOOR_POWER))
 
     def band(low, high):
         return (frequencies >= low) & (frequencies < high)
@@ -141,7 +129,7 @@ def spectral_balance(power: np.ndarray, *, sample_rate: int, n_fft: int) -> np.n
         if not numerator.any() or not denominator.any():
             return np.zeros(power.shape[1])
         top, bottom = power[numerator].sum(axis=0), power[denominator].sum(axis=0)
-        return 10.0 * np.log10(np.maximum(top, AMIN) / np.maximum(bottom, AMIN))
+        return 10.0 * np.log10(np.maximum(top, DB_FLOOR_POWER) / np.maximum(bottom, DB_FLOOR_POWER))
 
     def hammarberg(low, high):
         if not low.any() or not high.any():
