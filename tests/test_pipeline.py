@@ -51,6 +51,7 @@ def test_bundle_carries_the_metrics_and_a_card(repo):
     card = (bundle / "MODEL_CARD.md").read_text()
     assert f"| UAR (balanced accuracy) | {evaluate['uar']:.3f} |" in card
     assert "**Speaker-independent**" in card and "synthetic" in card
+    assert "standardised per speaker" in card and "statistics over its frames (mean, std" in card
 
 
 def predict_test_files(repo) -> list[str]:

@@ -45,6 +45,25 @@ def protocol_text(info: dict) -> str:
             f"(split by {by}).")
 
 
+def normalization_text(info: dict) -> str:
+    """One sentence on per-speaker normalisation and what it asks of the user."""
+    if info.get("normalize") == "speaker":
+        return ("Features are standardised per speaker, each speaker with the statistics of their own recordings "
+                "(no labels needed). `ser predict` therefore needs several recordings of each speaker and groups "
+                "them by speaker (from the file names, or `--speaker`); a speaker with one recording is refused, "
+                "and a few recordings give noisier statistics than the ~60 per speaker seen in training.")
+    return "Features are not normalised per speaker: each recording is judged on its own."
+
+
+def frames_text(features: dict) -> str:
+    """What the per-file statistics keep of how the voice changes over time."""
+    stats = features.get("stats", [])
+    if list(stats) == ["mean"]:
+        return "Features are averages over the whole file: how the voice changes over time is not used."
+    return (f"Features summarise each file by statistics over its frames ({', '.join(stats)}): their spread "
+            "and trend are kept, but not the order of events within the recording.")
+
+
 def model_card(info: dict) -> str:
     """The MODEL_CARD.md text for a complete bundle's ``info``."""
     classes = info["classes"]
@@ -82,6 +101,8 @@ def model_card(info: dict) -> str:
         "",
         f"scikit-learn pipeline `{info.get('estimator', '?')}`, trained with "
         + ", ".join(f"{key} {_param(value)}" for key, value in train.items()) + " (`train` in params.yaml).",
+        "",
+        normalization_text(info),
         "",
         "## Evaluation protocol",
         "",
@@ -124,11 +145,11 @@ def model_card(info: dict) -> str:
         f"- Language and voices: trained and tested only on {corpus}. Other languages, accents, children's "
         "and older voices were not tested.",
         f"- Only these {len(classes)} emotions exist for the model: any recording gets one of them, even if it "
-        "expresses none. The probabilities are the network's outputs, not calibrated confidences.",
+        "expresses none. The probabilities are the model's outputs, not calibrated confidences.",
         "- " + ("Speaker-independent test: the numbers above estimate accuracy on new voices of the same corpus."
                 if speaker_overlap(info)[0] and not speaker_overlap(info)[1] else
                 "The test set shares speakers with training: expect lower accuracy on new voices."),
-        "- Features are averages over the whole file: how the voice changes over time is not used.",
+        "- " + frames_text(features),
         "",
         "## Versions",
         "",
