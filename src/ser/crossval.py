@@ -46,7 +46,8 @@ def cross_validate_model(model, X, y, groups, params: EvaluateParams, *, seed: i
                          normalization: str = "none", n_jobs: int = -1) -> dict:
     """Per-fold and mean/std accuracy, UAR and macro F1."""
     X, y, groups = np.asarray(X, dtype=np.float64), np.asarray(y), np.asarray(groups)
-    folds = list(fold_splitter(params, groups, seed).split(X, y, groups))
+    grouping = groups if params.cv_by == "speaker" else None  # random folds take no groups (and warn if given)
+    folds = list(fold_splitter(params, groups, seed).split(X, y, grouping))
     scores = Parallel(n_jobs=n_jobs)(
         delayed(_fold_scores)(model, X, y, groups, train, test, normalization) for train, test in folds)
     result = {"folds": len(folds)}
