@@ -28,7 +28,8 @@ def test_installed_ser_command_runs(tmp_path, ravdess16k):
         shutil.copy2(PROJECT / name, source / name)
     shutil.copytree(PROJECT / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     prefix = tmp_path / "prefix"
-    install = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--prefix", str(prefix),
+    # --ignore-installed: without it pip uninstalls the developer's own (editable) ser first
+    install = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--ignore-installed", "--prefix", str(prefix),
                               str(source)], capture_output=True, text=True, timeout=600)
     if install.returncode != 0 and "setuptools" in install.stderr and "No matching distribution" in install.stderr:
         pytest.skip("pip cannot fetch the build backend (setuptools) here: offline")
