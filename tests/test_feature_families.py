@@ -92,3 +92,12 @@ def test_compare_names_the_6373_functionals():
     names = feature_names(FeatureParams(families=("compare",), stats=("mean", "std")))
     assert len(names) == 6373 and all(name.startswith("compare_") for name in names)
     assert names == [f"compare_{name}" for name in smile.feature_names("compare")]
+
+
+def test_skew_and_kurtosis_equal_scipys_population_moments():
+    import scipy.stats
+
+    frames = np.random.default_rng(4).gamma(2.0, size=(5, 300)).astype(np.float32)
+    np.testing.assert_allclose(STATS["skew"](frames), scipy.stats.skew(frames.astype(np.float64), axis=1), rtol=1e-9)
+    np.testing.assert_allclose(STATS["kurtosis"](frames), scipy.stats.kurtosis(frames.astype(np.float64), axis=1),
+                               rtol=1e-9)

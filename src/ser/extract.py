@@ -218,7 +218,7 @@ def write_feature_table(path: str | Path, manifest_rows: list[dict], names: list
     """Write key columns and cached vectors in manifest order, in row batches, atomically."""
     schema = pa.schema([(key, pa.string()) for key in KEY_COLUMNS] + [(name, pa.float64()) for name in names])
     with atomic_path(path) as tmp:
-        with pq.ParquetWriter(tmp, schema, compression="zstd", use_dictionary=list(KEY_COLUMNS)) as writer:
+        with pq.ParquetWriter(tmp, schema, compression="snappy", use_dictionary=list(KEY_COLUMNS)) as writer:
             for batch in _batches(manifest_rows, BATCH_ROWS):
                 vectors = np.vstack([cache.load(row["sha256"]) for row in batch]) if batch else np.empty((0, len(names)))
                 by_feature = np.ascontiguousarray(vectors.T)  # one contiguous run per column: no copies into arrow
