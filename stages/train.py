@@ -9,7 +9,7 @@ from ser.bundle import save_bundle
 from ser.table import feature_columns
 from ser.files import write_csv
 from ser.model import build_model, loss_curve
-from ser.normalize import normalize
+from ser.normalize import normalize, reference_statistics
 from ser.plots import loss_figure, save_figure
 from ser.table import read_split_table
 from ser.stagekit import run_stage, stage_parser
@@ -36,6 +36,9 @@ def main(args, params):
                  "train_sha256": hashlib.sha256("".join(sorted(train["sha256"])).encode()).hexdigest()},
         "versions": {name: version(name) for name in ("scikit-learn", "skops", "numpy", "scipy", "soxr", "soundfile", "librosa")},
     }
+    if params.train.normalize == "speaker":  # lets ser predict standardise a speaker with few recordings
+        mean, std = reference_statistics(train[columns].to_numpy(), train["speaker"].to_numpy())
+        info["speaker_reference"] = {"mean": mean.tolist(), "std": std.tolist()}
     save_bundle(args.model, model, info)
     losses = loss_curve(model)
     write_csv(args.loss, pd.DataFrame({"epoch": range(1, len(losses) + 1), "loss": losses}))

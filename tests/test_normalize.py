@@ -5,7 +5,8 @@ from sklearn.linear_model import LogisticRegression
 
 from ser.config import EvaluateParams
 from ser.crossval import cross_validate_model, fit_predict, nested_leave_one_speaker_out
-from ser.normalize import normalize, normalize_by_speaker
+from ser.normalize import (SHRINK_BELOW, SHRINK_PRIOR, normalize, normalize_by_speaker, normalize_new_speakers,
+                           reference_statistics)
 
 
 def speakers_sample(seed=0):
@@ -25,6 +26,40 @@ def test_each_speakers_rows_have_mean_0_and_std_1():
         rows = out[speakers == speaker]
         np.testing.assert_allclose(rows.mean(axis=0), 0, atol=1e-12)
         np.testing.assert_allclose(rows.std(axis=0), 1, rtol=1e-12)
+
+
+def test_reference_is_the_average_speaker():
+    X, speakers = speakers_sample()
+    mean, std = reference_statistics(X, speakers)
+    means = [X[speakers == s].mean(axis=0) for s in ("01", "02", "03")]
+    variances = [X[speakers == s].var(axis=0) for s in ("01", "02", "03")]
+    np.testing.assert_allclose(mean, np.mean(means, axis=0))
+    np.testing.assert_allclose(std, np.sqrt(np.mean(variances, axis=0)))
+
+
+def test_new_speakers_with_enough_recordings_are_standardised_like_training_speakers():
+    X, speakers = speakers_sample()
+    assert (speakers == "01").sum() >= SHRINK_BELOW and (speakers == "03").sum() < SHRINK_BELOW
+    reference = (np.full(4, 7.0), np.full(4, 2.0))
+    out = normalize_new_speakers(X, speakers, reference)
+    enough = speakers != "03"
+    np.testing.assert_allclose(out[enough], normalize_by_speaker(X, speakers)[enough])
+    # speaker 03 (8 rows): own mean and variance weighted 8 : SHRINK_PRIOR against the reference's
+    rows = X[speakers == "03"]
+    weight = len(rows) / (len(rows) + SHRINK_PRIOR)
+    mean = weight * rows.mean(axis=0) + (1 - weight) * 7.0
+    std = np.sqrt(weight * rows.var(axis=0) + (1 - weight) * 4.0)
+    np.testing.assert_allclose(out[speakers == "03"], (rows - mean) / std)
+
+
+def test_a_lone_recording_leans_on_the_reference():
+    reference = (np.array([1.0, -2.0]), np.array([0.5, 4.0]))
+    lone = np.array([[2.0, 6.0]])
+    out = normalize_new_speakers(lone, ["x"], reference)
+    weight = 1 / (1 + SHRINK_PRIOR)
+    expected = (lone - (weight * lone + (1 - weight) * reference[0])) / np.sqrt((1 - weight) * reference[1] ** 2)
+    np.testing.assert_allclose(out, expected)
+    assert np.isfinite(out).all()
 
 
 def test_a_speakers_result_depends_on_its_own_rows_only():

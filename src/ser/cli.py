@@ -95,7 +95,7 @@ def run_predict(args: argparse.Namespace) -> int:
     writer = WRITERS[args.format](sys.stdout, predictor.classes, files)
     predicted = 0
     if predictor.normalization == "speaker":  # each speaker's files are standardised together, then printed
-        results = iter(predictor.predict_by_speaker(files, args.speaker))
+        results = iter(predictor.predict_by_speaker(files, args.speaker, warn=report))
     else:
         results = (predictor.predict_or_fail(path) for path in files)
     for result in results:

@@ -18,7 +18,15 @@ import numpy as np
 
 from ser.config import NORMALIZATIONS
 
-__all__ = ["NORMALIZATIONS", "normalize", "normalize_by_speaker", "speaker_statistics"]
+__all__ = ["NORMALIZATIONS", "normalize", "normalize_by_speaker", "normalize_new_speakers", "reference_statistics",
+           "speaker_statistics"]
+
+# ser predict: a speaker with fewer recordings than this has statistics too noisy to use alone, so they are
+# shrunk toward the training speakers' average with the weight of SHRINK_PRIOR recordings. Measured on the
+# real RAVDESS test actors (README): UAR 0.42 from two recordings' own statistics, 0.50 shrunk; 0.48 for
+# a lone recording against the training speakers' average alone.
+SHRINK_BELOW = 10
+SHRINK_PRIOR = 2.0
 
 
 def speaker_statistics(X) -> tuple[np.ndarray, np.ndarray]:
@@ -43,6 +51,42 @@ def normalize_by_speaker(X, speakers) -> np.ndarray:
         rows = speakers == speaker
         mean, std = speaker_statistics(X[rows])
         out[rows] = (X[rows] - mean) / std
+    return out
+
+
+def reference_statistics(X, speakers) -> tuple[np.ndarray, np.ndarray]:
+    """The average speaker of a training set: the mean of the speakers' means and the pooled
+    within-speaker standard deviation (root mean of their variances)."""
+    X = np.asarray(X, dtype=np.float64)
+    speakers = np.asarray(speakers)
+    stats = [speaker_statistics(X[speakers == speaker]) for speaker in np.unique(speakers)]
+    mean = np.mean([m for m, _ in stats], axis=0)
+    std = np.sqrt(np.mean([sd ** 2 for _, sd in stats], axis=0))
+    return mean, np.where(std > 0, std, 1.0)
+
+
+def normalize_new_speakers(X, speakers, reference: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Standardise unseen speakers' rows for prediction.
+
+    A speaker with at least :data:`SHRINK_BELOW` rows is standardised exactly as
+    :func:`normalize_by_speaker` does (so ``ser predict`` agrees with the evaluate stage);
+    with fewer, their mean and variance are averaged with ``reference`` (the training
+    speakers' average, :func:`reference_statistics`), weighted ``n`` to ``SHRINK_PRIOR``:
+    a single recording leans mostly on the reference.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    speakers = np.asarray(speakers)
+    reference_mean, reference_std = reference
+    out = normalize_by_speaker(X, speakers)
+    for speaker in np.unique(speakers):
+        rows = speakers == speaker
+        count = int(rows.sum())
+        if count >= SHRINK_BELOW:
+            continue
+        weight = count / (count + SHRINK_PRIOR)
+        mean = weight * X[rows].mean(axis=0) + (1 - weight) * reference_mean
+        std = np.sqrt(weight * X[rows].var(axis=0) + (1 - weight) * reference_std ** 2)
+        out[rows] = (X[rows] - mean) / np.where(std > 0, std, 1.0)
     return out
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -134,41 +135,64 @@ class Predictor:
         except SerError as error:
             raise SpeakerUnknown(f"has no {dataset} speaker id in its name ({error})") from None
 
-    def predict_by_speaker(self, paths: list[str], speaker: str | None = None) -> list[Prediction | Failure]:
-        """Predict files together, each speaker's features standardised with that speaker's own statistics.
+    def predict_by_speaker(self, paths: list[str], speaker: str | None = None,
+                           warn: Callable[[str], None] | None = None) -> list[Prediction | Failure]:
+        """Predict files together, each speaker's features standardised with that speaker's statistics.
 
-        The model was trained that way (``normalize: speaker`` in ``model.json``), so a file
-        cannot be judged alone: its speaker's other recordings supply the statistics. The
-        speaker is ``speaker`` for every file if given, else read from each file's name.
-        A speaker with a single file fails: one recording has no spread to standardise by.
+        The model was trained that way (``normalize: speaker`` in ``model.json``), so a file's
+        speaker's other recordings supply the statistics. The speaker is ``speaker`` for every
+        file if given, else read from each file's name; a file whose name tells no speaker is
+        a speaker of its own. A speaker with fewer than ``SHRINK_BELOW`` recordings has their
+        statistics shrunk toward the training speakers' average (``speaker_reference`` in
+        ``model.json``), and ``warn`` is told, since accuracy is then lower.
         """
-        from ser.normalize import normalize_by_speaker
+        from ser.normalize import SHRINK_BELOW, normalize_new_speakers
 
         results: dict[str, Prediction | Failure] = {}
-        rows, kept, speakers = [], [], []
+        rows, kept, speakers, unnamed = [], [], [], []
         for path in paths:
             try:
-                who = speaker if speaker is not None else self.speaker_of(path)
                 rows.append(self.features(path))
-            except (AudioError, SpeakerUnknown) as error:
+            except AudioError as error:
                 results[path] = Failure(path, str(error))
                 continue
+            if speaker is not None:
+                who = speaker
+            else:
+                try:
+                    who = self.speaker_of(path)
+                except SpeakerUnknown:
+                    who = path  # a speaker of its own
+                    unnamed.append(path)
             kept.append(path)
             speakers.append(who)
-        counts = {who: speakers.count(who) for who in speakers}
-        alone = [i for i, who in enumerate(speakers) if counts[who] < 2]
-        for i in alone:
-            results[kept[i]] = Failure(kept[i], f"is the only recording of speaker {speakers[i]} given; this model "
-                                                "standardises each speaker by their own recordings")
-        use = [i for i in range(len(kept)) if counts[speakers[i]] >= 2]
-        if use:
-            X = normalize_by_speaker(np.vstack([rows[i] for i in use]), [speakers[i] for i in use])
+        if warn and unnamed:
+            warn(f"warning: {len(unnamed)} file(s) have no speaker id in their names (e.g. {unnamed[0]}); each is "
+                 "treated as a speaker of its own: give --speaker ID when files share a speaker")
+        if kept:
+            named = [who for who, path in zip(speakers, kept) if path not in unnamed]
+            few = sorted({who for who in named if named.count(who) < SHRINK_BELOW})
+            if warn and few:
+                warn(f"warning: fewer than {SHRINK_BELOW} recordings of speaker(s) {', '.join(few)}: their statistics "
+                     "are shrunk toward the training speakers' average; accuracy is lower than with a speaker's "
+                     "full set of recordings")
+            X = normalize_new_speakers(np.vstack(rows), speakers, self.speaker_reference)
             probabilities = self.model.predict_proba(X)
             emotions = self.model.predict(X)
-            for row, i in enumerate(use):
-                results[kept[i]] = Prediction(kept[i], str(emotions[row]),
-                                              {c: float(p) for c, p in zip(self.classes, probabilities[row])})
+            for row, path in enumerate(kept):
+                results[path] = Prediction(path, str(emotions[row]),
+                                           {c: float(p) for c, p in zip(self.classes, probabilities[row])})
         return [results[path] for path in paths]
+
+    @property
+    def speaker_reference(self) -> tuple[np.ndarray, np.ndarray]:
+        """The training speakers' average statistics stored by the train stage."""
+        try:
+            reference = self.info["speaker_reference"]
+            return np.asarray(reference["mean"], dtype=np.float64), np.asarray(reference["std"], dtype=np.float64)
+        except (KeyError, TypeError) as error:
+            raise BundleError(f"model.json lacks the training speakers' statistics ({error}); retrain with dvc repro") \
+                from None
 
 
 class SpeakerUnknown(SerError, ValueError):
