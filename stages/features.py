@@ -1,4 +1,10 @@
 """Stage features: one parquet row of named features per manifest file, cached per file."""
+import os
+
+# Arrow's default allocator (mimalloc) keeps what the parquet writer frees; the system one gives it
+# back, so this process's peak memory hardly grows with the corpus. Set before pyarrow is imported.
+os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+
 from ser.extract import extract_features
 from ser.stagekit import run_stage, stage_parser
 from ser.table import read_manifest_keys

@@ -9,8 +9,8 @@ Three properties hold whatever the executor or number of workers:
 * Reproducible: every process that computes features runs with one BLAS thread,
   and rows are written in manifest order with a fixed schema, so the parquet file
   is byte-identical for any ``workers`` and after an interrupted run.
-* Bounded memory: vectors go to the cache as they arrive and the table is written
-  in row batches, so memory does not grow with the corpus.
+* Bounded memory: workers store vectors in the cache themselves, and the table is
+  written in row groups of bounded size, so memory hardly grows with the corpus.
 """
 from __future__ import annotations
 
@@ -39,7 +39,8 @@ from ser.features import FeatureExtractor, feature_names
 from ser.files import atomic_path
 from ser.table import KEY_COLUMNS
 
-BATCH_ROWS = 512  # rows per parquet write
+BATCH_BYTES = 16 << 20  # at most this much of feature values per parquet row group...
+BATCH_ROWS = 2048  # ...and at most this many rows
 DASK_BATCH_FILES = 8  # files per Dask task: amortises the scheduler's per-task overhead
 DASK_CONNECT_TIMEOUT = "30s"
 
@@ -91,6 +92,7 @@ def configuration_key(params: FeatureParams, sample_rate: int) -> str:
 
 
 _worker_extractor = None
+_worker_cache: FeatureCache | None = None
 
 
 def _keep_freed_memory() -> None:
@@ -105,16 +107,17 @@ def _keep_freed_memory() -> None:
     except OSError:
         return
     m_trim_threshold, m_mmap_threshold = -1, -3  # mallopt parameters, from malloc.h
-    libc.mallopt(m_mmap_threshold, 32 << 20)
-    libc.mallopt(m_trim_threshold, 64 << 20)
+    libc.mallopt(m_mmap_threshold, 4 << 20)
+    libc.mallopt(m_trim_threshold, 16 << 20)
 
 
-def _start_worker(params: FeatureParams, sample_rate: int) -> None:
-    """Build the extractor once per process, with BLAS pinned to one thread."""
-    global _worker_extractor
+def _start_worker(params: FeatureParams, sample_rate: int, cache: FeatureCache | None = None) -> None:
+    """Build the extractor once per process, with BLAS pinned to one thread; ``cache`` is where it stores."""
+    global _worker_extractor, _worker_cache
     threadpool_limits(1)
     _keep_freed_memory()
     _worker_extractor = FeatureExtractor(params, sample_rate)
+    _worker_cache = cache
 
 
 def _extract_file(task: tuple[str, str]) -> tuple[str, np.ndarray | str]:
@@ -127,6 +130,19 @@ def _extract_file(task: tuple[str, str]) -> tuple[str, np.ndarray | str]:
     except AudioError as error:
         return sha256, f"{path} {error}"
     return sha256, _worker_extractor(samples)
+
+
+def _extract_and_cache(task: tuple[str, str]) -> tuple[str, str | None]:
+    """:func:`_extract_file`, storing the vector in the cache here: only ``(sha256, error or None)`` goes back.
+
+    Sending vectors back to the parent would let them pile up in its result queue
+    whenever the workers outpace it, so its memory would grow with the corpus.
+    """
+    sha256, result = _extract_file(task)
+    if isinstance(result, str):
+        return sha256, result
+    _worker_cache.store(sha256, result)
+    return sha256, None
 
 
 def _extract_batch_on_dask_worker(batch: list[tuple[str, str]], params: FeatureParams, sample_rate: int,
@@ -168,16 +184,16 @@ def _extract_dask(params: FeatureParams, sample_rate: int, tasks: list[tuple[str
                 running.add(submit(batch))
 
 
-def _extract_local(params: FeatureParams, sample_rate: int, tasks: list[tuple[str, str]], workers: int) -> Iterator:
-    """Run in forked processes that inherit the imported libraries, or in this one."""
+def _extract_local(params: FeatureParams, sample_rate: int, tasks: list[tuple[str, str]], workers: int,
+                   cache: FeatureCache) -> Iterator:
+    """Run in forked processes that inherit the imported libraries, or in this one; each stores what it computes."""
+    _start_worker(params, sample_rate, cache)  # before forking: workers inherit it warm
     if workers == 1 or len(tasks) == 1:
-        _start_worker(params, sample_rate)
-        yield from map(_extract_file, tasks)
+        yield from map(_extract_and_cache, tasks)
         return
-    _start_worker(params, sample_rate)  # built before forking: workers inherit it warm
     context = multiprocessing.get_context("fork")
     with context.Pool(workers) as pool:
-        yield from pool.imap_unordered(_extract_file, tasks, chunksize=4)
+        yield from pool.imap_unordered(_extract_and_cache, tasks, chunksize=4)
 
 
 def _take(iterator: Iterator, count: int) -> list:
@@ -199,13 +215,13 @@ def compute_missing(manifest_rows: list[dict], params: FeatureParams, sample_rat
     if params.executor == "dask":
         results = _extract_dask(params, sample_rate, tasks)
     else:
-        results = _extract_local(params, sample_rate, tasks, min(resolve_workers(workers), len(tasks)))
+        results = _extract_local(params, sample_rate, tasks, min(resolve_workers(workers), len(tasks)), cache)
     failures = []
     with tqdm(total=len(tasks), desc="features", unit="file", file=sys.stderr, delay=1.0) as progress:
         for sha256, result in results:
             if isinstance(result, str):
                 failures.append(result)
-            else:
+            elif result is not None:  # a Dask worker's vector: stored here, where the cache is
                 cache.store(sha256, result)
             progress.update()
     if failures:
@@ -215,13 +231,22 @@ def compute_missing(manifest_rows: list[dict], params: FeatureParams, sample_rat
 
 
 def write_feature_table(path: str | Path, manifest_rows: list[dict], names: list[str], cache: FeatureCache) -> None:
-    """Write key columns and cached vectors in manifest order, in row batches, atomically."""
+    """Write key columns and cached vectors in manifest order, in row groups of bounded size, atomically.
+
+    A row group holds at most :data:`BATCH_BYTES` of feature values or :data:`BATCH_ROWS`
+    rows, so the batch in memory does not grow with the corpus; what does is the metadata the
+    writer keeps for the footer, a few MB per row group at 2280 columns (statistics are
+    written only for the key columns, to keep it small).
+    """
     schema = pa.schema([(key, pa.string()) for key in KEY_COLUMNS] + [(name, pa.float64()) for name in names])
+    rows_per_group = max(1, min(BATCH_ROWS, BATCH_BYTES // (8 * max(1, len(names)))))
     with atomic_path(path) as tmp:
-        with pq.ParquetWriter(tmp, schema, compression="snappy", use_dictionary=list(KEY_COLUMNS)) as writer:
-            for batch in _batches(manifest_rows, BATCH_ROWS):
-                vectors = np.vstack([cache.load(row["sha256"]) for row in batch]) if batch else np.empty((0, len(names)))
-                by_feature = np.ascontiguousarray(vectors.T)  # one contiguous run per column: no copies into arrow
+        with pq.ParquetWriter(tmp, schema, compression="snappy", use_dictionary=list(KEY_COLUMNS),
+                              write_statistics=list(KEY_COLUMNS)) as writer:
+            for batch in _batches(manifest_rows, rows_per_group):
+                by_feature = np.empty((len(names), len(batch)))  # one contiguous run per column: arrow takes it as is
+                for column, row in enumerate(batch):
+                    by_feature[:, column] = cache.load(row["sha256"])
                 columns = [_string_column([str(row[key]) for row in batch]) for key in KEY_COLUMNS]
                 columns += [_float_column(values) for values in by_feature]
                 writer.write_table(pa.Table.from_arrays(columns, schema=schema))

@@ -1,7 +1,10 @@
 """The features table: key columns that identify a file, then named feature columns."""
 from __future__ import annotations
 
+import csv
 from typing import TYPE_CHECKING
+
+from ser.errors import SerError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -11,14 +14,19 @@ SET_COLUMN = "set"  # added by read_split_table: train or test
 
 
 def read_manifest_keys(manifest_path) -> list[dict[str, str]]:
-    """The key columns of each manifest row, as strings, in manifest order (without pandas, for a fast start)."""
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
+    """The key columns of each manifest row, as strings, in manifest order.
 
-    table = pacsv.read_csv(manifest_path, convert_options=pacsv.ConvertOptions(
-        include_columns=list(KEY_COLUMNS), column_types={key: pa.string() for key in KEY_COLUMNS},
-        strings_can_be_null=False, quoted_strings_can_be_null=False))
-    return table.to_pylist()
+    Plain ``csv``: quick to import (no pandas), and only these rows are held (arrow's csv
+    reader would leave its buffers in arrow's memory pool, tens of MB for a large corpus).
+    """
+    with open(manifest_path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        missing = [key for key in KEY_COLUMNS if key not in (reader.fieldnames or [])]
+        if missing:
+            raise SerError(f"{manifest_path} lacks the columns {missing}; re-run the ingest stage")
+        repeated: dict[str, str] = {}  # speakers and emotions recur: keep one copy of each
+        return [{key: repeated.setdefault(row[key], row[key]) if key in ("speaker", "emotion") else row[key]
+                 for key in KEY_COLUMNS} for row in reader]
 
 
 def feature_columns(table: pd.DataFrame) -> list[str]:
