@@ -1,6 +1,6 @@
 """Benchmark feature extraction against the notebook's way and a read+STFT floor, in one run.
 
-    python bench/extract.py --data ../shared/data/ravdess16k [--repeat N] [--incremental 60]
+    python bench/extract.py --data ../shared/data/ravdess16k [--repeat N] [--incremental 60] [--stage-features notebook]
 
 In-process timings (libraries imported and warmed up first, a fresh feature cache
 for each run so nothing is reused):
@@ -13,7 +13,8 @@ for each run so nothing is reused):
   with ``--incremental K``, also the same call after K files are added to an extracted corpus;
 * floor: ``soundfile.read`` plus one numpy STFT per file, one process.
 
-Then the real features stage as a subprocess: peak RSS (largest process), and with
+Then the real features stage as a subprocess (with params.yaml's features, or the
+notebook's with ``--stage-features notebook``): peak RSS (largest process), and with
 ``--incremental K`` the stage's wall time after K new files are added to an already
 extracted corpus, against a full run. ``background_cores`` is how many cores other
 programs kept busy meanwhile (from /proc/stat): on a shared machine, trust the ratios
@@ -43,6 +44,7 @@ from ser.config import FeatureParams
 from ser.extract import extract_features, resolve_workers
 
 PROJECT = Path(__file__).resolve().parents[1]
+NOTEBOOK = FeatureParams()  # the dataclass defaults are the notebook's 180 time-means
 MEASURE_CHILD = (
     "import resource, subprocess, sys\n"
     "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode\n"
@@ -106,12 +108,14 @@ def project_extract(rows: list[dict], workers: int, scratch: Path, cache: Path |
                      cache or Path(fresh) / "cache", workers)
 
 
-def run_stage(rows: list[dict], scratch: Path, cache: Path, name: str) -> tuple[float, float]:
+def run_stage(rows: list[dict], scratch: Path, cache: Path, name: str, notebook: bool) -> tuple[float, float]:
     """Run stages/features.py in a subprocess; return (wall seconds, peak RSS MB of its largest process)."""
     manifest = scratch / f"{name}.csv"
     pd.DataFrame(rows).to_csv(manifest, index=False)
     params = yaml.safe_load((PROJECT / "params.yaml").read_text())
     params["data"]["source"] = str(scratch)
+    if notebook:  # the notebook's 180 features instead of params.yaml's
+        params["features"].update(families=list(NOTEBOOK.families), stats=list(NOTEBOOK.stats))
     (scratch / "params.yaml").write_text(yaml.safe_dump(params))
     stage = [sys.executable, str(PROJECT / "stages/features.py"), "--params", str(scratch / "params.yaml"),
              "--manifest", str(manifest), "--out", str(scratch / f"{name}.parquet"), "--cache", str(cache)]
@@ -131,6 +135,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True, help="folder of audio files (searched recursively)")
     parser.add_argument("--repeat", type=int, default=1, help="replicate the file list N times")
     parser.add_argument("--incremental", type=int, default=0, help="also time adding K new files to an extracted corpus")
+    parser.add_argument("--stage-features", choices=("params", "notebook"), default="params",
+                        help="features the stage runs extract: params.yaml's (default) or the notebook's 180")
     args = parser.parse_args()
     rows = manifest_rows(args.data, args.repeat)
     paths = [row["path"] for row in rows]
@@ -149,7 +155,9 @@ def main() -> None:
         result["speedup_one_worker"] = result["ref_s"] / result["one_worker_s"]
         result["speedup_all_workers"] = result["ref_s"] / result["all_workers_s"]
         result["over_floor"] = result["one_worker_s"] / result["floor_s"]
-        full_s, peak = run_stage(rows, scratch, scratch / "cache-full", "full")
+        notebook = args.stage_features == "notebook"
+        result["stage_features"] = args.stage_features
+        full_s, peak = run_stage(rows, scratch, scratch / "cache-full", "full", notebook)
         result["stage_full_s"] = full_s
         result["peak_rss_mb"] = peak
         if args.incremental:
@@ -159,8 +167,8 @@ def main() -> None:
                 result["incremental_in_process_s"] = project_extract(rows, workers, scratch, warm)
                 result["incremental_in_process_over_full"] = result["incremental_in_process_s"] / result["all_workers_s"]
             cache = scratch / "cache-incremental"
-            run_stage(rows[: -args.incremental], scratch, cache, "before")
-            added_s, _ = run_stage(rows, scratch, cache, "after")
+            run_stage(rows[: -args.incremental], scratch, cache, "before", notebook)
+            added_s, _ = run_stage(rows, scratch, cache, "after", notebook)
             result["incremental_files"] = args.incremental
             result["stage_incremental_s"] = added_s
             result["incremental_over_full"] = added_s / full_s
