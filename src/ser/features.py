@@ -63,8 +63,8 @@ class Analysis:
 
     @cached_property
     def mfcc(self) -> np.ndarray:
-        """The MFCC frames, shared by the delta families."""
-        return _mfcc(self)
+        """MFCC as ``librosa.feature.mfcc``: type-II orthonormal DCT of the log-mel (shared with the deltas)."""
+        return self.extractor.dct @ self.log_mel
 
     @cached_property
     def pitch(self) -> Pitch:
@@ -72,11 +72,6 @@ class Analysis:
         params = self.extractor.params
         return yin(self.samples, sample_rate=self.extractor.sample_rate, frame_length=params.n_fft,
                    hop_length=params.hop_length)
-
-
-def _mfcc(analysis: Analysis) -> np.ndarray:
-    """MFCC as ``librosa.feature.mfcc``: type-II orthonormal DCT of the log-mel."""
-    return analysis.extractor.dct @ analysis.log_mel
 
 
 def _chroma(analysis: Analysis) -> np.ndarray:
@@ -89,10 +84,6 @@ def _chroma(analysis: Analysis) -> np.ndarray:
     return raw / np.where(peak < np.finfo(raw.dtype).tiny, 1.0, peak)
 
 
-def _mel(analysis: Analysis) -> np.ndarray:
-    return analysis.mel
-
-
 @dataclass(frozen=True)
 class Family:
     """A feature family: its per-frame values and how many rows they have under given params."""
@@ -103,9 +94,9 @@ class Family:
 
 
 FAMILIES: dict[str, Family] = {
-    "mfcc": Family(_mfcc, lambda params: params.n_mfcc),
+    "mfcc": Family(lambda analysis: analysis.mfcc, lambda params: params.n_mfcc),
     "chroma": Family(_chroma, lambda params: params.n_chroma),
-    "mel": Family(_mel, lambda params: params.n_mels),
+    "mel": Family(lambda analysis: analysis.mel, lambda params: params.n_mels),
 }
 STATS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"mean": lambda frames: frames.mean(axis=1)}
 
