@@ -19,7 +19,8 @@ def main(args, params):
     table = read_split_table(args.features, args.split)
     train = table[table["set"] == "train"]
     columns = feature_columns(table)
-    X = normalize(train[columns].to_numpy(), train["speaker"].to_numpy(), params.train.normalize)
+    features, speakers = train[columns].to_numpy(), train["speaker"].to_numpy()
+    X = normalize(features, speakers, params.train.normalize)
     model = build_model(params.train).fit(X, train["emotion"].to_numpy())
     info = {
         "classes": [str(c) for c in model.classes_],
@@ -37,7 +38,7 @@ def main(args, params):
         "versions": {name: version(name) for name in ("scikit-learn", "skops", "numpy", "scipy", "soxr", "soundfile", "librosa")},
     }
     if params.train.normalize == "speaker":  # lets ser predict standardise a speaker with few recordings
-        mean, std = reference_statistics(train[columns].to_numpy(), train["speaker"].to_numpy())
+        mean, std = reference_statistics(features, speakers)
         info["speaker_reference"] = {"mean": mean.tolist(), "std": std.tolist()}
     save_bundle(args.model, model, info)
     losses = loss_curve(model)

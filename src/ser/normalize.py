@@ -75,18 +75,21 @@ def normalize_new_speakers(X, speakers, reference: tuple[np.ndarray, np.ndarray]
     a single recording leans mostly on the reference.
     """
     X = np.asarray(X, dtype=np.float64)
-    speakers = np.asarray(speakers)
     reference_mean, reference_std = reference
-    out = normalize_by_speaker(X, speakers)
-    for speaker in np.unique(speakers):
-        rows = speakers == speaker
-        count = int(rows.sum())
-        if count >= SHRINK_BELOW:
-            continue
-        weight = count / (count + SHRINK_PRIOR)
-        mean = weight * X[rows].mean(axis=0) + (1 - weight) * reference_mean
-        std = np.sqrt(weight * X[rows].var(axis=0) + (1 - weight) * reference_std ** 2)
-        out[rows] = (X[rows] - mean) / np.where(std > 0, std, 1.0)
+    groups: dict[str, list[int]] = {}
+    for row, speaker in enumerate(speakers):  # one pass: many unnamed files are many one-row speakers
+        groups.setdefault(speaker, []).append(row)
+    out = np.empty_like(X)
+    for rows in groups.values():
+        own = X[rows]
+        if len(rows) >= SHRINK_BELOW:
+            mean, std = speaker_statistics(own)
+        else:
+            weight = len(rows) / (len(rows) + SHRINK_PRIOR)
+            mean = weight * own.mean(axis=0) + (1 - weight) * reference_mean
+            std = np.sqrt(weight * own.var(axis=0) + (1 - weight) * reference_std ** 2)
+            std = np.where(std > 0, std, 1.0)
+        out[rows] = (own - mean) / std
     return out
 
 

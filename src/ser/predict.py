@@ -9,6 +9,7 @@ what predicting needs (no pandas of its own, no matplotlib, no DVC).
 from __future__ import annotations
 
 import warnings
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -29,8 +30,6 @@ FIXES = (
     ("is silent", "give a recording with audible speech"),
     ("is too short", "give a longer recording"),
     ("is a directory", "give the audio files inside it"),
-    ("has no", "give --speaker ID when all the files come from one speaker"),
-    ("is the only recording", "give several recordings of each speaker"),
 )
 DEFAULT_FIX = "give a readable audio file (WAV, FLAC, OGG or AIFF)"
 
@@ -122,18 +121,17 @@ class Predictor:
         """``speaker`` when the model expects each speaker's features standardised by that speaker's statistics."""
         return self.info.get("normalize", "none")
 
-    def speaker_of(self, path: str) -> str:
-        """The speaker id in the file's name, by the naming convention of the corpus the model was trained on."""
+    def speaker_of(self, path: str) -> str | None:
+        """The speaker id in the file's name by the naming convention of the model's corpus, or None."""
         from ser.corpora import CONVENTIONS, Convention
 
-        dataset = self.info.get("data", {}).get("dataset")
-        convention = CONVENTIONS.get(dataset)
-        if not isinstance(convention, Convention):
-            raise SpeakerUnknown(f"has no speaker id in its name (the model was trained on a {dataset} manifest)")
+        convention = CONVENTIONS.get(self.info.get("data", {}).get("dataset"))
+        if not isinstance(convention, Convention):  # a manifest corpus: names carry no speaker
+            return None
         try:
             return convention.parse(Path(path))["speaker"]
-        except SerError as error:
-            raise SpeakerUnknown(f"has no {dataset} speaker id in its name ({error})") from None
+        except SerError:
+            return None
 
     def predict_by_speaker(self, paths: list[str], speaker: str | None = None,
                            warn: Callable[[str], None] | None = None) -> list[Prediction | Failure]:
@@ -156,22 +154,19 @@ class Predictor:
             except AudioError as error:
                 results[path] = Failure(path, str(error))
                 continue
-            if speaker is not None:
-                who = speaker
-            else:
-                try:
-                    who = self.speaker_of(path)
-                except SpeakerUnknown:
-                    who = path  # a speaker of its own
-                    unnamed.append(path)
+            who = speaker if speaker is not None else self.speaker_of(path)
+            if who is None:
+                who = path  # a speaker of its own
+                unnamed.append(path)
             kept.append(path)
             speakers.append(who)
         if warn and unnamed:
             warn(f"warning: {len(unnamed)} file(s) have no speaker id in their names (e.g. {unnamed[0]}); each is "
                  "treated as a speaker of its own: give --speaker ID when files share a speaker")
         if kept:
-            named = [who for who, path in zip(speakers, kept) if path not in unnamed]
-            few = sorted({who for who in named if named.count(who) < SHRINK_BELOW})
+            alone = set(unnamed)
+            counts = Counter(who for who, path in zip(speakers, kept) if path not in alone)
+            few = sorted(who for who, count in counts.items() if count < SHRINK_BELOW)
             if warn and few:
                 warn(f"warning: fewer than {SHRINK_BELOW} recordings of speaker(s) {', '.join(few)}: their statistics "
                      "are shrunk toward the training speakers' average; accuracy is lower than with a speaker's "
@@ -193,10 +188,6 @@ class Predictor:
         except (KeyError, TypeError) as error:
             raise BundleError(f"model.json lacks the training speakers' statistics ({error}); retrain with dvc repro") \
                 from None
-
-
-class SpeakerUnknown(SerError, ValueError):
-    """A file's speaker cannot be told, and the model normalises per speaker."""
 
 
 def _extractor_for(info: dict, info_path: Path):
