@@ -90,12 +90,15 @@ def load_audio(path: str | Path, sample_rate: int, *, min_samples: int = 1) -> n
     samples, native_rate = _decode(Path(path))
     if samples.size == 0:
         raise AudioError("has no audio samples")
-    if not np.isfinite(samples).all():
+    peak = _peak(samples)
+    if not np.isfinite(peak):
         raise AudioError("contains NaN or infinite samples")
     mono = samples.mean(axis=1, dtype=np.float32) if samples.shape[1] > 1 else samples[:, 0]
     if native_rate != sample_rate:
         mono = soxr.resample(mono, native_rate, sample_rate, quality="HQ").astype(np.float32, copy=False)
-    if np.max(np.abs(mono)) < SILENCE_PEAK:
+    if samples.shape[1] > 1 or native_rate != sample_rate:  # mixed down or resampled: a peak of its own
+        peak = _peak(mono)
+    if peak < SILENCE_PEAK:
         raise AudioError("is silent (peak below -80 dBFS)")
     if mono.size < min_samples:
         raise AudioError(
@@ -103,6 +106,11 @@ def load_audio(path: str | Path, sample_rate: int, *, min_samples: int = 1) -> n
             f"fewer than one analysis frame ({min_samples})"
         )
     return np.ascontiguousarray(mono)
+
+
+def _peak(samples: np.ndarray) -> float:
+    """Largest absolute sample, from the extremes (no |x| array); NaN or infinite if any sample is."""
+    return max(float(samples.max()), -float(samples.min()))
 
 
 def _decode(path: Path) -> tuple[np.ndarray, int]:

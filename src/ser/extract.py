@@ -239,17 +239,23 @@ def write_feature_table(path: str | Path, manifest_rows: list[dict], names: list
     written only for the key columns, to keep it small).
     """
     schema = pa.schema([(key, pa.string()) for key in KEY_COLUMNS] + [(name, pa.float64()) for name in names])
-    rows_per_group = max(1, min(BATCH_ROWS, BATCH_BYTES // (8 * max(1, len(names)))))
     with atomic_path(path) as tmp:
         with pq.ParquetWriter(tmp, schema, compression="snappy", use_dictionary=list(KEY_COLUMNS),
                               write_statistics=list(KEY_COLUMNS)) as writer:
-            for batch in _batches(manifest_rows, rows_per_group):
-                by_feature = np.empty((len(names), len(batch)))  # one contiguous run per column: arrow takes it as is
-                for column, row in enumerate(batch):
-                    by_feature[:, column] = cache.load(row["sha256"])
-                columns = [_string_column([str(row[key]) for row in batch]) for key in KEY_COLUMNS]
-                columns += [_float_column(values) for values in by_feature]
-                writer.write_table(pa.Table.from_arrays(columns, schema=schema))
+            _write_row_groups(writer, manifest_rows, names, cache)
+
+
+def _write_row_groups(writer: pq.ParquetWriter, manifest_rows: list[dict], names: list[str],
+                      cache: FeatureCache) -> None:
+    """Fill one batch buffer, reused for every row group and freed before the writer builds its footer."""
+    rows_per_group = max(1, min(BATCH_ROWS, BATCH_BYTES // (8 * max(1, len(names)))))
+    by_feature = np.empty((len(names), min(rows_per_group, len(manifest_rows))))  # a contiguous run per column
+    for batch in _batches(manifest_rows, rows_per_group):
+        for column, row in enumerate(batch):
+            by_feature[:, column] = cache.load(row["sha256"])
+        columns = [_string_column([str(row[key]) for row in batch]) for key in KEY_COLUMNS]
+        columns += [_float_column(values[: len(batch)]) for values in by_feature]
+        writer.write_table(pa.Table.from_arrays(columns, schema=writer.schema))
 
 
 def _string_column(values: list[str]) -> pa.Array:

@@ -162,9 +162,12 @@ def estimate_tuning(power: np.ndarray, sample_rate: int, n_fft: int, bins_per_oc
         return 0.0
     low, high = band
     rows_around = power[low - 1: high + 1]  # the band and one bin either side
-    above = rows_around > power.dtype.type(0.1) * power.max(axis=0, keepdims=True)
-    masked = np.where(above, rows_around, 0)
-    peaks = (masked[1:-1] > masked[:-2]) & (masked[1:-1] >= masked[2:])
+    inner = rows_around[1:-1]
+    # librosa's local maxima of the power zeroed below a tenth of each frame's peak: a bin above that
+    # threshold is such a maximum exactly when it exceeds the bin below and is not exceeded by the one above.
+    peaks = inner > power.dtype.type(0.1) * power.max(axis=0, keepdims=True)
+    peaks &= inner > rows_around[:-2]
+    peaks &= inner >= rows_around[2:]
     rows, cols = np.divmod(np.flatnonzero(peaks), peaks.shape[1])
     if rows.size == 0:
         return 0.0
