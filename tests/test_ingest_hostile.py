@@ -101,6 +101,19 @@ def make_infinite(bad: Path, ravdess16k: Path):
     return "file contains NaN or infinite samples"
 
 
+def make_stereo_infinite_in_one_channel(bad: Path, ravdess16k: Path):
+    samples = np.column_stack([tone(), tone()])
+    samples[100, 1] = -np.inf
+    sf.write(bad, samples, 16000, subtype="FLOAT")
+    return "file contains NaN or infinite samples"
+
+
+def make_stereo_cancelling_to_silence(bad: Path, ravdess16k: Path):
+    """Each channel is loud, but they are opposite: the mono mixdown is silent."""
+    sf.write(bad, np.column_stack([tone(), -tone()]), 16000, subtype="FLOAT")
+    return "file is silent"
+
+
 def make_cut_after_header(bad: Path, ravdess16k: Path):
     whole = real_wav_bytes(ravdess16k)
     assert whole[36:40] == b"data"  # canonical 44-byte header
@@ -121,6 +134,8 @@ HOSTILE = {
     "shorter than one frame": make_too_short,
     "NaN samples": make_nan,
     "infinite samples": make_infinite,
+    "stereo, minus infinity in one channel": make_stereo_infinite_in_one_channel,
+    "stereo, channels cancelling to silence": make_stereo_cancelling_to_silence,
     "data cut right after the header": make_cut_after_header,
 }
 
