@@ -16,7 +16,10 @@ for each run so nothing is reused):
 Then the real features stage as a subprocess (with params.yaml's features, or the
 notebook's with ``--stage-features notebook``): peak RSS (largest process), and with
 ``--incremental K`` the stage's wall time after K new files are added to an already
-extracted corpus, against a full run. ``background_cores`` is how many cores other
+extracted corpus, against a full run. Caches and tables go under ``--scratch``
+(default: the project's ``.cache/bench``, on the disk where the stage keeps its own
+cache; on one machine, files were created 15 times slower in /tmp than there, which
+alone moved ``over_floor`` from 1.35 to 1.65). ``background_cores`` is how many cores other
 programs kept busy meanwhile (from /proc/stat): on a shared machine, trust the ratios
 of a run only when it is near 0. The last line printed is one JSON object.
 """
@@ -137,12 +140,15 @@ def main() -> None:
     parser.add_argument("--incremental", type=int, default=0, help="also time adding K new files to an extracted corpus")
     parser.add_argument("--stage-features", choices=("params", "notebook"), default="params",
                         help="features the stage runs extract: params.yaml's (default) or the notebook's 180")
+    parser.add_argument("--scratch", type=Path, default=PROJECT / ".cache" / "bench",
+                        help="where the caches and tables of the runs go (default: beside the stage's own cache)")
     args = parser.parse_args()
+    args.scratch.mkdir(parents=True, exist_ok=True)
     rows = manifest_rows(args.data, args.repeat)
     paths = [row["path"] for row in rows]
     workers = resolve_workers(0)
     start_wall, start_busy, start_own = time.perf_counter(), machine_busy_seconds(), own_cpu_seconds()
-    with tempfile.TemporaryDirectory() as scratch:
+    with tempfile.TemporaryDirectory(dir=args.scratch) as scratch:
         scratch = Path(scratch)
         notebook_way(paths[:3])  # warm up imports and filter caches outside the timings
         project_extract(rows[:3], 1, scratch)
