@@ -35,7 +35,7 @@ import scipy.fft
 from ser import descriptors, smile
 from ser.config import FeatureParams
 from ser.descriptors import Pitch, yin
-from ser.filters import BlockedBank, chroma_filter_bank, dct_matrix, mel_filter_bank, power_to_db
+from ser.filters import BlockedBank, chroma_filter_bank, dct_matrix, fft_frequencies, mel_filter_bank, power_to_db
 
 TUNING_FMIN, TUNING_FMAX = 150.0, 4000.0  # librosa.piptrack's default search band
 
@@ -128,9 +128,8 @@ class FeatureExtractor:
 
     def power_spectrogram(self, samples: np.ndarray) -> np.ndarray:
         """|STFT|^2 with the notebook's framing: centred, zero-padded, periodic Hann, float32."""
-        n_fft, hop = self.params.n_fft, self.params.hop_length
-        padded = np.pad(samples.astype(np.float32, copy=False), n_fft // 2)
-        frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop]
+        frames = descriptors.frame_signal(samples.astype(np.float32, copy=False), frame_length=self.params.n_fft,
+                                          hop_length=self.params.hop_length)
         spectrum = scipy.fft.rfft(frames * self.window, axis=1, workers=1)
         power = spectrum.real ** 2 + spectrum.imag ** 2
         return np.ascontiguousarray(power.T)
@@ -157,7 +156,7 @@ def estimate_tuning(power: np.ndarray, sample_rate: int, n_fft: int, bins_per_oc
     from equal temperament in 0.01-bin steps) and the same float32 arithmetic, so it
     returns the same value, without building full-size intermediate arrays.
     """
-    band = _tuning_band(power.shape[0], sample_rate, n_fft)
+    band = _tuning_band(sample_rate, n_fft)
     if band is None:
         return 0.0
     low, high = band
@@ -190,9 +189,9 @@ def estimate_tuning(power: np.ndarray, sample_rate: int, n_fft: int, bins_per_oc
 
 
 @lru_cache(maxsize=16)
-def _tuning_band(n_bins: int, sample_rate: int, n_fft: int) -> tuple[int, int] | None:
+def _tuning_band(sample_rate: int, n_fft: int) -> tuple[int, int] | None:
     """First and past-last bin of the tuning search band, or None if no bin falls in it."""
-    frequencies = np.arange(n_bins) * (sample_rate / n_fft)
+    frequencies = fft_frequencies(sample_rate, n_fft)
     band = np.flatnonzero((frequencies >= TUNING_FMIN) & (frequencies < min(TUNING_FMAX, sample_rate / 2)))
     return (int(band[0]), int(band[-1]) + 1) if band.size else None
 
