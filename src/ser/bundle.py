@@ -31,7 +31,7 @@ INFO_FILE = "model.json"
 CARD_FILE = "MODEL_CARD.md"
 
 # Everything a bundle may contain, by the fully qualified name skops records.
-# To support another model (say sklearn.svm._classes.SVC), add its class here and
+# To support another model (say sklearn.ensemble._forest.RandomForestClassifier), add its class here and
 # any helper objects it keeps after fitting; tests/test_bundle.py lists the types
 # of every configuration `train` can produce, so a missing entry shows up there.
 MODEL_TYPES = [  # estimators the train stage can save

@@ -5,6 +5,8 @@ disagree with the bundle it describes.
 """
 from __future__ import annotations
 
+from ser.normalize import SHRINK_BELOW
+
 # What each corpus convention's recordings are, for the card's limits section.
 CORPUS_NOTES = {
     "ravdess": "RAVDESS recordings (professional North American actors speaking two fixed English sentences "
@@ -49,9 +51,10 @@ def normalization_text(info: dict) -> str:
     """One sentence on per-speaker normalisation and what it asks of the user."""
     if info.get("normalize") == "speaker":
         return ("Features are standardised per speaker, each speaker with the statistics of their own recordings "
-                "(no labels needed). `ser predict` therefore needs several recordings of each speaker and groups "
-                "them by speaker (from the file names, or `--speaker`); a speaker with one recording is refused, "
-                "and a few recordings give noisier statistics than the ~60 per speaker seen in training.")
+                "(no labels needed). `ser predict` therefore groups recordings by speaker (from the file names, "
+                f"or `--speaker`); a speaker with fewer than {SHRINK_BELOW} recordings, or a file whose name gives "
+                "no speaker, has statistics shrunk toward the training speakers' average, with a warning, and "
+                "scores lower than with a speaker's full set of recordings.")
     return "Features are not normalised per speaker: each recording is judged on its own."
 
 
