@@ -17,6 +17,7 @@ from ser.bundle import save_bundle
 from ser.config import FeatureParams, TrainParams
 from ser.features import FeatureExtractor
 from ser.model import build_model
+from ser.normalize import normalize as normalize_features, reference_statistics
 
 SAMPLE_RATE = 8000
 FEATURES = FeatureParams(families=("mfcc", "chroma"), n_mfcc=20, n_mels=40, n_fft=512, hop_length=128)
@@ -29,13 +30,20 @@ def training_files(ravdess16k: Path) -> list[Path]:
                   if p.name.split("-")[2] in EMOTIONS)
 
 
-def train_bundle(ravdess16k: Path, directory: Path) -> Path:
-    """Train on actors 01-04 (neutral, angry, surprised) and save a bundle into ``directory``."""
+def train_bundle(ravdess16k: Path, directory: Path, normalize: str = "none") -> Path:
+    """Train on actors 01-04 (neutral, angry, surprised) and save a bundle into ``directory``.
+
+    ``normalize="speaker"`` standardises each actor's features by that actor's statistics
+    first and stores the training speakers' average, as the train stage does.
+    """
     files = training_files(ravdess16k)
     extractor = FeatureExtractor(FEATURES, SAMPLE_RATE)
     columns = extractor.names[::-1]
     X = np.array([extractor(load_audio(p, SAMPLE_RATE, min_samples=FEATURES.min_samples)) for p in files])[:, ::-1]
     y = np.array([EMOTIONS[p.name.split("-")[2]] for p in files])
+    speakers = [p.name.split("-")[6].removesuffix(".wav") for p in files]
+    reference = [statistic.tolist() for statistic in reference_statistics(X, speakers)]
+    X = normalize_features(X, speakers, normalize)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence warnings of a deliberately small network
         model = build_model(TrainParams(hidden_layer_sizes=(32,), max_iter=300, seed=0)).fit(X, y)
@@ -47,6 +55,9 @@ def train_bundle(ravdess16k: Path, directory: Path) -> Path:
         "data": {"source": str(ravdess16k), "dataset": "ravdess", "train_files": len(files),
                  "train_speakers": list(TRAIN_ACTORS)},
         "versions": {},
+        "normalize": normalize,
     }
+    if normalize == "speaker":
+        info["speaker_reference"] = dict(zip(("mean", "std"), reference))
     save_bundle(directory, model, info)
     return directory

@@ -111,7 +111,10 @@ def load_bundle(directory: str | Path):
     info = read_info(directory)
     model_path = directory / MODEL_FILE
     recorded = info.get("model_sha256")
-    if recorded is not None and recorded != sha256_of(model_path):
+    if not isinstance(recorded, str):
+        raise BundleError(f"{directory / INFO_FILE} lacks the SHA-256 of {MODEL_FILE} (model_sha256); refusing to load "
+                          "an unverifiable model: re-run dvc repro or copy the bundle again")
+    if recorded != sha256_of(model_path):
         raise BundleError(f"{model_path} does not match the SHA-256 recorded in model.json (damaged or replaced); "
                           "refusing to load it: re-run dvc repro or copy the bundle again")
     untrusted = sorted(bundle_types(model_path) - set(TRUSTED_TYPES))

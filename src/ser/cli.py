@@ -1,4 +1,4 @@
-"""The ``ser`` command: ``ser predict`` and ``ser explore`` (also ``python -m ser``).
+"""The ``ser`` command: ``ser predict``, ``ser serve`` and ``ser explore`` (also ``python -m ser``).
 
 Each subcommand imports its libraries only when it runs, so ``ser predict``
 never pays for matplotlib or librosa. Expected failures (a :class:`SerError`)
@@ -20,6 +20,7 @@ from ser.errors import SerError
 
 DEFAULT_MODEL = "model"  # the complete bundle the pipeline's bundle stage writes
 FORMATS = ("table", "json", "csv")
+MAX_UPLOAD_MB = 50.0  # ser serve's default body limit: 4.7 minutes of 44.1 kHz 16-bit stereo WAV, 26 of 16 kHz mono
 
 
 class TableWriter:
@@ -77,28 +78,32 @@ def report(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def run_predict(args: argparse.Namespace) -> int:
+def ready_predictor(model: str):
+    """The bundle's :class:`~ser.predict.Predictor`, BLAS on one thread, a version mismatch reported."""
     from threadpoolctl import threadpool_limits  # already imported by scikit-learn
 
-    from ser.predict import Failure, Predictor, find_inputs, version_warning
+    from ser.predict import Predictor, version_warning
 
-    files, failures = find_inputs(args.paths)
-    for failure in failures:
-        report(f"error: {failure}")
-    predictor = Predictor(args.model)
+    predictor = Predictor(model)
     # One file's matrices are small: extra BLAS threads only wait for each other (about 50 ms per
     # file with the default threads, 6 ms with one, on 2 busy cores). Set once every BLAS is loaded.
     threadpool_limits(1)
     warning = version_warning(predictor.info)
     if warning:
         report(warning)
+    return predictor
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from ser.predict import Failure, find_inputs
+
+    files, failures = find_inputs(args.paths)
+    for failure in failures:
+        report(f"error: {failure}")
+    predictor = ready_predictor(args.model)
     writer = WRITERS[args.format](sys.stdout, predictor.classes, files)
     predicted = 0
-    if predictor.normalization == "speaker":  # each speaker's files are standardised together, then printed
-        results = iter(predictor.predict_by_speaker(files, args.speaker, warn=report))
-    else:
-        results = (predictor.predict_or_fail(path) for path in files)
-    for result in results:
+    for result in predictor.predict_files(files, args.speaker, warn=report):
         if isinstance(result, Failure):
             failures.append(result)
             report(f"error: {result}")
@@ -109,6 +114,19 @@ def run_predict(args: argparse.Namespace) -> int:
         report(f"error: {len(failures)} path(s) could not be predicted (reasons above); "
                f"{predicted} file(s) were predicted")
         return 1
+    return 0
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from ser.serve import create_app
+
+    predictor = ready_predictor(args.model)
+    app = create_app(predictor, max_body_bytes=int(args.max_upload_mb * 1e6))
+    report(f"serving {args.model} ({', '.join(predictor.classes)}): the page at /, the API at POST /predict, "
+           "GET /health, GET /model")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0
 
 
@@ -146,6 +164,21 @@ def build_parser() -> argparse.ArgumentParser:
                          help="with a model that normalises per speaker: all files are of this one speaker "
                               "(default: read each file's speaker from its name)")
     predict.set_defaults(run=run_predict)
+
+    serve = commands.add_parser(
+        "serve", help="serve a model over HTTP: an API and a page that records from the microphone",
+        description="Load a model bundle once and serve it: POST /predict (multipart parts named file, optional "
+                    "field speaker), GET /health, GET /model, and at / a page to upload or record audio. "
+                    "See docs/serve.md.")
+    serve.add_argument("--model", default=DEFAULT_MODEL, metavar="DIR",
+                       help=f"model bundle folder (default: {DEFAULT_MODEL}, written by dvc repro)")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default: 127.0.0.1, this machine only)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
+    serve.add_argument("--max-upload-mb", type=float, default=MAX_UPLOAD_MB, metavar="MB",
+                       help=f"largest request body accepted, in megabytes; larger ones get 413 "
+                            f"(default: {MAX_UPLOAD_MB:g})")
+    serve.set_defaults(run=run_serve)
 
     explore = commands.add_parser(
         "explore", help="write exploratory figures of one recording as PNG",

@@ -12,7 +12,7 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -115,6 +115,15 @@ class Predictor:
             return self.predict(path)
         except AudioError as error:
             return Failure(path, str(error))
+
+    def predict_files(self, paths: list[str], speaker: str | None = None,
+                      warn: Callable[[str], None] | None = None) -> Iterator[Prediction | Failure]:
+        """Results in the order of ``paths``, as the model expects them: all files first, each speaker's
+        standardised together (:meth:`predict_by_speaker`), when it normalises per speaker; else each
+        file as it is predicted (``speaker`` then plays no part)."""
+        if self.normalization == "speaker":
+            return iter(self.predict_by_speaker(paths, speaker, warn=warn))
+        return (self.predict_or_fail(path) for path in paths)
 
     @property
     def normalization(self) -> str:
