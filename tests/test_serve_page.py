@@ -1,0 +1,140 @@
+"""The page of `ser serve` in real headless Chromium: uploading a file, recording from a (fake) microphone."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+import soundfile as sf
+
+from tests.bundles import train_bundle
+from tests.servers import ServeProcess
+
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER),
+    reason="the page tests need Chromium and its driver (Debian: apt-get install chromium chromium-driver)")
+webdriver = pytest.importorskip("selenium.webdriver", reason="the page tests drive Chromium with selenium (pip)")
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+# Real speech of actors the bundle never trained on; the recording test plays the one the model is surest of.
+CANDIDATES = ("Actor_05/03-01-05-02-01-01-05.wav", "Actor_05/03-01-01-01-02-02-05.wav",
+              "Actor_06/03-01-08-02-02-01-06.wav", "Actor_06/03-01-05-02-02-02-06.wav")
+
+
+@pytest.fixture(scope="module")
+def bundle(ravdess16k, tmp_path_factory) -> Path:
+    return train_bundle(ravdess16k, tmp_path_factory.mktemp("bundle") / "model")
+
+
+@pytest.fixture(scope="module")
+def server(bundle):
+    server = ServeProcess(bundle)
+    yield server
+    assert server.stop() == 0, "".join(server.lines)
+
+
+def chromium(profile: Path, *flags: str):
+    """Headless Chromium with a fresh profile, nothing fetched in the background."""
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+                 "--window-size=900,800", *flags):
+        options.add_argument(flag)
+    return webdriver.Chrome(options=options, service=webdriver.ChromeService(CHROMEDRIVER))
+
+
+def shown(browser) -> list[dict]:
+    """Every result on the page: file, emotion, and per bar its class, probability, shown value and width."""
+    results = []
+    for article in browser.find_elements(By.CSS_SELECTOR, "#results .result"):
+        bars = [{"class": bar.get_attribute("data-class"), "p": float(bar.get_attribute("data-p")),
+                 "text": bar.find_element(By.CSS_SELECTOR, ".value").text,
+                 "width": bar.find_element(By.CSS_SELECTOR, ".fill").get_attribute("style")}
+                for bar in article.find_elements(By.CSS_SELECTOR, ".bar")]
+        results.append({"file": article.get_attribute("data-file"), "emotion": article.get_attribute("data-emotion"),
+                        "heading": article.find_element(By.CSS_SELECTOR, ".emotion").text, "bars": bars})
+    return results
+
+
+def open_page(browser, url: str) -> None:
+    browser.get(url)
+    WebDriverWait(browser, 30).until(lambda b: "emotions" in b.find_element(By.ID, "model").text)
+
+
+def ser_predict(bundle: Path, path: Path) -> dict:
+    run = subprocess.run([sys.executable, "-m", "ser", "predict", "--model", str(bundle), "--format", "json", str(path)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)
+
+
+def test_uploading_a_file_shows_ser_predicts_emotion_and_a_bar_per_class(server, bundle, ravdess16k, tmp_path):
+    path = ravdess16k / CANDIDATES[0]
+    expected = ser_predict(bundle, path)
+    browser = chromium(tmp_path / "profile")
+    try:
+        open_page(browser, server.url)
+        browser.find_element(By.ID, "file").send_keys(str(path))
+        WebDriverWait(browser, 60).until(lambda b: b.find_elements(By.CSS_SELECTOR, "#results .result"))
+        [result] = shown(browser)
+    finally:
+        browser.quit()
+    assert (result["file"], result["emotion"], result["heading"]) == (path.name, expected["emotion"], expected["emotion"])
+    assert [bar["class"] for bar in result["bars"]] == list(expected["probabilities"])
+    for bar in result["bars"]:
+        p = expected["probabilities"][bar["class"]]
+        width = float(re.fullmatch(r"width: ([\d.]+)%;", bar["width"]).group(1))
+        assert abs(bar["p"] - p) < 1e-6 and bar["text"] == f"{p:.3f}" and abs(width - 100 * p) <= 0.05
+
+
+def test_an_upload_that_is_not_audio_shows_the_servers_reason(server, tmp_path):
+    text = tmp_path / "notes.wav"
+    text.write_text("not audio\n")
+    answer = requests.post(f"{server.url}/predict", files=[("file", (text.name, text.read_bytes()))], timeout=60)
+    browser = chromium(tmp_path / "profile")
+    try:
+        open_page(browser, server.url)
+        browser.find_element(By.ID, "file").send_keys(str(text))
+        WebDriverWait(browser, 60).until(lambda b: b.find_element(By.ID, "status").get_attribute("class") == "error")
+        status = browser.find_element(By.ID, "status").text
+    finally:
+        browser.quit()
+    assert answer.status_code == 422 and status == answer.json()["error"]
+
+
+def test_recording_from_the_microphone_shows_the_emotion_of_what_it_heard(server, bundle, ravdess16k, tmp_path):
+    predictions = requests.post(f"{server.url}/predict", timeout=60, files=[
+        ("file", (name, (ravdess16k / name).read_bytes())) for name in CANDIDATES]).json()["predictions"]
+    surest = max(range(len(CANDIDATES)), key=lambda i: max(predictions[i]["probabilities"].values()))
+    speech, expected = ravdess16k / CANDIDATES[surest], predictions[surest]
+    seconds = sf.info(speech).duration
+    # the fake microphone plays the file once from the moment the page opens it, then silence
+    browser = chromium(tmp_path / "profile", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                       f"--use-file-for-fake-audio-capture={speech}%noloop")
+    try:
+        open_page(browser, server.url)
+        record = browser.find_element(By.ID, "record")
+        record.click()
+        WebDriverWait(browser, 30).until(lambda b: b.find_element(By.ID, "status").text.startswith("recording"))
+        time.sleep(seconds + 0.5)
+        record.click()
+        WebDriverWait(browser, 60).until(lambda b: b.find_elements(By.CSS_SELECTOR, "#results .result"))
+        [result] = shown(browser)
+        recorded = float(browser.find_element(By.ID, "results").get_attribute("data-recorded-seconds"))
+        played = browser.find_elements(By.CSS_SELECTOR, "#results .result audio")
+    finally:
+        browser.quit()
+    assert seconds < recorded < seconds + 5
+    assert result["file"] == "recording.wav" and len(played) == 1
+    assert result["emotion"] == result["heading"] == expected["emotion"]
+    assert [bar["class"] for bar in result["bars"]] == list(expected["probabilities"])
+    assert abs(sum(bar["p"] for bar in result["bars"]) - 1) < 1e-6
