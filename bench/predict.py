@@ -26,21 +26,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parents[1]
-
-
-def children_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+from common import add_model_and_data, children_cpu_seconds, run, spread_files
 
 
 def machine_busy_seconds() -> float | None:
@@ -50,19 +43,6 @@ def machine_busy_seconds() -> float | None:
     except (OSError, ValueError):
         return None
     return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
-
-
-def run(command: list[str], repeat: int) -> tuple[float, float]:
-    """Median (wall, CPU) seconds of ``command`` over ``repeat`` fresh processes (each must succeed)."""
-    walls, cpus = [], []
-    for _ in range(repeat):
-        cpu, start = children_cpu_seconds(), time.perf_counter()
-        result = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        walls.append(time.perf_counter() - start)
-        cpus.append(children_cpu_seconds() - cpu)
-        if result.returncode != 0:
-            raise SystemExit(f"{' '.join(command)} failed ({result.returncode}):\n{result.stderr}")
-    return statistics.median(walls), statistics.median(cpus)
 
 
 def top_imports(model: Path, count: int) -> list[tuple[str, float]]:
@@ -81,16 +61,11 @@ def top_imports(model: Path, count: int) -> list[tuple[str, float]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", type=Path, default=PROJECT / "model", help="bundle folder (default: model)")
-    parser.add_argument("--data", type=Path, default=PROJECT.parent / "shared" / "data" / "ravdess16k",
-                        help="folder of real audio files (searched recursively)")
+    add_model_and_data(parser)
     parser.add_argument("--repeat", type=int, default=5, help="fresh processes per figure (median)")
     parser.add_argument("--files", type=int, default=100, help="files in the folder run")
     args = parser.parse_args()
-    sources = sorted(args.data.rglob("*.wav"))
-    if len(sources) < args.files:
-        raise SystemExit(f"{args.data} holds {len(sources)} .wav files; --files {args.files} needs that many")
-    chosen = sources[:: len(sources) // args.files][: args.files]
+    chosen = spread_files(args.data, args.files)
     ser = [sys.executable, "-m", "ser", "predict", "--model", str(args.model)]
     ready = [sys.executable, "-c", f"from ser.predict import Predictor; Predictor({str(args.model)!r})"]
     start_wall, start_busy, start_own = time.perf_counter(), machine_busy_seconds(), children_cpu_seconds()

@@ -36,7 +36,8 @@ import time
 import uuid
 from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parents[1]
+from common import add_model_and_data, run, spread_files
+
 LEVELS = {1: 0.15, 4: 0.25, 16: 0.60}  # concurrent clients: share of --requests
 
 
@@ -125,35 +126,21 @@ def run_level(port: int, bodies: list[tuple[bytes, str]], clients: int, requests
     return latencies, errors[0], time.perf_counter() - start
 
 
-def predict_one_file_s(model: Path, path: Path, repeat: int) -> float:
-    """Median wall seconds of ``ser predict`` on one file, each time a fresh process."""
-    times = []
-    for _ in range(repeat + 1):  # the first run only warms the file and bytecode caches
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "ser", "predict", "--model", str(model), str(path)], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times[1:])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", type=Path, default=PROJECT / "model", help="bundle folder (default: model)")
-    parser.add_argument("--data", type=Path, default=PROJECT.parent / "shared" / "data" / "ravdess16k",
-                        help="folder of real audio files (searched recursively)")
+    add_model_and_data(parser)
     parser.add_argument("--files", type=int, default=20, help="distinct files the requests cycle through")
     parser.add_argument("--requests", type=int, default=2000, help="one-file requests over the three levels")
     parser.add_argument("--level-seconds", type=float, default=300, help="time bound of each level")
     parser.add_argument("--repeat", type=int, default=5, help="fresh ser predict processes (median)")
     args = parser.parse_args()
-    sources = sorted(args.data.rglob("*.wav"))
-    if len(sources) < args.files:
-        raise SystemExit(f"{args.data} holds {len(sources)} .wav files; --files {args.files} needs that many")
-    chosen = sources[:: len(sources) // args.files][: args.files]
+    chosen = spread_files(args.data, args.files)
     bodies = [form(path) for path in chosen]
 
     result: dict = {"model": str(args.model), "files": args.files}
-    result["ser_predict_one_file_s"] = predict_one_file_s(args.model, chosen[0], args.repeat)
+    predict_one = [sys.executable, "-m", "ser", "predict", "--model", str(args.model), str(chosen[0])]
+    run(predict_one, 1)  # warm the OS file cache and Python's bytecode caches
+    result["ser_predict_one_file_s"] = run(predict_one, args.repeat)[0]
     server, port, result["startup_s"] = start_server(args.model, timeout=300)
     try:
         # warm-up at the highest concurrency: lazy imports, and the server's worker threads all started

@@ -6,7 +6,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,13 +15,14 @@ import soundfile as sf
 from tests.bundles import train_bundle
 from tests.servers import ServeProcess
 
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(
-    not (CHROMIUM and CHROMEDRIVER),
+    not (shutil.which("chromium") and shutil.which("chromedriver")),
     reason="the page tests need Chromium and its driver (Debian: apt-get install chromium chromium-driver)")
-webdriver = pytest.importorskip("selenium.webdriver", reason="the page tests drive Chromium with selenium (pip)")
+pytest.importorskip("selenium.webdriver", reason="the page tests drive Chromium with selenium (pip)")
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+from tests.browsers import chromium, open_page, record  # noqa: E402
 
 # Real speech of actors the bundle never trained on; the recording test plays the one the model is surest of.
 CANDIDATES = ("Actor_05/03-01-05-02-01-01-05.wav", "Actor_05/03-01-01-01-02-02-05.wav",
@@ -41,17 +41,6 @@ def server(bundle):
     assert server.stop() == 0, "".join(server.lines)
 
 
-def chromium(profile: Path, *flags: str):
-    """Headless Chromium with a fresh profile, nothing fetched in the background."""
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-                 "--window-size=900,800", *flags):
-        options.add_argument(flag)
-    return webdriver.Chrome(options=options, service=webdriver.ChromeService(CHROMEDRIVER))
-
-
 def shown(browser) -> list[dict]:
     """Every result on the page: file, emotion, and per bar its class, probability, shown value and width."""
     results = []
@@ -63,11 +52,6 @@ def shown(browser) -> list[dict]:
         results.append({"file": article.get_attribute("data-file"), "emotion": article.get_attribute("data-emotion"),
                         "heading": article.find_element(By.CSS_SELECTOR, ".emotion").text, "bars": bars})
     return results
-
-
-def open_page(browser, url: str) -> None:
-    browser.get(url)
-    WebDriverWait(browser, 30).until(lambda b: "emotions" in b.find_element(By.ID, "model").text)
 
 
 def ser_predict(bundle: Path, path: Path) -> dict:
@@ -117,17 +101,10 @@ def test_recording_from_the_microphone_shows_the_emotion_of_what_it_heard(server
     surest = max(range(len(CANDIDATES)), key=lambda i: max(predictions[i]["probabilities"].values()))
     speech, expected = ravdess16k / CANDIDATES[surest], predictions[surest]
     seconds = sf.info(speech).duration
-    # the fake microphone plays the file once from the moment the page opens it, then silence
-    browser = chromium(tmp_path / "profile", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                       f"--use-file-for-fake-audio-capture={speech}%noloop")
+    browser = chromium(tmp_path / "profile", microphone=speech)
     try:
         open_page(browser, server.url)
-        record = browser.find_element(By.ID, "record")
-        record.click()
-        WebDriverWait(browser, 30).until(lambda b: b.find_element(By.ID, "status").text.startswith("recording"))
-        time.sleep(seconds + 0.5)
-        record.click()
-        WebDriverWait(browser, 60).until(lambda b: b.find_elements(By.CSS_SELECTOR, "#results .result"))
+        record(browser, seconds + 0.5)
         [result] = shown(browser)
         recorded = float(browser.find_element(By.ID, "results").get_attribute("data-recorded-seconds"))
         played = browser.find_elements(By.CSS_SELECTOR, "#results .result audio")

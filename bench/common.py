@@ -1,0 +1,43 @@
+"""What the benchmarks share: the project root, the real files they read, timing fresh processes."""
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def add_model_and_data(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, default=PROJECT / "model", help="bundle folder (default: model)")
+    parser.add_argument("--data", type=Path, default=PROJECT.parent / "shared" / "data" / "ravdess16k",
+                        help="folder of real audio files (searched recursively)")
+
+
+def spread_files(data: Path, count: int) -> list[Path]:
+    """``count`` .wav files spread evenly over the sorted files below ``data``."""
+    sources = sorted(data.rglob("*.wav"))
+    if len(sources) < count:
+        raise SystemExit(f"{data} holds {len(sources)} .wav files; --files {count} needs that many")
+    return sources[:: len(sources) // count][:count]
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run(command: list[str], repeat: int) -> tuple[float, float]:
+    """Median (wall, CPU) seconds of ``command`` over ``repeat`` fresh processes (each must succeed)."""
+    walls, cpus = [], []
+    for _ in range(repeat):
+        cpu, start = children_cpu_seconds(), time.perf_counter()
+        result = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        walls.append(time.perf_counter() - start)
+        cpus.append(children_cpu_seconds() - cpu)
+        if result.returncode != 0:
+            raise SystemExit(f"{' '.join(command)} failed ({result.returncode}):\n{result.stderr}")
+    return statistics.median(walls), statistics.median(cpus)
