@@ -22,7 +22,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=PROJECT / "model")
     parser.add_argument("--audio", type=Path,
-                        default=PROJECT.parent / "shared/data/ravdess16k/Actor_05/03-01-05-02-01-01-05.wav")
+                        default=PROJECT.parent / "shared/data/ravdess16k/Actor_03/03-01-05-02-01-01-03.wav")
     parser.add_argument("--out", type=Path, default=PROJECT / "docs" / "serve.png")
     args = parser.parse_args()
     server = ServeProcess(args.model)
