@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -100,6 +101,18 @@ def test_speaker_normalisation_is_ser_predicts_for_the_files_of_one_request(serv
     assert not np.allclose(list(one_speaker[0]["probabilities"].values()),
                            list(each_alone[0]["probabilities"].values()), atol=1e-6)
     assert any("fewer than 10 recordings of speaker(s) 05, 06" in line for line in servers["speaker"].lines)
+
+
+def test_file_names_with_folders_are_echoed_but_never_followed(servers, ravdess16k, tmp_path):
+    path = ravdess16k / FILES[0]
+    names = [f"../../{tmp_path.name}-escape/{path.name}", "..", ""]
+    response = post(servers["none"].url, [path] * len(names), names=names)
+    assert response.status_code == 200, response.text
+    plain = post(servers["none"].url, [path]).json()["predictions"][0]
+    answers = response.json()["predictions"]
+    assert [a["file"] for a in answers] == names[:2] + ["part 3"]  # a part without a file name is numbered
+    assert all(a["emotion"] == plain["emotion"] and a["probabilities"] == plain["probabilities"] for a in answers)
+    assert not list(Path(tempfile.gettempdir()).glob(f"*{tmp_path.name}*"))
 
 
 def test_concurrent_requests_get_the_same_answers(servers, ravdess16k):
