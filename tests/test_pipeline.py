@@ -10,7 +10,7 @@ import pytest
 from tests.dvcrepo import DvcRepo, stages_run
 
 pytestmark = pytest.mark.slow
-ALL_STAGES = ["ingest", "features", "split", "train", "evaluate", "crossvalidate", "bundle"]
+ALL_STAGES = ["ingest", "features", "split", "train", "evaluate", "crossvalidate", "bundle", "plots_template"]
 EXPLORE_FIGURES = ["harmonic_percussive", "mel_spectrogram", "mfcc", "onset_autocorrelation", "waveform"]
 
 
