@@ -13,6 +13,10 @@ for each run so nothing is reused):
   with ``--incremental K``, also the same call after K files are added to an extracted corpus;
 * floor: ``soundfile.read`` plus one numpy STFT per file, one process.
 
+The whisper family (Whisper's encoder) is timed on its own: its seconds per file through
+``extract_features`` (one worker), beside its floor, CTranslate2's encode alone on the same
+log-mel frames in one process (``whisper_over_floor``).
+
 Then the real features stage as a subprocess (with params.yaml's features, or the
 notebook's with ``--stage-features notebook``): peak RSS (largest process), and with
 ``--incremental K`` the stage's wall time after K new files are added to an already
@@ -44,11 +48,15 @@ import soundfile as sf
 import yaml
 from threadpoolctl import threadpool_limits
 
+from ser import whisper
+from ser.audio import load_audio
 from ser.config import FeatureParams
 from ser.extract import extract_features, resolve_workers
 
 PROJECT = Path(__file__).resolve().parents[1]
 NOTEBOOK = FeatureParams()  # the dataclass defaults are the notebook's 180 time-means
+WHISPER = FeatureParams(families=("whisper",), workers=1)
+WHISPER_FILES = 60  # the encoder is the slowest family: timed on this many files
 MEASURE_CHILD = (
     "import resource, subprocess, sys\n"
     "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode\n"
@@ -112,6 +120,19 @@ def project_extract(rows: list[dict], workers: int, scratch: Path, cache: Path |
                      cache or Path(fresh) / "cache", workers)
 
 
+def whisper_costs(rows: list[dict], scratch: Path) -> dict:
+    """Seconds per file of the whisper family (one worker) and of CTranslate2's encode alone (its floor)."""
+    sample = rows[:WHISPER_FILES]
+    encoder = whisper.encoder(WHISPER.whisper)
+    mels = [whisper.log_mel(load_audio(row["path"], 16000), padded=WHISPER.whisper.padded) for row in sample]
+    encoder.encode(mels[0])  # load the model and warm up outside the timings
+    floor_s = timed(lambda: [encoder.encode(mel) for mel in mels])
+    with tempfile.TemporaryDirectory(dir=scratch) as fresh:
+        family_s = timed(extract_features, sample, WHISPER, 16000, Path(fresh) / "out.parquet", Path(fresh) / "cache", 1)
+    return {"whisper_files": len(sample), "whisper_per_file_s": family_s / len(sample),
+            "whisper_floor_per_file_s": floor_s / len(sample), "whisper_over_floor": family_s / floor_s}
+
+
 def run_stage(rows: list[dict], scratch: Path, cache: Path, name: str, notebook: bool) -> tuple[float, float]:
     """Run stages/features.py in a subprocess; return (wall seconds, peak RSS MB of its largest process)."""
     manifest = scratch / f"{name}.csv"
@@ -162,6 +183,7 @@ def main() -> None:
         result["speedup_one_worker"] = result["ref_s"] / result["one_worker_s"]
         result["speedup_all_workers"] = result["ref_s"] / result["all_workers_s"]
         result["over_floor"] = result["one_worker_s"] / result["floor_s"]
+        result.update(whisper_costs(rows, scratch))
         notebook = args.stage_features == "notebook"
         result["stage_features"] = args.stage_features
         full_s, peak = run_stage(rows, scratch, scratch / "cache-full", "full", notebook)
@@ -187,7 +209,8 @@ def main() -> None:
                 "stage_incremental_s", "incremental_in_process_s"):
         if key in result:
             print(f"{key:>24} {result[key]:8.3f} s   ({result['files'] / result[key]:7.1f} files/s)")
-    for key in ("speedup_one_worker", "speedup_all_workers", "over_floor", "incremental_over_full",
+    for key in ("whisper_per_file_s", "whisper_floor_per_file_s", "whisper_over_floor",
+                "speedup_one_worker", "speedup_all_workers", "over_floor", "incremental_over_full",
                 "incremental_in_process_over_full", "peak_rss_mb", "background_cores"):
         if key in result:
             print(f"{key:>24} {result[key]:8.3f}")

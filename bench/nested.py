@@ -62,10 +62,11 @@ def candidates(columns: list[str], train: TrainParams, sets=FEATURE_SETS) -> dic
     result = {}
     for set_name, (families, stats) in sets.items():
         wanted = [index[n] for n in feature_names(FeatureParams(families=families, stats=stats))]
+        names = [columns[i] for i in wanted]
         for normalization in ("none", "speaker"):
             for model_name, overrides in MODELS.items():
                 params = replace(train, normalize=normalization, **overrides)
-                result[f"{set_name} / {normalization} / {model_name}"] = (build_model(params), wanted, normalization)
+                result[f"{set_name} / {normalization} / {model_name}"] = (build_model(params, names), wanted, normalization)
     return result
 
 
@@ -79,6 +80,22 @@ def wide_table(data: str, cache: Path, workers: int) -> pd.DataFrame:
         out = Path(folder) / "features.parquet"
         extract_features(rows, params, 16000, out, cache, workers=workers)
         return pd.read_parquet(out)
+
+
+def print_result(result: dict, table: pd.DataFrame, grid: dict) -> None:
+    """The candidates' plain LOSO scores, how often each was chosen, and the optimistic and honest figures."""
+    print(f"{len(table)} files, {table['speaker'].nunique()} speakers, {len(grid)} candidates")
+    print("| candidate | plain LOSO UAR (mean ± std) | chosen in outer folds |")
+    print("| --- | --- | --- |")
+    chosen = pd.Series([fold["chosen"] for fold in result["folds"]]).value_counts()
+    for name, scores in result["candidates"].items():
+        print(f"| {name} | {scores['uar_mean']:.3f} ± {scores['uar_std']:.3f} | {chosen.get(name, 0)} |")
+    best = max(result["candidates"], key=lambda n: result["candidates"][n]["uar_mean"])
+    print(f"optimistic (grid-best on the reported folds): {best}: "
+          f"{result['candidates'][best]['uar_mean']:.3f} ± {result['candidates'][best]['uar_std']:.3f}")
+    print(f"honest (nested): {result['uar_mean']:.3f} ± {result['uar_std']:.3f}; per fold: "
+          + ", ".join(f"{f['speaker']} {f['uar']:.2f} ({f['chosen']})" for f in result["folds"]))
+    print(f"{result['seconds']:.0f} s")
 
 
 def main() -> None:
@@ -100,18 +117,7 @@ def main() -> None:
     result["seconds"] = round(time.monotonic() - started, 1)
     result["files"] = len(table)
 
-    print(f"{len(table)} files, {table['speaker'].nunique()} speakers, {len(grid)} candidates")
-    print("| candidate | plain LOSO UAR (mean ± std) | chosen in outer folds |")
-    print("| --- | --- | --- |")
-    chosen = pd.Series([fold["chosen"] for fold in result["folds"]]).value_counts()
-    for name, scores in result["candidates"].items():
-        print(f"| {name} | {scores['uar_mean']:.3f} ± {scores['uar_std']:.3f} | {chosen.get(name, 0)} |")
-    best = max(result["candidates"], key=lambda n: result["candidates"][n]["uar_mean"])
-    print(f"optimistic (grid-best on the reported folds): {best}: "
-          f"{result['candidates'][best]['uar_mean']:.3f} ± {result['candidates'][best]['uar_std']:.3f}")
-    print(f"honest (nested): {result['uar_mean']:.3f} ± {result['uar_std']:.3f}; per fold: "
-          + ", ".join(f"{f['speaker']} {f['uar']:.2f} ({f['chosen']})" for f in result["folds"]))
-    print(f"{result['seconds']:.0f} s")
+    print_result(result, table, grid)
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
 

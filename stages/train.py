@@ -5,6 +5,7 @@ from importlib.metadata import version
 
 import pandas as pd
 
+from ser import whisper
 from ser.bundle import save_bundle
 from ser.table import feature_columns
 from ser.files import write_csv
@@ -21,7 +22,7 @@ def main(args, params):
     columns = feature_columns(table)
     features, speakers = train[columns].to_numpy(), train["speaker"].to_numpy()
     X = normalize(features, speakers, params.train.normalize)
-    model = build_model(params.train).fit(X, train["emotion"].to_numpy())
+    model = build_model(params.train, columns).fit(X, train["emotion"].to_numpy())
     info = {
         "classes": [str(c) for c in model.classes_],
         "feature_columns": columns,
@@ -37,6 +38,8 @@ def main(args, params):
                  "train_sha256": hashlib.sha256("".join(sorted(train["sha256"])).encode()).hexdigest()},
         "versions": {name: version(name) for name in ("scikit-learn", "skops", "numpy", "scipy", "soxr", "soundfile", "librosa")},
     }
+    if "whisper" in params.features.families:  # ser predict refuses other weights than these
+        info["weights"] = {"whisper": whisper.weights_info(params.features.whisper.model)}
     if params.train.normalize == "speaker":  # lets ser predict standardise a speaker with few recordings
         mean, std = reference_statistics(features, speakers)
         info["speaker_reference"] = {"mean": mean.tolist(), "std": std.tolist()}

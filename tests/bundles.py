@@ -46,7 +46,7 @@ def train_bundle(ravdess16k: Path, directory: Path, normalize: str = "none") -> 
     X = normalize_features(X, speakers, normalize)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence warnings of a deliberately small network
-        model = build_model(TrainParams(hidden_layer_sizes=(32,), max_iter=300, seed=0)).fit(X, y)
+        model = build_model(TrainParams(hidden_layer_sizes=(32,), max_iter=300, seed=0), columns).fit(X, y)
     info = {
         "classes": [str(c) for c in model.classes_],
         "feature_columns": columns,

@@ -130,9 +130,10 @@ CANDIDATES = {
 }
 
 
-def test_nested_selection_picks_by_inner_folds_and_reports_the_chosen_outer_scores():
+@pytest.mark.parametrize("inner_folds", [None, 2])
+def test_nested_selection_picks_by_inner_folds_and_reports_the_chosen_outer_scores(inner_folds):
     X, y, speakers = nested_sample()
-    result = nested_leave_one_speaker_out(CANDIDATES, X, y, speakers, n_jobs=1)
+    result = nested_leave_one_speaker_out(CANDIDATES, X, y, speakers, inner_folds=inner_folds, n_jobs=1)
     assert [fold["chosen"] for fold in result["folds"]] == ["signal, per speaker"] * 6
     best = result["candidates"]["signal, per speaker"]
     assert [fold["uar"] for fold in result["folds"]] == best["uar_per_fold"]
@@ -140,15 +141,16 @@ def test_nested_selection_picks_by_inner_folds_and_reports_the_chosen_outer_scor
     assert result["candidates"]["noise"]["uar_mean"] < 0.6
 
 
-def test_the_held_out_speaker_takes_no_part_in_its_folds_choice():
+@pytest.mark.parametrize("inner_folds", [None, 2])
+def test_the_held_out_speaker_takes_no_part_in_its_folds_choice(inner_folds):
     X, y, speakers = nested_sample()
-    before = nested_leave_one_speaker_out(CANDIDATES, X, y, speakers, n_jobs=1)
+    before = nested_leave_one_speaker_out(CANDIDATES, X, y, speakers, inner_folds=inner_folds, n_jobs=1)
     rng = np.random.default_rng(7)
     held = speakers == "03"
     X[held] = rng.standard_normal((held.sum(), 4)) * 100
     y = y.copy()
     y[held] = rng.permutation(y[held])
-    after = nested_leave_one_speaker_out(CANDIDATES, X, y, speakers, n_jobs=1)
+    after = nested_leave_one_speaker_out(CANDIDATES, X, y, speakers, inner_folds=inner_folds, n_jobs=1)
     fold_before, fold_after = before["folds"][2], after["folds"][2]
     assert fold_before["speaker"] == fold_after["speaker"] == "03"
     assert fold_after["chosen"] == fold_before["chosen"]

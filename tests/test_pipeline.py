@@ -10,7 +10,7 @@ import pytest
 from tests.dvcrepo import DvcRepo, stages_run
 
 pytestmark = pytest.mark.slow
-ALL_STAGES = ["ingest", "features", "split", "train", "evaluate", "crossvalidate", "bundle"]
+ALL_STAGES = ["ingest", "features", "split", "train", "evaluate", "crossvalidate", "bundle", "plots_template"]
 EXPLORE_FIGURES = ["harmonic_percussive", "mel_spectrogram", "mfcc", "onset_autocorrelation", "waveform"]
 
 
@@ -110,6 +110,10 @@ def test_experiment_reruns_only_what_the_change_touches(repo):
     metrics_diff = repo.dvc("metrics", "diff", "--all").stdout
     assert "metrics/evaluate.json" in metrics_diff and "uar" in metrics_diff
     assert "metrics/crossval.json" in metrics_diff
+    changed = repo.dvc("metrics", "diff").stdout  # only metrics that differ: the default model is the MLP alpha tunes
+    assert "metrics/evaluate.json" in changed and "metrics/crossval.json" in changed, changed
+    epochs = list(csv.DictReader(open(repo.root / "plots/loss.csv")))
+    assert len(epochs) > 5 and float(epochs[-1]["loss"]) < float(epochs[0]["loss"])
     shown = repo.dvc("exp", "show", "--csv").stdout
     assert "0.05" in shown
     repo.run("git", "checkout", "--", ".")

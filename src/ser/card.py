@@ -67,6 +67,12 @@ def frames_text(features: dict) -> str:
             "and trend are kept, but not the order of events within the recording.")
 
 
+def weights_lines(info: dict) -> list[str]:
+    """One line per pretrained encoder the features come from: its weights' origin, licence and digest."""
+    return [f"- Pretrained encoder `{name}` (`features.{name}.model: {weights['model']}`): {weights['source']}; "
+            f"weights SHA-256 `{weights['sha256']}`." for name, weights in info.get("weights", {}).items()]
+
+
 def model_card(info: dict) -> str:
     """The MODEL_CARD.md text for a complete bundle's ``info``."""
     classes = info["classes"]
@@ -99,6 +105,7 @@ def model_card(info: dict) -> str:
         f"{len(info.get('feature_columns', []))} numbers per file ({', '.join(features.get('families', []))}; "
         f"{', '.join(features.get('stats', []))} over frames; n_fft {features.get('n_fft', '?')}, "
         f"hop {features.get('hop_length', '?')}).",
+        *weights_lines(info),
         "",
         "## Model",
         "",

@@ -59,23 +59,26 @@ def cross_validate_model(model, X, y, groups, params: EvaluateParams, *, seed: i
     return result
 
 
-def _held_out_uar(model, columns, normalization, X, y, groups, excluded, held_out) -> float:
-    """UAR on speaker ``held_out`` of ``model`` trained on every speaker but it and ``excluded``."""
-    train = np.flatnonzero((groups != excluded) & (groups != held_out))
-    test = np.flatnonzero(groups == held_out)
+def _held_out_uar(model, columns, normalization, X, y, groups, excluded, held_out: tuple) -> float:
+    """UAR on the speakers ``held_out`` of ``model`` trained on every speaker but them and ``excluded``."""
+    test_rows = np.isin(groups, held_out)
+    train = np.flatnonzero((groups != excluded) & ~test_rows)
+    test = np.flatnonzero(test_rows)
     predicted = fit_predict(model, X[:, columns], y, groups, train, test, normalization)
     return summary_scores(y[test], predicted)["uar"]
 
 
-def nested_leave_one_speaker_out(candidates: dict, X, y, groups, *, n_jobs: int = -1) -> dict:
+def nested_leave_one_speaker_out(candidates: dict, X, y, groups, *, inner_folds: int | None = None,
+                                 n_jobs: int = -1) -> dict:
     """Honest leave-one-speaker-out: settings chosen for each held-out speaker without its data.
 
     ``candidates`` maps a name to ``(model, columns, normalization)``: an unfitted
     estimator, the column indices of ``X`` it uses (a feature set) and a
     ``train.normalize`` method. For each outer fold (one held-out speaker), every
-    candidate is scored by inner leave-one-speaker-out on the remaining speakers only;
-    the best mean inner UAR (first listed on a tie) is refitted on all of them and
-    scored on the held-out speaker. The held-out speaker's recordings take no part in
+    candidate is scored by inner cross-validation on the remaining speakers only (leave
+    one speaker out, or ``inner_folds`` folds of speakers when the candidates are too slow
+    for that); the best mean inner UAR (first listed on a tie) is refitted on all of them
+    and scored on the held-out speaker. The held-out speaker's recordings take no part in
     the choice, so the outer scores are an honest estimate for the whole procedure
     (selection included). Also returned: every candidate's plain leave-one-speaker-out
     scores over all speakers, whose best mean is an optimistic figure (chosen on the
@@ -84,17 +87,23 @@ def nested_leave_one_speaker_out(candidates: dict, X, y, groups, *, n_jobs: int 
     X, y, groups = np.asarray(X, dtype=np.float64), np.asarray(y), np.asarray(groups)
     names = list(candidates)
     speakers = list(np.unique(groups))
-    # Every fit needed, as (outer speaker or None, inner held-out speaker, candidate): None is the plain LOSO.
-    tasks = [(None, held_out, name) for held_out in speakers for name in names]
-    tasks += [(outer, inner, name) for outer in speakers for inner in speakers if inner != outer for name in names]
+
+    def inner_groups(outer) -> list[tuple]:
+        rest = [s for s in speakers if s != outer]
+        folds = len(rest) if inner_folds is None else min(inner_folds, len(rest))
+        return [tuple(rest[i::folds]) for i in range(folds)]
+
+    # Every fit needed, as (outer speaker or None, held-out speakers, candidate): None is the plain LOSO.
+    tasks = [(None, (held_out,), name) for held_out in speakers for name in names]
+    tasks += [(outer, inner, name) for outer in speakers for inner in inner_groups(outer) for name in names]
 
     results = Parallel(n_jobs=n_jobs)(delayed(_held_out_uar)(*candidates[name], X, y, groups, outer, held_out)
                                       for outer, held_out, name in tasks)
     scores = dict(zip(tasks, results))
-    plain = {name: [scores[(None, s, name)] for s in speakers] for name in names}
+    plain = {name: [scores[(None, (s,), name)] for s in speakers] for name in names}
     folds = []
     for outer in speakers:
-        inner = {name: float(np.mean([scores[(outer, s, name)] for s in speakers if s != outer])) for name in names}
+        inner = {name: float(np.mean([scores[(outer, group, name)] for group in inner_groups(outer)])) for name in names}
         chosen = max(names, key=lambda name: (inner[name], -names.index(name)))
         folds.append({"speaker": str(outer), "chosen": chosen, "inner_uar": inner[chosen],
                       "uar": plain[chosen][speakers.index(outer)]})

@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from ser import audio, descriptors, features, filters, smile
+from ser import audio, descriptors, features, filters, smile, whisper
 from ser.audio import AudioError, load_audio
 from ser.config import FeatureParams
 from ser.errors import SerError
@@ -85,9 +85,10 @@ class FeatureCache:
 
 @lru_cache(maxsize=8)
 def configuration_key(params: FeatureParams, sample_rate: int) -> str:
-    """Hash of everything that decides a file's vector, including the code that computes it."""
-    text = json.dumps([params.definition(), sample_rate], sort_keys=True) + "".join(
-        inspect.getsource(module) for module in (features, filters, descriptors, smile, audio))
+    """Hash of everything that decides a file's vector, including the code and the encoder weights that compute it."""
+    weights = whisper.resolve_model(params.whisper.model)[1] if "whisper" in params.families else None
+    text = json.dumps([params.definition(), sample_rate, weights], sort_keys=True) + "".join(
+        inspect.getsource(module) for module in (features, filters, descriptors, smile, whisper, audio))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

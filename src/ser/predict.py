@@ -215,6 +215,8 @@ def _extractor_for(info: dict, info_path: Path):
     except ParamError as error:
         problem = str(error).removeprefix("params.yaml: ")
         raise BundleError(f"{info_path}: {problem}; retrain with dvc repro") from None
+    if "whisper" in params.families:
+        _check_weights(info, params.whisper.model, info_path)
     extractor = FeatureExtractor(params, sample_rate)
     index = {name: i for i, name in enumerate(extractor.names)}
     missing = [c for c in columns if c not in index]
@@ -222,6 +224,18 @@ def _extractor_for(info: dict, info_path: Path):
         raise BundleError(f"{info_path} expects features this version of ser does not compute ({missing[:3]}...); "
                           "retrain with dvc repro")
     return extractor, np.array([index[c] for c in columns])
+
+
+def _check_weights(info: dict, spec: str, info_path: Path) -> None:
+    """Refuse encoder weights other than those the model was trained on (its features would mean something else)."""
+    from ser.whisper import resolve_model
+
+    trained = info.get("weights", {}).get("whisper", {}).get("sha256")
+    found = resolve_model(spec)[1]
+    if trained != found:
+        raise BundleError(f"{info_path}: the model was trained on whisper weights with sha256 {trained}, but "
+                          f"features.whisper.model {spec!r} has sha256 {found}; give the weights it was trained with, "
+                          "or retrain with dvc repro")
 
 
 def version_warning(info: dict) -> str | None:
