@@ -43,7 +43,7 @@ def main(args, params):
               predictions_table(test["file"], test["speaker"], y_true, y_pred, probabilities, classes))
     write_csv(plots / "class_counts.csv", counts)
     save_figure(class_counts_figure(counts), plots / "class_counts.png")
-    save_figure(speaker_uar_figure(metrics["per_speaker"], "UAR per test speaker"), plots / "speaker_uar.png")
+    save_figure(speaker_uar_figure(metrics["per_speaker"], "UAR per speaker: test set"), plots / "speaker_uar.png")
     roc, pr = curves(y_true, probabilities, classes)
     write_per_class(plots / "roc", roc)
     write_per_class(plots / "precision_recall", pr)

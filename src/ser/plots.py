@@ -84,10 +84,11 @@ def speaker_uar_figure(per_speaker: dict[str, dict], title: str):
     ordered = sorted(per_speaker, key=lambda s: (per_speaker[s]["uar"], s))
     uars = [per_speaker[s]["uar"] for s in ordered]
     mean = float(np.mean(uars))
-    figure, axes = plt.subplots(figsize=(1.5 + 0.35 * len(ordered), 4))
-    axes.bar(range(len(ordered)), uars, color="tab:blue")
-    axes.axhline(mean, color="tab:red", linestyle="--", label=f"mean over speakers {mean:.3f}")
-    axes.set_xticks(range(len(ordered)), ordered, rotation=90 if len(ordered) > 12 else 0)
-    axes.set(xlabel="speaker", ylabel="UAR", ylim=(0, 1), title=title)
-    axes.legend(loc="upper left", fontsize="small")
+    figure, axes = plt.subplots(figsize=(max(6.0, 1.5 + 0.4 * len(ordered)), 4))
+    bars = axes.bar(range(len(ordered)), uars, color="tab:blue")
+    axes.bar_label(bars, fmt="%.2f", padding=2, fontsize="x-small")
+    axes.axhline(mean, color="tab:red", linestyle="--", label=f"mean over speakers: {mean:.3f}")
+    axes.set_xticks(range(len(ordered)), ordered, rotation=90 if len(ordered) > 30 else 0)
+    axes.set(xlabel="speaker (lowest UAR first)", ylabel="UAR", ylim=(0, 1.1), title=title)
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), fontsize="small", frameon=False)
     return figure
