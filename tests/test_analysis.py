@@ -4,7 +4,6 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score
 
 from ser.analysis import (
@@ -12,8 +11,6 @@ from ser.analysis import (
     read_predictions,
 )
 from ser.cli import main
-from ser.config import EvaluateParams
-from ser.crossval import cross_validate_model
 from ser.errors import SerError
 from ser.plots import speaker_uar_figure
 
@@ -115,20 +112,6 @@ def test_ser_report_command(tmp_path, capsys):
     assert capsys.readouterr().err.strip().startswith("error: ")
     with pytest.raises(SystemExit):
         main(["report", str(path), "--top", "0"])
-
-
-def test_cross_validation_names_each_folds_speakers_and_scores_every_speaker_out_of_fold():
-    rng = np.random.default_rng(1)
-    y = np.tile(CLASSES, 20)
-    X = rng.normal(size=(60, 4)) + np.array([CLASSES.index(c) for c in y])[:, None]
-    groups = np.repeat([f"{i:02d}" for i in range(1, 5)], 15)
-    result = cross_validate_model(LogisticRegression(), X, y, groups, EvaluateParams(cv_folds=4), seed=5, n_jobs=1)
-    assert sorted(s for fold in result["test_speakers_per_fold"] for s in fold) == ["01", "02", "03", "04"]
-    assert all(len(fold) == 1 for fold in result["test_speakers_per_fold"])
-    # Leave-one-speaker-out: each fold's UAR is its one speaker's UAR.
-    by_fold = {fold[0]: uar for fold, uar in zip(result["test_speakers_per_fold"], result["uar_per_fold"])}
-    assert {s: score["uar"] for s, score in result["per_speaker"].items()} == pytest.approx(by_fold)
-    assert sum(score["files"] for score in result["per_speaker"].values()) == 60
 
 
 def test_speaker_figure_sorts_bars_and_draws_the_mean():
