@@ -22,7 +22,7 @@ def main(args, params):
     result["normalize"] = params.train.normalize
     write_json(args.metrics, result)
     title = f"UAR per speaker: {result['folds']}-fold cross-validation by {params.evaluate.cv_by}"
-    save_figure(speaker_uar_figure(result["per_speaker"], title), args.speaker_plot)
+    save_figure(speaker_uar_figure(result["per_speaker_out_of_fold"], title), args.speaker_plot)
     print(f"crossvalidate ({params.evaluate.cv_by}, {result['folds']} folds): "
           f"UAR {result['uar_mean']:.3f} +- {result['uar_std']:.3f}, accuracy {result['accuracy_mean']:.3f}")
 

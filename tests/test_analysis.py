@@ -100,6 +100,9 @@ def test_read_predictions_refuses_what_is_not_a_predictions_file(tmp_path):
     other.write_text("actual,predicted\ncalm,sad\n")
     with pytest.raises(SerError, match=r"other.csv lacks the columns \['file', 'speaker'\]"):
         read_predictions(other)
+    other.write_text("file,speaker,actual,predicted\n")
+    with pytest.raises(SerError, match="other.csv has no rows"):
+        read_predictions(other)
 
 
 def test_ser_report_command(tmp_path, capsys):

@@ -61,5 +61,5 @@ def test_cross_validation_reports_every_fold_its_speakers_and_each_speaker_out_o
     assert all(len(fold) == 1 for fold in result["test_speakers_per_fold"])
     # Leave-one-speaker-out: each fold's UAR is its one speaker's UAR.
     by_fold = {fold[0]: uar for fold, uar in zip(result["test_speakers_per_fold"], result["uar_per_fold"])}
-    assert {s: score["uar"] for s, score in result["per_speaker"].items()} == pytest.approx(by_fold)
-    assert sum(score["files"] for score in result["per_speaker"].values()) == 60
+    assert {s: score["uar"] for s, score in result["per_speaker_out_of_fold"].items()} == pytest.approx(by_fold)
+    assert sum(score["files"] for score in result["per_speaker_out_of_fold"].values()) == 60

@@ -118,7 +118,7 @@ def test_error_analysis_outputs_agree_with_the_manifest_split_and_metrics(repo):
     crossval = json.loads((repo.root / "metrics/crossval.json").read_text())
     held_out = [speaker for fold in crossval["test_speakers_per_fold"] for speaker in fold]
     assert len(crossval["test_speakers_per_fold"]) == crossval["folds"]
-    assert sorted(held_out) == sorted({row["speaker"] for row in manifest}) == sorted(crossval["per_speaker"])
+    assert sorted(held_out) == sorted({row["speaker"] for row in manifest}) == sorted(crossval["per_speaker_out_of_fold"])
 
     shown = repo.dvc("metrics", "show").stdout
     assert f"per_speaker.{evaluate['test_speakers'][0]}.uar" in shown

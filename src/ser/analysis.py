@@ -68,6 +68,8 @@ def read_predictions(path) -> pd.DataFrame:
     missing = [key for key in PREDICTION_KEYS if key not in frame.columns]
     if missing:
         raise SerError(f"{path} lacks the columns {missing}; it must be plots/predictions.csv from the evaluate stage")
+    if frame.empty:
+        raise SerError(f"{path} has no rows; re-run `dvc repro evaluate`")
     return frame
 
 
@@ -85,10 +87,9 @@ def confused_pairs(frame: pd.DataFrame, top: int = 5) -> pd.DataFrame:
     return pairs.head(top).reset_index(drop=True)
 
 
-def _pair_lines(pairs: pd.DataFrame) -> list[str]:
+def _pair_lines(pairs: pd.DataFrame, width: int) -> list[str]:
     if pairs.empty:
         return ["  (no confusions)"]
-    width = max(len(f"{row.actual} -> {row.predicted}") for row in pairs.itertuples())
     return [f"  {f'{row.actual} -> {row.predicted}':<{width}}  {row.count:>4}  "
             f"({row.share:.0%} of {row.of} {row.actual})" for row in pairs.itertuples()]
 
@@ -97,14 +98,15 @@ def confusion_report(frame: pd.DataFrame, top: int = 5) -> str:
     """The most confused pairs overall, then for each speaker (lowest UAR first)."""
     scores = per_speaker_scores(frame["actual"], frame["predicted"], frame["speaker"])
     actual, predicted = frame["actual"], frame["predicted"]
+    width = 2 * max(len(label) for label in set(actual) | set(predicted)) + len(" -> ")
     lines = [f"{len(frame)} files, {len(scores)} speakers: accuracy {np.mean(actual == predicted):.3f}, "
              f"UAR {recall_average(actual, predicted):.3f}",
              "",
              "Most confused pairs overall (actual -> predicted, files):"]
-    lines += _pair_lines(confused_pairs(frame, top))
+    lines += _pair_lines(confused_pairs(frame, top), width)
     for speaker in sorted(scores, key=lambda s: (scores[s]["uar"], s)):
         score = scores[speaker]
         lines += ["", f"Speaker {speaker} ({score['files']} files): UAR {score['uar']:.3f}, "
                       f"accuracy {score['accuracy']:.3f}"]
-        lines += _pair_lines(confused_pairs(frame[frame["speaker"] == speaker], top))
+        lines += _pair_lines(confused_pairs(frame[frame["speaker"] == speaker], top), width)
     return "\n".join(lines)

@@ -42,7 +42,11 @@ def fit_predict(model, X, y, groups, train, test, normalization: str = "none") -
 def cross_validate_model(model, X, y, groups, params: EvaluateParams, *, seed: int,
                          normalization: str = "none", n_jobs: int = -1) -> dict:
     """Per-fold and mean/std accuracy, UAR and macro F1, each fold's test speakers, and per-speaker
-    scores of the out-of-fold predictions (each file is predicted by the one fold that held it out)."""
+    scores of the out-of-fold predictions (each file is predicted by the one fold that held it out).
+
+    The per-speaker key differs from the evaluate stage's ``per_speaker``, so `dvc metrics show`
+    keeps the two apart without prefixing file names.
+    """
     X, y, groups = np.asarray(X, dtype=np.float64), np.asarray(y), np.asarray(groups)
     grouping = groups if params.cv_by == "speaker" else None  # random folds take no groups (and warn if given)
     folds = list(fold_splitter(params, groups, seed).split(X, y, grouping))
@@ -59,7 +63,7 @@ def cross_validate_model(model, X, y, groups, params: EvaluateParams, *, seed: i
     out_of_fold = np.empty_like(y)
     for (_, test), predicted in zip(folds, predictions):
         out_of_fold[test] = predicted
-    result["per_speaker"] = per_speaker_scores(y, out_of_fold, groups)
+    result["per_speaker_out_of_fold"] = per_speaker_scores(y, out_of_fold, groups)
     return result
 
 
