@@ -75,7 +75,7 @@ def class_counts_figure(counts: pd.DataFrame):
     axes.set_yticks(range(len(emotions)), emotions)
     axes.invert_yaxis()
     axes.set(xlabel="files", title="Class distribution")
-    axes.legend(loc="lower right", fontsize="small")
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=len(sets), fontsize="small", frameon=False)
     return figure
 
 
