@@ -17,7 +17,8 @@ SETS = ("train", "test")
 
 def predictions_table(files, speakers, actual, predicted, probabilities: np.ndarray, classes) -> pd.DataFrame:
     """One row per file, ordered by file name: file, speaker, actual, predicted, then p_<class> per class."""
-    frame = pd.DataFrame({"file": files, "speaker": speakers, "actual": actual, "predicted": predicted})
+    columns = {"file": files, "speaker": speakers, "actual": actual, "predicted": predicted}
+    frame = pd.DataFrame({key: np.asarray(values) for key, values in columns.items()})  # by position, not index
     for i, label in enumerate(classes):
         frame[PROBABILITY_PREFIX + label] = np.round(probabilities[:, i], 6)
     return frame.sort_values("file", kind="stable").reset_index(drop=True)
@@ -52,8 +53,8 @@ def per_speaker_scores(actual, predicted, speakers) -> dict[str, dict]:
     for speaker in sorted(set(speakers)):
         mine = speakers == speaker
         scores[str(speaker)] = {"uar": recall_average(actual[mine], predicted[mine]),
-                           "accuracy": float(np.mean(actual[mine] == predicted[mine])),
-                           "files": int(mine.sum())}
+                                "accuracy": float(np.mean(actual[mine] == predicted[mine])),
+                                "files": int(mine.sum())}
     return scores
 
 
