@@ -95,8 +95,9 @@ def test_predict_standardises_each_speaker_like_evaluate(project, ravdess16k):
     results = predictor.predict_by_speaker(tests + [lone], warn=warnings.append)
     assert all(isinstance(r, Prediction) for r in results)
     predictions = pd.read_csv(project / "plots/predictions.csv")
-    evaluated = dict(zip(predictions["file"], predictions["predicted"]))
-    assert [r.emotion for r in results[:-1]] == [evaluated[f] for f in test_files]
+    by_file = dict(zip(predictions["file"], predictions["predicted"]))
+    evaluated = [by_file[f] for f in test_files]
+    assert [r.emotion for r in results[:-1]] == evaluated
     # a lone recording of speaker 01 is predicted with statistics leaning on the training speakers' average
     mean, std = predictor.speaker_reference
     assert mean.shape == std.shape == (len(predictor.info["feature_columns"]),)
