@@ -1,10 +1,12 @@
-"""Stage crossvalidate: k folds over all selected files, by speaker unless asked otherwise."""
+"""Stage crossvalidate: k folds over all selected files, by speaker unless asked otherwise; scores per fold
+and per speaker (out-of-fold predictions), and a figure of the per-speaker UAR."""
 import pandas as pd
 
 from ser.crossval import cross_validate_model
 from ser.table import feature_columns
 from ser.files import write_json
 from ser.model import build_model
+from ser.plots import save_figure, speaker_uar_figure
 from ser.stagekit import run_stage, stage_parser
 
 
@@ -19,6 +21,8 @@ def main(args, params):
     result["model"] = params.train.model
     result["normalize"] = params.train.normalize
     write_json(args.metrics, result)
+    title = f"UAR per speaker: {result['folds']}-fold cross-validation by {params.evaluate.cv_by}"
+    save_figure(speaker_uar_figure(result["per_speaker_out_of_fold"], title), args.speaker_plot)
     print(f"crossvalidate ({params.evaluate.cv_by}, {result['folds']} folds): "
           f"UAR {result['uar_mean']:.3f} +- {result['uar_std']:.3f}, accuracy {result['accuracy_mean']:.3f}")
 
@@ -27,4 +31,6 @@ if __name__ == "__main__":
     parser = stage_parser(__doc__)
     parser.add_argument("--features", default="data/features.parquet")
     parser.add_argument("--metrics", default="metrics/crossval.json")
+    parser.add_argument("--speaker-plot", default="plots/crossval_speaker_uar.png",
+                        help="PNG of each speaker's UAR over its out-of-fold predictions")
     run_stage(main, parser)

@@ -1,15 +1,16 @@
-"""Stage evaluate: test-set metrics, per-class curves and their figures, and the exploratory
-figures of one test-set file (the first by name)."""
+"""Stage evaluate: test-set metrics (overall, per class, per speaker), the per-file predictions, the class
+counts, per-class curves and their figures, and the exploratory figures of one test-set file (the first by name)."""
 from pathlib import Path
 
 import pandas as pd
 
+from ser.analysis import class_counts, counts_by_set, per_speaker_scores, predictions_table
 from ser.bundle import load_bundle
 from ser.evaluation import curves, evaluate_predictions
 from ser.explore import write_explore_plots
 from ser.files import atomic_dir, write_csv, write_json
 from ser.normalize import normalize
-from ser.plots import confusion_figure, curve_figure, save_figure
+from ser.plots import class_counts_figure, confusion_figure, curve_figure, save_figure, speaker_uar_figure
 from ser.table import read_split_table
 from ser.stagekit import run_stage, stage_parser
 
@@ -31,15 +32,18 @@ def main(args, params):
     y_pred = model.predict(X)
     probabilities = model.predict_proba(X)
     metrics = evaluate_predictions(y_true, y_pred, probabilities, classes)
-    metrics["class_counts"] = {
-        part: {k: int(v) for k, v in table.loc[table["set"] == part, "emotion"].value_counts().sort_index().items()}
-        for part in ("train", "test")
-    }
+    counts = class_counts(table["emotion"], table["set"])
+    metrics["class_counts"] = counts_by_set(counts)
     metrics["test_speakers"] = sorted(test["speaker"].astype(str).unique())
+    metrics["per_speaker"] = per_speaker_scores(y_true, y_pred, test["speaker"])
     write_json(args.metrics, metrics)
 
     plots = Path(args.plots)
-    write_csv(plots / "confusion.csv", pd.DataFrame({"actual": y_true, "predicted": y_pred}))
+    write_csv(plots / "predictions.csv",
+              predictions_table(test["file"], test["speaker"], y_true, y_pred, probabilities, classes))
+    write_csv(plots / "class_counts.csv", counts)
+    save_figure(class_counts_figure(counts), plots / "class_counts.png")
+    save_figure(speaker_uar_figure(metrics["per_speaker"], "UAR per speaker: test set"), plots / "speaker_uar.png")
     roc, pr = curves(y_true, probabilities, classes)
     write_per_class(plots / "roc", roc)
     write_per_class(plots / "precision_recall", pr)

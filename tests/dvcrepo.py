@@ -27,6 +27,7 @@ class DvcRepo:
         self.run("git", "config", "user.email", "test@example.com")
         self.run("git", "config", "user.name", "test")
         self.run("dvc", "init", "-q")
+        shutil.copytree(PROJECT / ".dvc" / "plots", root / ".dvc" / "plots")  # the project's plot templates
         self.run("dvc", "config", "core.analytics", "false")
         self.commit("project")
 

@@ -48,7 +48,7 @@ def test_speaker_folds_are_grouped_and_leave_one_out_when_folds_equal_speakers()
         fold_splitter(EvaluateParams(cv_folds=7), groups, seed=5)
 
 
-def test_cross_validation_reports_every_fold():
+def test_cross_validation_reports_every_fold_its_speakers_and_each_speaker_out_of_fold():
     rng = np.random.default_rng(1)
     y = np.tile(CLASSES, 20)
     X = rng.normal(size=(60, 4)) + np.array([CLASSES.index(c) for c in y])[:, None]
@@ -57,3 +57,9 @@ def test_cross_validation_reports_every_fold():
     assert result["folds"] == 4 and len(result["uar_per_fold"]) == 4
     assert result["uar_mean"] == pytest.approx(np.mean(result["uar_per_fold"]))
     assert result["uar_mean"] > 0.6
+    assert sorted(s for fold in result["test_speakers_per_fold"] for s in fold) == ["01", "02", "03", "04"]
+    assert all(len(fold) == 1 for fold in result["test_speakers_per_fold"])
+    # Leave-one-speaker-out: each fold's UAR is its one speaker's UAR.
+    by_fold = {fold[0]: uar for fold, uar in zip(result["test_speakers_per_fold"], result["uar_per_fold"])}
+    assert {s: score["uar"] for s, score in result["per_speaker_out_of_fold"].items()} == pytest.approx(by_fold)
+    assert sum(score["files"] for score in result["per_speaker_out_of_fold"].values()) == 60

@@ -69,8 +69,8 @@ def test_each_model_trains_evaluates_and_crossvalidates_with_per_speaker_normali
     table = pd.read_parquet(project / "data/features.parquet")
     test = table[table["speaker"] == "04"]
     X = normalize_by_speaker(test[info["feature_columns"]].to_numpy(), test["speaker"].to_numpy())
-    confusion = pd.read_csv(project / "plots/confusion.csv")
-    assert confusion["predicted"].tolist() == fitted.predict(X).tolist()
+    predictions = pd.read_csv(project / "plots/predictions.csv")
+    assert dict(zip(predictions["file"], predictions["predicted"])) == dict(zip(test["file"], fitted.predict(X)))
 
 
 def test_normalisation_matters_and_is_recorded(project):
@@ -88,12 +88,15 @@ def test_predict_standardises_each_speaker_like_evaluate(project, ravdess16k):
     predictor = Predictor(project / "data/model")
     assert predictor.normalization == "speaker"
     split = pd.read_csv(project / "data/split.csv")
-    tests = [str(ravdess16k / f) for f in split.loc[split["set"] == "test", "file"]]
+    test_files = split.loc[split["set"] == "test", "file"].tolist()
+    tests = [str(ravdess16k / f) for f in test_files]
     lone = str(sorted((ravdess16k / "Actor_01").glob("*.wav"))[0])
     warnings = []
     results = predictor.predict_by_speaker(tests + [lone], warn=warnings.append)
     assert all(isinstance(r, Prediction) for r in results)
-    evaluated = pd.read_csv(project / "plots/confusion.csv")["predicted"].tolist()
+    predictions = pd.read_csv(project / "plots/predictions.csv")
+    by_file = dict(zip(predictions["file"], predictions["predicted"]))
+    evaluated = [by_file[f] for f in test_files]
     assert [r.emotion for r in results[:-1]] == evaluated
     # a lone recording of speaker 01 is predicted with statistics leaning on the training speakers' average
     mean, std = predictor.speaker_reference

@@ -2,10 +2,14 @@
 import csv
 import io
 import json
+import re
 import sys
 import time
+import warnings
+from collections import Counter
 
 import pytest
+from sklearn.metrics import balanced_accuracy_score
 
 from tests.dvcrepo import DvcRepo, stages_run
 
@@ -29,7 +33,8 @@ def test_repro_writes_metrics_and_plots(repo):
     assert evaluate["uar"] > 0.4, "the demo corpus must be learnable well above chance (0.25)"
     crossval = json.loads((repo.root / "metrics/crossval.json").read_text())
     assert crossval["folds"] == 5 and len(crossval["uar_per_fold"]) == 5
-    for name in ("confusion.png", "roc.png", "precision_recall.png", "loss.png", "confusion.csv", "loss.csv"):
+    for name in ("confusion.png", "roc.png", "precision_recall.png", "loss.png", "predictions.csv", "loss.csv",
+                 "class_counts.csv", "class_counts.png", "speaker_uar.png", "crossval_speaker_uar.png"):
         assert (repo.root / "plots" / name).stat().st_size > 0
     shown = repo.dvc("metrics", "show").stdout
     assert "metrics/evaluate.json" in shown and "uar" in shown
@@ -54,18 +59,23 @@ def test_bundle_carries_the_metrics_and_a_card(repo):
     assert "standardised per speaker" in card and "statistics over its frames (mean, std" in card
 
 
-def predict_test_files(repo) -> list[str]:
-    """`ser predict` (default --model) on the test-set files, in the order evaluate scored them."""
-    split = {row["file"]: row["set"] for row in csv.DictReader(open(repo.root / "data/split.csv"))}
-    paths = [row["path"] for row in csv.DictReader(open(repo.root / "data/manifest.csv")) if split[row["file"]] == "test"]
-    run = repo.run(sys.executable, "-m", "ser", "predict", "--format", "csv", *paths)
+def read_csv(path) -> list[dict[str, str]]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def predict_test_files(repo) -> dict[str, str]:
+    """`ser predict` (default --model) on the test-set files: the emotion predicted for each file name."""
+    split = {row["file"]: row["set"] for row in read_csv(repo.root / "data/split.csv")}
+    test = {row["path"]: row["file"] for row in read_csv(repo.root / "data/manifest.csv") if split[row["file"]] == "test"}
+    run = repo.run(sys.executable, "-m", "ser", "predict", "--format", "csv", *test)
     rows = list(csv.DictReader(io.StringIO(run.stdout)))
-    assert [row["path"] for row in rows] == paths
-    return [row["emotion"] for row in rows]
+    assert [row["path"] for row in rows] == list(test)
+    return {test[row["path"]]: row["emotion"] for row in rows}
 
 
 def test_predict_from_audio_matches_the_evaluate_stage_and_ignores_params_changes(repo):
-    evaluated = [row["predicted"] for row in csv.DictReader(open(repo.root / "plots/confusion.csv"))]
+    evaluated = {row["file"]: row["predicted"] for row in read_csv(repo.root / "plots/predictions.csv")}
     assert predict_test_files(repo) == evaluated
     original = (repo.root / "params.yaml").read_text()
     repo.set_params(audio={"sample_rate": 8000}, features={"n_mfcc": 13, "n_fft": 1024})
@@ -73,6 +83,76 @@ def test_predict_from_audio_matches_the_evaluate_stage_and_ignores_params_change
         assert predict_test_files(repo) == evaluated
     finally:
         (repo.root / "params.yaml").write_text(original)
+
+
+def test_error_analysis_outputs_agree_with_the_manifest_split_and_metrics(repo):
+    manifest = read_csv(repo.root / "data/manifest.csv")
+    split = {row["file"]: row["set"] for row in read_csv(repo.root / "data/split.csv")}
+    evaluate = json.loads((repo.root / "metrics/evaluate.json").read_text())
+    classes = sorted(evaluate["per_class"])
+
+    predictions = read_csv(repo.root / "plots/predictions.csv")
+    assert list(predictions[0]) == ["file", "speaker", "actual", "predicted", *(f"p_{c}" for c in classes)]
+    expected = sorted((row["file"], row["speaker"], row["emotion"]) for row in manifest if split[row["file"]] == "test")
+    assert [(row["file"], row["speaker"], row["actual"]) for row in predictions] == expected
+    for row in predictions:
+        assert sum(float(row[f"p_{c}"]) for c in classes) == pytest.approx(1, abs=1e-4)
+
+    counts = read_csv(repo.root / "plots/class_counts.csv")
+    assert list(counts[0]) == ["emotion", "set", "count"]
+    assert sum(int(row["count"]) for row in counts) == len(manifest)
+    tally = Counter((row["emotion"], split[row["file"]]) for row in manifest)
+    assert {(row["emotion"], row["set"]): int(row["count"]) for row in counts if int(row["count"])} == tally
+
+    per_speaker = evaluate["per_speaker"]
+    assert sorted(per_speaker) == evaluate["test_speakers"]
+    for speaker, score in per_speaker.items():
+        mine = [row for row in predictions if row["speaker"] == speaker]
+        actual, predicted = [row["actual"] for row in mine], [row["predicted"] for row in mine]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "y_pred contains classes not in y_true"
+            assert score["uar"] == pytest.approx(balanced_accuracy_score(actual, predicted))
+        assert score["files"] == len(mine)
+        assert score["accuracy"] == pytest.approx(sum(a == p for a, p in zip(actual, predicted)) / len(mine))
+
+    crossval = json.loads((repo.root / "metrics/crossval.json").read_text())
+    held_out = [speaker for fold in crossval["test_speakers_per_fold"] for speaker in fold]
+    assert len(crossval["test_speakers_per_fold"]) == crossval["folds"]
+    assert sorted(held_out) == sorted({row["speaker"] for row in manifest}) == sorted(crossval["per_speaker_out_of_fold"])
+
+    shown = repo.dvc("metrics", "show").stdout
+    assert f"per_speaker.{evaluate['test_speakers'][0]}.uar" in shown
+
+
+def test_ser_report_reads_the_predictions(repo):
+    evaluate = json.loads((repo.root / "metrics/evaluate.json").read_text())
+    text = repo.run(sys.executable, "-m", "ser", "report").stdout
+    assert text.startswith(f"{evaluate['test_files']} files, {len(evaluate['test_speakers'])} speakers: "
+                           f"accuracy {evaluate['accuracy']:.3f}, UAR {evaluate['uar']:.3f}")
+    for speaker, score in evaluate["per_speaker"].items():
+        assert f"Speaker {speaker} ({score['files']} files): UAR {score['uar']:.3f}" in text
+
+
+def vega_specs(html: str) -> dict[str, dict]:
+    """The Vega-Lite specs in a `dvc plots show` page, by the id of the element each is drawn in."""
+    found = re.findall(r"^\s*var spec = (\{.*\});\n\s*vegaEmbed\('#(\w+)', spec\);$", html, flags=re.M)
+    return {element: json.loads(spec) for spec, element in found}
+
+
+def test_plots_show_draws_class_counts_and_the_confusion_from_predictions(repo, tmp_path):
+    repo.dvc("plots", "show", "-o", str(tmp_path))
+    html = (tmp_path / "index.html").read_text()
+    specs = vega_specs(html)
+    counts = specs["plots_class_counts_csv"]["data"]["values"]
+    expected = read_csv(repo.root / "plots/class_counts.csv")
+    assert sorted((p["emotion"], p["set"], str(p["count"])) for p in counts) == sorted(
+        (row["emotion"], row["set"], row["count"]) for row in expected)
+    confusion = specs["plots_predictions_csv"]["data"]["values"]
+    predictions = read_csv(repo.root / "plots/predictions.csv")
+    assert sorted((p["actual"], p["predicted"]) for p in confusion) == sorted(
+        (row["actual"], row["predicted"]) for row in predictions)
+    for figure in ("class_counts.png", "speaker_uar.png", "crossval_speaker_uar.png"):
+        assert (tmp_path / "static" / f"workspace_plots_{figure}").stat().st_size > 0
 
 
 def test_second_repro_runs_nothing(repo):

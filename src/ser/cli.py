@@ -1,4 +1,4 @@
-"""The ``ser`` command: ``ser predict``, ``ser serve`` and ``ser explore`` (also ``python -m ser``).
+"""The ``ser`` command: ``ser predict``, ``ser serve``, ``ser explore`` and ``ser report`` (also ``python -m ser``).
 
 Each subcommand imports its libraries only when it runs, so ``ser predict``
 never pays for matplotlib or librosa. Expected failures (a :class:`SerError`)
@@ -19,6 +19,7 @@ from typing import TextIO
 from ser.errors import SerError
 
 DEFAULT_MODEL = "model"  # the complete bundle the pipeline's bundle stage writes
+DEFAULT_PREDICTIONS = "plots/predictions.csv"  # the evaluate stage's per-file test-set predictions
 FORMATS = ("table", "json", "csv")
 MAX_UPLOAD_MB = 50.0  # ser serve's default body limit: 4.7 minutes of 44.1 kHz 16-bit stereo WAV, 26 of 16 kHz mono
 
@@ -147,6 +148,19 @@ def run_explore(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_report(args: argparse.Namespace) -> int:
+    from ser.analysis import confusion_report, read_predictions
+
+    print(confusion_report(read_predictions(args.predictions), args.top))
+    return 0
+
+
+def positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"got {text!r}; allowed: a whole number from 1")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ser.config import AudioParams, FeatureParams
 
@@ -201,6 +215,17 @@ def build_parser() -> argparse.ArgumentParser:
     explore.add_argument("--n-mfcc", type=int, default=features.n_mfcc,
                          help=f"MFCC coefficients (default: {features.n_mfcc})")
     explore.set_defaults(run=run_explore)
+
+    report_parser = commands.add_parser(
+        "report", help="print which emotions are confused with which, overall and for each speaker",
+        description="From the evaluate stage's per-file predictions: accuracy and UAR, the most confused "
+                    "(actual -> predicted) pairs overall, then each speaker's scores and most confused pairs, "
+                    "lowest UAR first.")
+    report_parser.add_argument("predictions", nargs="?", default=DEFAULT_PREDICTIONS, metavar="PATH",
+                               help=f"a predictions CSV (default: {DEFAULT_PREDICTIONS}, written by dvc repro)")
+    report_parser.add_argument("--top", type=positive_int, default=5, metavar="N",
+                               help="pairs listed per section (default: 5)")
+    report_parser.set_defaults(run=run_report)
     return parser
 
 

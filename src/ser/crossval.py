@@ -11,6 +11,7 @@ from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold, StratifiedKFold
 
+from ser.analysis import per_speaker_scores
 from ser.config import EvaluateParams, ParamError
 from ser.evaluation import summary_scores
 from ser.normalize import normalize
@@ -38,24 +39,31 @@ def fit_predict(model, X, y, groups, train, test, normalization: str = "none") -
     return clone(model).fit(X_train, y[train]).predict(X_test)
 
 
-def _fold_scores(model, X, y, groups, train, test, normalization) -> dict:
-    return summary_scores(y[test], fit_predict(model, X, y, groups, train, test, normalization))
-
-
 def cross_validate_model(model, X, y, groups, params: EvaluateParams, *, seed: int,
                          normalization: str = "none", n_jobs: int = -1) -> dict:
-    """Per-fold and mean/std accuracy, UAR and macro F1."""
+    """Per-fold and mean/std accuracy, UAR and macro F1, each fold's test speakers, and per-speaker
+    scores of the out-of-fold predictions (each file is predicted by the one fold that held it out).
+
+    The per-speaker key differs from the evaluate stage's ``per_speaker``, so `dvc metrics show`
+    keeps the two apart without prefixing file names.
+    """
     X, y, groups = np.asarray(X, dtype=np.float64), np.asarray(y), np.asarray(groups)
     grouping = groups if params.cv_by == "speaker" else None  # random folds take no groups (and warn if given)
     folds = list(fold_splitter(params, groups, seed).split(X, y, grouping))
-    scores = Parallel(n_jobs=n_jobs)(
-        delayed(_fold_scores)(model, X, y, groups, train, test, normalization) for train, test in folds)
+    predictions = Parallel(n_jobs=n_jobs)(
+        delayed(fit_predict)(model, X, y, groups, train, test, normalization) for train, test in folds)
+    scores = [summary_scores(y[test], predicted) for (_, test), predicted in zip(folds, predictions)]
     result = {"folds": len(folds)}
     for name in SCORES:
         values = [fold[name] for fold in scores]
         result[f"{name}_mean"] = float(np.mean(values))
         result[f"{name}_std"] = float(np.std(values))
         result[f"{name}_per_fold"] = [float(v) for v in values]
+    result["test_speakers_per_fold"] = [sorted(set(groups[test].astype(str))) for _, test in folds]
+    out_of_fold = np.empty_like(y)
+    for (_, test), predicted in zip(folds, predictions):
+        out_of_fold[test] = predicted
+    result["per_speaker_out_of_fold"] = per_speaker_scores(y, out_of_fold, groups)
     return result
 
 

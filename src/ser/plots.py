@@ -1,4 +1,5 @@
-"""PNG figures of the evaluation: confusion matrix, ROC, precision-recall, loss curve."""
+"""PNG figures of the evaluation: confusion matrix, ROC, precision-recall, loss curve, class counts and
+per-speaker UAR."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -57,4 +58,37 @@ def loss_figure(losses: list[float]):
     if not losses:
         axes.text(0.5, 0.5, "no loss curve: this model is not trained by epochs", ha="center", va="center",
                   transform=axes.transAxes)
+    return figure
+
+
+def class_counts_figure(counts: pd.DataFrame):
+    """Files per emotion (columns emotion, set, count): one bar per set, side by side."""
+    emotions = list(dict.fromkeys(counts["emotion"]))
+    sets = list(dict.fromkeys(counts["set"]))
+    height = 0.8 / len(sets)
+    figure, axes = plt.subplots(figsize=(6, 1.0 + 0.45 * len(emotions)))
+    for i, part in enumerate(sets):
+        mine = counts[counts["set"] == part].set_index("emotion")["count"].reindex(emotions, fill_value=0)
+        bars = axes.barh(np.arange(len(emotions)) + (i - (len(sets) - 1) / 2) * height, mine.to_numpy(), height,
+                         label=f"{part} ({mine.sum()} files)")
+        axes.bar_label(bars, padding=2, fontsize="small")
+    axes.set_yticks(range(len(emotions)), emotions)
+    axes.invert_yaxis()
+    axes.set(xlabel="files", title="Class distribution")
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=len(sets), fontsize="small", frameon=False)
+    return figure
+
+
+def speaker_uar_figure(per_speaker: dict[str, dict], title: str):
+    """Each speaker's UAR as a bar, sorted from lowest to highest, with the mean over speakers as a line."""
+    ordered = sorted(per_speaker, key=lambda s: (per_speaker[s]["uar"], s))
+    uars = [per_speaker[s]["uar"] for s in ordered]
+    mean = float(np.mean(uars))
+    figure, axes = plt.subplots(figsize=(max(6.0, 1.5 + 0.4 * len(ordered)), 4))
+    bars = axes.bar(range(len(ordered)), uars, color="tab:blue")
+    axes.bar_label(bars, fmt="%.2f", padding=2, fontsize="x-small")
+    axes.axhline(mean, color="tab:red", linestyle="--", label=f"mean over speakers: {mean:.3f}")
+    axes.set_xticks(range(len(ordered)), ordered, rotation=90 if len(ordered) > 30 else 0)
+    axes.set(xlabel="speaker (lowest UAR first)", ylabel="UAR", ylim=(0, 1.1), title=title)
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), fontsize="small", frameon=False)
     return figure
