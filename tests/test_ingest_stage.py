@@ -53,3 +53,14 @@ def test_missing_source_is_one_clear_line(tmp_path):
         failed = run_stage(tmp_path, {"source": source})
         assert failed.returncode == 2
         assert [l for l in failed.stderr.splitlines() if l.startswith("error: ")][0].startswith(message), failed.stderr
+
+
+def test_archive_limits_come_from_params(ravdess16k, tmp_path):
+    archive = tmp_path / "corpus.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for name in GOOD_RAVDESS:
+            bundle.write(ravdess16k / name, name)
+    refused = run_stage(tmp_path, {"source": "corpus.zip", "emotions": ["neutral", "calm"], "max_archive_files": 3})
+    assert refused.returncode == 2
+    assert "error: archive corpus.zip has more than data.max_archive_files (3) entries" in refused.stderr
+    assert not (tmp_path / "data/raw").exists()

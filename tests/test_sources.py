@@ -222,3 +222,33 @@ def test_truncated_and_foreign_archives_are_clear_errors(ravdess16k, tmp_path):
     (tmp_path / "notes.zip").write_text("not an archive")
     with pytest.raises(SourceError, match="is not a readable zip or tar archive"):
         extract_archive(tmp_path / "notes.zip", tmp_path / "raw2", LIMITS)
+
+
+def test_zip_bomb_is_refused_before_anything_is_written(tmp_path):
+    archive = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for k in range(3):
+            bundle.writestr(f"Audio_Speech/zeros{k}.wav", bytes(20 << 20))  # 60 MB expand from about 60 kB
+    assert archive.stat().st_size < 1 << 20
+    destination = tmp_path / "raw"
+    with pytest.raises(SourceError) as caught:
+        extract_archive(archive, destination, ArchiveLimits(max_bytes=50 << 20, max_files=100))
+    assert str(caught.value) == (f"archive {archive} would expand to more than data.max_archive_bytes ({50 << 20} bytes); "
+                                 "refused before extraction. Raise the limit if you trust the archive")
+    assert list(destination.rglob("*")) == []
+    assert len(extract_archive(archive, destination, ArchiveLimits(max_bytes=60 << 20, max_files=100))) == 0
+
+
+def test_tar_with_too_many_entries_is_refused_before_anything_is_written(tmp_path):
+    archive = tmp_path / "many.tar.gz"
+    with tarfile.open(archive, "w:gz") as bundle:
+        for k in range(30):
+            info = tarfile.TarInfo(f"Audio_Speech/{k}.wav")
+            info.size = 3
+            bundle.addfile(info, io.BytesIO(b"abc"))
+    destination = tmp_path / "raw"
+    with pytest.raises(SourceError, match=r"has more than data.max_archive_files \(29\) entries; refused before extraction"):
+        extract_archive(archive, destination, ArchiveLimits(max_bytes=1 << 20, max_files=29))
+    assert list(destination.rglob("*")) == []
+    assert extract_archive(archive, destination, ArchiveLimits(max_bytes=90, max_files=30)) == []
+    assert len(list(destination.rglob("*.wav"))) == 30
