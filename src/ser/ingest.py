@@ -65,7 +65,7 @@ class CheckCache:
     """What decoding each regular file found, kept between runs in one JSON file per check configuration.
 
     An entry is keyed by :func:`ser.files.stat_key` (device, inode, size, mtime, ctime), not
-    by path: a renamed file or a second link to it is not decoded again, and a file whose
+    by path: a second link to a file is not decoded again, and a file whose
     content changes gets a new key. The configuration (sample rate, minimum length and the
     source of :mod:`ser.audio`) names the file, so changing any of them starts afresh.
     Only the entries used by the last run are saved, so removed files drop out.
@@ -84,7 +84,7 @@ class CheckCache:
     def outcome(self, status: os.stat_result, compute) -> list:
         """The cached outcome for this file status, or ``compute()``'s, which is then kept."""
         key = stat_key(status)
-        found = self.known.get(key)
+        found = self.used.get(key, self.known.get(key))
         if found is None:
             found = compute()
             self.computed += 1
