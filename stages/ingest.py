@@ -20,7 +20,7 @@ from ser.ingest import CheckCache, IngestError, ingest
 from ser.sources import ArchiveLimits, download, extract_archive, local_archive, source_kind, verify_sha256
 from ser.stagekit import run_stage, stage_parser
 
-STAMP = "SOURCE.json"  # in data/raw: what it was made from, and the archive entries refused then
+STAMP = "SOURCE.json"  # in data/raw: what it was made from, the archive's digest record, the entries refused
 
 
 def code_version(module: str) -> str:
@@ -44,14 +44,14 @@ def fill_raw(raw: Path, downloads: Path, params) -> tuple[Path, list[dict], Path
     """
     data = params.data
     source, kind, kept = data.source, source_kind(data.source), read_stamp(raw)
-    archive = None
+    archive = record = None
     if kind == "demo":
         made_from = {"source": "demo", "sample_rate": params.audio.sample_rate, "generator": code_version("ser.demo")}
     elif kind in ("url", "archive"):
         archive = download(source, downloads, sha256=data.sha256) if kind == "url" else local_archive(source)
         limits = ArchiveLimits(data.max_archive_bytes, data.max_archive_files)
-        record = verify_sha256(archive, data.sha256, kept.get("made_from", {}).get("archive"))
-        made_from = {"source": source, "archive": record, "limits": [limits.max_bytes, limits.max_files],
+        record = verify_sha256(archive, data.sha256, kept.get("archive"))
+        made_from = {"source": source, "sha256": record["sha256"], "limits": [limits.max_bytes, limits.max_files],
                      "extractor": code_version("ser.sources")}
     else:
         made_from = {"source": source}
@@ -68,11 +68,15 @@ def fill_raw(raw: Path, downloads: Path, params) -> tuple[Path, list[dict], Path
                 note = f"extracted from {archive.name} ({source})"
             else:
                 note = f"audio read in place from {source}"
-            (tmp / STAMP).write_text(json.dumps({"note": note, "made_from": made_from, "refused": refused}, indent=1))
+            kept = {"note": note, "made_from": made_from, "archive": record, "refused": refused}
+            (tmp / STAMP).write_text(json.dumps(kept, indent=1))
         for entry, reason in refused:
             print(f"warning: archive entry {entry!r} refused: {reason}", file=sys.stderr)
-        kept = read_stamp(raw)
-    rejected = [{"path": entry, "reason": f"archive entry refused: {reason}"} for entry, reason in kept["refused"]]
+    elif record != kept.get("archive"):  # the same archive content under a new stat key (copied, downloaded again)
+        kept["archive"] = record
+        with atomic_path(raw / STAMP) as tmp:
+            tmp.write_text(json.dumps(kept, indent=1))
+    rejected = [{"path": entry, "reason": f"archive entry refused: {reason}"} for entry, reason in kept.get("refused", [])]
     if kind == "path":
         return Path(source), rejected, None
     return raw, rejected, (raw if archive is not None else None)
