@@ -14,8 +14,10 @@ At each size, in a throwaway copy of the project (cheap features: mfcc means, lo
 after ``dvc repro`` has brought everything up to date:
 
 * noop_repro_s: a `dvc repro` of the whole pipeline that changes nothing (ingest runs and
-  checks the corpus; every other stage is skipped), best of ``--runs``;
-* status_s: `dvc status`, best of ``--runs``;
+  checks the corpus; every other stage is skipped), best of ``--runs``; noop_repro_cpu_s:
+  the CPU seconds of DVC and the stage processes, least of the same runs (on a shared
+  machine other programs stretch wall time, much less CPU time);
+* status_s, status_cpu_s: `dvc status`, the same way;
 * plain_hash_s, plain_status_s: DVC's own cost of the same folder as a plain dependency
   (a fresh repository with one stage depending on it): the first `dvc repro`, which
   hashes every file, and a `dvc status` once its hashes are known.
@@ -24,7 +26,7 @@ At the middle size, 60 new files (real audio at another gain, so not duplicates)
 added and `dvc repro features` is run: ``added_stages`` must be ingest and features and
 ``added_computed`` 60. At the largest size, the peak RSS of the ingest stage alone, with
 its check cache warm and cold. ``noop_ratio`` is the no-op at the largest size over the
-no-op at the smallest (target: at most 2). ``background_cores``: how many cores other
+no-op at the smallest (target: at most 2), ``noop_cpu_ratio`` the same in CPU seconds. ``background_cores``: how many cores other
 programs kept busy meanwhile; trust timings only when it is near 0. Last line: one JSON object.
 """
 from __future__ import annotations
@@ -33,6 +35,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -81,17 +84,25 @@ def add_new_files(corpus: Path, originals: list[Path], count: int) -> None:
         sf.write(target, 0.9 * samples, rate, subtype="PCM_16")
 
 
-def best_of(runs: int, command) -> float:
-    times = []
+def children_cpu_seconds() -> float:
+    """CPU seconds of every finished child process, and theirs (DVC and the stages it ran)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def best_of(runs: int, command) -> tuple[float, float]:
+    """Least wall seconds and least CPU seconds of ``runs`` calls of ``command``."""
+    walls, cpus = [], []
     for _ in range(runs):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), children_cpu_seconds()
         command()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        walls.append(time.perf_counter() - start)
+        cpus.append(children_cpu_seconds() - cpu)
+    return min(walls), min(cpus)
 
 
 def plain_dependency(root: Path, corpus: Path, runs: int) -> tuple[float, float]:
-    """DVC hashing ``corpus`` as the dependency of a stage that does nothing: (first repro, status) seconds."""
+    """DVC hashing ``corpus`` as the dependency of a stage that does nothing: (first repro, status) wall seconds."""
     root.mkdir()
     for command in (["git", "init", "-q"], ["dvc", "init", "-q"], ["dvc", "config", "core.analytics", "false"]):
         subprocess.run(command, cwd=root, check=True, capture_output=True)
@@ -99,7 +110,7 @@ def plain_dependency(root: Path, corpus: Path, runs: int) -> tuple[float, float]
     start = time.perf_counter()
     subprocess.run(["dvc", "repro"], cwd=root, check=True, capture_output=True)
     first = time.perf_counter() - start
-    status = best_of(runs, lambda: subprocess.run(["dvc", "status"], cwd=root, check=True, capture_output=True))
+    status, _ = best_of(runs, lambda: subprocess.run(["dvc", "status"], cwd=root, check=True, capture_output=True))
     return first, status
 
 
@@ -135,12 +146,13 @@ def main() -> None:
             grow(corpus, originals, data, factor)
             files = len(originals) * factor + (ADDED if (corpus / "added").exists() else 0)
             repo.dvc("repro")
-            size = {"files": files,
-                    "noop_repro_s": best_of(args.runs, lambda: repo.dvc("repro")),
-                    "status_s": best_of(args.runs, lambda: repo.dvc("status"))}
+            size = {"files": files}
+            size["noop_repro_s"], size["noop_repro_cpu_s"] = best_of(args.runs, lambda: repo.dvc("repro"))
+            size["status_s"], size["status_cpu_s"] = best_of(args.runs, lambda: repo.dvc("status"))
             size["plain_hash_s"], size["plain_status_s"] = plain_dependency(scratch / f"plain{factor}", corpus, args.runs)
             result["sizes"].append(size)
-            print(f"{files:>7} files: no-op dvc repro {size['noop_repro_s']:6.2f} s, dvc status {size['status_s']:6.2f} s;"
+            print(f"{files:>7} files: no-op dvc repro {size['noop_repro_s']:6.2f} s ({size['noop_repro_cpu_s']:5.2f} s CPU), "
+                  f"dvc status {size['status_s']:6.2f} s;"
                   f" plain dependency: first hash {size['plain_hash_s']:6.2f} s, status {size['plain_status_s']:6.2f} s",
                   flush=True)
             if factor == factors[len(factors) // 2]:
@@ -155,9 +167,11 @@ def main() -> None:
         result["ingest_peak_rss_mb"] = ingest_peak_rss_mb(repo, cold=False)
         result["ingest_cold_peak_rss_mb"] = ingest_peak_rss_mb(repo, cold=True)
     result["noop_ratio"] = result["sizes"][-1]["noop_repro_s"] / result["sizes"][0]["noop_repro_s"]
+    result["noop_cpu_ratio"] = result["sizes"][-1]["noop_repro_cpu_s"] / result["sizes"][0]["noop_repro_cpu_s"]
     print(f"ingest peak RSS at {result['sizes'][-1]['files']} files: {result['ingest_peak_rss_mb']:.0f} MB "
           f"(check cache warm), {result['ingest_cold_peak_rss_mb']:.0f} MB (cold)")
-    print(f"no-op at {result['sizes'][-1]['files']} over no-op at {result['sizes'][0]['files']}: {result['noop_ratio']:.2f}")
+    print(f"no-op at {result['sizes'][-1]['files']} over no-op at {result['sizes'][0]['files']}: "
+          f"{result['noop_ratio']:.2f} (wall), {result['noop_cpu_ratio']:.2f} (CPU)")
     if start_busy is not None:
         other = (machine_busy_seconds() - start_busy) - (own_cpu_seconds() - start_own)
         result["background_cores"] = max(0.0, other / (time.perf_counter() - start_wall))
