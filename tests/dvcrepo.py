@@ -31,8 +31,9 @@ class DvcRepo:
         self.run("dvc", "config", "core.analytics", "false")
         self.commit("project")
 
-    def run(self, *command: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:
-        result = subprocess.run(command, cwd=self.root, capture_output=True, text=True, timeout=timeout)
+    def run(self, *command: str, check: bool = True, timeout: float = 900, **options) -> subprocess.CompletedProcess:
+        """Run ``command`` in the repository; ``options`` go to :func:`subprocess.run` (e.g. ``preexec_fn``)."""
+        result = subprocess.run(command, cwd=self.root, capture_output=True, text=True, timeout=timeout, **options)
         if check and result.returncode != 0:
             raise AssertionError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
         return result

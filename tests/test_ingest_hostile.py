@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import stat
 import tempfile
 from pathlib import Path
@@ -62,6 +63,11 @@ def make_text_named_wav(bad: Path, ravdess16k: Path):
     return "file is not readable audio"
 
 
+def make_random_bytes(bad: Path, ravdess16k: Path):
+    bad.write_bytes(np.random.default_rng(11).bytes(20000))
+    return "file is not readable audio"
+
+
 def make_directory(bad: Path, ravdess16k: Path):
     bad.mkdir()
     return "file is a directory"
@@ -70,6 +76,17 @@ def make_directory(bad: Path, ravdess16k: Path):
 def make_broken_link(bad: Path, ravdess16k: Path):
     bad.symlink_to(bad.parent / "gone.wav")
     return "file is a broken link"
+
+
+def make_link_loop(bad: Path, ravdess16k: Path):
+    bad.symlink_to(bad.name)  # a link to itself: following it never ends
+    return "file cannot be read: Too many levels of symbolic links"
+
+
+def make_socket(bad: Path, ravdess16k: Path):
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(str(bad))  # the socket file stays when the socket is closed
+    return "file is not a regular file"
 
 
 def make_fifo(bad: Path, ravdess16k: Path):
@@ -127,9 +144,12 @@ HOSTILE = {
     "truncated header": make_truncated_header,
     "corrupt header": make_corrupt_header,
     "text named .wav": make_text_named_wav,
+    "random bytes named .wav": make_random_bytes,
     "directory named .wav": make_directory,
     "broken link named .wav": make_broken_link,
+    "link loop named .wav": make_link_loop,
     "FIFO named .wav": make_fifo,
+    "socket named .wav": make_socket,
     "all-silent": make_silent,
     "shorter than one frame": make_too_short,
     "NaN samples": make_nan,

@@ -1,4 +1,5 @@
 """The ingest stage script on a local archive source: the pinned checksum guards it, outputs land atomically."""
+import json
 import os
 import subprocess
 import sys
@@ -41,7 +42,7 @@ def test_local_archive_is_checked_against_data_sha256_then_extracted(ravdess16k,
     assert done.returncode == 0, done.stderr
     manifest = pd.read_csv(tmp_path / "data/manifest.csv", dtype=str)
     assert sorted(manifest["path"]) == sorted(f"data/raw/{n}" for n in GOOD_RAVDESS)
-    assert (tmp_path / "data/raw/SOURCE.txt").read_text().startswith("extracted from corpus.zip")
+    assert json.loads((tmp_path / "data/raw/SOURCE.json").read_text())["note"].startswith("extracted from corpus.zip")
     leftovers = [p.name for p in (tmp_path / "data").rglob("*") if p.name.endswith(".tmp") or p.name.endswith(".old")]
     assert leftovers == []
 
@@ -52,3 +53,14 @@ def test_missing_source_is_one_clear_line(tmp_path):
         failed = run_stage(tmp_path, {"source": source})
         assert failed.returncode == 2
         assert [l for l in failed.stderr.splitlines() if l.startswith("error: ")][0].startswith(message), failed.stderr
+
+
+def test_archive_limits_come_from_params(ravdess16k, tmp_path):
+    archive = tmp_path / "corpus.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for name in GOOD_RAVDESS:
+            bundle.write(ravdess16k / name, name)
+    refused = run_stage(tmp_path, {"source": "corpus.zip", "emotions": ["neutral", "calm"], "max_archive_files": 3})
+    assert refused.returncode == 2
+    assert "error: archive corpus.zip has more than data.max_archive_files (3) entries" in refused.stderr
+    assert not (tmp_path / "data/raw").exists()

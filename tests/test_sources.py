@@ -16,8 +16,12 @@ import pytest
 
 from ser.corpora import CONVENTIONS
 from ser.ingest import ingest
-from ser.sources import SourceError, download, extract_archive
+from ser.config import DataParams
+from ser.sources import ArchiveLimits, SourceError, download, extract_archive
 from tests.audiofiles import GOOD_RAVDESS
+
+
+LIMITS = ArchiveLimits(DataParams().max_archive_bytes, DataParams().max_archive_files)  # the defaults
 
 
 class RecordingHandler(SimpleHTTPRequestHandler):
@@ -93,7 +97,7 @@ def test_archive_by_url_is_downloaded_once_extracted_and_ingested(server, ravdes
     assert sorted(p.name for p in downloads.iterdir()) == sorted([first.name, first.name + ".json"])
 
     raw = tmp_path / "raw"
-    assert extract_archive(first, raw) == []
+    assert extract_archive(first, raw, LIMITS) == []
     result = ingest(raw, CONVENTIONS["ravdess"], ("neutral", "calm"), sample_rate=16000, min_samples=2048)
     assert sorted(result.manifest["file"]) == sorted(f"Audio_Speech/{n}" for n in GOOD_RAVDESS)
 
@@ -159,7 +163,7 @@ def test_malicious_zip_entries_are_refused_and_good_ones_extracted(ravdess16k, t
         ]:
             bundle.writestr(info, data)
     destination = tmp_path / "out" / "raw"
-    refused = {r.entry: r.reason for r in extract_archive(archive, destination)}
+    refused = {r.entry: r.reason for r in extract_archive(archive, destination, LIMITS)}
     assert refused == {
         "../escaped.wav": "path leaves the archive folder (..)",
         "/tmp/absolute.wav": "absolute path",
@@ -194,7 +198,7 @@ def test_malicious_tar_entries_are_refused_and_good_ones_extracted(ravdess16k, t
         add("Audio_Speech/block.wav", tarfile.BLKTYPE)
         add("Audio_Speech/fifo.wav", tarfile.FIFOTYPE)
     destination = tmp_path / "raw"
-    refused = {r.entry: r.reason for r in extract_archive(archive, destination)}
+    refused = {r.entry: r.reason for r in extract_archive(archive, destination, LIMITS)}
     assert refused == {
         "../escaped.wav": "path leaves the archive folder (..)",
         "/tmp/absolute-tar.wav": "absolute path",
@@ -214,7 +218,37 @@ def test_truncated_and_foreign_archives_are_clear_errors(ravdess16k, tmp_path):
     whole = good_tar_gz(ravdess16k, tmp_path / "corpus.tar.gz").read_bytes()
     (tmp_path / "cut.tar.gz").write_bytes(whole[: len(whole) // 2])
     with pytest.raises(SourceError, match="corrupt or truncated"):
-        extract_archive(tmp_path / "cut.tar.gz", tmp_path / "raw1")
+        extract_archive(tmp_path / "cut.tar.gz", tmp_path / "raw1", LIMITS)
     (tmp_path / "notes.zip").write_text("not an archive")
     with pytest.raises(SourceError, match="is not a readable zip or tar archive"):
-        extract_archive(tmp_path / "notes.zip", tmp_path / "raw2")
+        extract_archive(tmp_path / "notes.zip", tmp_path / "raw2", LIMITS)
+
+
+def test_zip_bomb_is_refused_before_anything_is_written(tmp_path):
+    archive = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for k in range(3):
+            bundle.writestr(f"Audio_Speech/zeros{k}.wav", bytes(20 << 20))  # 60 MB expand from about 60 kB
+    assert archive.stat().st_size < 1 << 20
+    destination = tmp_path / "raw"
+    with pytest.raises(SourceError) as caught:
+        extract_archive(archive, destination, ArchiveLimits(max_bytes=50 << 20, max_files=100))
+    assert str(caught.value) == (f"archive {archive} would expand to more than data.max_archive_bytes ({50 << 20} bytes); "
+                                 "refused before extraction. Raise the limit if you trust the archive")
+    assert list(destination.rglob("*")) == []
+    assert len(extract_archive(archive, destination, ArchiveLimits(max_bytes=60 << 20, max_files=100))) == 0
+
+
+def test_tar_with_too_many_entries_is_refused_before_anything_is_written(tmp_path):
+    archive = tmp_path / "many.tar.gz"
+    with tarfile.open(archive, "w:gz") as bundle:
+        for k in range(30):
+            info = tarfile.TarInfo(f"Audio_Speech/{k}.wav")
+            info.size = 3
+            bundle.addfile(info, io.BytesIO(b"abc"))
+    destination = tmp_path / "raw"
+    with pytest.raises(SourceError, match=r"has more than data.max_archive_files \(29\) entries; refused before extraction"):
+        extract_archive(archive, destination, ArchiveLimits(max_bytes=1 << 20, max_files=29))
+    assert list(destination.rglob("*")) == []
+    assert extract_archive(archive, destination, ArchiveLimits(max_bytes=90, max_files=30)) == []
+    assert len(list(destination.rglob("*.wav"))) == 30

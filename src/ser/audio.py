@@ -6,6 +6,7 @@ give usable samples raise :class:`AudioError` with a reason a person can act on.
 """
 from __future__ import annotations
 
+import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,10 @@ class AudioError(SerError, ValueError):
     """A file cannot be used as audio; the message says why."""
 
 
+class UnreadableFile(AudioError):
+    """The file system refuses to open or read the file (permissions, I/O error): not a property of its content."""
+
+
 @dataclass(frozen=True)
 class AudioInfo:
     """What the file header says."""
@@ -37,40 +42,41 @@ class AudioInfo:
         return self.frames / self.sample_rate
 
 
-def _check_file_kind(path: Path) -> None:
+def check_file_kind(path: Path) -> os.stat_result:
     """Refuse what the file system already shows is not an audio file, before anything opens it.
 
-    A folder, a broken link, a FIFO or a device named like audio is refused here (opening
-    a FIFO would block), and so is an empty file.
+    A folder, a broken link, a link loop, a FIFO, a socket or a device named like audio is
+    refused here (opening a FIFO would block), and so is an empty file. Returns the status.
     """
     try:
         status = path.stat()
     except FileNotFoundError:
         raise AudioError("is a broken link" if path.is_symlink() else "does not exist") from None
     except OSError as error:
-        raise AudioError(f"cannot be read: {error.strerror or error}") from None
+        raise UnreadableFile(f"cannot be read: {error.strerror or error}") from None
     if stat.S_ISDIR(status.st_mode):
         raise AudioError("is a directory, not an audio file")
     if not stat.S_ISREG(status.st_mode):
         raise AudioError("is not a regular file (a FIFO, socket or device)")
     if status.st_size == 0:
         raise AudioError("is empty (0 bytes)")
+    return status
 
 
 def probe(path: str | Path) -> AudioInfo:
     """Read the header of ``path`` without decoding the samples.
 
-    Checks what the file system says first (:func:`_check_file_kind`), and opens the
+    Checks what the file system says first (:func:`check_file_kind`), and opens the
     file itself before libsndfile does, so a read error keeps its own reason.
     """
     path = Path(path)
-    _check_file_kind(path)
+    check_file_kind(path)
     try:
         with open(path, "rb") as handle:
             handle.read(1)
         info = sf.info(str(path))
     except OSError as error:
-        raise AudioError(f"cannot be read: {error.strerror or error}") from None
+        raise UnreadableFile(f"cannot be read: {error.strerror or error}") from None
     except sf.LibsndfileError as error:
         raise AudioError(f"is not readable audio ({error.error_string})") from None
     except RuntimeError as error:  # older soundfile versions
@@ -115,7 +121,7 @@ def _peak(samples: np.ndarray) -> float:
 
 def _decode(path: Path) -> tuple[np.ndarray, int]:
     """Every channel as float32 ``(frames, channels)`` and the native rate, opening the file once."""
-    _check_file_kind(path)
+    check_file_kind(path)
     try:
         with sf.SoundFile(str(path)) as handle:
             return handle.read(dtype="float32", always_2d=True), handle.samplerate

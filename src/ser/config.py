@@ -89,8 +89,12 @@ class DataParams:
     dataset: str = "ravdess"
     emotions: tuple[str, ...] | str = ("neutral", "calm", "happy", "disgust")
     sha256: str | None = None
+    max_archive_bytes: int = 20_000_000_000
+    max_archive_files: int = 1_000_000
 
     def __post_init__(self):
+        _integer("data.max_archive_bytes", self.max_archive_bytes, low=1)
+        _integer("data.max_archive_files", self.max_archive_files, low=1)
         if not isinstance(self.source, str) or not self.source:
             raise ParamError("data.source", f"got {self.source!r}; allowed: {SOURCE_KINDS}")
         scheme = urlsplit(self.source).scheme

@@ -294,6 +294,8 @@ class ManifestConvention:
 def _read_manifest_csv(csv_path: Path) -> pd.DataFrame:
     import pandas as pd  # only manifest corpora need it; keeps `ser predict` start-up light
 
+    if not csv_path.is_file():  # a FIFO named manifest.csv would block the read below
+        raise CorpusError(f"manifest {str(csv_path)!r} is not a regular file; point data.source at a CSV file")
     try:
         table = pd.read_csv(csv_path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:

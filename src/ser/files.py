@@ -27,6 +27,24 @@ def sha256_of(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def stat_key(status: os.stat_result) -> str:
+    """A file's identity and version as the file system reports them, without reading it.
+
+    Device and inode name the file; size, modification and status-change times (ns) change
+    whenever its content does. The status-change time cannot be set back by tools such as
+    ``touch -d`` or ``cp -p``, so a rewrite that keeps size and mtime still changes the key.
+    """
+    return f"{status.st_dev}:{status.st_ino}:{status.st_size}:{status.st_mtime_ns}:{status.st_ctime_ns}"
+
+
+def sha256_kept(path: str | Path, kept: dict | None) -> dict:
+    """``{"stat": stat_key, "sha256": digest}`` of ``path``, reusing ``kept``'s digest while its stat key still holds."""
+    key = stat_key(os.stat(path))
+    if kept and kept.get("stat") == key and kept.get("sha256"):
+        return {"stat": key, "sha256": kept["sha256"]}
+    return {"stat": key, "sha256": sha256_of(path)}
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it onto ``path``."""

@@ -22,12 +22,13 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Iterable
 from urllib.parse import unquote, urlsplit
 
 from tqdm import tqdm
 
 from ser.errors import SerError
-from ser.files import atomic_path, sha256_of, write_json
+from ser.files import atomic_path, sha256_kept, stat_key, write_json
 
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 TIMEOUT_SECONDS = 60
@@ -74,11 +75,14 @@ def local_archive(source: str) -> Path:
     return path
 
 
-def verify_sha256(path: Path, expected: str | None) -> None:
-    """Raise :class:`SourceError` unless ``path`` has SHA-256 ``expected`` (when given)."""
-    if expected is not None and (actual := sha256_of(path)) != expected:
-        raise SourceError(f"{path} has SHA-256 {actual}, but data.sha256 is {expected}; "
+def verify_sha256(path: Path, expected: str | None, kept: dict | None = None) -> dict:
+    """``path``'s :func:`ser.files.sha256_kept` record (``kept``'s digest reused while the file is unchanged);
+    :class:`SourceError` unless its SHA-256 is ``expected`` (when given)."""
+    record = sha256_kept(path, kept)
+    if expected is not None and record["sha256"] != expected:
+        raise SourceError(f"{path} has SHA-256 {record['sha256']}, but data.sha256 is {expected}; "
                           "fix data.sha256 or the archive")
+    return record
 
 
 def download(url: str, folder: Path, *, sha256: str | None = None, progress: bool = True) -> Path:
@@ -94,29 +98,33 @@ def download(url: str, folder: Path, *, sha256: str | None = None, progress: boo
     name = re.sub(r"[^A-Za-z0-9._-]", "_", unquote(PurePosixPath(urlsplit(url).path).name)) or "download"
     target = folder / f"{hashlib.sha1(url.encode()).hexdigest()[:10]}-{name}"
     record = target.with_name(target.name + ".json")
-    if target.is_file() and sha256 is not None and sha256_of(target) == sha256:
+    if target.is_file() and sha256 is not None and sha256_kept(target, _read_record(record))["sha256"] == sha256:
         return target
     validators = _kept_validators(target, record, url) if sha256 is None else {}
     fetched = _fetch(url, target, validators, sha256=sha256, progress=progress)
     if fetched is None:
         return target
     digest, headers = fetched
-    write_json(record, {"url": url, "sha256": digest, "etag": headers.get("ETag"),
+    write_json(record, {"url": url, "sha256": digest, "stat": stat_key(target.stat()), "etag": headers.get("ETag"),
                         "last_modified": headers.get("Last-Modified")})
     if sha256 is None:
         print(f"downloaded {url} (SHA-256 {digest}); set data.sha256 to this value to pin it", file=sys.stderr)
     return target
 
 
-def _kept_validators(target: Path, record: Path, url: str) -> dict[str, str]:
-    """Conditional-request headers for a kept download of ``url``, if there is one."""
-    if not target.is_file() or not record.is_file():
-        return {}
+def _read_record(record: Path) -> dict:
+    """What was recorded of a kept download (empty if nothing readable was)."""
     try:
         kept = json.loads(record.read_text())
     except (OSError, ValueError):
         return {}
-    if kept.get("url") != url:
+    return kept if isinstance(kept, dict) else {}
+
+
+def _kept_validators(target: Path, record: Path, url: str) -> dict[str, str]:
+    """Conditional-request headers for a kept download of ``url``, if there is one."""
+    kept = _read_record(record)
+    if not target.is_file() or kept.get("url") != url:
         return {}
     headers = {}
     if kept.get("etag"):
@@ -161,15 +169,45 @@ def _fetch(url: str, target: Path, validators: dict[str, str], *, sha256: str | 
     return digest.hexdigest(), response.headers
 
 
-def extract_archive(archive: Path, destination: Path) -> list[Refusal]:
-    """Unpack the zip or tar ``archive`` into ``destination``; return the refused entries."""
+@dataclass(frozen=True)
+class ArchiveLimits:
+    """The most an archive may expand to: bytes of file content and number of entries."""
+
+    max_bytes: int
+    max_files: int
+
+    def check(self, archive: Path, destination: Path, sizes: Iterable[int]) -> None:
+        """Refuse the archive, before anything is written, when the entries' declared sizes break a limit.
+
+        zipfile and tarfile never return more bytes for an entry than its header declares,
+        so the declared sizes bound what extraction writes. ``sizes`` is read lazily and
+        abandoned as soon as a limit is passed (a tar is listed by reading it).
+        """
+        count = total = 0
+        for size in sizes:
+            count, total = count + 1, total + size
+            if count > self.max_files:
+                raise SourceError(f"archive {archive} has more than data.max_archive_files ({self.max_files}) "
+                                  "entries; refused before extraction. Raise the limit if you trust the archive")
+            if total > self.max_bytes:
+                raise SourceError(f"archive {archive} would expand to more than data.max_archive_bytes "
+                                  f"({self.max_bytes} bytes); refused before extraction. Raise the limit if "
+                                  "you trust the archive")
+        free = shutil.disk_usage(destination).free
+        if total > free:
+            raise SourceError(f"archive {archive} would expand to {total} bytes but only {free} are free "
+                              f"where it is extracted ({destination}); free some space")
+
+
+def extract_archive(archive: Path, destination: Path, limits: ArchiveLimits) -> list[Refusal]:
+    """Unpack the zip or tar ``archive`` into ``destination`` within ``limits``; return the refused entries."""
     archive, destination = Path(archive), Path(destination)
     destination.mkdir(parents=True, exist_ok=True)
     try:
         if zipfile.is_zipfile(archive):
-            return _extract_zip(archive, destination)
+            return _extract_zip(archive, destination, limits)
         if tarfile.is_tarfile(archive):
-            return _extract_tar(archive, destination)
+            return _extract_tar(archive, destination, limits)
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, OSError) as error:
         raise SourceError(f"archive {archive} is corrupt or truncated ({error}); download or copy it again") from None
     raise SourceError(f"{archive} is not a readable zip or tar archive (corrupt, truncated or another format)")
@@ -218,9 +256,10 @@ def _make_folder(target: Path, name: str, refused: list[Refusal]) -> None:
         refused.append(Refusal(name, f"cannot be extracted ({error.strerror or error})"))
 
 
-def _extract_zip(archive: Path, destination: Path) -> list[Refusal]:
+def _extract_zip(archive: Path, destination: Path, limits: ArchiveLimits) -> list[Refusal]:
     refused: list[Refusal] = []
     with zipfile.ZipFile(archive) as bundle:
+        limits.check(archive, destination, (info.file_size for info in bundle.infolist()))
         for info in bundle.infolist():
             target = _target(destination, info.filename, refused)
             if target is None:
@@ -238,9 +277,10 @@ def _extract_zip(archive: Path, destination: Path) -> list[Refusal]:
     return refused
 
 
-def _extract_tar(archive: Path, destination: Path) -> list[Refusal]:
+def _extract_tar(archive: Path, destination: Path, limits: ArchiveLimits) -> list[Refusal]:
     refused: list[Refusal] = []
     with tarfile.open(archive) as bundle:
+        limits.check(archive, destination, (member.size if member.isreg() else 0 for member in bundle))
         for member in bundle:
             target = _target(destination, member.name, refused)
             if target is None:
