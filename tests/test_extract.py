@@ -133,3 +133,39 @@ def test_unreachable_scheduler_is_one_clear_error(rows, tmp_path, monkeypatch):
     with pytest.raises(extract.ExtractError, match=f"features.scheduler: cannot reach the Dask scheduler at {address}"):
         extract_features(rows[:2], params, 16000, tmp_path / "f.parquet", tmp_path / "cache")
     assert not (tmp_path / "f.parquet").exists()
+
+
+def blas_threads() -> list[int]:
+    from threadpoolctl import threadpool_info
+
+    return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_extraction_gives_the_callers_blas_its_threads_back(rows, tmp_path, workers):
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(2):  # two, whatever this machine's default: extraction pins one while it computes
+        assert set(blas_threads()) == {2}
+        extract_features(rows[:3], FeatureParams(), 16000, tmp_path / "f.parquet", tmp_path / "cache", workers=workers)
+        assert set(blas_threads()) == {2}
+
+
+def test_a_library_version_change_changes_the_cache_key(monkeypatch):
+    from ser import extract
+
+    own, smile = FeatureParams(), FeatureParams(families=("mfcc", "egemaps"))
+    assert {"numpy", "scipy", "soxr", "soundfile", "libsndfile"} <= set(extract.library_versions(own))
+    assert "opensmile" not in extract.library_versions(own) and "opensmile" in extract.library_versions(smile)
+    before = {params: extract.configuration_key(params, 16000) for params in (own, smile)}
+    real = extract.library_versions
+    for library in ("numpy", "soundfile", "opensmile"):
+        monkeypatch.setattr(extract, "library_versions", lambda params, real=real, library=library: {
+            **real(params), **({library: "0.0.1"} if library in real(params) else {})})
+        extract.configuration_key.cache_clear()
+        after = {params: extract.configuration_key(params, 16000) for params in (own, smile)}
+        assert after[smile] != before[smile]
+        assert (after[own] != before[own]) == (library != "opensmile")  # openSMILE's version matters where it is used
+    monkeypatch.undo()
+    extract.configuration_key.cache_clear()
+    assert {params: extract.configuration_key(params, 16000) for params in (own, smile)} == before
