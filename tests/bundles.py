@@ -19,7 +19,7 @@ from ser.features import FeatureExtractor
 from ser.model import build_model
 
 SAMPLE_RATE = 8000
-FEATURES = FeatureParams(families=("mfcc", "chroma"), n_mfcc=20, n_mels=40, n_fft=512, hop_length=128)
+FEATURES = FeatureParams(families=("mfcc", "chroma"), stats=("mean",), n_mfcc=20, n_mels=40, n_fft=512, hop_length=128)
 EMOTIONS = {"01": "neutral", "05": "angry", "08": "surprised"}  # RAVDESS codes
 TRAIN_ACTORS = ("01", "02", "03", "04")
 
@@ -38,7 +38,7 @@ def train_bundle(ravdess16k: Path, directory: Path) -> Path:
     y = np.array([EMOTIONS[p.name.split("-")[2]] for p in files])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence warnings of a deliberately small network
-        model = build_model(TrainParams(hidden_layer_sizes=(32,), max_iter=300, seed=0)).fit(X, y)
+        model = build_model(TrainParams(model="mlp", normalize="none", hidden_layer_sizes=(32,), max_iter=300, seed=0)).fit(X, y)
     info = {
         "classes": [str(c) for c in model.classes_],
         "feature_columns": columns,

@@ -56,7 +56,7 @@ def test_every_model_train_can_save_loads_with_the_trusted_list(tmp_path, scale,
     X, y = small_data()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = build_model(TrainParams(hidden_layer_sizes=(8,), max_iter=30, solver=solver, scale=scale)).fit(X, y)
+        model = build_model(TrainParams(model="mlp", hidden_layer_sizes=(8,), max_iter=30, solver=solver, scale=scale)).fit(X, y)
     save_bundle(tmp_path / "b", model, {"classes": [str(c) for c in model.classes_]})
     assert bundle_types(tmp_path / "b" / MODEL_FILE) <= set(TRUSTED_TYPES)
     loaded, info = load_bundle(tmp_path / "b")
@@ -88,7 +88,7 @@ def numpy_function_transformer(copy: Path) -> str:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = Pipeline([("f", FunctionTransformer(np.exp)), ("scale", StandardScaler()),
-                          ("mlp", build_model(TrainParams(hidden_layer_sizes=(4,), max_iter=5))[-1])]).fit(X, y)
+                          ("mlp", build_model(TrainParams(model="mlp", hidden_layer_sizes=(4,), max_iter=5))[-1])]).fit(X, y)
     refit_with(copy, model)
     return "sklearn.preprocessing._function_transformer.FunctionTransformer"
 

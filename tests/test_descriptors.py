@@ -5,7 +5,7 @@ import pytest
 
 from ser import descriptors as d
 from ser.audio import load_audio
-from ser.config import FeatureParams
+from ser.config import NOTEBOOK_FEATURES
 from ser.features import FeatureExtractor
 from tests.test_features import real_files
 
@@ -14,7 +14,7 @@ SR, N_FFT, HOP = 16000, 2048, 512
 
 @pytest.fixture(scope="module")
 def extractor():
-    return FeatureExtractor(FeatureParams(), SR)
+    return FeatureExtractor(NOTEBOOK_FEATURES, SR)
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +92,7 @@ def test_zero_crossing_rate_of_a_tone_is_twice_its_frequency():
 
 
 def test_contrast_of_low_sample_rates_keeps_its_shape():
-    power = FeatureExtractor(FeatureParams(), 8000).power_spectrogram(noise())
+    power = FeatureExtractor(NOTEBOOK_FEATURES, 8000).power_spectrogram(noise())
     contrast = d.spectral_contrast(power, sample_rate=8000, n_fft=N_FFT)
     assert contrast.shape == (7, power.shape[1])
     assert not contrast[-1].any() and np.all(np.isfinite(contrast))  # the band above 4 kHz does not exist at 8 kHz
@@ -146,7 +146,7 @@ def test_spectral_balance_of_noise_and_of_a_low_tone(extractor):
 
 def test_level_and_active_frames():
     samples = np.concatenate([tone(440, 1.0), np.zeros(SR, np.float32), tone(440, 1.0) * 0.001])
-    power = FeatureExtractor(FeatureParams(), SR).power_spectrogram(samples)
+    power = FeatureExtractor(NOTEBOOK_FEATURES, SR).power_spectrogram(samples)
     level = d.level_db(power, n_fft=N_FFT)[0]
     assert level[5] == pytest.approx(20 * np.log10(0.3 / np.sqrt(2) * np.sqrt(3 / 8)), abs=0.05)
     assert level[45] == pytest.approx(-100)  # digital silence sits on the floor
