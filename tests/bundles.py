@@ -1,4 +1,4 @@
-"""A real model bundle for tests: an MLP trained on real RAVDESS speech in a few seconds.
+"""A real model bundle for tests: an MLP trained on the synthetic speech16k corpus in a few seconds.
 
 Its configuration deliberately differs from params.yaml (8 kHz, MFCC and chroma only,
 smaller frames) and its feature columns are stored in reverse order, so a predictor
@@ -24,14 +24,14 @@ EMOTIONS = {"01": "neutral", "05": "angry", "08": "surprised"}  # RAVDESS codes
 TRAIN_ACTORS = ("01", "02", "03", "04")
 
 
-def training_files(ravdess16k: Path) -> list[Path]:
-    return sorted(p for actor in TRAIN_ACTORS for p in (ravdess16k / f"Actor_{actor}").glob("*.wav")
+def training_files(speech16k: Path) -> list[Path]:
+    return sorted(p for actor in TRAIN_ACTORS for p in (speech16k / f"Actor_{actor}").glob("*.wav")
                   if p.name.split("-")[2] in EMOTIONS)
 
 
-def train_bundle(ravdess16k: Path, directory: Path) -> Path:
+def train_bundle(speech16k: Path, directory: Path) -> Path:
     """Train on actors 01-04 (neutral, angry, surprised) and save a bundle into ``directory``."""
-    files = training_files(ravdess16k)
+    files = training_files(speech16k)
     extractor = FeatureExtractor(FEATURES, SAMPLE_RATE)
     columns = extractor.names[::-1]
     X = np.array([extractor(load_audio(p, SAMPLE_RATE, min_samples=FEATURES.min_samples)) for p in files])[:, ::-1]
@@ -44,7 +44,7 @@ def train_bundle(ravdess16k: Path, directory: Path) -> Path:
         "feature_columns": columns,
         "audio": {"sample_rate": SAMPLE_RATE},
         "features": {k: v for k, v in asdict(FEATURES).items() if k != "workers"},
-        "data": {"source": str(ravdess16k), "dataset": "ravdess", "train_files": len(files),
+        "data": {"source": str(speech16k), "dataset": "ravdess", "train_files": len(files),
                  "train_speakers": list(TRAIN_ACTORS)},
         "versions": {},
     }

@@ -32,8 +32,8 @@ class Payload:
 
 
 @pytest.fixture(scope="module")
-def bundle(ravdess16k, tmp_path_factory) -> Path:
-    return train_bundle(ravdess16k, tmp_path_factory.mktemp("bundle") / "model")
+def bundle(speech16k, tmp_path_factory) -> Path:
+    return train_bundle(speech16k, tmp_path_factory.mktemp("bundle") / "model")
 
 
 @pytest.fixture
@@ -183,10 +183,10 @@ def test_classes_that_disagree_with_the_model_are_refused(copy):
 
 
 @pytest.mark.parametrize("name", ["untrusted class", "pickle instead of skops"])
-def test_the_cli_refuses_a_tampered_bundle_in_one_line(copy, name, ravdess16k):
+def test_the_cli_refuses_a_tampered_bundle_in_one_line(copy, name, speech16k):
     TAMPERINGS[name](copy)
     restamp(copy)
-    audio = ravdess16k / "Actor_05/03-01-05-01-01-01-05.wav"
+    audio = speech16k / "Actor_05/03-01-05-01-01-01-05.wav"
     run = subprocess.run([sys.executable, "-m", "ser", "predict", "--model", str(copy), str(audio)],
                          capture_output=True, text=True)
     assert run.returncode == 2

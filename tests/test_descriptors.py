@@ -1,4 +1,4 @@
-"""Frame descriptors: agreement with librosa's equivalents on real files, and known answers on synthetic signals."""
+"""Frame descriptors: agreement with librosa's equivalents on speech, and known answers on synthetic signals."""
 import librosa
 import numpy as np
 import pytest
@@ -7,7 +7,7 @@ from ser import descriptors as d
 from ser.audio import load_audio
 from ser.config import NOTEBOOK_FEATURES
 from ser.features import FeatureExtractor
-from tests.test_features import real_files
+from tests.test_features import spread_files
 
 SR, N_FFT, HOP = 16000, 2048, 512
 
@@ -18,10 +18,10 @@ def extractor():
 
 
 @pytest.fixture(scope="module")
-def real(ravdess16k, extractor):
-    """(samples, power) of a dozen real files, one per actor."""
+def speech(speech16k, extractor):
+    """(samples, power) of a dozen speech files, two per speaker."""
     return [(samples, extractor.power_spectrogram(samples))
-            for samples in (load_audio(path, SR) for path in real_files(ravdess16k, 12))]
+            for samples in (load_audio(path, SR) for path in spread_files(speech16k, 12))]
 
 
 def tone(frequency, seconds=1.0, harmonics=(1,), sample_rate=SR):
@@ -33,8 +33,8 @@ def noise(seconds=1.0, seed=0):
     return (np.random.default_rng(seed).standard_normal(int(seconds * SR)) * 0.1).astype(np.float32)
 
 
-def test_spectral_shape_equals_librosa_on_real_files(real):
-    for samples, power in real:
+def test_spectral_shape_equals_librosa_on_speech(speech):
+    for samples, power in speech:
         magnitude = np.sqrt(power)
         pairs = {
             "flatness": (d.spectral_flatness(power), librosa.feature.spectral_flatness(S=magnitude)),
@@ -55,8 +55,8 @@ def test_spectral_shape_equals_librosa_on_real_files(real):
             np.testing.assert_allclose(ours, theirs, rtol=5e-4, atol=1e-5 * scale, err_msg=name)
 
 
-def test_deltas_equal_librosa_including_short_inputs(real, extractor):
-    samples, _ = real[0]
+def test_deltas_equal_librosa_including_short_inputs(speech, extractor):
+    samples, _ = speech[0]
     mfcc = librosa.feature.mfcc(y=samples, sr=SR, n_mfcc=40)
     for order in (1, 2):
         np.testing.assert_allclose(d.delta(mfcc, order=order), librosa.feature.delta(mfcc, order=order),
@@ -114,15 +114,15 @@ def test_yin_calls_noise_and_silence_unvoiced():
     assert not pitch.voiced[-20:].any()  # digital silence: no energy, no pitch
 
 
-def test_yin_agrees_with_librosa_pyin_on_real_speech(real):
+def test_yin_agrees_with_librosa_pyin_on_speech(speech):
     agree, both = 0, 0
-    for samples, _ in real:
+    for samples, _ in speech:
         ours = d.yin(samples, sample_rate=SR, frame_length=N_FFT, hop_length=HOP)
         f0, voiced, _ = librosa.pyin(samples, fmin=d.F0_MIN, fmax=d.F0_MAX, sr=SR, frame_length=N_FFT, hop_length=HOP)
         shared = ours.voiced & voiced
         both += shared.sum()
         agree += (np.abs(12 * np.log2(ours.f0[shared] / f0[shared])) < 1).sum()
-        assert ours.voiced.sum() >= 5, "every real recording has voiced speech"
+        assert ours.voiced.sum() >= 5, "every recording has voiced speech"
     assert both > 200
     assert agree / both > 0.95  # within a semitone of pYIN where both call the frame voiced
 

@@ -25,8 +25,8 @@ def manifest_rows(root, count):
 
 
 @pytest.fixture(scope="module")
-def rows(ravdess16k):
-    return manifest_rows(ravdess16k, 40)
+def rows(speech16k):
+    return manifest_rows(speech16k, 40)
 
 
 @pytest.fixture(scope="module")

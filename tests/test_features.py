@@ -1,4 +1,4 @@
-"""The one-STFT extractor against the notebook's own per-file librosa calls, on real files."""
+"""The one-STFT extractor against the notebook's own per-file librosa calls, on speech."""
 from dataclasses import replace
 
 import librosa
@@ -20,17 +20,17 @@ def notebook_features(path) -> np.ndarray:
     return np.hstack([mfcc, chroma, mel])
 
 
-def real_files(root, count):
+def spread_files(root, count):
     """``count`` files spread over every actor of ``root``."""
     files = sorted(root.glob("Actor_*/*.wav"))
     return files[:: max(1, len(files) // count)][:count]
 
 
-def test_feature_vector_equals_the_notebooks_on_real_files(ravdess16k):
+def test_feature_vector_equals_the_notebooks_on_speech(speech16k):
     extractor = FeatureExtractor(NOTEBOOK_FEATURES, 16000)
     assert len(extractor.names) == 180
     families = {"mfcc": slice(0, 40), "chroma": slice(40, 52), "mel": slice(52, 180)}
-    for path in real_files(ravdess16k, 24):
+    for path in spread_files(speech16k, 24):
         ours, reference = extractor(load_audio(path, 16000)), notebook_features(path)
         for family, columns in families.items():
             # float32 rounding: relative to each value, and to the family's scale for values near zero
@@ -48,9 +48,9 @@ def test_feature_names_follow_the_params():
     assert extractor(rng.standard_normal(16000).astype(np.float32) * 0.1).shape == (101,)
 
 
-def test_tuning_estimate_equals_librosas(ravdess16k):
+def test_tuning_estimate_equals_librosas(speech16k):
     extractor = FeatureExtractor(NOTEBOOK_FEATURES, 16000)
-    for path in real_files(ravdess16k, 60):
+    for path in spread_files(speech16k, 60):
         power = extractor.power_spectrogram(load_audio(path, 16000))
         assert estimate_tuning(power, 16000, 2048, 12) == librosa.estimate_tuning(
             S=power, sr=16000, n_fft=2048, bins_per_octave=12), path

@@ -23,11 +23,11 @@ def run_stage(tmp_path, data: dict) -> subprocess.CompletedProcess:
     )
 
 
-def test_local_archive_is_checked_against_data_sha256_then_extracted(ravdess16k, tmp_path):
+def test_local_archive_is_checked_against_data_sha256_then_extracted(speech16k, tmp_path):
     archive = tmp_path / "corpus.zip"
     with zipfile.ZipFile(archive, "w") as bundle:
         for name in GOOD_RAVDESS:
-            bundle.write(ravdess16k / name, name)
+            bundle.write(speech16k / name, name)
     data = {"source": "corpus.zip", "emotions": ["neutral", "calm"]}
 
     refused = run_stage(tmp_path, {**data, "sha256": "0" * 64})

@@ -20,8 +20,8 @@ def test_feature_extraction_imports_neither_librosa_nor_numba():
     assert not {"librosa", "numba", "matplotlib", "sklearn"} & modules
 
 
-def test_features_stage_runs_without_pandas_or_librosa(ravdess16k, tmp_path):
-    files = sorted(ravdess16k.glob("Actor_01/*.wav"))[:3]
+def test_features_stage_runs_without_pandas_or_librosa(speech16k, tmp_path):
+    files = sorted(speech16k.glob("Actor_01/*.wav"))[:3]
     manifest = tmp_path / "manifest.csv"
     manifest.write_text("file,path,speaker,emotion,sha256\n" + "".join(
         f"{p.name},{p},01,calm,{sha256_of(p)}\n" for p in files))
