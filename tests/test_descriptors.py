@@ -50,6 +50,10 @@ def test_spectral_shape_equals_librosa_on_speech(speech):
         }
         for name, (ours, theirs) in pairs.items():
             assert ours.shape == theirs.shape == (theirs.shape[0], power.shape[1]), name
+            if name == "rolloff":  # librosa sums in float32: a frame right at the 85% point can land one bin over
+                bin_width = SR / N_FFT
+                assert np.abs(ours - theirs).max() <= bin_width and np.mean(ours == theirs) > 0.95, name
+                continue
             scale = np.abs(theirs).max()
             # librosa computes in float32: flatness of a near-silent frame can read 1.0003
             np.testing.assert_allclose(ours, theirs, rtol=5e-4, atol=1e-5 * scale, err_msg=name)
