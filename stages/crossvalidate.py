@@ -10,9 +10,9 @@ from ser.stagekit import run_stage, stage_parser
 
 def main(args, params):
     table = pd.read_parquet(args.features)
-    X = table[feature_columns(table)].to_numpy()
+    columns = feature_columns(table)
     result = cross_validate_model(
-        build_model(params.train), X, table["emotion"].to_numpy(), table["speaker"].to_numpy(),
+        build_model(params.train, columns), table[columns].to_numpy(), table["emotion"].to_numpy(), table["speaker"].to_numpy(),
         params.evaluate, seed=params.split.seed, normalization=params.train.normalize,
     )
     result["by"] = params.evaluate.cv_by

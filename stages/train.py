@@ -21,7 +21,7 @@ def main(args, params):
     columns = feature_columns(table)
     features, speakers = train[columns].to_numpy(), train["speaker"].to_numpy()
     X = normalize(features, speakers, params.train.normalize)
-    model = build_model(params.train).fit(X, train["emotion"].to_numpy())
+    model = build_model(params.train, columns).fit(X, train["emotion"].to_numpy())
     info = {
         "classes": [str(c) for c in model.classes_],
         "feature_columns": columns,

@@ -38,7 +38,8 @@ def train_bundle(speech16k: Path, directory: Path) -> Path:
     y = np.array([EMOTIONS[p.name.split("-")[2]] for p in files])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence warnings of a deliberately small network
-        model = build_model(TrainParams(model="mlp", normalize="none", hidden_layer_sizes=(32,), max_iter=300, seed=0)).fit(X, y)
+        model = build_model(TrainParams(model="mlp", normalize="none", hidden_layer_sizes=(32,), max_iter=300, seed=0),
+                            columns).fit(X, y)
     info = {
         "classes": [str(c) for c in model.classes_],
         "feature_columns": columns,

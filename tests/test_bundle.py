@@ -56,7 +56,26 @@ def test_every_model_train_can_save_loads_with_the_trusted_list(tmp_path, scale,
     X, y = small_data()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = build_model(TrainParams(model="mlp", hidden_layer_sizes=(8,), max_iter=30, solver=solver, scale=scale)).fit(X, y)
+        model = build_model(TrainParams(model="mlp", hidden_layer_sizes=(8,), max_iter=30, solver=solver, scale=scale),
+                            COLUMNS).fit(X, y)
+    assert_saves_and_loads_with_the_trusted_list(tmp_path, model, X)
+
+
+# two feature blocks (encoder and handcrafted), so train.blocks equal builds its weighted scaler
+COLUMNS = [f"mfcc_mean_{i:02d}" for i in range(3)] + [f"whisper_mean_{i:03d}" for i in range(3)]
+
+
+@pytest.mark.parametrize("train", [{"model": "mlp", "ensemble": 3}, {"model": "mlp", "blocks": "columns"},
+                                   {"model": "logreg"}, {"model": "svm"}])
+def test_fused_blocks_and_seed_ensembles_load_with_the_trusted_list(tmp_path, train):
+    X, y = small_data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = build_model(TrainParams(hidden_layer_sizes=(8,), max_iter=30, **train), COLUMNS).fit(X, y)
+    assert_saves_and_loads_with_the_trusted_list(tmp_path, model, X)
+
+
+def assert_saves_and_loads_with_the_trusted_list(tmp_path, model, X):
     save_bundle(tmp_path / "b", model, {"classes": [str(c) for c in model.classes_]})
     assert bundle_types(tmp_path / "b" / MODEL_FILE) <= set(TRUSTED_TYPES)
     loaded, info = load_bundle(tmp_path / "b")
@@ -88,7 +107,7 @@ def numpy_function_transformer(copy: Path) -> str:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = Pipeline([("f", FunctionTransformer(np.exp)), ("scale", StandardScaler()),
-                          ("mlp", build_model(TrainParams(model="mlp", hidden_layer_sizes=(4,), max_iter=5))[-1])]).fit(X, y)
+                          ("mlp", build_model(TrainParams(model="mlp", hidden_layer_sizes=(4,), max_iter=5), COLUMNS)[-1])]).fit(X, y)
     refit_with(copy, model)
     return "sklearn.preprocessing._function_transformer.FunctionTransformer"
 

@@ -154,18 +154,21 @@ def test_extraction_gives_the_callers_blas_its_threads_back(rows, tmp_path, work
 def test_a_library_version_change_changes_the_cache_key(monkeypatch):
     from ser import extract
 
-    own, smile = FeatureParams(), FeatureParams(families=("mfcc", "egemaps"))
+    own, smile, encoder = (FeatureParams(families=("mfcc",)), FeatureParams(families=("mfcc", "egemaps")),
+                           FeatureParams(families=("whisper", "mfcc")))
     assert {"numpy", "scipy", "soxr", "soundfile", "libsndfile"} <= set(extract.library_versions(own))
     assert "opensmile" not in extract.library_versions(own) and "opensmile" in extract.library_versions(smile)
-    before = {params: extract.configuration_key(params, 16000) for params in (own, smile)}
+    assert {"ctranslate2", "whisper weights sha256"} <= set(extract.library_versions(encoder))
+    every = (own, smile, encoder)
+    before = {params: extract.configuration_key(params, 16000) for params in every}
     real = extract.library_versions
-    for library in ("numpy", "soundfile", "opensmile"):
-        monkeypatch.setattr(extract, "library_versions", lambda params, real=real, library=library: {
+    for library in ("numpy", "soundfile", "opensmile", "ctranslate2", "whisper weights sha256"):
+        monkeypatch.setattr(extract, "library_versions", lambda params, library=library: {
             **real(params), **({library: "0.0.1"} if library in real(params) else {})})
         extract.configuration_key.cache_clear()
-        after = {params: extract.configuration_key(params, 16000) for params in (own, smile)}
-        assert after[smile] != before[smile]
-        assert (after[own] != before[own]) == (library != "opensmile")  # openSMILE's version matters where it is used
+        for params in every:  # a library's version matters where it is used
+            changed = extract.configuration_key(params, 16000) != before[params]
+            assert changed == (library in real(params)), (library, params.families)
     monkeypatch.undo()
     extract.configuration_key.cache_clear()
-    assert {params: extract.configuration_key(params, 16000) for params in (own, smile)} == before
+    assert {params: extract.configuration_key(params, 16000) for params in every} == before

@@ -37,6 +37,8 @@ CARD_FILE = "MODEL_CARD.md"
 MODEL_TYPES = [  # estimators the train stage can save
     "sklearn.pipeline.Pipeline",
     "sklearn.preprocessing._data.StandardScaler",
+    "sklearn.compose._column_transformer.ColumnTransformer",  # train.blocks equal: a scaler per feature block
+    "sklearn.ensemble._voting.VotingClassifier",  # train.ensemble > 1: MLPs of several seeds, probabilities averaged
     "sklearn.neural_network._multilayer_perceptron.MLPClassifier",
     "sklearn.linear_model._logistic.LogisticRegression",  # train.model logreg
     "sklearn.calibration.CalibratedClassifierCV",  # train.model svm: Platt-scaled probabilities around...
@@ -46,13 +48,15 @@ PART_TYPES = [  # objects those estimators hold once fitted
     "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
     "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
     "sklearn.preprocessing._label.LabelBinarizer",
+    "sklearn.preprocessing._label.LabelEncoder",  # VotingClassifier's classes...
+    "sklearn.utils._bunch.Bunch",  # ...and its members by name (a dict)
     # train.model svm: an SVC inside CalibratedClassifierCV (Platt-scaled probabilities)
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
 ]
 DATA_TYPES = [  # plain data: containers, numbers, arrays, random state
     "builtins.dict", "builtins.list", "builtins.tuple",
-    "builtins.str", "builtins.int", "builtins.float", "builtins.bool",
+    "builtins.str", "builtins.int", "builtins.float", "builtins.bool", "builtins.slice",
     "numpy.ndarray", "numpy.float64", "numpy.float32", "numpy.int64", "numpy.int32",
     "numpy.random.mtrand.RandomState",
 ]

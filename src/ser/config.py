@@ -26,11 +26,14 @@ FEATURE_FAMILIES = (  # implemented in ser.features.FAMILIES
     "mfcc_delta", "mfcc_delta2", "contrast", "flatness", "rolloff", "centroid", "rms", "zcr", "f0", "voicing",
     "logmel", "loudness", "balance",
     "egemaps", "compare",  # openSMILE functional sets (ser.smile): one vector per file, stats do not apply
+    "whisper",  # Whisper's encoder (ser.whisper): its frames summarised by features.whisper.stats
 )
 FEATURE_STATS = ("mean", "std", "min", "max", "median", "p10", "p90", "skew", "kurtosis", "slope")  # ser.features.STATS
+WHISPER_COMPUTE_TYPES = ("int8", "int8_float32", "int16", "float32")  # CTranslate2's CPU compute types
 FEATURE_EXECUTION_KEYS = ("workers", "executor", "scheduler")  # change how, never what, features are computed
 MODELS = ("mlp", "svm", "logreg")
 NORMALIZATIONS = ("none", "speaker")  # implemented in ser.normalize
+BLOCK_WEIGHTINGS = ("equal", "columns")  # implemented in ser.model.build_scaler
 
 
 class ParamError(SerError, ValueError):
@@ -146,11 +149,29 @@ def _names(key: str, value, allowed: tuple[str, ...]) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
+class WhisperParams:
+    """``features.whisper``: the encoder family's weights, arithmetic, input length and statistics."""
+
+    model: str = "base"  # base (shipped, offline) or the path of a CTranslate2 Whisper folder
+    compute_type: str = "int8"
+    padded: bool = False  # pad each file to Whisper's standard 30 s input (about 30x the work)
+    stats: tuple[str, ...] = ("mean", "std")
+
+    def __post_init__(self):
+        if not isinstance(self.model, str) or not self.model:
+            raise ParamError("features.whisper.model", f"got {self.model!r}; allowed: base, or the path of a "
+                                                       "CTranslate2 Whisper folder")
+        _choice("features.whisper.compute_type", self.compute_type, WHISPER_COMPUTE_TYPES)
+        _boolean("features.whisper.padded", self.padded)
+        object.__setattr__(self, "stats", _names("features.whisper.stats", self.stats, FEATURE_STATS))
+
+
+@dataclass(frozen=True)
 class FeatureParams:
     """The per-file feature vector: statistics over frames of each feature family."""
 
-    families: tuple[str, ...] = ("mfcc", "mfcc_delta", "contrast", "flatness", "rolloff", "centroid", "rms", "zcr",
-                                 "f0", "voicing", "logmel", "loudness", "balance")
+    families: tuple[str, ...] = ("whisper", "mfcc", "mfcc_delta", "contrast", "flatness", "rolloff", "centroid", "rms",
+                                 "zcr", "f0", "voicing", "logmel", "loudness", "balance")
     stats: tuple[str, ...] = FEATURE_STATS
     n_mfcc: int = 40
     n_chroma: int = 12
@@ -160,9 +181,11 @@ class FeatureParams:
     workers: int = 0
     executor: str = "local"
     scheduler: str | None = None
+    whisper: WhisperParams = field(default_factory=WhisperParams)
 
     def __post_init__(self):
         object.__setattr__(self, "families", _names("features.families", self.families, FEATURE_FAMILIES))
+        object.__setattr__(self, "whisper", _subsection("features.whisper", self.whisper, WhisperParams))
         object.__setattr__(self, "stats", _names("features.stats", self.stats, FEATURE_STATS))
         _integer("features.n_mels", self.n_mels, low=1)
         _integer("features.n_mfcc", self.n_mfcc, low=1)
@@ -183,11 +206,10 @@ class FeatureParams:
         return self.n_fft
 
     def definition(self) -> dict:
-        """The params that decide the feature values: all but :data:`FEATURE_EXECUTION_KEYS`."""
-        return {k: v for k, v in asdict(self).items() if k not in FEATURE_EXECUTION_KEYS}
-
-
-NOTEBOOK_FEATURES = FeatureParams(families=("mfcc", "chroma", "mel"), stats=("mean",))  # its 180 time-means
+        """The params that decide the feature values: all but :data:`FEATURE_EXECUTION_KEYS` (and ``whisper``
+        unless that family is selected)."""
+        unused = FEATURE_EXECUTION_KEYS + (() if "whisper" in self.families else ("whisper",))
+        return {k: v for k, v in asdict(self).items() if k not in unused}
 
 
 @dataclass(frozen=True)
@@ -227,6 +249,9 @@ def _subsection(key: str, value: Any, cls: type):
         if name not in known:
             raise ParamError(f"{key}.{name}", f"unknown key; allowed keys in {key}: {', '.join(known)}")
     return cls(**value)
+
+
+NOTEBOOK_FEATURES = FeatureParams(families=("mfcc", "chroma", "mel"), stats=("mean",))  # its 180 time-means
 
 
 @dataclass(frozen=True)
@@ -269,6 +294,8 @@ class TrainParams:
     scale: bool = True
     model: str = "logreg"
     early_stopping: bool = False
+    ensemble: int = 1
+    blocks: str = "equal"
     normalize: str = "speaker"
     svm: SvmParams = field(default_factory=SvmParams)
     logreg: LogregParams = field(default_factory=LogregParams)
@@ -276,6 +303,8 @@ class TrainParams:
     def __post_init__(self):
         _choice("train.model", self.model, MODELS)
         _boolean("train.early_stopping", self.early_stopping)
+        _integer("train.ensemble", self.ensemble, low=1)
+        _choice("train.blocks", self.blocks, BLOCK_WEIGHTINGS)
         _choice("train.normalize", self.normalize, NORMALIZATIONS)
         object.__setattr__(self, "svm", _subsection("train.svm", self.svm, SvmParams))
         object.__setattr__(self, "logreg", _subsection("train.logreg", self.logreg, LogregParams))
@@ -316,6 +345,11 @@ class Params:
     split: SplitParams = field(default_factory=SplitParams)
     train: TrainParams = field(default_factory=TrainParams)
     evaluate: EvaluateParams = field(default_factory=EvaluateParams)
+
+    def __post_init__(self):
+        if "whisper" in self.features.families and self.audio.sample_rate != 16000:
+            raise ParamError("audio.sample_rate", f"got {self.audio.sample_rate}; the whisper feature family "
+                                                  "needs 16000 (Whisper's own rate)")
 
     @classmethod
     def from_dict(cls, raw: dict) -> "Params":

