@@ -39,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import librosa
@@ -50,11 +51,10 @@ from threadpoolctl import threadpool_limits
 
 from ser import whisper
 from ser.audio import load_audio
-from ser.config import FeatureParams
+from ser.config import NOTEBOOK_FEATURES, FeatureParams
 from ser.extract import extract_features, resolve_workers
 
 PROJECT = Path(__file__).resolve().parents[1]
-NOTEBOOK = FeatureParams()  # the dataclass defaults are the notebook's 180 time-means
 WHISPER = FeatureParams(families=("whisper",), workers=1)
 WHISPER_FILES = 60  # the encoder is the slowest family: timed on this many files
 MEASURE_CHILD = (
@@ -116,7 +116,7 @@ def project_extract(rows: list[dict], workers: int, scratch: Path, cache: Path |
     Only the ``extract_features`` call is timed, not the set-up or the removal of the fresh cache.
     """
     with tempfile.TemporaryDirectory(dir=scratch) as fresh:
-        return timed(extract_features, rows, FeatureParams(workers=workers), 16000, Path(fresh) / "out.parquet",
+        return timed(extract_features, rows, replace(NOTEBOOK_FEATURES, workers=workers), 16000, Path(fresh) / "out.parquet",
                      cache or Path(fresh) / "cache", workers)
 
 
@@ -140,7 +140,7 @@ def run_stage(rows: list[dict], scratch: Path, cache: Path, name: str, notebook:
     params = yaml.safe_load((PROJECT / "params.yaml").read_text())
     params["data"]["source"] = str(scratch)
     if notebook:  # the notebook's 180 features instead of params.yaml's
-        params["features"].update(families=list(NOTEBOOK.families), stats=list(NOTEBOOK.stats))
+        params["features"].update(families=list(NOTEBOOK_FEATURES.families), stats=list(NOTEBOOK_FEATURES.stats))
     (scratch / "params.yaml").write_text(yaml.safe_dump(params))
     stage = [sys.executable, str(PROJECT / "stages/features.py"), "--params", str(scratch / "params.yaml"),
              "--manifest", str(manifest), "--out", str(scratch / f"{name}.parquet"), "--cache", str(cache)]

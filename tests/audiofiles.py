@@ -1,4 +1,4 @@
-"""Real audio files for tests: copies of a few real RAVDESS files and synthetic tones."""
+"""Audio files for tests: copies of a few files of a RAVDESS-named corpus, and tones."""
 from __future__ import annotations
 
 import shutil
@@ -7,20 +7,20 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-# Two speakers x two emotions of real 16 kHz RAVDESS speech (neutral 01, calm 02).
+# Two speakers x two emotions (neutral 01, calm 02), as named in RAVDESS and the synthetic speech16k corpus.
 GOOD_RAVDESS = (
     "Actor_01/03-01-01-01-01-01-01.wav", "Actor_01/03-01-02-01-01-01-01.wav",
     "Actor_02/03-01-01-01-01-01-02.wav", "Actor_02/03-01-02-01-01-01-02.wav",
 )
 
 
-def copy_good_files(ravdess16k: Path, corpus: Path) -> list[Path]:
+def copy_good_files(speech16k: Path, corpus: Path) -> list[Path]:
     """Copy the :data:`GOOD_RAVDESS` files into ``corpus``; return their new paths."""
     copied = []
     for name in GOOD_RAVDESS:
         target = corpus / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(ravdess16k / name, target)
+        shutil.copyfile(speech16k / name, target)
         copied.append(target)
     return copied
 

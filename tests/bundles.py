@@ -1,4 +1,4 @@
-"""A real model bundle for tests: an MLP trained on real RAVDESS speech in a few seconds.
+"""A real model bundle for tests: an MLP trained on the synthetic speech16k corpus in a few seconds.
 
 Its configuration deliberately differs from params.yaml (8 kHz, MFCC and chroma only,
 smaller frames) and its feature columns are stored in reverse order, so a predictor
@@ -20,23 +20,23 @@ from ser.model import build_model
 from ser.normalize import normalize as normalize_features, reference_statistics
 
 SAMPLE_RATE = 8000
-FEATURES = FeatureParams(families=("mfcc", "chroma"), n_mfcc=20, n_mels=40, n_fft=512, hop_length=128)
+FEATURES = FeatureParams(families=("mfcc", "chroma"), stats=("mean",), n_mfcc=20, n_mels=40, n_fft=512, hop_length=128)
 EMOTIONS = {"01": "neutral", "05": "angry", "08": "surprised"}  # RAVDESS codes
 TRAIN_ACTORS = ("01", "02", "03", "04")
 
 
-def training_files(ravdess16k: Path) -> list[Path]:
-    return sorted(p for actor in TRAIN_ACTORS for p in (ravdess16k / f"Actor_{actor}").glob("*.wav")
+def training_files(speech16k: Path) -> list[Path]:
+    return sorted(p for actor in TRAIN_ACTORS for p in (speech16k / f"Actor_{actor}").glob("*.wav")
                   if p.name.split("-")[2] in EMOTIONS)
 
 
-def train_bundle(ravdess16k: Path, directory: Path, normalize: str = "none") -> Path:
+def train_bundle(speech16k: Path, directory: Path, normalize: str = "none") -> Path:
     """Train on actors 01-04 (neutral, angry, surprised) and save a bundle into ``directory``.
 
     ``normalize="speaker"`` standardises each actor's features by that actor's statistics
     first and stores the training speakers' average, as the train stage does.
     """
-    files = training_files(ravdess16k)
+    files = training_files(speech16k)
     extractor = FeatureExtractor(FEATURES, SAMPLE_RATE)
     columns = extractor.names[::-1]
     X = np.array([extractor(load_audio(p, SAMPLE_RATE, min_samples=FEATURES.min_samples)) for p in files])[:, ::-1]
@@ -46,13 +46,14 @@ def train_bundle(ravdess16k: Path, directory: Path, normalize: str = "none") -> 
     X = normalize_features(X, speakers, normalize)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence warnings of a deliberately small network
-        model = build_model(TrainParams(hidden_layer_sizes=(32,), max_iter=300, seed=0), columns).fit(X, y)
+        model = build_model(TrainParams(model="mlp", normalize="none", hidden_layer_sizes=(32,), max_iter=300, seed=0),
+                            columns).fit(X, y)
     info = {
         "classes": [str(c) for c in model.classes_],
         "feature_columns": columns,
         "audio": {"sample_rate": SAMPLE_RATE},
         "features": {k: v for k, v in asdict(FEATURES).items() if k != "workers"},
-        "data": {"source": str(ravdess16k), "dataset": "ravdess", "train_files": len(files),
+        "data": {"source": str(speech16k), "dataset": "ravdess", "train_files": len(files),
                  "train_speakers": list(TRAIN_ACTORS)},
         "versions": {},
         "normalize": normalize,

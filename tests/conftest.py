@@ -1,27 +1,51 @@
-"""Shared fixtures: the real RAVDESS subset beside the project, and small helpers."""
+"""Shared fixtures: synthetic speech for every test, real RAVDESS speech for the few marked ``real_speech``."""
 from pathlib import Path
 
 import pytest
 
 PROJECT = Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT.parent / "shared" / "data"
+REAL_SPEECH_FIXTURES = {"ravdess16k", "ravdess48k"}
+REAL_SPEECH_HOWTO = ("real RAVDESS speech not found at {path}; to run the tests marked real_speech, "
+                     "put it there as docs/testing.md says (Zenodo record 1188976)")
 
 
 def shared_data(name: str) -> Path:
-    """A folder of ../shared/data (CI has it there too); skip where it is absent."""
+    """A folder of ../shared/data (CI has it there too); skip where it is absent, saying how to get it."""
     path = SHARED_DATA / name
     if not path.is_dir():
-        pytest.skip(f"real data not found at {path}")
+        pytest.skip(REAL_SPEECH_HOWTO.format(path=path))
     return path
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test that uses real speech must say so with the one marker, so `-m "not real_speech"` is exact."""
+    for item in items:
+        uses = REAL_SPEECH_FIXTURES & set(getattr(item, "fixturenames", ()))
+        if uses and item.get_closest_marker("real_speech") is None:
+            raise pytest.UsageError(f"{item.nodeid} uses {', '.join(sorted(uses))} but is not marked real_speech")
+
+
+@pytest.fixture(scope="session")
+def speech16k(tmp_path_factory) -> Path:
+    """Synthetic speech for tests that need audio, not real speech: ser.demo's corpus of six speakers at 16 kHz.
+
+    Same layout and names as RAVDESS (``Actor_01/03-01-01-01-01-01-01.wav``, 60 files a speaker).
+    """
+    from ser.demo import generate_demo_corpus
+
+    root = tmp_path_factory.mktemp("speech16k")
+    generate_demo_corpus(root, sample_rate=16000, n_speakers=6)
+    return root
 
 
 @pytest.fixture(scope="session")
 def ravdess16k() -> Path:
-    """The 720 real 16 kHz RAVDESS files."""
+    """The 720 real 16 kHz RAVDESS files (actors 01-12); for tests marked real_speech."""
     return shared_data("ravdess16k")
 
 
 @pytest.fixture(scope="session")
 def ravdess48k() -> Path:
-    """Five RAVDESS files as published: 48 kHz, three of them stereo."""
+    """Five RAVDESS files as published: 48 kHz, three of them stereo; for tests marked real_speech."""
     return shared_data("ravdess48k-samples")

@@ -52,6 +52,7 @@ def test_channels_are_averaged(tmp_path, channels):
     assert samples.ndim == 1 and np.max(np.abs(samples)) == pytest.approx(expected_peak, abs=0.01)
 
 
+@pytest.mark.real_speech
 def test_published_48k_stereo_ravdess_files_go_through_ingest(ravdess48k, ravdess16k, tmp_path):
     """The five files as published, mixed with 16 kHz mono ones so every emotion has two files."""
     corpus = tmp_path / "corpus"

@@ -32,8 +32,8 @@ class Payload:
 
 
 @pytest.fixture(scope="module")
-def bundle(ravdess16k, tmp_path_factory) -> Path:
-    return train_bundle(ravdess16k, tmp_path_factory.mktemp("bundle") / "model")
+def bundle(speech16k, tmp_path_factory) -> Path:
+    return train_bundle(speech16k, tmp_path_factory.mktemp("bundle") / "model")
 
 
 @pytest.fixture
@@ -56,7 +56,7 @@ def test_every_model_train_can_save_loads_with_the_trusted_list(tmp_path, scale,
     X, y = small_data()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = build_model(TrainParams(hidden_layer_sizes=(8,), max_iter=30, solver=solver, scale=scale),
+        model = build_model(TrainParams(model="mlp", hidden_layer_sizes=(8,), max_iter=30, solver=solver, scale=scale),
                             COLUMNS).fit(X, y)
     assert_saves_and_loads_with_the_trusted_list(tmp_path, model, X)
 
@@ -107,7 +107,7 @@ def numpy_function_transformer(copy: Path) -> str:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = Pipeline([("f", FunctionTransformer(np.exp)), ("scale", StandardScaler()),
-                          ("mlp", build_model(TrainParams(hidden_layer_sizes=(4,), max_iter=5), COLUMNS)[-1])]).fit(X, y)
+                          ("mlp", build_model(TrainParams(model="mlp", hidden_layer_sizes=(4,), max_iter=5), COLUMNS)[-1])]).fit(X, y)
     refit_with(copy, model)
     return "sklearn.preprocessing._function_transformer.FunctionTransformer"
 
@@ -202,10 +202,10 @@ def test_classes_that_disagree_with_the_model_are_refused(copy):
 
 
 @pytest.mark.parametrize("name", ["untrusted class", "pickle instead of skops"])
-def test_the_cli_refuses_a_tampered_bundle_in_one_line(copy, name, ravdess16k):
+def test_the_cli_refuses_a_tampered_bundle_in_one_line(copy, name, speech16k):
     TAMPERINGS[name](copy)
     restamp(copy)
-    audio = ravdess16k / "Actor_05/03-01-05-01-01-01-05.wav"
+    audio = speech16k / "Actor_05/03-01-05-01-01-01-05.wav"
     run = subprocess.run([sys.executable, "-m", "ser", "predict", "--model", str(copy), str(audio)],
                          capture_output=True, text=True)
     assert run.returncode == 2

@@ -15,9 +15,9 @@ def run(corpus, cache_dir, sample_rate=16000):
     return result, cache.computed
 
 
-def test_only_new_or_changed_files_are_decoded(ravdess16k, tmp_path):
+def test_only_new_or_changed_files_are_decoded(speech16k, tmp_path):
     corpus, cache_dir = tmp_path / "corpus", tmp_path / "cache"
-    good = copy_good_files(ravdess16k, corpus)
+    good = copy_good_files(speech16k, corpus)
     first, computed = run(corpus, cache_dir)
     assert computed == 4
     again, computed = run(corpus, cache_dir)

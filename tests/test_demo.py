@@ -7,7 +7,7 @@ from sklearn.metrics import balanced_accuracy_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ser.config import FeatureParams
+from ser.config import NOTEBOOK_FEATURES
 from ser.corpora import CONVENTIONS, parse_ravdess
 from ser.demo import generate_demo_corpus
 from ser.features import FeatureExtractor
@@ -42,7 +42,7 @@ def test_audio_is_mono_16k_finite_and_audible(corpus):
 
 
 def test_emotions_are_learnable_on_unseen_speakers(corpus):
-    extractor = FeatureExtractor(FeatureParams(), 16000)
+    extractor = FeatureExtractor(NOTEBOOK_FEATURES, 16000)
     X = np.array([extractor(sf.read(path, dtype="float32")[0]) for path in corpus])
     fields = [parse_ravdess(path) for path in corpus]
     emotion = np.array([f["emotion"] for f in fields])

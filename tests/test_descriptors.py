@@ -1,27 +1,27 @@
-"""Frame descriptors: agreement with librosa's equivalents on real files, and known answers on synthetic signals."""
+"""Frame descriptors: agreement with librosa's equivalents on speech, and known answers on synthetic signals."""
 import librosa
 import numpy as np
 import pytest
 
 from ser import descriptors as d
 from ser.audio import load_audio
-from ser.config import FeatureParams
+from ser.config import NOTEBOOK_FEATURES
 from ser.features import FeatureExtractor
-from tests.test_features import real_files
+from tests.test_features import spread_files
 
 SR, N_FFT, HOP = 16000, 2048, 512
 
 
 @pytest.fixture(scope="module")
 def extractor():
-    return FeatureExtractor(FeatureParams(), SR)
+    return FeatureExtractor(NOTEBOOK_FEATURES, SR)
 
 
 @pytest.fixture(scope="module")
-def real(ravdess16k, extractor):
-    """(samples, power) of a dozen real files, one per actor."""
+def speech(speech16k, extractor):
+    """(samples, power) of a dozen speech files, two per speaker."""
     return [(samples, extractor.power_spectrogram(samples))
-            for samples in (load_audio(path, SR) for path in real_files(ravdess16k, 12))]
+            for samples in (load_audio(path, SR) for path in spread_files(speech16k, 12))]
 
 
 def tone(frequency, seconds=1.0, harmonics=(1,), sample_rate=SR):
@@ -33,8 +33,8 @@ def noise(seconds=1.0, seed=0):
     return (np.random.default_rng(seed).standard_normal(int(seconds * SR)) * 0.1).astype(np.float32)
 
 
-def test_spectral_shape_equals_librosa_on_real_files(real):
-    for samples, power in real:
+def test_spectral_shape_equals_librosa_on_speech(speech):
+    for samples, power in speech:
         magnitude = np.sqrt(power)
         pairs = {
             "flatness": (d.spectral_flatness(power), librosa.feature.spectral_flatness(S=magnitude)),
@@ -50,13 +50,17 @@ def test_spectral_shape_equals_librosa_on_real_files(real):
         }
         for name, (ours, theirs) in pairs.items():
             assert ours.shape == theirs.shape == (theirs.shape[0], power.shape[1]), name
+            if name == "rolloff":  # librosa sums in float32: a frame right at the 85% point can land one bin over
+                bin_width = SR / N_FFT
+                assert np.abs(ours - theirs).max() <= bin_width and np.mean(ours == theirs) > 0.95, name
+                continue
             scale = np.abs(theirs).max()
             # librosa computes in float32: flatness of a near-silent frame can read 1.0003
             np.testing.assert_allclose(ours, theirs, rtol=5e-4, atol=1e-5 * scale, err_msg=name)
 
 
-def test_deltas_equal_librosa_including_short_inputs(real, extractor):
-    samples, _ = real[0]
+def test_deltas_equal_librosa_including_short_inputs(speech, extractor):
+    samples, _ = speech[0]
     mfcc = librosa.feature.mfcc(y=samples, sr=SR, n_mfcc=40)
     for order in (1, 2):
         np.testing.assert_allclose(d.delta(mfcc, order=order), librosa.feature.delta(mfcc, order=order),
@@ -92,7 +96,7 @@ def test_zero_crossing_rate_of_a_tone_is_twice_its_frequency():
 
 
 def test_contrast_of_low_sample_rates_keeps_its_shape():
-    power = FeatureExtractor(FeatureParams(), 8000).power_spectrogram(noise())
+    power = FeatureExtractor(NOTEBOOK_FEATURES, 8000).power_spectrogram(noise())
     contrast = d.spectral_contrast(power, sample_rate=8000, n_fft=N_FFT)
     assert contrast.shape == (7, power.shape[1])
     assert not contrast[-1].any() and np.all(np.isfinite(contrast))  # the band above 4 kHz does not exist at 8 kHz
@@ -114,15 +118,15 @@ def test_yin_calls_noise_and_silence_unvoiced():
     assert not pitch.voiced[-20:].any()  # digital silence: no energy, no pitch
 
 
-def test_yin_agrees_with_librosa_pyin_on_real_speech(real):
+def test_yin_agrees_with_librosa_pyin_on_speech(speech):
     agree, both = 0, 0
-    for samples, _ in real:
+    for samples, _ in speech:
         ours = d.yin(samples, sample_rate=SR, frame_length=N_FFT, hop_length=HOP)
         f0, voiced, _ = librosa.pyin(samples, fmin=d.F0_MIN, fmax=d.F0_MAX, sr=SR, frame_length=N_FFT, hop_length=HOP)
         shared = ours.voiced & voiced
         both += shared.sum()
         agree += (np.abs(12 * np.log2(ours.f0[shared] / f0[shared])) < 1).sum()
-        assert ours.voiced.sum() >= 5, "every real recording has voiced speech"
+        assert ours.voiced.sum() >= 5, "every recording has voiced speech"
     assert both > 200
     assert agree / both > 0.95  # within a semitone of pYIN where both call the frame voiced
 
@@ -146,7 +150,7 @@ def test_spectral_balance_of_noise_and_of_a_low_tone(extractor):
 
 def test_level_and_active_frames():
     samples = np.concatenate([tone(440, 1.0), np.zeros(SR, np.float32), tone(440, 1.0) * 0.001])
-    power = FeatureExtractor(FeatureParams(), SR).power_spectrogram(samples)
+    power = FeatureExtractor(NOTEBOOK_FEATURES, SR).power_spectrogram(samples)
     level = d.level_db(power, n_fft=N_FFT)[0]
     assert level[5] == pytest.approx(20 * np.log10(0.3 / np.sqrt(2) * np.sqrt(3 / 8)), abs=0.05)
     assert level[45] == pytest.approx(-100)  # digital silence sits on the floor

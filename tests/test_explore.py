@@ -14,13 +14,14 @@ import pytest  # noqa: E402
 
 from ser.audio import load_audio  # noqa: E402
 from ser.explore import FIGURES, explore_figures  # noqa: E402
+from tests.audiofiles import write_tone  # noqa: E402
 
 RECORDING = "Actor_01/03-01-05-02-01-01-01.wav"  # angry, strong intensity
 
 
 @pytest.fixture(scope="module")
-def figures(ravdess16k):
-    samples = load_audio(ravdess16k / RECORDING, 16000)
+def figures(speech16k):
+    samples = load_audio(speech16k / RECORDING, 16000)
     drawn = explore_figures(samples, 16000, "angry.wav", n_fft=2048, hop_length=512, n_mels=64, n_mfcc=20)
     yield samples, drawn
     for figure in drawn.values():
@@ -50,8 +51,8 @@ def test_figures_show_the_recording(figures):
     assert drawn["mfcc"].axes[0].collections[0].get_array().reshape(20, -1).shape == (20, frames)
 
 
-def test_cli_writes_five_pngs_and_names_a_bad_file(ravdess48k, tmp_path):
-    stereo = ravdess48k / "03-01-08-01-02-02-01.wav"  # 48 kHz stereo, as published
+def test_cli_writes_five_pngs_and_names_a_bad_file(tmp_path):
+    stereo = write_tone(tmp_path / "stereo.wav", sample_rate=48000, channels=2, seconds=2.0)  # as RAVDESS publishes
     run = subprocess.run([sys.executable, "-m", "ser", "explore", str(stereo), "--out", str(tmp_path / "out")],
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr

@@ -8,7 +8,7 @@ from ser.audio import load_audio
 from ser.config import FEATURE_FAMILIES, FEATURE_STATS, FeatureParams
 from ser.features import FAMILIES, STATS, FeatureExtractor, feature_names
 from tests.test_descriptors import noise, tone
-from tests.test_features import real_files
+from tests.test_features import spread_files
 
 OWN = tuple(f for f in FEATURE_FAMILIES if FAMILIES[f].names is None)
 SR = 16000
@@ -37,9 +37,9 @@ def test_names_and_shapes_of_every_own_family_and_stat():
     assert vector.shape == (len(extractor.names),) and np.all(np.isfinite(vector))
 
 
-def test_statistics_are_ordered_and_finite_on_real_files(ravdess16k):
+def test_statistics_are_ordered_and_finite_on_speech(speech16k):
     extractor = FeatureExtractor(FeatureParams(families=OWN, stats=FEATURE_STATS), SR)
-    for path in real_files(ravdess16k, 12):
+    for path in spread_files(speech16k, 12):
         vector = extractor(load_audio(path, SR))
         assert np.all(np.isfinite(vector)), path
         for family in OWN:
@@ -78,11 +78,11 @@ def test_statistics_on_known_frames():
     assert all(np.isfinite(STATS[name](single)).all() for name in STATS)
 
 
-def test_egemaps_is_one_named_vector_equal_to_opensmiles(ravdess16k):
+def test_egemaps_is_one_named_vector_equal_to_opensmiles(speech16k):
     extractor = FeatureExtractor(FeatureParams(families=("egemaps", "rms"), stats=("mean", "std")), SR)
     assert len(extractor.names) == 88 + 2
     assert extractor.names[0] == "egemaps_F0semitoneFrom27.5Hz_sma3nz_amean" and extractor.names[-1] == "rms_std_00"
-    path = real_files(ravdess16k, 1)[0]
+    path = spread_files(speech16k, 1)[0]
     ours = extractor(load_audio(path, SR))[:88]
     reference = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02).process_file(str(path)).to_numpy()[0]
     np.testing.assert_allclose(ours, reference, rtol=1e-5)

@@ -1,11 +1,13 @@
-"""The one-STFT extractor against the notebook's own per-file librosa calls, on real files."""
+"""The one-STFT extractor against the notebook's own per-file librosa calls, on speech."""
+from dataclasses import replace
+
 import librosa
 import numpy as np
 import pytest
 import soundfile as sf
 
 from ser.audio import load_audio
-from ser.config import FeatureParams
+from ser.config import NOTEBOOK_FEATURES
 from ser.features import FeatureExtractor, estimate_tuning
 
 
@@ -18,17 +20,17 @@ def notebook_features(path) -> np.ndarray:
     return np.hstack([mfcc, chroma, mel])
 
 
-def real_files(root, count):
+def spread_files(root, count):
     """``count`` files spread over every actor of ``root``."""
     files = sorted(root.glob("Actor_*/*.wav"))
     return files[:: max(1, len(files) // count)][:count]
 
 
-def test_feature_vector_equals_the_notebooks_on_real_files(ravdess16k):
-    extractor = FeatureExtractor(FeatureParams(), 16000)
+def test_feature_vector_equals_the_notebooks_on_speech(speech16k):
+    extractor = FeatureExtractor(NOTEBOOK_FEATURES, 16000)
     assert len(extractor.names) == 180
     families = {"mfcc": slice(0, 40), "chroma": slice(40, 52), "mel": slice(52, 180)}
-    for path in real_files(ravdess16k, 24):
+    for path in spread_files(speech16k, 24):
         ours, reference = extractor(load_audio(path, 16000)), notebook_features(path)
         for family, columns in families.items():
             # float32 rounding: relative to each value, and to the family's scale for values near zero
@@ -38,7 +40,7 @@ def test_feature_vector_equals_the_notebooks_on_real_files(ravdess16k):
 
 
 def test_feature_names_follow_the_params():
-    extractor = FeatureExtractor(FeatureParams(n_mfcc=13, n_chroma=24, n_mels=64), 16000)
+    extractor = FeatureExtractor(replace(NOTEBOOK_FEATURES, n_mfcc=13, n_chroma=24, n_mels=64), 16000)
     assert extractor.names[0] == "mfcc_mean_00" and extractor.names[13] == "chroma_mean_00"
     assert extractor.names[-1] == "mel_mean_63"
     assert len(extractor.names) == 13 + 24 + 64
@@ -46,9 +48,9 @@ def test_feature_names_follow_the_params():
     assert extractor(rng.standard_normal(16000).astype(np.float32) * 0.1).shape == (101,)
 
 
-def test_tuning_estimate_equals_librosas(ravdess16k):
-    extractor = FeatureExtractor(FeatureParams(), 16000)
-    for path in real_files(ravdess16k, 60):
+def test_tuning_estimate_equals_librosas(speech16k):
+    extractor = FeatureExtractor(NOTEBOOK_FEATURES, 16000)
+    for path in spread_files(speech16k, 60):
         power = extractor.power_spectrogram(load_audio(path, 16000))
         assert estimate_tuning(power, 16000, 2048, 12) == librosa.estimate_tuning(
             S=power, sr=16000, n_fft=2048, bins_per_octave=12), path
@@ -57,7 +59,7 @@ def test_tuning_estimate_equals_librosas(ravdess16k):
 def test_tuning_estimate_finds_a_detuned_tone():
     times = np.arange(32000) / 16000
     tone = sum(np.sin(2 * np.pi * 440 * k * 2 ** (0.3 / 12) * times) / k for k in (1, 2, 3)).astype(np.float32)
-    power = FeatureExtractor(FeatureParams(), 16000).power_spectrogram(tone)
+    power = FeatureExtractor(NOTEBOOK_FEATURES, 16000).power_spectrogram(tone)
     estimate = estimate_tuning(power, 16000, 2048, 12)
     assert estimate == librosa.estimate_tuning(S=power, sr=16000, n_fft=2048, bins_per_octave=12)
     assert estimate == pytest.approx(0.3, abs=0.05)  # peak picking on power is biased a little, as in librosa

@@ -13,11 +13,11 @@ from tests.test_sources import full_downloads, server  # noqa: F401  (the loopba
 pytestmark = pytest.mark.slow
 
 
-def test_url_source_runs_ingest_once_reports_rejects_and_feeds_features(server, ravdess16k, tmp_path):  # noqa: F811
+def test_url_source_runs_ingest_once_reports_rejects_and_feeds_features(server, speech16k, tmp_path):  # noqa: F811
     with zipfile.ZipFile(server.root / "corpus.zip", "w") as bundle:
         for name in GOOD_RAVDESS:
-            bundle.write(ravdess16k / name, f"Audio_Speech/{name}")
-        bundle.write(ravdess16k / GOOD_RAVDESS[0], "Audio_Speech/Actor_01/03-01-01-01-01-02-01.wav")  # duplicate
+            bundle.write(speech16k / name, f"Audio_Speech/{name}")
+        bundle.write(speech16k / GOOD_RAVDESS[0], "Audio_Speech/Actor_01/03-01-01-01-01-02-01.wav")  # duplicate
         bundle.writestr("Audio_Speech/Actor_03/03-01-02-01-01-01-03.wav", b"")  # zero bytes
         link = zipfile.ZipInfo("Audio_Speech/Actor_03/03-01-02-01-01-02-03.wav")
         link.external_attr = (stat.S_IFLNK | 0o777) << 16

@@ -1,4 +1,4 @@
-"""Hostile corpora: each bad file is built for real next to real good files; ingest must
+"""Hostile corpora: each bad file is built for real next to good files; ingest must
 reject it with a reason, keep every good file, and fail only when too little is left."""
 from __future__ import annotations
 
@@ -37,102 +37,102 @@ def assert_good_files_kept(result, corpus: Path):
         assert Path(path).is_file() and Path(path).is_relative_to(corpus)
 
 
-def real_wav_bytes(ravdess16k: Path) -> bytes:
-    return (ravdess16k / GOOD_RAVDESS[0]).read_bytes()
+def good_wav_bytes(speech16k: Path) -> bytes:
+    return (speech16k / GOOD_RAVDESS[0]).read_bytes()
 
 
-def make_empty(bad: Path, ravdess16k: Path):
+def make_empty(bad: Path, speech16k: Path):
     bad.write_bytes(b"")
     return "file is empty (0 bytes)"
 
 
-def make_truncated_header(bad: Path, ravdess16k: Path):
-    bad.write_bytes(real_wav_bytes(ravdess16k)[:30])  # cut inside the 44-byte RIFF/fmt header
+def make_truncated_header(bad: Path, speech16k: Path):
+    bad.write_bytes(good_wav_bytes(speech16k)[:30])  # cut inside the 44-byte RIFF/fmt header
     return "file is not readable audio"
 
 
-def make_corrupt_header(bad: Path, ravdess16k: Path):
-    data = bytearray(real_wav_bytes(ravdess16k))
+def make_corrupt_header(bad: Path, speech16k: Path):
+    data = bytearray(good_wav_bytes(speech16k))
     data[8:16] = b"JUNKJUNK"  # "WAVEfmt " replaced: a RIFF file of no known form
     bad.write_bytes(bytes(data))
     return "file is not readable audio"
 
 
-def make_text_named_wav(bad: Path, ravdess16k: Path):
+def make_text_named_wav(bad: Path, speech16k: Path):
     bad.write_text("This is a note, not a recording.\n" * 200)
     return "file is not readable audio"
 
 
-def make_random_bytes(bad: Path, ravdess16k: Path):
+def make_random_bytes(bad: Path, speech16k: Path):
     bad.write_bytes(np.random.default_rng(11).bytes(20000))
     return "file is not readable audio"
 
 
-def make_directory(bad: Path, ravdess16k: Path):
+def make_directory(bad: Path, speech16k: Path):
     bad.mkdir()
     return "file is a directory"
 
 
-def make_broken_link(bad: Path, ravdess16k: Path):
+def make_broken_link(bad: Path, speech16k: Path):
     bad.symlink_to(bad.parent / "gone.wav")
     return "file is a broken link"
 
 
-def make_link_loop(bad: Path, ravdess16k: Path):
+def make_link_loop(bad: Path, speech16k: Path):
     bad.symlink_to(bad.name)  # a link to itself: following it never ends
     return "file cannot be read: Too many levels of symbolic links"
 
 
-def make_socket(bad: Path, ravdess16k: Path):
+def make_socket(bad: Path, speech16k: Path):
     with socket.socket(socket.AF_UNIX) as listener:
         listener.bind(str(bad))  # the socket file stays when the socket is closed
     return "file is not a regular file"
 
 
-def make_fifo(bad: Path, ravdess16k: Path):
+def make_fifo(bad: Path, speech16k: Path):
     os.mkfifo(bad)  # opening it would block forever: it must be refused before any open
     return "file is not a regular file"
 
 
-def make_silent(bad: Path, ravdess16k: Path):
+def make_silent(bad: Path, speech16k: Path):
     sf.write(bad, np.zeros(16000), 16000, subtype="PCM_16")
     return "file is silent"
 
 
-def make_too_short(bad: Path, ravdess16k: Path):
+def make_too_short(bad: Path, speech16k: Path):
     sf.write(bad, tone(seconds=0.1), 16000, subtype="PCM_16")  # 1600 samples < n_fft 2048
     return "file is too short: 1600 samples"
 
 
-def make_nan(bad: Path, ravdess16k: Path):
+def make_nan(bad: Path, speech16k: Path):
     samples = tone()
     samples[100] = np.nan
     sf.write(bad, samples, 16000, subtype="FLOAT")
     return "file contains NaN or infinite samples"
 
 
-def make_infinite(bad: Path, ravdess16k: Path):
+def make_infinite(bad: Path, speech16k: Path):
     samples = tone()
     samples[100] = np.inf
     sf.write(bad, samples, 16000, subtype="DOUBLE")
     return "file contains NaN or infinite samples"
 
 
-def make_stereo_infinite_in_one_channel(bad: Path, ravdess16k: Path):
+def make_stereo_infinite_in_one_channel(bad: Path, speech16k: Path):
     samples = np.column_stack([tone(), tone()])
     samples[100, 1] = -np.inf
     sf.write(bad, samples, 16000, subtype="FLOAT")
     return "file contains NaN or infinite samples"
 
 
-def make_stereo_cancelling_to_silence(bad: Path, ravdess16k: Path):
+def make_stereo_cancelling_to_silence(bad: Path, speech16k: Path):
     """Each channel is loud, but they are opposite: the mono mixdown is silent."""
     sf.write(bad, np.column_stack([tone(), -tone()]), 16000, subtype="FLOAT")
     return "file is silent"
 
 
-def make_cut_after_header(bad: Path, ravdess16k: Path):
-    whole = real_wav_bytes(ravdess16k)
+def make_cut_after_header(bad: Path, speech16k: Path):
+    whole = good_wav_bytes(speech16k)
     assert whole[36:40] == b"data"  # canonical 44-byte header
     middle = len(whole) // 2 & ~1
     bad.write_bytes(whole[:44] + whole[middle:middle + 200])  # header claims 3.3 s; 100 samples of speech follow
@@ -161,12 +161,12 @@ HOSTILE = {
 
 
 @pytest.mark.parametrize("case", HOSTILE)
-def test_bad_file_is_rejected_with_its_reason_and_good_files_survive(case, ravdess16k, tmp_path):
+def test_bad_file_is_rejected_with_its_reason_and_good_files_survive(case, speech16k, tmp_path):
     corpus = tmp_path / "corpus"
-    copy_good_files(ravdess16k, corpus)
+    copy_good_files(speech16k, corpus)
     bad = corpus / BAD
     bad.parent.mkdir(parents=True, exist_ok=True)
-    expected = HOSTILE[case](bad, ravdess16k)
+    expected = HOSTILE[case](bad, speech16k)
     result = run_ingest(corpus)
     assert reasons(result) == {str(bad): reasons(result)[str(bad)]}
     assert reasons(result)[str(bad)].startswith(expected), reasons(result)
@@ -174,19 +174,19 @@ def test_bad_file_is_rejected_with_its_reason_and_good_files_survive(case, ravde
     assert result.counts()["rejected"] == 1
 
 
-def test_unparsable_name_is_rejected_and_good_files_survive(ravdess16k, tmp_path):
+def test_unparsable_name_is_rejected_and_good_files_survive(speech16k, tmp_path):
     corpus = tmp_path / "corpus"
-    copy_good_files(ravdess16k, corpus)
-    shutil.copyfile(ravdess16k / "Actor_03/03-01-01-01-01-01-03.wav", corpus / "Actor_03 take 2.wav")
+    copy_good_files(speech16k, corpus)
+    shutil.copyfile(speech16k / "Actor_03/03-01-01-01-01-01-03.wav", corpus / "Actor_03 take 2.wav")
     result = run_ingest(corpus)
     reason = reasons(result)[str(corpus / "Actor_03 take 2.wav")]
     assert reason.startswith("unparsable name: expected 7 dash-separated two-digit codes")
     assert_good_files_kept(result, corpus)
 
 
-def test_same_audio_under_two_names_is_counted_once(ravdess16k, tmp_path):
+def test_same_audio_under_two_names_is_counted_once(speech16k, tmp_path):
     corpus = tmp_path / "corpus"
-    good = copy_good_files(ravdess16k, corpus)
+    good = copy_good_files(speech16k, corpus)
     copy = corpus / "Actor_01/03-01-01-01-01-02-01.wav"
     shutil.copyfile(good[0], copy)
     result = run_ingest(corpus)
@@ -195,9 +195,9 @@ def test_same_audio_under_two_names_is_counted_once(ravdess16k, tmp_path):
     assert result.counts()["duplicates"] == 1 and result.counts()["files"] == 4
 
 
-def test_same_samples_in_another_format_are_a_duplicate(ravdess16k, tmp_path):
+def test_same_samples_in_another_format_are_a_duplicate(speech16k, tmp_path):
     corpus = tmp_path / "corpus"
-    good = copy_good_files(ravdess16k, corpus)
+    good = copy_good_files(speech16k, corpus)
     samples, rate = sf.read(good[1], dtype="int16")
     flac = corpus / "Actor_01/03-01-02-01-01-02-01.flac"
     sf.write(flac, samples, rate, subtype="PCM_16")
@@ -205,29 +205,29 @@ def test_same_samples_in_another_format_are_a_duplicate(ravdess16k, tmp_path):
     assert reasons(result) == {str(flac): f"duplicate: same audio as {GOOD_RAVDESS[1]}"}
 
 
-def test_wav_cut_inside_its_data_is_kept_with_the_audio_it_has(ravdess16k, tmp_path):
+def test_wav_cut_inside_its_data_is_kept_with_the_audio_it_has(speech16k, tmp_path):
     """libsndfile reads a WAV whose data chunk is cut short up to where the bytes end.
-    The samples present are real speech, so ingest keeps the file, with its true
+    The samples present are speech, so ingest keeps the file, with its true
     (shorter) duration; cut so short that less than a frame is left, it is rejected
     (see the case above)."""
     corpus = tmp_path / "corpus"
-    copy_good_files(ravdess16k, corpus)
-    whole = real_wav_bytes(ravdess16k)
+    copy_good_files(speech16k, corpus)
+    whole = good_wav_bytes(speech16k)
     cut = corpus / "Actor_05/03-01-01-01-01-01-05.wav"
     cut.parent.mkdir()
     cut.write_bytes(whole[: 44 + (len(whole) - 44) // 2])
     result = run_ingest(corpus)
     assert result.rejected.empty
     row = result.manifest.set_index("file").loc["Actor_05/03-01-01-01-01-01-05.wav"]
-    assert row["duration"] == pytest.approx(sf.info(ravdess16k / GOOD_RAVDESS[0]).duration / 2, abs=1e-3)
+    assert row["duration"] == pytest.approx(sf.info(speech16k / GOOD_RAVDESS[0]).duration / 2, abs=1e-3)
 
 
-def test_linked_folders_are_followed_once_and_a_link_loop_cannot_hang(ravdess16k, tmp_path):
+def test_linked_folders_are_followed_once_and_a_link_loop_cannot_hang(speech16k, tmp_path):
     corpus = tmp_path / "corpus"
-    copy_good_files(ravdess16k, corpus)
+    copy_good_files(speech16k, corpus)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    shutil.copyfile(ravdess16k / "Actor_05/03-01-01-01-01-01-05.wav", elsewhere / "03-01-01-01-01-01-05.wav")
+    shutil.copyfile(speech16k / "Actor_05/03-01-01-01-01-01-05.wav", elsewhere / "03-01-01-01-01-01-05.wav")
     (corpus / "Actor_05").symlink_to(elsewhere)
     (corpus / "Actor_01" / "loop").symlink_to(corpus)
     result = run_ingest(corpus)
@@ -235,19 +235,19 @@ def test_linked_folders_are_followed_once_and_a_link_loop_cannot_hang(ravdess16k
     assert sorted(result.manifest["file"]) == sorted([*GOOD_RAVDESS, "Actor_05/03-01-01-01-01-01-05.wav"])
 
 
-def test_unselected_emotions_are_skipped_and_counted_not_rejected(ravdess16k, tmp_path):
+def test_unselected_emotions_are_skipped_and_counted_not_rejected(speech16k, tmp_path):
     corpus = tmp_path / "corpus"
-    copy_good_files(ravdess16k, corpus)
-    shutil.copyfile(ravdess16k / "Actor_01/03-01-05-01-01-01-01.wav", corpus / "03-01-05-01-01-01-01.wav")
+    copy_good_files(speech16k, corpus)
+    shutil.copyfile(speech16k / "Actor_01/03-01-05-01-01-01-01.wav", corpus / "03-01-05-01-01-01-01.wav")
     result = run_ingest(corpus)
     assert result.rejected.empty and result.skipped == 1
     assert result.counts()["skipped_unselected_emotion"] == 1
     assert_good_files_kept(result, corpus)
 
 
-def test_selected_emotion_without_files_fails_naming_it_and_keeps_the_rejects(ravdess16k, tmp_path):
+def test_selected_emotion_without_files_fails_naming_it_and_keeps_the_rejects(speech16k, tmp_path):
     corpus = tmp_path / "corpus"
-    copy_good_files(ravdess16k, corpus)
+    copy_good_files(speech16k, corpus)
     (corpus / BAD).parent.mkdir()
     (corpus / BAD).write_bytes(b"")
     with pytest.raises(IngestError) as caught:
@@ -287,19 +287,19 @@ def _ingest_as_nobody(corpus: Path) -> dict:
     return payload
 
 
-def test_unreadable_file_and_folder_are_rejected(ravdess16k):
+def test_unreadable_file_and_folder_are_rejected(speech16k):
     """chmod 000 does not stop root, so as root ingest runs in a child that drops to
     user nobody; as any other user it runs here. The same checks apply either way."""
     base = Path(tempfile.mkdtemp(prefix="ser-unreadable-"))  # pytest's tmp_path is closed to other users
     try:
         corpus = base / "corpus"
-        copy_good_files(ravdess16k, corpus)
+        copy_good_files(speech16k, corpus)
         locked_file = corpus / BAD
         locked_file.parent.mkdir()
-        shutil.copyfile(ravdess16k / "Actor_03/03-01-01-01-01-01-03.wav", locked_file)
+        shutil.copyfile(speech16k / "Actor_03/03-01-01-01-01-01-03.wav", locked_file)
         locked_folder = corpus / "Actor_21"
         locked_folder.mkdir()
-        shutil.copyfile(ravdess16k / "Actor_03/03-01-01-01-01-02-03.wav", locked_folder / "03-01-01-01-01-01-21.wav")
+        shutil.copyfile(speech16k / "Actor_03/03-01-01-01-01-02-03.wav", locked_folder / "03-01-01-01-01-01-21.wav")
         for path in [base, *base.rglob("*")]:
             path.chmod(0o755 if path.is_dir() else 0o644)
         assert len(run_ingest(corpus).manifest) == 6  # readable, all six go through (and every lazy import is loaded)

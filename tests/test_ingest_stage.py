@@ -24,11 +24,11 @@ def run_stage(tmp_path, data: dict) -> subprocess.CompletedProcess:
     )
 
 
-def test_local_archive_is_checked_against_data_sha256_then_extracted(ravdess16k, tmp_path):
+def test_local_archive_is_checked_against_data_sha256_then_extracted(speech16k, tmp_path):
     archive = tmp_path / "corpus.zip"
     with zipfile.ZipFile(archive, "w") as bundle:
         for name in GOOD_RAVDESS:
-            bundle.write(ravdess16k / name, name)
+            bundle.write(speech16k / name, name)
     data = {"source": "corpus.zip", "emotions": ["neutral", "calm"]}
 
     refused = run_stage(tmp_path, {**data, "sha256": "0" * 64})
@@ -55,11 +55,11 @@ def test_missing_source_is_one_clear_line(tmp_path):
         assert [l for l in failed.stderr.splitlines() if l.startswith("error: ")][0].startswith(message), failed.stderr
 
 
-def test_archive_limits_come_from_params(ravdess16k, tmp_path):
+def test_archive_limits_come_from_params(speech16k, tmp_path):
     archive = tmp_path / "corpus.zip"
     with zipfile.ZipFile(archive, "w") as bundle:
         for name in GOOD_RAVDESS:
-            bundle.write(ravdess16k / name, name)
+            bundle.write(speech16k / name, name)
     refused = run_stage(tmp_path, {"source": "corpus.zip", "emotions": ["neutral", "calm"], "max_archive_files": 3})
     assert refused.returncode == 2
     assert "error: archive corpus.zip has more than data.max_archive_files (3) entries" in refused.stderr

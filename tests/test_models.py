@@ -24,10 +24,10 @@ FEATURES = {"families": ["mfcc", "f0", "loudness"], "stats": ["mean", "std", "p9
 
 
 @pytest.fixture(scope="module")
-def project(ravdess16k, tmp_path_factory):
+def project(speech16k, tmp_path_factory):
     """A folder with the features and split tables the stages read: actors 01-03 train, 04 test."""
     root = tmp_path_factory.mktemp("stages")
-    files = sorted(p for a in ACTORS for p in (ravdess16k / f"Actor_{a}").glob("*.wav") if p.name.split("-")[2] in EMOTIONS)
+    files = sorted(p for a in ACTORS for p in (speech16k / f"Actor_{a}").glob("*.wav") if p.name.split("-")[2] in EMOTIONS)
     rows = [{"file": f"{p.parent.name}/{p.name}", "path": str(p), "speaker": p.stem[-2:],
              "emotion": EMOTIONS[p.name.split("-")[2]], "sha256": sha256_of(p)} for p in files]
     (root / "data").mkdir()
@@ -83,14 +83,14 @@ def test_normalisation_matters_and_is_recorded(project):
     assert per_speaker["uar_per_fold"] != plain["uar_per_fold"]
 
 
-def test_predict_standardises_each_speaker_like_evaluate(project, ravdess16k):
+def test_predict_standardises_each_speaker_like_evaluate(project, speech16k):
     run_stages(project, model="logreg", normalize="speaker")
     predictor = Predictor(project / "data/model")
     assert predictor.normalization == "speaker"
     split = pd.read_csv(project / "data/split.csv")
     test_files = split.loc[split["set"] == "test", "file"].tolist()
-    tests = [str(ravdess16k / f) for f in test_files]
-    lone = str(sorted((ravdess16k / "Actor_01").glob("*.wav"))[0])
+    tests = [str(speech16k / f) for f in test_files]
+    lone = str(sorted((speech16k / "Actor_01").glob("*.wav"))[0])
     warnings = []
     results = predictor.predict_by_speaker(tests + [lone], warn=warnings.append)
     assert all(isinstance(r, Prediction) for r in results)

@@ -28,21 +28,21 @@ NEW_SPEAKER_FILES = (
 
 
 @pytest.fixture(scope="module")
-def bundle(ravdess16k, tmp_path_factory) -> Path:
-    return train_bundle(ravdess16k, tmp_path_factory.mktemp("bundle") / "model")
+def bundle(speech16k, tmp_path_factory) -> Path:
+    return train_bundle(speech16k, tmp_path_factory.mktemp("bundle") / "model")
 
 
 @pytest.fixture(scope="module")
-def corpus(ravdess16k, tmp_path_factory) -> Path:
-    """Copies of real files in nested folders, one with an upper-case suffix, plus a non-audio file."""
+def corpus(speech16k, tmp_path_factory) -> Path:
+    """Copies of speech files in nested folders, one with an upper-case suffix, plus a non-audio file."""
     root = tmp_path_factory.mktemp("corpus")
     for name in NEW_SPEAKER_FILES:
         target = root / "recordings" / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(ravdess16k / name, target)
+        shutil.copyfile(speech16k / name, target)
     upper = root / "recordings" / "deeper" / "more" / "SHOUT.WAV"
     upper.parent.mkdir(parents=True)
-    shutil.copyfile(ravdess16k / "Actor_06/03-01-05-02-01-01-06.wav", upper)
+    shutil.copyfile(speech16k / "Actor_06/03-01-05-02-01-01-06.wav", upper)
     (root / "recordings" / "notes.txt").write_text("not audio")
     return root
 
@@ -106,6 +106,7 @@ def test_table_csv_and_json_agree(bundle, corpus):
     assert len({len(line) for line in table}) == 1
 
 
+@pytest.mark.real_speech
 def test_48khz_stereo_files_are_downmixed_and_resampled_like_the_16khz_copies(bundle, ravdess48k, ravdess16k):
     originals = sorted(ravdess48k.glob("*.wav"))
     assert any(sf.info(p).channels == 2 for p in originals)
@@ -118,10 +119,10 @@ def test_48khz_stereo_files_are_downmixed_and_resampled_like_the_16khz_copies(bu
     assert len(set(map(tuple, emotions.values()))) == 1, emotions
 
 
-def make_bad_files(folder: Path, ravdess16k: Path) -> dict[str, str]:
+def make_bad_files(folder: Path, speech16k: Path) -> dict[str, str]:
     """Broken inputs beside good ones; returns path -> the reason ser predict must give."""
     folder.mkdir(parents=True)
-    good = (ravdess16k / NEW_SPEAKER_FILES[0]).read_bytes()
+    good = (speech16k / NEW_SPEAKER_FILES[0]).read_bytes()
     (folder / "empty.wav").write_bytes(b"")
     (folder / "text.wav").write_text("this is not audio\n")
     (folder / "cut_header.wav").write_bytes(good[:30])
@@ -140,12 +141,12 @@ def make_bad_files(folder: Path, ravdess16k: Path) -> dict[str, str]:
     }
 
 
-def test_bad_files_are_reported_and_good_files_still_printed(bundle, ravdess16k, tmp_path):
+def test_bad_files_are_reported_and_good_files_still_printed(bundle, speech16k, tmp_path):
     bad = tmp_path / "bad"
-    reasons = make_bad_files(bad, ravdess16k)
+    reasons = make_bad_files(bad, speech16k)
     empty_folder = tmp_path / "nothing_here"
     empty_folder.mkdir()
-    good = [str(ravdess16k / name) for name in NEW_SPEAKER_FILES]
+    good = [str(speech16k / name) for name in NEW_SPEAKER_FILES]
     missing = str(tmp_path / "missing.wav")
     run = run_ser("predict", "--model", str(bundle), "--format", "json", good[0], str(bad), missing, str(empty_folder),
               good[1], good[2])
@@ -171,8 +172,8 @@ def test_a_file_given_twice_is_predicted_once(bundle, corpus):
     assert len(paths) == len(set(paths)) == 4 and paths[0] == one
 
 
-def test_a_missing_bundle_is_one_line_naming_the_fix(tmp_path, ravdess16k):
-    run = run_ser("predict", str(ravdess16k / NEW_SPEAKER_FILES[0]), cwd=tmp_path)
+def test_a_missing_bundle_is_one_line_naming_the_fix(tmp_path, speech16k):
+    run = run_ser("predict", str(speech16k / NEW_SPEAKER_FILES[0]), cwd=tmp_path)
     assert run.returncode == 2 and run.stdout == ""
     assert run.stderr == "error: model bundle model not found; train one first (dvc repro) or pass --model DIR\n"
 
@@ -195,10 +196,10 @@ print(json.dumps({"code": code, "modules": sorted(sys.modules), "blas_threads": 
 
 
 @pytest.fixture(scope="module")
-def probe(bundle, ravdess16k) -> dict:
+def probe(bundle, speech16k) -> dict:
     """What a `ser predict` process imported, and its BLAS thread counts, after predicting one file."""
     run = subprocess.run([sys.executable, "-c", PROBE, "predict", "--model", str(bundle),
-                          str(ravdess16k / NEW_SPEAKER_FILES[0])], capture_output=True, text=True)
+                          str(speech16k / NEW_SPEAKER_FILES[0])], capture_output=True, text=True)
     report = json.loads(run.stderr.strip().splitlines()[-1])
     assert report["code"] == 0
     return report

@@ -27,9 +27,9 @@ LIMIT_MB = 1.0  # the servers' body limit here; a real file is about 0.1 MB
 
 
 @pytest.fixture(scope="module")
-def bundles(ravdess16k, tmp_path_factory) -> dict[str, Path]:
+def bundles(speech16k, tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("bundles")
-    return {normalize: train_bundle(ravdess16k, root / normalize, normalize=normalize) for normalize in ("none", "speaker")}
+    return {normalize: train_bundle(speech16k, root / normalize, normalize=normalize) for normalize in ("none", "speaker")}
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +72,8 @@ def assert_same(served: list[dict], printed: list[dict]) -> None:
                                    atol=1e-6)
 
 
-def test_predictions_equal_ser_predicts(servers, bundles, ravdess16k):
-    paths = [ravdess16k / name for name in FILES]
+def test_predictions_equal_ser_predicts(servers, bundles, speech16k):
+    paths = [speech16k / name for name in FILES]
     response = post(servers["none"].url, paths)
     assert response.status_code == 200, response.text
     body = response.json()
@@ -84,9 +84,9 @@ def test_predictions_equal_ser_predicts(servers, bundles, ravdess16k):
     assert reordered == body["predictions"][::-1]
 
 
-def test_speaker_normalisation_is_ser_predicts_for_the_files_of_one_request(servers, bundles, ravdess16k, tmp_path):
+def test_speaker_normalisation_is_ser_predicts_for_the_files_of_one_request(servers, bundles, speech16k, tmp_path):
     url, bundle = servers["speaker"].url, bundles["speaker"]
-    paths = [ravdess16k / name for name in FILES]
+    paths = [speech16k / name for name in FILES]
     by_name = post(url, paths).json()["predictions"]  # speakers 05, 05, 06 read from the names
     assert_same(by_name, predicted(bundle, paths))
     one_speaker = post(url, paths, speaker="07").json()["predictions"]
@@ -103,8 +103,8 @@ def test_speaker_normalisation_is_ser_predicts_for_the_files_of_one_request(serv
     assert any("fewer than 10 recordings of speaker(s) 05, 06" in line for line in servers["speaker"].lines)
 
 
-def test_file_names_with_folders_are_echoed_but_never_followed(servers, ravdess16k, tmp_path):
-    path = ravdess16k / FILES[0]
+def test_file_names_with_folders_are_echoed_but_never_followed(servers, speech16k, tmp_path):
+    path = speech16k / FILES[0]
     names = [f"../../{tmp_path.name}-escape/{path.name}", "..", ""]
     response = post(servers["none"].url, [path] * len(names), names=names)
     assert response.status_code == 200, response.text
@@ -115,8 +115,8 @@ def test_file_names_with_folders_are_echoed_but_never_followed(servers, ravdess1
     assert not list(Path(tempfile.gettempdir()).glob(f"*{tmp_path.name}*"))
 
 
-def test_concurrent_requests_get_the_same_answers(servers, ravdess16k):
-    paths = [ravdess16k / name for name in FILES]
+def test_concurrent_requests_get_the_same_answers(servers, speech16k):
+    paths = [speech16k / name for name in FILES]
     expected = [post(servers["none"].url, [p]).json() for p in paths]
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(lambda i: post(servers["none"].url, [paths[i % 3]]).json(), range(24)))
@@ -132,10 +132,10 @@ def test_health_and_model(servers, bundles):
         assert model.json() == json.loads((bundles[normalize] / INFO_FILE).read_text())
 
 
-def bad_parts(folder: Path, ravdess16k: Path) -> list[Path]:
+def bad_parts(folder: Path, speech16k: Path) -> list[Path]:
     """One file per way an upload can fail to be usable audio."""
     folder.mkdir()
-    good = (ravdess16k / FILES[0]).read_bytes()
+    good = (speech16k / FILES[0]).read_bytes()
     (folder / "empty.wav").write_bytes(b"")
     (folder / "text.wav").write_text("this is not audio\n")
     (folder / "cut_header.wav").write_bytes(good[:30])
@@ -147,8 +147,8 @@ def bad_parts(folder: Path, ravdess16k: Path) -> list[Path]:
     return sorted(folder.iterdir())
 
 
-def test_each_bad_part_is_422_naming_it_as_ser_predict_does(servers, bundles, ravdess16k, tmp_path):
-    bad = bad_parts(tmp_path / "bad", ravdess16k)
+def test_each_bad_part_is_422_naming_it_as_ser_predict_does(servers, bundles, speech16k, tmp_path):
+    bad = bad_parts(tmp_path / "bad", speech16k)
     run = ser_predict(bundles["none"], bad)
     reasons = {}  # ser predict's words after the path, for each file
     for line in run.stderr.splitlines()[:-1]:
@@ -156,7 +156,7 @@ def test_each_bad_part_is_422_naming_it_as_ser_predict_does(servers, bundles, ra
             if line.startswith(f"error: {path} "):
                 reasons[path.name] = line.removeprefix(f"error: {path} ")
     assert len(reasons) == len(bad), run.stderr
-    good = ravdess16k / FILES[0]
+    good = speech16k / FILES[0]
     for normalize, server in servers.items():
         for path in bad:
             response = post(server.url, [good, path], names=[good.name, f"upload of {path.name}"])
@@ -206,7 +206,7 @@ def test_a_declared_length_over_the_limit_is_413_before_any_body_is_sent(servers
     assert requests.get(f"{servers['none'].url}/health", timeout=10).status_code == 200
 
 
-def test_a_chunked_body_is_refused_at_the_limit_not_read_to_its_end(servers, ravdess16k):
+def test_a_chunked_body_is_refused_at_the_limit_not_read_to_its_end(servers, speech16k):
     chunk = b"x" * 65536
     sent = 0
     with socket.create_connection(("127.0.0.1", servers["none"].port), timeout=30) as sock:
@@ -224,7 +224,7 @@ def test_a_chunked_body_is_refused_at_the_limit_not_read_to_its_end(servers, rav
         status, body = read_response(sock)
     assert status == 413 and "limit" in body["error"]
     assert sent < 10 * LIMIT_MB * 1e6  # answered near the limit, not after the whole body
-    assert post(servers["none"].url, [ravdess16k / FILES[0]]).status_code == 200
+    assert post(servers["none"].url, [speech16k / FILES[0]]).status_code == 200
 
 
 def test_the_page_and_its_script_come_from_the_server_alone(servers):
@@ -242,13 +242,13 @@ def test_the_page_and_its_script_come_from_the_server_alone(servers):
 
 
 @pytest.mark.parametrize("command", ["serve", "predict"])
-def test_a_bundle_that_lost_its_model_hash_is_refused(bundles, ravdess16k, tmp_path, command):
+def test_a_bundle_that_lost_its_model_hash_is_refused(bundles, speech16k, tmp_path, command):
     copy = tmp_path / "model"
     shutil.copytree(bundles["none"], copy)
     info = json.loads((copy / INFO_FILE).read_text())
     del info["model_sha256"]
     (copy / INFO_FILE).write_text(json.dumps(info))
-    args = ["--port", "0"] if command == "serve" else [str(ravdess16k / FILES[0])]
+    args = ["--port", "0"] if command == "serve" else [str(speech16k / FILES[0])]
     run = subprocess.run([sys.executable, "-m", "ser", command, "--model", str(copy), *args], capture_output=True,
                          text=True, timeout=120)
     assert run.returncode == 2 and run.stdout == ""

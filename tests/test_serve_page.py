@@ -30,8 +30,8 @@ CANDIDATES = ("Actor_05/03-01-05-02-01-01-05.wav", "Actor_05/03-01-01-01-02-02-0
 
 
 @pytest.fixture(scope="module")
-def bundle(ravdess16k, tmp_path_factory) -> Path:
-    return train_bundle(ravdess16k, tmp_path_factory.mktemp("bundle") / "model")
+def bundle(speech16k, tmp_path_factory) -> Path:
+    return train_bundle(speech16k, tmp_path_factory.mktemp("bundle") / "model")
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +61,8 @@ def ser_predict(bundle: Path, path: Path) -> dict:
     return json.loads(run.stdout)
 
 
-def test_uploading_a_file_shows_ser_predicts_emotion_and_a_bar_per_class(server, bundle, ravdess16k, tmp_path):
-    path = ravdess16k / CANDIDATES[0]
+def test_uploading_a_file_shows_ser_predicts_emotion_and_a_bar_per_class(server, bundle, speech16k, tmp_path):
+    path = speech16k / CANDIDATES[0]
     expected = ser_predict(bundle, path)
     browser = chromium(tmp_path / "profile")
     try:
@@ -95,6 +95,7 @@ def test_an_upload_that_is_not_audio_shows_the_servers_reason(server, tmp_path):
     assert answer.status_code == 422 and status == answer.json()["error"]
 
 
+@pytest.mark.real_speech
 def test_recording_from_the_microphone_shows_the_emotion_of_what_it_heard(server, bundle, ravdess16k, tmp_path):
     predictions = requests.post(f"{server.url}/predict", timeout=60, files=[
         ("file", (name, (ravdess16k / name).read_bytes())) for name in CANDIDATES]).json()["predictions"]

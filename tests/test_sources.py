@@ -61,17 +61,17 @@ def server(tmp_path):
     httpd.server_close()
 
 
-def good_zip(ravdess16k: Path, path: Path) -> Path:
+def good_zip(speech16k: Path, path: Path) -> Path:
     with zipfile.ZipFile(path, "w") as bundle:
         for name in GOOD_RAVDESS:
-            bundle.write(ravdess16k / name, f"Audio_Speech/{name}")
+            bundle.write(speech16k / name, f"Audio_Speech/{name}")
     return path
 
 
-def good_tar_gz(ravdess16k: Path, path: Path) -> Path:
+def good_tar_gz(speech16k: Path, path: Path) -> Path:
     with tarfile.open(path, "w:gz") as bundle:
         for name in GOOD_RAVDESS:
-            bundle.add(ravdess16k / name, f"Audio_Speech/{name}")
+            bundle.add(speech16k / name, f"Audio_Speech/{name}")
     return path
 
 
@@ -85,8 +85,8 @@ def full_downloads(server) -> list[str]:
 
 
 @pytest.mark.parametrize("builder,name", [(good_zip, "corpus.zip"), (good_tar_gz, "corpus.tar.gz")])
-def test_archive_by_url_is_downloaded_once_extracted_and_ingested(server, ravdess16k, tmp_path, capfd, builder, name):
-    archive = builder(ravdess16k, server.root / name)
+def test_archive_by_url_is_downloaded_once_extracted_and_ingested(server, speech16k, tmp_path, capfd, builder, name):
+    archive = builder(speech16k, server.root / name)
     downloads = tmp_path / "downloads"
     first = download(f"{server.url}/{name}", downloads)
     assert first.read_bytes() == archive.read_bytes()
@@ -102,8 +102,8 @@ def test_archive_by_url_is_downloaded_once_extracted_and_ingested(server, ravdes
     assert sorted(result.manifest["file"]) == sorted(f"Audio_Speech/{n}" for n in GOOD_RAVDESS)
 
 
-def test_changed_archive_on_the_server_is_fetched_again(server, ravdess16k, tmp_path):
-    archive = good_zip(ravdess16k, server.root / "corpus.zip")
+def test_changed_archive_on_the_server_is_fetched_again(server, speech16k, tmp_path):
+    archive = good_zip(speech16k, server.root / "corpus.zip")
     kept = download(f"{server.url}/corpus.zip", tmp_path)
     with zipfile.ZipFile(archive, "a") as bundle:
         bundle.writestr("Audio_Speech/notes.txt", "new")
@@ -114,16 +114,16 @@ def test_changed_archive_on_the_server_is_fetched_again(server, ravdess16k, tmp_
     assert len(full_downloads(server)) == 2
 
 
-def test_pinned_sha256_is_verified_and_a_kept_match_needs_no_request(server, ravdess16k, tmp_path):
-    archive = good_zip(ravdess16k, server.root / "corpus.zip")
+def test_pinned_sha256_is_verified_and_a_kept_match_needs_no_request(server, speech16k, tmp_path):
+    archive = good_zip(speech16k, server.root / "corpus.zip")
     url = f"{server.url}/corpus.zip"
     download(url, tmp_path, sha256=sha256(archive))
     download(url, tmp_path, sha256=sha256(archive))
     assert len(server.log) == 1
 
 
-def test_wrong_sha256_refuses_the_download_and_keeps_nothing(server, ravdess16k, tmp_path):
-    good_zip(ravdess16k, server.root / "corpus.zip")
+def test_wrong_sha256_refuses_the_download_and_keeps_nothing(server, speech16k, tmp_path):
+    good_zip(speech16k, server.root / "corpus.zip")
     with pytest.raises(SourceError, match="differs from the one pinned"):
         download(f"{server.url}/corpus.zip", tmp_path / "downloads", sha256="0" * 64)
     assert list((tmp_path / "downloads").iterdir()) == []
@@ -149,9 +149,9 @@ def _zip_entry(name: str, mode: int, data: bytes = b"") -> tuple[zipfile.ZipInfo
     return info, data
 
 
-def test_malicious_zip_entries_are_refused_and_good_ones_extracted(ravdess16k, tmp_path):
-    archive = good_zip(ravdess16k, tmp_path / "evil.zip")
-    audio = (ravdess16k / GOOD_RAVDESS[0]).read_bytes()
+def test_malicious_zip_entries_are_refused_and_good_ones_extracted(speech16k, tmp_path):
+    archive = good_zip(speech16k, tmp_path / "evil.zip")
+    audio = (speech16k / GOOD_RAVDESS[0]).read_bytes()
     with zipfile.ZipFile(archive, "a") as bundle:
         for info, data in [
             _zip_entry("../escaped.wav", stat.S_IFREG | 0o644, audio),
@@ -178,12 +178,12 @@ def test_malicious_zip_entries_are_refused_and_good_ones_extracted(ravdess16k, t
     assert not Path("/tmp/absolute.wav").exists()
 
 
-def test_malicious_tar_entries_are_refused_and_good_ones_extracted(ravdess16k, tmp_path):
+def test_malicious_tar_entries_are_refused_and_good_ones_extracted(speech16k, tmp_path):
     archive = tmp_path / "evil.tar.gz"
-    audio = (ravdess16k / GOOD_RAVDESS[0]).read_bytes()
+    audio = (speech16k / GOOD_RAVDESS[0]).read_bytes()
     with tarfile.open(archive, "w:gz") as bundle:
         for name in GOOD_RAVDESS:
-            bundle.add(ravdess16k / name, f"Audio_Speech/{name}")
+            bundle.add(speech16k / name, f"Audio_Speech/{name}")
 
         def add(name, kind=tarfile.REGTYPE, data=b"", linkname=""):
             info = tarfile.TarInfo(name)
@@ -214,8 +214,8 @@ def test_malicious_tar_entries_are_refused_and_good_ones_extracted(ravdess16k, t
     assert not (tmp_path / "escaped.wav").exists() and not Path("/tmp/absolute-tar.wav").exists()
 
 
-def test_truncated_and_foreign_archives_are_clear_errors(ravdess16k, tmp_path):
-    whole = good_tar_gz(ravdess16k, tmp_path / "corpus.tar.gz").read_bytes()
+def test_truncated_and_foreign_archives_are_clear_errors(speech16k, tmp_path):
+    whole = good_tar_gz(speech16k, tmp_path / "corpus.tar.gz").read_bytes()
     (tmp_path / "cut.tar.gz").write_bytes(whole[: len(whole) // 2])
     with pytest.raises(SourceError, match="corrupt or truncated"):
         extract_archive(tmp_path / "cut.tar.gz", tmp_path / "raw1", LIMITS)

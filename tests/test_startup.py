@@ -1,4 +1,4 @@
-"""Start-up cost: the feature path never imports librosa or numba; numba's cache lands somewhere writable."""
+"""Start-up: the feature path never imports librosa or numba; importing ser changes nothing; numba's cache lands somewhere writable."""
 import json
 import os
 import subprocess
@@ -20,8 +20,8 @@ def test_feature_extraction_imports_neither_librosa_nor_numba():
     assert not {"librosa", "numba", "matplotlib", "sklearn"} & modules
 
 
-def test_features_stage_runs_without_pandas_or_librosa(ravdess16k, tmp_path):
-    files = sorted(ravdess16k.glob("Actor_01/*.wav"))[:3]
+def test_features_stage_runs_without_pandas_or_librosa(speech16k, tmp_path):
+    files = sorted(speech16k.glob("Actor_01/*.wav"))[:3]
     manifest = tmp_path / "manifest.csv"
     manifest.write_text("file,path,speaker,emotion,sha256\n" + "".join(
         f"{p.name},{p},01,calm,{sha256_of(p)}\n" for p in files))
@@ -41,7 +41,9 @@ def test_features_stage_runs_without_pandas_or_librosa(ravdess16k, tmp_path):
 def test_numba_cache_falls_back_to_a_writable_folder(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "XDG_CACHE_HOME")}
     env.update(HOME="/dev/null/nohome", TMPDIR=str(tmp_path))  # a home that cannot hold a cache
-    program = ("import os, ser, numba\n"
+    program = ("import os, ser.explore\n"
+               "ser.explore.use_writable_numba_cache()\n"
+               "import numba\n"
                "@numba.njit(cache=True)\n"
                "def twice(x):\n    return 2 * x\n"
                "assert twice(21) == 42\n"
@@ -53,3 +55,44 @@ def test_numba_cache_falls_back_to_a_writable_folder(tmp_path):
     cache = result.stdout.strip()
     assert cache == str(tmp_path / "ser" / "numba")
     assert any(name.endswith(".nbi") for _, _, files in os.walk(cache) for name in files)
+
+
+IMPORT_EVERY_MODULE = """
+import importlib, json, os, pkgutil, sys
+import ser
+names = [m.name for m in pkgutil.walk_packages(ser.__path__, "ser.") if m.name != "ser.__main__"]
+if sys.argv[1] == "list":  # the libraries that ser's modules import, outside the standard library
+    for name in names:
+        importlib.import_module(name)
+    print(json.dumps(sorted({n.split(".")[0] for n in sys.modules} - set(sys.stdlib_module_names) - {"ser"})))
+else:  # import those first, then every ser module: what does ser itself change?
+    for library in json.loads(sys.argv[1]):
+        try:
+            importlib.import_module(library)
+        except Exception:
+            pass
+    home = os.environ["HOME"]
+    before = dict(os.environ), sorted(os.walk(home))
+    for name in names:
+        importlib.import_module(name)
+    after = dict(os.environ), sorted(os.walk(home))
+    print(json.dumps({"environment": {k: v for k, v in after[0].items() if before[0].get(k) != v},
+                      "home": [str(entry) for entry in after[1] if entry not in before[1]]}))
+"""
+
+
+def test_importing_ser_sets_no_environment_and_writes_nothing(tmp_path):
+    """No NUMBA_CACHE_DIR, no cache folder in $HOME: only the libraries ser uses may do such things."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "XDG_CACHE_HOME")}
+    env["HOME"] = str(home)
+    bare = subprocess.run([sys.executable, "-c", "import os, ser; print(sorted(os.environ)); print(os.listdir(os.environ['HOME']))"],
+                          capture_output=True, text=True, env=env, check=True).stdout.splitlines()
+    assert bare == [str(sorted(env)), "[]"]
+    libraries = subprocess.run([sys.executable, "-c", IMPORT_EVERY_MODULE, "list"], capture_output=True, text=True,
+                               env=env, check=True).stdout.splitlines()[-1]
+    assert "numpy" in libraries
+    changes = subprocess.run([sys.executable, "-c", IMPORT_EVERY_MODULE, libraries], capture_output=True, text=True,
+                             env=env, check=True).stdout.splitlines()[-1]
+    assert json.loads(changes) == {"environment": {}, "home": []}

@@ -138,8 +138,9 @@ def run_serve(args: argparse.Namespace) -> int:
 def run_explore(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ser.explore import write_explore_plots
+    from ser.explore import use_writable_numba_cache, write_explore_plots
 
+    use_writable_numba_cache()
     out = args.out or str(Path("explore") / Path(args.file).stem)
     written = write_explore_plots(args.file, out, sample_rate=args.sample_rate, n_fft=args.n_fft,
                                   hop_length=args.hop_length, n_mels=args.n_mels, n_mfcc=args.n_mfcc)

@@ -1,8 +1,9 @@
 """Pipeline parameters: load ``params.yaml`` and validate every key before any work.
 
-Each section of ``params.yaml`` maps onto one frozen dataclass. Validation fails
-with a :class:`ParamError` whose message is one line naming the key, the value
-and what is allowed, so a stage can stop before it reads a single file.
+Each section of ``params.yaml`` maps onto one frozen dataclass whose defaults are
+the shipped ``params.yaml``'s values (tests/test_config.py keeps the two equal).
+Validation fails with a :class:`ParamError` whose message is one line naming the
+key, the value and what is allowed, so a stage can stop before it reads a single file.
 """
 from __future__ import annotations
 
@@ -173,8 +174,9 @@ class WhisperParams:
 class FeatureParams:
     """The per-file feature vector: statistics over frames of each feature family."""
 
-    families: tuple[str, ...] = ("mfcc", "chroma", "mel")
-    stats: tuple[str, ...] = ("mean",)
+    families: tuple[str, ...] = ("whisper", "mfcc", "mfcc_delta", "contrast", "flatness", "rolloff", "centroid", "rms",
+                                 "zcr", "f0", "voicing", "logmel", "loudness", "balance")
+    stats: tuple[str, ...] = FEATURE_STATS
     n_mfcc: int = 40
     n_chroma: int = 12
     n_mels: int = 128
@@ -253,6 +255,9 @@ def _subsection(key: str, value: Any, cls: type):
     return cls(**value)
 
 
+NOTEBOOK_FEATURES = FeatureParams(families=("mfcc", "chroma", "mel"), stats=("mean",))  # its 180 time-means
+
+
 @dataclass(frozen=True)
 class SvmParams:
     """``train.svm``: scikit-learn's SVC with an RBF kernel."""
@@ -271,7 +276,7 @@ class SvmParams:
 class LogregParams:
     """``train.logreg``: scikit-learn's multinomial LogisticRegression (L2)."""
 
-    C: float = 1.0
+    C: float = 0.01
     max_iter: int = 1000
 
     def __post_init__(self):
@@ -291,11 +296,11 @@ class TrainParams:
     solver: str = "adam"
     seed: int = 5
     scale: bool = True
-    model: str = "mlp"
+    model: str = "logreg"
     early_stopping: bool = False
     ensemble: int = 1
     blocks: str = "equal"
-    normalize: str = "none"
+    normalize: str = "speaker"
     svm: SvmParams = field(default_factory=SvmParams)
     logreg: LogregParams = field(default_factory=LogregParams)
 

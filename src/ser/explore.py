@@ -15,11 +15,39 @@ freely; both are imported only when a figure is drawn.
 """
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
 FIGURES = ("waveform", "harmonic_percussive", "onset_autocorrelation", "mel_spectrogram", "mfcc")
+
+
+def use_writable_numba_cache() -> None:
+    """Let numba cache librosa's compiled functions where this user can write, unless NUMBA_CACHE_DIR is set.
+
+    They compile on first use (about 20 s on a fresh machine), so a machine pays that once.
+    Called by ``ser explore`` before librosa is imported; the library itself changes no environment.
+    """
+    if "NUMBA_CACHE_DIR" not in os.environ:
+        os.environ["NUMBA_CACHE_DIR"] = _writable_cache_dir(
+            os.environ.get("XDG_CACHE_HOME"), Path.home() / ".cache", tempfile.gettempdir())
+
+
+def _writable_cache_dir(*candidates) -> str:
+    """The first candidate folder that exists or can be made and is writable."""
+    for candidate in candidates:
+        if not candidate:
+            continue
+        folder = Path(candidate) / "ser" / "numba"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(folder, os.W_OK | os.X_OK):
+            return str(folder)
+    return str(Path(tempfile.mkdtemp(prefix="ser-numba-")))
 
 
 def explore_figures(samples: np.ndarray, sample_rate: int, name: str, *, n_fft: int = 2048, hop_length: int = 512,

@@ -3,7 +3,8 @@
 Three properties hold whatever the executor or number of workers:
 
 * Incremental: each file's vector is cached under its audio content hash and the
-  feature configuration (params, sample rate and the extractor's own source code),
+  feature configuration (params, sample rate, the extractor's own source code and the
+  versions of the libraries it runs on, :func:`library_versions`),
   outside DVC's outputs, so a re-run computes only files not done before, and a
   killed run loses at most the files in flight.
 * Reproducible: every process that computes features runs with one BLAS thread,
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import importlib.metadata
 import inspect
 import json
 import multiprocessing
@@ -83,11 +85,39 @@ class FeatureCache:
         os.replace(tmp, path)
 
 
+def library_versions(params: FeatureParams) -> dict[str, str]:
+    """Versions of the libraries whose code shapes a file's vector under ``params``, by name.
+
+    Decoding (soundfile and its libsndfile), resampling (soxr) and the numerics (numpy,
+    scipy) always; a feature family backed by another library adds that library here
+    (opensmile; ctranslate2 and the digest of the encoder's weights for whisper).
+    """
+    import soundfile
+
+    names = ["numpy", "scipy", "soxr", "soundfile"]
+    if set(params.families) & set(smile.SETS):
+        names.append("opensmile")
+    if "whisper" in params.families:
+        names.append("ctranslate2")
+    versions = {name: _installed_version(name) for name in names}
+    versions["libsndfile"] = soundfile.__libsndfile_version__
+    if "whisper" in params.families:
+        versions["whisper weights sha256"] = whisper.resolve_model(params.whisper.model)[1]
+    return versions
+
+
+def _installed_version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
 @lru_cache(maxsize=8)
 def configuration_key(params: FeatureParams, sample_rate: int) -> str:
-    """Hash of everything that decides a file's vector, including the code and the encoder weights that compute it."""
-    weights = whisper.resolve_model(params.whisper.model)[1] if "whisper" in params.families else None
-    text = json.dumps([params.definition(), sample_rate, weights], sort_keys=True) + "".join(
+    """Hash of everything that decides a file's vector: params, the code that computes it, the versions of
+    its libraries and the encoder's weights (:func:`library_versions`)."""
+    text = json.dumps([params.definition(), sample_rate, library_versions(params)], sort_keys=True) + "".join(
         inspect.getsource(module) for module in (features, filters, descriptors, smile, whisper, audio))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -113,12 +143,16 @@ def _keep_freed_memory() -> None:
 
 
 def _start_worker(params: FeatureParams, sample_rate: int, cache: FeatureCache | None = None) -> None:
-    """Build the extractor once per process, with BLAS pinned to one thread; ``cache`` is where it stores."""
+    """Build the extractor once per process; ``cache`` is where it stores."""
     global _worker_extractor, _worker_cache
-    threadpool_limits(1)
-    _keep_freed_memory()
     _worker_extractor = FeatureExtractor(params, sample_rate)
     _worker_cache = cache
+
+
+def _set_up_worker_process() -> None:
+    """In a forked process that only extracts: BLAS on one thread and glibc keeping freed memory, for its lifetime."""
+    threadpool_limits(1)
+    _keep_freed_memory()
 
 
 def _extract_file(task: tuple[str, str]) -> tuple[str, np.ndarray | str]:
@@ -155,7 +189,8 @@ def _extract_batch_on_dask_worker(batch: list[tuple[str, str]], params: FeatureP
                            "install the same version of ser on every worker")
     if _worker_extractor is None or _worker_extractor.params != params or _worker_extractor.sample_rate != sample_rate:
         _start_worker(params, sample_rate)
-    return [_extract_file(task) for task in batch]
+    with threadpool_limits(1):  # the Dask worker's own BLAS setting comes back after the batch
+        return [_extract_file(task) for task in batch]
 
 
 def _extract_dask(params: FeatureParams, sample_rate: int, tasks: list[tuple[str, str]]) -> Iterator:
@@ -187,13 +222,17 @@ def _extract_dask(params: FeatureParams, sample_rate: int, tasks: list[tuple[str
 
 def _extract_local(params: FeatureParams, sample_rate: int, tasks: list[tuple[str, str]], workers: int,
                    cache: FeatureCache) -> Iterator:
-    """Run in forked processes that inherit the imported libraries, or in this one; each stores what it computes."""
+    """Run in forked processes that inherit the imported libraries, or in this one; each stores what it computes.
+
+    BLAS runs on one thread while this one computes and is given back its threads after.
+    """
     _start_worker(params, sample_rate, cache)  # before forking: workers inherit it warm
     if workers == 1 or len(tasks) == 1:
-        yield from map(_extract_and_cache, tasks)
+        with threadpool_limits(1):
+            yield from map(_extract_and_cache, tasks)
         return
     context = multiprocessing.get_context("fork")
-    with context.Pool(workers) as pool:
+    with context.Pool(workers, initializer=_set_up_worker_process) as pool:
         yield from pool.imap_unordered(_extract_and_cache, tasks, chunksize=4)
 
 
