@@ -288,15 +288,15 @@ class LogregParams:
 class TrainParams:
     """The model: optional per-speaker normalisation and standardisation, then the classifier."""
 
-    alpha: float = 0.1
-    batch_size: int = 30
+    alpha: float = 10.0
+    batch_size: int = 128
     hidden_layer_sizes: tuple[int, ...] = (300,)
     learning_rate: str = "adaptive"
     max_iter: int = 500
     solver: str = "adam"
     seed: int = 5
     scale: bool = True
-    model: str = "logreg"
+    model: str = "mlp"
     early_stopping: bool = False
     ensemble: int = 1
     blocks: str = "equal"
