@@ -288,9 +288,9 @@ class LogregParams:
 class TrainParams:
     """The model: optional per-speaker normalisation and standardisation, then the classifier."""
 
-    alpha: float = 10.0
+    alpha: float = 0.1
     batch_size: int = 128
-    hidden_layer_sizes: tuple[int, ...] = (300,)
+    hidden_layer_sizes: tuple[int, ...] = (64,)
     learning_rate: str = "adaptive"
     max_iter: int = 500
     solver: str = "adam"
