@@ -45,6 +45,6 @@ def test_url_source_runs_ingest_once_reports_rejects_and_feeds_features(server, 
     again = repo.dvc("repro", "features")  # ingest checks the kept download and finds nothing new
     assert stages_run(again.stdout) == ["ingest"] and "Stage 'features' didn't change, skipping" in again.stdout
     assert "0 decoded" in again.stdout and (repo.root / "data/raw/SOURCE.json").stat().st_ino == extracted  # not re-extracted
-    repo.set_params(audio={"sample_rate": 22050})
+    repo.set_params(audio={"sample_rate": 22050}, features={"families": ["mfcc"]})  # whisper needs 16 kHz
     assert stages_run(repo.dvc("repro", "ingest").stdout) == ["ingest"]
     assert full_downloads(server).count("/corpus.zip") == 1, server.log
