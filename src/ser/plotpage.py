@@ -44,7 +44,7 @@ def vega_bundle(vl_version: str = VEGA_LITE_VERSION) -> str:
         import vl_convert
     except ImportError:
         raise SerError("the package vl-convert-python is missing (it ships the Vega libraries); "
-                       "install it with pip install -r requirements.txt") from None
+                       "install it with uv sync --locked --extra pipeline") from None
     bundle = vl_convert.javascript_bundle(vl_version=vl_version)
     clash = [text for text in ("</script", *PLACEHOLDERS) if text in bundle]
     if clash:

