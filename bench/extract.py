@@ -9,7 +9,7 @@ for each run so nothing is reused):
   ``melspectrogram``, each taking its own STFT), one process, library defaults
   (BLAS threads as the notebook gets them); ``ref_pinned_s`` is the same with BLAS
   pinned to one thread, as every other timing here is;
-* one_worker / all_workers: ``ser.extract.extract_features`` (compute, cache, write parquet);
+* one_worker / all_workers: ``ser.features.batch.extract_features`` (compute, cache, write parquet);
   with ``--incremental K``, also the same call after K files are added to an extracted corpus;
 * floor: ``soundfile.read`` plus one numpy STFT per file, one process.
 
@@ -49,10 +49,10 @@ import soundfile as sf
 import yaml
 from threadpoolctl import threadpool_limits
 
-from ser import whisper
-from ser.audio import load_audio
+from ser.features import whisper
+from ser.corpus.audio import load_audio
 from ser.config import NOTEBOOK_FEATURES, FeatureParams
-from ser.extract import extract_features, resolve_workers
+from ser.features.batch import extract_features, resolve_workers
 
 PROJECT = Path(__file__).resolve().parents[1]
 WHISPER = FeatureParams(families=("whisper",), workers=1)
@@ -65,7 +65,7 @@ MEASURE_CHILD = (
 )
 
 
-def manifest_rows(data: Path, repeat: int) -> list[dict]:
+def catalog_rows(data: Path, repeat: int) -> list[dict]:
     """Manifest-like rows; each replicate gets its own content key so nothing is shared."""
     files = sorted(p for p in data.rglob("*") if p.suffix.lower() in (".wav", ".flac", ".ogg"))
     digests = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
@@ -143,7 +143,7 @@ def run_stage(rows: list[dict], scratch: Path, cache: Path, name: str, notebook:
         params["features"].update(families=list(NOTEBOOK_FEATURES.families), stats=list(NOTEBOOK_FEATURES.stats))
     (scratch / "params.yaml").write_text(yaml.safe_dump(params))
     stage = [sys.executable, str(PROJECT / "stages/features.py"), "--params", str(scratch / "params.yaml"),
-             "--manifest", str(manifest), "--out", str(scratch / f"{name}.parquet"), "--cache", str(cache)]
+             "--catalog", str(manifest), "--out", str(scratch / f"{name}.parquet"), "--cache", str(cache)]
     # A fresh parent process, so the peak RSS is that of the stage and its workers only
     # (this process's own forked workers would otherwise count too).
     command = [sys.executable, "-c", MEASURE_CHILD, *stage]
@@ -166,7 +166,7 @@ def main() -> None:
                         help="where the caches and tables of the runs go (default: beside the stage's own cache)")
     args = parser.parse_args()
     args.scratch.mkdir(parents=True, exist_ok=True)
-    rows = manifest_rows(args.data, args.repeat)
+    rows = catalog_rows(args.data, args.repeat)
     paths = [row["path"] for row in rows]
     workers = resolve_workers(0)
     start_wall, start_busy, start_own = time.perf_counter(), machine_busy_seconds(), own_cpu_seconds()

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import balanced_accuracy_score
 
-from ser.bundle import load_bundle
-from ser.normalize import normalize_by_speaker, normalize_new_speakers, reference_statistics
-from ser.table import read_split_table
+from ser.inference.bundle import load_bundle
+from ser.modeling.normalize import normalize_by_speaker, normalize_new_speakers, reference_statistics
+from ser.features.table import read_split_table
 
 COUNTS = (1, 2, 4, 8, 16)
 

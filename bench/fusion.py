@@ -4,7 +4,7 @@
 
 Ingests every emotion of a RAVDESS-named corpus, extracts params.yaml's features (through
 the features stage's own per-file cache), and runs
-:func:`ser.crossval.nested_leave_one_speaker_out` over four ways to use them, each with
+:func:`ser.modeling.crossval.nested_leave_one_speaker_out` over four ways to use them, each with
 params.yaml's ``train`` settings (the default MLP): the encoder block alone, the
 handcrafted block alone, both concatenated (``train.blocks: columns``) and both weighted
 equally (``train.blocks: equal``, the default). Each held-out speaker's choice is made by
@@ -30,12 +30,12 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from nested import print_result  # noqa: E402
 from ser.config import load_params  # noqa: E402
-from ser.corpora import CONVENTIONS  # noqa: E402
-from ser.crossval import nested_leave_one_speaker_out  # noqa: E402
-from ser.extract import extract_features  # noqa: E402
-from ser.ingest import ingest  # noqa: E402
-from ser.model import build_model, feature_blocks  # noqa: E402
-from ser.table import feature_columns  # noqa: E402
+from ser.corpus.conventions import CONVENTIONS  # noqa: E402
+from ser.modeling.crossval import nested_leave_one_speaker_out  # noqa: E402
+from ser.features.batch import extract_features  # noqa: E402
+from ser.corpus.ingest import ingest  # noqa: E402
+from ser.modeling.model import build_model, feature_blocks  # noqa: E402
+from ser.features.table import feature_columns  # noqa: E402
 
 
 def candidates(columns: list[str], params) -> dict:
@@ -68,7 +68,7 @@ def main() -> None:
     started = time.monotonic()
     params = load_params(args.params)
     manifest = ingest(args.data, CONVENTIONS["ravdess"], "all", sample_rate=params.audio.sample_rate,
-                      min_samples=params.features.min_samples).manifest
+                      min_samples=params.features.min_samples).catalog
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "features.parquet"
         extract_features(manifest.to_dict("records"), params.features, params.audio.sample_rate, out, args.cache,

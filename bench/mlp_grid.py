@@ -24,9 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from ser.config import EvaluateParams, TrainParams, load_params  # noqa: E402
-from ser.crossval import cross_validate_model  # noqa: E402
-from ser.model import build_model, feature_blocks  # noqa: E402
-from ser.table import feature_columns  # noqa: E402
+from ser.modeling.crossval import cross_validate_model  # noqa: E402
+from ser.modeling.model import build_model, feature_blocks  # noqa: E402
+from ser.features.table import feature_columns  # noqa: E402
 
 
 def main() -> None:

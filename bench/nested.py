@@ -4,7 +4,7 @@
 
 Ingests every emotion of the corpus, extracts one wide feature table (every family
 and statistic the candidates use, through the same per-file cache as the features
-stage), then runs :func:`ser.crossval.nested_leave_one_speaker_out` over the
+stage), then runs :func:`ser.modeling.crossval.nested_leave_one_speaker_out` over the
 candidates below: feature set x per-speaker normalisation x model. For each
 held-out speaker the candidate is chosen by leave-one-speaker-out on the other
 speakers only, so the outer UAR is an honest estimate of "run the grid, keep the
@@ -33,12 +33,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from ser.config import FEATURE_STATS, FeatureParams, TrainParams  # noqa: E402
-from ser.corpora import CONVENTIONS  # noqa: E402
-from ser.crossval import nested_leave_one_speaker_out  # noqa: E402
-from ser.extract import extract_features  # noqa: E402
-from ser.features import feature_names  # noqa: E402
-from ser.ingest import ingest  # noqa: E402
-from ser.model import build_model  # noqa: E402
+from ser.corpus.conventions import CONVENTIONS  # noqa: E402
+from ser.modeling.crossval import nested_leave_one_speaker_out  # noqa: E402
+from ser.features.batch import extract_features  # noqa: E402
+from ser.features.families import feature_names  # noqa: E402
+from ser.corpus.ingest import ingest  # noqa: E402
+from ser.modeling.model import build_model  # noqa: E402
 
 OWN = ("mfcc", "mfcc_delta", "contrast", "flatness", "rolloff", "centroid", "rms", "zcr", "f0", "voicing")
 DEFAULT = OWN + ("logmel", "loudness", "balance")  # params.yaml's features.families
@@ -72,7 +72,7 @@ def candidates(columns: list[str], train: TrainParams, sets=FEATURE_SETS) -> dic
 
 def wide_table(data: str, cache: Path, workers: int) -> pd.DataFrame:
     """Every family any candidate uses, with every statistic, for every selected file."""
-    manifest = ingest(data, CONVENTIONS["ravdess"], "all", sample_rate=16000, min_samples=2048).manifest
+    manifest = ingest(data, CONVENTIONS["ravdess"], "all", sample_rate=16000, min_samples=2048).catalog
     rows = manifest.to_dict("records")
     families = tuple(dict.fromkeys(f for families, _ in FEATURE_SETS.values() for f in families))
     params = FeatureParams(families=families, stats=FEATURE_STATS)

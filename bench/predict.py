@@ -47,7 +47,7 @@ def machine_busy_seconds() -> float | None:
 
 def top_imports(model: Path, count: int) -> list[tuple[str, float]]:
     """Top-level modules by cumulative import seconds while getting a predictor ready."""
-    code = f"from ser.predict import Predictor; Predictor({str(model)!r})"
+    code = f"from ser.inference.predictor import Predictor; Predictor({str(model)!r})"
     result = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True)
     modules = []
     for line in result.stderr.splitlines():
@@ -67,7 +67,7 @@ def main() -> None:
     args = parser.parse_args()
     chosen = spread_files(args.data, args.files)
     ser = [sys.executable, "-m", "ser", "predict", "--model", str(args.model)]
-    ready = [sys.executable, "-c", f"from ser.predict import Predictor; Predictor({str(args.model)!r})"]
+    ready = [sys.executable, "-c", f"from ser.inference.predictor import Predictor; Predictor({str(args.model)!r})"]
     start_wall, start_busy, start_own = time.perf_counter(), machine_busy_seconds(), children_cpu_seconds()
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch) / "recordings"

@@ -7,8 +7,8 @@ and adds the test-set and cross-validation metrics to model.json, and the card.
 import json
 from pathlib import Path
 
-from ser.bundle import copy_bundle, load_bundle
-from ser.card import model_card
+from ser.inference.bundle import copy_bundle, load_bundle
+from ser.inference.card import model_card
 from ser.stagekit import run_stage, stage_parser
 
 TEST_KEYS = ("accuracy", "uar", "f1_macro", "roc_auc_macro", "average_precision_macro", "test_files",

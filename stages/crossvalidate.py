@@ -2,11 +2,11 @@
 and per speaker (out-of-fold predictions), and a figure of the per-speaker UAR."""
 import pandas as pd
 
-from ser.crossval import cross_validate_model
-from ser.table import feature_columns
+from ser.modeling.crossval import cross_validate_model
+from ser.features.table import feature_columns
 from ser.files import write_json
-from ser.model import build_model
-from ser.plots import save_figure, speaker_uar_figure
+from ser.modeling.model import build_model
+from ser.reports.figures import save_figure, speaker_uar_figure
 from ser.stagekit import run_stage, stage_parser
 
 

@@ -4,14 +4,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from ser.analysis import class_counts, counts_by_set, per_speaker_scores, predictions_table
-from ser.bundle import load_bundle
-from ser.evaluation import curves, evaluate_predictions
-from ser.explore import write_explore_plots
+from ser.modeling.metrics import curves, evaluate_predictions, per_speaker_scores
+from ser.reports.error_analysis import class_counts, counts_by_set, predictions_table
+from ser.inference.bundle import load_bundle
+from ser.reports.explore import write_explore_plots
 from ser.files import atomic_dir, write_csv, write_json
-from ser.normalize import normalize
-from ser.plots import class_counts_figure, confusion_figure, curve_figure, save_figure, speaker_uar_figure
-from ser.table import read_split_table
+from ser.modeling.normalize import normalize
+from ser.reports.figures import class_counts_figure, confusion_figure, curve_figure, save_figure, speaker_uar_figure
+from ser.features.table import read_split_table
 from ser.stagekit import run_stage, stage_parser
 
 

@@ -1,17 +1,18 @@
-"""Stage features: one parquet row of named features per manifest file, cached per file."""
+"""Stage features: one parquet row of named features per catalog file, cached per file."""
 import os
 
 # Arrow's default allocator (mimalloc) keeps what the parquet writer frees; the system one gives it
 # back, so this process's peak memory hardly grows with the corpus. Set before pyarrow is imported.
 os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
-from ser.extract import extract_features
+from ser.corpus.catalog import read_catalog
+from ser.features.batch import extract_features
+from ser.features.table import KEY_COLUMNS
 from ser.stagekit import run_stage, stage_parser
-from ser.table import read_manifest_keys
 
 
 def main(args, params):
-    rows = read_manifest_keys(args.manifest)
+    rows = read_catalog(args.catalog, KEY_COLUMNS)
     computed = extract_features(rows, params.features, params.audio.sample_rate, args.out, args.cache,
                                 workers=params.features.workers)
     print(f"features: {len(rows)} files ({computed} computed, {len(rows) - computed} from cache) -> {args.out}")
@@ -19,7 +20,7 @@ def main(args, params):
 
 if __name__ == "__main__":
     parser = stage_parser(__doc__)
-    parser.add_argument("--manifest", default="data/manifest.csv")
+    parser.add_argument("--catalog", default="data/catalog.csv")
     parser.add_argument("--out", default="data/features.parquet")
     parser.add_argument("--cache", default=".cache/features", help="per-file feature cache, outside DVC's outputs")
     run_stage(main, parser)

@@ -1,13 +1,14 @@
 """Stage split: assign every file to train or test, by speaker unless asked otherwise."""
+import pandas as pd
+
+from ser.corpus.catalog import read_catalog
 from ser.files import write_csv
-from ser.ingest import read_manifest
-from ser.split import assign_split
+from ser.modeling.split import assign_split
 from ser.stagekit import run_stage, stage_parser
 
 
 def main(args, params):
-    manifest = read_manifest(args.manifest)
-    table = manifest[["file", "speaker", "emotion"]].copy()
+    table = pd.DataFrame(read_catalog(args.catalog, ("file", "speaker", "emotion")))
     table["set"] = assign_split(table, params.split)
     write_csv(args.out, table)
     counts = table["set"].value_counts()
@@ -17,6 +18,6 @@ def main(args, params):
 
 if __name__ == "__main__":
     parser = stage_parser(__doc__)
-    parser.add_argument("--manifest", default="data/manifest.csv")
+    parser.add_argument("--catalog", default="data/catalog.csv")
     parser.add_argument("--out", default="data/split.csv")
     run_stage(main, parser)

@@ -5,14 +5,14 @@ from importlib.metadata import version
 
 import pandas as pd
 
-from ser import whisper
-from ser.bundle import save_bundle
-from ser.table import feature_columns
+from ser.features.weights import weights_info
+from ser.inference.bundle import save_bundle
+from ser.features.table import feature_columns
 from ser.files import write_csv
-from ser.model import build_model, loss_curve
-from ser.normalize import normalize, reference_statistics
-from ser.plots import loss_figure, save_figure
-from ser.table import read_split_table
+from ser.modeling.model import build_model, loss_curve
+from ser.modeling.normalize import normalize, reference_statistics
+from ser.reports.figures import loss_figure, save_figure
+from ser.features.table import read_split_table
 from ser.stagekit import run_stage, stage_parser
 
 
@@ -26,7 +26,7 @@ def main(args, params):
     info = {
         "classes": [str(c) for c in model.classes_],
         "feature_columns": columns,
-        # applied to the features before the model, by ser.normalize.normalize: "speaker" standardises
+        # applied to the features before the model, by ser.modeling.normalize.normalize: "speaker" standardises
         # each speaker's rows with that speaker's own statistics, computed from that speaker's files
         "normalize": params.train.normalize,
         "audio": asdict(params.audio),
@@ -39,7 +39,7 @@ def main(args, params):
         "versions": {name: version(name) for name in ("scikit-learn", "skops", "numpy", "scipy", "soxr", "soundfile", "librosa")},
     }
     if "whisper" in params.features.families:  # ser predict refuses other weights than these
-        info["weights"] = {"whisper": whisper.weights_info(params.features.whisper.model)}
+        info["weights"] = {"whisper": weights_info(params.features.whisper.model)}
     if params.train.normalize == "speaker":  # lets ser predict standardise a speaker with few recordings
         mean, std = reference_statistics(features, speakers)
         info["speaker_reference"] = {"mean": mean.tolist(), "std": std.tolist()}

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ser.audio import load_audio
-from ser.bundle import save_bundle
+from ser.corpus.audio import load_audio
+from ser.inference.bundle import save_bundle
 from ser.config import FeatureParams, TrainParams
-from ser.features import FeatureExtractor
-from ser.model import build_model
-from ser.normalize import normalize as normalize_features, reference_statistics
+from ser.features.extractor import FeatureExtractor
+from ser.modeling.model import build_model
+from ser.modeling.normalize import normalize as normalize_features, reference_statistics
 
 SAMPLE_RATE = 8000
 FEATURES = FeatureParams(families=("mfcc", "chroma"), stats=("mean",), n_mfcc=20, n_mels=40, n_fft=512, hop_length=128)

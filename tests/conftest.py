@@ -28,11 +28,11 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def speech16k(tmp_path_factory) -> Path:
-    """Synthetic speech for tests that need audio, not real speech: ser.demo's corpus of six speakers at 16 kHz.
+    """Synthetic speech for tests that need audio, not real speech: ser.corpus.demo's corpus of six speakers at 16 kHz.
 
     Same layout and names as RAVDESS (``Actor_01/03-01-01-01-01-01-01.wav``, 60 files a speaker).
     """
-    from ser.demo import generate_demo_corpus
+    from ser.corpus.demo import generate_demo_corpus
 
     root = tmp_path_factory.mktemp("speech16k")
     generate_demo_corpus(root, sample_rate=16000, n_speakers=6)

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ser.audio import load_audio, probe
-from ser.corpora import CONVENTIONS
-from ser.ingest import ingest
+from ser.corpus.audio import load_audio, probe
+from ser.corpus.conventions import CONVENTIONS
+from ser.corpus.ingest import ingest
 from tests.audiofiles import write_tone
 
 TARGET = 16000
@@ -62,7 +62,7 @@ def test_published_48k_stereo_ravdess_files_go_through_ingest(ravdess48k, ravdes
         shutil.copyfile(ravdess16k / "Actor_02" / name, corpus / "16k" / name)
     result = ingest(corpus, CONVENTIONS["ravdess"], "all", sample_rate=TARGET, min_samples=2048)
     assert result.rejected.empty
-    published = result.manifest[result.manifest["file"].str.startswith("published/")].set_index("file")
+    published = result.catalog[result.catalog["file"].str.startswith("published/")].set_index("file")
     assert len(published) == 5 and set(published["sample_rate"]) == {48000}
     stereo = {"03-01-08-01-02-02-01.wav", "03-01-02-01-01-02-01.wav", "03-01-02-01-02-02-05.wav"}
     assert {f.split("/")[1] for f in published.index[published["channels"] == 2]} == stereo

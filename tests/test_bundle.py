@@ -15,12 +15,12 @@ import skops.io as sio
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from ser.bundle import (
+from ser.inference.bundle import (
     INFO_FILE, MODEL_FILE, TRUSTED_TYPES, BundleError, bundle_types, load_bundle, read_info, save_bundle,
 )
 from ser.config import TrainParams
 from ser.files import sha256_of
-from ser.model import build_model
+from ser.modeling.model import build_model
 from tests.bundles import train_bundle
 
 

@@ -1,9 +1,9 @@
 """Ingest's check cache: only files that are new or changed, by their stat key, are decoded again."""
 import os
 
-from ser.corpora import CONVENTIONS
+from ser.corpus.conventions import CONVENTIONS
 from ser.files import sha256_of
-from ser.ingest import CheckCache, ingest
+from ser.corpus.ingest import CheckCache, ingest
 from tests.audiofiles import copy_good_files
 
 
@@ -21,7 +21,7 @@ def test_only_new_or_changed_files_are_decoded(speech16k, tmp_path):
     first, computed = run(corpus, cache_dir)
     assert computed == 4
     again, computed = run(corpus, cache_dir)
-    assert computed == 0 and again.manifest.equals(first.manifest)
+    assert computed == 0 and again.catalog.equals(first.catalog)
 
     link = good[0].with_name("03-01-01-01-01-02-01.wav")
     link.symlink_to(good[0])  # a second name for a known file: not decoded again (and a duplicate)
@@ -33,8 +33,8 @@ def test_only_new_or_changed_files_are_decoded(speech16k, tmp_path):
     os.utime(changed, ns=(before.st_atime_ns, before.st_mtime_ns))  # ...and the old mtime: only the ctime tells
     result, computed = run(corpus, cache_dir)
     assert computed == 1
-    rows = result.manifest.set_index("path")
-    old = first.manifest.set_index("path").loc[str(changed), "sha256"]
+    rows = result.catalog.set_index("path")
+    old = first.catalog.set_index("path").loc[str(changed), "sha256"]
     assert rows.loc[str(changed), "sha256"] == sha256_of(changed) != old
     assert dict(zip(result.rejected["path"], result.rejected["reason"])) == {
         str(link): f"duplicate: same audio as {good[0].relative_to(corpus).as_posix()}"}

@@ -121,7 +121,7 @@ def test_model_subsections_take_partial_mappings_and_numbers_for_gamma():
 
 
 def test_defaults_are_the_measured_best_and_the_notebook_is_one_set_of_overrides_away():
-    from ser.features import feature_names
+    from ser.features.families import feature_names
 
     shipped = load_params(PROJECT / "params.yaml")
     assert (shipped.train.model, shipped.train.normalize, shipped.train.blocks) == ("mlp", "speaker", "equal")

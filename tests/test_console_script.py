@@ -25,7 +25,7 @@ EXTRA_MODULES = {
     "pipeline": ["dvc.repo", "vl_convert"],
     "dask": ["dask.distributed"],
     "opensmile": ["opensmile"],
-    "serve": ["fastapi", "uvicorn", "python_multipart", "ser.serve"],
+    "serve": ["fastapi", "uvicorn", "python_multipart", "ser.inference.serve"],
 }
 
 # Run by the environment's interpreter: import every ser module, then list ser's requirements by extra
@@ -57,7 +57,7 @@ print(json.dumps({"file": ser.__file__, "requires": requires}))
 """
 
 
-# ser modules that only an extra's command loads (`ser serve` imports ser.serve when it runs): what they
+# ser modules that only an extra's command loads (`ser serve` imports ser.inference.serve when it runs): what they
 # import at load time belongs to that extra, like an import inside a function
 EXTRA_ENTRY_MODULES = {"serve"}
 

@@ -8,9 +8,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ser.config import NOTEBOOK_FEATURES
-from ser.corpora import CONVENTIONS, parse_ravdess
-from ser.demo import generate_demo_corpus
-from ser.features import FeatureExtractor
+from ser.corpus.conventions import CONVENTIONS, parse_ravdess
+from ser.corpus.demo import generate_demo_corpus
+from ser.features.extractor import FeatureExtractor
 
 
 @pytest.fixture(scope="module")

@@ -3,10 +3,10 @@ import librosa
 import numpy as np
 import pytest
 
-from ser import descriptors as d
-from ser.audio import load_audio
+from ser.features import descriptors as d
+from ser.corpus.audio import load_audio
 from ser.config import NOTEBOOK_FEATURES
-from ser.features import FeatureExtractor
+from ser.features.extractor import FeatureExtractor
 from tests.test_features import spread_files
 
 SR, N_FFT, HOP = 16000, 2048, 512

@@ -12,8 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from ser.audio import load_audio  # noqa: E402
-from ser.explore import FIGURES, explore_figures  # noqa: E402
+from ser.corpus.audio import load_audio  # noqa: E402
+from ser.reports.explore import FIGURES, explore_figures  # noqa: E402
 from tests.audiofiles import write_tone  # noqa: E402
 
 RECORDING = "Actor_01/03-01-05-02-01-01-01.wav"  # angry, strong intensity

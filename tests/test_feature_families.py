@@ -3,10 +3,12 @@ import numpy as np
 import opensmile
 import pytest
 
-from ser import smile
-from ser.audio import load_audio
+from ser.features import smile
+from ser.corpus.audio import load_audio
 from ser.config import FEATURE_FAMILIES, FEATURE_STATS, FeatureParams
-from ser.features import FAMILIES, STATS, FeatureExtractor, feature_names
+from ser.features.extractor import FeatureExtractor
+from ser.features.families import FAMILIES, feature_names
+from ser.features.stats import STATS
 from tests.test_descriptors import noise, tone
 from tests.test_features import spread_files
 

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ser.audio import load_audio
+from ser.corpus.audio import load_audio
 from ser.config import NOTEBOOK_FEATURES
-from ser.features import FeatureExtractor, estimate_tuning
+from ser.features.descriptors import estimate_tuning
+from ser.features.extractor import FeatureExtractor
 
 
 def notebook_features(path) -> np.ndarray:

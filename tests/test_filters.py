@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.fft
 
-from ser.filters import BlockedBank, chroma_filter_bank, dct_matrix, hz_to_mel, mel_filter_bank, mel_to_hz, power_to_db
+from ser.dsp.filters import BlockedBank, chroma_filter_bank, dct_matrix, hz_to_mel, mel_filter_bank, mel_to_hz, power_to_db
 
 
 @pytest.mark.parametrize("sample_rate,n_fft,n_mels", [(16000, 2048, 128), (22050, 2048, 128), (16000, 512, 40),

@@ -30,7 +30,7 @@ def test_url_source_runs_ingest_once_reports_rejects_and_feeds_features(server, 
 
     first = repo.dvc("repro", "features")
     assert stages_run(first.stdout) == ["ingest", "features"]
-    manifest = pd.read_csv(repo.root / "data/manifest.csv", dtype=str)
+    manifest = pd.read_csv(repo.root / "data/catalog.csv", dtype=str)
     assert sorted(manifest["file"]) == sorted(f"Audio_Speech/{n}" for n in GOOD_RAVDESS)
     assert all((repo.root / p).is_file() and p.startswith("data/raw/") for p in manifest["path"])
     rejected = pd.read_csv(repo.root / "data/rejected.csv")

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ser.corpora import CONVENTIONS
-from ser.ingest import IngestError, ingest
+from ser.corpus.conventions import CONVENTIONS
+from ser.corpus.ingest import IngestError, ingest
 from tests.audiofiles import GOOD_RAVDESS, copy_good_files, tone
 
 RAVDESS = CONVENTIONS["ravdess"]
@@ -32,8 +32,8 @@ def reasons(result) -> dict[str, str]:
 
 
 def assert_good_files_kept(result, corpus: Path):
-    assert sorted(result.manifest["file"]) == sorted(GOOD_RAVDESS)
-    for path in result.manifest["path"]:
+    assert sorted(result.catalog["file"]) == sorted(GOOD_RAVDESS)
+    for path in result.catalog["path"]:
         assert Path(path).is_file() and Path(path).is_relative_to(corpus)
 
 
@@ -218,7 +218,7 @@ def test_wav_cut_inside_its_data_is_kept_with_the_audio_it_has(speech16k, tmp_pa
     cut.write_bytes(whole[: 44 + (len(whole) - 44) // 2])
     result = run_ingest(corpus)
     assert result.rejected.empty
-    row = result.manifest.set_index("file").loc["Actor_05/03-01-01-01-01-01-05.wav"]
+    row = result.catalog.set_index("file").loc["Actor_05/03-01-01-01-01-01-05.wav"]
     assert row["duration"] == pytest.approx(sf.info(speech16k / GOOD_RAVDESS[0]).duration / 2, abs=1e-3)
 
 
@@ -232,7 +232,7 @@ def test_linked_folders_are_followed_once_and_a_link_loop_cannot_hang(speech16k,
     (corpus / "Actor_01" / "loop").symlink_to(corpus)
     result = run_ingest(corpus)
     assert result.rejected.empty
-    assert sorted(result.manifest["file"]) == sorted([*GOOD_RAVDESS, "Actor_05/03-01-01-01-01-01-05.wav"])
+    assert sorted(result.catalog["file"]) == sorted([*GOOD_RAVDESS, "Actor_05/03-01-01-01-01-01-05.wav"])
 
 
 def test_unselected_emotions_are_skipped_and_counted_not_rejected(speech16k, tmp_path):
@@ -275,7 +275,7 @@ def _ingest_as_nobody(corpus: Path) -> dict:
             os.setgid(65534)
             os.setuid(65534)
             result = run_ingest(corpus)
-            payload = {"rejected": reasons(result), "files": sorted(result.manifest["file"])}
+            payload = {"rejected": reasons(result), "files": sorted(result.catalog["file"])}
         except BaseException as error:  # report anything to the parent instead of dying silently
             payload = {"error": repr(error)}
         os.write(write_end, json.dumps(payload).encode())
@@ -302,14 +302,14 @@ def test_unreadable_file_and_folder_are_rejected(speech16k):
         shutil.copyfile(speech16k / "Actor_03/03-01-01-01-01-02-03.wav", locked_folder / "03-01-01-01-01-01-21.wav")
         for path in [base, *base.rglob("*")]:
             path.chmod(0o755 if path.is_dir() else 0o644)
-        assert len(run_ingest(corpus).manifest) == 6  # readable, all six go through (and every lazy import is loaded)
+        assert len(run_ingest(corpus).catalog) == 6  # readable, all six go through (and every lazy import is loaded)
         locked_file.chmod(0)
         locked_folder.chmod(0)
         if os.geteuid() == 0:
             outcome = _ingest_as_nobody(corpus)
         else:
             result = run_ingest(corpus)
-            outcome = {"rejected": reasons(result), "files": sorted(result.manifest["file"])}
+            outcome = {"rejected": reasons(result), "files": sorted(result.catalog["file"])}
         assert "error" not in outcome, outcome
         assert outcome["rejected"] == {
             str(locked_file): "file cannot be read: Permission denied",

@@ -36,11 +36,11 @@ def test_local_archive_is_checked_against_data_sha256_then_extracted(speech16k, 
     errors = [line for line in refused.stderr.splitlines() if line.startswith("error: ")]
     assert errors == [f"error: corpus.zip has SHA-256 {sha256(archive)}, but data.sha256 is {'0' * 64}; "
                       "fix data.sha256 or the archive"]
-    assert not (tmp_path / "data/manifest.csv").exists() and not (tmp_path / "data/raw").exists()
+    assert not (tmp_path / "data/catalog.csv").exists() and not (tmp_path / "data/raw").exists()
 
     done = run_stage(tmp_path, {**data, "sha256": sha256(archive)})
     assert done.returncode == 0, done.stderr
-    manifest = pd.read_csv(tmp_path / "data/manifest.csv", dtype=str)
+    manifest = pd.read_csv(tmp_path / "data/catalog.csv", dtype=str)
     assert sorted(manifest["path"]) == sorted(f"data/raw/{n}" for n in GOOD_RAVDESS)
     assert json.loads((tmp_path / "data/raw/SOURCE.json").read_text())["note"].startswith("extracted from corpus.zip")
     leftovers = [p.name for p in (tmp_path / "data").rglob("*") if p.name.endswith(".tmp") or p.name.endswith(".old")]

@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from ser.bundle import load_bundle
+from ser.inference.bundle import load_bundle
 from ser.config import FeatureParams
-from ser.extract import extract_features
+from ser.features.batch import extract_features
 from ser.files import sha256_of
-from ser.normalize import normalize_by_speaker
-from ser.predict import Prediction, Predictor
+from ser.modeling.normalize import normalize_by_speaker
+from ser.inference.predictor import Prediction, Predictor
 from tests.conftest import PROJECT
 
 EMOTIONS = {"01": "neutral", "05": "angry", "06": "fearful", "08": "surprised"}  # RAVDESS codes

@@ -4,8 +4,8 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from ser.config import EvaluateParams
-from ser.crossval import cross_validate_model, fit_predict, nested_leave_one_speaker_out
-from ser.normalize import (SHRINK_BELOW, SHRINK_PRIOR, normalize, normalize_by_speaker, normalize_new_speakers,
+from ser.modeling.crossval import cross_validate_model, fit_predict, nested_leave_one_speaker_out
+from ser.modeling.normalize import (SHRINK_BELOW, SHRINK_PRIOR, normalize, normalize_by_speaker, normalize_new_speakers,
                            reference_statistics)
 
 

@@ -67,7 +67,7 @@ def read_csv(path) -> list[dict[str, str]]:
 def predict_test_files(repo) -> dict[str, str]:
     """`ser predict` (default --model) on the test-set files: the emotion predicted for each file name."""
     split = {row["file"]: row["set"] for row in read_csv(repo.root / "data/split.csv")}
-    test = {row["path"]: row["file"] for row in read_csv(repo.root / "data/manifest.csv") if split[row["file"]] == "test"}
+    test = {row["path"]: row["file"] for row in read_csv(repo.root / "data/catalog.csv") if split[row["file"]] == "test"}
     run = repo.run(sys.executable, "-m", "ser", "predict", "--format", "csv", *test)
     rows = list(csv.DictReader(io.StringIO(run.stdout)))
     assert [row["path"] for row in rows] == list(test)
@@ -86,7 +86,7 @@ def test_predict_from_audio_matches_the_evaluate_stage_and_ignores_params_change
 
 
 def test_error_analysis_outputs_agree_with_the_manifest_split_and_metrics(repo):
-    manifest = read_csv(repo.root / "data/manifest.csv")
+    manifest = read_csv(repo.root / "data/catalog.csv")
     split = {row["file"]: row["set"] for row in read_csv(repo.root / "data/split.csv")}
     evaluate = json.loads((repo.root / "metrics/evaluate.json").read_text())
     classes = sorted(evaluate["per_class"])

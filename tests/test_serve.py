@@ -16,7 +16,7 @@ import pytest
 import requests
 import soundfile as sf
 
-from ser.bundle import INFO_FILE
+from ser.inference.bundle import INFO_FILE
 from tests.audiofiles import tone, write_tone
 from tests.bundles import train_bundle
 from tests.servers import ServeProcess

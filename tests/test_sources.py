@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from ser.corpora import CONVENTIONS
-from ser.ingest import ingest
+from ser.corpus.conventions import CONVENTIONS
+from ser.corpus.ingest import ingest
 from ser.config import DataParams
-from ser.sources import ArchiveLimits, SourceError, download, extract_archive
+from ser.corpus.sources import ArchiveLimits, SourceError, download, extract_archive
 from tests.audiofiles import GOOD_RAVDESS
 
 
@@ -99,7 +99,7 @@ def test_archive_by_url_is_downloaded_once_extracted_and_ingested(server, speech
     raw = tmp_path / "raw"
     assert extract_archive(first, raw, LIMITS) == []
     result = ingest(raw, CONVENTIONS["ravdess"], ("neutral", "calm"), sample_rate=16000, min_samples=2048)
-    assert sorted(result.manifest["file"]) == sorted(f"Audio_Speech/{n}" for n in GOOD_RAVDESS)
+    assert sorted(result.catalog["file"]) == sorted(f"Audio_Speech/{n}" for n in GOOD_RAVDESS)
 
 
 def test_changed_archive_on_the_server_is_fetched_again(server, speech16k, tmp_path):

@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from ser.config import ParamError, SplitParams
-from ser.split import assign_split
+from ser.modeling.split import assign_split
 
 
 def corpus(n_speakers=10, per_emotion=4):

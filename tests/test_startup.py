@@ -15,8 +15,8 @@ def imported_after(statement: str, env=None) -> set[str]:
 
 
 def test_feature_extraction_imports_neither_librosa_nor_numba():
-    modules = imported_after("import ser.extract")
-    assert {"ser.features", "ser.filters", "scipy.fft"} <= modules
+    modules = imported_after("import ser.features.batch")
+    assert {"ser.features.families", "ser.dsp.filters", "scipy.fft"} <= modules
     assert not {"librosa", "numba", "matplotlib", "sklearn"} & modules
 
 
@@ -27,7 +27,7 @@ def test_features_stage_runs_without_pandas_or_librosa(speech16k, tmp_path):
         f"{p.name},{p},01,calm,{sha256_of(p)}\n" for p in files))
     result = subprocess.run(
         [sys.executable, "-X", "importtime", str(PROJECT / "stages/features.py"), "--params", str(PROJECT / "params.yaml"),
-         "--manifest", str(manifest), "--out", str(tmp_path / "f.parquet"), "--cache", str(tmp_path / "cache")],
+         "--catalog", str(manifest), "--out", str(tmp_path / "f.parquet"), "--cache", str(tmp_path / "cache")],
         capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     modules = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
@@ -39,10 +39,10 @@ def test_features_stage_runs_without_pandas_or_librosa(speech16k, tmp_path):
 
 
 def test_numba_cache_falls_back_to_a_writable_folder(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "XDG_CACHE_HOME")}
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "XDG_CACHE_HOME", "SER_CACHE")}
     env.update(HOME="/dev/null/nohome", TMPDIR=str(tmp_path))  # a home that cannot hold a cache
-    program = ("import os, ser.explore\n"
-               "ser.explore.use_writable_numba_cache()\n"
+    program = ("import os, ser.files\n"
+               "ser.files.use_writable_numba_cache()\n"
                "import numba\n"
                "@numba.njit(cache=True)\n"
                "def twice(x):\n    return 2 * x\n"
@@ -85,7 +85,7 @@ def test_importing_ser_sets_no_environment_and_writes_nothing(tmp_path):
     """No NUMBA_CACHE_DIR, no cache folder in $HOME: only the libraries ser uses may do such things."""
     home = tmp_path / "home"
     home.mkdir()
-    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "XDG_CACHE_HOME")}
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "XDG_CACHE_HOME", "SER_CACHE")}
     env["HOME"] = str(home)
     bare = subprocess.run([sys.executable, "-c", "import os, ser; print(sorted(os.environ)); print(os.listdir(os.environ['HOME']))"],
                           capture_output=True, text=True, env=env, check=True).stdout.splitlines()

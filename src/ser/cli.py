@@ -75,15 +75,15 @@ class CsvWriter:
 WRITERS = {"table": TableWriter, "json": JsonLinesWriter, "csv": CsvWriter}
 
 
-def report(message: str) -> None:
+def to_stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
 def ready_predictor(model: str):
-    """The bundle's :class:`~ser.predict.Predictor`, BLAS on one thread, a version mismatch reported."""
+    """The bundle's :class:`~ser.inference.predictor.Predictor`, BLAS on one thread, a version mismatch reported."""
     from threadpoolctl import threadpool_limits  # already imported by scikit-learn
 
-    from ser.predict import Predictor, version_warning
+    from ser.inference.predictor import Predictor, version_warning
 
     predictor = Predictor(model)
     # One file's matrices are small: extra BLAS threads only wait for each other (about 50 ms per
@@ -91,54 +91,61 @@ def ready_predictor(model: str):
     threadpool_limits(1)
     warning = version_warning(predictor.info)
     if warning:
-        report(warning)
+        to_stderr(warning)
     return predictor
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from ser.predict import Failure, find_inputs
+    """Predict the emotion of each audio file (folders are searched recursively) with a model bundle, using the
+    audio and feature configuration stored in the bundle."""
+    from ser.inference.inputs import Failure, find_inputs
 
     files, failures = find_inputs(args.paths)
     for failure in failures:
-        report(f"error: {failure}")
+        to_stderr(f"error: {failure}")
     predictor = ready_predictor(args.model)
     writer = WRITERS[args.format](sys.stdout, predictor.classes, files)
     predicted = 0
-    for result in predictor.predict_files(files, args.speaker, warn=report):
+    for result in predictor.predict_files(files, args.speaker, warn=to_stderr):
         if isinstance(result, Failure):
             failures.append(result)
-            report(f"error: {result}")
+            to_stderr(f"error: {result}")
         else:
             writer.write(result)
             predicted += 1
     if failures:
-        report(f"error: {len(failures)} path(s) could not be predicted (reasons above); "
+        to_stderr(f"error: {len(failures)} path(s) could not be predicted (reasons above); "
                f"{predicted} file(s) were predicted")
         return 1
     return 0
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    """Load a model bundle once and serve it: POST /predict (multipart parts named file, optional field speaker),
+    GET /health, GET /model, and at / a page to upload or record audio. See docs/serve.md."""
     try:
         import uvicorn
 
-        from ser.serve import create_app
+        from ser.inference.serve import create_app
     except ModuleNotFoundError as error:
         raise SerError(f"ser serve needs {error.name}, which is not installed: uv sync --locked "
                        "--extra serve (or pip install 'ser[serve]')") from None
 
     predictor = ready_predictor(args.model)
     app = create_app(predictor, max_body_bytes=int(args.max_upload_mb * 1e6))
-    report(f"serving {args.model} ({', '.join(predictor.classes)}): the page at /, the API at POST /predict, "
+    to_stderr(f"serving {args.model} ({', '.join(predictor.classes)}): the page at /, the API at POST /predict, "
            "GET /health, GET /model")
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0
 
 
 def run_explore(args: argparse.Namespace) -> int:
+    """Write waveform, harmonic/percussive, onset-autocorrelation, mel-spectrogram and MFCC figures of one
+    recording as PNG files."""
     from pathlib import Path
 
-    from ser.explore import use_writable_numba_cache, write_explore_plots
+    from ser.files import use_writable_numba_cache
+    from ser.reports.explore import write_explore_plots
 
     use_writable_numba_cache()
     out = args.out or str(Path("explore") / Path(args.file).stem)
@@ -150,7 +157,9 @@ def run_explore(args: argparse.Namespace) -> int:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from ser.analysis import confusion_report, read_predictions
+    """From the evaluate stage's per-file predictions: accuracy and UAR, the most confused (actual -> predicted)
+    pairs overall, then each speaker's scores and most confused pairs, lowest UAR first."""
+    from ser.reports.error_analysis import confusion_report, read_predictions
 
     print(confusion_report(read_predictions(args.predictions), args.top))
     return 0
@@ -162,71 +171,63 @@ def positive_int(text: str) -> int:
     return int(text)
 
 
+def add_command(commands, name: str, run, help: str, **options) -> argparse.ArgumentParser:
+    """A subcommand that runs ``run``, described by its docstring."""
+    parser = commands.add_parser(name, help=help, description=" ".join(run.__doc__.split()), **options)
+    parser.set_defaults(run=run)
+    return parser
+
+
+def add_model_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default=DEFAULT_MODEL, metavar="DIR",
+                        help=f"model bundle folder (default: {DEFAULT_MODEL}, written by dvc repro)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ser.config import AudioParams, FeatureParams
 
     parser = argparse.ArgumentParser(prog="ser", description="Speech emotion recognition: use a trained model.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    predict = commands.add_parser(
-        "predict", help="predict the emotion of recordings",
-        description="Predict the emotion of each audio file (folders are searched recursively) with a model "
-                    "bundle, using the audio and feature configuration stored in the bundle.",
-        epilog="Exit status: 0 every file predicted; 1 some paths failed (reasons on stderr, the rest printed); "
-               "2 bad usage or an unusable model bundle.")
+    predict = add_command(commands, "predict", run_predict, "predict the emotion of recordings",
+                          epilog="Exit status: 0 every file predicted; 1 some paths failed (reasons on stderr, the rest "
+                                 "printed); 2 bad usage or an unusable model bundle.")
     predict.add_argument("paths", nargs="+", metavar="PATH", help="an audio file or a folder of them")
-    predict.add_argument("--model", default=DEFAULT_MODEL, metavar="DIR",
-                         help=f"model bundle folder (default: {DEFAULT_MODEL}, written by dvc repro)")
+    add_model_option(predict)
     predict.add_argument("--format", choices=FORMATS, default="table",
                          help="table (default), json (one object per line) or csv")
     predict.add_argument("--speaker", metavar="ID",
                          help="with a model that normalises per speaker: all files are of this one speaker "
                               "(default: read each file's speaker from its name)")
-    predict.set_defaults(run=run_predict)
 
-    serve = commands.add_parser(
-        "serve", help="serve a model over HTTP: an API and a page that records from the microphone",
-        description="Load a model bundle once and serve it: POST /predict (multipart parts named file, optional "
-                    "field speaker), GET /health, GET /model, and at / a page to upload or record audio. "
-                    "See docs/serve.md.")
-    serve.add_argument("--model", default=DEFAULT_MODEL, metavar="DIR",
-                       help=f"model bundle folder (default: {DEFAULT_MODEL}, written by dvc repro)")
+    serve = add_command(commands, "serve", run_serve,
+                        "serve a model over HTTP: an API and a page that records from the microphone")
+    add_model_option(serve)
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on (default: 127.0.0.1, this machine only)")
     serve.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
     serve.add_argument("--max-upload-mb", type=float, default=MAX_UPLOAD_MB, metavar="MB",
                        help=f"largest request body accepted, in megabytes; larger ones get 413 "
                             f"(default: {MAX_UPLOAD_MB:g})")
-    serve.set_defaults(run=run_serve)
 
-    explore = commands.add_parser(
-        "explore", help="write exploratory figures of one recording as PNG",
-        description="Write waveform, harmonic/percussive, onset-autocorrelation, mel-spectrogram and MFCC "
-                    "figures of one recording as PNG files.")
+    explore = add_command(commands, "explore", run_explore, "write exploratory figures of one recording as PNG")
     explore.add_argument("file", metavar="FILE", help="an audio file")
     explore.add_argument("--out", metavar="DIR", help="output folder (default: explore/<file name without suffix>)")
     audio, features = AudioParams(), FeatureParams()  # the pipeline's defaults
     explore.add_argument("--sample-rate", type=int, default=audio.sample_rate,
                          help=f"decode at this rate (default: {audio.sample_rate})")
-    explore.add_argument("--n-fft", type=int, default=features.n_fft,
-                         help=f"STFT frame length (default: {features.n_fft})")
-    explore.add_argument("--hop-length", type=int, default=features.hop_length,
-                         help=f"STFT hop (default: {features.hop_length})")
-    explore.add_argument("--n-mels", type=int, default=features.n_mels, help=f"mel bands (default: {features.n_mels})")
-    explore.add_argument("--n-mfcc", type=int, default=features.n_mfcc,
-                         help=f"MFCC coefficients (default: {features.n_mfcc})")
-    explore.set_defaults(run=run_explore)
+    for option, meaning in (("n_fft", "STFT frame length"), ("hop_length", "STFT hop"), ("n_mels", "mel bands"),
+                            ("n_mfcc", "MFCC coefficients")):
+        default = getattr(features, option)
+        explore.add_argument(f"--{option.replace('_', '-')}", type=int, default=default,
+                             help=f"{meaning} (default: {default})")
 
-    report_parser = commands.add_parser(
-        "report", help="print which emotions are confused with which, overall and for each speaker",
-        description="From the evaluate stage's per-file predictions: accuracy and UAR, the most confused "
-                    "(actual -> predicted) pairs overall, then each speaker's scores and most confused pairs, "
-                    "lowest UAR first.")
+    report_parser = add_command(commands, "report", run_report,
+                                "print which emotions are confused with which, overall and for each speaker")
     report_parser.add_argument("predictions", nargs="?", default=DEFAULT_PREDICTIONS, metavar="PATH",
                                help=f"a predictions CSV (default: {DEFAULT_PREDICTIONS}, written by dvc repro)")
     report_parser.add_argument("--top", type=positive_int, default=5, metavar="N",
                                help="pairs listed per section (default: 5)")
-    report_parser.set_defaults(run=run_report)
     return parser
 
 
@@ -235,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except SerError as error:
-        report(f"error: {_with_path(error, args)}")
+        to_stderr(f"error: {_with_path(error, args)}")
         return 2
     except BrokenPipeError:  # output piped into `head` or similar: stop quietly, as a shell reports SIGPIPE
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -244,10 +245,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _with_path(error: SerError, args: argparse.Namespace) -> str:
     """Audio errors read after the path (``x.wav is empty; <fix>``) when a file was given."""
-    from ser.audio import AudioError
+    from ser.corpus.audio import AudioError
 
     if isinstance(error, AudioError) and getattr(args, "file", None):
-        from ser.predict import Failure
+        from ser.inference.inputs import Failure
 
         return str(Failure(args.file, str(error)))
     return str(error)

@@ -16,24 +16,23 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from ser.corpora import CONVENTIONS, EMOTIONS
+from ser.corpus.conventions import CONVENTIONS, EMOTIONS
 from ser.errors import SerError
-from ser.sources import has_archive_suffix, is_url
 
 
-FEATURE_FAMILIES = (  # implemented in ser.features.FAMILIES
+FEATURE_FAMILIES = (  # implemented in ser.features.families.FAMILIES
     "mfcc", "chroma", "mel",
     "mfcc_delta", "mfcc_delta2", "contrast", "flatness", "rolloff", "centroid", "rms", "zcr", "f0", "voicing",
     "logmel", "loudness", "balance",
-    "egemaps", "compare",  # openSMILE functional sets (ser.smile): one vector per file, stats do not apply
-    "whisper",  # Whisper's encoder (ser.whisper): its frames summarised by features.whisper.stats
+    "egemaps", "compare",  # openSMILE functional sets (ser.features.smile): one vector per file, stats do not apply
+    "whisper",  # Whisper's encoder (ser.features.whisper): its frames summarised by features.whisper.stats
 )
-FEATURE_STATS = ("mean", "std", "min", "max", "median", "p10", "p90", "skew", "kurtosis", "slope")  # ser.features.STATS
+FEATURE_STATS = ("mean", "std", "min", "max", "median", "p10", "p90", "skew", "kurtosis", "slope")  # ser.features.stats.STATS
 WHISPER_COMPUTE_TYPES = ("int8", "int8_float32", "int16", "float32")  # CTranslate2's CPU compute types
 FEATURE_EXECUTION_KEYS = ("workers", "executor", "scheduler")  # change how, never what, features are computed
 MODELS = ("mlp", "svm", "logreg")
-NORMALIZATIONS = ("none", "speaker")  # implemented in ser.normalize
-BLOCK_WEIGHTINGS = ("equal", "columns")  # implemented in ser.model.build_scaler
+NORMALIZATIONS = ("none", "speaker")  # implemented in ser.modeling.normalize
+BLOCK_WEIGHTINGS = ("equal", "columns")  # implemented in ser.modeling.model.build_scaler
 
 
 class ParamError(SerError, ValueError):
@@ -77,6 +76,28 @@ def _boolean(key: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise ParamError(key, f"got {value!r}; allowed: true or false")
     return value
+
+
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
+
+
+def is_url(source: str) -> bool:
+    """Whether ``source`` is an http(s) URL."""
+    return urlsplit(source).scheme in ("http", "https")
+
+
+def has_archive_suffix(name: str) -> bool:
+    """Whether ``name`` ends like a zip or tar archive."""
+    return name.lower().endswith(ARCHIVE_SUFFIXES)
+
+
+def source_kind(source: str) -> str:
+    """``demo``, ``url``, ``archive`` (a local zip/tar file, by its suffix) or ``path`` (read in place)."""
+    if source == "demo":
+        return "demo"
+    if is_url(source):
+        return "url"
+    return "archive" if has_archive_suffix(source) else "path"
 
 
 SOURCE_KINDS = "demo, a folder of audio files, a manifest CSV, a zip/tar archive, or an http(s) URL of an archive"

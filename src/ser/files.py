@@ -1,4 +1,5 @@
-"""Atomic output files: written under a temporary name, renamed into place.
+"""Files: atomic outputs (written under a temporary name, renamed into place), content digests and the
+per-machine cache folder.
 
 A stage killed mid-write leaves at most a ``.tmp`` file behind, never a
 half-written output that DVC could cache.
@@ -16,6 +17,33 @@ from typing import TYPE_CHECKING, Iterator
 
 if TYPE_CHECKING:
     import pandas as pd
+
+
+def user_cache_dir() -> Path:
+    """Where ser keeps what it derives once per machine: ``$SER_CACHE``, else ``$XDG_CACHE_HOME/ser``
+    (``~/.cache/ser``)."""
+    if os.environ.get("SER_CACHE"):
+        return Path(os.environ["SER_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ser"
+
+
+def use_writable_numba_cache() -> None:
+    """Let numba cache librosa's compiled functions where this user can write, unless NUMBA_CACHE_DIR is set.
+
+    They compile on first use (about 20 s on a fresh machine), so a machine pays that once. Called by
+    ``ser explore`` before librosa is imported: the library itself changes no environment.
+    """
+    if "NUMBA_CACHE_DIR" in os.environ:
+        return
+    for folder in (user_cache_dir() / "numba", Path(tempfile.gettempdir()) / "ser" / "numba"):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(folder, os.W_OK | os.X_OK):
+            os.environ["NUMBA_CACHE_DIR"] = str(folder)
+            return
+    os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="ser-numba-")
 
 
 def sha256_of(path: str | Path) -> str:
@@ -90,9 +118,3 @@ def write_csv(path: str | Path, frame: pd.DataFrame) -> None:
     """Write ``frame`` as CSV without the index, atomically."""
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False)
-
-
-def write_parquet(path: str | Path, frame: pd.DataFrame) -> None:
-    """Write ``frame`` as parquet without the index, atomically."""
-    with atomic_path(path) as tmp:
-        frame.to_parquet(tmp, index=False)

@@ -1,0 +1,1 @@
+"""Corpora: decoding audio, naming conventions, URL and archive sources, ingest, and the synthetic demo corpus."""

@@ -1,0 +1,129 @@
+"""Audio decoding: any file libsndfile reads, mixed down to mono and resampled.
+
+:func:`load_audio` is the only way the project turns a file into samples, so
+training, evaluation and prediction all hear the same thing. Files that cannot
+give usable samples raise :class:`AudioError` with a reason a person can act on.
+"""
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from ser.errors import SerError
+
+SILENCE_PEAK = 1e-4  # below this absolute peak (about -80 dBFS) a file counts as silent
+
+
+class AudioError(SerError, ValueError):
+    """A file cannot be used as audio; the message says why."""
+
+
+class UnreadableFile(AudioError):
+    """The file system refuses to open or read the file (permissions, I/O error): not a property of its content."""
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What the file header says."""
+
+    sample_rate: int
+    channels: int
+    frames: int
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.sample_rate
+
+
+def check_file_kind(path: Path) -> os.stat_result:
+    """Refuse what the file system already shows is not an audio file, before anything opens it.
+
+    A folder, a broken link, a link loop, a FIFO, a socket or a device named like audio is
+    refused here (opening a FIFO would block), and so is an empty file. Returns the status.
+    """
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        raise AudioError("is a broken link" if path.is_symlink() else "does not exist") from None
+    except OSError as error:
+        raise UnreadableFile(f"cannot be read: {error.strerror or error}") from None
+    if stat.S_ISDIR(status.st_mode):
+        raise AudioError("is a directory, not an audio file")
+    if not stat.S_ISREG(status.st_mode):
+        raise AudioError("is not a regular file (a FIFO, socket or device)")
+    if status.st_size == 0:
+        raise AudioError("is empty (0 bytes)")
+    return status
+
+
+def probe(path: str | Path) -> AudioInfo:
+    """Read the header of ``path`` without decoding the samples.
+
+    Checks what the file system says first (:func:`check_file_kind`), and opens the
+    file itself before libsndfile does, so a read error keeps its own reason.
+    """
+    path = Path(path)
+    check_file_kind(path)
+    try:
+        with open(path, "rb") as handle:
+            handle.read(1)
+        info = sf.info(str(path))
+    except OSError as error:
+        raise UnreadableFile(f"cannot be read: {error.strerror or error}") from None
+    except sf.LibsndfileError as error:
+        raise AudioError(f"is not readable audio ({error.error_string})") from None
+    except RuntimeError as error:  # older soundfile versions
+        raise AudioError(f"is not readable audio ({error})") from None
+    if info.frames <= 0:
+        raise AudioError("has no audio samples")
+    return AudioInfo(info.samplerate, info.channels, info.frames)
+
+
+def load_audio(path: str | Path, sample_rate: int, *, min_samples: int = 1) -> np.ndarray:
+    """Decode ``path`` to float32 mono at ``sample_rate``; reject unusable audio.
+
+    Channels are averaged; resampling uses soxr's high-quality filter (as
+    librosa does by default). Raises :class:`AudioError` for files that are
+    unreadable, non-finite, silent or shorter than ``min_samples`` after resampling.
+    """
+    samples, native_rate = _decode(Path(path))
+    if samples.size == 0:
+        raise AudioError("has no audio samples")
+    peak = _peak(samples)
+    if not np.isfinite(peak):
+        raise AudioError("contains NaN or infinite samples")
+    mono = samples.mean(axis=1, dtype=np.float32) if samples.shape[1] > 1 else samples[:, 0]
+    if native_rate != sample_rate:
+        mono = soxr.resample(mono, native_rate, sample_rate, quality="HQ").astype(np.float32, copy=False)
+    if samples.shape[1] > 1 or native_rate != sample_rate:  # mixed down or resampled: a peak of its own
+        peak = _peak(mono)
+    if peak < SILENCE_PEAK:
+        raise AudioError("is silent (peak below -80 dBFS)")
+    if mono.size < min_samples:
+        raise AudioError(
+            f"is too short: {mono.size} samples at {sample_rate} Hz, "
+            f"fewer than one analysis frame ({min_samples})"
+        )
+    return np.ascontiguousarray(mono)
+
+
+def _peak(samples: np.ndarray) -> float:
+    """Largest absolute sample, from the extremes (no |x| array); NaN or infinite if any sample is."""
+    return max(float(samples.max()), -float(samples.min()))
+
+
+def _decode(path: Path) -> tuple[np.ndarray, int]:
+    """Every channel as float32 ``(frames, channels)`` and the native rate, opening the file once."""
+    check_file_kind(path)
+    try:
+        with sf.SoundFile(str(path)) as handle:
+            return handle.read(dtype="float32", always_2d=True), handle.samplerate
+    except (OSError, RuntimeError) as error:  # libsndfile's errors are RuntimeErrors
+        probe(path)  # raises with the precise reason (unreadable, not audio, no samples)
+        raise AudioError(f"cannot be decoded ({error})") from None

@@ -1,0 +1,208 @@
+"""Ingest: find a corpus's audio files, parse their names, check them, and list them.
+
+The result is a catalogue (one row per usable file) and a rejects table (one row
+per unusable file, with the reason). A bad file never stops the run; only a
+selection with too little usable data does, with a message saying what is missing.
+What decoding a file found is kept in a :class:`CheckCache` keyed by the file's
+status, so a run over an unchanged corpus decodes nothing.
+"""
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+
+from ser.corpus import audio
+from ser.corpus.audio import AudioError, UnreadableFile, check_file_kind, load_audio, probe
+from ser.corpus.catalog import FIRST_COLUMNS
+from ser.corpus.conventions import Convention, CorpusError, ManifestConvention
+from ser.errors import SerError
+from ser.files import atomic_path, sha256_of, stat_key
+
+MIN_FILES_PER_EMOTION = 2
+
+
+class IngestError(SerError, RuntimeError):
+    """The corpus, after rejecting bad files, cannot support the requested run.
+
+    ``result`` holds what ingest found when it got that far, so the rejects can
+    still be reported.
+    """
+
+    def __init__(self, message: str, result: "IngestResult | None" = None):
+        super().__init__(message)
+        self.result = result
+
+
+@dataclass
+class IngestResult:
+    """The usable files, the rejected ones with reasons, and how many were not selected."""
+
+    catalog: pd.DataFrame
+    rejected: pd.DataFrame
+    skipped: int
+    duplicates: int = 0
+
+    def counts(self) -> dict:
+        """Summary numbers for the ingest metrics file."""
+        return {
+            "files": int(len(self.catalog)),
+            "rejected": int(len(self.rejected)),
+            "duplicates": int(self.duplicates),
+            "skipped_unselected_emotion": int(self.skipped),
+            "speakers": int(self.catalog["speaker"].nunique()) if len(self.catalog) else 0,
+            "per_emotion": {k: int(v) for k, v in self.catalog["emotion"].value_counts().sort_index().items()}
+            if len(self.catalog) else {},
+        }
+
+
+class CheckCache:
+    """What decoding each regular file found, kept between runs in one JSON file per check configuration.
+
+    An entry is keyed by :func:`ser.files.stat_key` (device, inode, size, mtime, ctime), not
+    by path: a second link to a file is not decoded again, and a file whose
+    content changes gets a new key. The configuration (sample rate, minimum length and the
+    source of :mod:`ser.corpus.audio`) names the file, so changing any of them starts afresh.
+    Only the entries used by the last run are saved, so removed files drop out.
+    """
+
+    def __init__(self, folder: str | Path, sample_rate: int, min_samples: int):
+        text = json.dumps([sample_rate, min_samples]) + inspect.getsource(audio)
+        self.path = Path(folder) / f"checks-{hashlib.sha256(text.encode()).hexdigest()[:16]}.json"
+        try:
+            self.known: dict[str, list] = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            self.known = {}
+        self.used: dict[str, list] = {}
+        self.computed = 0
+
+    def outcome(self, status: os.stat_result, compute) -> list:
+        """The cached outcome for this file status, or ``compute()``'s, which is then kept."""
+        key = stat_key(status)
+        found = self.used.get(key, self.known.get(key))
+        if found is None:
+            found = compute()
+            self.computed += 1
+        self.used[key] = found
+        return found
+
+    def save(self) -> None:
+        """Write the entries of this run, atomically, unless they are what was loaded."""
+        if self.used != self.known:
+            with atomic_path(self.path) as tmp:
+                tmp.write_text(json.dumps(self.used, separators=(",", ":")))
+
+
+def _examine(path: Path, sample_rate: int, min_samples: int) -> list:
+    """Decode and hash one file: ``["ok", sha256, audio sha256, duration, rate, channels]`` or ``["bad", reason]``.
+
+    Raises :class:`UnreadableFile` when the file system refuses it: that depends on who
+    reads, not on the content, so it is never cached.
+    """
+    try:
+        info = probe(path)
+        samples = load_audio(path, sample_rate, min_samples=min_samples)
+        digest = sha256_of(path)
+    except UnreadableFile:
+        raise
+    except AudioError as error:
+        return ["bad", f"file {error}"]
+    except OSError as error:
+        raise UnreadableFile(f"cannot be read: {error.strerror or error}") from None
+    audio_digest = hashlib.sha256(samples.tobytes()).hexdigest()
+    return ["ok", digest, audio_digest, round(info.duration, 6), info.sample_rate, info.channels]
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return Path(os.path.realpath(path)).is_relative_to(root)
+
+
+def ingest(source: Path, convention: Convention | ManifestConvention, emotions: tuple[str, ...] | str, *,
+           sample_rate: int, min_samples: int, rejected: Iterable[dict] = (), cache: CheckCache | None = None,
+           inside: Path | None = None) -> IngestResult:
+    """Check every audio file of the corpus at ``source`` and keep those of the selected emotions.
+
+    ``emotions`` is a tuple of emotion names or ``"all"`` (every emotion the corpus has).
+    ``rejected`` holds rejections found before ingest (refused archive entries); they
+    are reported with the rest. Two files that decode to the same samples are the same
+    audio: the first (in path order) is kept, the other reported as a duplicate.
+    What the file system shows (type, link target, size) is checked on every run before
+    anything opens a file; decoding and hashing go through ``cache`` when one is given.
+    With ``inside`` (an extracted archive), a file that resolves outside that folder is
+    rejected unopened. Raises :class:`IngestError` when a selected emotion ends up with
+    too few files.
+    """
+    try:
+        entries = list(convention.entries(Path(source)))
+    except CorpusError as error:
+        raise IngestError(str(error)) from None
+    selected = set(convention.emotions if emotions == "all" else emotions)
+    rows, rejected, skipped, duplicates = [], list(rejected), 0, 0
+    first_with_audio: dict[str, str] = {}
+    root = Path(os.path.realpath(inside)) if inside is not None else None
+    for entry in entries:
+        if entry.problem:
+            rejected.append({"path": str(entry.path), "reason": entry.problem})
+            continue
+        if entry.fields["emotion"] not in selected:
+            skipped += 1
+            continue
+        if root is not None and not _inside(entry.path, root):
+            rejected.append({"path": str(entry.path), "reason": "outside the archive: a manifest in an archive "
+                                                                  "may only name files of that archive"})
+            continue
+        try:
+            status = check_file_kind(entry.path)
+            examine = lambda: _examine(entry.path, sample_rate, min_samples)  # noqa: E731
+            outcome = cache.outcome(status, examine) if cache is not None else examine()
+        except AudioError as error:  # what the file system shows, or an unreadable file: never cached
+            outcome = ["bad", f"file {error}"]
+        if outcome[0] == "bad":
+            rejected.append({"path": str(entry.path), "reason": outcome[1]})
+            continue
+        _, digest, audio_digest, duration, rate, channels = outcome
+        if audio_digest in first_with_audio:
+            duplicates += 1
+            rejected.append({"path": str(entry.path),
+                             "reason": f"duplicate: same audio as {first_with_audio[audio_digest]}"})
+            continue
+        first_with_audio[audio_digest] = entry.file
+        rows.append({
+            "file": entry.file, "path": str(entry.path), **entry.fields,
+            "duration": duration, "sample_rate": rate, "channels": channels, "sha256": digest,
+        })
+    result = IngestResult(
+        catalog=_ordered(pd.DataFrame(rows)),
+        rejected=pd.DataFrame(rejected, columns=["path", "reason"]),
+        skipped=skipped,
+        duplicates=duplicates,
+    )
+    _check_enough(result, emotions, selected)
+    return result
+
+
+def _ordered(catalog: pd.DataFrame) -> pd.DataFrame:
+    if catalog.empty:
+        return pd.DataFrame(columns=list(FIRST_COLUMNS))
+    return catalog[list(FIRST_COLUMNS) + [c for c in catalog.columns if c not in FIRST_COLUMNS]]
+
+def _check_enough(result: IngestResult, emotions, selected: set[str]) -> None:
+    counts = result.catalog["emotion"].value_counts() if len(result.catalog) else pd.Series(dtype=int)
+    wanted = sorted(selected) if emotions != "all" else sorted(counts.index)
+    if not wanted:
+        raise IngestError(
+            f"no usable audio files found ({len(result.rejected)} rejected, {result.skipped} of unselected emotions); "
+            "check data.source and data.dataset", result)
+    short = {e: int(counts.get(e, 0)) for e in wanted if counts.get(e, 0) < MIN_FILES_PER_EMOTION}
+    if short:
+        listed = ", ".join(f"{e}: {n}" for e, n in short.items())
+        raise IngestError(
+            f"too few usable files for data.emotions ({listed}; at least {MIN_FILES_PER_EMOTION} each needed, "
+            f"{len(result.rejected)} files rejected, see rejected.csv); drop these emotions from data.emotions "
+            "or fix the corpus", result)

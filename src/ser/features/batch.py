@@ -1,0 +1,199 @@
+"""Batch feature extraction over a corpus's files: cached per file, parallel, streamed to parquet.
+
+Three properties hold whatever the executor or number of workers:
+
+* Incremental: each file's vector is cached under its audio content hash and the
+  feature configuration (:mod:`ser.features.cache`), outside DVC's outputs, so a re-run
+  computes only files not done before, and a killed run loses at most the files in flight.
+* Reproducible: every process that computes features runs with one BLAS thread,
+  and rows are written in catalog order with a fixed schema, so the parquet file
+  is byte-identical for any ``workers`` and after an interrupted run.
+* Bounded memory: workers store vectors in the cache themselves, and the table is
+  written in row groups of bounded size, so memory hardly grows with the corpus.
+"""
+from __future__ import annotations
+
+import ctypes
+import multiprocessing
+import os
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+from tqdm import tqdm
+
+from ser.config import FeatureParams
+from ser.corpus.audio import AudioError, load_audio
+from ser.errors import SerError
+from ser.features.cache import FeatureCache, configuration_key
+from ser.features.extractor import FeatureExtractor
+from ser.features.families import feature_names
+from ser.features.table import write_feature_table
+
+DASK_BATCH_FILES = 8  # files per Dask task: amortises the scheduler's per-task overhead
+DASK_CONNECT_TIMEOUT = "30s"
+
+
+class ExtractError(SerError, RuntimeError):
+    """Features cannot be computed as configured; the message says what to change."""
+
+
+_worker_extractor = None
+_worker_cache: FeatureCache | None = None
+
+
+def _keep_freed_memory() -> None:
+    """Let glibc reuse freed buffers instead of giving them back to the system after every file.
+
+    A file's STFT temporaries are about a megabyte each, above glibc's default mmap
+    threshold, so each would be mapped, faulted in page by page and unmapped again,
+    file after file. Nothing happens where the C library is not glibc.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3  # mallopt parameters, from malloc.h
+    libc.mallopt(m_mmap_threshold, 4 << 20)
+    libc.mallopt(m_trim_threshold, 16 << 20)
+
+
+def _start_worker(params: FeatureParams, sample_rate: int, cache: FeatureCache | None = None) -> None:
+    """Build the extractor once per process; ``cache`` is where it stores."""
+    global _worker_extractor, _worker_cache
+    _worker_extractor = FeatureExtractor(params, sample_rate)
+    _worker_cache = cache
+
+
+def _set_up_worker_process() -> None:
+    """In a forked process that only extracts: BLAS on one thread and glibc keeping freed memory, for its lifetime."""
+    threadpool_limits(1)
+    _keep_freed_memory()
+
+
+def _extract_file(task: tuple[str, str]) -> tuple[str, np.ndarray | str]:
+    """``(sha256, vector)``, or ``(sha256, error message)`` for a file that cannot be decoded."""
+    sha256, path = task
+    if _worker_extractor is None:
+        raise RuntimeError("worker not started")
+    try:
+        samples = load_audio(path, _worker_extractor.sample_rate, min_samples=_worker_extractor.params.min_samples)
+    except AudioError as error:
+        return sha256, f"{path} {error}"
+    return sha256, _worker_extractor(samples)
+
+
+def _extract_and_cache(task: tuple[str, str]) -> tuple[str, str | None]:
+    """:func:`_extract_file`, storing the vector in the cache here: only ``(sha256, error or None)`` goes back.
+
+    Sending vectors back to the parent would let them pile up in its result queue
+    whenever the workers outpace it, so its memory would grow with the corpus.
+    """
+    sha256, result = _extract_file(task)
+    if isinstance(result, str):
+        return sha256, result
+    _worker_cache.store(sha256, result)
+    return sha256, None
+
+
+def _extract_batch_on_dask_worker(batch: list[tuple[str, str]], params: FeatureParams, sample_rate: int,
+                                  expected_key: str) -> list:
+    """:func:`_extract_file` over ``batch`` on a Dask worker that runs the client's feature code."""
+    if configuration_key(params, sample_rate) != expected_key:
+        raise ExtractError("a Dask worker runs different feature code than this project "
+                           f"(configuration {configuration_key(params, sample_rate)}, expected {expected_key}); "
+                           "install the same version of ser on every worker")
+    if _worker_extractor is None or _worker_extractor.params != params or _worker_extractor.sample_rate != sample_rate:
+        _start_worker(params, sample_rate)
+    with threadpool_limits(1):  # the Dask worker's own BLAS setting comes back after the batch
+        return [_extract_file(task) for task in batch]
+
+
+def _extract_dask(params: FeatureParams, sample_rate: int, tasks: list[tuple[str, str]]) -> Iterator:
+    """Run on a Dask distributed cluster in batches, a few per worker in flight.
+
+    Paths are made absolute first: workers see the files through a shared file system.
+    """
+    from dask.distributed import Client, as_completed
+
+    key = configuration_key(params, sample_rate)
+    resolved = [(sha256, str(Path(path).resolve())) for sha256, path in tasks]
+    batches = iter(resolved[start: start + DASK_BATCH_FILES] for start in range(0, len(resolved), DASK_BATCH_FILES))
+    try:
+        client = Client(params.scheduler, timeout=DASK_CONNECT_TIMEOUT)
+    except (OSError, TimeoutError) as error:
+        raise ExtractError(f"features.scheduler: cannot reach the Dask scheduler at {params.scheduler} ({error}); "
+                           "start one (`dask scheduler`) or set features.executor: local") from None
+    with client:
+        def submit(batch):
+            return client.submit(_extract_batch_on_dask_worker, batch, params, sample_rate, key, pure=False)
+
+        window = 2 * max(1, len(client.scheduler_info()["workers"]))
+        running = as_completed([submit(batch) for batch in _take(batches, window)])
+        for future in running:
+            yield from future.result()
+            future.release()
+            for batch in _take(batches, 1):
+                running.add(submit(batch))
+
+
+def _extract_local(params: FeatureParams, sample_rate: int, tasks: list[tuple[str, str]], workers: int,
+                   cache: FeatureCache) -> Iterator:
+    """Run in forked processes that inherit the imported libraries, or in this one; each stores what it computes.
+
+    BLAS runs on one thread while this one computes and is given back its threads after.
+    """
+    _start_worker(params, sample_rate, cache)  # before forking: workers inherit it warm
+    if workers == 1 or len(tasks) == 1:
+        with threadpool_limits(1):
+            yield from map(_extract_and_cache, tasks)
+        return
+    context = multiprocessing.get_context("fork")
+    with context.Pool(workers, initializer=_set_up_worker_process) as pool:
+        yield from pool.imap_unordered(_extract_and_cache, tasks, chunksize=4)
+
+
+def _take(iterator: Iterator, count: int) -> list:
+    return [item for _, item in zip(range(count), iterator)]
+
+
+def resolve_workers(workers: int) -> int:
+    """``0`` means every core this process may use."""
+    return workers or len(os.sched_getaffinity(0))
+
+
+def compute_missing(catalog_rows: list[dict], params: FeatureParams, sample_rate: int,
+                    cache: FeatureCache, workers: int) -> int:
+    """Compute and cache the vectors of files not cached yet; return how many were computed."""
+    tasks = list({row["sha256"]: (row["sha256"], row["path"]) for row in catalog_rows
+                  if not cache.has(row["sha256"])}.values())
+    if not tasks:
+        return 0
+    if params.executor == "dask":
+        results = _extract_dask(params, sample_rate, tasks)
+    else:
+        results = _extract_local(params, sample_rate, tasks, min(resolve_workers(workers), len(tasks)), cache)
+    failures = []
+    with tqdm(total=len(tasks), desc="features", unit="file", file=sys.stderr, delay=1.0) as progress:
+        for sha256, result in results:
+            if isinstance(result, str):
+                failures.append(result)
+            elif result is not None:  # a Dask worker's vector: stored here, where the cache is
+                cache.store(sha256, result)
+            progress.update()
+    if failures:
+        raise AudioError(f"{len(failures)} file(s) could not be decoded although ingest accepted them "
+                         f"(changed since?): {failures[0]}; re-run the ingest stage")
+    return len(tasks)
+
+
+def extract_features(catalog_rows: list[dict], params: FeatureParams, sample_rate: int, out: str | Path,
+                     cache_dir: str | Path, workers: int = 0) -> int:
+    """Extract every catalog file's features into the parquet file ``out``; return how many were computed."""
+    names = feature_names(params)
+    cache = FeatureCache(cache_dir, params, sample_rate, len(names))
+    computed = compute_missing(catalog_rows, params, sample_rate, cache, workers)
+    write_feature_table(out, catalog_rows, names, cache)
+    return computed

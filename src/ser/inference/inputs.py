@@ -1,0 +1,58 @@
+"""What a user gives to predict: the audio files among the paths, and each path that gives none, worded
+with what to do about it (``x.wav is empty; give a readable audio file ...``)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ser.corpus.conventions import AUDIO_SUFFIXES, find_audio_files
+
+# What a person can do about each kind of per-file problem, by the start of its reason.
+FIXES = (
+    ("does not exist", "check the path"),
+    ("is a broken link", "check the path"),
+    ("cannot be read", "check its permissions"),
+    ("cannot be listed", "check its permissions"),
+    ("holds no audio files", f"give audio files ({', '.join(AUDIO_SUFFIXES)}) or folders holding them"),
+    ("is silent", "give a recording with audible speech"),
+    ("is too short", "give a longer recording"),
+    ("is a directory", "give the audio files inside it"),
+)
+DEFAULT_FIX = "give a readable audio file (WAV, FLAC, OGG or AIFF)"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A path that could not be predicted; ``reason`` reads after the path (``x.wav is empty``)."""
+
+    path: str
+    reason: str
+
+    @property
+    def fix(self) -> str:
+        return next((fix for start, fix in FIXES if self.reason.startswith(start)), DEFAULT_FIX)
+
+    def __str__(self) -> str:
+        return f"{self.path} {self.reason}; {self.fix}"
+
+
+def find_inputs(paths: list[str]) -> tuple[list[str], list[Failure]]:
+    """Files to predict (folders searched recursively for audio suffixes) and paths that give none.
+
+    Each file appears once, in the order given; a folder's files in sorted order.
+    """
+    files: dict[str, None] = {}
+    failures = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            found, unlisted = find_audio_files(path)
+            failures += [Failure(str(folder), f"cannot be listed ({reason})") for folder, reason in unlisted]
+            if not found and not unlisted:
+                failures.append(Failure(given, f"holds no audio files ({', '.join(AUDIO_SUFFIXES)})"))
+            files.update(dict.fromkeys(str(p) for p in found))
+        elif path.exists() or path.is_symlink():
+            files[given] = None  # load_audio says what is wrong with a link, FIFO or non-audio file
+        else:
+            failures.append(Failure(given, "does not exist"))
+    return list(files), failures

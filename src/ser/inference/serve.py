@@ -1,0 +1,168 @@
+"""``ser serve``: one model bundle loaded once, behind an HTTP API and a page that records from the microphone.
+
+The API (FastAPI; its schema is at ``/openapi.json``):
+
+* ``POST /predict``: a multipart form with one or more parts named ``file`` and an optional
+  field ``speaker`` (every file is that speaker's). 200 with ``{"predictions": [{"file",
+  "emotion", "probabilities"}, ...]}`` in the order sent. The files go through
+  :meth:`ser.inference.predictor.Predictor.predict_files`, as the files of one ``ser predict`` call
+  do (same features, same per-speaker normalisation, speakers read from the file names
+  unless ``speaker`` is given). A part that is not usable audio: 422 with ``{"error",
+  "file"}``, the error worded as ``ser predict`` words it; a body over the limit: 413,
+  answered before the body is read whole.
+* ``GET /health``: 200 once the model is loaded (it is loaded before the server listens).
+* ``GET /model``: the bundle's ``model.json`` (classes, configuration, training data, metrics).
+* ``GET /``: the page (``ser/page/``), every byte of it served from here: no CDN, no build step.
+  FastAPI's own documentation pages are switched off, as they load their scripts from a CDN.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import FastAPI, File, Form, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from ser.inference.inputs import Failure
+from ser.inference.predictor import Prediction, Predictor
+
+PAGE = Path(__file__).with_name("page")
+log = logging.getLogger("uvicorn.error")  # printed beside uvicorn's own lines
+
+
+def error_body(error: str, file: str | None = None) -> dict:
+    return {"error": error, "file": file}
+
+
+def create_app(predictor: Predictor, max_body_bytes: int) -> FastAPI:
+    """The ASGI app serving ``predictor``; request bodies over ``max_body_bytes`` get 413."""
+    app = FastAPI(title="ser", summary="Speech emotion recognition with a trained model bundle",
+                  docs_url=None, redoc_url=None)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    page = (PAGE / "index.html").read_bytes()
+    recorder = (PAGE / "recorder.js").read_bytes()
+
+    @app.exception_handler(RequestValidationError)
+    async def malformed(request, error: RequestValidationError):
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'][1:])) or 'body'}: {e['msg']}" for e in error.errors())
+        return JSONResponse(error_body(f"the form is not what POST /predict takes ({problems}); send audio files "
+                                       "as multipart/form-data parts named file"), status_code=422)
+
+    @app.get("/", include_in_schema=False)
+    def index() -> Response:
+        return HTMLResponse(page)
+
+    @app.get("/recorder.js", include_in_schema=False)
+    def recorder_worklet() -> Response:
+        return Response(recorder, media_type="text/javascript")
+
+    @app.get("/health", summary="200 when the model is loaded")
+    def health() -> dict:
+        return {"status": "ok", "classes": predictor.classes}
+
+    @app.get("/model", summary="The bundle's model.json: classes, configuration, training data, metrics")
+    def model() -> dict:
+        return predictor.info
+
+    @app.post("/predict", summary="Predict the emotion of each uploaded recording",
+              responses={413: {"description": "The body is over the size limit"},
+                         422: {"description": "A part is not usable audio: {error, file}"}})
+    def predict(file: Annotated[list[UploadFile], File(description="audio files (WAV, FLAC, OGG, AIFF)")],
+                speaker: Annotated[str | None, Form(description="one speaker id for every file")] = None):
+        results = predict_uploads(predictor, file, (speaker or "").strip() or None)
+        failure = next((result for _, result in results if isinstance(result, Failure)), None)
+        if failure is not None:
+            return JSONResponse(error_body(str(failure), failure.path), status_code=422)
+        return {"predictions": [{"file": name, "emotion": result.emotion, "probabilities": result.probabilities}
+                                for name, result in results]}
+
+    return app
+
+
+class BodyTooLarge(Exception):
+    """Raised into the app when a request body passes the limit, to stop it reading on."""
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for a request body over ``max_bytes``, without reading it whole.
+
+    A declared ``Content-Length`` over the limit is refused before the app sees the
+    request; a body without one is counted as it arrives and refused at the first chunk
+    past the limit (whatever the app makes of the interruption is not sent).
+    """
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            return await self.refuse(scope, receive, send)
+        received, over, started = 0, False, False
+
+        async def counting_receive():
+            nonlocal received, over
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                over = True
+                raise BodyTooLarge
+            return message
+
+        async def guarded_send(message) -> None:
+            nonlocal started
+            if not over:
+                started = True
+                await send(message)
+
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except Exception:
+            if not over:
+                raise
+        if over and not started:
+            await self.refuse(scope, receive, send)
+
+    async def refuse(self, scope, receive, send) -> None:
+        message = (f"the request body is over the server's limit of {self.max_bytes:,} bytes; send fewer or shorter "
+                   "recordings, or start ser serve with a larger --max-upload-mb")
+        await JSONResponse(error_body(message), status_code=413)(scope, receive, send)
+
+
+def predict_uploads(predictor: Predictor, uploads: list[UploadFile],
+                    speaker: str | None) -> list[tuple[str, Prediction | Failure]]:
+    """Each upload's name and result, in the order sent; a failure's path is the upload's name.
+
+    Every upload is written to a file of its own under its own name (``ser predict``
+    reads speakers from file names), in a temporary folder removed afterwards.
+    """
+    names = [upload.filename or f"part {i + 1}" for i, upload in enumerate(uploads)]
+    with tempfile.TemporaryDirectory(prefix="ser-serve-") as scratch:
+        paths = []
+        for i, (name, upload) in enumerate(zip(names, uploads)):
+            path = Path(scratch) / str(i) / safe_file_name(name)
+            path.parent.mkdir()
+            with open(path, "wb") as out:
+                shutil.copyfileobj(upload.file, out)
+            paths.append(str(path))
+
+        def named(text: str) -> str:
+            for path, name in zip(paths, names):
+                text = text.replace(path, name)
+            return text
+
+        results = list(predictor.predict_files(paths, speaker, warn=lambda message: log.warning(named(message).removeprefix("warning: "))))
+    return [(name, Failure(name, named(result.reason)) if isinstance(result, Failure) else result)
+            for name, result in zip(names, results)]
+
+
+def safe_file_name(name: str) -> str:
+    """The last component of a client's file name, usable as a file name here (else ``upload``)."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1].replace("\0", "")
+    return base if base not in ("", ".", "..") and len(base.encode()) <= 200 else "upload"

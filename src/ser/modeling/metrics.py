@@ -1,0 +1,85 @@
+"""Metrics and curves, all from predicted labels and predicted probabilities: overall, per class and per speaker.
+
+ROC and precision-recall curves are one-vs-rest per class and use the model's
+probabilities (the notebook passed hard labels, which collapses each curve to one point).
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import (
+    accuracy_score, average_precision_score, balanced_accuracy_score, f1_score,
+    precision_recall_curve, precision_recall_fscore_support, roc_auc_score, roc_curve,
+)
+
+
+def summary_scores(y_true, y_pred) -> dict:
+    """Accuracy, balanced accuracy (UAR) and macro F1."""
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "uar": float(balanced_accuracy_score(y_true, y_pred)),
+        "f1_macro": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
+    }
+
+
+def per_speaker_scores(actual, predicted, speakers) -> dict[str, dict]:
+    """UAR, accuracy and number of files of each speaker, by speaker id.
+
+    A speaker's UAR averages the recall of the emotions that speaker has.
+    """
+    actual, predicted, speakers = np.asarray(actual), np.asarray(predicted), np.asarray(speakers).astype(str)
+    scores = {}
+    with warnings.catch_warnings():  # a speaker's files need not cover every emotion, nor two of them
+        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
+        warnings.filterwarnings("ignore", message="A single label was found")
+        for speaker in sorted(set(speakers)):
+            mine = speakers == speaker
+            scores[str(speaker)] = {"uar": float(balanced_accuracy_score(actual[mine], predicted[mine])),
+                                    "accuracy": float(accuracy_score(actual[mine], predicted[mine])),
+                                    "files": int(mine.sum())}
+    return scores
+
+
+def evaluate_predictions(y_true, y_pred, probabilities: np.ndarray, classes) -> dict:
+    """Every test-set metric as a JSON-ready dict."""
+    y_true = np.asarray(y_true)
+    classes = list(classes)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=classes, zero_division=0
+    )
+    per_class = {}
+    for i, label in enumerate(classes):
+        positives = y_true == label
+        has_both = 0 < positives.sum() < len(y_true)
+        per_class[label] = {
+            "precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+            "support": int(support[i]),
+            "roc_auc": float(roc_auc_score(positives, probabilities[:, i])) if has_both else None,
+            "average_precision": float(average_precision_score(positives, probabilities[:, i])) if has_both else None,
+        }
+    aucs = [c["roc_auc"] for c in per_class.values() if c["roc_auc"] is not None]
+    aps = [c["average_precision"] for c in per_class.values() if c["average_precision"] is not None]
+    return {
+        **summary_scores(y_true, y_pred),
+        "roc_auc_macro": float(np.mean(aucs)) if aucs else None,
+        "average_precision_macro": float(np.mean(aps)) if aps else None,
+        "test_files": int(len(y_true)),
+        "per_class": per_class,
+    }
+
+
+def curves(y_true, probabilities: np.ndarray, classes) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One-vs-rest ROC (class, fpr, tpr) and precision-recall (class, recall, precision) points."""
+    y_true = np.asarray(y_true)
+    roc_rows, pr_rows = [], []
+    for i, label in enumerate(classes):
+        positives = y_true == label
+        if not 0 < positives.sum() < len(y_true):
+            continue
+        fpr, tpr, _ = roc_curve(positives, probabilities[:, i])
+        roc_rows.append(pd.DataFrame({"class": label, "fpr": fpr, "tpr": tpr}))
+        precision, recall, _ = precision_recall_curve(positives, probabilities[:, i])
+        pr_rows.append(pd.DataFrame({"class": label, "recall": recall, "precision": precision}))
+    return pd.concat(roc_rows, ignore_index=True), pd.concat(pr_rows, ignore_index=True)

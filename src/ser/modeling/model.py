@@ -1,0 +1,95 @@
+"""The classifier: standardisation (each feature block weighted equally), then an MLP (default), an RBF SVM
+or logistic regression.
+
+Per-speaker normalisation (``train.normalize``) is not a pipeline step: it needs to
+know which rows share a speaker, so callers apply :func:`ser.modeling.normalize.normalize`
+to the features before ``fit`` and ``predict`` (train, evaluate and crossvalidate do;
+the bundle's ``model.json`` records the method under ``normalize``).
+
+Feature blocks: a learned encoder (``whisper``) and each openSMILE functional set are a
+block of their own, and the project's frame-statistics families together form one. With
+``train.blocks: equal`` every block carries the same total variance after
+standardisation, so 2,280 handcrafted columns do not drown 1,024 encoder columns (an
+L2-penalised model would otherwise lean on whichever block has more columns); with
+``columns`` every column weighs the same. With a single block the two are the same.
+"""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import VotingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+from ser.config import TrainParams
+
+BLOCK_FAMILIES = ("whisper", "egemaps", "compare")  # each its own block; every other family is "handcrafted"
+
+
+def feature_blocks(columns: list[str]) -> dict[str, list[int]]:
+    """Column indices of each feature block, in order of first appearance."""
+    blocks: dict[str, list[int]] = {}
+    for index, column in enumerate(columns):
+        family = column.split("_", 1)[0]
+        blocks.setdefault(family if family in BLOCK_FAMILIES else "handcrafted", []).append(index)
+    return blocks
+
+
+def _mlp(params: TrainParams, seed: int) -> MLPClassifier:
+    return MLPClassifier(
+        alpha=params.alpha,
+        batch_size=params.batch_size,
+        hidden_layer_sizes=params.hidden_layer_sizes,
+        learning_rate=params.learning_rate,
+        max_iter=params.max_iter,
+        solver=params.solver,
+        random_state=seed,
+        early_stopping=params.early_stopping,
+    )
+
+
+def build_classifier(params: TrainParams):
+    """The unfitted classifier that ``train.model`` names, with its own params."""
+    if params.model == "svm":
+        # Probabilities (evaluate's ROC and precision-recall curves need them) by Platt scaling on 5 internal
+        # folds; ensemble=False keeps one SVM fitted on all training rows, as SVC(probability=True) did.
+        return CalibratedClassifierCV(SVC(kernel="rbf", C=params.svm.C, gamma=params.svm.gamma),
+                                      method="sigmoid", cv=5, ensemble=False)
+    if params.model == "logreg":
+        return LogisticRegression(C=params.logreg.C, max_iter=params.logreg.max_iter, random_state=params.seed)
+    if params.ensemble == 1:
+        return _mlp(params, params.seed)
+    # train.ensemble MLPs that differ only in their seed, their probabilities averaged
+    return VotingClassifier([(f"seed{params.seed + i}", _mlp(params, params.seed + i)) for i in range(params.ensemble)],
+                            voting="soft")
+
+
+def build_scaler(params: TrainParams, columns: list[str]):
+    """Standardisation of every column, each block weighted as ``train.blocks`` says."""
+    blocks = feature_blocks(columns)
+    if params.blocks == "columns" or len(blocks) == 1:
+        return StandardScaler()
+    # weight sqrt(n / (k * m)) on a block of m of the n columns, one of k blocks: each block's variance n / k
+    return ColumnTransformer([(name, StandardScaler(), indices) for name, indices in blocks.items()],
+                             transformer_weights={name: float(np.sqrt(len(columns) / (len(blocks) * len(indices))))
+                                                  for name, indices in blocks.items()})
+
+
+def build_model(params: TrainParams, columns: list[str]) -> Pipeline:
+    """An unfitted pipeline for the feature ``columns``; what is fitted and saved is exactly what predicts."""
+    steps = [("scale", build_scaler(params, columns))] if params.scale else []
+    steps.append((params.model, build_classifier(params)))
+    return Pipeline(steps)
+
+
+def loss_curve(model: Pipeline) -> list[float]:
+    """Training loss per epoch, averaged over an ensemble's members still training at that epoch
+    (empty for models and solvers that do not record one)."""
+    members = getattr(model[-1], "estimators_", [model[-1]])
+    curves = [getattr(member, "loss_curve_", []) for member in members]
+    epochs = max(map(len, curves), default=0)
+    return [float(np.mean([curve[epoch] for curve in curves if epoch < len(curve)])) for epoch in range(epochs)]

@@ -1,0 +1,1 @@
+"""What people read: error analysis, evaluation figures, exploratory figures, and the offline plots page."""

@@ -1,0 +1,101 @@
+"""Each stage's code deps in dvc.yaml are exactly the ser modules its script imports, transitively.
+
+A module missing from a stage's deps means a change there re-runs nothing and a cached result
+can disagree with the code; one listed but never imported re-runs the stage for nothing. The
+imports are read from the source (every ``import`` statement, at module level or inside a
+function, since a lazy import still runs when the stage calls it; not those under
+``if TYPE_CHECKING:``, which never run), with the package ``__init__.py`` files that
+importing a module executes.
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import PROJECT
+
+SOURCE = PROJECT / "src"
+
+
+def module_file(name: str, root: Path = SOURCE) -> Path | None:
+    """The file of module ``name`` (a package's ``__init__.py``), or None if it is not this project's."""
+    base = root.joinpath(*name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def runtime_nodes(tree: ast.AST):
+    """Every node of ``tree`` but those under ``if TYPE_CHECKING:`` (imports for type hints never run)."""
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
+            yield from (n for orelse in node.orelse for n in (orelse, *runtime_nodes(orelse)))
+            continue
+        yield node
+        yield from runtime_nodes(node)
+
+
+def imported_modules(path: Path) -> set[str]:
+    """The ``ser`` modules a file imports anywhere, and every package they sit in."""
+    names: set[str] = set()
+    for node in runtime_nodes(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)  # kept below if a submodule
+    found = set()
+    for name in names:
+        parts = name.split(".")
+        if parts[0] != "ser":
+            continue
+        found.update(".".join(parts[:end]) for end in range(1, len(parts) + 1))
+    return {name for name in found if module_file(name) is not None}
+
+
+def code_deps(script: Path) -> set[str]:
+    """The script and every project file it runs by importing, as paths relative to the project root."""
+    seen: set[Path] = set()
+    pending = [script]
+    while pending:
+        path = pending.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        pending.extend(module_file(name) for name in imported_modules(path))
+    return {path.relative_to(PROJECT).as_posix() if path.is_relative_to(PROJECT) else str(path) for path in seen}
+
+
+STAGES = yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]
+
+
+def is_code(dep: str) -> bool:
+    return dep.startswith(("src/", "stages/"))
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_stage_deps_are_exactly_the_modules_its_script_imports(stage):
+    definition = STAGES[stage]
+    script = definition["cmd"].split()[1]
+    assert definition["cmd"].startswith(f"python {script} ") and script.startswith("stages/"), definition["cmd"]
+    listed = [dep for dep in definition["deps"] if is_code(dep)]
+    expected = code_deps(PROJECT / script)
+    assert len(listed) == len(set(listed)), f"{stage}: a dep is listed twice"
+    assert set(listed) == expected, (f"{stage}: dvc.yaml lists {sorted(set(listed) - expected)} that the stage does "
+                                     f"not import, and misses {sorted(expected - set(listed))} that it does")
+
+
+def test_the_derivation_follows_lazy_imports_and_packages_not_type_hints(tmp_path):
+    """The reader itself: a function-level import counts, and so does the package a module sits in; an import
+    for type hints only does not."""
+    script = tmp_path / "stage.py"
+    script.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ser.inference import bundle\n"
+                      "def main():\n    from ser.corpus.demo import generate_demo_corpus\n")
+    deps = code_deps(script)
+    assert {"src/ser/__init__.py", "src/ser/corpus/__init__.py", "src/ser/corpus/demo.py",
+            "src/ser/dsp/frames.py"} <= deps
+    assert not any(dep.startswith("src/ser/inference/") for dep in deps)
