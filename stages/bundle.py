@@ -11,10 +11,10 @@ from ser.inference.bundle import copy_bundle, load_bundle
 from ser.inference.card import model_card
 from ser.stagekit import run_stage, stage_parser
 
-TEST_KEYS = ("accuracy", "uar", "f1_macro", "roc_auc_macro", "average_precision_macro", "test_files",
-             "test_speakers", "per_class", "class_counts")
-CROSSVAL_KEYS = ("folds", "by", "accuracy_mean", "accuracy_std", "uar_mean", "uar_std", "f1_macro_mean",
-                 "f1_macro_std", "uar_per_fold")
+TEST_KEYS = ("accuracy", "uar", "uar_one_clip", "f1_macro", "ece", "ece_one_clip", "log_loss", "roc_auc_macro",
+             "average_precision_macro", "test_files", "test_speakers", "per_class", "class_counts")
+CROSSVAL_KEYS = ("folds", "by", "accuracy_mean", "accuracy_std", "uar_mean", "uar_std", "uar_one_clip_mean",
+                 "uar_one_clip_std", "f1_macro_mean", "f1_macro_std", "uar_per_fold")
 
 
 def main(args, params):

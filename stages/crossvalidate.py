@@ -24,7 +24,8 @@ def main(args, params):
     title = f"UAR per speaker: {result['folds']}-fold cross-validation by {params.evaluate.cv_by}"
     save_figure(speaker_uar_figure(result["per_speaker_out_of_fold"], title), args.speaker_plot)
     print(f"crossvalidate ({params.evaluate.cv_by}, {result['folds']} folds): "
-          f"UAR {result['uar_mean']:.3f} +- {result['uar_std']:.3f}, accuracy {result['accuracy_mean']:.3f}")
+          f"UAR {result['uar_mean']:.3f} +- {result['uar_std']:.3f} (one clip {result['uar_one_clip_mean']:.3f}), "
+          f"accuracy {result['accuracy_mean']:.3f}")
 
 
 if __name__ == "__main__":

@@ -4,14 +4,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from ser.modeling.metrics import curves, evaluate_predictions, per_speaker_scores
-from ser.reports.error_analysis import class_counts, counts_by_set, predictions_table
-from ser.inference.bundle import load_bundle
-from ser.reports.explore import write_explore_plots
-from ser.files import atomic_dir, write_csv, write_json
-from ser.modeling.normalize import normalize
-from ser.reports.figures import class_counts_figure, confusion_figure, curve_figure, save_figure, speaker_uar_figure
 from ser.features.table import read_split_table
+from ser.files import atomic_dir, write_csv, write_json
+from ser.inference.bundle import load_bundle, speaker_reference
+from ser.modeling.metrics import (curves, evaluate_predictions, expected_calibration_error, per_speaker_scores,
+                                  summary_scores)
+from ser.modeling.normalize import normalize, normalize_each_alone
+from ser.reports.error_analysis import class_counts, counts_by_set, predictions_table
+from ser.reports.explore import write_explore_plots
+from ser.reports.figures import class_counts_figure, confusion_figure, curve_figure, save_figure, speaker_uar_figure
 from ser.stagekit import run_stage, stage_parser
 
 
@@ -27,11 +28,17 @@ def main(args, params):
     table = read_split_table(args.features, args.split)
     test = table[table["set"] == "test"]
     classes = info["classes"]
-    X = normalize(test[info["feature_columns"]].to_numpy(), test["speaker"].to_numpy(), info.get("normalize", "none"))
+    unnormalised, method = test[info["feature_columns"]].to_numpy(), info.get("normalize", "none")
+    X = normalize(unnormalised, test["speaker"].to_numpy(), method)
     y_true = test["emotion"].to_numpy()
     y_pred = model.predict(X)
     probabilities = model.predict_proba(X)
     metrics = evaluate_predictions(y_true, y_pred, probabilities, classes)
+    # one clip: each test file alone, as `ser predict one.wav` normalises a lone recording
+    reference = speaker_reference(info) if method == "speaker" else None
+    alone = model.predict_proba(normalize_each_alone(unnormalised, method, reference))
+    metrics["uar_one_clip"] = summary_scores(y_true, model.classes_[alone.argmax(axis=1)])["uar"]
+    metrics["ece_one_clip"] = expected_calibration_error(y_true, alone, classes)
     counts = class_counts(table["emotion"], table["set"])
     metrics["class_counts"] = counts_by_set(counts)
     metrics["test_speakers"] = sorted(test["speaker"].astype(str).unique())
@@ -58,7 +65,8 @@ def main(args, params):
     write_explore_plots(example["path"], args.explore, sample_rate=info["audio"]["sample_rate"],
                         n_fft=features["n_fft"], hop_length=features["hop_length"], n_mels=features["n_mels"],
                         n_mfcc=features["n_mfcc"], name=f"{example['file']} ({example['emotion']})")
-    print(f"evaluate: accuracy {metrics['accuracy']:.3f}, UAR {metrics['uar']:.3f}, macro F1 {metrics['f1_macro']:.3f} "
+    print(f"evaluate: accuracy {metrics['accuracy']:.3f}, UAR {metrics['uar']:.3f} (one clip {metrics['uar_one_clip']:.3f}), "
+          f"macro F1 {metrics['f1_macro']:.3f}, ECE {metrics['ece']:.3f} "
           f"on {len(test)} test files")
 
 

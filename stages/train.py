@@ -5,14 +5,13 @@ from importlib.metadata import version
 
 import pandas as pd
 
+from ser.features.table import feature_columns, read_split_table
 from ser.features.weights import weights_info
-from ser.inference.bundle import save_bundle
-from ser.features.table import feature_columns
 from ser.files import write_csv
-from ser.modeling.model import build_model, loss_curve
+from ser.inference.bundle import save_bundle
+from ser.modeling.model import build_model, fit_model, loss_curve
 from ser.modeling.normalize import normalize, reference_statistics
 from ser.reports.figures import loss_figure, save_figure
-from ser.features.table import read_split_table
 from ser.stagekit import run_stage, stage_parser
 
 
@@ -22,7 +21,7 @@ def main(args, params):
     columns = feature_columns(table)
     features, speakers = train[columns].to_numpy(), train["speaker"].to_numpy()
     X = normalize(features, speakers, params.train.normalize)
-    model = build_model(params.train, columns).fit(X, train["emotion"].to_numpy())
+    model = fit_model(build_model(params.train, columns), X, train["emotion"].to_numpy(), speakers)
     info = {
         "classes": [str(c) for c in model.classes_],
         "feature_columns": columns,
@@ -39,7 +38,7 @@ def main(args, params):
         "versions": {name: version(name) for name in ("scikit-learn", "skops", "numpy", "scipy", "soxr", "soundfile", "librosa")},
     }
     if "whisper" in params.features.families:  # ser predict refuses other weights than these
-        info["weights"] = {"whisper": weights_info(params.features.whisper.model)}
+        info["weights"] = {"whisper": weights_info(params.features.whisper.model, params.features.whisper.layers)}
     if params.train.normalize == "speaker":  # lets ser predict standardise a speaker with few recordings
         mean, std = reference_statistics(features, speakers)
         info["speaker_reference"] = {"mean": mean.tolist(), "std": std.tolist()}

@@ -16,7 +16,7 @@ from ser.corpus.audio import load_audio
 from ser.inference.bundle import save_bundle
 from ser.config import FeatureParams, TrainParams
 from ser.features.extractor import FeatureExtractor
-from ser.modeling.model import build_model
+from ser.modeling.model import build_model, fit_model
 from ser.modeling.normalize import normalize as normalize_features, reference_statistics
 
 SAMPLE_RATE = 8000
@@ -46,8 +46,8 @@ def train_bundle(speech16k: Path, directory: Path, normalize: str = "none") -> P
     X = normalize_features(X, speakers, normalize)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence warnings of a deliberately small network
-        model = build_model(TrainParams(model="mlp", normalize="none", hidden_layer_sizes=(32,), max_iter=300, seed=0),
-                            columns).fit(X, y)
+        model = fit_model(build_model(TrainParams(model="mlp", normalize="none", hidden_layer_sizes=(32,), max_iter=300,
+                                                  seed=0), columns), X, y, speakers)
     info = {
         "classes": [str(c) for c in model.classes_],
         "feature_columns": columns,

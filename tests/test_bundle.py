@@ -20,7 +20,7 @@ from ser.inference.bundle import (
 )
 from ser.config import TrainParams
 from ser.files import sha256_of
-from ser.modeling.model import build_model
+from ser.modeling.model import build_model, fit_model
 from tests.bundles import train_bundle
 
 
@@ -50,14 +50,19 @@ def small_data(seed=0):
     return X, y
 
 
+SPEAKERS = np.repeat([f"{i:02d}" for i in range(1, 7)], 10)  # small_data's rows, ten a speaker
+
+
+@pytest.mark.parametrize("calibrate", [True, False])
 @pytest.mark.parametrize("scale", [True, False])
 @pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
-def test_every_model_train_can_save_loads_with_the_trusted_list(tmp_path, scale, solver):
+def test_every_model_train_can_save_loads_with_the_trusted_list(tmp_path, scale, solver, calibrate):
     X, y = small_data()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = build_model(TrainParams(model="mlp", hidden_layer_sizes=(8,), max_iter=30, solver=solver, scale=scale),
-                            COLUMNS).fit(X, y)
+        params = TrainParams(model="mlp", hidden_layer_sizes=(8,), max_iter=30, solver=solver, scale=scale,
+                             calibrate=calibrate)
+        model = fit_model(build_model(params, COLUMNS), X, y, SPEAKERS)
     assert_saves_and_loads_with_the_trusted_list(tmp_path, model, X)
 
 
@@ -71,7 +76,7 @@ def test_fused_blocks_and_seed_ensembles_load_with_the_trusted_list(tmp_path, tr
     X, y = small_data()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = build_model(TrainParams(hidden_layer_sizes=(8,), max_iter=30, **train), COLUMNS).fit(X, y)
+        model = fit_model(build_model(TrainParams(hidden_layer_sizes=(8,), max_iter=30, **train), COLUMNS), X, y, SPEAKERS)
     assert_saves_and_loads_with_the_trusted_list(tmp_path, model, X)
 
 
@@ -107,7 +112,8 @@ def numpy_function_transformer(copy: Path) -> str:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = Pipeline([("f", FunctionTransformer(np.exp)), ("scale", StandardScaler()),
-                          ("mlp", build_model(TrainParams(model="mlp", hidden_layer_sizes=(4,), max_iter=5), COLUMNS)[-1])]).fit(X, y)
+                          ("mlp", build_model(TrainParams(model="mlp", hidden_layer_sizes=(4,), max_iter=5, calibrate=False),
+                                              COLUMNS)[-1])]).fit(X, y)
     refit_with(copy, model)
     return "sklearn.preprocessing._function_transformer.FunctionTransformer"
 

@@ -45,7 +45,7 @@ def test_shipped_params_are_valid_and_match_the_notebook():
     ("features", "families", ["mfcc", "mfcc"], "features.families: got ['mfcc', 'mfcc']; allowed: a list of distinct names"),
     ("train", "model", "forest", "train.model: got 'forest'; allowed: mlp, svm, logreg"),
     ("train", "normalize", "gender", "train.normalize: got 'gender'; allowed: none, speaker"),
-    ("train", "early_stopping", "no", "train.early_stopping: got 'no'; allowed: true or false"),
+    ("train", "calibrate", "no", "train.calibrate: got 'no'; allowed: true or false"),
     ("train", "svm", {"C": 0}, "train.svm.C: got 0; allowed: a number in (0, inf]"),
     ("train", "svm", {"gamma": "big"}, "train.svm.gamma: got 'big'; allowed: scale, auto or a number in (0, inf]"),
     ("train", "svm", {"gamma": -1}, "train.svm.gamma: got -1; allowed: scale, auto or a number in (0, inf]"),

@@ -100,12 +100,19 @@ def test_cross_validation_normalises_each_side_of_a_fold_separately():
     train, test = np.flatnonzero(speakers != "04"), np.flatnonzero(speakers == "04")
 
     class Recorder(LogisticRegression):
+        seen: list = []
+
         def predict(self, X):
-            Recorder.seen = X
+            Recorder.seen.append(X)
             return super().predict(X)
 
     fit_predict(Recorder(), X, y, speakers, train, test, "speaker")
-    np.testing.assert_allclose(Recorder.seen, normalize_by_speaker(X[test], speakers[test]))
+    together, alone = Recorder.seen
+    np.testing.assert_allclose(together, normalize_by_speaker(X[test], speakers[test]))
+    # one clip: each test row alone, against the training speakers' average (never the test speaker's own rows)
+    reference = reference_statistics(X[train], speakers[train])
+    np.testing.assert_allclose(alone, normalize_new_speakers(X[test], list(range(len(test))), reference))
+    np.testing.assert_allclose(alone[0], normalize_new_speakers(X[test][:1], ["x"], reference)[0])
     plain = cross_validate_model(LogisticRegression(), X, y, speakers, EvaluateParams(cv_folds=4), seed=5, n_jobs=1)
     per_speaker = cross_validate_model(LogisticRegression(), X, y, speakers, EvaluateParams(cv_folds=4), seed=5,
                                        normalization="speaker", n_jobs=1)
@@ -137,6 +144,7 @@ def test_nested_selection_picks_by_inner_folds_and_reports_the_chosen_outer_scor
     assert [fold["chosen"] for fold in result["folds"]] == ["signal, per speaker"] * 6
     best = result["candidates"]["signal, per speaker"]
     assert [fold["uar"] for fold in result["folds"]] == best["uar_per_fold"]
+    assert [fold["uar_one_clip"] for fold in result["folds"]] == best["uar_one_clip_per_fold"]
     assert result["uar_mean"] == pytest.approx(best["uar_mean"]) and result["uar_mean"] > 0.8
     assert result["candidates"]["noise"]["uar_mean"] < 0.6
 
@@ -154,5 +162,5 @@ def test_the_held_out_speaker_takes_no_part_in_its_folds_choice(inner_folds):
     fold_before, fold_after = before["folds"][2], after["folds"][2]
     assert fold_before["speaker"] == fold_after["speaker"] == "03"
     assert fold_after["chosen"] == fold_before["chosen"]
-    assert fold_after["inner_uar"] == fold_before["inner_uar"]  # computed without speaker 03 at all
-    assert after["folds"][0]["inner_uar"] != before["folds"][0]["inner_uar"]  # other folds did train on it
+    assert fold_after["inner_score"] == fold_before["inner_score"]  # computed without speaker 03 at all
+    assert after["folds"][0]["inner_score"] != before["folds"][0]["inner_score"]  # other folds did train on it

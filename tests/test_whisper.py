@@ -46,23 +46,24 @@ def test_log_mel_equals_hugging_face_whisper_feature_extractor(padded, seconds):
 
 
 def test_frames_cover_the_audio_not_the_padding_in_chunks_of_30_s():
-    encoder = whisper.encoder(WhisperParams())
+    encoder = whisper.encoder(WhisperParams(layers=(2, 6)))
     for seconds in (0.25, 3.3, 31.0):
         samples = noise(seconds)
-        frames = encoder.frames(samples)
-        assert frames.shape == (512, whisper.audio_frames(len(samples)))
-        assert frames.shape[1] == -(-int(seconds * 100) // 2)  # one frame per 20 ms
-        assert np.isfinite(frames).all()
-    padded = whisper.encoder(WhisperParams(padded=True)).frames(noise(3.3))
-    unpadded = encoder.frames(noise(3.3))
+        for frames in encoder.frames(samples):
+            assert frames.shape == (512, whisper.audio_frames(len(samples)))
+            assert frames.shape[1] == -(-int(seconds * 100) // 2)  # one frame per 20 ms
+            assert np.isfinite(frames).all()
+    [padded] = whisper.encoder(WhisperParams(padded=True, layers=(6,))).frames(noise(3.3))
+    unpadded = encoder.frames(noise(3.3))[1]
     assert padded.shape == unpadded.shape and not np.allclose(padded, unpadded)  # 30 s of context changes them
 
 
 def test_names_follow_the_whisper_stats_not_the_families_stats():
-    params = FeatureParams(families=("rms", "whisper"), stats=("mean", "max"), whisper=WhisperParams(stats=("std",)))
+    params = FeatureParams(families=("rms", "whisper"), stats=("mean", "max"),
+                           whisper=WhisperParams(stats=("std",), layers=(6,)))
     names = FeatureExtractor(params, 16000).names
     assert names[:2] == ["rms_mean_00", "rms_max_00"]
-    assert names[2:] == [f"whisper_std_{i:03d}" for i in range(512)]
+    assert names[2:] == [f"whisper_layer6_std_{i:03d}" for i in range(512)]
 
 
 def test_parquet_is_byte_identical_for_one_or_two_workers_and_for_dask(rows, tmp_path, monkeypatch):
@@ -79,7 +80,8 @@ def test_parquet_is_byte_identical_for_one_or_two_workers_and_for_dask(rows, tmp
         assert extract_features(rows, params, 16000, tmp_path / "dask.parquet", tmp_path / "c3") == len(rows)
     assert (tmp_path / "dask.parquet").read_bytes() == (tmp_path / "one.parquet").read_bytes()
     table = pd.read_parquet(io.BytesIO((tmp_path / "one.parquet").read_bytes()))
-    assert table.filter(like="whisper_std_").to_numpy().min() > 0  # real, varying encoder frames
+    assert table.filter(like="_std_").shape[1] == 6 * 512  # every layer's
+    assert table.filter(like="_std_").to_numpy().min() > 0  # real, varying encoder frames
 
 
 def test_cache_key_covers_the_weights_digest_and_the_compute_type(tmp_path):

@@ -181,6 +181,7 @@ class WhisperParams:
     compute_type: str = "int8"
     padded: bool = False  # pad each file to Whisper's standard 30 s input (about 30x the work)
     stats: tuple[str, ...] = ("mean", "std")
+    layers: tuple[int, ...] | str = "all"  # encoder layers whose frames are summarised (1 = the first), or all
 
     def __post_init__(self):
         if not isinstance(self.model, str) or not self.model:
@@ -189,6 +190,13 @@ class WhisperParams:
         _choice("features.whisper.compute_type", self.compute_type, WHISPER_COMPUTE_TYPES)
         _boolean("features.whisper.padded", self.padded)
         object.__setattr__(self, "stats", _names("features.whisper.stats", self.stats, FEATURE_STATS))
+        if self.layers != "all":
+            layers = (self.layers,) if isinstance(self.layers, int) else self.layers
+            if not isinstance(layers, (list, tuple)) or not layers or len(set(layers)) != len(layers) or any(
+                    isinstance(layer, bool) or not isinstance(layer, int) or layer < 1 for layer in layers):
+                raise ParamError("features.whisper.layers", f"got {self.layers!r}; allowed: all, or a list of distinct "
+                                                            "layer numbers from 1 (the encoder's first layer)")
+            object.__setattr__(self, "layers", tuple(sorted(layers)))
 
 
 @dataclass(frozen=True)
@@ -318,7 +326,7 @@ class TrainParams:
     seed: int = 5
     scale: bool = True
     model: str = "mlp"
-    early_stopping: bool = False
+    calibrate: bool = True
     ensemble: int = 1
     blocks: str = "equal"
     normalize: str = "speaker"
@@ -327,7 +335,7 @@ class TrainParams:
 
     def __post_init__(self):
         _choice("train.model", self.model, MODELS)
-        _boolean("train.early_stopping", self.early_stopping)
+        _boolean("train.calibrate", self.calibrate)
         _integer("train.ensemble", self.ensemble, low=1)
         _choice("train.blocks", self.blocks, BLOCK_WEIGHTINGS)
         _choice("train.normalize", self.normalize, NORMALIZATIONS)

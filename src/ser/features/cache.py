@@ -24,7 +24,7 @@ from ser.dsp import filters, frames
 from ser.features import descriptors, extractor, families, smile, stats, weights, whisper
 
 # The modules whose code decides a file's vector (decoding included).
-FEATURE_CODE = (audio, filters, frames, descriptors, families, stats, extractor, smile, whisper)
+FEATURE_CODE = (audio, filters, frames, descriptors, families, stats, extractor, smile, whisper, weights)
 
 
 class FeatureCache:

@@ -37,11 +37,12 @@ class FeatureExtractor:
         """The feature vector of ``samples``, in the order of :attr:`names`."""
         shared = Representations(samples, self.power_spectrogram(samples), self.params, self.sample_rate,
                                  self.mel_bank, self.dct)
-        parts = []
+        values = []
         for family in self.params.families:
             frames = FAMILIES[family].frames(shared)
             if FAMILIES[family].names is not None:
-                parts.append(frames)
+                values.append(frames)
                 continue
-            parts.extend(STATS[stat](frames) for stat in FAMILIES[family].stats(self.params))
-        return np.concatenate(parts).astype(np.float64)
+            stats = FAMILIES[family].stats(self.params)
+            values.extend(STATS[stat](part) for part in (frames if FAMILIES[family].parts else [frames]) for stat in stats)
+        return np.concatenate(values).astype(np.float64)

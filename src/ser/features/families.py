@@ -66,16 +66,21 @@ class Representations:
 
 @dataclass(frozen=True)
 class Family:
-    """A feature family: its per-frame values and how many rows they have under given params."""
+    """A feature family: its per-frame values and how many rows they have under given params.
 
-    frames: Callable[[Representations], np.ndarray]
+    A family in ``parts`` (the encoder's layers) gives one matrix of frames per part, each summarised on its own.
+    """
+
+    frames: Callable[[Representations], np.ndarray | list[np.ndarray]]
     size: Callable[[FeatureParams], int]
     names: Callable[[FeatureParams], list[str]] | None = None  # set for a functional set: frames gives the vector
     stats: Callable[[FeatureParams], tuple[str, ...]] = lambda params: params.stats  # taken over its frames
+    parts: Callable[[FeatureParams], list[str]] | None = None  # set when frames gives one matrix per part
 
 
 def feature_names(params: FeatureParams) -> list[str]:
-    """Column names ``{family}_{stat}_{index}``, in the order the extractor fills them."""
+    """Column names ``{family}_{stat}_{index}`` (``{family}_{part}_{stat}_{index}`` for a family in parts), in the
+    order the extractor fills them."""
     names = []
     for family in params.families:
         if FAMILIES[family].names is not None:
@@ -83,7 +88,9 @@ def feature_names(params: FeatureParams) -> list[str]:
             continue
         size = FAMILIES[family].size(params)
         width = max(2, len(str(size - 1)))
-        names.extend(f"{family}_{stat}_{i:0{width}d}" for stat in FAMILIES[family].stats(params) for i in range(size))
+        prefixes = [f"{family}_{part}" for part in FAMILIES[family].parts(params)] if FAMILIES[family].parts else [family]
+        names.extend(f"{prefix}_{stat}_{i:0{width}d}" for prefix in prefixes for stat in FAMILIES[family].stats(params)
+                     for i in range(size))
     return names
 
 
@@ -157,5 +164,6 @@ FAMILIES: dict[str, Family] = {
     "egemaps": _functional_set("egemaps"),
     "compare": _functional_set("compare"),
     "whisper": Family(lambda shared: whisper.encoder(shared.params.whisper).frames(shared.samples),
-                      lambda params: whisper.encoder(params.whisper).width, stats=lambda params: params.whisper.stats),
+                      lambda params: whisper.encoder(params.whisper).width, stats=lambda params: params.whisper.stats,
+                      parts=lambda params: [f"layer{layer}" for layer in whisper.encoder(params.whisper).layers]),
 }

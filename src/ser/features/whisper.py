@@ -1,4 +1,5 @@
-"""Whisper's encoder as a feature family: Whisper's log-mel front end in numpy, the encoder through CTranslate2.
+"""Whisper's encoder as a feature family: Whisper's log-mel front end in numpy, the encoder's layers through
+CTranslate2.
 
 The front end is Whisper's own definition (16 kHz, 400-sample periodic Hann window,
 hop 160, reflect-padded centred frames, the last frame dropped, 80 Slaney mel bands
@@ -6,8 +7,10 @@ of unit area, log10 with a 1e-10 floor, clipped at 8 below the peak, then
 ``(x + 4) / 4``), built on the project's filter bank (:mod:`ser.dsp.filters`) and
 framing (:mod:`ser.dsp.frames`); the tests compare it with Hugging Face's
 ``WhisperFeatureExtractor``. The encoder is a CTranslate2 conversion of Whisper's
-weights; its last layer gives one 512-number frame (for ``base``) per 20 ms, and
-the frames that cover the audio, not the padding, are what the statistics summarise.
+weights; each of its layers gives one 512-number frame (for ``base``) per 20 ms. The
+layers ``features.whisper.layers`` names are each run by a model cut down to that layer
+(:func:`ser.features.weights.layer_model`), and for each, the frames that cover the audio,
+not the padding, are what the statistics summarise.
 
 The weights come offline, checked by digest (:mod:`ser.features.weights`).
 
@@ -24,7 +27,7 @@ import numpy as np
 
 from ser.dsp.filters import mel_filter_bank
 from ser.dsp.frames import periodic_hann, power_spectrogram
-from ser.features.weights import WhisperError, resolve_model
+from ser.features.weights import WhisperError, encoder_layers, layer_model, model_file, resolve_model
 
 SAMPLE_RATE = 16000
 N_FFT = 400
@@ -34,6 +37,7 @@ CHUNK_FRAMES = 3000  # Whisper's input: 30 s of log-mel frames; the encoder has 
 CHUNK_SAMPLES = CHUNK_FRAMES * HOP_LENGTH
 ENCODER_STRIDE = 2  # the encoder's second convolution halves the frame rate
 LOG_FLOOR, LOG_RANGE = 1e-10, 8.0
+
 
 def log_mel(samples: np.ndarray, *, padded: bool) -> np.ndarray:
     """Whisper's normalised log-mel spectrogram of 16 kHz samples: ``(80, frames)`` float32.
@@ -68,52 +72,56 @@ def audio_frames(n_samples: int) -> int:
 
 
 class WhisperEncoder:
-    """The last encoder layer's frames over one file's audio, from a CTranslate2 Whisper folder."""
+    """The frames of the chosen encoder layers over one file's audio, from a CTranslate2 Whisper folder."""
 
-    def __init__(self, folder: Path, *, compute_type: str, padded: bool):
+    def __init__(self, folder: Path, *, compute_type: str, padded: bool, layers):
         self.folder = folder
         self.compute_type = compute_type
         self.padded = padded
-        self._models: dict[int, object] = {}
+        self.layers = encoder_layers(folder, layers)
+        self._models: dict[tuple[int, int], object] = {}
 
-    def _model(self):
-        """This process's model, loaded on first use: a forked worker loads its own (the parent's is kept
-        unused, so its threads, which the fork did not copy, are never joined)."""
-        pid = os.getpid()
-        if pid not in self._models:
+    def _model(self, layer: int):
+        """This process's model of ``layer``, loaded on first use: a forked worker loads its own (the parent's is
+        kept unused, so its threads, which the fork did not copy, are never joined)."""
+        key = (os.getpid(), layer)
+        if key not in self._models:
             import ctranslate2
 
+            files = layer_model(self.folder, layer)
             try:
-                self._models[pid] = ctranslate2.models.Whisper(str(self.folder), device="cpu",
+                self._models[key] = ctranslate2.models.Whisper(f"{self.folder}#layer{layer}", device="cpu",
                                                                compute_type=self.compute_type,
-                                                               intra_threads=1, inter_threads=1)
+                                                               intra_threads=1, inter_threads=1, files=files)
             except (RuntimeError, ValueError) as error:
                 raise WhisperError(f"features.whisper.model: {self.folder} cannot be loaded by CTranslate2 "
                                    f"({error}); give the folder of a CTranslate2 conversion of Whisper") from None
-        return self._models[pid]
+        return self._models[key]
 
-    def encode(self, mel: np.ndarray) -> np.ndarray:
-        """The last layer's frames, ``(frames, width)``, of one log-mel chunk of at most 30 s."""
+    def encode(self, mel: np.ndarray, layer: int) -> np.ndarray:
+        """Layer ``layer``'s frames, ``(frames, width)``, of one log-mel chunk of at most 30 s."""
         import ctranslate2
 
-        output = self._model().encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(mel[np.newaxis])),
-                                    to_cpu=True)
+        output = self._model(layer).encode(
+            ctranslate2.StorageView.from_array(np.ascontiguousarray(mel[np.newaxis])), to_cpu=True)
         return np.asarray(output)[0]
 
     @cached_property
     def width(self) -> int:
-        """Numbers per encoder frame (512 for base), read off the model itself."""
-        return self.encode(np.zeros((N_MELS, ENCODER_STRIDE), dtype=np.float32)).shape[1]
+        """Numbers per encoder frame (512 for base), read off the model file."""
+        return next(v.shape[0] for v in model_file(self.folder).variables if v.name == "encoder/conv1/bias")
 
-    def frames(self, samples: np.ndarray) -> np.ndarray:
-        """``(width, frames)``: encoder frames covering the audio, encoded in chunks of at most 30 s."""
+    def frames(self, samples: np.ndarray) -> list[np.ndarray]:
+        """``(width, frames)`` of each chosen layer, in :attr:`layers` order: the encoder frames that cover the
+        audio, encoded in chunks of at most 30 s."""
         mel = log_mel(samples, padded=self.padded)
-        encoded = [self.encode(mel[:, start: start + CHUNK_FRAMES]) for start in range(0, mel.shape[1], CHUNK_FRAMES)]
-        return np.concatenate(encoded)[: audio_frames(len(samples))].T
+        chunks = [mel[:, start: start + CHUNK_FRAMES] for start in range(0, mel.shape[1], CHUNK_FRAMES)]
+        covered = audio_frames(len(samples))
+        return [np.concatenate([self.encode(chunk, layer) for chunk in chunks])[:covered].T for layer in self.layers]
 
 
 @lru_cache(maxsize=8)
 def encoder(params) -> WhisperEncoder:
     """The encoder that ``features.whisper`` (a :class:`ser.config.WhisperParams`) describes, one per process."""
     folder, _ = resolve_model(params.model)
-    return WhisperEncoder(folder, compute_type=params.compute_type, padded=params.padded)
+    return WhisperEncoder(folder, compute_type=params.compute_type, padded=params.padded, layers=params.layers)

@@ -41,6 +41,7 @@ MODEL_TYPES = [  # estimators the train stage can save
     "sklearn.ensemble._voting.VotingClassifier",  # train.ensemble > 1: MLPs of several seeds, probabilities averaged
     "sklearn.neural_network._multilayer_perceptron.MLPClassifier",
     "sklearn.linear_model._logistic.LogisticRegression",  # train.model logreg
+    "ser.modeling.model.TemperatureScaled",  # train.calibrate: the classifier with a fitted temperature
     "sklearn.calibration.CalibratedClassifierCV",  # train.model svm: Platt-scaled probabilities around...
     "sklearn.svm._classes.SVC",  # ...the RBF SVM
 ]
@@ -107,6 +108,19 @@ def read_info(directory: str | Path) -> dict:
     if not isinstance(info, dict) or not isinstance(info.get("classes"), list):
         raise BundleError(f"{info_path} has no list of classes; re-run dvc repro to rebuild the bundle")
     return info
+
+
+def speaker_reference(info: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The training speakers' average statistics (mean, standard deviation) that ``model.json`` records, against
+    which a speaker with few recordings is normalised."""
+    import numpy as np
+
+    try:
+        reference = info["speaker_reference"]
+        return np.asarray(reference["mean"], dtype=np.float64), np.asarray(reference["std"], dtype=np.float64)
+    except (KeyError, TypeError) as error:
+        raise BundleError(f"model.json lacks the training speakers' statistics ({error}); retrain with dvc repro") \
+            from None
 
 
 def load_bundle(directory: str | Path):

@@ -68,9 +68,15 @@ def frames_text(features: dict) -> str:
 
 
 def weights_lines(info: dict) -> list[str]:
-    """One line per pretrained encoder the features come from: its weights' origin, licence and digest."""
-    return [f"- Pretrained encoder `{name}` (`features.{name}.model: {weights['model']}`): {weights['source']}; "
-            f"weights SHA-256 `{weights['sha256']}`." for name, weights in info.get("weights", {}).items()]
+    """One line per pretrained encoder the features come from: its weights' origin, licence and digest, and
+    the digest of each layer's model derived from them."""
+    lines = []
+    for name, weights in info.get("weights", {}).items():
+        lines.append(f"- Pretrained encoder `{name}` (`features.{name}.model: {weights['model']}`): {weights['source']}; "
+                     f"weights SHA-256 `{weights['sha256']}`.")
+        lines += [f"  - layer {layer}: its model, cut down from these weights, SHA-256 `{digest}`."
+                  for layer, digest in weights.get("layers", {}).items()]
+    return lines
 
 
 def model_card(info: dict) -> str:
@@ -124,16 +130,21 @@ def model_card(info: dict) -> str:
     lines += ["", "## Metrics", ""]
     if test:
         lines += [
-            f"Test set: {test.get('test_files', '?')} files. Chance UAR is {1 / len(classes):.3f}.",
+            f"Test set: {test.get('test_files', '?')} files. Chance UAR is {1 / len(classes):.3f}. Expected accuracy "
+            "depends on how many recordings of a speaker come together: `ser predict` and the page normalise a "
+            "speaker by their own recordings, so one recording alone scores lower (the one-recording row).",
             "",
             "| measure | test set | cross-validation (mean ± std) |",
             "| --- | --- | --- |",
         ]
-        for key, name in (("accuracy", "accuracy"), ("uar", "UAR (balanced accuracy)"), ("f1_macro", "macro F1")):
+        for key, name in (("accuracy", "accuracy"), ("uar", "UAR (balanced accuracy), many recordings of a speaker"),
+                          ("uar_one_clip", "UAR, one recording at a time"), ("f1_macro", "macro F1")):
             cv = (f"{crossval[key + '_mean']:.3f} ± {crossval[key + '_std']:.3f}"
                   if key + "_mean" in crossval else "n/a")
             lines.append(f"| {name} | {_score(test.get(key))} | {cv} |")
         lines.append(f"| ROC AUC, macro one-vs-rest | {_score(test.get('roc_auc_macro'))} | n/a |")
+        lines.append(f"| expected calibration error (10 bins; one recording) | {_score(test.get('ece'))} "
+                     f"({_score(test.get('ece_one_clip'))}) | n/a |")
         per_class = test.get("per_class", {})
         if per_class:
             lines += ["", "| emotion | recall | precision | test files |", "| --- | --- | --- | --- |"]

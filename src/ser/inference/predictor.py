@@ -18,7 +18,7 @@ import numpy as np
 
 from ser.corpus.audio import AudioError, load_audio
 from ser.errors import SerError
-from ser.inference.bundle import BundleError, load_bundle
+from ser.inference.bundle import BundleError, load_bundle, speaker_reference
 from ser.inference.inputs import Failure
 
 
@@ -140,12 +140,7 @@ class Predictor:
     @property
     def speaker_reference(self) -> tuple[np.ndarray, np.ndarray]:
         """The training speakers' average statistics stored by the train stage."""
-        try:
-            reference = self.info["speaker_reference"]
-            return np.asarray(reference["mean"], dtype=np.float64), np.asarray(reference["std"], dtype=np.float64)
-        except (KeyError, TypeError) as error:
-            raise BundleError(f"model.json lacks the training speakers' statistics ({error}); retrain with dvc repro") \
-                from None
+        return speaker_reference(self.info)
 
 
 def _extractor_for(info: dict, info_path: Path):
@@ -165,7 +160,7 @@ def _extractor_for(info: dict, info_path: Path):
         problem = str(error).removeprefix("params.yaml: ")
         raise BundleError(f"{info_path}: {problem}; retrain with dvc repro") from None
     if "whisper" in params.families:
-        _check_weights(info, params.whisper.model, info_path)
+        _check_weights(info, params.whisper, info_path)
     extractor = FeatureExtractor(params, sample_rate)
     index = {name: i for i, name in enumerate(extractor.names)}
     missing = [c for c in columns if c not in index]
@@ -175,16 +170,27 @@ def _extractor_for(info: dict, info_path: Path):
     return extractor, np.array([index[c] for c in columns])
 
 
-def _check_weights(info: dict, spec: str, info_path: Path) -> None:
-    """Refuse encoder weights other than those the model was trained on (its features would mean something else)."""
-    from ser.features.whisper import resolve_model
+def _check_weights(info: dict, whisper_params, info_path: Path) -> None:
+    """Refuse encoder weights, or encoder layers, other than those the model was trained on (its features would
+    mean something else): the base weights' digest, the set of layers and each layer's derived model."""
+    from ser.features.weights import layer_digests, resolve_model
 
-    trained = info.get("weights", {}).get("whisper", {}).get("sha256")
-    found = resolve_model(spec)[1]
-    if trained != found:
-        raise BundleError(f"{info_path}: the model was trained on whisper weights with sha256 {trained}, but "
-                          f"features.whisper.model {spec!r} has sha256 {found}; give the weights it was trained with, "
-                          "or retrain with dvc repro")
+    trained = info.get("weights", {}).get("whisper", {})
+    folder, found = resolve_model(whisper_params.model)
+    if trained.get("sha256") != found:
+        raise BundleError(f"{info_path}: the model was trained on whisper weights with sha256 {trained.get('sha256')}, "
+                          f"but features.whisper.model {whisper_params.model!r} has sha256 {found}; give the weights it "
+                          "was trained with, or retrain with dvc repro")
+    derived = layer_digests(folder, whisper_params.layers)
+    recorded = trained.get("layers", {})
+    if sorted(derived, key=int) != sorted(recorded, key=int):
+        raise BundleError(f"{info_path}: the model was trained on whisper layers {sorted(recorded, key=int)}, but its "
+                          f"features ask for layers {sorted(derived, key=int)}; the bundle is inconsistent: retrain "
+                          "with dvc repro")
+    changed = sorted((layer for layer in derived if derived[layer] != recorded[layer]), key=int)
+    if changed:
+        raise BundleError(f"{info_path}: whisper layer(s) {', '.join(changed)} derived here differ from those the "
+                          "model was trained on (another version of ser?); retrain with dvc repro")
 
 
 def version_warning(info: dict) -> str | None:

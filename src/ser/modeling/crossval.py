@@ -11,10 +11,10 @@ from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold, StratifiedKFold
 
-from ser.modeling.metrics import per_speaker_scores
 from ser.config import EvaluateParams, ParamError
-from ser.modeling.metrics import summary_scores
-from ser.modeling.normalize import normalize
+from ser.modeling.metrics import per_speaker_scores, summary_scores
+from ser.modeling.model import fit_model
+from ser.modeling.normalize import normalize, normalize_each_alone, reference_statistics
 
 SCORES = ("accuracy", "uar", "f1_macro")
 
@@ -32,11 +32,14 @@ def fold_splitter(params: EvaluateParams, groups, seed: int):
     return StratifiedGroupKFold(n_splits=params.cv_folds, shuffle=True, random_state=seed)
 
 
-def fit_predict(model, X, y, groups, train, test, normalization: str = "none") -> np.ndarray:
-    """Fit a clone of ``model`` on rows ``train`` and predict rows ``test``, each side normalised on its own."""
-    X_train = normalize(X[train], groups[train], normalization)
-    X_test = normalize(X[test], groups[test], normalization)
-    return clone(model).fit(X_train, y[train]).predict(X_test)
+def fit_predict(model, X, y, groups, train, test, normalization: str = "none") -> tuple[np.ndarray, np.ndarray]:
+    """Fit a clone of ``model`` on rows ``train`` and predict rows ``test``, each side normalised on its own: the
+    test speakers' recordings together, and each test recording alone (one clip, as ``ser predict`` takes one file,
+    against the training rows' :func:`~ser.modeling.normalize.reference_statistics`)."""
+    fitted = fit_model(clone(model), normalize(X[train], groups[train], normalization), y[train], groups[train])
+    together = fitted.predict(normalize(X[test], groups[test], normalization))
+    reference = reference_statistics(X[train], groups[train]) if normalization == "speaker" else None
+    return together, fitted.predict(normalize_each_alone(X[test], normalization, reference))
 
 
 def cross_validate_model(model, X, y, groups, params: EvaluateParams, *, seed: int,
@@ -52,28 +55,30 @@ def cross_validate_model(model, X, y, groups, params: EvaluateParams, *, seed: i
     folds = list(fold_splitter(params, groups, seed).split(X, y, grouping))
     predictions = Parallel(n_jobs=n_jobs)(
         delayed(fit_predict)(model, X, y, groups, train, test, normalization) for train, test in folds)
-    scores = [summary_scores(y[test], predicted) for (_, test), predicted in zip(folds, predictions)]
+    scores = [{**summary_scores(y[test], together), "uar_one_clip": summary_scores(y[test], alone)["uar"]}
+              for (_, test), (together, alone) in zip(folds, predictions)]
     result = {"folds": len(folds)}
-    for name in SCORES:
+    for name in (*SCORES, "uar_one_clip"):
         values = [fold[name] for fold in scores]
         result[f"{name}_mean"] = float(np.mean(values))
         result[f"{name}_std"] = float(np.std(values))
         result[f"{name}_per_fold"] = [float(v) for v in values]
     result["test_speakers_per_fold"] = [sorted(set(groups[test].astype(str))) for _, test in folds]
     out_of_fold = np.empty_like(y)
-    for (_, test), predicted in zip(folds, predictions):
-        out_of_fold[test] = predicted
+    for (_, test), (together, _) in zip(folds, predictions):
+        out_of_fold[test] = together
     result["per_speaker_out_of_fold"] = per_speaker_scores(y, out_of_fold, groups)
     return result
 
 
-def _held_out_uar(model, columns, normalization, X, y, groups, excluded, held_out: tuple) -> float:
-    """UAR on the speakers ``held_out`` of ``model`` trained on every speaker but them and ``excluded``."""
+def _held_out_scores(model, columns, normalization, X, y, groups, excluded, held_out: tuple) -> tuple[float, float]:
+    """UAR and one-clip UAR on the speakers ``held_out`` of ``model`` trained on every speaker but them and
+    ``excluded``."""
     test_rows = np.isin(groups, held_out)
     train = np.flatnonzero((groups != excluded) & ~test_rows)
     test = np.flatnonzero(test_rows)
-    predicted = fit_predict(model, X[:, columns], y, groups, train, test, normalization)
-    return summary_scores(y[test], predicted)["uar"]
+    together, alone = fit_predict(model, X[:, columns], y, groups, train, test, normalization)
+    return summary_scores(y[test], together)["uar"], summary_scores(y[test], alone)["uar"]
 
 
 def nested_leave_one_speaker_out(candidates: dict, X, y, groups, *, inner_folds: int | None = None,
@@ -85,7 +90,8 @@ def nested_leave_one_speaker_out(candidates: dict, X, y, groups, *, inner_folds:
     ``train.normalize`` method. For each outer fold (one held-out speaker), every
     candidate is scored by inner cross-validation on the remaining speakers only (leave
     one speaker out, or ``inner_folds`` folds of speakers when the candidates are too slow
-    for that); the best mean inner UAR (first listed on a tie) is refitted on all of them
+    for that) on the mean of its UAR with a speaker's recordings together and its one-clip
+    UAR (each recording alone); the best (first listed on a tie) is refitted on all of them
     and scored on the held-out speaker. The held-out speaker's recordings take no part in
     the choice, so the outer scores are an honest estimate for the whole procedure
     (selection included). Also returned: every candidate's plain leave-one-speaker-out
@@ -105,7 +111,7 @@ def nested_leave_one_speaker_out(candidates: dict, X, y, groups, *, inner_folds:
     tasks = [(None, (held_out,), name) for held_out in speakers for name in names]
     tasks += [(outer, inner, name) for outer in speakers for inner in inner_groups(outer) for name in names]
 
-    results = Parallel(n_jobs=n_jobs)(delayed(_held_out_uar)(*candidates[name], X, y, groups, outer, held_out)
+    results = Parallel(n_jobs=n_jobs)(delayed(_held_out_scores)(*candidates[name], X, y, groups, outer, held_out)
                                       for outer, held_out, name in tasks)
     scores = dict(zip(tasks, results))
     plain = {name: [scores[(None, (s,), name)] for s in speakers] for name in names}
@@ -113,13 +119,15 @@ def nested_leave_one_speaker_out(candidates: dict, X, y, groups, *, inner_folds:
     for outer in speakers:
         inner = {name: float(np.mean([scores[(outer, group, name)] for group in inner_groups(outer)])) for name in names}
         chosen = max(names, key=lambda name: (inner[name], -names.index(name)))
-        folds.append({"speaker": str(outer), "chosen": chosen, "inner_uar": inner[chosen],
-                      "uar": plain[chosen][speakers.index(outer)]})
-    outer_scores = [fold["uar"] for fold in folds]
+        uar, one_clip = plain[chosen][speakers.index(outer)]
+        folds.append({"speaker": str(outer), "chosen": chosen, "inner_score": inner[chosen], "uar": uar,
+                      "uar_one_clip": one_clip})
     return {
         "folds": folds,
-        "uar_mean": float(np.mean(outer_scores)),
-        "uar_std": float(np.std(outer_scores)),
-        "candidates": {name: {"uar_mean": float(np.mean(v)), "uar_std": float(np.std(v)), "uar_per_fold": v}
+        **{f"{key}_{stat}": float(function([fold[key] for fold in folds]))
+           for key in ("uar", "uar_one_clip") for stat, function in (("mean", np.mean), ("std", np.std))},
+        "candidates": {name: {"uar_mean": float(np.mean([u for u, _ in v])), "uar_std": float(np.std([u for u, _ in v])),
+                              "uar_one_clip_mean": float(np.mean([c for _, c in v])),
+                              "uar_per_fold": [u for u, _ in v], "uar_one_clip_per_fold": [c for _, c in v]}
                        for name, v in plain.items()},
     }

@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import pandas as pd
 from sklearn.metrics import (
-    accuracy_score, average_precision_score, balanced_accuracy_score, f1_score,
+    accuracy_score, average_precision_score, balanced_accuracy_score, f1_score, log_loss,
     precision_recall_curve, precision_recall_fscore_support, roc_auc_score, roc_curve,
 )
 
@@ -42,6 +42,17 @@ def per_speaker_scores(actual, predicted, speakers) -> dict[str, dict]:
     return scores
 
 
+def expected_calibration_error(y_true, probabilities: np.ndarray, classes, bins: int = 10) -> float:
+    """How far the top probability is from the accuracy it promises: over ``bins`` equal-width bins of the top
+    probability, the mean |accuracy - mean top probability| weighted by each bin's share of the files."""
+    y_true = np.asarray(y_true)
+    top = probabilities.max(axis=1)
+    correct = np.asarray(classes)[probabilities.argmax(axis=1)] == y_true
+    which = np.clip(np.ceil(top * bins).astype(int) - 1, 0, bins - 1)  # (0, 0.1] is bin 0, ..., (0.9, 1] bin 9
+    return float(sum(abs(correct[which == b].mean() - top[which == b].mean()) * np.mean(which == b)
+                     for b in range(bins) if (which == b).any()))
+
+
 def evaluate_predictions(y_true, y_pred, probabilities: np.ndarray, classes) -> dict:
     """Every test-set metric as a JSON-ready dict."""
     y_true = np.asarray(y_true)
@@ -63,6 +74,8 @@ def evaluate_predictions(y_true, y_pred, probabilities: np.ndarray, classes) -> 
     aps = [c["average_precision"] for c in per_class.values() if c["average_precision"] is not None]
     return {
         **summary_scores(y_true, y_pred),
+        "ece": expected_calibration_error(y_true, probabilities, classes),
+        "log_loss": float(log_loss(y_true, probabilities, labels=classes)),
         "roc_auc_macro": float(np.mean(aucs)) if aucs else None,
         "average_precision_macro": float(np.mean(aps)) if aps else None,
         "test_files": int(len(y_true)),

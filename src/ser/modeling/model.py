@@ -1,5 +1,5 @@
 """The classifier: standardisation (each feature block weighted equally), then an MLP (default), an RBF SVM
-or logistic regression.
+or logistic regression, with its probabilities calibrated on speakers it did not train on.
 
 Per-speaker normalisation (``train.normalize``) is not a pipeline step: it needs to
 know which rows share a speaker, so callers apply :func:`ser.modeling.normalize.normalize`
@@ -12,14 +12,21 @@ block of their own, and the project's frame-statistics families together form on
 standardisation, so 2,280 handcrafted columns do not drown 1,024 encoder columns (an
 L2-penalised model would otherwise lean on whichever block has more columns); with
 ``columns`` every column weighs the same. With a single block the two are the same.
+
+Calibration (``train.calibrate``): the classifier is wrapped in :class:`TemperatureScaled`, whose temperature
+is fitted to the probabilities of models trained on the other speakers (folds grouped by speaker, so a speaker's
+recordings are never on both sides); the labels, the argmax of the probabilities, do not change.
 """
 from __future__ import annotations
 
 import numpy as np
+from scipy.optimize import minimize_scalar
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import VotingClassifier
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GroupKFold
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -48,7 +55,6 @@ def _mlp(params: TrainParams, seed: int) -> MLPClassifier:
         max_iter=params.max_iter,
         solver=params.solver,
         random_state=seed,
-        early_stopping=params.early_stopping,
     )
 
 
@@ -68,6 +74,54 @@ def build_classifier(params: TrainParams):
                             voting="soft")
 
 
+CALIBRATION_FOLDS = 3  # folds of the training speakers whose held-out probabilities fit the temperature
+
+
+def temper(probabilities: np.ndarray, temperature: float) -> np.ndarray:
+    """``probabilities`` raised to ``1 / temperature`` and renormalised: softer above 1, sharper below."""
+    logits = np.log(np.clip(probabilities, 1e-12, 1.0)) / temperature
+    logits -= logits.max(axis=1, keepdims=True)
+    tempered = np.exp(logits)
+    return tempered / tempered.sum(axis=1, keepdims=True)
+
+
+def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """The temperature that minimises the log loss of ``probabilities`` for the class indices ``labels``."""
+    rows = np.arange(len(labels))
+
+    def log_loss(log_temperature: float) -> float:
+        return -np.log(temper(probabilities, np.exp(log_temperature))[rows, labels]).mean()
+
+    return float(np.exp(minimize_scalar(log_loss, bounds=(-3.0, 3.0), method="bounded").x))
+
+
+class TemperatureScaled(ClassifierMixin, BaseEstimator):
+    """``classifier`` with calibrated probabilities: ``fit(X, y, groups)`` first fits copies on speaker-grouped
+    folds and finds the temperature that best fits their probabilities on the held-out speakers, then fits
+    ``classifier`` on every row. Labels are the classifier's own (a temperature keeps the argmax)."""
+
+    def __init__(self, classifier, folds: int = CALIBRATION_FOLDS):
+        self.classifier = classifier
+        self.folds = folds
+
+    def fit(self, X, y, groups):
+        y = np.asarray(y)
+        self.classes_ = np.unique(y)
+        held_out = np.zeros((len(y), len(self.classes_)))
+        for train, test in GroupKFold(n_splits=min(self.folds, len(set(groups)))).split(X, y, groups):
+            fitted = clone(self.classifier).fit(X[train], y[train])
+            held_out[np.ix_(test, np.searchsorted(self.classes_, fitted.classes_))] = fitted.predict_proba(X[test])
+        self.temperature_ = fit_temperature(held_out, np.searchsorted(self.classes_, y))
+        self.classifier_ = clone(self.classifier).fit(X, y)
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        return temper(self.classifier_.predict_proba(X), self.temperature_)
+
+    def predict(self, X) -> np.ndarray:
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+
 def build_scaler(params: TrainParams, columns: list[str]):
     """Standardisation of every column, each block weighted as ``train.blocks`` says."""
     blocks = feature_blocks(columns)
@@ -80,16 +134,25 @@ def build_scaler(params: TrainParams, columns: list[str]):
 
 
 def build_model(params: TrainParams, columns: list[str]) -> Pipeline:
-    """An unfitted pipeline for the feature ``columns``; what is fitted and saved is exactly what predicts."""
+    """An unfitted pipeline for the feature ``columns``; what is fitted and saved is exactly what predicts.
+    Fit it with :func:`fit_model`, which gives the calibration the speakers it needs."""
     steps = [("scale", build_scaler(params, columns))] if params.scale else []
-    steps.append((params.model, build_classifier(params)))
+    classifier = build_classifier(params)
+    steps.append((params.model, TemperatureScaled(classifier) if params.calibrate else classifier))
     return Pipeline(steps)
+
+
+def fit_model(model: Pipeline, X, y, speakers) -> Pipeline:
+    """Fit ``model`` on normalised rows ``X`` whose speakers are ``speakers`` (the calibration's folds group them)."""
+    name, last = model.steps[-1]
+    return model.fit(X, y, **({f"{name}__groups": np.asarray(speakers)} if isinstance(last, TemperatureScaled) else {}))
 
 
 def loss_curve(model: Pipeline) -> list[float]:
     """Training loss per epoch, averaged over an ensemble's members still training at that epoch
     (empty for models and solvers that do not record one)."""
-    members = getattr(model[-1], "estimators_", [model[-1]])
+    classifier = getattr(model[-1], "classifier_", model[-1])
+    members = getattr(classifier, "estimators_", [classifier])
     curves = [getattr(member, "loss_curve_", []) for member in members]
     epochs = max(map(len, curves), default=0)
     return [float(np.mean([curve[epoch] for curve in curves if epoch < len(curve)])) for epoch in range(epochs)]

@@ -18,8 +18,8 @@ import numpy as np
 
 from ser.config import NORMALIZATIONS
 
-__all__ = ["NORMALIZATIONS", "normalize", "normalize_by_speaker", "normalize_new_speakers", "reference_statistics",
-           "speaker_statistics"]
+__all__ = ["NORMALIZATIONS", "normalize", "normalize_by_speaker", "normalize_each_alone", "normalize_new_speakers",
+           "reference_statistics", "speaker_statistics"]
 
 # ser predict: a speaker with fewer recordings than this has statistics too noisy to use alone, so they are
 # shrunk toward the training speakers' average with the weight of SHRINK_PRIOR recordings. Measured on the
@@ -91,6 +91,14 @@ def normalize_new_speakers(X, speakers, reference: tuple[np.ndarray, np.ndarray]
             std = np.where(std > 0, std, 1.0)
         out[rows] = (own - mean) / std
     return out
+
+
+def normalize_each_alone(X, method: str, reference: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Each row as the lone recording of a speaker never heard, as ``ser predict`` normalises one file: under
+    ``speaker``, its statistics shrunk toward ``reference`` (:func:`normalize_new_speakers`)."""
+    if method == "none":
+        return np.asarray(X, dtype=np.float64)
+    return normalize_new_speakers(X, np.arange(len(X)), reference)
 
 
 def normalize(X, speakers, method: str) -> np.ndarray:
