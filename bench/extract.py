@@ -55,7 +55,8 @@ from ser.config import NOTEBOOK_FEATURES, FeatureParams
 from ser.features.batch import extract_features, resolve_workers
 
 PROJECT = Path(__file__).resolve().parents[1]
-WHISPER = FeatureParams(families=("whisper",), workers=1)
+WHISPER = FeatureParams(families=("whisper",), workers=1)  # with the default layers
+LAST_LAYER = FeatureParams(families=("whisper",), workers=1, whisper=replace(WHISPER.whisper, layers=(6,)))
 WHISPER_FILES = 60  # the encoder is the slowest family: timed on this many files
 MEASURE_CHILD = (
     "import resource, subprocess, sys\n"
@@ -121,16 +122,24 @@ def project_extract(rows: list[dict], workers: int, scratch: Path, cache: Path |
 
 
 def whisper_costs(rows: list[dict], scratch: Path) -> dict:
-    """Seconds per file of the whisper family (one worker) and of CTranslate2's encode alone (its floor)."""
+    """Seconds per file of the whisper family with the default layers (one worker), of CTranslate2's encode alone
+    for those layers (its floor), and of the family with the last layer only (what it computed before layers)."""
     sample = rows[:WHISPER_FILES]
     encoder = whisper.encoder(WHISPER.whisper)
     mels = [whisper.log_mel(load_audio(row["path"], 16000), padded=WHISPER.whisper.padded) for row in sample]
-    encoder.encode(mels[0])  # load the model and warm up outside the timings
-    floor_s = timed(lambda: [encoder.encode(mel) for mel in mels])
-    with tempfile.TemporaryDirectory(dir=scratch) as fresh:
-        family_s = timed(extract_features, sample, WHISPER, 16000, Path(fresh) / "out.parquet", Path(fresh) / "cache", 1)
-    return {"whisper_files": len(sample), "whisper_per_file_s": family_s / len(sample),
-            "whisper_floor_per_file_s": floor_s / len(sample), "whisper_over_floor": family_s / floor_s}
+    for layer in encoder.layers:  # load the models and warm up outside the timings
+        encoder.encode(mels[0], layer)
+    floor_s = timed(lambda: [encoder.encode(mel, layer) for mel in mels for layer in encoder.layers])
+
+    def family(params: FeatureParams) -> float:
+        with tempfile.TemporaryDirectory(dir=scratch) as fresh:
+            return timed(extract_features, sample, params, 16000, Path(fresh) / "out.parquet", Path(fresh) / "cache", 1)
+
+    family_s, last_s = family(WHISPER), family(LAST_LAYER)
+    return {"whisper_files": len(sample), "whisper_layers": list(encoder.layers),
+            "whisper_per_file_s": family_s / len(sample), "whisper_floor_per_file_s": floor_s / len(sample),
+            "whisper_over_floor": family_s / floor_s, "whisper_last_layer_per_file_s": last_s / len(sample),
+            "whisper_over_last_layer": family_s / last_s}
 
 
 def run_stage(rows: list[dict], scratch: Path, cache: Path, name: str, notebook: bool) -> tuple[float, float]:
@@ -209,7 +218,8 @@ def main() -> None:
                 "stage_incremental_s", "incremental_in_process_s"):
         if key in result:
             print(f"{key:>24} {result[key]:8.3f} s   ({result['files'] / result[key]:7.1f} files/s)")
-    for key in ("whisper_per_file_s", "whisper_floor_per_file_s", "whisper_over_floor",
+    for key in ("whisper_per_file_s", "whisper_floor_per_file_s", "whisper_over_floor", "whisper_last_layer_per_file_s",
+                "whisper_over_last_layer",
                 "speedup_one_worker", "speedup_all_workers", "over_floor", "incremental_over_full",
                 "incremental_in_process_over_full", "peak_rss_mb", "background_cores"):
         if key in result:

@@ -58,6 +58,19 @@ def normalization_text(info: dict) -> str:
     return "Features are not normalised per speaker: each recording is judged on its own."
 
 
+def calibration_text(info: dict) -> str:
+    """What the probabilities can be trusted for."""
+    test = info.get("metrics", {}).get("test", {})
+    measured = (f" On the test speakers their expected calibration error (10 bins of the top probability) is "
+                f"{_score(test.get('ece'))}, {_score(test.get('ece_one_clip'))} for one recording at a time."
+                if "ece" in test else "")
+    if info.get("train", {}).get("calibrate"):
+        return ("The probabilities are temperature-scaled, the temperature fitted on speakers held out from the "
+                "training folds." + measured + " On other corpora and recording conditions they can still be "
+                "overconfident.")
+    return "The probabilities are the model's outputs, not calibrated confidences." + measured
+
+
 def frames_text(features: dict) -> str:
     """What the per-file statistics keep of how the voice changes over time."""
     stats = features.get("stats", [])
@@ -166,7 +179,7 @@ def model_card(info: dict) -> str:
         f"- Language and voices: trained and tested only on {corpus}. Other languages, accents, children's "
         "and older voices were not tested.",
         f"- Only these {len(classes)} emotions exist for the model: any recording gets one of them, even if it "
-        "expresses none. The probabilities are the model's outputs, not calibrated confidences.",
+        "expresses none. " + calibration_text(info),
         "- " + ("Speaker-independent test: the numbers above estimate accuracy on new voices of the same corpus."
                 if speaker_overlap(info)[0] and not speaker_overlap(info)[1] else
                 "The test set shares speakers with training: expect lower accuracy on new voices."),

@@ -13,7 +13,7 @@ from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold, Stra
 
 from ser.config import EvaluateParams, ParamError
 from ser.modeling.metrics import per_speaker_scores, summary_scores
-from ser.modeling.model import fit_model
+from ser.modeling.model import fit_model, without_calibration
 from ser.modeling.normalize import normalize, normalize_each_alone, reference_statistics
 
 SCORES = ("accuracy", "uar", "f1_macro")
@@ -35,8 +35,10 @@ def fold_splitter(params: EvaluateParams, groups, seed: int):
 def fit_predict(model, X, y, groups, train, test, normalization: str = "none") -> tuple[np.ndarray, np.ndarray]:
     """Fit a clone of ``model`` on rows ``train`` and predict rows ``test``, each side normalised on its own: the
     test speakers' recordings together, and each test recording alone (one clip, as ``ser predict`` takes one file,
-    against the training rows' :func:`~ser.modeling.normalize.reference_statistics`)."""
-    fitted = fit_model(clone(model), normalize(X[train], groups[train], normalization), y[train], groups[train])
+    against the training rows' :func:`~ser.modeling.normalize.reference_statistics`). Only labels are returned, so the
+    model's calibration, which changes none, is not fitted."""
+    fitted = fit_model(clone(without_calibration(model)), normalize(X[train], groups[train], normalization), y[train],
+                       groups[train])
     together = fitted.predict(normalize(X[test], groups[test], normalization))
     reference = reference_statistics(X[train], groups[train]) if normalization == "speaker" else None
     return together, fitted.predict(normalize_each_alone(X[test], normalization, reference))

@@ -1,0 +1,65 @@
+"""train.calibrate: a temperature fitted on speaker-grouped folds; the labels stay the classifier's own."""
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss
+
+from ser.config import TrainParams
+from ser.modeling.model import TemperatureScaled, build_model, fit_model, fit_temperature, temper, without_calibration
+
+
+def speakers_data(seed=0, speakers=8, rows=30):
+    """Two weakly separated classes, each speaker with an offset: an unregularised model is overconfident."""
+    rng = np.random.default_rng(seed)
+    groups = np.repeat([f"{i:02d}" for i in range(speakers)], rows)
+    y = np.tile(["a", "b"], speakers * rows // 2)
+    X = rng.standard_normal((len(y), 20)) + 0.6 * (y == "a")[:, None] + np.repeat(rng.normal(0, 1, (speakers, 20)), rows, 0)
+    return X, y, groups
+
+
+def test_temperature_is_the_log_loss_minimum():
+    rng = np.random.default_rng(1)
+    logits = rng.standard_normal((400, 3)) * 4
+    labels = np.array([rng.choice(3, p=np.exp(row / 2) / np.exp(row / 2).sum()) for row in logits])
+    probabilities = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    found = fit_temperature(probabilities, labels)
+    assert found == pytest.approx(2.0, rel=0.25)  # drawn from the logits at temperature 2
+    losses = [log_loss(labels, temper(probabilities, t), labels=[0, 1, 2]) for t in (found * 0.8, found, found * 1.25)]
+    assert losses[1] < losses[0] and losses[1] < losses[2]
+
+
+def test_folds_are_grouped_by_speaker_and_labels_do_not_change():
+    X, y, groups = speakers_data()
+
+    class Recorder(LogisticRegression):
+        fitted_on: list = []
+
+        def fit(self, X, y):
+            Recorder.fitted_on.append(X)
+            return super().fit(X, y)
+
+    model = TemperatureScaled(Recorder(C=1e4, max_iter=5000)).fit(X, y, groups)
+    *fold_fits, final_fit = Recorder.fitted_on
+    assert len(fold_fits) == 3 and len(final_fit) == len(X)
+    row_speaker = {row.tobytes(): speaker for row, speaker in zip(X, groups)}
+    for fit in fold_fits:  # a fold trains on whole speakers: all 30 rows of each, or none
+        speakers, counts = np.unique([row_speaker[row.tobytes()] for row in fit], return_counts=True)
+        assert 0 < len(speakers) < 8 and set(counts) == {30}
+    held_out = [set(groups) - {row_speaker[row.tobytes()] for row in fit} for fit in fold_fits]
+    assert sorted(s for speakers in held_out for s in speakers) == sorted(set(groups))  # each held out exactly once
+    plain = LogisticRegression(C=1e4, max_iter=5000).fit(X, y)
+    np.testing.assert_array_equal(model.predict(X), plain.predict(X))
+    assert model.temperature_ > 1.5  # overconfident on speakers it did not hear: softened
+
+
+def test_calibration_lowers_the_log_loss_on_new_speakers_and_fit_model_passes_the_speakers():
+    X, y, groups = speakers_data(seed=2, speakers=10)
+    train, test = groups < "08", groups >= "08"
+    params = TrainParams(model="logreg", normalize="none", scale=True, calibrate=True)
+    params = TrainParams(**{**params.__dict__, "logreg": {"C": 1e4, "max_iter": 5000}})
+    columns = [f"mfcc_mean_{i:02d}" for i in range(20)]
+    calibrated = fit_model(build_model(params, columns), X[train], y[train], groups[train])
+    raw = fit_model(without_calibration(build_model(params, columns)), X[train], y[train], groups[train])
+    assert isinstance(calibrated[-1], TemperatureScaled) and not isinstance(raw[-1], TemperatureScaled)
+    np.testing.assert_array_equal(calibrated.predict(X[test]), raw.predict(X[test]))
+    assert log_loss(y[test], calibrated.predict_proba(X[test])) < log_loss(y[test], raw.predict_proba(X[test]))
