@@ -142,17 +142,22 @@ def build_model(params: TrainParams, columns: list[str]) -> Pipeline:
     return Pipeline(steps)
 
 
-def without_calibration(model: Pipeline) -> Pipeline:
-    """An unfitted copy of ``model`` without its temperature: the same labels (a temperature keeps the argmax) for a
-    fourth of the fitting, for scores that only count labels."""
-    name, last = model.steps[-1]
-    return Pipeline([*model.steps[:-1], (name, last.classifier)]) if isinstance(last, TemperatureScaled) else model
+def without_calibration(model):
+    """An unfitted copy of ``model`` (a pipeline or a classifier) without its temperature: the same labels (a
+    temperature keeps the argmax) for a fourth of the fitting, for scores that only count labels."""
+    if isinstance(model, Pipeline) and isinstance(model[-1], TemperatureScaled):
+        name, last = model.steps[-1]
+        return Pipeline([*model.steps[:-1], (name, last.classifier)])
+    return model.classifier if isinstance(model, TemperatureScaled) else model
 
 
-def fit_model(model: Pipeline, X, y, speakers) -> Pipeline:
-    """Fit ``model`` on normalised rows ``X`` whose speakers are ``speakers`` (the calibration's folds group them)."""
-    name, last = model.steps[-1]
-    return model.fit(X, y, **({f"{name}__groups": np.asarray(speakers)} if isinstance(last, TemperatureScaled) else {}))
+def fit_model(model, X, y, speakers):
+    """Fit ``model`` (a pipeline or a classifier) on normalised rows ``X`` whose speakers are ``speakers`` (the
+    calibration's folds group them)."""
+    speakers = np.asarray(speakers)
+    if isinstance(model, Pipeline) and isinstance(model[-1], TemperatureScaled):
+        return model.fit(X, y, **{f"{model.steps[-1][0]}__groups": speakers})
+    return model.fit(X, y, speakers) if isinstance(model, TemperatureScaled) else model.fit(X, y)
 
 
 def loss_curve(model: Pipeline) -> list[float]:
