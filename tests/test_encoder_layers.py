@@ -1,5 +1,6 @@
 """The whisper family's encoder layers: each layer's frames against a float32 numpy encoder computed from the same
 weights, the per-layer columns and their order, and the layer models recorded in the bundle."""
+import json
 import struct
 
 import numpy as np
@@ -137,3 +138,43 @@ def test_layer_models_are_derived_in_memory_and_recorded_by_digest(base_folder):
     cut = weights.ModelFile(files["model.bin"], base_folder / "model.bin")
     assert (cut.layers("encoder"), cut.layers("decoder")) == (2, 1)
     assert {v.name for v in cut.variables} <= {v.name for v in weights.model_file(base_folder).variables}
+
+
+def whisper_bundle(folder, layers, recorded_layers) -> None:
+    """A bundle whose features are the given whisper layers, recording ``recorded_layers`` as trained on."""
+    from dataclasses import asdict
+
+    from sklearn.linear_model import LogisticRegression
+
+    from ser.inference.bundle import save_bundle
+
+    params = FeatureParams(families=("whisper",), stats=("mean",), whisper=WhisperParams(layers=layers))
+    columns = FeatureExtractor(params, 16000).names
+    rng = np.random.default_rng(0)
+    model = LogisticRegression().fit(rng.standard_normal((20, len(columns))), ["calm", "sad"] * 10)
+    base = weights.resolve_model("base")[0]
+    info = {"classes": ["calm", "sad"], "feature_columns": columns, "audio": {"sample_rate": 16000},
+            "features": params.definition(), "normalize": "none",
+            "weights": {"whisper": {**weights.weights_info("base", layers),
+                                    "layers": weights.layer_digests(base, recorded_layers)}}}
+    save_bundle(folder, model, info)
+
+
+def test_a_bundle_whose_layers_differ_from_its_features_is_refused(tmp_path):
+    from ser.inference.bundle import BundleError
+    from ser.inference.predictor import Predictor
+
+    whisper_bundle(tmp_path / "same", (2, 3), (2, 3))
+    predictor = Predictor(tmp_path / "same")  # consistent: loads, and predicts with those layers
+    assert predictor.extractor.params.whisper.layers == (2, 3) and len(predictor.order) == 2 * 2 * 512
+    whisper_bundle(tmp_path / "other", (2, 3), (2, 4))
+    with pytest.raises(BundleError, match=r"the model was trained on whisper layers \['2', '4'\], but its features "
+                                          r"ask for layers \['2', '3'\]; the bundle is inconsistent"):
+        Predictor(tmp_path / "other")
+    whisper_bundle(tmp_path / "changed", (2, 3), (2, 3))
+    info = json.loads((tmp_path / "changed" / "model.json").read_text())
+    info["weights"]["whisper"]["layers"]["3"] = "0" * 64  # derived differently from what it was trained on
+    (tmp_path / "changed" / "model.json").write_text(json.dumps(info))
+    with pytest.raises(BundleError, match="whisper layer\\(s\\) 3 derived here differ from those the model was "
+                                          "trained on"):
+        Predictor(tmp_path / "changed")
