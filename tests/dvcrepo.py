@@ -31,6 +31,13 @@ class DvcRepo:
         self.run("dvc", "config", "core.analytics", "false")
         self.commit("project")
 
+    @classmethod
+    def existing(cls, root: Path) -> "DvcRepo":
+        """A clone of such a repository, already made (e.g. by ``git clone``)."""
+        repo = cls.__new__(cls)
+        repo.root = root
+        return repo
+
     def run(self, *command: str, check: bool = True, timeout: float = 900, **options) -> subprocess.CompletedProcess:
         """Run ``command`` in the repository; ``options`` go to :func:`subprocess.run` (e.g. ``preexec_fn``)."""
         result = subprocess.run(command, cwd=self.root, capture_output=True, text=True, timeout=timeout, **options)
