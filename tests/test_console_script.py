@@ -135,6 +135,15 @@ def test_installed_ser_command_runs(venv, tmp_path):
     assert no_model.returncode == 2 and "not found; train one first" in no_model.stderr
 
 
+@pytest.mark.slow
+def test_the_version_comes_from_the_package_metadata(venv):
+    version = tomllib.loads((PROJECT / "pyproject.toml").read_text())["project"]["version"]
+    command = in_venv(venv, "ser", "--version")
+    attribute = in_venv(venv, "python", "-c", "import ser; print(ser.__version__)")
+    assert (command.returncode, command.stdout) == (0, f"ser {version}\n")
+    assert (attribute.returncode, attribute.stdout) == (0, f"{version}\n")
+
+
 @pytest.fixture(scope="module")
 def report(venv) -> dict:
     run = in_venv(venv, "python", "-c", REPORT)

@@ -186,7 +186,10 @@ def add_model_option(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from ser.config import AudioParams, FeatureParams
 
+    from ser import __version__
+
     parser = argparse.ArgumentParser(prog="ser", description="Speech emotion recognition: use a trained model.")
+    parser.add_argument("--version", action="version", version=f"ser {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     predict = add_command(commands, "predict", run_predict, "predict the emotion of recordings",
