@@ -1,6 +1,6 @@
 """How the defaults were chosen: nested leave-one-speaker-out over feature sets and MLP settings.
 
-    python bench/select_defaults.py --features <features.parquet> [--jobs 2] [--out selection.json]
+    python bench/select_defaults.py --features <features.parquet> [--jobs 2] [--out docs/results/selection.json]
 
 The table is the features stage's output with every whisper layer and the handcrafted families, e.g. from
 ``dvc exp run -S data.source=../shared/data/ravdess16k -S data.emotions=all -S features.whisper.layers=all``.
@@ -148,8 +148,14 @@ def main() -> None:
     print("expected calibration error of the pooled outer probabilities (10 bins): " +
           ", ".join(f"{key} {value:.3f}" for key, value in ece.items()))
     print(f"on every speaker, the procedure chooses: {final[0]}, {final[1]}")
+    for fold in folds:  # the result file keeps scores and choices, not every probability
+        for label in ("mlp", "logreg"):
+            for key in ("probabilities", "probabilities_one_clip", "classes"):
+                del fold[label][key]
+        del fold["emotions"]
     args.out.write_text(json.dumps({"folds": folds, "summary": summary, "ece": ece,
-                                    "defaults": {"feature_set": final[0], "mlp": final[1], "inner": final[2]}}, indent=1))
+                                    "defaults": {"feature_set": final[0], "mlp": final[1], "inner": final[2]}},
+                                   indent=1) + "\n")
 
 
 if __name__ == "__main__":

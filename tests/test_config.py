@@ -126,11 +126,15 @@ def test_defaults_are_the_measured_best_and_the_notebook_is_one_set_of_overrides
     shipped = load_params(PROJECT / "params.yaml")
     assert (shipped.train.model, shipped.train.normalize, shipped.train.blocks) == ("mlp", "speaker", "equal")
     assert "egemaps" not in shipped.features.families and "compare" not in shipped.features.families  # no openSMILE
-    names = feature_names(shipped.features)
-    assert len(names) == 1024 + 2280 and sum(name.startswith("whisper_") for name in names) == 1024
+    names = feature_names(shipped.features)  # bench/select_defaults.py's choice: layers 2-4 of the encoder alone
+    assert names == [f"whisper_layer{layer}_{stat}_{i:03d}" for layer in (2, 3, 4) for stat in ("mean", "std")
+                     for i in range(512)]
+    assert (shipped.train.hidden_layer_sizes, shipped.train.alpha, shipped.train.ensemble) == ((64,), 3.0, 5)
+    assert shipped.train.calibrate
     raw = yaml.safe_load((PROJECT / "params.yaml").read_text())
     raw["features"].update(families=["mfcc", "chroma", "mel"], stats=["mean"])  # the docs' -S overrides
-    raw["train"].update(model="mlp", normalize="none", scale=False, batch_size=30, hidden_layer_sizes=[300])
+    raw["train"].update(model="mlp", normalize="none", scale=False, batch_size=30, hidden_layer_sizes=[300], alpha=0.1,
+                        ensemble=1, calibrate=False)
     notebook = Params.from_dict(raw)
     names = feature_names(notebook.features)
     assert len(names) == 180 and names[0] == "mfcc_mean_00" and names[-1] == "mel_mean_127"

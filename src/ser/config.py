@@ -181,7 +181,7 @@ class WhisperParams:
     compute_type: str = "int8"
     padded: bool = False  # pad each file to Whisper's standard 30 s input (about 30x the work)
     stats: tuple[str, ...] = ("mean", "std")
-    layers: tuple[int, ...] | str = "all"  # encoder layers whose frames are summarised (1 = the first), or all
+    layers: tuple[int, ...] | str = (2, 3, 4)  # encoder layers whose frames are summarised (1 = the first), or all
 
     def __post_init__(self):
         if not isinstance(self.model, str) or not self.model:
@@ -203,8 +203,7 @@ class WhisperParams:
 class FeatureParams:
     """The per-file feature vector: statistics over frames of each feature family."""
 
-    families: tuple[str, ...] = ("whisper", "mfcc", "mfcc_delta", "contrast", "flatness", "rolloff", "centroid", "rms",
-                                 "zcr", "f0", "voicing", "logmel", "loudness", "balance")
+    families: tuple[str, ...] = ("whisper",)
     stats: tuple[str, ...] = FEATURE_STATS
     n_mfcc: int = 40
     n_chroma: int = 12
@@ -317,7 +316,7 @@ class LogregParams:
 class TrainParams:
     """The model: optional per-speaker normalisation and standardisation, then the classifier."""
 
-    alpha: float = 0.1
+    alpha: float = 3.0
     batch_size: int = 128
     hidden_layer_sizes: tuple[int, ...] = (64,)
     learning_rate: str = "adaptive"
@@ -327,7 +326,7 @@ class TrainParams:
     scale: bool = True
     model: str = "mlp"
     calibrate: bool = True
-    ensemble: int = 1
+    ensemble: int = 5
     blocks: str = "equal"
     normalize: str = "speaker"
     svm: SvmParams = field(default_factory=SvmParams)

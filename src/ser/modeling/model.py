@@ -19,6 +19,8 @@ recordings are never on both sides); the labels, the argmax of the probabilities
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy.optimize import minimize_scalar
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
@@ -69,9 +71,9 @@ def build_classifier(params: TrainParams):
         return LogisticRegression(C=params.logreg.C, max_iter=params.logreg.max_iter, random_state=params.seed)
     if params.ensemble == 1:
         return _mlp(params, params.seed)
-    # train.ensemble MLPs that differ only in their seed, their probabilities averaged
+    # train.ensemble MLPs that differ only in their seed, their probabilities averaged; fitted on every core at once
     return VotingClassifier([(f"seed{params.seed + i}", _mlp(params, params.seed + i)) for i in range(params.ensemble)],
-                            voting="soft")
+                            voting="soft", n_jobs=-1)
 
 
 CALIBRATION_FOLDS = 3  # folds of the training speakers whose held-out probabilities fit the temperature
@@ -155,9 +157,11 @@ def fit_model(model, X, y, speakers):
     """Fit ``model`` (a pipeline or a classifier) on normalised rows ``X`` whose speakers are ``speakers`` (the
     calibration's folds group them)."""
     speakers = np.asarray(speakers)
-    if isinstance(model, Pipeline) and isinstance(model[-1], TemperatureScaled):
-        return model.fit(X, y, **{f"{model.steps[-1][0]}__groups": speakers})
-    return model.fit(X, y, speakers) if isinstance(model, TemperatureScaled) else model.fit(X, y)
+    with warnings.catch_warnings():  # a batch larger than a small corpus is clipped to it: nothing to act on
+        warnings.filterwarnings("ignore", message="Got `batch_size` less than 1 or larger than sample size")
+        if isinstance(model, Pipeline) and isinstance(model[-1], TemperatureScaled):
+            return model.fit(X, y, **{f"{model.steps[-1][0]}__groups": speakers})
+        return model.fit(X, y, speakers) if isinstance(model, TemperatureScaled) else model.fit(X, y)
 
 
 def loss_curve(model: Pipeline) -> list[float]:
