@@ -14,8 +14,10 @@ for each run so nothing is reused):
 * floor: ``soundfile.read`` plus one numpy STFT per file, one process.
 
 The whisper family (Whisper's encoder) is timed on its own: its seconds per file through
-``extract_features`` (one worker), beside its floor, CTranslate2's encode alone on the same
-log-mel frames in one process (``whisper_over_floor``).
+``extract_features`` (one worker) with the default layers, beside its floor, CTranslate2's
+encode alone for those layers on the same log-mel frames in one process
+(``whisper_over_floor``), and beside the family with the last layer only, what it computed
+before it had layers (``whisper_over_last_layer``).
 
 Then the real features stage as a subprocess (with params.yaml's features, or the
 notebook's with ``--stage-features notebook``): peak RSS (largest process), and with
@@ -24,7 +26,7 @@ extracted corpus, against a full run. Caches and tables go under ``--scratch``
 (default: the project's ``.cache/bench``, on the disk where the stage keeps its own
 cache). Creating the cache files is part of what is timed: on a disk that has just seen
 many thousands of files created and deleted it cost up to 0.25 s per 720 files here
-against 0.01 s fresh (see the README). ``background_cores`` is how many cores other
+against 0.01 s fresh (docs/extraction.md). ``background_cores`` is how many cores other
 programs kept busy meanwhile (from /proc/stat): on a shared machine, trust the ratios
 of a run only when it is near 0. The last line printed is one JSON object.
 """
@@ -171,6 +173,7 @@ def main() -> None:
     parser.add_argument("--incremental", type=int, default=0, help="also time adding K new files to an extracted corpus")
     parser.add_argument("--stage-features", choices=("params", "notebook"), default="params",
                         help="features the stage runs extract: params.yaml's (default) or the notebook's 180")
+    parser.add_argument("--json", type=Path, help="also write the results to this JSON file (e.g. docs/results/extract.json)")
     parser.add_argument("--scratch", type=Path, default=PROJECT / ".cache" / "bench",
                         help="where the caches and tables of the runs go (default: beside the stage's own cache)")
     args = parser.parse_args()
@@ -224,7 +227,10 @@ def main() -> None:
                 "incremental_in_process_over_full", "peak_rss_mb", "background_cores"):
         if key in result:
             print(f"{key:>24} {result[key]:8.3f}")
-    print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()}))
+    rounded = {k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()}
+    print(json.dumps(rounded))
+    if args.json:
+        args.json.write_text(json.dumps(rounded, indent=1) + "\n")
 
 
 if __name__ == "__main__":

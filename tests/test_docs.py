@@ -40,3 +40,23 @@ def test_docs_site_builds_strict_with_figures(tmp_path):
     for html in site.rglob("*.html"):
         remote = re.findall(r'<(?:script|link)[^>]+(?:src|href)="(?:https?:)?//[^"]*"', html.read_text(encoding="utf-8"))
         assert not remote, f"{html.relative_to(site)} loads from the network: {remote}"
+
+
+def test_generated_tables_match_their_results():
+    """Every table between <!-- table: NAME --> markers is what docs/tables.py renders from docs/results: a figure
+    typed by hand, or results re-measured without regenerating the tables, fails here."""
+    check = subprocess.run([sys.executable, str(PROJECT / "docs/tables.py"), "--check"], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    marked = sum(path.read_text().count("<!-- table: ") for path in [PROJECT / "README.md", *(PROJECT / "docs").glob("*.md")])
+    assert marked >= 5
+
+
+def test_a_drifted_table_is_caught(tmp_path):
+    import importlib.util as util
+
+    spec = util.spec_from_file_location("tables", PROJECT / "docs/tables.py")
+    tables = util.module_from_spec(spec)
+    spec.loader.exec_module(tables)
+    text = (PROJECT / "README.md").read_text()
+    drifted = re.sub(r"\| \*\*(\d\.\d{3})", lambda m: f"| **{float(m[1]) + 0.001:.3f}", text, count=1)
+    assert drifted != text and tables.rendered(drifted) == tables.rendered(text) == text

@@ -1,0 +1,143 @@
+"""The long tables of the README and docs/, generated from measured results, never typed.
+
+    python docs/tables.py                      # rewrite every table from docs/results/*.json
+    python docs/tables.py --check              # exit 1 naming each table that differs (the test suite runs this)
+    python docs/tables.py --record-run DIR     # keep a finished real-corpus run's headline metrics (see below)
+
+Each table sits in a markdown file between ``<!-- table: NAME -->`` and ``<!-- /table -->``; its rows come from
+a JSON file under docs/results/, written by the command the table's caption names:
+
+* ``selection.json``: ``python bench/select_defaults.py --features <table> --out docs/results/selection.json``
+* ``ravdess_run.json``: ``dvc exp run -S data.source=../shared/data/ravdess16k -S data.emotions=all
+  -S evaluate.cv_folds=12`` in a clone, then ``python docs/tables.py --record-run <that clone>``
+* ``extract.json``: ``python bench/extract.py --data ../shared/data/ravdess16k/Actor_01 --json docs/results/extract.json``
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parent
+ROOT = DOCS.parent
+RESULTS = DOCS / "results"
+MARKED = re.compile(r"(<!-- table: (?P<name>[a-z0-9-]+) -->\n)(?P<body>.*?)(<!-- /table -->)", re.S)
+RUN_KEYS = {"evaluate": ("uar", "uar_one_clip", "accuracy", "ece", "ece_one_clip", "log_loss", "test_files"),
+            "crossval": ("folds", "uar_mean", "uar_std", "uar_one_clip_mean", "uar_one_clip_std", "accuracy_mean")}
+
+
+def result(name: str) -> dict:
+    return json.loads((RESULTS / f"{name}.json").read_text())
+
+
+def pm(pair) -> str:
+    return f"{pair[0]:.3f} ± {pair[1]:.3f}"
+
+
+def headline() -> list[str]:
+    selection, run = result("selection"), result("ravdess_run")
+    crossval, evaluate = run["crossval"], run["evaluate"]
+    return [
+        "| RAVDESS actors 01-12, all 8 emotions | UAR, many recordings of a speaker | UAR, one recording |",
+        "| --- | --- | --- |",
+        f"| **the defaults, nested** (each held-out actor's features and MLP chosen on the other 11) | "
+        f"**{pm(selection['summary']['mlp']['uar'])}** | **{pm(selection['summary']['mlp']['uar_one_clip'])}** |",
+        f"| logistic regression on the same nested folds (the linear baseline) | "
+        f"{pm(selection['summary']['logreg']['uar'])} | {pm(selection['summary']['logreg']['uar_one_clip'])} |",
+        f"| the defaults, {crossval['folds']}-fold leave-one-speaker-out (chosen on these folds: optimistic) | "
+        f"{crossval['uar_mean']:.3f} ± {crossval['uar_std']:.3f} | "
+        f"{crossval['uar_one_clip_mean']:.3f} ± {crossval['uar_one_clip_std']:.3f} |",
+        f"| the defaults, evaluate stage: {evaluate['test_files']} files of 4 held-out actors | {evaluate['uar']:.3f} | "
+        f"{evaluate['uar_one_clip']:.3f} |",
+    ]
+
+
+def selection_folds() -> list[str]:
+    rows = ["| held-out actor | feature set chosen | MLP chosen | UAR | one-clip UAR | logistic regression: UAR, one clip |",
+            "| --- | --- | --- | --- | --- | --- |"]
+    for fold in result("selection")["folds"]:
+        rows.append(f"| {fold['speaker']} | {fold['feature_set']} | {fold['mlp_setting']} | {fold['mlp']['uar']:.3f} | "
+                    f"{fold['mlp']['uar_one_clip']:.3f} | {fold['logreg']['uar']:.3f}, {fold['logreg']['uar_one_clip']:.3f} |")
+    return rows
+
+
+def selection_scores() -> list[str]:
+    inner = result("selection")["defaults"]["inner"]
+    rows = ["| step | candidate | score on 3 folds of actors 01-12 |", "| --- | --- | --- |"]
+    rows += [f"| 1. feature set (logistic regression) | {name} | {score:.3f} |" for name, score in inner["feature_sets"].items()]
+    rows += [f"| 2. MLP (on the chosen set) | {name} | {score:.3f} |" for name, score in inner["mlps"].items()]
+    return rows
+
+
+def calibration() -> list[str]:
+    ece = result("selection")["ece"]
+    return ["| probabilities of the nested outer folds | many recordings of a speaker | one recording |",
+            "| --- | --- | --- |",
+            f"| with the fitted temperature (`train.calibrate: true`, default) | {ece['calibrated']:.3f} | "
+            f"{ece['calibrated_one_clip']:.3f} |",
+            f"| without | {ece['uncalibrated']:.3f} | {ece['uncalibrated_one_clip']:.3f} |"]
+
+
+def extract_costs() -> list[str]:
+    costs = result("extract")
+    return ["| seconds per file (one worker) | |", "| --- | --- |",
+            f"| the whisper family, layers {', '.join(map(str, costs['whisper_layers']))} (default) | "
+            f"{costs['whisper_per_file_s']:.3f} |",
+            f"| CTranslate2's encode alone for those layers (the floor) | {costs['whisper_floor_per_file_s']:.3f} |",
+            f"| the family with the last layer only (the previous default's encoder block) | "
+            f"{costs['whisper_last_layer_per_file_s']:.3f} |",
+            f"| default over floor; default over last layer only | {costs['whisper_over_floor']:.2f}; "
+            f"{costs['whisper_over_last_layer']:.2f} |",
+            f"| cores other programs kept busy meanwhile (the ratios hold; the seconds are inflated) | "
+            f"{costs['background_cores']:.2f} |"]
+
+
+TABLES = {"headline": headline, "selection-folds": selection_folds, "selection-scores": selection_scores,
+          "calibration": calibration, "extract-costs": extract_costs}
+
+
+def rendered(text: str) -> str:
+    return MARKED.sub(lambda m: m[1] + "\n".join(TABLES[m["name"]]()) + "\n" + m[4], text)
+
+
+def documents() -> list[Path]:
+    return [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
+
+
+def record_run(folder: Path) -> None:
+    metrics = {name: json.loads((folder / "metrics" / f"{file}.json").read_text())
+               for name, file in (("evaluate", "evaluate"), ("crossval", "crossval"))}
+    kept = {name: {key: metrics[name][key] for key in keys} for name, keys in RUN_KEYS.items()}
+    (RESULTS / "ravdess_run.json").write_text(json.dumps(kept, indent=1) + "\n")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a table differs")
+    parser.add_argument("--record-run", type=Path, metavar="DIR", help="a clone after a real-corpus dvc exp run")
+    args = parser.parse_args()
+    if args.record_run:
+        record_run(args.record_run)
+    stale = []
+    for path in documents():
+        text = path.read_text()
+        unknown = [m["name"] for m in MARKED.finditer(text) if m["name"] not in TABLES]
+        if unknown:
+            print(f"{path.relative_to(ROOT)}: unknown table(s) {unknown}; known: {', '.join(TABLES)}", file=sys.stderr)
+            return 1
+        new = rendered(text)
+        if new != text:
+            stale += [f"{path.relative_to(ROOT)}: {m['name']}" for m in MARKED.finditer(text)
+                      if m.group(0) not in new]
+            if not args.check:
+                path.write_text(new)
+    if stale and args.check:
+        print("tables that differ from docs/results (run python docs/tables.py): " + "; ".join(stale), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
