@@ -5,24 +5,19 @@ import argparse
 import resource
 import statistics
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT))
+from tests.audiofiles import spread_files  # noqa: E402,F401  (the benchmarks pick their real files as the tests do)
 
 
 def add_model_and_data(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, default=PROJECT / "model", help="bundle folder (default: model)")
     parser.add_argument("--data", type=Path, default=PROJECT.parent / "shared" / "data" / "ravdess16k",
                         help="folder of real audio files (searched recursively)")
-
-
-def spread_files(data: Path, count: int) -> list[Path]:
-    """``count`` .wav files spread evenly over the sorted files below ``data``."""
-    sources = sorted(data.rglob("*.wav"))
-    if len(sources) < count:
-        raise SystemExit(f"{data} holds {len(sources)} .wav files; --files {count} needs that many")
-    return sources[:: len(sources) // count][:count]
 
 
 def children_cpu_seconds() -> float:
