@@ -1,7 +1,9 @@
-"""What the benchmarks share: the project root, the real files they read, timing fresh processes."""
+"""What the benchmarks share: the project root, the real files they read, timing fresh processes, how busy the
+machine was."""
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import statistics
 import subprocess
@@ -18,6 +20,15 @@ def add_model_and_data(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, default=PROJECT / "model", help="bundle folder (default: model)")
     parser.add_argument("--data", type=Path, default=PROJECT.parent / "shared" / "data" / "ravdess16k",
                         help="folder of real audio files (searched recursively)")
+
+
+def machine_busy_seconds() -> float | None:
+    """CPU seconds the whole machine has spent busy since boot (Linux), or None where unknown."""
+    try:
+        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # minus idle and iowait
 
 
 def children_cpu_seconds() -> float:
