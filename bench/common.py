@@ -1,14 +1,19 @@
-"""What the benchmarks share: the project root, the real files they read, timing fresh processes."""
+"""What the benchmarks share: the project root, the real files they read, timing fresh processes, how busy the
+machine was."""
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import statistics
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT))
+from tests.audiofiles import spread_files  # noqa: E402,F401  (the benchmarks pick their real files as the tests do)
 
 
 def add_model_and_data(parser: argparse.ArgumentParser) -> None:
@@ -17,12 +22,13 @@ def add_model_and_data(parser: argparse.ArgumentParser) -> None:
                         help="folder of real audio files (searched recursively)")
 
 
-def spread_files(data: Path, count: int) -> list[Path]:
-    """``count`` .wav files spread evenly over the sorted files below ``data``."""
-    sources = sorted(data.rglob("*.wav"))
-    if len(sources) < count:
-        raise SystemExit(f"{data} holds {len(sources)} .wav files; --files {count} needs that many")
-    return sources[:: len(sources) // count][:count]
+def machine_busy_seconds() -> float | None:
+    """CPU seconds the whole machine has spent busy since boot (Linux), or None where unknown."""
+    try:
+        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # minus idle and iowait
 
 
 def children_cpu_seconds() -> float:

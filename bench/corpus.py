@@ -47,7 +47,8 @@ import soundfile as sf
 
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
-from extract import MEASURE_CHILD, machine_busy_seconds, own_cpu_seconds  # noqa: E402  (bench/extract.py)
+from common import machine_busy_seconds  # noqa: E402  (bench/common.py)
+from extract import MEASURE_CHILD, own_cpu_seconds  # noqa: E402  (bench/extract.py)
 from tests.dvcrepo import DvcRepo, stages_run  # noqa: E402
 
 CHEAP = {"features": {"families": ["mfcc"], "stats": ["mean"]}, "train": {"model": "logreg"}}

@@ -56,6 +56,8 @@ from ser.corpus.audio import load_audio
 from ser.config import NOTEBOOK_FEATURES, FeatureParams
 from ser.features.batch import extract_features, resolve_workers
 
+from common import machine_busy_seconds  # bench/common.py
+
 PROJECT = Path(__file__).resolve().parents[1]
 WHISPER = FeatureParams(families=("whisper",), workers=1)  # with the default layers
 LAST_LAYER = FeatureParams(families=("whisper",), workers=1, whisper=replace(WHISPER.whisper, layers=(6,)))
@@ -90,15 +92,6 @@ def floor(paths: list[str], n_fft: int = 2048, hop: int = 512) -> None:
         samples, _ = sf.read(path, dtype="float32")
         frames = np.lib.stride_tricks.sliding_window_view(np.pad(samples, n_fft // 2), n_fft)[::hop]
         np.abs(np.fft.rfft(frames * window, axis=1)) ** 2
-
-
-def machine_busy_seconds() -> float | None:
-    """CPU seconds the whole machine has spent busy since boot (Linux), or None where unknown."""
-    try:
-        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    except (OSError, ValueError):
-        return None
-    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # minus idle and iowait
 
 
 def own_cpu_seconds() -> float:

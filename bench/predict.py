@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -33,16 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import add_model_and_data, children_cpu_seconds, run, spread_files
-
-
-def machine_busy_seconds() -> float | None:
-    """CPU seconds the whole machine has been busy since boot (Linux), or None where unknown."""
-    try:
-        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    except (OSError, ValueError):
-        return None
-    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
+from common import add_model_and_data, children_cpu_seconds, machine_busy_seconds, run, spread_files
 
 
 def top_imports(model: Path, count: int) -> list[tuple[str, float]]:

@@ -1,4 +1,5 @@
-"""Audio files for tests: copies of a few files of a RAVDESS-named corpus, and tones."""
+"""Audio files for tests (and benchmarks): copies of a few files of a RAVDESS-named corpus, files spread over a
+corpus, tones, and files that are not usable audio."""
 from __future__ import annotations
 
 import shutil
@@ -25,6 +26,14 @@ def copy_good_files(speech16k: Path, corpus: Path) -> list[Path]:
     return copied
 
 
+def spread_files(root: Path, count: int) -> list[Path]:
+    """``count`` .wav files spread evenly over the sorted .wav files below ``root``."""
+    files = sorted(root.rglob("*.wav"))
+    if len(files) < count:
+        raise ValueError(f"{root} holds {len(files)} .wav files, fewer than the {count} asked for")
+    return files[:: len(files) // count][:count]
+
+
 def tone(seconds: float = 1.0, sample_rate: int = 16000, frequency: float = 440.0, channels: int = 1,
          amplitude: float = 0.5) -> np.ndarray:
     """A sine tone, shape (frames, channels); channel k is scaled by 1/(k+1) so channels differ."""
@@ -39,3 +48,33 @@ def write_tone(path: Path, *, sample_rate: int = 16000, subtype: str | None = No
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(path, tone(sample_rate=sample_rate, **tone_args), sample_rate, subtype=subtype, format=fmt)
     return path
+
+
+BAD_AUDIO = ("empty", "not audio", "cut header", "silent", "shorter than a frame", "NaN samples")
+
+
+def write_bad_audio(path: Path, kind: str, good: Path) -> Path:
+    """Write a file of one of the :data:`BAD_AUDIO` kinds at ``path``; ``good`` is a WAV file to cut a header from."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "not audio":
+        path.write_text("This is a note, not a recording.\n" * 200)
+    elif kind == "cut header":
+        path.write_bytes(good.read_bytes()[:30])  # cut inside the 44-byte RIFF/fmt header
+    elif kind == "silent":
+        write_tone(path, amplitude=0.0)
+    elif kind == "shorter than a frame":
+        write_tone(path, seconds=0.01)  # 160 samples at 16 kHz
+    elif kind == "NaN samples":
+        samples = tone()
+        samples[100] = np.nan
+        sf.write(path, samples, 16000, subtype="FLOAT")
+    else:
+        raise ValueError(f"unknown kind of bad audio {kind!r}; known: {', '.join(BAD_AUDIO)}")
+    return path
+
+
+def bad_audio_files(folder: Path, good: Path) -> dict[str, Path]:
+    """One file of each :data:`BAD_AUDIO` kind in ``folder``, named after its kind: kind -> path."""
+    return {kind: write_bad_audio(folder / f"{kind.replace(' ', '_')}.wav", kind, good) for kind in BAD_AUDIO}

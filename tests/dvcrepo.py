@@ -1,6 +1,7 @@
 """A throwaway git + DVC repository holding a copy of this project, for end-to-end tests."""
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -64,3 +65,10 @@ class DvcRepo:
 def stages_run(output: str) -> list[str]:
     """Names of the stages a dvc repro / exp run output says it ran."""
     return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")]
+
+
+def ingest_checks(output: str) -> tuple[int, int]:
+    """(files decoded, files unchanged since they were checked) from the one ingest line of a dvc output."""
+    counts = re.findall(r"^ingest: .*; (\d+) decoded, (\d+) unchanged since they were checked$", output, flags=re.M)
+    assert len(counts) == 1, output
+    return int(counts[0][0]), int(counts[0][1])

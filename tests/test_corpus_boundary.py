@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from tests.audiofiles import GOOD_RAVDESS, copy_good_files
-from tests.dvcrepo import DvcRepo, stages_run
+from tests.dvcrepo import DvcRepo, ingest_checks, stages_run
 from tests.test_ingest_hostile import HOSTILE
 
 pytestmark = pytest.mark.slow
@@ -101,6 +101,8 @@ def test_hostile_folder_runs_through_and_an_unchanged_corpus_reruns_nothing_down
     try:
         first = exp_run(repo, "features")
         assert stages_run(first.stdout) == ["ingest", "features"]
+        decoded = len(good) + 6  # and the duplicate and the five of bad content; the others are refused unopened
+        assert ingest_checks(first.stdout) == (decoded, 0)
         features, rejected = outcome(repo)
         assert features == good
         assert_rejected_as_expected(rejected, expected)
@@ -108,7 +110,7 @@ def test_hostile_folder_runs_through_and_an_unchanged_corpus_reruns_nothing_down
         again = exp_run(repo, "features")
         assert stages_run(again.stdout) == ["ingest"]
         assert "Stage 'features' didn't change, skipping" in again.stdout
-        assert "0 decoded" in again.stdout
+        assert ingest_checks(again.stdout) == (0, decoded)
 
         added = corpus / "Actor_03/03-01-02-01-01-01-03.wav"
         added.parent.mkdir()
@@ -118,6 +120,7 @@ def test_hostile_folder_runs_through_and_an_unchanged_corpus_reruns_nothing_down
         third = exp_run(repo, "features")
         assert stages_run(third.stdout) == ["ingest", "features"]
         assert "(1 computed, 4 from cache)" in third.stdout
+        assert ingest_checks(third.stdout) == (1, decoded)  # the zero-byte file was refused unread: never cached
         features, rejected = outcome(repo)
         assert features == sorted([*good, str(added)])
         assert_rejected_as_expected(rejected, expected)

@@ -7,7 +7,7 @@ from ser.features import descriptors as d
 from ser.corpus.audio import load_audio
 from ser.config import NOTEBOOK_FEATURES
 from ser.features.extractor import FeatureExtractor
-from tests.test_features import spread_files
+from tests.audiofiles import spread_files
 
 SR, N_FFT, HOP = 16000, 2048, 512
 

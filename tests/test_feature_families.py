@@ -10,7 +10,7 @@ from ser.features.extractor import FeatureExtractor
 from ser.features.families import FAMILIES, feature_names
 from ser.features.stats import STATS
 from tests.test_descriptors import noise, tone
-from tests.test_features import spread_files
+from tests.audiofiles import spread_files
 
 OWN = tuple(f for f in FEATURE_FAMILIES if FAMILIES[f].names is None and f != "whisper")  # the encoder: test_whisper.py
 SR = 16000

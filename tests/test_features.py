@@ -10,6 +10,7 @@ from ser.corpus.audio import load_audio
 from ser.config import NOTEBOOK_FEATURES
 from ser.features.descriptors import estimate_tuning
 from ser.features.extractor import FeatureExtractor
+from tests.audiofiles import spread_files
 
 
 def notebook_features(path) -> np.ndarray:
@@ -19,12 +20,6 @@ def notebook_features(path) -> np.ndarray:
     chroma = np.mean(librosa.feature.chroma_stft(y=samples, sr=sample_rate).T, axis=0)
     mel = np.mean(librosa.feature.melspectrogram(y=samples, sr=sample_rate).T, axis=0)
     return np.hstack([mfcc, chroma, mel])
-
-
-def spread_files(root, count):
-    """``count`` files spread over every actor of ``root``."""
-    files = sorted(root.glob("Actor_*/*.wav"))
-    return files[:: max(1, len(files) // count)][:count]
 
 
 def test_feature_vector_equals_the_notebooks_on_speech(speech16k):

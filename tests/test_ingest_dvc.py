@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from tests.audiofiles import GOOD_RAVDESS
-from tests.dvcrepo import DvcRepo, stages_run
+from tests.dvcrepo import DvcRepo, ingest_checks, stages_run
 from tests.test_sources import full_downloads, server  # noqa: F401  (the loopback server fixture)
 
 pytestmark = pytest.mark.slow
@@ -30,6 +30,7 @@ def test_url_source_runs_ingest_once_reports_rejects_and_feeds_features(server, 
 
     first = repo.dvc("repro", "features")
     assert stages_run(first.stdout) == ["ingest", "features"]
+    assert ingest_checks(first.stdout) == (5, 0)  # the four good files and the duplicate; the empty file is refused unread
     manifest = pd.read_csv(repo.root / "data/catalog.csv", dtype=str)
     assert sorted(manifest["file"]) == sorted(f"Audio_Speech/{n}" for n in GOOD_RAVDESS)
     assert all((repo.root / p).is_file() and p.startswith("data/raw/") for p in manifest["path"])
@@ -39,12 +40,16 @@ def test_url_source_runs_ingest_once_reports_rejects_and_feeds_features(server, 
     metrics = json.loads((repo.root / "metrics/ingest.json").read_text())
     assert (metrics["files"], metrics["rejected"], metrics["duplicates"]) == (4, 3, 1)
     assert len(pd.read_parquet(repo.root / "data/features.parquet")) == 4
-    assert "data/downloads" not in repo.run("git", "status", "--porcelain").stdout
+    kept = [p for p in (repo.root / "data/downloads").iterdir() if p.name.endswith("-corpus.zip")]
+    assert len(kept) == 1 and kept[0].read_bytes() == (server.root / "corpus.zip").read_bytes()
+    # git would add nothing of the downloads folder (plain `git status` shows only "?? data/", whatever is ignored)
+    assert repo.run("git", "ls-files", "--others", "--exclude-standard", "data/downloads").stdout == ""
 
     extracted = (repo.root / "data/raw/SOURCE.json").stat().st_ino
     again = repo.dvc("repro", "features")  # ingest checks the kept download and finds nothing new
     assert stages_run(again.stdout) == ["ingest"] and "Stage 'features' didn't change, skipping" in again.stdout
-    assert "0 decoded" in again.stdout and (repo.root / "data/raw/SOURCE.json").stat().st_ino == extracted  # not re-extracted
+    assert ingest_checks(again.stdout) == (0, 5)
+    assert (repo.root / "data/raw/SOURCE.json").stat().st_ino == extracted  # not re-extracted
     repo.set_params(audio={"sample_rate": 22050}, features={"families": ["mfcc"]})  # whisper needs 16 kHz
     assert stages_run(repo.dvc("repro", "ingest").stdout) == ["ingest"]
     assert full_downloads(server).count("/corpus.zip") == 1, server.log

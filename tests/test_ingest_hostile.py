@@ -16,7 +16,7 @@ import soundfile as sf
 
 from ser.corpus.conventions import CONVENTIONS
 from ser.corpus.ingest import IngestError, ingest
-from tests.audiofiles import GOOD_RAVDESS, copy_good_files, tone
+from tests.audiofiles import GOOD_RAVDESS, copy_good_files, tone, write_bad_audio
 
 RAVDESS = CONVENTIONS["ravdess"]
 SELECTED = ("neutral", "calm")
@@ -41,25 +41,18 @@ def good_wav_bytes(speech16k: Path) -> bytes:
     return (speech16k / GOOD_RAVDESS[0]).read_bytes()
 
 
-def make_empty(bad: Path, speech16k: Path):
-    bad.write_bytes(b"")
-    return "file is empty (0 bytes)"
-
-
-def make_truncated_header(bad: Path, speech16k: Path):
-    bad.write_bytes(good_wav_bytes(speech16k)[:30])  # cut inside the 44-byte RIFF/fmt header
-    return "file is not readable audio"
+def bad_audio(kind: str, reason: str):
+    """A builder of one of the kinds of bad audio in tests.audiofiles, for which ingest gives ``reason``."""
+    def make(bad: Path, speech16k: Path):
+        write_bad_audio(bad, kind, speech16k / GOOD_RAVDESS[0])
+        return reason
+    return make
 
 
 def make_corrupt_header(bad: Path, speech16k: Path):
     data = bytearray(good_wav_bytes(speech16k))
     data[8:16] = b"JUNKJUNK"  # "WAVEfmt " replaced: a RIFF file of no known form
     bad.write_bytes(bytes(data))
-    return "file is not readable audio"
-
-
-def make_text_named_wav(bad: Path, speech16k: Path):
-    bad.write_text("This is a note, not a recording.\n" * 200)
     return "file is not readable audio"
 
 
@@ -94,23 +87,6 @@ def make_fifo(bad: Path, speech16k: Path):
     return "file is not a regular file"
 
 
-def make_silent(bad: Path, speech16k: Path):
-    sf.write(bad, np.zeros(16000), 16000, subtype="PCM_16")
-    return "file is silent"
-
-
-def make_too_short(bad: Path, speech16k: Path):
-    sf.write(bad, tone(seconds=0.1), 16000, subtype="PCM_16")  # 1600 samples < n_fft 2048
-    return "file is too short: 1600 samples"
-
-
-def make_nan(bad: Path, speech16k: Path):
-    samples = tone()
-    samples[100] = np.nan
-    sf.write(bad, samples, 16000, subtype="FLOAT")
-    return "file contains NaN or infinite samples"
-
-
 def make_infinite(bad: Path, speech16k: Path):
     samples = tone()
     samples[100] = np.inf
@@ -140,19 +116,19 @@ def make_cut_after_header(bad: Path, speech16k: Path):
 
 
 HOSTILE = {
-    "zero-byte": make_empty,
-    "truncated header": make_truncated_header,
+    "zero-byte": bad_audio("empty", "file is empty (0 bytes)"),
+    "truncated header": bad_audio("cut header", "file is not readable audio"),
     "corrupt header": make_corrupt_header,
-    "text named .wav": make_text_named_wav,
+    "text named .wav": bad_audio("not audio", "file is not readable audio"),
     "random bytes named .wav": make_random_bytes,
     "directory named .wav": make_directory,
     "broken link named .wav": make_broken_link,
     "link loop named .wav": make_link_loop,
     "FIFO named .wav": make_fifo,
     "socket named .wav": make_socket,
-    "all-silent": make_silent,
-    "shorter than one frame": make_too_short,
-    "NaN samples": make_nan,
+    "all-silent": bad_audio("silent", "file is silent"),
+    "shorter than one frame": bad_audio("shorter than a frame", "file is too short: 160 samples"),
+    "NaN samples": bad_audio("NaN samples", "file contains NaN or infinite samples"),
     "infinite samples": make_infinite,
     "stereo, minus infinity in one channel": make_stereo_infinite_in_one_channel,
     "stereo, channels cancelling to silence": make_stereo_cancelling_to_silence,

@@ -10,12 +10,15 @@ import pandas as pd
 import pytest
 import yaml
 
-from ser.inference.bundle import load_bundle
-from ser.config import FeatureParams
+from ser.config import FeatureParams, load_params
 from ser.features.batch import extract_features
+from ser.features.table import read_split_table
 from ser.files import sha256_of
-from ser.modeling.normalize import normalize_by_speaker
+from ser.inference.bundle import load_bundle
 from ser.inference.predictor import Prediction, Predictor
+from ser.modeling.crossval import cross_validate_model
+from ser.modeling.model import build_model
+from ser.modeling.normalize import normalize_by_speaker, normalize_new_speakers, reference_statistics
 from tests.conftest import PROJECT
 
 EMOTIONS = {"01": "neutral", "05": "angry", "06": "fearful", "08": "surprised"}  # RAVDESS codes
@@ -73,14 +76,47 @@ def test_each_model_trains_evaluates_and_crossvalidates_with_per_speaker_normali
     assert dict(zip(predictions["file"], predictions["predicted"])) == dict(zip(test["file"], fitted.predict(X)))
 
 
+def written_probabilities(project, classes) -> np.ndarray:
+    """The evaluate stage's probabilities (rounded to 6 decimals), in test-file order."""
+    predictions = pd.read_csv(project / "plots/predictions.csv")
+    return predictions.sort_values("file")[[f"p_{c}" for c in classes]].to_numpy()
+
+
+def probabilities_of(results) -> np.ndarray:
+    return np.array([list(r.probabilities.values()) for r in results])
+
+
 def test_normalisation_matters_and_is_recorded(project):
-    run_stages(project, model="logreg", normalize="none")
-    plain = json.loads((project / "metrics/crossval.json").read_text())
-    assert json.loads((project / "data/model/model.json").read_text())["normalize"] == "none"
-    run_stages(project, model="logreg", normalize="speaker")
-    per_speaker = json.loads((project / "metrics/crossval.json").read_text())
-    assert plain["normalize"] == "none" and per_speaker["normalize"] == "speaker"
-    assert per_speaker["uar_per_fold"] != plain["uar_per_fold"]
+    table = read_split_table(project / "data/features.parquet", project / "data/split.csv").sort_values("file")
+    cross_validated = {}
+    for normalize in ("none", "speaker"):
+        run_stages(project, model="logreg", normalize=normalize)
+        fitted, info = load_bundle(project / "data/model")
+        crossval = json.loads((project / "metrics/crossval.json").read_text())
+        assert info["normalize"] == crossval["normalize"] == normalize
+        standardise = (lambda X, speakers: X) if normalize == "none" else normalize_by_speaker
+        # train: the model's scaler saw the training rows as they were normalised (per speaker: mean 0, std 1)
+        train = table[table["set"] == "train"]
+        seen = standardise(train[info["feature_columns"]].to_numpy(np.float64), train["speaker"].to_numpy())
+        np.testing.assert_allclose(fitted.named_steps["scale"].mean_, seen.mean(axis=0), atol=1e-9)
+        np.testing.assert_allclose(fitted.named_steps["scale"].var_, seen.var(axis=0), rtol=1e-9, atol=1e-12)
+        # evaluate: the probabilities written are the model's on the test rows normalised the same way,
+        # and clearly not those of the rows normalised the other way
+        test = table[table["set"] == "test"]
+        raw, speakers = test[info["feature_columns"]].to_numpy(np.float64), test["speaker"].to_numpy()
+        written = written_probabilities(project, info["classes"])
+        np.testing.assert_allclose(written, fitted.predict_proba(standardise(raw, speakers)), atol=1e-6)
+        other = normalize_by_speaker(raw, speakers) if normalize == "none" else raw
+        assert np.abs(written - fitted.predict_proba(other)).max() > 0.1
+        # crossvalidate: the folds' scores are those of the folds normalised this way
+        params = load_params(project / "params.yaml")
+        expected = cross_validate_model(build_model(params.train, info["feature_columns"]),
+                                        table[info["feature_columns"]].to_numpy(), table["emotion"].to_numpy(),
+                                        table["speaker"].to_numpy(), params.evaluate, seed=params.split.seed,
+                                        normalization=normalize, n_jobs=1)
+        assert crossval["uar_per_fold"] == expected["uar_per_fold"]
+        cross_validated[normalize] = crossval["uar_per_fold"]
+    assert cross_validated["none"] != cross_validated["speaker"]  # so the check above tells the two apart
 
 
 def test_predict_standardises_each_speaker_like_evaluate(project, speech16k):
@@ -88,27 +124,39 @@ def test_predict_standardises_each_speaker_like_evaluate(project, speech16k):
     predictor = Predictor(project / "data/model")
     assert predictor.normalization == "speaker"
     split = pd.read_csv(project / "data/split.csv")
-    test_files = split.loc[split["set"] == "test", "file"].tolist()
+    test_files = sorted(split.loc[split["set"] == "test", "file"])
     tests = [str(speech16k / f) for f in test_files]
-    lone = str(sorted((speech16k / "Actor_01").glob("*.wav"))[0])
+    ones = [str(p) for p in sorted((speech16k / "Actor_01").glob("*.wav"))[:3]]
     warnings = []
-    results = predictor.predict_by_speaker(tests + [lone], warn=warnings.append)
+    results = predictor.predict_by_speaker(tests + ones[:1], warn=warnings.append)
     assert all(isinstance(r, Prediction) for r in results)
     predictions = pd.read_csv(project / "plots/predictions.csv")
-    by_file = dict(zip(predictions["file"], predictions["predicted"]))
-    evaluated = [by_file[f] for f in test_files]
-    assert [r.emotion for r in results[:-1]] == evaluated
-    # a lone recording of speaker 01 is predicted with statistics leaning on the training speakers' average
-    mean, std = predictor.speaker_reference
-    assert mean.shape == std.shape == (len(predictor.info["feature_columns"]),)
+    evaluated = dict(zip(predictions["file"], predictions["predicted"]))
+    assert [r.emotion for r in results[:-1]] == [evaluated[f] for f in test_files]
+    written = written_probabilities(project, predictor.classes)
+    np.testing.assert_allclose(probabilities_of(results[:-1]), written, atol=1e-6)
+    # the training speakers' average, exactly: the training rows' statistics, none of the test rows'
+    table = read_split_table(project / "data/features.parquet", project / "data/split.csv")
+    train = table[table["set"] == "train"]
+    expected = reference_statistics(train[predictor.info["feature_columns"]].to_numpy(), train["speaker"].to_numpy())
+    for stored, statistic in zip(predictor.speaker_reference, expected):
+        np.testing.assert_allclose(stored, statistic, rtol=1e-12, atol=0)
+    # a lone recording of speaker 01 is predicted with statistics leaning on that average
     assert len(warnings) == 1 and "fewer than 10 recordings of speaker(s) 01" in warnings[0]
-    alone = predictor.predict_by_speaker([lone])[0]
+    alone = predictor.predict_by_speaker(ones[:1])[0]
     assert alone.probabilities == pytest.approx(results[-1].probabilities, rel=1e-9, abs=1e-12)
-    # --speaker: the caller says whose voice it is; all files then share one set of statistics
-    together = predictor.predict_by_speaker(tests[:6], speaker="someone")
-    assert [r.emotion for r in together] != [] and all(isinstance(r, Prediction) for r in together)
+    # --speaker: the caller says whose voice it is; files of two speakers then share one set of statistics
+    mixed = tests[:3] + ones
+    together = predictor.predict_by_speaker(mixed, speaker="someone")
+    X = np.vstack([predictor.features(path) for path in mixed])
+    shared = predictor.model.predict_proba(normalize_new_speakers(X, ["someone"] * 6, predictor.speaker_reference))
+    np.testing.assert_allclose(probabilities_of(together), shared, rtol=1e-9, atol=1e-12)
+    by_name = predictor.predict_by_speaker(mixed)  # speakers 04 and 01, three files each
+    assert np.abs(probabilities_of(by_name) - shared).max() > 0.01  # so the check above tells the two apart
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT / "src"), os.environ.get("PYTHONPATH", "")])}
     cli = subprocess.run([sys.executable, "-m", "ser", "predict", "--model", str(project / "data/model"),
                           "--format", "csv", *tests], capture_output=True, text=True, env=env, timeout=300)
     assert cli.returncode == 0, cli.stderr
-    assert pd.read_csv(io.StringIO(cli.stdout))["emotion"].tolist() == evaluated
+    printed = pd.read_csv(io.StringIO(cli.stdout))
+    assert printed["emotion"].tolist() == [evaluated[f] for f in test_files]
+    np.testing.assert_allclose(printed[predictor.classes].to_numpy(), written, atol=2e-6)

@@ -9,13 +9,17 @@ import warnings
 from collections import Counter
 
 import pytest
+import yaml
 from sklearn.metrics import balanced_accuracy_score
 
-from tests.dvcrepo import DvcRepo, stages_run
+from tests.conftest import PROJECT
+from tests.dvcrepo import DvcRepo, ingest_checks, stages_run
 
 pytestmark = pytest.mark.slow
 ALL_STAGES = ["ingest", "features", "split", "train", "evaluate", "crossvalidate", "bundle", "plots_template"]
 EXPLORE_FIGURES = ["harmonic_percussive", "mel_spectrogram", "mfcc", "onset_autocorrelation", "waveform"]
+METRICS = ("metrics/ingest.json", "metrics/evaluate.json", "metrics/crossval.json")
+PARAMS = yaml.safe_load((PROJECT / "params.yaml").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -23,6 +27,8 @@ def repo(tmp_path_factory):
     repo = DvcRepo(tmp_path_factory.mktemp("pipeline"))
     first = repo.dvc("repro")
     assert stages_run(first.stdout) == ALL_STAGES
+    ingested = json.loads((repo.root / "metrics/ingest.json").read_text())
+    assert ingested["rejected"] == 0 and ingest_checks(first.stdout) == (ingested["files"], 0)  # a fresh check cache
     repo.commit("baseline run")
     return repo
 
@@ -159,7 +165,8 @@ def test_second_repro_runs_nothing_after_ingest(repo):
     """Ingest always runs (it checks the corpus itself); its outputs are unchanged, so nothing else runs."""
     second = repo.dvc("repro")
     assert stages_run(second.stdout) == ["ingest"]
-    assert "0 decoded" in second.stdout  # the check cache holds although data/raw is a DVC output
+    files = json.loads((repo.root / "metrics/ingest.json").read_text())["files"]
+    assert ingest_checks(second.stdout) == (0, files)  # the check cache holds although data/raw is a DVC output
     assert all(f"Stage '{stage}' didn't change, skipping" in second.stdout for stage in ALL_STAGES[1:])
 
 
@@ -184,19 +191,78 @@ def test_wrong_params_stop_before_any_work(repo):
     assert features.stat().st_mtime_ns == before
 
 
+def flat(metrics: dict, prefix: str = "") -> dict:
+    """A metrics file's numbers and strings by dotted key, as DVC names them (lists are not metrics to DVC)."""
+    found = {}
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            found.update(flat(value, f"{prefix}{key}."))
+        elif not isinstance(value, list):
+            found[prefix + key] = value
+    return found
+
+
+def read_metrics(repo) -> dict[str, dict]:
+    return {path: flat(json.loads((repo.root / path).read_text())) for path in METRICS}
+
+
+def model_free(path: str, key: str) -> bool:
+    """A metric that a change of train.* cannot move: the corpus, the split, the folds, the settings recorded."""
+    return path == "metrics/ingest.json" or key.startswith("class_counts.") or key.rsplit(".", 1)[-1] in {
+        "files", "test_files", "support", "folds", "by", "model", "normalize"}
+
+
+def diff_values(diff: dict) -> dict[str, dict]:
+    """`dvc metrics diff --json` as path -> key -> (old, new)."""
+    return {path: {key: (change["old"], change["new"]) for key, change in keys.items()} for path, keys in diff.items()}
+
+
+def exp_show(repo) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(repo.dvc("exp", "show", "--csv").stdout)))
+
+
+def assert_row_shows(row: dict[str, str], metrics: dict[str, dict]) -> None:
+    """An `exp show --csv` row holds exactly these metrics' values."""
+    shown = {key: row[key] for values in metrics.values() for key in values}
+    assert shown == {key: str(value) for values in metrics.values() for key, value in values.items()}
+
+
 def test_experiment_reruns_only_what_the_change_touches(repo):
+    alpha = PARAMS["train"]["alpha"]
+    before, before_predictions = read_metrics(repo), read_csv(repo.root / "plots/predictions.csv")
     run = repo.dvc("exp", "run", "-S", "train.alpha=0.05")
     assert stages_run(run.stdout) == ["ingest", "train", "evaluate", "crossvalidate", "bundle"]
-    params_diff = repo.dvc("params", "diff").stdout
-    assert "train.alpha" in params_diff and "0.05" in params_diff
-    metrics_diff = repo.dvc("metrics", "diff", "--all").stdout
-    assert "metrics/evaluate.json" in metrics_diff and "uar" in metrics_diff
-    assert "metrics/crossval.json" in metrics_diff
-    assert "train.alpha" in repo.dvc("params", "diff").stdout  # the default model is the MLP that alpha tunes
+    name = re.findall(r"^Ran experiment\(s\): (\S+)$", run.stdout, flags=re.M)[0]
+    params_diff = json.loads(repo.dvc("params", "diff", "--json").stdout)["params.yaml"]
+    assert {key: (change["old"], change["new"]) for key, change in params_diff.items()} == {"train.alpha": (alpha, 0.05)}
+
+    # the model changed: the same test files get other probabilities, and evaluate scored those predictions
+    after, predictions = read_metrics(repo), read_csv(repo.root / "plots/predictions.csv")
+    assert [row["file"] for row in predictions] == [row["file"] for row in before_predictions]
+    probabilities = [[v for k, v in row.items() if k.startswith("p_")] for row in (*before_predictions, *predictions)]
+    assert probabilities[:len(predictions)] != probabilities[len(predictions):], "alpha did not change the model"
+    hits = [row["actual"] == row["predicted"] for row in predictions]
+    assert after["metrics/evaluate.json"]["accuracy"] == pytest.approx(sum(hits) / len(hits))
     epochs = list(csv.DictReader(open(repo.root / "plots/loss.csv")))
     assert len(epochs) > 5 and float(epochs[-1]["loss"]) < float(epochs[0]["loss"])
-    shown = repo.dvc("exp", "show", "--csv").stdout
-    assert "0.05" in shown
+
+    # --all: every metric of every file, old from the last commit and new from the experiment, by value
+    shown = diff_values(json.loads(repo.dvc("metrics", "diff", "--all", "--json").stdout))
+    assert shown == {path: {key: (before[path][key], value) for key, value in after[path].items()} for path in METRICS}
+    # without --all: exactly the metrics whose value changed, and none of those a change of alpha cannot move
+    changed = {path: {key: (before[path][key], value) for key, value in after[path].items() if value != before[path][key]}
+               for path in METRICS}
+    shown = diff_values(json.loads(repo.dvc("metrics", "diff", "--json").stdout))
+    assert shown == {path: keys for path, keys in changed.items() if keys}
+    assert [(path, key) for path, keys in changed.items() for key in keys if model_free(path, key)] == []
+
+    rows = {row["Experiment"] or row["rev"]: row for row in exp_show(repo)}
+    assert sorted(rows) == sorted(["workspace", "main", name])
+    assert (rows["main"]["train.alpha"], rows[name]["train.alpha"], rows["workspace"]["train.alpha"]) == (
+        str(alpha), "0.05", "0.05")
+    assert_row_shows(rows["main"], before)
+    assert_row_shows(rows[name], after)
+    assert_row_shows(rows["workspace"], after)
     repo.run("git", "checkout", "--", ".")
     repo.dvc("checkout")
 
@@ -211,5 +277,20 @@ def test_queued_grid_runs_every_value(repo):
             break
         time.sleep(3)
     assert status.count("Success") == 2, status
-    shown = repo.dvc("exp", "show", "--csv").stdout
-    assert "0.01" in shown and "0.2" in shown
+    rows = exp_show(repo)
+    baseline = next(row for row in rows if row["rev"] == "main")
+    queued = [row for row in rows if row["Experiment"] and row["train.alpha"] in ("0.01", "0.2")]
+    assert sorted(row["train.alpha"] for row in queued) == ["0.01", "0.2"]
+    settings = [column for column in baseline if column.split(".")[0] in PARAMS and column != "train.alpha"]
+    for row in queued:
+        assert {column: row[column] for column in settings} == {column: baseline[column] for column in settings}
+        repo.dvc("exp", "apply", row["Experiment"])
+        assert yaml.safe_load((repo.root / "params.yaml").read_text())["train"]["alpha"] == float(row["train.alpha"])
+        trained = json.loads((repo.root / "data/model/model.json").read_text())["train"]["alpha"]
+        assert trained == float(row["train.alpha"]), "the experiment's model was not trained with its alpha"
+        metrics = read_metrics(repo)
+        assert_row_shows(row, metrics)
+        assert_row_shows(baseline, {path: {k: v for k, v in values.items() if model_free(path, k)}
+                                    for path, values in metrics.items()})
+    repo.run("git", "checkout", "--", ".")
+    repo.dvc("checkout")

@@ -14,10 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
-import soundfile as sf
 
 from ser.inference.bundle import INFO_FILE
-from tests.audiofiles import tone, write_tone
+from tests.audiofiles import bad_audio_files
 from tests.bundles import train_bundle
 from tests.servers import ServeProcess
 
@@ -132,23 +131,8 @@ def test_health_and_model(servers, bundles):
         assert model.json() == json.loads((bundles[normalize] / INFO_FILE).read_text())
 
 
-def bad_parts(folder: Path, speech16k: Path) -> list[Path]:
-    """One file per way an upload can fail to be usable audio."""
-    folder.mkdir()
-    good = (speech16k / FILES[0]).read_bytes()
-    (folder / "empty.wav").write_bytes(b"")
-    (folder / "text.wav").write_text("this is not audio\n")
-    (folder / "cut_header.wav").write_bytes(good[:30])
-    write_tone(folder / "silent.wav", amplitude=0.0)
-    write_tone(folder / "short.wav", seconds=0.01)
-    samples = tone()
-    samples[100] = np.nan
-    sf.write(folder / "nan.wav", samples, 16000, subtype="FLOAT")
-    return sorted(folder.iterdir())
-
-
 def test_each_bad_part_is_422_naming_it_as_ser_predict_does(servers, bundles, speech16k, tmp_path):
-    bad = bad_parts(tmp_path / "bad", speech16k)
+    bad = sorted(bad_audio_files(tmp_path / "bad", speech16k / FILES[0]).values())
     run = ser_predict(bundles["none"], bad)
     reasons = {}  # ser predict's words after the path, for each file
     for line in run.stderr.splitlines()[:-1]:

@@ -38,8 +38,10 @@ def test_log_mel_equals_hugging_face_whisper_feature_extractor(padded, seconds):
                                                      chunk_length=30, n_fft=400)
     samples = noise(seconds)
     samples[: len(samples) // 3] *= 0.01  # a quiet stretch, so the floor at max - 8 matters
-    expected = reference._np_extract_fbank_features(
-        np.pad(samples, (0, -len(samples) % whisper.CHUNK_SAMPLES) if padded else (0, 0))[np.newaxis], "cpu")[0]
+    # never cut at 30 s; padded: zeros up to whole 30 s chunks, as Whisper pads its standard input
+    expected = reference(samples, sampling_rate=whisper.SAMPLE_RATE, return_tensors="np", truncation=False,
+                         padding="longest", pad_to_multiple_of=whisper.CHUNK_SAMPLES if padded else None,
+                         )["input_features"][0]
     ours = whisper.log_mel(samples, padded=padded)
     assert ours.shape == expected.shape == (80, len(ours[0]))
     np.testing.assert_allclose(ours, expected, atol=1e-4)
@@ -56,6 +58,25 @@ def test_frames_cover_the_audio_not_the_padding_in_chunks_of_30_s():
     [padded] = whisper.encoder(WhisperParams(padded=True, layers=(6,))).frames(noise(3.3))
     unpadded = encoder.frames(noise(3.3))[1]
     assert padded.shape == unpadded.shape and not np.allclose(padded, unpadded)  # 30 s of context changes them
+
+
+@pytest.mark.parametrize("seconds", [3.3, 31.0])
+def test_the_frames_summarised_are_the_leading_encoder_frames_that_cover_the_audio(seconds):
+    """Padded to whole 30 s chunks, the encoder gives 1,500 frames a chunk; the statistics cover the first
+    audio_frames(n) of them, encoded here by hand, and none of the padding's."""
+    params = WhisperParams(padded=True, stats=("mean", "std"))
+    samples = noise(seconds)
+    mel = whisper.log_mel(samples, padded=True)
+    encoder = whisper.encoder(params)
+    chunks = [encoder.encode(chunk) for chunk in np.split(mel, mel.shape[1] // whisper.CHUNK_FRAMES, axis=1)]
+    by_hand = np.concatenate(chunks)
+    kept = whisper.audio_frames(len(samples))
+    assert by_hand.shape == (len(chunks) * whisper.CHUNK_FRAMES // 2, 512) and kept == -(-int(seconds * 100) // 2)
+    np.testing.assert_array_equal(encoder.frames(samples), by_hand[:kept].T)
+    vector = FeatureExtractor(FeatureParams(families=("whisper",), whisper=params), whisper.SAMPLE_RATE)(samples)
+    leading = by_hand[:kept].astype(np.float64)
+    np.testing.assert_allclose(vector, np.concatenate([leading.mean(axis=0), leading.std(axis=0)]), rtol=1e-5,
+                               atol=1e-6)
 
 
 def test_names_follow_the_whisper_stats_not_the_families_stats():
