@@ -1,6 +1,6 @@
 """How accuracy depends on the number of recordings ser predict gets of a speaker.
 
-    python bench/few_recordings.py --run DIR [--seed 1]
+    python bench/few_recordings.py --run DIR [--seed 1] [--json docs/results/few_recordings.json]
 
 DIR is a project folder after a speaker-split ``dvc repro`` / ``dvc exp run`` with
 ``train.normalize: speaker`` (it reads ``data/features.parquet``, ``data/split.csv`` and
@@ -30,6 +30,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", type=Path, required=True, help="project folder of a finished speaker-split run")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", type=Path, help="also write the results to this JSON file (docs/results/few_recordings.json)")
     args = parser.parse_args()
     model, info = load_bundle(args.run / "data/model")
     table = read_split_table(args.run / "data/features.parquet", args.run / "data/split.csv")
@@ -68,6 +69,8 @@ def main() -> None:
     print(f"training average alone, n = 1: {result['reference_only']:.3f}; every recording of the speaker: "
           f"{result['all_own']:.3f}; no standardisation: {result['unnormalised']:.3f}")
     print(json.dumps(result))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1) + "\n")
 
 
 if __name__ == "__main__":

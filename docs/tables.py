@@ -10,6 +10,7 @@ a JSON file under docs/results/, written by the command the table's caption name
 * ``selection.json``: ``python bench/select_defaults.py --features <table> --out docs/results/selection.json``
 * ``ravdess_run.json``: ``dvc exp run -S data.source=../shared/data/ravdess16k -S data.emotions=all
   -S evaluate.cv_folds=12`` in a clone, then ``python docs/tables.py --record-run <that clone>``
+* ``few_recordings.json``: ``python bench/few_recordings.py --run <that clone> --json docs/results/few_recordings.json``
 * ``extract.json``: ``python bench/extract.py --data ../shared/data/ravdess16k/Actor_01 --json docs/results/extract.json``
 """
 from __future__ import annotations
@@ -94,8 +95,16 @@ def extract_costs() -> list[str]:
             f"{costs['background_cores']:.2f} |"]
 
 
+def few_recordings() -> list[str]:
+    few = result("few_recordings")
+    counts = sorted(few["shrunk"], key=int)
+    return ["| recordings of the speaker given together | " + " | ".join(counts) + " | all (evaluate's `uar`) |",
+            "| --- | " + " | ".join("---" for _ in counts) + " | --- |",
+            "| UAR | " + " | ".join(f"{few['shrunk'][n]:.3f}" for n in counts) + f" | {few['all_own']:.3f} |"]
+
+
 TABLES = {"headline": headline, "selection-folds": selection_folds, "selection-scores": selection_scores,
-          "calibration": calibration, "extract-costs": extract_costs}
+          "calibration": calibration, "extract-costs": extract_costs, "few-recordings": few_recordings}
 
 
 def rendered(text: str) -> str:
