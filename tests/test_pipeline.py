@@ -60,9 +60,11 @@ def test_bundle_carries_the_metrics_and_a_card(repo):
     assert info["metrics"]["crossval"]["uar_mean"] == crossval["uar_mean"]
     assert info["classes"] == sorted(evaluate["per_class"])
     card = (bundle / "MODEL_CARD.md").read_text()
-    assert f"| UAR (balanced accuracy) | {evaluate['uar']:.3f} |" in card
+    assert f"| UAR (balanced accuracy), many recordings of a speaker | {evaluate['uar']:.3f} |" in card
+    assert f"| UAR, one recording at a time | {evaluate['uar_one_clip']:.3f} |" in card
     assert "**Speaker-independent**" in card and "synthetic" in card
-    assert "standardised per speaker" in card and "statistics over its frames (mean, std" in card
+    assert "standardised per speaker" in card and "Whisper's encoder, layers 2, 3, 4: mean, std of each layer" in card
+    assert "temperature-scaled" in card and f"error (10 bins of the top probability) is {evaluate['ece']:.3f}" in card
 
 
 def read_csv(path) -> list[dict[str, str]]:

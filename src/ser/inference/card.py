@@ -19,6 +19,9 @@ CORPUS_NOTES = {
 }
 
 
+MODEL_KEYS = ("svm", "logreg")  # train.* sections that only their model reads
+
+
 def _score(value) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
@@ -71,13 +74,30 @@ def calibration_text(info: dict) -> str:
     return "The probabilities are the model's outputs, not calibrated confidences." + measured
 
 
+def family_descriptions(features: dict) -> list[str]:
+    """Each feature family of the bundle with the statistics taken over its frames (the encoder: per layer)."""
+    own = [family for family in features.get("families", []) if family != "whisper"]
+    parts = []
+    if "whisper" in features.get("families", []):
+        whisper = features.get("whisper", {})
+        layers = whisper.get("layers", "all")
+        named = "every layer" if layers == "all" else "layers " + ", ".join(map(str, layers))
+        parts.append(f"Whisper's encoder, {named}: {', '.join(whisper.get('stats', []))} of each layer's frames")
+    if own:
+        parts.append(f"{', '.join(own)}: {', '.join(features.get('stats', []))} over frames of an STFT (n_fft "
+                     f"{features.get('n_fft', '?')}, hop {features.get('hop_length', '?')})")
+    return parts
+
+
 def frames_text(features: dict) -> str:
     """What the per-file statistics keep of how the voice changes over time."""
-    stats = features.get("stats", [])
-    if list(stats) == ["mean"]:
+    stats = set(features.get("stats", [])) if any(f != "whisper" for f in features.get("families", [])) else set()
+    if "whisper" in features.get("families", []):
+        stats |= set(features.get("whisper", {}).get("stats", []))
+    if stats == {"mean"}:
         return "Features are averages over the whole file: how the voice changes over time is not used."
-    return (f"Features summarise each file by statistics over its frames ({', '.join(stats)}): their spread "
-            "and trend are kept, but not the order of events within the recording.")
+    return ("Features summarise each file by statistics over its frames: their spread and trend are kept, but not "
+            "the order of events within the recording.")
 
 
 def weights_lines(info: dict) -> list[str]:
@@ -121,15 +141,14 @@ def model_card(info: dict) -> str:
         f"({', '.join(map(str, data.get('train_speakers', [])))}).",
         f"- Content hash of the training files (SHA-256 over their sorted audio hashes): `{data.get('train_sha256', '?')}`.",
         f"- Audio: decoded to mono at {info.get('audio', {}).get('sample_rate', '?')} Hz; features: "
-        f"{len(info.get('feature_columns', []))} numbers per file ({', '.join(features.get('families', []))}; "
-        f"{', '.join(features.get('stats', []))} over frames; n_fft {features.get('n_fft', '?')}, "
-        f"hop {features.get('hop_length', '?')}).",
+        f"{len(info.get('feature_columns', []))} numbers per file ({'; '.join(family_descriptions(features))}).",
         *weights_lines(info),
         "",
         "## Model",
         "",
         f"scikit-learn pipeline `{info.get('estimator', '?')}`, trained with "
-        + ", ".join(f"{key} {_param(value)}" for key, value in train.items()) + " (`train` in params.yaml).",
+        + ", ".join(f"{key} {_param(value)}" for key, value in train.items()
+                    if key not in MODEL_KEYS or key == train.get("model")) + " (`train` in params.yaml).",
         "",
         normalization_text(info),
         "",
