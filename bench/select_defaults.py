@@ -37,7 +37,8 @@ from ser.config import LogregParams, TrainParams  # noqa: E402
 from ser.features.table import feature_columns  # noqa: E402
 from ser.modeling.crossval import fit_predict  # noqa: E402
 from ser.modeling.metrics import expected_calibration_error, summary_scores  # noqa: E402
-from ser.modeling.model import build_model, fit_model, temper  # noqa: E402
+from ser.modeling.calibration import temper  # noqa: E402
+from ser.modeling.model import build_model, fit_model  # noqa: E402
 from ser.modeling.normalize import normalize, normalize_each_alone, reference_statistics  # noqa: E402
 
 LAYER = re.compile(r"whisper_layer(\d+)_")

@@ -5,7 +5,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 
 from ser.config import TrainParams
-from ser.modeling.model import TemperatureScaled, build_model, fit_model, fit_temperature, temper, without_calibration
+from ser.modeling.calibration import TemperatureScaled, fit_temperature, temper
+from ser.modeling.model import build_model, fit_model, without_calibration
 
 
 def speakers_data(seed=0, speakers=8, rows=30):

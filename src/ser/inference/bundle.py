@@ -41,7 +41,7 @@ MODEL_TYPES = [  # estimators the train stage can save
     "sklearn.ensemble._voting.VotingClassifier",  # train.ensemble > 1: MLPs of several seeds, probabilities averaged
     "sklearn.neural_network._multilayer_perceptron.MLPClassifier",
     "sklearn.linear_model._logistic.LogisticRegression",  # train.model logreg
-    "ser.modeling.model.TemperatureScaled",  # train.calibrate: the classifier with a fitted temperature
+    "ser.modeling.calibration.TemperatureScaled",  # train.calibrate: the classifier with a fitted temperature
     "sklearn.calibration.CalibratedClassifierCV",  # train.model svm: Platt-scaled probabilities around...
     "sklearn.svm._classes.SVC",  # ...the RBF SVM
 ]

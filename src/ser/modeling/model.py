@@ -13,28 +13,25 @@ standardisation, so 2,280 handcrafted columns do not drown 1,024 encoder columns
 L2-penalised model would otherwise lean on whichever block has more columns); with
 ``columns`` every column weighs the same. With a single block the two are the same.
 
-Calibration (``train.calibrate``): the classifier is wrapped in :class:`TemperatureScaled`, whose temperature
-is fitted to the probabilities of models trained on the other speakers (folds grouped by speaker, so a speaker's
-recordings are never on both sides); the labels, the argmax of the probabilities, do not change.
+Calibration (``train.calibrate``): the classifier is wrapped in
+:class:`ser.modeling.calibration.TemperatureScaled`.
 """
 from __future__ import annotations
 
 import warnings
 
 import numpy as np
-from scipy.optimize import minimize_scalar
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import VotingClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GroupKFold
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from ser.config import TrainParams
+from ser.modeling.calibration import TemperatureScaled
 
 BLOCK_FAMILIES = ("whisper", "egemaps", "compare")  # each its own block; every other family is "handcrafted"
 
@@ -74,54 +71,6 @@ def build_classifier(params: TrainParams):
     # train.ensemble MLPs that differ only in their seed, their probabilities averaged; fitted on every core at once
     return VotingClassifier([(f"seed{params.seed + i}", _mlp(params, params.seed + i)) for i in range(params.ensemble)],
                             voting="soft", n_jobs=-1)
-
-
-CALIBRATION_FOLDS = 3  # folds of the training speakers whose held-out probabilities fit the temperature
-
-
-def temper(probabilities: np.ndarray, temperature: float) -> np.ndarray:
-    """``probabilities`` raised to ``1 / temperature`` and renormalised: softer above 1, sharper below."""
-    logits = np.log(np.clip(probabilities, 1e-12, 1.0)) / temperature
-    logits -= logits.max(axis=1, keepdims=True)
-    tempered = np.exp(logits)
-    return tempered / tempered.sum(axis=1, keepdims=True)
-
-
-def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:
-    """The temperature that minimises the log loss of ``probabilities`` for the class indices ``labels``."""
-    rows = np.arange(len(labels))
-
-    def log_loss(log_temperature: float) -> float:
-        return -np.log(temper(probabilities, np.exp(log_temperature))[rows, labels]).mean()
-
-    return float(np.exp(minimize_scalar(log_loss, bounds=(-3.0, 3.0), method="bounded").x))
-
-
-class TemperatureScaled(ClassifierMixin, BaseEstimator):
-    """``classifier`` with calibrated probabilities: ``fit(X, y, groups)`` first fits copies on speaker-grouped
-    folds and finds the temperature that best fits their probabilities on the held-out speakers, then fits
-    ``classifier`` on every row. Labels are the classifier's own (a temperature keeps the argmax)."""
-
-    def __init__(self, classifier, folds: int = CALIBRATION_FOLDS):
-        self.classifier = classifier
-        self.folds = folds
-
-    def fit(self, X, y, groups):
-        y = np.asarray(y)
-        self.classes_ = np.unique(y)
-        held_out = np.zeros((len(y), len(self.classes_)))
-        for train, test in GroupKFold(n_splits=min(self.folds, len(set(groups)))).split(X, y, groups):
-            fitted = clone(self.classifier).fit(X[train], y[train])
-            held_out[np.ix_(test, np.searchsorted(self.classes_, fitted.classes_))] = fitted.predict_proba(X[test])
-        self.temperature_ = fit_temperature(held_out, np.searchsorted(self.classes_, y))
-        self.classifier_ = clone(self.classifier).fit(X, y)
-        return self
-
-    def predict_proba(self, X) -> np.ndarray:
-        return temper(self.classifier_.predict_proba(X), self.temperature_)
-
-    def predict(self, X) -> np.ndarray:
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
 
 def build_scaler(params: TrainParams, columns: list[str]):
