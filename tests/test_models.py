@@ -128,7 +128,7 @@ def test_predict_standardises_each_speaker_like_evaluate(project, speech16k):
     tests = [str(speech16k / f) for f in test_files]
     ones = [str(p) for p in sorted((speech16k / "Actor_01").glob("*.wav"))[:3]]
     warnings = []
-    results = predictor.predict_by_speaker(tests + ones[:1], warn=warnings.append)
+    results = predictor.predict(tests + ones[:1], warn=warnings.append)
     assert all(isinstance(r, Prediction) for r in results)
     predictions = pd.read_csv(project / "plots/predictions.csv")
     evaluated = dict(zip(predictions["file"], predictions["predicted"]))
@@ -143,15 +143,15 @@ def test_predict_standardises_each_speaker_like_evaluate(project, speech16k):
         np.testing.assert_allclose(stored, statistic, rtol=1e-12, atol=0)
     # a lone recording of speaker 01 is predicted with statistics leaning on that average
     assert len(warnings) == 1 and "fewer than 10 recordings of speaker(s) 01" in warnings[0]
-    alone = predictor.predict_by_speaker(ones[:1])[0]
+    alone = predictor.predict(ones[:1])[0]
     assert alone.probabilities == pytest.approx(results[-1].probabilities, rel=1e-9, abs=1e-12)
     # --speaker: the caller says whose voice it is; files of two speakers then share one set of statistics
     mixed = tests[:3] + ones
-    together = predictor.predict_by_speaker(mixed, speaker="someone")
+    together = predictor.predict(mixed, speaker="someone")
     X = np.vstack([predictor.features(path) for path in mixed])
     shared = predictor.model.predict_proba(normalize_new_speakers(X, ["someone"] * 6, predictor.speaker_reference))
     np.testing.assert_allclose(probabilities_of(together), shared, rtol=1e-9, atol=1e-12)
-    by_name = predictor.predict_by_speaker(mixed)  # speakers 04 and 01, three files each
+    by_name = predictor.predict(mixed)  # speakers 04 and 01, three files each
     assert np.abs(probabilities_of(by_name) - shared).max() > 0.01  # so the check above tells the two apart
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT / "src"), os.environ.get("PYTHONPATH", "")])}
     cli = subprocess.run([sys.executable, "-m", "ser", "predict", "--model", str(project / "data/model"),

@@ -20,7 +20,7 @@ def test_uar_one_clip_is_ser_predict_on_each_test_file_alone(project):  # noqa: 
     table = pd.read_parquet(project / "data/features.parquet")
     test = table[table["speaker"] == "04"].sort_values("file")
     predictor = Predictor(project / "data/model")
-    alone = {path: next(iter(predictor.predict_files([path]))).emotion for path in test["path"]}
+    alone = {path: predictor.predict(path)[0].emotion for path in test["path"]}
     assert evaluation["uar_one_clip"] == summary_scores(test["emotion"], [alone[p] for p in test["path"]])["uar"]
     # the command itself, one file per call, for a few files
     for path in list(test["path"])[::8]:

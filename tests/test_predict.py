@@ -68,13 +68,13 @@ def test_json_lines_follow_the_bundle_not_params_yaml(bundle, corpus, tmp_path):
     assert run.returncode == 0, run.stderr
     assert run.stderr == ""
     records = [json.loads(line) for line in run.stdout.splitlines()]
-    paths = [r["path"] for r in records]
+    paths = [r["file"] for r in records]
     assert paths == sorted(str(p) for p in folder.rglob("*") if p.suffix.lower() == ".wav")
     classes = load_bundle(bundle)[1]["classes"]
     for record in records:
-        assert set(record) == {"path", "emotion", "probabilities"}
+        assert set(record) == {"file", "emotion", "probabilities"}
         assert list(record["probabilities"]) == classes
-        expected = expected_probabilities(bundle, Path(record["path"]))
+        expected = expected_probabilities(bundle, Path(record["file"]))
         np.testing.assert_allclose(list(record["probabilities"].values()), expected, atol=1e-6)
         assert record["emotion"] == classes[int(np.argmax(expected))]
 
@@ -88,17 +88,17 @@ def test_table_csv_and_json_agree(bundle, corpus):
     classes = list(records[0]["probabilities"])
 
     rows = list(csv.reader(io.StringIO(outputs["csv"].stdout)))
-    assert rows[0] == ["path", "emotion", *classes]
-    assert [row[:2] for row in rows[1:]] == [[r["path"], r["emotion"]] for r in records]
+    assert rows[0] == ["file", "emotion", *classes]
+    assert [row[:2] for row in rows[1:]] == [[r["file"], r["emotion"]] for r in records]
     for row, record in zip(rows[1:], records):
         np.testing.assert_allclose([float(v) for v in row[2:]], list(record["probabilities"].values()), atol=1e-6)
 
     table = outputs["table"].stdout.splitlines()
-    assert table[0].split() == ["path", "emotion", *classes]
+    assert table[0].split() == ["file", "emotion", *classes]
     assert len(table) == 1 + len(files)
     for line, record in zip(table[1:], records):
         path, emotion, *probabilities = line.split()
-        assert (path, emotion) == (record["path"], record["emotion"])
+        assert (path, emotion) == (record["file"], record["emotion"])
         np.testing.assert_allclose([float(p) for p in probabilities], list(record["probabilities"].values()),
                                    atol=5e-4)
     # the probability columns line up under their headers
@@ -165,7 +165,7 @@ def test_bad_files_are_reported_and_good_files_still_printed(bundle, speech16k, 
     run = run_ser("predict", "--model", str(bundle), "--format", "json", good[0], str(bad), missing, str(empty_folder),
               good[1], good[2])
     assert run.returncode == 1
-    assert [json.loads(line)["path"] for line in run.stdout.splitlines()] == good
+    assert [json.loads(line)["file"] for line in run.stdout.splitlines()] == good
     errors = run.stderr.strip().splitlines()
     assert all(line.startswith("error: ") for line in errors)
     for path, reason in reasons.items():
@@ -235,3 +235,44 @@ def test_predict_imports_no_plotting_pipeline_or_training_modules(probe):
 def test_predict_runs_blas_on_one_thread(probe):
     # per-file matrices are small; more threads only wait for each other (see bench/predict.py)
     assert probe["blas_threads"] and set(probe["blas_threads"]) == {1}
+
+
+def run_with_stderr_on_a_terminal(*args: str) -> tuple[int, str, str]:
+    """``ser ARGS`` with stderr on a pseudo-terminal (as in an interactive shell) and stdout a pipe."""
+    import os
+    import pty
+
+    import fcntl
+    import struct
+    import termios
+
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))  # a terminal's size, as a shell's
+    process = subprocess.Popen([sys.executable, "-m", "ser", *args], stdout=subprocess.PIPE, stderr=terminal,
+                               stdin=subprocess.DEVNULL)
+    os.close(terminal)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # the terminal's other end closed: the process has ended
+            break
+        if not chunk:
+            break
+        seen += chunk
+    stdout = process.stdout.read().decode()
+    process.stdout.close()
+    os.close(controller)
+    return process.wait(timeout=300), stdout, seen.decode(errors="replace")
+
+
+def test_progress_on_a_terminal_only_and_never_on_stdout(bundle, speech16k):
+    files = [str(p) for p in sorted((speech16k / "Actor_05").glob("*.wav"))[:6]]
+    quiet_pipe = run_ser("predict", "--model", str(bundle), "--format", "csv", *files)
+    assert quiet_pipe.returncode == 0 and quiet_pipe.stderr == ""  # stderr not a terminal: no bar
+    code, stdout, terminal = run_with_stderr_on_a_terminal("predict", "--model", str(bundle), "--format", "csv", *files)
+    assert code == 0 and "predict:" in terminal and f"0/{len(files)} " in terminal  # a bar counting the files
+    assert stdout == quiet_pipe.stdout  # results unchanged
+    code, stdout, terminal = run_with_stderr_on_a_terminal("predict", "--quiet", "--model", str(bundle), "--format",
+                                                           "csv", *files)
+    assert code == 0 and terminal == "" and stdout == quiet_pipe.stdout

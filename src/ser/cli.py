@@ -25,19 +25,19 @@ MAX_UPLOAD_MB = 50.0  # ser serve's default body limit: 4.7 minutes of 44.1 kHz 
 
 
 class TableWriter:
-    """Aligned columns: path, emotion, then one probability column per class."""
+    """Aligned columns: file, emotion, then one probability column per class."""
 
     def __init__(self, out: TextIO, classes: list[str], paths: list[str]):
         self.out, self.classes = out, classes
-        self.path_width = max([len("path")] + [len(p) for p in paths])
+        self.file_width = max([len("file")] + [len(p) for p in paths])
         self.emotion_width = max([len("emotion")] + [len(c) for c in classes])
         self.widths = [max(5, len(c)) for c in classes]
         cells = [f"{c:>{w}}" for c, w in zip(classes, self.widths)]
-        self._line(f"{'path':<{self.path_width}}  {'emotion':<{self.emotion_width}}  " + "  ".join(cells))
+        self._line(f"{'file':<{self.file_width}}  {'emotion':<{self.emotion_width}}  " + "  ".join(cells))
 
     def write(self, prediction) -> None:
         cells = [f"{prediction.probabilities[c]:>{w}.3f}" for c, w in zip(self.classes, self.widths)]
-        self._line(f"{prediction.path:<{self.path_width}}  {prediction.emotion:<{self.emotion_width}}  "
+        self._line(f"{prediction.file:<{self.file_width}}  {prediction.emotion:<{self.emotion_width}}  "
                    + "  ".join(cells))
 
     def _line(self, text: str) -> None:
@@ -46,28 +46,26 @@ class TableWriter:
 
 
 class JsonLinesWriter:
-    """One JSON object per line: ``{"path", "emotion", "probabilities": {class: p}}``."""
+    """One JSON object per line: ``{"file", "emotion", "probabilities": {class: p}}``, as the HTTP API's."""
 
     def __init__(self, out: TextIO, classes: list[str], paths: list[str]):
         self.out = out
 
     def write(self, prediction) -> None:
-        record = {"path": prediction.path, "emotion": prediction.emotion,
-                  "probabilities": {c: round(p, 6) for c, p in prediction.probabilities.items()}}
-        self.out.write(json.dumps(record) + "\n")
+        self.out.write(json.dumps(prediction.as_dict(digits=6)) + "\n")
         self.out.flush()
 
 
 class CsvWriter:
-    """A header ``path,emotion,<class>...`` then one row per file."""
+    """A header ``file,emotion,<class>...`` then one row per file."""
 
     def __init__(self, out: TextIO, classes: list[str], paths: list[str]):
         self.out, self.classes = out, classes
         self.writer = csv.writer(out, lineterminator="\n")
-        self.writer.writerow(["path", "emotion", *classes])
+        self.writer.writerow(["file", "emotion", *classes])
 
     def write(self, prediction) -> None:
-        self.writer.writerow([prediction.path, prediction.emotion,
+        self.writer.writerow([prediction.file, prediction.emotion,
                               *(f"{prediction.probabilities[c]:.6f}" for c in self.classes)])
         self.out.flush()
 
@@ -106,7 +104,7 @@ def run_predict(args: argparse.Namespace) -> int:
     predictor = ready_predictor(args.model)
     writer = WRITERS[args.format](sys.stdout, predictor.classes, files)
     predicted = 0
-    for result in predictor.predict_files(files, args.speaker, warn=to_stderr):
+    for result in predictor.predict(files, args.speaker, warn=to_stderr, progress=not args.quiet):
         if isinstance(result, Failure):
             failures.append(result)
             to_stderr(f"error: {result}")
@@ -202,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--speaker", metavar="ID",
                          help="with a model that normalises per speaker: all files are of this one speaker "
                               "(default: read each file's speaker from its name)")
+    predict.add_argument("--quiet", action="store_true",
+                         help="no progress bar (there is none anyway when stderr is not a terminal)")
 
     serve = add_command(commands, "serve", run_serve,
                         "serve a model over HTTP: an API and a page that records from the microphone")

@@ -23,9 +23,10 @@ DEFAULT_FIX = "give a readable audio file (WAV, FLAC, OGG or AIFF)"
 
 @dataclass(frozen=True)
 class Failure:
-    """A path that could not be predicted; ``reason`` reads after the path (``x.wav is empty``)."""
+    """A file (or a path given for files) that could not be predicted; ``reason`` reads after it
+    (``x.wav is empty``)."""
 
-    path: str
+    file: str
     reason: str
 
     @property
@@ -33,7 +34,7 @@ class Failure:
         return next((fix for start, fix in FIXES if self.reason.startswith(start)), DEFAULT_FIX)
 
     def __str__(self) -> str:
-        return f"{self.path} {self.reason}; {self.fix}"
+        return f"{self.file} {self.reason}; {self.fix}"
 
 
 def find_inputs(paths: list[str]) -> tuple[list[str], list[Failure]]:

@@ -12,7 +12,7 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -26,13 +26,19 @@ from ser.inference.inputs import Failure
 class Prediction:
     """The predicted emotion of one file and the probability of every class."""
 
-    path: str
+    file: str
     emotion: str
     probabilities: dict[str, float]
 
+    def as_dict(self, digits: int | None = None) -> dict:
+        """``{"file", "emotion", "probabilities"}``: the record ``ser predict --format json`` prints and the HTTP
+        API returns, probabilities rounded to ``digits`` if given."""
+        rounded = {c: (round(p, digits) if digits is not None else p) for c, p in self.probabilities.items()}
+        return {"file": self.file, "emotion": self.emotion, "probabilities": rounded}
+
 
 class Predictor:
-    """A loaded bundle and the feature extractor its ``model.json`` describes."""
+    """A loaded bundle and the feature extractor its ``model.json`` describes (``ser.load`` returns one)."""
 
     def __init__(self, model_dir: str | Path):
         from sklearn.exceptions import InconsistentVersionWarning
@@ -48,31 +54,44 @@ class Predictor:
         return self.extractor.sample_rate
 
     def features(self, path: str | Path) -> np.ndarray:
-        """The file's feature vector, in the model's column order; raises :class:`AudioError`."""
+        """The file's feature vector, in the model's column order, before any normalisation (what
+        :meth:`predict` gives the model is normalised as the bundle says); raises :class:`AudioError`."""
         samples = load_audio(path, self.sample_rate, min_samples=self.extractor.params.min_samples)
         return self.extractor(samples)[self.order]
 
-    def predict(self, path: str | Path) -> Prediction:
-        """Predict one file; raises :class:`AudioError` for a file that is not usable audio."""
-        row = self.features(path)[np.newaxis, :]
-        probabilities = self.model.predict_proba(row)[0]
-        emotion = str(self.model.predict(row)[0])
-        return Prediction(str(path), emotion, {c: float(p) for c, p in zip(self.classes, probabilities)})
+    def predict(self, paths: str | Path | Iterable[str | Path], speaker: str | None = None,
+                warn: Callable[[str], None] | None = None, progress: bool = False) -> list[Prediction | Failure]:
+        """A :class:`Prediction` or a :class:`Failure` for each of ``paths`` (audio files), in their order.
 
-    def predict_or_fail(self, path: str) -> Prediction | Failure:
-        try:
-            return self.predict(path)
-        except AudioError as error:
-            return Failure(path, str(error))
-
-    def predict_files(self, paths: list[str], speaker: str | None = None,
-                      warn: Callable[[str], None] | None = None) -> Iterator[Prediction | Failure]:
-        """Results in the order of ``paths``, as the model expects them: all files first, each speaker's
-        standardised together (:meth:`predict_by_speaker`), when it normalises per speaker; else each
-        file as it is predicted (``speaker`` then plays no part)."""
-        if self.normalization == "speaker":
-            return iter(self.predict_by_speaker(paths, speaker, warn=warn))
-        return (self.predict_or_fail(path) for path in paths)
+        Features are normalised as the model was trained (``normalize`` in ``model.json``). With ``speaker``
+        normalisation each speaker's recordings are standardised together: the speaker is ``speaker`` for every
+        file if given, else read from each file's name (a file whose name tells none is a speaker of its own);
+        a speaker with fewer than ``SHRINK_BELOW`` recordings, a lone clip included, has their statistics shrunk
+        toward the training speakers' average (``speaker_reference`` in ``model.json``). ``warn`` hears what
+        lowers accuracy (default: :func:`warnings.warn`); ``progress`` shows a bar on stderr if it is a terminal.
+        """
+        paths = [str(paths)] if isinstance(paths, (str, Path)) else [str(path) for path in paths]
+        if warn is None:
+            def warn(message: str) -> None:
+                warnings.warn(message.removeprefix("warning: "), stacklevel=4)  # at predict()'s caller
+        results: dict[str, Failure] = {}
+        rows, kept = [], []
+        for path in _progress(paths, progress):
+            try:
+                rows.append(self.features(path))
+                kept.append(path)
+            except AudioError as error:
+                results[path] = Failure(path, str(error))
+        if kept:
+            X = np.vstack(rows)
+            if self.normalization == "speaker":
+                X = self._normalize_by_speaker(X, kept, speaker, warn)
+            probabilities = self.model.predict_proba(X)
+            emotions = self.model.predict(X)
+            for row, path in enumerate(kept):
+                results[path] = Prediction(path, str(emotions[row]),
+                                           {c: float(p) for c, p in zip(self.classes, probabilities[row])})
+        return [results[path] for path in paths]
 
     @property
     def normalization(self) -> str:
@@ -91,56 +110,42 @@ class Predictor:
         except SerError:
             return None
 
-    def predict_by_speaker(self, paths: list[str], speaker: str | None = None,
-                           warn: Callable[[str], None] | None = None) -> list[Prediction | Failure]:
-        """Predict files together, each speaker's features standardised with that speaker's statistics.
-
-        The model was trained that way (``normalize: speaker`` in ``model.json``), so a file's
-        speaker's other recordings supply the statistics. The speaker is ``speaker`` for every
-        file if given, else read from each file's name; a file whose name tells no speaker is
-        a speaker of its own. A speaker with fewer than ``SHRINK_BELOW`` recordings has their
-        statistics shrunk toward the training speakers' average (``speaker_reference`` in
-        ``model.json``), and ``warn`` is told, since accuracy is then lower.
-        """
+    def _normalize_by_speaker(self, X: np.ndarray, paths: list[str], speaker: str | None,
+                              warn: Callable[[str], None]) -> np.ndarray:
+        """``X`` (one row per path) standardised speaker by speaker, as :meth:`predict` describes."""
         from ser.modeling.normalize import SHRINK_BELOW, normalize_new_speakers
 
-        results: dict[str, Prediction | Failure] = {}
-        rows, kept, speakers, unnamed = [], [], [], []
+        speakers, unnamed = [], []
         for path in paths:
-            try:
-                rows.append(self.features(path))
-            except AudioError as error:
-                results[path] = Failure(path, str(error))
-                continue
             who = speaker if speaker is not None else self.speaker_of(path)
             if who is None:
                 who = path  # a speaker of its own
                 unnamed.append(path)
-            kept.append(path)
             speakers.append(who)
-        if warn and unnamed:
+        if unnamed:
             warn(f"warning: {len(unnamed)} file(s) have no speaker id in their names (e.g. {unnamed[0]}); each is "
                  "treated as a speaker of its own: give --speaker ID when files share a speaker")
-        if kept:
-            alone = set(unnamed)
-            counts = Counter(who for who, path in zip(speakers, kept) if path not in alone)
-            few = sorted(who for who, count in counts.items() if count < SHRINK_BELOW)
-            if warn and few:
-                warn(f"warning: fewer than {SHRINK_BELOW} recordings of speaker(s) {', '.join(few)}: their statistics "
-                     "are shrunk toward the training speakers' average; accuracy is lower than with a speaker's "
-                     "full set of recordings")
-            X = normalize_new_speakers(np.vstack(rows), speakers, self.speaker_reference)
-            probabilities = self.model.predict_proba(X)
-            emotions = self.model.predict(X)
-            for row, path in enumerate(kept):
-                results[path] = Prediction(path, str(emotions[row]),
-                                           {c: float(p) for c, p in zip(self.classes, probabilities[row])})
-        return [results[path] for path in paths]
+        counts = Counter(who for who, path in zip(speakers, paths) if path not in set(unnamed))
+        few = sorted(who for who, count in counts.items() if count < SHRINK_BELOW)
+        if few:
+            warn(f"warning: fewer than {SHRINK_BELOW} recordings of speaker(s) {', '.join(few)}: their statistics "
+                 "are shrunk toward the training speakers' average; accuracy is lower than with a speaker's "
+                 "full set of recordings")
+        return normalize_new_speakers(X, speakers, self.speaker_reference)
 
     @property
     def speaker_reference(self) -> tuple[np.ndarray, np.ndarray]:
         """The training speakers' average statistics stored by the train stage."""
         return speaker_reference(self.info)
+
+
+def _progress(paths: list[str], shown: bool):
+    """``paths``, with a progress bar on stderr when ``shown`` and stderr is a terminal."""
+    if not shown or len(paths) < 2:
+        return paths
+    from tqdm import tqdm
+
+    return tqdm(paths, desc="predict", unit="file", disable=None, leave=False)
 
 
 def _extractor_for(info: dict, info_path: Path):

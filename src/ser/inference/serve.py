@@ -5,7 +5,7 @@ The API (FastAPI; its schema is at ``/openapi.json``):
 * ``POST /predict``: a multipart form with one or more parts named ``file`` and an optional
   field ``speaker`` (every file is that speaker's). 200 with ``{"predictions": [{"file",
   "emotion", "probabilities"}, ...]}`` in the order sent. The files go through
-  :meth:`ser.inference.predictor.Predictor.predict_files`, as the files of one ``ser predict`` call
+  :meth:`ser.inference.predictor.Predictor.predict`, as the files of one ``ser predict`` call
   do (same features, same per-speaker normalisation, speakers read from the file names
   unless ``speaker`` is given). A part that is not usable audio: 422 with ``{"error",
   "file"}``, the error worded as ``ser predict`` words it; a body over the limit: 413,
@@ -17,6 +17,7 @@ The API (FastAPI; its schema is at ``/openapi.json``):
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 import tempfile
@@ -76,9 +77,8 @@ def create_app(predictor: Predictor, max_body_bytes: int) -> FastAPI:
         results = predict_uploads(predictor, file, (speaker or "").strip() or None)
         failure = next((result for _, result in results if isinstance(result, Failure)), None)
         if failure is not None:
-            return JSONResponse(error_body(str(failure), failure.path), status_code=422)
-        return {"predictions": [{"file": name, "emotion": result.emotion, "probabilities": result.probabilities}
-                                for name, result in results]}
+            return JSONResponse(error_body(str(failure), failure.file), status_code=422)
+        return {"predictions": [result.as_dict() for _, result in results]}
 
     return app
 
@@ -157,9 +157,9 @@ def predict_uploads(predictor: Predictor, uploads: list[UploadFile],
                 text = text.replace(path, name)
             return text
 
-        results = list(predictor.predict_files(paths, speaker, warn=lambda message: log.warning(named(message).removeprefix("warning: "))))
-    return [(name, Failure(name, named(result.reason)) if isinstance(result, Failure) else result)
-            for name, result in zip(names, results)]
+        results = list(predictor.predict(paths, speaker, warn=lambda message: log.warning(named(message).removeprefix("warning: "))))
+    return [(name, Failure(name, named(result.reason)) if isinstance(result, Failure)
+             else dataclasses.replace(result, file=name)) for name, result in zip(names, results)]
 
 
 def safe_file_name(name: str) -> str:
