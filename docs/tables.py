@@ -95,6 +95,26 @@ def extract_costs() -> list[str]:
             f"{costs['background_cores']:.2f} |"]
 
 
+def extract_stage() -> list[str]:
+    costs = result("extract")
+    files = costs["files"]
+
+    def row(what: str, key: str, ratio: str = "") -> str:
+        return f"| {what} | {costs[key]:.2f} | {files / costs[key]:.0f} | {ratio} |"
+
+    return [f"| what ({files} files) | seconds | files/s | ratio |", "| --- | --- | --- | --- |",
+            row("the notebook's way: three librosa calls per file, one process", "ref_s"),
+            row("ours, notebook features, 1 worker (decode, features, cache, parquet)", "one_worker_s",
+                f"`speedup_one_worker` {costs['speedup_one_worker']:.1f}"),
+            row(f"ours, notebook features, {costs['workers']} workers", "all_workers_s",
+                f"`speedup_all_workers` {costs['speedup_all_workers']:.1f}"),
+            row("floor: `soundfile.read` + one numpy STFT per file, one process", "floor_s",
+                f"`over_floor` {costs['over_floor']:.2f}"),
+            row("the features stage as DVC runs it (new process, default params: the whisper family)", "stage_full_s"),
+            f"| peak RSS of that stage (MB); cores other programs kept busy meanwhile | "
+            f"{costs['peak_rss_mb']:.0f}; {costs['background_cores']:.2f} | | |"]
+
+
 def few_recordings() -> list[str]:
     few = result("few_recordings")
     counts = sorted(few["shrunk"], key=int)
@@ -104,7 +124,7 @@ def few_recordings() -> list[str]:
 
 
 TABLES = {"headline": headline, "selection-folds": selection_folds, "selection-scores": selection_scores,
-          "calibration": calibration, "extract-costs": extract_costs, "few-recordings": few_recordings}
+          "calibration": calibration, "extract-costs": extract_costs, "extract-stage": extract_stage, "few-recordings": few_recordings}
 
 
 def rendered(text: str) -> str:

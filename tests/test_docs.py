@@ -24,6 +24,13 @@ def test_readme_links_every_docs_page():
     assert pages - {"index.md"} <= linked, f"README.md's Documentation list lacks {sorted(pages - linked - {'index.md'})}"
 
 
+def test_the_docs_home_links_every_page():
+    index = (PROJECT / "docs/index.md").read_text(encoding="utf-8")
+    linked = set(re.findall(r"\]\(([\w./-]+\.md)(?:#[\w-]*)?\)", index))
+    pages = {str(path.relative_to(PROJECT / "docs")) for path in (PROJECT / "docs").rglob("*.md")} - {"index.md"}
+    assert pages <= linked, f"docs/index.md's Documentation list lacks {sorted(pages - linked)}"
+
+
 @pytest.mark.skipif(importlib.util.find_spec("mkdocs") is None,
                     reason="mkdocs not installed (uv sync --locked --group docs): the docs site is not built")
 def test_docs_site_builds_strict_with_figures(tmp_path):
