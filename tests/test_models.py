@@ -98,6 +98,7 @@ def test_normalisation_matters_and_is_recorded(project):
         # train: the model's scaler saw the training rows as they were normalised (per speaker: mean 0, std 1)
         train = table[table["set"] == "train"]
         seen = standardise(train[info["feature_columns"]].to_numpy(np.float64), train["speaker"].to_numpy())
+        seen = seen.astype(np.float32).astype(np.float64)  # fit_model fits in float32
         np.testing.assert_allclose(fitted.named_steps["scale"].mean_, seen.mean(axis=0), atol=1e-9)
         np.testing.assert_allclose(fitted.named_steps["scale"].var_, seen.var(axis=0), rtol=1e-9, atol=1e-12)
         # evaluate: the probabilities written are the model's on the test rows normalised the same way,

