@@ -17,6 +17,7 @@ CLASS_SCORES = "class_scores.csv"                        # emotion, precision, r
 SPEAKER_SCORES = "speaker_scores.csv"                    # speaker, uar, accuracy, files (test set)
 CROSSVAL_FOLDS = "crossval_folds.csv"                    # fold, accuracy, uar, f1_macro, uar_one_clip, test_speakers
 CROSSVAL_SPEAKER_SCORES = "crossval_speaker_scores.csv"  # speaker, uar, accuracy, files (out-of-fold predictions)
+NAMES = ("emotion", "speaker", "fold", "test_speakers")  # columns of names, read as text ("03" is a speaker, not 3)
 
 
 def headline(metrics: dict) -> dict:
@@ -31,7 +32,8 @@ def write_scores(path: str | Path, scores: dict[str, dict], key: str) -> None:
 
 def read_scores(path: str | Path, key: str) -> dict[str, dict]:
     """A CSV written by :func:`write_scores`, back as ``{name: {column: value}}`` (an empty cell is None)."""
-    frame = pd.read_csv(path, dtype={key: str}, keep_default_na=False, na_values=[""]).astype(object)
+    frame = pd.read_csv(path, dtype=dict.fromkeys({key, *NAMES}, str), keep_default_na=False, na_values=[""])
+    frame = frame.astype(object)
     records = frame.where(frame.notna(), None).to_dict("records")
     return {record.pop(key): record for record in records}
 
