@@ -1,26 +1,19 @@
-"""Stage evaluate: test-set metrics (overall, per class, per speaker), the per-file predictions, the class
-counts, per-class curves and their figures, and the exploratory figures of one test-set file (the first by name)."""
+"""Stage evaluate: test-set metrics (headline numbers; per class and per speaker in plots/), the per-file
+predictions, the class counts, the ROC and precision-recall curves (one table each, a line per emotion) and their
+figures, and the exploratory figures of one test-set file (the first by name)."""
 from pathlib import Path
 
-import pandas as pd
-
 from ser.features.table import read_split_table
-from ser.files import atomic_dir, write_csv, write_json
+from ser.files import write_csv
 from ser.inference.bundle import load_bundle, speaker_reference
 from ser.modeling.metrics import (curves, evaluate_predictions, expected_calibration_error, per_speaker_scores,
                                   summary_scores)
 from ser.modeling.normalize import normalize, normalize_each_alone
-from ser.reports.error_analysis import class_counts, counts_by_set, predictions_table
+from ser.reports.breakdowns import write_evaluation
+from ser.reports.error_analysis import class_counts, predictions_table
 from ser.reports.explore import write_explore_plots
 from ser.reports.figures import class_counts_figure, confusion_figure, curve_figure, save_figure, speaker_uar_figure
 from ser.stagekit import run_stage, stage_parser
-
-
-def write_per_class(directory: Path, points: pd.DataFrame) -> None:
-    """One CSV per class, as ``dvc plots`` draws each file as a line."""
-    with atomic_dir(directory) as tmp:
-        for label, group in points.groupby("class", sort=False):
-            group.drop(columns="class").to_csv(tmp / f"{label}.csv", index=False)
 
 
 def main(args, params):
@@ -39,26 +32,24 @@ def main(args, params):
     alone = model.predict_proba(normalize_each_alone(unnormalised, method, reference))
     metrics["uar_one_clip"] = summary_scores(y_true, model.classes_[alone.argmax(axis=1)])["uar"]
     metrics["ece_one_clip"] = expected_calibration_error(y_true, alone, classes)
-    counts = class_counts(table["emotion"], table["set"])
-    metrics["class_counts"] = counts_by_set(counts)
-    metrics["test_speakers"] = sorted(test["speaker"].astype(str).unique())
-    metrics["per_speaker"] = per_speaker_scores(y_true, y_pred, test["speaker"])
-    write_json(args.metrics, metrics)
-
+    per_speaker = per_speaker_scores(y_true, y_pred, test["speaker"])
     plots = Path(args.plots)
+    write_evaluation(metrics, per_speaker, args.metrics, plots)
+
+    counts = class_counts(table["emotion"], table["set"])
     write_csv(plots / "predictions.csv",
               predictions_table(test["file"], test["speaker"], y_true, y_pred, probabilities, classes))
     write_csv(plots / "class_counts.csv", counts)
     save_figure(class_counts_figure(counts), plots / "class_counts.png")
-    save_figure(speaker_uar_figure(metrics["per_speaker"], "UAR per speaker: test set"), plots / "speaker_uar.png")
+    save_figure(speaker_uar_figure(per_speaker, "UAR per speaker: test set"), plots / "speaker_uar.png")
     roc, pr = curves(y_true, probabilities, classes)
-    write_per_class(plots / "roc", roc)
-    write_per_class(plots / "precision_recall", pr)
+    write_csv(plots / "roc.csv", roc)
+    write_csv(plots / "precision_recall.csv", pr)
     per_class = metrics["per_class"]
     save_figure(confusion_figure(y_true, y_pred, classes), plots / "confusion.png")
-    save_figure(curve_figure(roc, "fpr", "tpr", "ROC, one-vs-rest (test set)",
+    save_figure(curve_figure(roc, "fpr", "tpr", "ROC curve per emotion, one-vs-rest (test set)",
                              {c: per_class[c]["roc_auc"] for c in classes}, "AUC"), plots / "roc.png")
-    save_figure(curve_figure(pr, "recall", "precision", "Precision-recall, one-vs-rest (test set)",
+    save_figure(curve_figure(pr, "recall", "precision", "Precision-recall curve per emotion, one-vs-rest (test set)",
                              {c: per_class[c]["average_precision"] for c in classes}, "AP"), plots / "precision_recall.png")
     example = test.sort_values("file").iloc[0]
     features = info["features"]

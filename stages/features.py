@@ -14,12 +14,12 @@ from ser.stagekit import run_stage, stage_parser
 def main(args, params):
     rows = read_catalog(args.catalog, KEY_COLUMNS)
     computed = extract_features(rows, params.features, params.audio.sample_rate, args.out, args.cache,
-                                workers=params.features.workers)
+                                workers=params.features.workers, progress=not args.quiet)
     print(f"features: {len(rows)} files ({computed} computed, {len(rows) - computed} from cache) -> {args.out}")
 
 
 if __name__ == "__main__":
-    parser = stage_parser(__doc__)
+    parser = stage_parser(__doc__, progress=True)
     parser.add_argument("--catalog", default="data/catalog.csv")
     parser.add_argument("--out", default="data/features.parquet")
     parser.add_argument("--cache", default=".cache/features", help="per-file feature cache, outside DVC's outputs")

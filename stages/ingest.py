@@ -24,14 +24,15 @@ def main(args, params):
     if not note.is_file():
         with atomic_path(note) as tmp:
             tmp.write_text(DOWNLOADS_NOTE)
-    corpus, refused, inside = fill_raw(Path(args.raw), Path(args.downloads), params.data, params.audio.sample_rate)
+    corpus, refused, inside = fill_raw(Path(args.raw), Path(args.downloads), params.data, params.audio.sample_rate,
+                                       progress=not args.quiet)
     cache = CheckCache(args.cache, params.audio.sample_rate, params.features.min_samples)
     try:
         result = ingest(
             corpus, CONVENTIONS[params.data.dataset], params.data.emotions,
             sample_rate=params.audio.sample_rate,
             min_samples=params.features.min_samples,
-            rejected=refused, cache=cache, inside=inside,
+            rejected=refused, cache=cache, inside=inside, progress=not args.quiet,
         )
     except IngestError as error:
         if error.result is not None:
@@ -48,7 +49,7 @@ def main(args, params):
 
 
 if __name__ == "__main__":
-    parser = stage_parser(__doc__)
+    parser = stage_parser(__doc__, progress=True)
     parser.add_argument("--raw", default="data/raw")
     parser.add_argument("--downloads", default="data/downloads")
     parser.add_argument("--catalog", default="data/catalog.csv")

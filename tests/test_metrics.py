@@ -34,9 +34,9 @@ def test_metrics_use_labels_and_probabilities():
 def test_curves_come_from_probabilities_not_hard_labels():
     y, probabilities = scored_sample()
     roc, pr = curves(y, probabilities, CLASSES)
-    assert set(roc["class"]) == set(CLASSES) == set(pr["class"])
+    assert set(roc["emotion"]) == set(CLASSES) == set(pr["emotion"])
     # Hard labels would give at most three ROC points per class.
-    assert (roc.groupby("class").size() > 5).all()
+    assert (roc.groupby("emotion").size() > 5).all()
     assert roc["fpr"].between(0, 1).all() and pr["precision"].between(0, 1).all()
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from ser.inference.predictor import Predictor
 from ser.modeling.metrics import summary_scores
-from tests.test_models import project, run_stages  # noqa: F401  (the fixture of a features and split table)
+from tests.test_models import per_fold, project, run_stages  # noqa: F401  (the fixture of a features and split table)
 
 
 @pytest.mark.slow
@@ -31,5 +31,5 @@ def test_uar_one_clip_is_ser_predict_on_each_test_file_alone(project):  # noqa: 
     together = pd.read_csv(project / "plots/predictions.csv")
     assert evaluation["uar"] == summary_scores(together["actual"], together["predicted"])["uar"]
     assert 0 <= evaluation["ece"] <= 1 and evaluation["log_loss"] > 0
-    assert len(crossval["uar_one_clip_per_fold"]) == crossval["folds"] == 4
-    assert crossval["uar_one_clip_mean"] == pytest.approx(sum(crossval["uar_one_clip_per_fold"]) / 4)
+    assert len(per_fold(project, "uar_one_clip")) == crossval["folds"] == 4
+    assert crossval["uar_one_clip_mean"] == pytest.approx(sum(per_fold(project, "uar_one_clip")) / 4)

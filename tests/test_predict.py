@@ -19,6 +19,7 @@ from ser.config import FeatureParams
 from ser.features.extractor import FeatureExtractor
 from tests.audiofiles import bad_audio_files
 from tests.bundles import train_bundle
+from tests.terminal import run_with_stderr_on_a_terminal
 
 # Actors 05-06 never trained the bundle (it knows actors 01-04).
 NEW_SPEAKER_FILES = (
@@ -46,8 +47,11 @@ def corpus(speech16k, tmp_path_factory) -> Path:
     return root
 
 
+SER = [sys.executable, "-m", "ser"]
+
+
 def run_ser(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ser", *args], capture_output=True, text=True, cwd=cwd,
+    return subprocess.run([*SER, *args], capture_output=True, text=True, cwd=cwd,
                           timeout=300)
 
 
@@ -237,42 +241,14 @@ def test_predict_runs_blas_on_one_thread(probe):
     assert probe["blas_threads"] and set(probe["blas_threads"]) == {1}
 
 
-def run_with_stderr_on_a_terminal(*args: str) -> tuple[int, str, str]:
-    """``ser ARGS`` with stderr on a pseudo-terminal (as in an interactive shell) and stdout a pipe."""
-    import os
-    import pty
-
-    import fcntl
-    import struct
-    import termios
-
-    controller, terminal = pty.openpty()
-    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))  # a terminal's size, as a shell's
-    process = subprocess.Popen([sys.executable, "-m", "ser", *args], stdout=subprocess.PIPE, stderr=terminal,
-                               stdin=subprocess.DEVNULL)
-    os.close(terminal)
-    seen = b""
-    while True:
-        try:
-            chunk = os.read(controller, 4096)
-        except OSError:  # the terminal's other end closed: the process has ended
-            break
-        if not chunk:
-            break
-        seen += chunk
-    stdout = process.stdout.read().decode()
-    process.stdout.close()
-    os.close(controller)
-    return process.wait(timeout=300), stdout, seen.decode(errors="replace")
-
-
 def test_progress_on_a_terminal_only_and_never_on_stdout(bundle, speech16k):
     files = [str(p) for p in sorted((speech16k / "Actor_05").glob("*.wav"))[:6]]
     quiet_pipe = run_ser("predict", "--model", str(bundle), "--format", "csv", *files)
     assert quiet_pipe.returncode == 0 and quiet_pipe.stderr == ""  # stderr not a terminal: no bar
-    code, stdout, terminal = run_with_stderr_on_a_terminal("predict", "--model", str(bundle), "--format", "csv", *files)
+    code, stdout, terminal = run_with_stderr_on_a_terminal(SER + ["predict", "--model", str(bundle), "--format", "csv",
+                                                                  *files])
     assert code == 0 and "predict:" in terminal and f"0/{len(files)} " in terminal  # a bar counting the files
     assert stdout == quiet_pipe.stdout  # results unchanged
-    code, stdout, terminal = run_with_stderr_on_a_terminal("predict", "--quiet", "--model", str(bundle), "--format",
-                                                           "csv", *files)
+    code, stdout, terminal = run_with_stderr_on_a_terminal(SER + ["predict", "--quiet", "--model", str(bundle),
+                                                                  "--format", "csv", *files])
     assert code == 0 and terminal == "" and stdout == quiet_pipe.stdout

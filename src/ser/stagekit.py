@@ -9,10 +9,13 @@ from ser.config import Params, load_params
 from ser.errors import SerError
 
 
-def stage_parser(description: str) -> argparse.ArgumentParser:
-    """An argument parser that already takes ``--params``."""
+def stage_parser(description: str, progress: bool = False) -> argparse.ArgumentParser:
+    """An argument parser that already takes ``--params`` (and, for a stage that shows ``progress``, ``--quiet``)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--params", default="params.yaml", help="parameters file (default: params.yaml)")
+    if progress:
+        parser.add_argument("--quiet", action="store_true",
+                            help="no progress bar (one is drawn on stderr only when it is a terminal)")
     return parser
 
 

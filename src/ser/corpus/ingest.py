@@ -24,6 +24,7 @@ from ser.corpus.catalog import FIRST_COLUMNS
 from ser.corpus.conventions import Convention, CorpusError, ManifestConvention
 from ser.errors import SerError
 from ser.files import atomic_path, sha256_of, stat_key
+from ser.progress import progress_bar
 
 MIN_FILES_PER_EMOTION = 2
 
@@ -125,7 +126,7 @@ def _inside(path: Path, root: Path) -> bool:
 
 def ingest(source: Path, convention: Convention | ManifestConvention, emotions: tuple[str, ...] | str, *,
            sample_rate: int, min_samples: int, rejected: Iterable[dict] = (), cache: CheckCache | None = None,
-           inside: Path | None = None) -> IngestResult:
+           inside: Path | None = None, progress: bool = False) -> IngestResult:
     """Check every audio file of the corpus at ``source`` and keep those of the selected emotions.
 
     ``emotions`` is a tuple of emotion names or ``"all"`` (every emotion the corpus has).
@@ -135,8 +136,8 @@ def ingest(source: Path, convention: Convention | ManifestConvention, emotions: 
     What the file system shows (type, link target, size) is checked on every run before
     anything opens a file; decoding and hashing go through ``cache`` when one is given.
     With ``inside`` (an extracted archive), a file that resolves outside that folder is
-    rejected unopened. Raises :class:`IngestError` when a selected emotion ends up with
-    too few files.
+    rejected unopened. ``progress``: a bar of the files checked on stderr, if it is a terminal.
+    Raises :class:`IngestError` when a selected emotion ends up with too few files.
     """
     try:
         entries = list(convention.entries(Path(source)))
@@ -146,7 +147,7 @@ def ingest(source: Path, convention: Convention | ManifestConvention, emotions: 
     rows, rejected, skipped, duplicates = [], list(rejected), 0, 0
     first_with_audio: dict[str, str] = {}
     root = Path(os.path.realpath(inside)) if inside is not None else None
-    for entry in entries:
+    for entry in progress_bar(entries, desc="ingest", shown=progress):
         if entry.problem:
             rejected.append({"path": str(entry.path), "reason": entry.problem})
             continue

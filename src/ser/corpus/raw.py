@@ -34,8 +34,10 @@ def read_stamp(raw: Path) -> dict:
     return stamp if isinstance(stamp, dict) else {}
 
 
-def fill_raw(raw: Path, downloads: Path, data: DataParams, sample_rate: int) -> tuple[Path, list[dict], Path | None]:
-    """Make data/raw hold the source's files unless it already does.
+def fill_raw(raw: Path, downloads: Path, data: DataParams, sample_rate: int,
+             progress: bool = True) -> tuple[Path, list[dict], Path | None]:
+    """Make data/raw hold the source's files unless it already does (``progress``: a download's bar on stderr, if
+    it is a terminal).
 
     Returns where the corpus is, the refused archive entries, and (for an archive) the
     folder every file of the corpus must resolve into.
@@ -45,7 +47,7 @@ def fill_raw(raw: Path, downloads: Path, data: DataParams, sample_rate: int) -> 
     if kind == "demo":
         made_from = {"source": "demo", "sample_rate": sample_rate, "generator": code_version("ser.corpus.demo")}
     elif kind in ("url", "archive"):
-        archive = download(source, downloads, sha256=data.sha256) if kind == "url" else local_archive(source)
+        archive = download(source, downloads, sha256=data.sha256, progress=progress) if kind == "url" else local_archive(source)
         limits = ArchiveLimits(data.max_archive_bytes, data.max_archive_files)
         record = verify_sha256(archive, data.sha256, kept.get("archive"))
         made_from = {"source": source, "sha256": record["sha256"], "limits": [limits.max_bytes, limits.max_files],

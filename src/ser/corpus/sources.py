@@ -25,10 +25,9 @@ from pathlib import Path, PurePosixPath
 from typing import Iterable
 from urllib.parse import unquote, urlsplit
 
-from tqdm import tqdm
-
 from ser.errors import SerError
 from ser.files import atomic_path, sha256_kept, stat_key, write_json
+from ser.progress import progress_bar
 
 TIMEOUT_SECONDS = 60
 BLOCK = 1 << 20
@@ -131,8 +130,8 @@ def _fetch(url: str, target: Path, validators: dict[str, str], *, sha256: str | 
     total = int(length) if length and length.isdigit() else None
     digest, received = hashlib.sha256(), 0
     try:
-        with response, atomic_path(target) as tmp, open(tmp, "wb") as out, tqdm(
-            total=total, unit="B", unit_scale=True, desc=target.name, file=sys.stderr, disable=not progress,
+        with response, atomic_path(target) as tmp, open(tmp, "wb") as out, progress_bar(
+            desc=target.name, unit="B", unit_scale=True, total=total, shown=progress,
         ) as bar:
             for block in iter(lambda: response.read(BLOCK), b""):
                 out.write(block)

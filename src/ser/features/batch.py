@@ -16,13 +16,11 @@ from __future__ import annotations
 import ctypes
 import multiprocessing
 import os
-import sys
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 from threadpoolctl import threadpool_limits
-from tqdm import tqdm
 
 from ser.config import FeatureParams
 from ser.corpus.audio import AudioError, load_audio
@@ -31,6 +29,7 @@ from ser.features.cache import FeatureCache, configuration_key
 from ser.features.extractor import FeatureExtractor
 from ser.features.families import feature_names
 from ser.features.table import write_feature_table
+from ser.progress import progress_bar
 
 DASK_BATCH_FILES = 8  # files per Dask task: amortises the scheduler's per-task overhead
 DASK_CONNECT_TIMEOUT = "30s"
@@ -165,8 +164,9 @@ def resolve_workers(workers: int) -> int:
 
 
 def compute_missing(catalog_rows: list[dict], params: FeatureParams, sample_rate: int,
-                    cache: FeatureCache, workers: int) -> int:
-    """Compute and cache the vectors of files not cached yet; return how many were computed."""
+                    cache: FeatureCache, workers: int, progress: bool = False) -> int:
+    """Compute and cache the vectors of files not cached yet; return how many were computed. ``progress``: a bar
+    of the files done on stderr, if it is a terminal."""
     tasks = list({row["sha256"]: (row["sha256"], row["path"]) for row in catalog_rows
                   if not cache.has(row["sha256"])}.values())
     if not tasks:
@@ -176,13 +176,11 @@ def compute_missing(catalog_rows: list[dict], params: FeatureParams, sample_rate
     else:
         results = _extract_local(params, sample_rate, tasks, min(resolve_workers(workers), len(tasks)), cache)
     failures = []
-    with tqdm(total=len(tasks), desc="features", unit="file", file=sys.stderr, delay=1.0) as progress:
-        for sha256, result in results:
-            if isinstance(result, str):
-                failures.append(result)
-            elif result is not None:  # a Dask worker's vector: stored here, where the cache is
-                cache.store(sha256, result)
-            progress.update()
+    for sha256, result in progress_bar(results, desc="features", total=len(tasks), shown=progress):
+        if isinstance(result, str):
+            failures.append(result)
+        elif result is not None:  # a Dask worker's vector: stored here, where the cache is
+            cache.store(sha256, result)
     if failures:
         raise AudioError(f"{len(failures)} file(s) could not be decoded although ingest accepted them "
                          f"(changed since?): {failures[0]}; re-run the ingest stage")
@@ -190,10 +188,10 @@ def compute_missing(catalog_rows: list[dict], params: FeatureParams, sample_rate
 
 
 def extract_features(catalog_rows: list[dict], params: FeatureParams, sample_rate: int, out: str | Path,
-                     cache_dir: str | Path, workers: int = 0) -> int:
+                     cache_dir: str | Path, workers: int = 0, progress: bool = False) -> int:
     """Extract every catalog file's features into the parquet file ``out``; return how many were computed."""
     names = feature_names(params)
     cache = FeatureCache(cache_dir, params, sample_rate, len(names))
-    computed = compute_missing(catalog_rows, params, sample_rate, cache, workers)
+    computed = compute_missing(catalog_rows, params, sample_rate, cache, workers, progress)
     write_feature_table(out, catalog_rows, names, cache)
     return computed

@@ -143,9 +143,9 @@ def _progress(paths: list[str], shown: bool):
     """``paths``, with a progress bar on stderr when ``shown`` and stderr is a terminal."""
     if not shown or len(paths) < 2:
         return paths
-    from tqdm import tqdm
+    from ser.progress import progress_bar
 
-    return tqdm(paths, desc="predict", unit="file", disable=None, leave=False)
+    return progress_bar(paths, desc="predict")
 
 
 def _extractor_for(info: dict, info_path: Path):

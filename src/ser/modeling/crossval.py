@@ -15,6 +15,7 @@ from ser.config import EvaluateParams, ParamError
 from ser.modeling.metrics import per_speaker_scores, summary_scores
 from ser.modeling.model import fit_model, without_calibration
 from ser.modeling.normalize import normalize, normalize_each_alone, reference_statistics
+from ser.progress import progress_bar
 
 SCORES = ("accuracy", "uar", "f1_macro")
 
@@ -45,18 +46,20 @@ def fit_predict(model, X, y, groups, train, test, normalization: str = "none") -
 
 
 def cross_validate_model(model, X, y, groups, params: EvaluateParams, *, seed: int,
-                         normalization: str = "none", n_jobs: int = -1) -> dict:
+                         normalization: str = "none", n_jobs: int = -1, progress: bool = False) -> dict:
     """Per-fold and mean/std accuracy, UAR and macro F1, each fold's test speakers, and per-speaker
     scores of the out-of-fold predictions (each file is predicted by the one fold that held it out).
+    ``progress``: a bar of the folds done on stderr, if it is a terminal.
 
-    The per-speaker key differs from the evaluate stage's ``per_speaker``, so `dvc metrics show`
-    keeps the two apart without prefixing file names.
+    The crossvalidate stage keeps the means and standard deviations as metrics and puts the rest in tables
+    (:mod:`ser.reports.breakdowns`).
     """
     X, y, groups = np.asarray(X, dtype=np.float64), np.asarray(y), np.asarray(groups)
     grouping = groups if params.cv_by == "speaker" else None  # random folds take no groups (and warn if given)
     folds = list(fold_splitter(params, groups, seed).split(X, y, grouping))
-    predictions = Parallel(n_jobs=n_jobs)(
-        delayed(fit_predict)(model, X, y, groups, train, test, normalization) for train, test in folds)
+    predictions = list(progress_bar(Parallel(n_jobs=n_jobs, return_as="generator")(
+        delayed(fit_predict)(model, X, y, groups, train, test, normalization) for train, test in folds),
+        desc="crossvalidate", unit="fold", total=len(folds), shown=progress))
     scores = [{**summary_scores(y[test], together), "uar_one_clip": summary_scores(y[test], alone)["uar"]}
               for (_, test), (together, alone) in zip(folds, predictions)]
     result = {"folds": len(folds)}

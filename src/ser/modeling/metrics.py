@@ -84,7 +84,8 @@ def evaluate_predictions(y_true, y_pred, probabilities: np.ndarray, classes) -> 
 
 
 def curves(y_true, probabilities: np.ndarray, classes) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One-vs-rest ROC (class, fpr, tpr) and precision-recall (class, recall, precision) points."""
+    """One-vs-rest ROC (emotion, fpr, tpr) and precision-recall (emotion, recall, precision) points, each class's
+    points in curve order."""
     y_true = np.asarray(y_true)
     roc_rows, pr_rows = [], []
     for i, label in enumerate(classes):
@@ -92,7 +93,7 @@ def curves(y_true, probabilities: np.ndarray, classes) -> tuple[pd.DataFrame, pd
         if not 0 < positives.sum() < len(y_true):
             continue
         fpr, tpr, _ = roc_curve(positives, probabilities[:, i])
-        roc_rows.append(pd.DataFrame({"class": label, "fpr": fpr, "tpr": tpr}))
+        roc_rows.append(pd.DataFrame({"emotion": label, "fpr": fpr, "tpr": tpr}))
         precision, recall, _ = precision_recall_curve(positives, probabilities[:, i])
-        pr_rows.append(pd.DataFrame({"class": label, "recall": recall, "precision": precision}))
+        pr_rows.append(pd.DataFrame({"emotion": label, "recall": recall, "precision": precision}))
     return pd.concat(roc_rows, ignore_index=True), pd.concat(pr_rows, ignore_index=True)

@@ -32,12 +32,6 @@ def class_counts(emotions, sets) -> pd.DataFrame:
     return counts.stack().rename("count").reset_index()
 
 
-def counts_by_set(counts: pd.DataFrame) -> dict[str, dict[str, int]]:
-    """``class_counts`` as ``{set: {emotion: count}}`` (emotions absent from a set left out)."""
-    return {part: {row.emotion: int(row.count) for row in counts[(counts["set"] == part) & (counts["count"] > 0)]
-                   .itertuples()} for part in SETS}
-
-
 def read_predictions(path) -> pd.DataFrame:
     """A predictions.csv written by the evaluate stage; a clear error if it is not one."""
     try:

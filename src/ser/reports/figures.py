@@ -38,9 +38,9 @@ def confusion_figure(y_true, y_pred, classes):
 
 
 def curve_figure(points: pd.DataFrame, x: str, y: str, title: str, scores: dict[str, float | None], score_name: str):
-    """One line per class, labelled with that class's area score."""
+    """One line per emotion (``points``' column ``emotion``), labelled with that emotion's area score."""
     figure, axes = plt.subplots(figsize=(6, 5))
-    for label, group in points.groupby("class", sort=False):
+    for label, group in points.groupby("emotion", sort=False):
         score = scores.get(label)
         axes.plot(group[x], group[y], label=f"{label} ({score_name} {score:.2f})" if score is not None else label)
     if x == "fpr":
