@@ -138,6 +138,9 @@ BAD_FILE_REASONS = {
     "not audio": "is not readable audio",
     "cut header": "is not readable audio",
     "silent": "is silent (peak below -80 dBFS); give a recording with audible speech",
+    "absurd header": "has a header claiming 68,719,476,735 samples in 2,521 bytes (more than 4,096 per byte): it is "
+                     "damaged or forged; give a readable audio file",
+    "too long": "is longer than the 300 s limit (301.0 s): split it into shorter recordings, or raise --max-seconds",
     "shorter than a frame": "is too short: 80 samples at 8000 Hz, fewer than one analysis frame (512); give a longer recording",
     "NaN samples": "contains NaN or infinite samples; give a readable audio file",
     "folder": "is a directory, not an audio file; give the audio files inside it",
