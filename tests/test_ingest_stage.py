@@ -8,6 +8,7 @@ import zipfile
 import pandas as pd
 import yaml
 
+from tests.archives import awkward_zips
 from tests.audiofiles import GOOD_RAVDESS
 from tests.conftest import PROJECT
 from tests.test_sources import sha256
@@ -64,3 +65,19 @@ def test_archive_limits_come_from_params(speech16k, tmp_path):
     assert refused.returncode == 2
     assert "error: archive corpus.zip has more than data.max_archive_files (3) entries" in refused.stderr
     assert not (tmp_path / "data/raw").exists()
+
+
+def test_archive_entries_that_cannot_be_written_are_rejected_alone(speech16k, tmp_path):
+    for name, (archive, refused) in awkward_zips(speech16k, tmp_path / "zips").items():
+        folder = tmp_path / name.replace(" ", "_")
+        folder.mkdir()
+        done = run_stage(folder, {"source": str(archive), "emotions": ["neutral", "calm"]})
+        assert done.returncode == 0, done.stderr
+        manifest = pd.read_csv(folder / "data/catalog.csv", dtype=str)
+        assert sorted(manifest["file"]) == sorted(f"Audio_Speech/{n}" for n in GOOD_RAVDESS)
+        rejected = pd.read_csv(folder / "data/rejected.csv", dtype=str)
+        reasons = dict(zip(rejected["path"], rejected["reason"]))
+        for entry, reason in refused.items():
+            assert reasons[entry] == f"archive entry refused: {reason}", (name, reasons)
+            assert f"warning: archive entry {entry!r} refused: {reason}" in done.stderr
+        assert max(len(line) for line in done.stderr.splitlines()) < 300
