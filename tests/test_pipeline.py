@@ -78,8 +78,8 @@ def predict_test_files(repo) -> dict[str, str]:
     test = {row["path"]: row["file"] for row in read_csv(repo.root / "data/catalog.csv") if split[row["file"]] == "test"}
     run = repo.run(sys.executable, "-m", "ser", "predict", "--format", "csv", *test)
     rows = list(csv.DictReader(io.StringIO(run.stdout)))
-    assert [row["path"] for row in rows] == list(test)
-    return {test[row["path"]]: row["emotion"] for row in rows}
+    assert [row["file"] for row in rows] == list(test)
+    return {test[row["file"]]: row["emotion"] for row in rows}
 
 
 def test_predict_from_audio_matches_the_evaluate_stage_and_ignores_params_changes(repo):
