@@ -18,8 +18,8 @@ import soxr
 from ser.errors import SerError
 
 SILENCE_PEAK = 1e-4  # below this absolute peak (about -80 dBFS) a file counts as silent
-# A header claiming more decoded samples than this per byte of file is damaged or forged: FLAC's best case (a
-# constant signal in 65,535-sample blocks) is about 4,000 per byte, speech in any codec stays below 100.
+# A header claiming more decoded samples than this per byte of file is damaged or forged: speech in any codec
+# gives well under 100 per byte, and an hour of a constant signal as libsndfile writes FLAC about 300.
 MAX_SAMPLES_PER_BYTE = 4096
 
 
