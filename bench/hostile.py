@@ -51,7 +51,7 @@ try:
 except SourceError as error:
     message = str(error)
 print(json.dumps({"seconds": round(time.perf_counter() - start, 3), "message_chars": len(message),
-                  "peak_mb": int(re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text()).group(1)) // 1024,
+                  "peak_mb": int(re.search(r"VmHWM:\\s+(\\d+)", Path("/proc/self/status").read_text())[1]) // 1024,
                   "message": message}))
 """
 
@@ -102,7 +102,8 @@ def absurd_header_predict(model: Path, real: list[Path], absurd: Path) -> dict:
                           *map(str, real), str(absurd)], capture_output=True, text=True, timeout=600)
     failures = [line for line in run.stderr.splitlines() if line.startswith(f"error: {absurd}")]
     return {"returncode": run.returncode, "real_files": len(real), "printed": len(run.stdout.splitlines()),
-            "failure_lines": len(failures), "failure": failures[0].removeprefix(f"error: {absurd} ") if failures else None,
+            "failure_lines": len(failures),
+            "failure": failures[0].removeprefix(f"error: {absurd} ") if failures else None,
             "traceback": "Traceback" in run.stderr, "flac_kb": round(absurd.stat().st_size / 1024, 1)}
 
 
@@ -155,7 +156,8 @@ def long_name_tar(folder: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_model_and_data(parser)
-    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file (docs/results/hostile.json)")
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file "
+                                                  "(docs/results/hostile.json)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ser-hostile-") as scratch:
         folder = Path(scratch)

@@ -46,9 +46,9 @@ def hostile() -> list[str]:
     zipped = "; ".join(f"{name}: {zip_['written']} written, {len(zip_['refused'])} refused "
                        f"({', '.join(sorted(set(zip_['refused'].values())))})" for name, zip_ in zips.items())
     return ["| hostile input | what happened |", "| --- | --- |",
-            f"| `ser serve`: {len(serve['statuses'])} concurrent uploads of a {serve['flac_kb']:.0f} KB one-hour FLAC | "
-            f"status {statuses}, the slowest in {serve['seconds_max']:.2f} s; resident memory {serve['rss_idle_mb']:.0f} MB "
-            f"idle, {serve['rss_peak_mb']:.0f} MB at its peak (+{serve['rss_growth_mb']:.1f}); `/health` "
+            f"| `ser serve`: {len(serve['statuses'])} concurrent uploads of a {serve['flac_kb']:.0f} KB one-hour "
+            f"FLAC | status {statuses}, the slowest in {serve['seconds_max']:.2f} s; resident memory "
+            f"{serve['rss_idle_mb']:.0f} MB idle, {serve['rss_peak_mb']:.0f} MB at its peak (+{serve['rss_growth_mb']:.1f}); `/health` "
             f"{'answered every' if serve['health_all_ok'] else 'failed some of'} {serve['health_checks']} checks, "
             f"the slowest in {serve['health_slowest_s']:.2f} s |",
             f"| `ser predict`: {predict['real_files']} real files and a {predict['flac_kb']:.1f} KB FLAC claiming 2^36 "

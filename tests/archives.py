@@ -28,7 +28,8 @@ def awkward_zips(speech16k: Path, folder: Path) -> dict[str, tuple[Path, dict[st
         "a file and a folder of one name": (
             [("Audio_Speech/a.wav", audio), ("Audio_Speech/a.wav/deeper/x.wav", audio),
              ("Audio_Speech/b/deeper/x.wav", audio), ("Audio_Speech/b", audio)],
-            {"Audio_Speech/a.wav/deeper/x.wav": "cannot be written: another entry is a file where its path has a folder",
+            {"Audio_Speech/a.wav/deeper/x.wav":
+                 "cannot be written: another entry is a file where its path has a folder",
              "Audio_Speech/b": "another entry already has this path"}),
     }
     made = {}

@@ -41,7 +41,7 @@ def test_a_column_constant_for_one_speaker_pools_that_speakers_zero_variance():
     X = np.array([[3.0, 0.0], [3.0, 1.0], [-1.0, 2.0], [1.0, 2.0]])  # column 0 constant for A, std 1 for B
     speakers = np.array(["A", "A", "B", "B"])
     mean, std = reference_statistics(X, speakers)
-    np.testing.assert_allclose(std, [np.sqrt(0.5), np.sqrt(0.125)])  # 0.707, not the 1.0 of a std replaced before pooling
+    np.testing.assert_allclose(std, [np.sqrt(0.5), np.sqrt(0.125)])  # 0.707, not 1.0 (a std replaced, then pooled)
     np.testing.assert_allclose(mean, [1.5, 1.25])
     assert reference_statistics(np.array([[2.0], [2.0], [5.0]]), np.array(["A", "A", "B"]))[1].tolist() == [1.0]
 

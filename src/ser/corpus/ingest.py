@@ -124,7 +124,8 @@ def _inside(path: Path, root: Path) -> bool:
 
 
 def ingest(source: Path, convention: Convention | ManifestConvention, emotions: tuple[str, ...] | str, *,
-           sample_rate: int, min_samples: int, max_seconds: float | None = None, rejected: Iterable[dict] = (), cache: CheckCache | None = None,
+           sample_rate: int, min_samples: int, max_seconds: float | None = None, rejected: Iterable[dict] = (),
+           cache: CheckCache | None = None,
            inside: Path | None = None) -> IngestResult:
     """Check every audio file of the corpus at ``source`` and keep those of the selected emotions.
 
