@@ -195,6 +195,13 @@ class ArchiveLimits:
                               f"where it is extracted ({destination}); free some space")
 
 
+class HugeTarHeader(Exception):
+    """A tar long-name or pax header over :data:`MAX_TAR_HEADER` bytes, met before it was read."""
+
+    def __init__(self, kind: str, size: int):
+        super().__init__(f"a {kind} header of {size:,} bytes (at most {MAX_TAR_HEADER:,} are read)")
+
+
 class BoundedTarInfo(tarfile.TarInfo):
     """A tar header that refuses a long-name or pax header over :data:`MAX_TAR_HEADER` bytes before
     :mod:`tarfile` reads its body whole (it would hold all of it in memory, and put it in messages)."""
@@ -202,9 +209,8 @@ class BoundedTarInfo(tarfile.TarInfo):
     def _proc_member(self, tarfile_):
         if self.type in (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE,
                          tarfile.SOLARIS_XHDTYPE) and self.size > MAX_TAR_HEADER:
-            kind = "long-name" if self.type in (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK) else "pax"
-            raise SourceError(f"archive {tarfile_.name} has a {kind} header of {self.size:,} bytes (at most "
-                              f"{MAX_TAR_HEADER:,} are read); refused: the archive is damaged or hostile")
+            long_name = self.type in (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK)
+            raise HugeTarHeader("long-name" if long_name else "pax", self.size)
         return super()._proc_member(tarfile_)
 
 
@@ -227,6 +233,8 @@ def extract_archive(archive: Path, destination: Path, limits: ArchiveLimits) -> 
         if bundle is not None:
             with bundle:
                 return _extract_tar(bundle, archive, destination, limits)
+    except HugeTarHeader as error:
+        raise SourceError(f"archive {archive} has {error}; refused: the archive is damaged or hostile") from None
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, OSError) as error:
         raise SourceError(f"archive {archive} is corrupt or truncated ({shorten(str(error))}); download or copy it "
                           "again") from None
