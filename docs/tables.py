@@ -12,6 +12,7 @@ a JSON file under docs/results/, written by the command the table's caption name
   -S evaluate.cv_folds=12`` in a clone, then ``python docs/tables.py --record-run <that clone>``
 * ``few_recordings.json``: ``python bench/few_recordings.py --run <that clone> --json docs/results/few_recordings.json``
 * ``extract.json``: ``python bench/extract.py --data ../shared/data/ravdess16k/Actor_01 --json docs/results/extract.json``
+* ``hostile.json``: ``python bench/hostile.py --data ../shared/data/ravdess16k --json docs/results/hostile.json``
 """
 from __future__ import annotations
 
@@ -35,6 +36,29 @@ def result(name: str) -> dict:
 
 def pm(pair) -> str:
     return f"{pair[0]:.3f} ± {pair[1]:.3f}"
+
+
+def hostile() -> list[str]:
+    found = result("hostile")
+    serve, predict, run = found["serve_hour_flac_x8"], found["predict_absurd_header"], found["exp_run_absurd_header"]
+    zips, tar = found["awkward_zips"], found["long_name_tar_gz"]
+    statuses = ", ".join(str(s) for s in sorted(set(serve["statuses"])))
+    zipped = "; ".join(f"{name}: {zip_['written']} written, {len(zip_['refused'])} refused "
+                       f"({', '.join(sorted(set(zip_['refused'].values())))})" for name, zip_ in zips.items())
+    return ["| hostile input | what happened |", "| --- | --- |",
+            f"| `ser serve`: {len(serve['statuses'])} concurrent uploads of a {serve['flac_kb']:.0f} KB one-hour "
+            f"FLAC | status {statuses}, the slowest in {serve['seconds_max']:.2f} s; resident memory "
+            f"{serve['rss_idle_mb']:.0f} MB idle, {serve['rss_peak_mb']:.0f} MB at its peak (+{serve['rss_growth_mb']:.1f}); `/health` "
+            f"{'answered every' if serve['health_all_ok'] else 'failed some of'} {serve['health_checks']} checks, "
+            f"the slowest in {serve['health_slowest_s']:.2f} s |",
+            f"| `ser predict`: {predict['real_files']} real files and a {predict['flac_kb']:.1f} KB FLAC claiming 2^36 "
+            f"samples | {predict['printed']} results printed, {predict['failure_lines']} failure line "
+            f"(\"{predict['failure']}\"), exit status {predict['returncode']} |",
+            f"| `dvc exp run` on {run['real_files']} real files and that FLAC | {run['featurised']} rows featurised, "
+            f"{len(run['rejected'])} rejected (\"{next(iter(run['rejected'].values()))}\") |",
+            f"| the two awkward zips | {zipped} |",
+            f"| a {tar['archive_kb']:.0f} KB .tar.gz with a 256 MB GNU long name | refused in {tar['seconds']:.3f} s, "
+            f"peak memory {tar['peak_mb']} MB, a message of {tar['message_chars']} characters |"]
 
 
 def headline() -> list[str]:
@@ -125,6 +149,9 @@ def few_recordings() -> list[str]:
 
 TABLES = {"headline": headline, "selection-folds": selection_folds, "selection-scores": selection_scores,
           "calibration": calibration, "extract-costs": extract_costs, "extract-stage": extract_stage, "few-recordings": few_recordings}
+
+
+TABLES["hostile"] = hostile  # docs/serve.md: bench/hostile.py's figures
 
 
 def rendered(text: str) -> str:

@@ -26,12 +26,13 @@ def main(args, params):
             tmp.write_text(DOWNLOADS_NOTE)
     corpus, refused, inside = fill_raw(Path(args.raw), Path(args.downloads), params.data, params.audio.sample_rate,
                                        progress=not args.quiet)
-    cache = CheckCache(args.cache, params.audio.sample_rate, params.features.min_samples)
+    cache = CheckCache(args.cache, params.audio.sample_rate, params.features.min_samples, params.audio.max_seconds)
     try:
         result = ingest(
             corpus, CONVENTIONS[params.data.dataset], params.data.emotions,
             sample_rate=params.audio.sample_rate,
             min_samples=params.features.min_samples,
+            max_seconds=params.audio.max_seconds,
             rejected=refused, cache=cache, inside=inside, progress=not args.quiet,
         )
     except IngestError as error:

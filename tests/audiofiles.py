@@ -50,7 +50,34 @@ def write_tone(path: Path, *, sample_rate: int = 16000, subtype: str | None = No
     return path
 
 
-BAD_AUDIO = ("empty", "not audio", "cut header", "silent", "shorter than a frame", "NaN samples")
+BAD_AUDIO = ("empty", "not audio", "cut header", "silent", "shorter than a frame", "NaN samples", "absurd header",
+             "too long")
+LONG_SECONDS = 301  # "too long": past audio.max_seconds' default (300) and ser serve's (120)
+
+
+def write_absurd_header_flac(path: Path) -> Path:
+    """A short FLAC whose STREAMINFO claims 2**36 - 1 samples (decoding it whole would need 256 GiB)."""
+    write_tone(path, seconds=0.25, fmt="FLAC")
+    data = bytearray(path.read_bytes())
+    assert data[:4] == b"fLaC" and data[4] & 0x7F == 0  # STREAMINFO first: its 36-bit sample count ends at byte 26
+    packed = int.from_bytes(data[18:26], "big")
+    data[18:26] = (packed | (2 ** 36 - 1)).to_bytes(8, "big")
+    path.write_bytes(bytes(data))
+    return path
+
+
+def write_long_flac(path: Path, seconds: float, sample_rate: int = 8000) -> Path:
+    """A FLAC of ``seconds`` of a near-constant signal (a quiet tone in its first second, then a constant):
+    hours of it fit in kilobytes. Written block by block, in little memory."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    block = np.full(sample_rate * 60, 0.01, dtype=np.float32)
+    with sf.SoundFile(path, "w", sample_rate, 1, format="FLAC", subtype="PCM_16") as out:
+        out.write(tone(sample_rate=sample_rate, amplitude=0.1)[:, 0].astype(np.float32))
+        left = int(seconds * sample_rate) - sample_rate
+        while left > 0:
+            out.write(block[:left])
+            left -= len(block)
+    return path
 
 
 def write_bad_audio(path: Path, kind: str, good: Path) -> Path:
@@ -70,6 +97,10 @@ def write_bad_audio(path: Path, kind: str, good: Path) -> Path:
         samples = tone()
         samples[100] = np.nan
         sf.write(path, samples, 16000, subtype="FLOAT")
+    elif kind == "absurd header":
+        write_absurd_header_flac(path)
+    elif kind == "too long":
+        write_long_flac(path, LONG_SECONDS)
     else:
         raise ValueError(f"unknown kind of bad audio {kind!r}; known: {', '.join(BAD_AUDIO)}")
     return path
@@ -77,4 +108,8 @@ def write_bad_audio(path: Path, kind: str, good: Path) -> Path:
 
 def bad_audio_files(folder: Path, good: Path) -> dict[str, Path]:
     """One file of each :data:`BAD_AUDIO` kind in ``folder``, named after its kind: kind -> path."""
-    return {kind: write_bad_audio(folder / f"{kind.replace(' ', '_')}.wav", kind, good) for kind in BAD_AUDIO}
+    return {kind: write_bad_audio(folder / f"{kind.replace(' ', '_')}{SUFFIXES.get(kind, '.wav')}", kind, good)
+            for kind in BAD_AUDIO}
+
+
+SUFFIXES = {"absurd header": ".flac", "too long": ".flac"}

@@ -16,7 +16,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from ser.inference.bundle import (
-    INFO_FILE, MODEL_FILE, TRUSTED_TYPES, BundleError, bundle_types, load_bundle, read_info, save_bundle,
+    INFO_FILE, MODEL_FILE, TRUSTED_TYPES, BundleError, bundle_types, load_bundle, read_info, save_bundle, write_info,
 )
 from ser.config import TrainParams
 from ser.files import sha256_of
@@ -151,7 +151,7 @@ def restamp(copy: Path) -> None:
     """Record the tampered file's hash in model.json, as a deliberate attacker would."""
     info = json.loads((copy / INFO_FILE).read_text())
     info["model_sha256"] = sha256_of(copy / MODEL_FILE)
-    (copy / INFO_FILE).write_text(json.dumps(info))
+    write_info(copy, info)  # and model.json's own digest
 
 
 @pytest.mark.parametrize("name", TAMPERINGS)
@@ -202,9 +202,29 @@ def test_missing_or_broken_parts_are_named(copy, damage, message):
 def test_classes_that_disagree_with_the_model_are_refused(copy):
     info = read_info(copy)
     info["classes"] = ["angry", "happy", "surprised"]
-    (copy / INFO_FILE).write_text(json.dumps(info))
+    write_info(copy, info)
     with pytest.raises(BundleError, match="predicts classes"):
         load_bundle(copy)
+
+
+def test_an_edited_or_undigested_model_json_is_refused(copy, speech16k):
+    info = read_info(copy)
+    edited = {**info, "speaker_reference": {"mean": [0.0], "std": [1.0]}}
+    (copy / INFO_FILE).write_text(json.dumps(edited))  # what changed a prediction from calm to disgust
+    with pytest.raises(BundleError) as refused:
+        load_bundle(copy)
+    assert str(refused.value) == (f"{copy / INFO_FILE} does not match its SHA-256 (info_sha256): it was edited or "
+                                  "damaged after training, and its settings change predictions; refusing it: re-run "
+                                  "dvc repro or copy the bundle again")
+    del info["info_sha256"]
+    (copy / INFO_FILE).write_text(json.dumps(info))
+    run = subprocess.run([sys.executable, "-m", "ser", "predict", "--model", str(copy),
+                          str(speech16k / "Actor_05/03-01-05-01-01-01-05.wav")], capture_output=True, text=True)
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr == (f"error: {copy / INFO_FILE} lacks its own SHA-256 (info_sha256; bundles of older versions "
+                          "of ser do); refusing settings that cannot be verified: retrain: dvc repro\n")
+    write_info(copy, {**info, "note": "rewritten"})  # written with its digest, as the pipeline writes it: loads
+    assert load_bundle(copy)[1]["note"] == "rewritten"
 
 
 @pytest.mark.parametrize("name", ["untrusted class", "pickle instead of skops"])

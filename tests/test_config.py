@@ -28,6 +28,8 @@ def test_shipped_params_are_valid_and_match_the_notebook():
     ("data", "dataset", "timit", "data.dataset: got 'timit'; allowed: ravdess"),
     ("data", "max_archive_bytes", 0, "data.max_archive_bytes: got 0; allowed: an integer >= 1"),
     ("data", "max_archive_files", "many", "data.max_archive_files: got 'many'; allowed: an integer >= 1"),
+    ("data", "max_download_bytes", -5, "data.max_download_bytes: got -5; allowed: an integer >= 1"),
+    ("audio", "max_seconds", 0, "audio.max_seconds: got 0; allowed: a number in (0, inf]"),
     ("train", "alpha", -1, "train.alpha: got -1; allowed: a number in [0, inf]"),
     ("train", "hidden_layer_sizes", [0], "train.hidden_layer_sizes"),
     ("train", "solver", "rmsprop", "train.solver: got 'rmsprop'; allowed: adam, sgd, lbfgs"),

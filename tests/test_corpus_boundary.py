@@ -24,7 +24,8 @@ RUN_SECONDS = 300  # a hang fails the test instead of blocking it
 CHEAP = {"features": {"families": ["mfcc"], "stats": ["mean"]}, "train": {"model": "logreg"}}
 HOSTILE_CASES = ["zero-byte", "truncated header", "random bytes named .wav", "directory named .wav",
                  "broken link named .wav", "link loop named .wav", "FIFO named .wav", "socket named .wav",
-                 "all-silent", "shorter than one frame", "NaN samples"]
+                 "all-silent", "shorter than one frame", "NaN samples", "a header claiming 2**36 samples",
+                 "longer than audio.max_seconds"]
 
 
 def _without_permission_override() -> None:
@@ -101,7 +102,7 @@ def test_hostile_folder_runs_through_and_an_unchanged_corpus_reruns_nothing_down
     try:
         first = exp_run(repo, "features")
         assert stages_run(first.stdout) == ["ingest", "features"]
-        decoded = len(good) + 6  # and the duplicate and the five of bad content; the others are refused unopened
+        decoded = len(good) + 8  # and the duplicate and the seven of bad content; the others are refused unopened
         assert ingest_checks(first.stdout) == (decoded, 0)
         features, rejected = outcome(repo)
         assert features == good

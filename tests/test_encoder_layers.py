@@ -161,7 +161,7 @@ def whisper_bundle(folder, layers, recorded_layers) -> None:
 
 
 def test_a_bundle_whose_layers_differ_from_its_features_is_refused(tmp_path):
-    from ser.inference.bundle import BundleError
+    from ser.inference.bundle import BundleError, write_info
     from ser.inference.predictor import Predictor
 
     whisper_bundle(tmp_path / "same", (2, 3), (2, 3))
@@ -174,7 +174,7 @@ def test_a_bundle_whose_layers_differ_from_its_features_is_refused(tmp_path):
     whisper_bundle(tmp_path / "changed", (2, 3), (2, 3))
     info = json.loads((tmp_path / "changed" / "model.json").read_text())
     info["weights"]["whisper"]["layers"]["3"] = "0" * 64  # derived differently from what it was trained on
-    (tmp_path / "changed" / "model.json").write_text(json.dumps(info))
+    write_info(tmp_path / "changed", info)  # with its own digest: the layers' check is what refuses it
     with pytest.raises(BundleError, match="whisper layer\\(s\\) 3 derived here differ from those the model was "
                                           "trained on"):
         Predictor(tmp_path / "changed")

@@ -16,6 +16,7 @@ import soundfile as sf
 
 from ser.corpus.conventions import CONVENTIONS
 from ser.corpus.ingest import IngestError, ingest
+from ser.config import AudioParams
 from tests.audiofiles import GOOD_RAVDESS, copy_good_files, tone, write_bad_audio
 
 RAVDESS = CONVENTIONS["ravdess"]
@@ -24,7 +25,7 @@ BAD = "Actor_20/03-01-01-01-01-01-20.wav"  # a valid name: neutral, selected, so
 
 
 def run_ingest(corpus: Path, emotions=SELECTED):
-    return ingest(corpus, RAVDESS, emotions, sample_rate=16000, min_samples=2048)
+    return ingest(corpus, RAVDESS, emotions, sample_rate=16000, min_samples=2048, max_seconds=AudioParams().max_seconds)
 
 
 def reasons(result) -> dict[str, str]:
@@ -133,6 +134,9 @@ HOSTILE = {
     "stereo, minus infinity in one channel": make_stereo_infinite_in_one_channel,
     "stereo, channels cancelling to silence": make_stereo_cancelling_to_silence,
     "data cut right after the header": make_cut_after_header,
+    "a header claiming 2**36 samples": bad_audio("absurd header", "file has a header claiming 68,719,476,735 samples"),
+    "longer than audio.max_seconds": bad_audio("too long", "file is longer than the 300 s limit (301.0 s): split it "
+                                                           "into shorter recordings, or raise audio.max_seconds"),
 }
 
 

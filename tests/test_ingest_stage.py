@@ -8,9 +8,10 @@ import zipfile
 import pandas as pd
 import yaml
 
+from tests.archives import awkward_zips, long_header_tar
 from tests.audiofiles import GOOD_RAVDESS
 from tests.conftest import PROJECT
-from tests.test_sources import sha256
+from tests.test_sources import good_zip, server, sha256  # noqa: F401  (server: the loopback HTTP fixture)
 
 
 def run_stage(tmp_path, data: dict) -> subprocess.CompletedProcess:
@@ -64,3 +65,39 @@ def test_archive_limits_come_from_params(speech16k, tmp_path):
     assert refused.returncode == 2
     assert "error: archive corpus.zip has more than data.max_archive_files (3) entries" in refused.stderr
     assert not (tmp_path / "data/raw").exists()
+
+
+def test_archive_entries_that_cannot_be_written_are_rejected_alone(speech16k, tmp_path):
+    for name, (archive, refused) in awkward_zips(speech16k, tmp_path / "zips").items():
+        folder = tmp_path / name.replace(" ", "_")
+        folder.mkdir()
+        done = run_stage(folder, {"source": str(archive), "emotions": ["neutral", "calm"]})
+        assert done.returncode == 0, done.stderr
+        manifest = pd.read_csv(folder / "data/catalog.csv", dtype=str)
+        assert sorted(manifest["file"]) == sorted(f"Audio_Speech/{n}" for n in GOOD_RAVDESS)
+        rejected = pd.read_csv(folder / "data/rejected.csv", dtype=str)
+        reasons = dict(zip(rejected["path"], rejected["reason"]))
+        for entry, reason in refused.items():
+            assert reasons[entry] == f"archive entry refused: {reason}", (name, reasons)
+            assert f"warning: archive entry {entry!r} refused: {reason}" in done.stderr
+        assert max(len(line) for line in done.stderr.splitlines()) < 300
+
+
+def test_a_huge_tar_header_and_a_download_over_the_cap_stop_the_stage_in_one_line(server, speech16k, tmp_path):  # noqa: F811
+    long_header_tar(tmp_path / "long.tar.gz", 8 << 20)
+    refused = run_stage(tmp_path, {"source": "long.tar.gz"})
+    assert refused.returncode == 2
+    assert [line for line in refused.stderr.splitlines() if line.startswith("error: ")] == [
+        "error: archive long.tar.gz has a long-name header of 8,388,608 bytes (at most 1,048,576 are read); refused: "
+        "the archive is damaged or hostile"]
+    assert not (tmp_path / "data/raw").exists()
+
+    archive = good_zip(speech16k, server.root / "corpus.zip")
+    url = f"{server.url}/corpus.zip"
+    capped = run_stage(tmp_path, {"source": url, "emotions": ["neutral", "calm"], "max_download_bytes": 1000})
+    assert capped.returncode == 2
+    assert f"error: data.source {url} is larger than data.max_download_bytes (1,000 bytes); refused. Raise the " \
+           f"limit if you trust the source (its Content-Length is {archive.stat().st_size:,})" in capped.stderr
+    assert not any(path.name.endswith("corpus.zip") for path in (tmp_path / "data/downloads").iterdir())
+    done = run_stage(tmp_path, {"source": url, "emotions": ["neutral", "calm"]})
+    assert done.returncode == 0, done.stderr

@@ -37,6 +37,15 @@ def test_reference_is_the_average_speaker():
     np.testing.assert_allclose(std, np.sqrt(np.mean(variances, axis=0)))
 
 
+def test_a_column_constant_for_one_speaker_pools_that_speakers_zero_variance():
+    X = np.array([[3.0, 0.0], [3.0, 1.0], [-1.0, 2.0], [1.0, 2.0]])  # column 0 constant for A, std 1 for B
+    speakers = np.array(["A", "A", "B", "B"])
+    mean, std = reference_statistics(X, speakers)
+    np.testing.assert_allclose(std, [np.sqrt(0.5), np.sqrt(0.125)])  # 0.707, not 1.0 (a std replaced, then pooled)
+    np.testing.assert_allclose(mean, [1.5, 1.25])
+    assert reference_statistics(np.array([[2.0], [2.0], [5.0]]), np.array(["A", "A", "B"]))[1].tolist() == [1.0]
+
+
 def test_new_speakers_with_enough_recordings_are_standardised_like_training_speakers():
     X, speakers = speakers_sample()
     assert (speakers == "01").sum() >= SHRINK_BELOW and (speakers == "03").sum() < SHRINK_BELOW

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+import resource
 import json
 import shutil
 import subprocess
@@ -14,10 +15,10 @@ import pytest
 import soundfile as sf
 
 from ser.corpus.audio import load_audio
-from ser.inference.bundle import load_bundle
+from ser.inference.bundle import load_bundle, read_info, write_info
 from ser.config import FeatureParams
 from ser.features.extractor import FeatureExtractor
-from tests.audiofiles import bad_audio_files
+from tests.audiofiles import bad_audio_files, write_long_flac
 from tests.bundles import train_bundle
 from tests.terminal import run_with_stderr_on_a_terminal
 
@@ -142,6 +143,9 @@ BAD_FILE_REASONS = {
     "not audio": "is not readable audio",
     "cut header": "is not readable audio",
     "silent": "is silent (peak below -80 dBFS); give a recording with audible speech",
+    "absurd header": "has a header claiming 68,719,476,735 samples in 2,521 bytes (more than 4,096 per byte): it is "
+                     "damaged or forged; give a readable audio file",
+    "too long": "is longer than the 300 s limit (301.0 s): split it into shorter recordings, or raise --max-seconds",
     "shorter than a frame": "is too short: 80 samples at 8000 Hz, fewer than one analysis frame (512); give a longer recording",
     "NaN samples": "contains NaN or infinite samples; give a readable audio file",
     "folder": "is a directory, not an audio file; give the audio files inside it",
@@ -252,3 +256,42 @@ def test_progress_on_a_terminal_only_and_never_on_stdout(bundle, speech16k):
     code, stdout, terminal = run_with_stderr_on_a_terminal(SER + ["predict", "--quiet", "--model", str(bundle),
                                                                   "--format", "csv", *files])
     assert code == 0 and terminal == "" and stdout == quiet_pipe.stdout
+
+
+def test_the_bundles_audio_max_seconds_bounds_recordings_and_max_seconds_overrides_it(bundle, speech16k, tmp_path):
+    copy = tmp_path / "model"
+    shutil.copytree(bundle, copy)
+    info = read_info(copy)
+    write_info(copy, {**info, "audio": {**info["audio"], "max_seconds": 10}})  # as the train stage records it
+    long = write_long_flac(tmp_path / "long.flac", 20)
+    good = str(speech16k / NEW_SPEAKER_FILES[0])
+    run = run_ser("predict", "--model", str(copy), "--format", "json", good, str(long))
+    assert run.returncode == 1 and [json.loads(line)["file"] for line in run.stdout.splitlines()] == [good]
+    assert f"error: {long} is longer than the 10 s limit (20.0 s): split it into shorter recordings, or raise " \
+           "--max-seconds\n" in run.stderr
+    run = run_ser("predict", "--model", str(copy), "--format", "json", "--max-seconds", "30", good, str(long))
+    assert run.returncode == 0, run.stderr
+    assert [json.loads(line)["file"] for line in run.stdout.splitlines()] == [good, str(long)]
+
+
+def test_a_file_too_large_for_memory_is_that_files_failure(bundle, speech16k, tmp_path):
+    """Within every bound (1 GB of 16-bit WAV, a sparse file, --max-seconds raised), but not within the memory
+    ser predict may use: MemoryError is that file's failure, and the other file is printed."""
+    huge = tmp_path / "huge.wav"
+    with sf.SoundFile(huge, "w", 16000, 1, subtype="PCM_16") as out:
+        out.write(np.full(16000, 0.1))
+    frames = 1 << 29  # 2 bytes each: 1 GiB of samples, 2 GiB as float32
+    with open(huge, "r+b") as data:  # the RIFF and data sizes claim them; the file is a hole up to its end
+        data.seek(4)
+        data.write((36 + 2 * frames).to_bytes(4, "little"))
+        data.seek(40)
+        data.write((2 * frames).to_bytes(4, "little"))
+        data.truncate(44 + 2 * frames)
+    good = str(speech16k / NEW_SPEAKER_FILES[0])
+    run = subprocess.run([sys.executable, "-m", "ser", "predict", "--model", str(bundle), "--format", "json",
+                          "--max-seconds", "100000", good, str(huge)], capture_output=True, text=True, timeout=300,
+                         preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30)))
+    assert run.returncode == 1, run.stderr
+    assert [json.loads(line)["file"] for line in run.stdout.splitlines()] == [good]
+    assert f"error: {huge} cannot be decoded: its {frames:,} frames do not fit in memory; give a readable audio " \
+           "file (WAV, FLAC, OGG or AIFF)\n" in run.stderr

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pytest
 import requests
 
 from ser.inference.bundle import INFO_FILE
-from tests.audiofiles import bad_audio_files
+from tests.audiofiles import bad_audio_files, write_long_flac
 from tests.bundles import train_bundle
 from tests.servers import ServeProcess
 
@@ -37,7 +38,7 @@ def servers(bundles):
     running = {}
     try:
         for normalize, bundle in bundles.items():
-            running[normalize] = ServeProcess(bundle, "--max-upload-mb", str(LIMIT_MB))
+            running[normalize] = ServeProcess(bundle, "--max-upload-mb", str(LIMIT_MB), "--allow-host", "ser.test")
         yield running
     finally:
         for server in running.values():
@@ -134,9 +135,9 @@ def test_health_and_model(servers, bundles):
         assert model.json() == json.loads((bundles[normalize] / INFO_FILE).read_text())
 
 
-def test_each_bad_part_is_422_naming_it_as_ser_predict_does(servers, bundles, speech16k, tmp_path):
+def test_each_bad_part_is_refused_alone_naming_it_as_ser_predict_does(servers, bundles, speech16k, tmp_path):
     bad = sorted(bad_audio_files(tmp_path / "bad", speech16k / FILES[0]).values())
-    run = ser_predict(bundles["none"], bad)
+    run = ser_predict(bundles["none"], bad, "--max-seconds", "120")  # ser serve's default limit
     reasons = {}  # ser predict's words after the path, for each file
     for line in run.stderr.splitlines()[:-1]:
         for path in bad:
@@ -145,11 +146,16 @@ def test_each_bad_part_is_422_naming_it_as_ser_predict_does(servers, bundles, sp
     assert len(reasons) == len(bad), run.stderr
     good = speech16k / FILES[0]
     for normalize, server in servers.items():
+        alone = post(server.url, [good]).json()["predictions"]
         for path in bad:
-            response = post(server.url, [good, path], names=[good.name, f"upload of {path.name}"])
-            assert response.status_code == 422, (path.name, response.text)
             name = f"upload of {path.name}"
-            assert response.json() == {"error": f"{name} {reasons[path.name]}", "file": name}
+            refused = {"file": name, "status": 422, "error": f"{name} {reasons[path.name]}"}
+            response = post(server.url, [good, path], names=[good.name, name])
+            assert response.status_code == 200, (path.name, response.text)
+            assert response.json()["predictions"] == alone + [refused]  # the good part predicted as if sent alone
+            response = post(server.url, [path], names=[name])
+            assert response.status_code == 422, (path.name, response.text)
+            assert response.json() == {"error": refused["error"], "file": name, "predictions": [refused]}
         assert post(server.url, [good]).status_code == 200  # still serving
 
 
@@ -241,3 +247,72 @@ def test_a_bundle_that_lost_its_model_hash_is_refused(bundles, speech16k, tmp_pa
     assert run.returncode == 2 and run.stdout == ""
     assert run.stderr == (f"error: {copy / INFO_FILE} lacks the SHA-256 of model.skops (model_sha256); refusing to "
                           "load an unverifiable model: re-run dvc repro or copy the bundle again\n")
+
+
+def test_only_addresses_localhost_and_allowed_names_are_answered(servers):
+    url, port = servers["none"].url, servers["none"].port
+    for host, status in ((f"127.0.0.1:{port}", 200), (f"localhost:{port}", 200), (f"[::1]:{port}", 200),
+                         (f"ser.test:{port}", 200), (f"SER.test.:{port}", 200),
+                         (f"rebind.example:{port}", 421), ("127.0.0.1.rebind.example", 421)):
+        response = requests.get(f"{url}/model", headers={"Host": host}, timeout=10)
+        assert response.status_code == status, (host, response.text)
+    body = requests.get(f"{url}/model", headers={"Host": f"rebind.example:{port}"}, timeout=10).json()
+    assert body == {"error": f"this server does not answer to the name 'rebind.example:{port}'; use its address, "
+                             "or start ser serve with --allow-host NAME", "file": None}
+
+
+def test_a_post_from_another_sites_page_is_403_and_the_servers_own_page_may_post(servers, speech16k):
+    url, good = servers["none"].url, speech16k / FILES[0]
+    parts = [("file", (good.name, good.read_bytes(), "audio/wav"))]
+    for origin, status in (("http://evil.example", 403), ("null", 403), (url.replace("127.0.0.1", "localhost"), 403),
+                           (url, 200)):
+        response = requests.post(f"{url}/predict", files=parts, headers={"Origin": origin}, timeout=60)
+        assert response.status_code == status, (origin, response.text)
+    assert "may not post to this server" in requests.post(f"{url}/predict", files=parts, timeout=60,
+                                                          headers={"Origin": "http://evil.example"}).json()["error"]
+
+
+@pytest.fixture(scope="module")
+def guarded(bundles):
+    """A server with a short body timeout and few connections."""
+    server = ServeProcess(bundles["none"], "--body-timeout", "3", "--max-connections", "4")
+    yield server
+    assert server.stop() == 0, "".join(server.lines)
+
+
+def test_a_body_not_sent_in_time_is_408_while_health_answers(guarded, speech16k):
+    with socket.create_connection(("127.0.0.1", guarded.port), timeout=30) as sock:
+        sock.sendall(request_head("Content-Length: 100000") + PART_HEAD + b"RIFF")  # then nothing more
+        assert requests.get(f"{guarded.url}/health", timeout=2).status_code == 200
+        status, body = read_response(sock)
+    assert status == 408 and "did not arrive within 3 s" in body["error"] and "--body-timeout" in body["error"]
+    assert post(guarded.url, [speech16k / FILES[0]]).status_code == 200
+
+
+def test_connections_past_the_cap_get_503_and_the_server_recovers(guarded, speech16k):
+    held = []  # uvicorn's limit_concurrency: a request arriving while 4 connections are open (its own counted): 503
+    try:
+        for _ in range(3):  # each holds the server with a body it never finishes
+            held.append(socket.create_connection(("127.0.0.1", guarded.port), timeout=30))
+            held[-1].sendall(request_head("Content-Length: 100000") + PART_HEAD)
+            time.sleep(0.2)
+        assert requests.get(f"{guarded.url}/health", timeout=10).status_code == 503
+    finally:
+        for sock in held:
+            sock.close()
+    assert post(guarded.url, [speech16k / FILES[0]]).status_code == 200
+
+
+def test_concurrent_long_uploads_are_refused_from_their_headers_and_their_good_parts_predicted(servers, speech16k,
+                                                                                           tmp_path):
+    long = write_long_flac(tmp_path / "hour.flac", 3600)  # about 100 kB, past ser serve's 120 s
+    good, url = speech16k / FILES[0], servers["none"].url
+    alone = post(url, [good]).json()["predictions"]
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: post(url, [long, good]), range(8)))
+    for answer in answers:
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["predictions"] == [
+            {"file": "hour.flac", "status": 422, "error": "hour.flac is longer than the 120 s limit (3,600.0 s): "
+                                                          "split it into shorter recordings, or raise --max-seconds"}
+        ] + alone

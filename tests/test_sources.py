@@ -8,6 +8,7 @@ import os
 import stat
 import tarfile
 import threading
+import tracemalloc
 import zipfile
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,7 +18,9 @@ import pytest
 from ser.corpus.conventions import CONVENTIONS
 from ser.corpus.ingest import ingest
 from ser.config import DataParams
-from ser.corpus.sources import ArchiveLimits, SourceError, download, extract_archive
+from ser.corpus.sources import ArchiveLimits, Refusal, SourceError, download, extract_archive
+from ser.errors import shorten
+from tests.archives import awkward_zips, long_header_tar
 from tests.audiofiles import GOOD_RAVDESS
 
 
@@ -39,6 +42,13 @@ class RecordingHandler(SimpleHTTPRequestHandler):
             body = b"PK" + b"\0" * 998
             self.send_response(200)
             self.send_header("Content-Length", str(len(body) * 10))
+            self.end_headers()
+            self.wfile.write(body)
+            self.close_connection = True
+            return
+        if self.path.startswith("/unsized/"):  # no Content-Length: the body ends when the connection closes
+            body = (Path(self.directory) / Path(self.path).relative_to("/unsized")).read_bytes()
+            self.send_response(200)
             self.end_headers()
             self.wfile.write(body)
             self.close_connection = True
@@ -252,3 +262,47 @@ def test_tar_with_too_many_entries_is_refused_before_anything_is_written(tmp_pat
     assert list(destination.rglob("*")) == []
     assert extract_archive(archive, destination, ArchiveLimits(max_bytes=90, max_files=30)) == []
     assert len(list(destination.rglob("*.wav"))) == 30
+
+
+def test_an_entry_that_cannot_be_written_is_refused_alone_with_its_reason(speech16k, tmp_path):
+    for name, (archive, expected) in awkward_zips(speech16k, tmp_path / "zips").items():
+        destination = tmp_path / name
+        refused = {r.entry: r.reason for r in extract_archive(archive, destination, LIMITS)}
+        assert refused == expected, name
+        extracted = {p.relative_to(destination).as_posix() for p in destination.rglob("*") if p.is_file()}
+        assert {f"Audio_Speech/{n}" for n in GOOD_RAVDESS} <= extracted, name
+    assert all(len(entry) <= 120 for entry in refused)
+
+
+@pytest.mark.parametrize("suffix", [".tar", ".tar.gz", ".tar.bz2", ".tar.xz"])
+@pytest.mark.parametrize("kind, word", [(tarfile.GNUTYPE_LONGNAME, "long-name"), (tarfile.XHDTYPE, "pax")])
+def test_a_tar_header_over_a_mebibyte_refuses_the_archive_before_it_is_read(tmp_path, suffix, kind, word):
+    archive = long_header_tar(tmp_path / f"long{suffix}", 4 << 20, kind)
+    tracemalloc.start()
+    with pytest.raises(SourceError) as caught:
+        extract_archive(archive, tmp_path / "raw", LIMITS)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert str(caught.value) == (f"archive {archive} has a {word} header of 4,194,304 bytes (at most 1,048,576 are "
+                                 "read); refused: the archive is damaged or hostile")
+    assert peak < 2 << 20  # the header's body was never read into memory
+    assert list((tmp_path / "raw").rglob("*")) == []
+    if kind == tarfile.GNUTYPE_LONGNAME:  # a long name within the bound is read: its entry refused alone
+        fine = long_header_tar(tmp_path / f"fine{suffix}", 1000, kind)
+        assert extract_archive(fine, tmp_path / "fine", LIMITS) == [
+            Refusal(shorten("n" * 1000), "cannot be written here (File name too long)")]
+
+
+def test_a_download_over_data_max_download_bytes_is_refused_and_nothing_kept(server, speech16k, tmp_path):
+    archive = good_zip(speech16k, server.root / "corpus.zip")
+    size = archive.stat().st_size
+    downloads = tmp_path / "downloads"
+    with pytest.raises(SourceError) as caught:
+        download(f"{server.url}/corpus.zip", downloads, max_bytes=size - 1)
+    assert str(caught.value) == (f"data.source {server.url}/corpus.zip is larger than data.max_download_bytes "
+                                 f"({size - 1:,} bytes); refused. Raise the limit if you trust the source "
+                                 f"(its Content-Length is {size:,})")
+    with pytest.raises(SourceError, match=r"max_download_bytes \(1,000 bytes\); refused.*\(more arrived than that\)"):
+        download(f"{server.url}/unsized/corpus.zip", downloads, max_bytes=1000)  # no Content-Length: counted
+    assert list(downloads.iterdir()) == []
+    assert download(f"{server.url}/corpus.zip", downloads, max_bytes=size).read_bytes() == archive.read_bytes()

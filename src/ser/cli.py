@@ -22,6 +22,9 @@ DEFAULT_MODEL = "model"  # the complete bundle the pipeline's bundle stage write
 DEFAULT_PREDICTIONS = "plots/predictions.csv"  # the evaluate stage's per-file test-set predictions
 FORMATS = ("table", "json", "csv")
 MAX_UPLOAD_MB = 50.0  # ser serve's default body limit: 4.7 minutes of 44.1 kHz 16-bit stereo WAV, 26 of 16 kHz mono
+SERVE_MAX_SECONDS = 120.0  # ser serve's longest recording: a compressed file passes the body limit with hours
+BODY_TIMEOUT = 60.0  # seconds ser serve waits for a request's whole body
+MAX_CONNECTIONS = 64  # open connections ser serve keeps; beyond, 503
 
 
 class TableWriter:
@@ -77,13 +80,13 @@ def to_stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def ready_predictor(model: str):
+def ready_predictor(model: str, max_seconds: float | None = None):
     """The bundle's :class:`~ser.inference.predictor.Predictor`, BLAS on one thread, a version mismatch reported."""
     from threadpoolctl import threadpool_limits  # already imported by scikit-learn
 
     from ser.inference.predictor import Predictor, version_warning
 
-    predictor = Predictor(model)
+    predictor = Predictor(model, max_seconds)
     # One file's matrices are small: extra BLAS threads only wait for each other (about 50 ms per
     # file with the default threads, 6 ms with one, on 2 busy cores). Set once every BLAS is loaded.
     threadpool_limits(1)
@@ -101,7 +104,7 @@ def run_predict(args: argparse.Namespace) -> int:
     files, failures = find_inputs(args.paths)
     for failure in failures:
         to_stderr(f"error: {failure}")
-    predictor = ready_predictor(args.model)
+    predictor = ready_predictor(args.model, args.max_seconds)
     writer = WRITERS[args.format](sys.stdout, predictor.classes, files)
     predicted = 0
     for result in predictor.predict(files, args.speaker, warn=to_stderr, progress=not args.quiet):
@@ -129,11 +132,12 @@ def run_serve(args: argparse.Namespace) -> int:
         raise SerError(f"ser serve needs {error.name}, which is not installed: uv sync --locked "
                        "--extra serve (or pip install 'ser[serve]')") from None
 
-    predictor = ready_predictor(args.model)
-    app = create_app(predictor, max_body_bytes=int(args.max_upload_mb * 1e6))
+    predictor = ready_predictor(args.model, args.max_seconds)
+    app = create_app(predictor, max_body_bytes=int(args.max_upload_mb * 1e6), body_timeout=args.body_timeout,
+                     allowed_hosts=(args.host, *args.allow_host))
     to_stderr(f"serving {args.model} ({', '.join(predictor.classes)}): the page at /, the API at POST /predict, "
            "GET /health, GET /model")
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", limit_concurrency=args.max_connections)
     return 0
 
 
@@ -161,6 +165,16 @@ def run_report(args: argparse.Namespace) -> int:
 
     print(confusion_report(read_predictions(args.predictions), args.top))
     return 0
+
+
+def positive_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"got {text!r}; allowed: a number above 0")
+    return value
 
 
 def positive_int(text: str) -> int:
@@ -200,6 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--speaker", metavar="ID",
                          help="with a model that normalises per speaker: all files are of this one speaker "
                               "(default: read each file's speaker from its name)")
+    predict.add_argument("--max-seconds", type=positive_number, metavar="S",
+                         help="longest recording accepted, in seconds, read from its header before decoding "
+                              "(default: the bundle's audio.max_seconds)")
     predict.add_argument("--quiet", action="store_true",
                          help="no progress bar (there is none anyway when stderr is not a terminal)")
 
@@ -212,6 +229,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-upload-mb", type=float, default=MAX_UPLOAD_MB, metavar="MB",
                        help=f"largest request body accepted, in megabytes; larger ones get 413 "
                             f"(default: {MAX_UPLOAD_MB:g})")
+    serve.add_argument("--max-seconds", type=positive_number, default=SERVE_MAX_SECONDS, metavar="S",
+                       help="longest recording accepted, in seconds, read from its header before decoding; a longer "
+                            f"part gets 422 (default: {SERVE_MAX_SECONDS:g})")
+    serve.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                       help="a host name the server answers to besides localhost and IP addresses (repeatable); "
+                            "requests naming another get 421, against DNS rebinding")
+    serve.add_argument("--body-timeout", type=positive_number, default=BODY_TIMEOUT, metavar="S",
+                       help=f"seconds allowed to receive a request's body; slower ones get 408 "
+                            f"(default: {BODY_TIMEOUT:g})")
+    serve.add_argument("--max-connections", type=positive_int, default=MAX_CONNECTIONS, metavar="N",
+                       help=f"open connections served at once; requests beyond get 503 (default: {MAX_CONNECTIONS})")
 
     explore = add_command(commands, "explore", run_explore, "write exploratory figures of one recording as PNG")
     explore.add_argument("file", metavar="FILE", help="an audio file")

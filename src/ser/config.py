@@ -113,10 +113,12 @@ class DataParams:
     sha256: str | None = None
     max_archive_bytes: int = 20_000_000_000
     max_archive_files: int = 1_000_000
+    max_download_bytes: int = 20_000_000_000
 
     def __post_init__(self):
         _integer("data.max_archive_bytes", self.max_archive_bytes, low=1)
         _integer("data.max_archive_files", self.max_archive_files, low=1)
+        _integer("data.max_download_bytes", self.max_download_bytes, low=1)
         if not isinstance(self.source, str) or not self.source:
             raise ParamError("data.source", f"got {self.source!r}; allowed: {SOURCE_KINDS}")
         scheme = urlsplit(self.source).scheme
@@ -156,12 +158,14 @@ class DataParams:
 
 @dataclass(frozen=True)
 class AudioParams:
-    """How every file is decoded: mono, resampled to ``sample_rate``."""
+    """How every file is decoded: mono, resampled to ``sample_rate``; longer than ``max_seconds`` is refused."""
 
     sample_rate: int = 16000
+    max_seconds: float = 300
 
     def __post_init__(self):
         _integer("audio.sample_rate", self.sample_rate, low=1000)
+        _number("audio.max_seconds", self.max_seconds, low=0, low_open=True)
 
 
 def _names(key: str, value, allowed: tuple[str, ...]) -> tuple[str, ...]:

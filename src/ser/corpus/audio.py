@@ -18,6 +18,9 @@ import soxr
 from ser.errors import SerError
 
 SILENCE_PEAK = 1e-4  # below this absolute peak (about -80 dBFS) a file counts as silent
+# A header claiming more decoded samples than this per byte of file is damaged or forged: speech in any codec
+# gives well under 100 per byte, and an hour of a constant signal as libsndfile writes FLAC about 300.
+MAX_SAMPLES_PER_BYTE = 4096
 
 
 class AudioError(SerError, ValueError):
@@ -82,17 +85,35 @@ def probe(path: str | Path) -> AudioInfo:
         raise AudioError(f"is not readable audio ({error})") from None
     if info.frames <= 0:
         raise AudioError("has no audio samples")
-    return AudioInfo(info.samplerate, info.channels, info.frames)
+    header = AudioInfo(info.samplerate, info.channels, info.frames)
+    check_size(header, path.stat().st_size)
+    return header
 
 
-def load_audio(path: str | Path, sample_rate: int, *, min_samples: int = 1) -> np.ndarray:
+def check_size(info: AudioInfo, file_bytes: int, max_seconds: float | None = None,
+               limit: str = "audio.max_seconds") -> None:
+    """Refuse, from the header alone, a file that would decode to more samples than its size allows
+    (:data:`MAX_SAMPLES_PER_BYTE`) or that lasts longer than ``max_seconds`` (the setting named ``limit``)."""
+    samples = info.frames * info.channels
+    if samples > MAX_SAMPLES_PER_BYTE * file_bytes:
+        raise AudioError(f"has a header claiming {samples:,} samples in {file_bytes:,} bytes (more than "
+                         f"{MAX_SAMPLES_PER_BYTE:,} per byte): it is damaged or forged")
+    if max_seconds is not None and info.duration > max_seconds:
+        raise AudioError(f"is longer than the {max_seconds:g} s limit ({info.duration:,.1f} s): split it into "
+                         f"shorter recordings, or raise {limit}")
+
+
+def load_audio(path: str | Path, sample_rate: int, *, min_samples: int = 1, max_seconds: float | None = None,
+               limit: str = "audio.max_seconds") -> np.ndarray:
     """Decode ``path`` to float32 mono at ``sample_rate``; reject unusable audio.
 
     Channels are averaged; resampling uses soxr's high-quality filter (as
     librosa does by default). Raises :class:`AudioError` for files that are
-    unreadable, non-finite, silent or shorter than ``min_samples`` after resampling.
+    unreadable, non-finite, silent, shorter than ``min_samples`` after resampling,
+    longer than ``max_seconds`` (the setting named ``limit``) by their header, or
+    too large to decode (:func:`check_size`, checked before decoding).
     """
-    samples, native_rate = _decode(Path(path))
+    samples, native_rate = _decode(Path(path), max_seconds, limit)
     if samples.size == 0:
         raise AudioError("has no audio samples")
     peak = _peak(samples)
@@ -118,12 +139,18 @@ def _peak(samples: np.ndarray) -> float:
     return max(float(samples.max()), -float(samples.min()))
 
 
-def _decode(path: Path) -> tuple[np.ndarray, int]:
-    """Every channel as float32 ``(frames, channels)`` and the native rate, opening the file once."""
-    check_file_kind(path)
+def _decode(path: Path, max_seconds: float | None, limit: str) -> tuple[np.ndarray, int]:
+    """Every channel as float32 ``(frames, channels)`` and the native rate, opening the file once; its size
+    checked from the header first (:func:`check_size`)."""
+    status = check_file_kind(path)
+    frames = 0
     try:
         with sf.SoundFile(str(path)) as handle:
+            frames = handle.frames
+            check_size(AudioInfo(handle.samplerate, handle.channels, frames), status.st_size, max_seconds, limit)
             return handle.read(dtype="float32", always_2d=True), handle.samplerate
     except (OSError, RuntimeError) as error:  # libsndfile's errors are RuntimeErrors
         probe(path)  # raises with the precise reason (unreadable, not audio, no samples)
         raise AudioError(f"cannot be decoded ({error})") from None
+    except MemoryError:
+        raise AudioError(f"cannot be decoded: its {frames:,} frames do not fit in memory") from None

@@ -69,12 +69,12 @@ class CheckCache:
     An entry is keyed by :func:`ser.files.stat_key` (device, inode, size, mtime, ctime), not
     by path: a second link to a file is not decoded again, and a file whose
     content changes gets a new key. The configuration (sample rate, minimum length and the
-    source of :mod:`ser.corpus.audio`) names the file, so changing any of them starts afresh.
+    longest duration and the source of :mod:`ser.corpus.audio`) names the file, so changing any of them starts afresh.
     Only the entries used by the last run are saved, so removed files drop out.
     """
 
-    def __init__(self, folder: str | Path, sample_rate: int, min_samples: int):
-        text = json.dumps([sample_rate, min_samples]) + inspect.getsource(audio)
+    def __init__(self, folder: str | Path, sample_rate: int, min_samples: int, max_seconds: float | None = None):
+        text = json.dumps([sample_rate, min_samples, max_seconds]) + inspect.getsource(audio)
         self.path = Path(folder) / f"checks-{hashlib.sha256(text.encode()).hexdigest()[:16]}.json"
         try:
             self.known: dict[str, list] = json.loads(self.path.read_text())
@@ -100,7 +100,7 @@ class CheckCache:
                 tmp.write_text(json.dumps(self.used, separators=(",", ":")))
 
 
-def _examine(path: Path, sample_rate: int, min_samples: int) -> list:
+def _examine(path: Path, sample_rate: int, min_samples: int, max_seconds: float | None) -> list:
     """Decode and hash one file: ``["ok", sha256, audio sha256, duration, rate, channels]`` or ``["bad", reason]``.
 
     Raises :class:`UnreadableFile` when the file system refuses it: that depends on who
@@ -108,7 +108,7 @@ def _examine(path: Path, sample_rate: int, min_samples: int) -> list:
     """
     try:
         info = probe(path)
-        samples = load_audio(path, sample_rate, min_samples=min_samples)
+        samples = load_audio(path, sample_rate, min_samples=min_samples, max_seconds=max_seconds)
         digest = sha256_of(path)
     except UnreadableFile:
         raise
@@ -125,11 +125,12 @@ def _inside(path: Path, root: Path) -> bool:
 
 
 def ingest(source: Path, convention: Convention | ManifestConvention, emotions: tuple[str, ...] | str, *,
-           sample_rate: int, min_samples: int, rejected: Iterable[dict] = (), cache: CheckCache | None = None,
-           inside: Path | None = None, progress: bool = False) -> IngestResult:
+            sample_rate: int, min_samples: int, max_seconds: float | None = None, rejected: Iterable[dict] = (),
+            cache: CheckCache | None = None, inside: Path | None = None, progress: bool = False) -> IngestResult:
     """Check every audio file of the corpus at ``source`` and keep those of the selected emotions.
 
-    ``emotions`` is a tuple of emotion names or ``"all"`` (every emotion the corpus has).
+    ``emotions`` is a tuple of emotion names or ``"all"`` (every emotion the corpus has). A file longer
+    than ``max_seconds`` (``audio.max_seconds``) is rejected from its header, before it is decoded.
     ``rejected`` holds rejections found before ingest (refused archive entries); they
     are reported with the rest. Two files that decode to the same samples are the same
     audio: the first (in path order) is kept, the other reported as a duplicate.
@@ -160,7 +161,7 @@ def ingest(source: Path, convention: Convention | ManifestConvention, emotions: 
             continue
         try:
             status = check_file_kind(entry.path)
-            examine = lambda: _examine(entry.path, sample_rate, min_samples)  # noqa: E731
+            examine = lambda: _examine(entry.path, sample_rate, min_samples, max_seconds)  # noqa: E731
             outcome = cache.outcome(status, examine) if cache is not None else examine()
         except AudioError as error:  # what the file system shows, or an unreadable file: never cached
             outcome = ["bad", f"file {error}"]

@@ -47,7 +47,8 @@ def fill_raw(raw: Path, downloads: Path, data: DataParams, sample_rate: int,
     if kind == "demo":
         made_from = {"source": "demo", "sample_rate": sample_rate, "generator": code_version("ser.corpus.demo")}
     elif kind in ("url", "archive"):
-        archive = download(source, downloads, sha256=data.sha256, progress=progress) if kind == "url" else local_archive(source)
+        archive = (download(source, downloads, sha256=data.sha256, max_bytes=data.max_download_bytes, progress=progress)
+                   if kind == "url" else local_archive(source))
         limits = ArchiveLimits(data.max_archive_bytes, data.max_archive_files)
         record = verify_sha256(archive, data.sha256, kept.get("archive"))
         made_from = {"source": source, "sha256": record["sha256"], "limits": [limits.max_bytes, limits.max_files],

@@ -4,7 +4,10 @@
 under a temporary name and renamed when complete, checked against a SHA-256 when
 one is given. :func:`extract_archive` unpacks a zip or tar archive entry by entry,
 writing only regular files and folders inside the destination: entries with an
-absolute path or ``..``, links, devices and FIFOs are refused with a reason.
+absolute path or ``..``, links, devices and FIFOs, and entries that cannot be written
+here (a name too long, a path through a file) are refused alone with a reason. A tar
+long-name or pax header over :data:`MAX_TAR_HEADER` bytes refuses the archive before
+:mod:`tarfile` reads it.
 """
 from __future__ import annotations
 
@@ -25,12 +28,13 @@ from pathlib import Path, PurePosixPath
 from typing import Iterable
 from urllib.parse import unquote, urlsplit
 
-from ser.errors import SerError
+from ser.errors import SerError, shorten
 from ser.files import atomic_path, sha256_kept, stat_key, write_json
 from ser.progress import progress_bar
 
 TIMEOUT_SECONDS = 60
 BLOCK = 1 << 20
+MAX_TAR_HEADER = 1 << 20  # bytes of a GNU long name or pax header; real ones are a few hundred
 
 
 class SourceError(SerError, RuntimeError):
@@ -64,8 +68,12 @@ def verify_sha256(path: Path, expected: str | None, kept: dict | None = None) ->
     return record
 
 
-def download(url: str, folder: Path, *, sha256: str | None = None, progress: bool = True) -> Path:
+def download(url: str, folder: Path, *, sha256: str | None = None, progress: bool = True,
+             max_bytes: int | None = None) -> Path:
     """The archive at ``url`` as a file in ``folder``, downloaded only when needed.
+
+    A download over ``max_bytes`` (``data.max_download_bytes``) is refused: from its
+    ``Content-Length`` before any byte is read, else as soon as it streams past the limit.
 
     With ``sha256`` a kept copy that matches is used without network access, and a
     fresh download that does not match is deleted and refused. Without it a kept
@@ -80,7 +88,7 @@ def download(url: str, folder: Path, *, sha256: str | None = None, progress: boo
     if target.is_file() and sha256 is not None and sha256_kept(target, _read_record(record))["sha256"] == sha256:
         return target
     validators = _kept_validators(target, record, url) if sha256 is None else {}
-    fetched = _fetch(url, target, validators, sha256=sha256, progress=progress)
+    fetched = _fetch(url, target, validators, sha256=sha256, progress=progress, max_bytes=max_bytes)
     if fetched is None:
         return target
     digest, headers = fetched
@@ -113,8 +121,8 @@ def _kept_validators(target: Path, record: Path, url: str) -> dict[str, str]:
     return headers
 
 
-def _fetch(url: str, target: Path, validators: dict[str, str], *, sha256: str | None,
-           progress: bool) -> tuple[str, http.client.HTTPMessage] | None:
+def _fetch(url: str, target: Path, validators: dict[str, str], *, sha256: str | None, progress: bool,
+           max_bytes: int | None = None) -> tuple[str, http.client.HTTPMessage] | None:
     """Stream ``url`` into ``target`` atomically; None when the server says the kept copy is current."""
     request = urllib.request.Request(url, headers={"User-Agent": "ser-ingest", **validators})
     try:
@@ -128,6 +136,12 @@ def _fetch(url: str, target: Path, validators: dict[str, str], *, sha256: str | 
         raise SourceError(f"cannot download data.source {url}: {reason}; check the URL and the network") from None
     length = response.headers.get("Content-Length")
     total = int(length) if length and length.isdigit() else None
+    max_bytes = max_bytes if max_bytes is not None else sys.maxsize
+    too_large = (f"data.source {url} is larger than data.max_download_bytes ({max_bytes:,} bytes); refused. Raise "
+                 "the limit if you trust the source")
+    if total is not None and total > max_bytes:
+        response.close()
+        raise SourceError(f"{too_large} (its Content-Length is {total:,})")
     digest, received = hashlib.sha256(), 0
     try:
         with response, atomic_path(target) as tmp, open(tmp, "wb") as out, progress_bar(
@@ -138,6 +152,8 @@ def _fetch(url: str, target: Path, validators: dict[str, str], *, sha256: str | 
                 digest.update(block)
                 received += len(block)
                 bar.update(len(block))
+                if received > max_bytes:
+                    raise SourceError(f"{too_large} (more arrived than that)")
             if total is not None and received != total:
                 raise SourceError(f"download of {url} stopped after {received} of {total} bytes; run again")
             if sha256 is not None and digest.hexdigest() != sha256:
@@ -178,6 +194,33 @@ class ArchiveLimits:
                               f"where it is extracted ({destination}); free some space")
 
 
+class HugeTarHeader(Exception):
+    """A tar long-name or pax header over :data:`MAX_TAR_HEADER` bytes, met before it was read."""
+
+    def __init__(self, kind: str, size: int):
+        super().__init__(f"a {kind} header of {size:,} bytes (at most {MAX_TAR_HEADER:,} are read)")
+
+
+class BoundedTarInfo(tarfile.TarInfo):
+    """A tar header that refuses a long-name or pax header over :data:`MAX_TAR_HEADER` bytes before
+    :mod:`tarfile` reads its body whole (it would hold all of it in memory, and put it in messages)."""
+
+    def _proc_member(self, tarfile_):
+        if self.type in (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE,
+                         tarfile.SOLARIS_XHDTYPE) and self.size > MAX_TAR_HEADER:
+            long_name = self.type in (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK)
+            raise HugeTarHeader("long-name" if long_name else "pax", self.size)
+        return super()._proc_member(tarfile_)
+
+
+def open_tar(archive: Path) -> tarfile.TarFile | None:
+    """The tar (plain, gzip, bzip2 or xz) ``archive`` with :class:`BoundedTarInfo` headers; None if it is no tar."""
+    try:
+        return tarfile.open(archive, tarinfo=BoundedTarInfo)
+    except tarfile.ReadError:
+        return None
+
+
 def extract_archive(archive: Path, destination: Path, limits: ArchiveLimits) -> list[Refusal]:
     """Unpack the zip or tar ``archive`` into ``destination`` within ``limits``; return the refused entries."""
     archive, destination = Path(archive), Path(destination)
@@ -185,10 +228,15 @@ def extract_archive(archive: Path, destination: Path, limits: ArchiveLimits) -> 
     try:
         if zipfile.is_zipfile(archive):
             return _extract_zip(archive, destination, limits)
-        if tarfile.is_tarfile(archive):
-            return _extract_tar(archive, destination, limits)
+        bundle = open_tar(archive)
+        if bundle is not None:
+            with bundle:
+                return _extract_tar(bundle, archive, destination, limits)
+    except HugeTarHeader as error:
+        raise SourceError(f"archive {archive} has {error}; refused: the archive is damaged or hostile") from None
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, OSError) as error:
-        raise SourceError(f"archive {archive} is corrupt or truncated ({error}); download or copy it again") from None
+        raise SourceError(f"archive {archive} is corrupt or truncated ({shorten(str(error))}); download or copy it "
+                          "again") from None
     raise SourceError(f"{archive} is not a readable zip or tar archive (corrupt, truncated or another format)")
 
 
@@ -207,32 +255,48 @@ def _safe_relative(name: str) -> PurePosixPath | str:
     return PurePosixPath(*parts)
 
 
+def refuse(refused: list[Refusal], name: str, reason: str) -> None:
+    """Record that entry ``name`` was not extracted (its name shortened for messages)."""
+    refused.append(Refusal(shorten(name), reason))
+
+
 def _target(destination: Path, name: str, refused: list[Refusal]) -> Path | None:
     relative = _safe_relative(name)
     if isinstance(relative, str):
-        refused.append(Refusal(name, relative))
+        refuse(refused, name, relative)
         return None
     return destination / relative
 
 
-def _write_entry(source, target: Path, name: str, refused: list[Refusal]) -> None:
-    """Copy one regular file out of the archive; refuse it on a clash or a read error."""
+def _write_entry(open_entry, target: Path, name: str, refused: list[Refusal]) -> None:
+    """Copy one regular file out of the archive (``open_entry()`` opens it); refuse it alone on a clash, a path
+    that cannot be written here (a name too long, a folder where a file is) or a read error."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        with source as entry, open(target, "xb") as out:
-            shutil.copyfileobj(entry, out, BLOCK)
+        out = open(target, "xb")
     except FileExistsError:
-        refused.append(Refusal(name, "another entry already has this path"))
+        return refuse(refused, name, "another entry already has this path")
+    except NotADirectoryError:
+        return refuse(refused, name, "cannot be written: another entry is a file where its path has a folder")
+    except OSError as error:
+        return refuse(refused, name, f"cannot be written here ({error.strerror or error})")
+    try:
+        with open_entry() as entry, out:
+            shutil.copyfileobj(entry, out, BLOCK)
     except (OSError, zipfile.BadZipFile, tarfile.TarError, zlib.error, EOFError, RuntimeError) as error:
         target.unlink(missing_ok=True)
-        refused.append(Refusal(name, f"cannot be extracted ({error})"))
+        refuse(refused, name, f"cannot be extracted ({shorten(str(error))})")
 
 
 def _make_folder(target: Path, name: str, refused: list[Refusal]) -> None:
     try:
         target.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        refuse(refused, name, "another entry already has this path")
+    except NotADirectoryError:
+        refuse(refused, name, "cannot be written: another entry is a file where its path has a folder")
     except OSError as error:
-        refused.append(Refusal(name, f"cannot be extracted ({error.strerror or error})"))
+        refuse(refused, name, f"cannot be written here ({error.strerror or error})")
 
 
 def _extract_zip(archive: Path, destination: Path, limits: ArchiveLimits) -> list[Refusal]:
@@ -246,30 +310,29 @@ def _extract_zip(archive: Path, destination: Path, limits: ArchiveLimits) -> lis
             mode = info.external_attr >> 16
             kind = stat.S_IFMT(mode)
             if stat.S_ISLNK(mode):
-                refused.append(Refusal(info.filename, "symbolic link"))
+                refuse(refused, info.filename, "symbolic link")
             elif kind and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-                refused.append(Refusal(info.filename, "device, FIFO or socket"))
+                refuse(refused, info.filename, "device, FIFO or socket")
             elif info.is_dir() or stat.S_ISDIR(mode):
                 _make_folder(target, info.filename, refused)
             else:
-                _write_entry(bundle.open(info), target, info.filename, refused)
+                _write_entry(lambda: bundle.open(info), target, info.filename, refused)
     return refused
 
 
-def _extract_tar(archive: Path, destination: Path, limits: ArchiveLimits) -> list[Refusal]:
+def _extract_tar(bundle: tarfile.TarFile, archive: Path, destination: Path, limits: ArchiveLimits) -> list[Refusal]:
     refused: list[Refusal] = []
-    with tarfile.open(archive) as bundle:
-        limits.check(archive, destination, (member.size if member.isreg() else 0 for member in bundle))
-        for member in bundle:
-            target = _target(destination, member.name, refused)
-            if target is None:
-                continue
-            if member.issym() or member.islnk():
-                refused.append(Refusal(member.name, f"link to {member.linkname!r}"))
-            elif member.isdir():
-                _make_folder(target, member.name, refused)
-            elif member.isreg():
-                _write_entry(bundle.extractfile(member), target, member.name, refused)
-            else:
-                refused.append(Refusal(member.name, "device, FIFO or other special file"))
+    limits.check(archive, destination, (member.size if member.isreg() else 0 for member in bundle))
+    for member in bundle:
+        target = _target(destination, member.name, refused)
+        if target is None:
+            continue
+        if member.issym() or member.islnk():
+            refuse(refused, member.name, f"link to {shorten(member.linkname)!r}")
+        elif member.isdir():
+            _make_folder(target, member.name, refused)
+        elif member.isreg():
+            _write_entry(lambda: bundle.extractfile(member), target, member.name, refused)
+        else:
+            refuse(refused, member.name, "device, FIFO or other special file")
     return refused

@@ -5,7 +5,9 @@ A bundle is a folder::
     model.skops     the fitted scikit-learn pipeline, saved with skops
     model.json      classes, feature columns, audio and feature params, training data
                     hash, library versions, the SHA-256 of model.skops, and (in the
-                    complete bundle the ``bundle`` stage writes) the evaluation metrics
+                    complete bundle the ``bundle`` stage writes) the evaluation metrics;
+                    ``info_sha256``, the SHA-256 of the rest of model.json (canonical JSON),
+                    as its settings (``speaker_reference``, ``audio``, ...) change predictions
     MODEL_CARD.md   intended use, data, protocol, metrics and limits (complete bundle only)
 
 Loading trusts nothing it has not been told to. Before skops builds a single
@@ -18,6 +20,7 @@ its contents as objects.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import zipfile
 import zlib
@@ -86,10 +89,22 @@ def copy_bundle(source: str | Path, directory: str | Path, info: dict, card: str
 
 
 def _write_info_and_card(folder: Path, info: dict, card: str | None) -> None:
-    info = {**info, "model_sha256": sha256_of(folder / MODEL_FILE)}
-    (folder / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
+    write_info(folder, {**info, "model_sha256": sha256_of(folder / MODEL_FILE)})
     if card is not None:
         (folder / CARD_FILE).write_text(card)
+
+
+def write_info(folder: str | Path, info: dict) -> None:
+    """Write ``model.json`` into ``folder``: ``info`` and its :func:`info_digest` as ``info_sha256``."""
+    info = json.loads(json.dumps(info))  # as it reads back: tuples as lists
+    info["info_sha256"] = info_digest(info)
+    (Path(folder) / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
+
+
+def info_digest(info: dict) -> str:
+    """The SHA-256 of ``model.json``'s content but ``info_sha256``, as canonical JSON (sorted keys, no spaces)."""
+    content = {key: value for key, value in info.items() if key != "info_sha256"}
+    return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def read_info(directory: str | Path) -> dict:
@@ -135,6 +150,13 @@ def load_bundle(directory: str | Path):
     if recorded != sha256_of(model_path):
         raise BundleError(f"{model_path} does not match the SHA-256 recorded in model.json (damaged or replaced); "
                           "refusing to load it: re-run dvc repro or copy the bundle again")
+    if not isinstance(info.get("info_sha256"), str):
+        raise BundleError(f"{directory / INFO_FILE} lacks its own SHA-256 (info_sha256; bundles of older versions of "
+                          "ser do); refusing settings that cannot be verified: retrain: dvc repro")
+    if info["info_sha256"] != info_digest(info):
+        raise BundleError(f"{directory / INFO_FILE} does not match its SHA-256 (info_sha256): it was edited or damaged "
+                          "after training, and its settings change predictions; refusing it: re-run dvc repro or copy "
+                          "the bundle again")
     untrusted = sorted(bundle_types(model_path) - set(TRUSTED_TYPES))
     if untrusted:
         raise BundleError(f"{model_path} contains untrusted types {untrusted}; refusing to load it "

@@ -16,6 +16,7 @@ FIXES = (
     ("holds no audio files", f"give audio files ({', '.join(AUDIO_SUFFIXES)}) or folders holding them"),
     ("is silent", "give a recording with audible speech"),
     ("is too short", "give a longer recording"),
+    ("is longer than", ""),  # the reason says what to do
     ("is a directory", "give the audio files inside it"),
 )
 DEFAULT_FIX = "give a readable audio file (WAV, FLAC, OGG or AIFF)"
@@ -34,7 +35,7 @@ class Failure:
         return next((fix for start, fix in FIXES if self.reason.startswith(start)), DEFAULT_FIX)
 
     def __str__(self) -> str:
-        return f"{self.file} {self.reason}; {self.fix}"
+        return f"{self.file} {self.reason}" + (f"; {self.fix}" if self.fix else "")
 
 
 def find_inputs(paths: list[str]) -> tuple[list[str], list[Failure]]:

@@ -38,9 +38,12 @@ class Prediction:
 
 
 class Predictor:
-    """A loaded bundle and the feature extractor its ``model.json`` describes (``ser.load`` returns one)."""
+    """A loaded bundle and the feature extractor its ``model.json`` describes (``ser.load`` returns one).
 
-    def __init__(self, model_dir: str | Path):
+    A file longer than ``max_seconds`` is refused from its header (default: ``audio.max_seconds`` in the bundle).
+    """
+
+    def __init__(self, model_dir: str | Path, max_seconds: float | None = None):
         from sklearn.exceptions import InconsistentVersionWarning
 
         with warnings.catch_warnings():  # version_warning says it in one line instead
@@ -48,6 +51,7 @@ class Predictor:
             self.model, self.info = load_bundle(model_dir)
         self.classes: list[str] = list(self.info["classes"])
         self.extractor, self.order = _extractor_for(self.info, Path(model_dir) / "model.json")
+        self.max_seconds = max_seconds or _bundle_max_seconds(self.info)
 
     @property
     def sample_rate(self) -> int:
@@ -56,7 +60,8 @@ class Predictor:
     def features(self, path: str | Path) -> np.ndarray:
         """The file's feature vector, in the model's column order, before any normalisation (what
         :meth:`predict` gives the model is normalised as the bundle says); raises :class:`AudioError`."""
-        samples = load_audio(path, self.sample_rate, min_samples=self.extractor.params.min_samples)
+        samples = load_audio(path, self.sample_rate, min_samples=self.extractor.params.min_samples,
+                             max_seconds=self.max_seconds, limit="--max-seconds")
         return self.extractor(samples)[self.order]
 
     def predict(self, paths: str | Path | Iterable[str | Path], speaker: str | None = None,
@@ -82,6 +87,8 @@ class Predictor:
                 kept.append(path)
             except AudioError as error:
                 results[path] = Failure(path, str(error))
+            except MemoryError:
+                results[path] = Failure(path, "cannot be processed: its features do not fit in memory")
         if kept:
             X = np.vstack(rows)
             if self.normalization == "speaker":
@@ -146,6 +153,14 @@ def _progress(paths: list[str], shown: bool):
     from ser.progress import progress_bar
 
     return progress_bar(paths, desc="predict")
+
+
+def _bundle_max_seconds(info: dict) -> float:
+    """The longest recording the bundle's ``audio.max_seconds`` admits (the current default for older bundles)."""
+    from ser.config import AudioParams
+
+    stored = info.get("audio", {}).get("max_seconds")
+    return float(stored) if isinstance(stored, (int, float)) and stored > 0 else AudioParams().max_seconds
 
 
 def _extractor_for(info: dict, info_path: Path):

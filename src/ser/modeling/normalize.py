@@ -56,13 +56,14 @@ def normalize_by_speaker(X, speakers) -> np.ndarray:
 
 def reference_statistics(X, speakers) -> tuple[np.ndarray, np.ndarray]:
     """The average speaker of a training set: the mean of the speakers' means and the pooled
-    within-speaker standard deviation (root mean of their variances)."""
+    within-speaker standard deviation (root mean of their true variances: a column constant for one speaker
+    pools its 0); a column constant for every speaker gets 1."""
     X = np.asarray(X, dtype=np.float64)
     speakers = np.asarray(speakers)
-    stats = [speaker_statistics(X[speakers == speaker]) for speaker in np.unique(speakers)]
-    mean = np.mean([m for m, _ in stats], axis=0)
-    std = np.sqrt(np.mean([sd ** 2 for _, sd in stats], axis=0))
-    return mean, np.where(std > 0, std, 1.0)
+    groups = [X[speakers == speaker] for speaker in np.unique(speakers)]
+    mean = np.mean([rows.mean(axis=0) for rows in groups], axis=0)
+    std = np.sqrt(np.mean([rows.var(axis=0) for rows in groups], axis=0))
+    return mean, np.where(std > 1e-12 * np.maximum(np.abs(mean), 1.0), std, 1.0)
 
 
 def normalize_new_speakers(X, speakers, reference: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
