@@ -3,6 +3,7 @@ machine was."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import statistics
@@ -20,6 +21,19 @@ def add_model_and_data(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, default=PROJECT / "model", help="bundle folder (default: model)")
     parser.add_argument("--data", type=Path, default=PROJECT.parent / "shared" / "data" / "ravdess16k",
                         help="folder of real audio files (searched recursively)")
+
+
+def add_json_output(parser: argparse.ArgumentParser, name: str) -> None:
+    parser.add_argument("--json", type=Path, help=f"also write the results to this JSON file (docs/results/{name}.json, "
+                                                  "which docs/tables.py turns into the docs' tables)")
+
+
+def report(result: dict, path: Path | None) -> None:
+    """Print ``result`` as one JSON line (floats to 4 decimals) and, with ``path``, write it there too."""
+    rounded = {k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()}
+    print(json.dumps(rounded))
+    if path:
+        path.write_text(json.dumps(rounded, indent=1) + "\n")
 
 
 def machine_busy_seconds() -> float | None:

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import resource
 import subprocess
@@ -56,7 +55,7 @@ from ser.corpus.audio import load_audio
 from ser.config import NOTEBOOK_FEATURES, FeatureParams
 from ser.features.batch import extract_features, resolve_workers
 
-from common import machine_busy_seconds  # bench/common.py
+from common import add_json_output, machine_busy_seconds, report  # bench/common.py
 
 PROJECT = Path(__file__).resolve().parents[1]
 WHISPER = FeatureParams(families=("whisper",), workers=1)  # with the default layers
@@ -166,7 +165,7 @@ def main() -> None:
     parser.add_argument("--incremental", type=int, default=0, help="also time adding K new files to an extracted corpus")
     parser.add_argument("--stage-features", choices=("params", "notebook"), default="params",
                         help="features the stage runs extract: params.yaml's (default) or the notebook's 180")
-    parser.add_argument("--json", type=Path, help="also write the results to this JSON file (e.g. docs/results/extract.json)")
+    add_json_output(parser, "extract")
     parser.add_argument("--scratch", type=Path, default=PROJECT / ".cache" / "bench",
                         help="where the caches and tables of the runs go (default: beside the stage's own cache)")
     args = parser.parse_args()
@@ -220,10 +219,7 @@ def main() -> None:
                 "incremental_in_process_over_full", "peak_rss_mb", "background_cores"):
         if key in result:
             print(f"{key:>24} {result[key]:8.3f}")
-    rounded = {k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()}
-    print(json.dumps(rounded))
-    if args.json:
-        args.json.write_text(json.dumps(rounded, indent=1) + "\n")
+    report(result, args.json)
 
 
 if __name__ == "__main__":

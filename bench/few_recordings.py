@@ -13,12 +13,12 @@ statistics shrunk toward the training speakers' average (what ``ser predict`` do
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import balanced_accuracy_score
 
+from common import add_json_output, report  # bench/common.py
 from ser.inference.bundle import load_bundle
 from ser.modeling.normalize import normalize_by_speaker, normalize_new_speakers, reference_statistics
 from ser.features.table import read_split_table
@@ -30,7 +30,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", type=Path, required=True, help="project folder of a finished speaker-split run")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--json", type=Path, help="also write the results to this JSON file (docs/results/few_recordings.json)")
+    add_json_output(parser, "few_recordings")
     args = parser.parse_args()
     model, info = load_bundle(args.run / "data/model")
     table = read_split_table(args.run / "data/features.parquet", args.run / "data/split.csv")
@@ -68,9 +68,7 @@ def main() -> None:
         print(f"{n:>4} {result['own'].get(n, float('nan')):7.3f} {result['shrunk'][n]:7.3f}")
     print(f"training average alone, n = 1: {result['reference_only']:.3f}; every recording of the speaker: "
           f"{result['all_own']:.3f}; no standardisation: {result['unnormalised']:.3f}")
-    print(json.dumps(result))
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=1) + "\n")
+    report(result, args.json)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
-from common import add_model_and_data, spread_files
+from common import add_json_output, add_model_and_data, report, spread_files
 from serve import rss_mb
 
 from tests.archives import awkward_zips, long_header_tar
@@ -156,8 +156,7 @@ def long_name_tar(folder: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_model_and_data(parser)
-    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file "
-                                                  "(docs/results/hostile.json)")
+    add_json_output(parser, "hostile")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ser-hostile-") as scratch:
         folder = Path(scratch)
@@ -176,9 +175,7 @@ def main() -> None:
         figures["long_name_tar_gz"] = tar = long_name_tar(folder)
         tar["message"] = tar["message"].replace(str(folder), "$TMP")
         print(json.dumps(figures["long_name_tar_gz"]), flush=True)
-    print(json.dumps(figures))
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=1) + "\n")
+    report(figures, args.json)
 
 
 if __name__ == "__main__":

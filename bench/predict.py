@@ -24,7 +24,6 @@ printed is one JSON object.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import subprocess
 import sys
@@ -32,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import add_model_and_data, children_cpu_seconds, machine_busy_seconds, run, spread_files
+from common import add_json_output, add_model_and_data, children_cpu_seconds, machine_busy_seconds, report, run, spread_files
 
 
 def top_imports(model: Path, count: int) -> list[tuple[str, float]]:
@@ -54,6 +53,7 @@ def main() -> None:
     add_model_and_data(parser)
     parser.add_argument("--repeat", type=int, default=5, help="fresh processes per figure (median)")
     parser.add_argument("--files", type=int, default=100, help="files in the folder run")
+    add_json_output(parser, "predict")
     args = parser.parse_args()
     chosen = spread_files(args.data, args.files)
     ser = [sys.executable, "-m", "ser", "predict", "--model", str(args.model)]
@@ -92,7 +92,7 @@ def main() -> None:
     print("slowest top-level imports while getting ready (cumulative s):")
     for name, seconds in imports:
         print(f"{name:>34} {seconds:7.3f}")
-    print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()}))
+    report(result, args.json)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import json
 import os
 import re
 import socket
@@ -36,7 +35,7 @@ import time
 import uuid
 from pathlib import Path
 
-from common import add_model_and_data, run, spread_files
+from common import add_json_output, add_model_and_data, report, run, spread_files
 
 LEVELS = {1: 0.15, 4: 0.25, 16: 0.60}  # concurrent clients: share of --requests
 
@@ -133,11 +132,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000, help="one-file requests over the three levels")
     parser.add_argument("--level-seconds", type=float, default=300, help="time bound of each level")
     parser.add_argument("--repeat", type=int, default=5, help="fresh ser predict processes (median)")
+    add_json_output(parser, "serve")
     args = parser.parse_args()
     chosen = spread_files(args.data, args.files)
     bodies = [form(path) for path in chosen]
 
-    result: dict = {"model": str(args.model), "files": args.files}
+    result: dict = {"model": args.model.name, "files": args.files}
     predict_one = [sys.executable, "-m", "ser", "predict", "--model", str(args.model), str(chosen[0])]
     run(predict_one, 1)  # warm the OS file cache and Python's bytecode caches
     result["ser_predict_one_file_s"] = run(predict_one, args.repeat)[0]
@@ -179,7 +179,7 @@ def main() -> None:
     print(f"p50 at 1 client / ser predict          {result['p50_1_over_predict']:8.4f} "
           f"(target < {1 / 20:.2f}: {'met' if result['target_met'] else 'NOT met'})")
     print(f"load average (1 min)                   {result['load_average']:8.2f}")
-    print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()}))
+    report(result, args.json)
 
 
 if __name__ == "__main__":
