@@ -12,6 +12,8 @@ a JSON file under docs/results/, written by the command the table's caption name
   -S evaluate.cv_folds=12`` in a clone, then ``python docs/tables.py --record-run <that clone>``
 * ``few_recordings.json``: ``python bench/few_recordings.py --run <that clone> --json docs/results/few_recordings.json``
 * ``extract.json``: ``python bench/extract.py --data ../shared/data/ravdess16k/Actor_01 --json docs/results/extract.json``
+* ``predict.json``, ``serve.json``: ``python bench/predict.py`` (``bench/serve.py``) ``--model <the real-corpus run's
+  model> --json docs/results/predict.json`` (``serve.json``)
 * ``hostile.json``: ``python bench/hostile.py --data ../shared/data/ravdess16k --json docs/results/hostile.json``
 """
 from __future__ import annotations
@@ -142,16 +144,51 @@ def extract_stage() -> list[str]:
 def few_recordings() -> list[str]:
     few = result("few_recordings")
     counts = sorted(few["shrunk"], key=int)
-    return ["| recordings of the speaker given together | " + " | ".join(counts) + " | all (evaluate's `uar`) |",
+
+    def row(label: str, values: dict, last: str = "") -> str:
+        return f"| {label} | " + " | ".join(f"{values[n]:.3f}" if n in values else "—" for n in counts) + f" | {last} |"
+
+    return ["| recordings of the speaker given together (n) | " + " | ".join(counts) + " | all |",
             "| --- | " + " | ".join("---" for _ in counts) + " | --- |",
-            "| UAR | " + " | ".join(f"{few['shrunk'][n]:.3f}" for n in counts) + f" | {few['all_own']:.3f} |"]
+            row("**what `ser predict` does**: shrunk toward the training average below 10", few["shrunk"],
+                f"{few['all_own']:.3f} (evaluate's `uar`)"),
+            row("own statistics only", few["own"], f"{few['all_own']:.3f}"),
+            row("the training average alone", {counts[0]: few["reference_only"]}),
+            row("no standardisation (the model expects it)", {counts[0]: few["unnormalised"]})]
+
+
+def predict_speed() -> list[str]:
+    speed = result("predict")
+    rows = [("`python -c pass` (the floor)", "python"), ("imports + bundle loaded, no audio", "ready"),
+            ("1 file", "one_file"), (f"folder of {speed['files']} files", "folder")]
+    return ["| `python -m ser predict` | wall (s) | CPU (s) |", "| --- | --- | --- |",
+            *(f"| {label} | {speed[key + '_s']:.3f} | {speed[key + '_cpu_s']:.3f} |" for label, key in rows),
+            f"| per file, folder of {speed['files']} | {speed['per_file_s']:.3f} | |",
+            f"| each extra file once running | {speed['marginal_file_s']:.3f} | {speed['marginal_file_cpu_s']:.3f} |",
+            f"| cores other programs kept busy meanwhile | {speed.get('background_cores', float('nan')):.2f} | |"]
+
+
+def serve_speed() -> list[str]:
+    speed = result("serve")
+    levels = sorted(int(key.split("_")[1]) for key in speed if key.startswith("p50_") and key.endswith("_s"))
+    return ["| figure | measured |", "| --- | --- |",
+            f"| `ser predict`, one file, fresh process (median of 5) | {speed['ser_predict_one_file_s']:.2f} s |",
+            f"| `ser serve` start-up, process start to `GET /health` 200 | {speed['startup_s']:.2f} s |",
+            *(f"| {n} client{'s' if n > 1 else ''}: one-file latency p50 / p99, files per second | "
+              f"{1000 * speed[f'p50_{n}_s']:.0f} ms / {1000 * speed[f'p99_{n}_s']:.0f} ms, {speed[f'files_per_s_{n}']:.1f} |"
+              for n in levels),
+            f"| errors | {speed['errors']} of {speed['requests']} |",
+            f"| server RSS after warm-up / after the requests | {speed['rss_before_mb']:.1f} MB / "
+            f"{speed['rss_after_mb']:.1f} MB ({speed['rss_growth']:+.1%}) |",
+            f"| **p50 at 1 client / `ser predict` one file** | **{speed['p50_1_over_predict']:.3f}** (target < 0.05: "
+            f"{'met' if speed['target_met'] else 'missed'}) |",
+            f"| load average at the end (2 cores) | {speed['load_average']:.2f} |"]
 
 
 TABLES = {"headline": headline, "selection-folds": selection_folds, "selection-scores": selection_scores,
-          "calibration": calibration, "extract-costs": extract_costs, "extract-stage": extract_stage, "few-recordings": few_recordings}
-
-
-TABLES["hostile"] = hostile  # docs/serve.md: bench/hostile.py's figures
+          "calibration": calibration, "extract-costs": extract_costs, "extract-stage": extract_stage,
+          "few-recordings": few_recordings, "predict-speed": predict_speed, "serve-speed": serve_speed,
+          "hostile": hostile}
 
 
 def rendered(text: str) -> str:
