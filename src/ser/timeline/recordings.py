@@ -16,8 +16,10 @@ hundred trimmed clips, however many recordings are asked for.
 """
 from __future__ import annotations
 
+import csv
 import functools
 from collections import defaultdict
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Sequence
 
@@ -25,6 +27,8 @@ import numpy as np
 
 from ser.config import TimelineEvalParams
 from ser.corpus.audio import load_audio
+from ser.corpus.catalog import read_catalog
+from ser.errors import SerError
 from ser.dsp.frames import frame_signal
 
 TRIM_DB = 35.0  # a clip's speech: from its first to its last 25 ms frame within this many dB of its loudest
@@ -75,6 +79,16 @@ class Recording:
     @property
     def duration(self) -> float:
         return len(self.samples) / self.sample_rate
+
+
+def split_clips(catalog: str | Path, split: str | Path, which: str = "test") -> list[Clip]:
+    """The clips of the catalogue that the split file (``file``, ``set`` columns) puts in ``which`` set."""
+    with open(split, newline="", encoding="utf-8") as handle:
+        chosen = {row["file"] for row in csv.DictReader(handle) if row.get("set") == which}
+    clips = [Clip(**row) for row in read_catalog(catalog, ("file", "path", "speaker", "emotion")) if row["file"] in chosen]
+    if not clips:
+        raise SerError(f"{split} puts no file of {catalog} in the {which} set; re-run the split stage")
+    return clips
 
 
 def speech_span(samples: np.ndarray, sample_rate: int, *, top_db: float = TRIM_DB) -> tuple[int, int]:
