@@ -371,6 +371,48 @@ class EvaluateParams:
         _choice("evaluate.cv_by", self.cv_by, ("speaker", "random"))
 
 
+def _seconds_range(key: str, value: Any, *, low: float) -> tuple[float, float]:
+    """A ``[shortest, longest]`` pair of seconds, ``low <= shortest <= longest``."""
+    if not isinstance(value, (list, tuple)) or len(value) != 2 or any(
+            isinstance(v, bool) or not isinstance(v, (int, float)) for v in value) or not low <= value[0] <= value[1]:
+        raise ParamError(key, f"got {value!r}; allowed: [shortest, longest] in seconds, {low:g} <= shortest <= longest")
+    return float(value[0]), float(value[1])
+
+
+@dataclass(frozen=True)
+class TimelineEvalParams:
+    """``timeline.eval``: the long recordings the timeline stage builds from the test split's speakers, and their
+    scoring (ser.timeline.recordings, ser.timeline.scoring)."""
+
+    recordings: int = 8             # how many, each of one test speaker (in turn)
+    seconds: float = 30             # length of each
+    seed: int = 0
+    episode_seconds: tuple[float, float] = (3.0, 8.0)   # an episode: clips of one emotion, at least this long
+    gap_seconds: tuple[float, float] = (0.5, 3.0)       # non-speech between episodes (and before the first)
+    pause_seconds: tuple[float, float] = (0.05, 0.25)   # between the clips of an episode (labelled as the episode)
+    noise_dbfs: float = -60         # RMS level of the noise under the whole recording
+    collar: float = 0.25            # seconds either side of each truth boundary left unscored
+
+    def __post_init__(self):
+        _integer("timeline.eval.recordings", self.recordings, low=1)
+        _number("timeline.eval.seconds", self.seconds, low=0, low_open=True)
+        _integer("timeline.eval.seed", self.seed, low=0)
+        for name, low in (("episode_seconds", 0.1), ("gap_seconds", 0.0), ("pause_seconds", 0.0)):
+            object.__setattr__(self, name, _seconds_range(f"timeline.eval.{name}", getattr(self, name), low=low))
+        _number("timeline.eval.noise_dbfs", self.noise_dbfs, low=-200, high=0)
+        _number("timeline.eval.collar", self.collar, low=0)
+
+
+@dataclass(frozen=True)
+class TimelineParams:
+    """``timeline``: emotion over time in long recordings (ser.timeline)."""
+
+    eval: TimelineEvalParams = field(default_factory=TimelineEvalParams)
+
+    def __post_init__(self):
+        object.__setattr__(self, "eval", _subsection("timeline.eval", self.eval, TimelineEvalParams))
+
+
 @dataclass(frozen=True)
 class Params:
     """All of params.yaml, validated."""
@@ -381,6 +423,7 @@ class Params:
     split: SplitParams = field(default_factory=SplitParams)
     train: TrainParams = field(default_factory=TrainParams)
     evaluate: EvaluateParams = field(default_factory=EvaluateParams)
+    timeline: TimelineParams = field(default_factory=TimelineParams)
 
     def __post_init__(self):
         if "whisper" in self.features.families and self.audio.sample_rate != 16000:

@@ -1,0 +1,1 @@
+"""Emotion over time in long recordings: speech detection, windows, smoothing, segments, and their evaluation."""
