@@ -403,13 +403,47 @@ class TimelineEvalParams:
         _number("timeline.eval.collar", self.collar, low=0)
 
 
+SMOOTHINGS = ("average", "median", "viterbi")  # implemented in ser.timeline.smoothing
+
+
+@dataclass(frozen=True)
+class VadParams:
+    """``timeline.vad``: speech detection (ser.timeline.speech)."""
+
+    threshold: float = 0.5      # a 32 ms frame with this speech probability starts speech
+    min_silence: float = 0.3    # seconds below it that end speech
+    min_speech: float = 0.25    # shorter speech is dropped
+    pad: float = 0.1            # seconds added to both sides of each region
+
+    def __post_init__(self):
+        _number("timeline.vad.threshold", self.threshold, low=0, high=1, low_open=True)
+        for name in ("min_silence", "min_speech", "pad"):
+            _number(f"timeline.vad.{name}", getattr(self, name), low=0, high=10)
+
+
 @dataclass(frozen=True)
 class TimelineParams:
     """``timeline``: emotion over time in long recordings (ser.timeline)."""
 
+    window: float = 2.0           # seconds of speech each prediction summarises
+    hop: float = 0.5              # seconds between window starts
+    smoothing: str = "viterbi"    # of the windows' probabilities over time
+    change_penalty: float = 4.0   # viterbi: the cost of a change of emotion (natural log of probability)
+    median_seconds: float = 1.0   # median: the filter's length
+    uncertain: float = 0.4        # a segment whose mean top probability is lower is labelled uncertain
+    max_seconds: float = 14400    # a longer recording is refused from its header
+    vad: VadParams = field(default_factory=VadParams)
     eval: TimelineEvalParams = field(default_factory=TimelineEvalParams)
 
     def __post_init__(self):
+        _number("timeline.window", self.window, low=0.1, high=30)
+        _number("timeline.hop", self.hop, low=0.01, high=self.window)
+        _choice("timeline.smoothing", self.smoothing, SMOOTHINGS)
+        _number("timeline.change_penalty", self.change_penalty, low=0)
+        _number("timeline.median_seconds", self.median_seconds, low=0.01, high=60)
+        _number("timeline.uncertain", self.uncertain, low=0, high=1)
+        _number("timeline.max_seconds", self.max_seconds, low=0, low_open=True)
+        object.__setattr__(self, "vad", _subsection("timeline.vad", self.vad, VadParams))
         object.__setattr__(self, "eval", _subsection("timeline.eval", self.eval, TimelineEvalParams))
 
 

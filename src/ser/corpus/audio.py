@@ -154,3 +154,36 @@ def _decode(path: Path, max_seconds: float | None, limit: str) -> tuple[np.ndarr
         raise AudioError(f"cannot be decoded ({error})") from None
     except MemoryError:
         raise AudioError(f"cannot be decoded: its {frames:,} frames do not fit in memory") from None
+
+
+def decode_blocks(path: str | Path, sample_rate: int, *, max_seconds: float | None = None,
+                  limit: str = "audio.max_seconds", block_seconds: float = 60.0):
+    """``path`` decoded as :func:`load_audio` decodes it (mono float32 at ``sample_rate``), block by block, so a
+    recording of hours is read in the memory of one block; the header is checked first (:func:`check_size`).
+    Raises :class:`AudioError` for unreadable files and non-finite samples as they come; the caller checks what
+    only the whole file shows (silence, length)."""
+    path = Path(path)
+    status = check_file_kind(path)
+    try:
+        with sf.SoundFile(str(path)) as handle:
+            check_size(AudioInfo(handle.samplerate, handle.channels, handle.frames), status.st_size, max_seconds, limit)
+            native = handle.samplerate
+            stream = soxr.ResampleStream(native, sample_rate, 1, dtype="float32", quality="HQ") \
+                if native != sample_rate else None
+            size = max(1, int(block_seconds * native))
+            while True:
+                block = handle.read(size, dtype="float32", always_2d=True)
+                last = len(block) < size
+                if block.size and not np.isfinite(_peak(block)):
+                    raise AudioError("contains NaN or infinite samples")
+                mono = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
+                if stream is not None:
+                    mono = stream.resample_chunk(mono, last=last)
+                yield np.ascontiguousarray(mono, dtype=np.float32)
+                if last:
+                    return
+    except (OSError, RuntimeError) as error:  # libsndfile's errors are RuntimeErrors
+        probe(path)
+        raise AudioError(f"cannot be decoded ({error})") from None
+    except MemoryError:
+        raise AudioError("cannot be decoded: a block of it does not fit in memory") from None

@@ -1,0 +1,123 @@
+"""Emotion over time in one recording: speech regions, windows, one speaker's normalisation, calibrated
+probabilities, smoothing, segments.
+
+A file is read twice, block by block (:func:`ser.corpus.audio.decode_blocks`), so memory stays flat however long
+it is: the first pass finds the speech (:mod:`ser.timeline.speech`) and checks the samples, the second collects
+each stretch of speech (at most 30 s), encodes it once and keeps its windows' feature vectors
+(:mod:`ser.timeline.windows`). The windows of the recording are then standardised together, as one speaker's
+recordings (shrunk toward the training speakers' average when they are few, as ``ser predict`` does for a speaker
+with few recordings), given to the model, and their calibrated probabilities smoothed into segments
+(:mod:`ser.timeline.smoothing`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ser.corpus.audio import SILENCE_PEAK, AudioError, decode_blocks
+from ser.timeline.smoothing import Segment, segments
+from ser.timeline.speech import SAMPLE_RATE, SpeechScorer, regions_of_scores
+from ser.timeline.windows import WindowFeatures, stretches, windows_in
+
+NO_SPEECH = "has no speech"  # the reason a file without speech gets from ser predict and ser timeline
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """A recording's duration and its segments of speech, in time order."""
+
+    file: str
+    duration: float
+    segments: list[Segment] = field(default_factory=list)
+
+    def as_dict(self, digits: int | None = None) -> dict:
+        """``{"file", "duration", "segments": [...]}`` (:meth:`Segment.as_dict`)."""
+        return {"file": self.file, "duration": round(self.duration, 3),
+                "segments": [segment.as_dict(digits) for segment in self.segments]}
+
+
+def _probabilities(predictor, rows: list[np.ndarray]) -> np.ndarray:
+    """The calibrated probabilities of a recording's windows, standardised together as one speaker's."""
+    X = np.vstack(rows)
+    if predictor.normalization == "speaker":
+        from ser.modeling.normalize import normalize_new_speakers
+
+        X = normalize_new_speakers(X, ["recording"] * len(X), predictor.speaker_reference)
+    return predictor.model.predict_proba(X)
+
+
+def _timeline(predictor, stretch_samples, regions, duration: float, settings) -> list[Segment]:
+    """Segments from ``stretch_samples`` (an iterable of (start seconds, samples) for :func:`stretches` of
+    ``regions``, in order)."""
+    features = WindowFeatures(predictor)
+    windows, rows = [], []
+    for start, samples in stretch_samples:
+        found = windows_in(start, start + len(samples) / SAMPLE_RATE, settings.window, settings.hop)
+        rows.append(features(samples, start, found).astype(np.float32))
+        windows += found
+    if not windows:
+        return []
+    return segments(windows, _probabilities(predictor, rows), predictor.classes, duration, settings)
+
+
+def timeline_of_samples(predictor, samples: np.ndarray, sample_rate: int, settings) -> list[Segment]:
+    """The segments of a recording held in memory (``settings``: :class:`ser.config.TimelineParams`)."""
+    samples = np.asarray(samples, dtype=np.float32)
+    if sample_rate != SAMPLE_RATE:
+        import soxr
+
+        samples = soxr.resample(samples, sample_rate, SAMPLE_RATE, quality="HQ").astype(np.float32)
+    scorer = SpeechScorer()
+    scorer.feed(samples)
+    duration = len(samples) / SAMPLE_RATE
+    regions = regions_of_scores(scorer.finish(), duration, settings.vad)
+    pieces = ((start, samples[round(start * SAMPLE_RATE): round(end * SAMPLE_RATE)])
+              for start, end in stretches(regions))
+    return _timeline(predictor, pieces, regions, duration, settings)
+
+
+def speech_of_file(path: str, settings, max_seconds: float) -> tuple[list[tuple[float, float]], float]:
+    """The speech regions of a file and its duration, from one pass over its blocks; raises
+    :class:`AudioError` for what ``ser predict`` refuses (unreadable, non-finite, silent)."""
+    scorer, count, peak = SpeechScorer(), 0, 0.0
+    for block in decode_blocks(path, SAMPLE_RATE, max_seconds=max_seconds, limit="timeline.max_seconds"):
+        scorer.feed(block)
+        count += len(block)
+        if len(block):
+            peak = max(peak, float(np.abs(block).max()))
+    if count == 0:
+        raise AudioError("has no audio samples")
+    if peak < SILENCE_PEAK:
+        raise AudioError("is silent (peak below -80 dBFS)")
+    duration = count / SAMPLE_RATE
+    return regions_of_scores(scorer.finish(), duration, settings.vad), duration
+
+
+def _stretches_of_file(path: str, pieces: list[tuple[float, float]], max_seconds: float):
+    """(start, samples) of each of ``pieces`` (in order, not overlapping), collected in a second pass."""
+    spans = [(round(start * SAMPLE_RATE), round(end * SAMPLE_RATE)) for start, end in pieces]
+    index, position, parts = 0, 0, []
+    for block in decode_blocks(path, SAMPLE_RATE, max_seconds=max_seconds, limit="timeline.max_seconds"):
+        end_of_block = position + len(block)
+        while index < len(spans):
+            first, last = spans[index]
+            if first >= end_of_block:
+                break
+            parts.append(block[max(first, position) - position: min(last, end_of_block) - position])
+            if last > end_of_block:
+                break
+            yield first / SAMPLE_RATE, np.concatenate(parts)
+            parts, index = [], index + 1
+        position = end_of_block
+    if parts:
+        yield spans[index][0] / SAMPLE_RATE, np.concatenate(parts)
+
+
+def timeline_of_file(predictor, path: str, settings) -> Timeline:
+    """The :class:`Timeline` of an audio file; raises :class:`AudioError` for a file it cannot use (the reasons
+    ``ser predict`` gives; a file longer than ``settings.max_seconds`` is refused from its header)."""
+    regions, duration = speech_of_file(path, settings, settings.max_seconds)
+    pieces = stretches(regions)
+    found = _timeline(predictor, _stretches_of_file(path, pieces, settings.max_seconds), regions, duration, settings)
+    return Timeline(str(path), duration, found)
