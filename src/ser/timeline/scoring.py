@@ -22,8 +22,9 @@ from typing import Iterable, Protocol
 
 import numpy as np
 
+from ser.timeline.smoothing import UNCERTAIN  # a label that claims no emotion: scored as non-speech
+
 GRID = 0.01  # seconds per frame
-UNCERTAIN = "uncertain"  # a predicted label that claims no emotion: scored as non-speech
 
 
 class Labelled(Protocol):
