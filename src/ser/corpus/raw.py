@@ -14,8 +14,8 @@ import json
 import sys
 from pathlib import Path
 
-from ser.config import DataParams, source_kind
-from ser.corpus.sources import ArchiveLimits, download, extract_archive, local_archive, verify_sha256
+from ser.config import DataParams
+from ser.corpus.sources import ArchiveLimits, download, extract_archive, local_archive, source_kind, verify_sha256
 from ser.files import atomic_dir, atomic_path
 
 STAMP = "SOURCE.json"  # in data/raw: what it was made from, the archive's digest record, the entries refused
@@ -40,9 +40,10 @@ def fill_raw(raw: Path, downloads: Path, data: DataParams, sample_rate: int,
     it is a terminal).
 
     Returns where the corpus is, the refused archive entries, and (for an archive) the
-    folder every file of the corpus must resolve into.
+    folder every file of the corpus must resolve into. A ``data.source`` or ``data.sha256`` that
+    :func:`~ser.corpus.sources.source_kind` refuses stops it before anything is read or downloaded.
     """
-    source, kind, kept = data.source, source_kind(data.source), read_stamp(raw)
+    source, kind, kept = data.source, source_kind(data), read_stamp(raw)
     archive = record = None
     if kind == "demo":
         made_from = {"source": "demo", "sample_rate": sample_rate, "generator": code_version("ser.corpus.demo")}
