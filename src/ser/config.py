@@ -107,11 +107,12 @@ class DataParams:
         emotions = self.emotions
         if emotions == "all":
             return
+        allowed = f"all or a list of {', '.join(EMOTIONS)}"
         if isinstance(emotions, str) or not emotions:
-            raise ParamError("data.emotions", f"got {self.emotions!r}; allowed: all or a list of {', '.join(EMOTIONS)}")
+            raise ParamError("data.emotions", f"got {self.emotions!r}; allowed: {allowed}")
         for emotion in emotions:
             if emotion not in EMOTIONS:
-                raise ParamError("data.emotions", f"unknown emotion {emotion!r}; allowed: all or a list of {', '.join(EMOTIONS)}")
+                raise ParamError("data.emotions", f"unknown emotion {emotion!r}; allowed: {allowed}")
         if len(set(emotions)) < 2:
             raise ParamError("data.emotions", f"got {self.emotions!r}; allowed: at least two distinct emotions")
         object.__setattr__(self, "emotions", tuple(dict.fromkeys(emotions)))
