@@ -5,9 +5,9 @@ can disagree with the code; one listed but never imported re-runs the stage for 
 imports are read from the source (every ``import`` statement, at module level or inside a
 function, since a lazy import still runs when the stage calls it; relative ones resolved against
 the importing file's package; not those under ``if TYPE_CHECKING:``, which never run), with the
-package ``__init__.py`` files that importing a module executes. One documented exception: the package's own ``ser/__init__.py`` holds the Python
-API, ``ser.load``, whose import of the predictor runs only when a caller calls it; no stage does (checked
-below), so only that file's module-level imports count.
+package ``__init__.py`` files that importing a module executes. One documented exception: the package's
+own ``ser/__init__.py`` holds the Python API, ``ser.load``, whose import of the predictor runs only when a caller
+calls it; no stage does (checked below), so only that file's module-level imports count.
 """
 from __future__ import annotations
 
