@@ -42,6 +42,7 @@ import soundfile as sf
 
 from ser.dsp.frames import short_time_spectra
 from ser.names import RAVDESS_EMOTIONS
+
 INTENSITY_GAIN = {1: 1.0, 2: 1.5}  # strong intensity exaggerates the departure from neutral
 TAKE, VOICE, PORTRAYAL = 1, 2, 3  # tags that keep the random streams of takes, voices and portrayals apart
 
