@@ -97,7 +97,8 @@ def calibrated_probabilities(columns, X, y, groups, held_out, feature_set: str, 
     model = fit_model(build_model(replace(MLPS[mlp], calibrate=True), [columns[i] for i in indices]),
                       normalize(X_train, groups[train], "speaker"), y[train], groups[train])
     reference = reference_statistics(X_train, groups[train])
-    together, alone = (model.predict_proba(rows) for rows in normalize_held_out(X_test, groups[test], "speaker", reference))
+    rows = normalize_held_out(X_test, groups[test], "speaker", reference)
+    together, alone = (model.predict_proba(side) for side in rows)
     return {"probabilities": together, "probabilities_one_clip": alone, "classes": model.classes_,
             "temperature": model[-1].temperature_, "emotions": y[test]}
 
@@ -111,21 +112,25 @@ def pooled_ece(outer: list[dict], key: str, temperature_off: bool = False) -> fl
 def selection(columns: list[str], X, y, groups, jobs: int) -> dict:
     """The procedure's per-fold choices and scores, their summary, the calibration error and the defaults."""
     sets, mlps = select(columns, X, y, groups, jobs)
-    speakers = [fold["speaker"] for fold in sets["folds"]]
-    outer = Parallel(n_jobs=jobs)(delayed(calibrated_probabilities)(columns, X, y, groups, speaker, set_fold["chosen"],
-                                                                    mlp_fold["chosen"])
-                                  for speaker, set_fold, mlp_fold in zip(speakers, sets["folds"], mlps["folds"]))
+    outer = Parallel(n_jobs=jobs)(
+        delayed(calibrated_probabilities)(columns, X, y, groups, set_fold["speaker"], set_fold["chosen"],
+                                          mlp_fold["chosen"])
+        for set_fold, mlp_fold in zip(sets["folds"], mlps["folds"]))
     folds = []
     for index, (set_fold, mlp_fold, probabilities) in enumerate(zip(sets["folds"], mlps["folds"], outer)):
         baseline = sets["candidates"][set_fold["chosen"]]  # the proxy on the chosen set: the linear baseline
-        folds.append({"speaker": set_fold["speaker"], "feature_set": set_fold["chosen"], "mlp_setting": mlp_fold["chosen"],
+        folds.append({"speaker": set_fold["speaker"], "feature_set": set_fold["chosen"],
+                      "mlp_setting": mlp_fold["chosen"],
                       "inner": {"feature_sets": set_fold["inner"], "mlps": mlp_fold["inner"]},
                       "mlp": {"uar": mlp_fold["uar"], "uar_one_clip": mlp_fold["uar_one_clip"],
                               "temperature": probabilities["temperature"]},
                       "logreg": {"uar": baseline["uar_per_fold"][index],
                                  "uar_one_clip": baseline["uar_one_clip_per_fold"][index]}})
-    summary = {label: {key: (float(np.mean([f[label][key] for f in folds])), float(np.std([f[label][key] for f in folds])))
-                       for key in ("uar", "uar_one_clip")} for label in ("mlp", "logreg")}
+    def mean_and_std(label: str, key: str) -> tuple[float, float]:
+        values = [fold[label][key] for fold in folds]
+        return float(np.mean(values)), float(np.std(values))
+
+    summary = {label: {key: mean_and_std(label, key) for key in ("uar", "uar_one_clip")} for label in ("mlp", "logreg")}
     ece = {"calibrated": pooled_ece(outer, "probabilities"),
            "uncalibrated": pooled_ece(outer, "probabilities", temperature_off=True),
            "calibrated_one_clip": pooled_ece(outer, "probabilities_one_clip"),

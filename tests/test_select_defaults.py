@@ -37,7 +37,8 @@ def synthetic_table(seed: int = 0) -> pd.DataFrame:
     for layer in range(1, 7):
         strength = 1.0 if layer in (2, 3, 4) else 0.3
         for j in range(2):
-            columns[f"whisper_layer{layer}_mean_{j}"] = strength * (label if j == 0 else -label) + rng.standard_normal(75)
+            signal = strength * (label if j == 0 else -label)
+            columns[f"whisper_layer{layer}_mean_{j}"] = signal + rng.standard_normal(75)
     for name in ("mfcc_mean_0", "mfcc_mean_1", "rms_mean"):
         columns[name] = 0.5 * label + rng.standard_normal(75)
     X = pd.DataFrame(columns) + np.repeat(rng.uniform(-5, 5, (5, len(columns))), 15, axis=0)
@@ -68,8 +69,9 @@ def test_select_defaults_gives_what_its_own_loop_gave(select_defaults):
     assert [fold[:3] for fold in found] == [fold[:3] for fold in FOLDS]
     assert [fold[3:] for fold in found] == [pytest.approx(fold[3:], abs=1e-6) for fold in FOLDS]
     assert result["ece"] == pytest.approx(ECE, abs=1e-6)
-    assert (result["defaults"]["feature_set"], result["defaults"]["mlp"]) == ("layers 2-4 + handcrafted", "MLP 16, alpha 3")
-    assert result["defaults"]["inner"] == {"feature_sets": pytest.approx(DEFAULT_SET_SCORES, abs=1e-6),
+    defaults = result["defaults"]
+    assert (defaults["feature_set"], defaults["mlp"]) == ("layers 2-4 + handcrafted", "MLP 16, alpha 3")
+    assert defaults["inner"] == {"feature_sets": pytest.approx(DEFAULT_SET_SCORES, abs=1e-6),
                                            "mlps": pytest.approx(DEFAULT_MLP_SCORES, abs=1e-6)}
     for label in ("mlp", "logreg"):
         for key in ("uar", "uar_one_clip"):
