@@ -57,8 +57,8 @@ def sha256_of(path: str | Path) -> str:
 
 
 def code_digest(*modules: str) -> str:
-    """Short hex SHA-256 of the source files of ``modules`` (dotted names), read without importing them: a cache
-    keyed by it starts afresh when the code that fills it changes."""
+    """Short hex SHA-256 of the source files of ``modules`` (dotted names), read without importing them (some are
+    slow to import): a cache or a folder keyed by it is made afresh when the code that fills it changes."""
     digest = hashlib.sha256()
     for module in modules:
         digest.update(Path(importlib.util.find_spec(module).origin).read_bytes())
