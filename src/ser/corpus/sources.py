@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import http.client
-import json
 import re
 import shutil
 import stat
@@ -32,7 +31,7 @@ from urllib.parse import unquote, urlsplit
 
 from ser.config import SOURCE_KINDS, DataParams, ParamError
 from ser.errors import SerError, shorten
-from ser.files import atomic_path, sha256_kept, stat_key, write_json
+from ser.files import atomic_path, read_record, sha256_kept, stat_key, write_json
 from ser.progress import progress_bar
 
 TIMEOUT_SECONDS = 60
@@ -120,7 +119,7 @@ def download(url: str, folder: Path, *, sha256: str | None = None, progress: boo
     name = re.sub(r"[^A-Za-z0-9._-]", "_", unquote(PurePosixPath(urlsplit(url).path).name)) or "download"
     target = folder / f"{hashlib.sha1(url.encode()).hexdigest()[:10]}-{name}"
     record = target.with_name(target.name + ".json")
-    if target.is_file() and sha256 is not None and sha256_kept(target, _read_record(record))["sha256"] == sha256:
+    if target.is_file() and sha256 is not None and sha256_kept(target, read_record(record))["sha256"] == sha256:
         return target
     validators = _kept_validators(target, record, url) if sha256 is None else {}
     fetched = _fetch(url, target, validators, sha256=sha256, progress=progress, max_bytes=max_bytes)
@@ -134,18 +133,9 @@ def download(url: str, folder: Path, *, sha256: str | None = None, progress: boo
     return target
 
 
-def _read_record(record: Path) -> dict:
-    """What was recorded of a kept download (empty if nothing readable was)."""
-    try:
-        kept = json.loads(record.read_text())
-    except (OSError, ValueError):
-        return {}
-    return kept if isinstance(kept, dict) else {}
-
-
 def _kept_validators(target: Path, record: Path, url: str) -> dict[str, str]:
     """Conditional-request headers for a kept download of ``url``, if there is one."""
-    kept = _read_record(record)
+    kept = read_record(record)
     if not target.is_file() or kept.get("url") != url:
         return {}
     headers = {}
