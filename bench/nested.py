@@ -41,11 +41,11 @@ from ser.corpus.ingest import ingest  # noqa: E402
 from ser.modeling.model import build_model  # noqa: E402
 
 OWN = ("mfcc", "mfcc_delta", "contrast", "flatness", "rolloff", "centroid", "rms", "zcr", "f0", "voicing")
-DEFAULT = OWN + ("logmel", "loudness", "balance")  # params.yaml's features.families
+HANDCRAFTED = OWN + ("logmel", "loudness", "balance")  # the best handcrafted families (docs/accuracy.md)
 FEATURE_SETS = {  # name: (families, stats), as features.families / features.stats
     "notebook": (("mfcc", "chroma", "mel"), ("mean",)),
     "own": (OWN, FEATURE_STATS),
-    "own+logmel+loudness+balance": (DEFAULT, FEATURE_STATS),
+    "own+logmel+loudness+balance": (HANDCRAFTED, FEATURE_STATS),
     "egemaps": (("egemaps",), ("mean",)),
     "own+egemaps": (OWN + ("egemaps",), FEATURE_STATS),
 }

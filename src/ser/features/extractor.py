@@ -1,9 +1,9 @@
 """The feature extractor: mono samples in, one named feature vector out.
 
-Unlike the notebook, which let each librosa call take its own STFT, the extractor takes
-one power spectrogram per file and hands it to every selected family
-(:mod:`ser.features.families`), with its window and filter banks built once per process,
-then takes each statistic (:mod:`ser.features.stats`) over each family's frames.
+The extractor takes one power spectrogram per file and hands it to every selected family
+(:mod:`ser.features.families`), so MFCC, chroma and mel, which librosa computes each from an STFT
+of its own, share one; its window and filter banks are built once per process. It then takes each
+statistic (:mod:`ser.features.stats`) over each family's frames.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ class FeatureExtractor:
         self.names = feature_names(params)
 
     def power_spectrogram(self, samples: np.ndarray) -> np.ndarray:
-        """|STFT|^2 with the notebook's framing: centred, zero-padded, periodic Hann, float32."""
+        """|STFT|^2 with librosa's default framing: centred, zero-padded, periodic Hann, float32."""
         return power_spectrogram(samples.astype(np.float32, copy=False), window=self.window,
                                  hop_length=self.params.hop_length)
 

@@ -8,8 +8,8 @@ named ``{family}_{stat}_{index}``. Adding a family means registering one such fu
 :data:`FAMILIES` (and its name in ``ser.config.FEATURE_FAMILIES``): it gets the shared
 spectrogram for free.
 
-The notebook's three families are time-means of 40 MFCC, 12 chroma and 128 mel-power
-bands; their values equal those of ``librosa.feature.mfcc``, ``chroma_stft`` and
+The ``mfcc``, ``chroma`` and ``mel`` families are 40 MFCC, 12 chroma and 128 mel-power
+bands per frame; their values equal those of ``librosa.feature.mfcc``, ``chroma_stft`` and
 ``melspectrogram`` on the same samples (the tests hold it to that), though librosa is not
 imported. Beyond them: MFCC deltas, spectral shape, zero-crossing rate, RMS energy and
 pitch (:mod:`ser.features.descriptors`). Two families are *functional sets* instead:

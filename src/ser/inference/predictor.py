@@ -94,7 +94,7 @@ class Predictor:
             if self.normalization == "speaker":
                 X = self._normalize_by_speaker(X, kept, speaker, warn)
             probabilities = self.model.predict_proba(X)
-            emotions = self.model.classes_[probabilities.argmax(axis=1)]  # what predict() gives, without a second pass
+            emotions = self.model.classes_[probabilities.argmax(axis=1)]  # predict()'s labels, from these probabilities
             for row, path in enumerate(kept):
                 results[path] = Prediction(path, str(emotions[row]),
                                            {c: float(p) for c, p in zip(self.classes, probabilities[row])})

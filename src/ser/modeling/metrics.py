@@ -1,7 +1,7 @@
 """Metrics and curves, all from predicted labels and predicted probabilities: overall, per class and per speaker.
 
 ROC and precision-recall curves are one-vs-rest per class and use the model's
-probabilities (the notebook passed hard labels, which collapses each curve to one point).
+probabilities: hard labels would collapse each curve to one point.
 """
 from __future__ import annotations
 

@@ -61,7 +61,7 @@ def build_classifier(params: TrainParams):
     """The unfitted classifier that ``train.model`` names, with its own params."""
     if params.model == "svm":
         # Probabilities (evaluate's ROC and precision-recall curves need them) by Platt scaling on 5 internal
-        # folds; ensemble=False keeps one SVM fitted on all training rows, as SVC(probability=True) did.
+        # folds; ensemble=False keeps one SVM fitted on all training rows (as libsvm's own probability=True does).
         return CalibratedClassifierCV(SVC(kernel="rbf", C=params.svm.C, gamma=params.svm.gamma),
                                       method="sigmoid", cv=5, ensemble=False)
     if params.model == "logreg":
@@ -106,7 +106,7 @@ def fit_model(model, X, y, speakers):
     """Fit ``model`` (a pipeline or a classifier) on normalised rows ``X`` whose speakers are ``speakers`` (the
     calibration's folds group them). The rows are fitted in float32, which scikit-learn keeps through the scaler
     and the MLP: its matrix products take about 0.6 of the time (same epochs, probabilities equal to 1e-4 on the
-    demo corpus); predicting takes float64 rows as before."""
+    demo corpus); predicting accepts float32 or float64 rows."""
     X, speakers = np.asarray(X, dtype=np.float32), np.asarray(speakers)
     with warnings.catch_warnings():  # a batch larger than a small corpus is clipped to it: nothing to act on
         warnings.filterwarnings("ignore", message="Got `batch_size` less than 1 or larger than sample size")

@@ -1,4 +1,4 @@
-"""The notebook's exploratory figures for one recording, as PNG files.
+"""Exploratory figures for one recording (``ser explore``), as PNG files.
 
 Five figures, each titled with the file's name and with labelled axes:
 
