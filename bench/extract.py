@@ -162,7 +162,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True, help="folder of audio files (searched recursively)")
     parser.add_argument("--repeat", type=int, default=1, help="replicate the file list N times")
-    parser.add_argument("--incremental", type=int, default=0, help="also time adding K new files to an extracted corpus")
+    parser.add_argument("--incremental", type=int, default=0,
+                        help="also time adding K new files to an extracted corpus")
     parser.add_argument("--stage-features", choices=("params", "notebook"), default="params",
                         help="features the stage runs extract: params.yaml's (default) or the notebook's 180")
     add_json_output(parser, "extract")
@@ -198,7 +199,8 @@ def main() -> None:
                 warm = scratch / "cache-in-process"
                 project_extract(rows[: -args.incremental], workers, scratch, warm)
                 result["incremental_in_process_s"] = project_extract(rows, workers, scratch, warm)
-                result["incremental_in_process_over_full"] = result["incremental_in_process_s"] / result["all_workers_s"]
+                result["incremental_in_process_over_full"] = (result["incremental_in_process_s"]
+                                                              / result["all_workers_s"])
             cache = scratch / "cache-incremental"
             run_stage(rows[: -args.incremental], scratch, cache, "before", notebook)
             added_s, _ = run_stage(rows, scratch, cache, "after", notebook)

@@ -66,7 +66,8 @@ def candidates(columns: list[str], train: TrainParams, sets=FEATURE_SETS) -> dic
         for normalization in ("none", "speaker"):
             for model_name, overrides in MODELS.items():
                 params = replace(train, normalize=normalization, **overrides)
-                result[f"{set_name} / {normalization} / {model_name}"] = (build_model(params, names), wanted, normalization)
+                model = build_model(params, names)
+                result[f"{set_name} / {normalization} / {model_name}"] = (model, wanted, normalization)
     return result
 
 

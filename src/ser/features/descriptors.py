@@ -215,8 +215,10 @@ def _chroma_basis(sample_rate: int, n_fft: int, n_chroma: int, tuning: float) ->
     return chroma_filter_bank(sample_rate, n_fft, n_chroma, tuning)
 
 
-def zero_crossing_rate(samples: np.ndarray, *, frame_length: int, hop_length: int, threshold: float = 1e-10) -> np.ndarray:
-    """Share of adjacent sample pairs in each frame whose signs differ; magnitudes up to ``threshold`` count as 0 (positive).
+def zero_crossing_rate(samples: np.ndarray, *, frame_length: int, hop_length: int,
+                       threshold: float = 1e-10) -> np.ndarray:
+    """Share of adjacent sample pairs in each frame whose signs differ; magnitudes up to ``threshold`` count as 0
+    (positive).
 
     The signal is padded by repeating its edge samples, as ``librosa.feature.zero_crossing_rate``.
     """
@@ -258,7 +260,7 @@ class Pitch:
     """Per-frame output of :func:`yin`."""
 
     f0: np.ndarray  # Hz; meaningful where ``voiced``
-    aperiodicity: np.ndarray  # the chosen dip of the normalised difference: 0 perfectly periodic, about 1 noise or silence
+    aperiodicity: np.ndarray  # the chosen dip of the normalised difference: 0 periodic, about 1 noise or silence
     voiced: np.ndarray  # bool
 
 
@@ -310,7 +312,8 @@ def yin(samples: np.ndarray, *, sample_rate: int, frame_length: int, hop_length:
     period += np.clip(shift, -1.0, 1.0)
 
     frame_energy = energy[:, window]
-    loud = frame_energy > frame_energy.max() * 10.0 ** (-SILENCE_DB / 10.0) if frame_energy.max() > 0 else np.zeros(len(frames), bool)
+    peak = frame_energy.max()
+    loud = frame_energy > peak * 10.0 ** (-SILENCE_DB / 10.0) if peak > 0 else np.zeros(len(frames), bool)
     voiced = (centre < VOICING_THRESHOLD) & loud
     return Pitch(f0=sample_rate / period, aperiodicity=np.clip(centre, 0.0, 1.0), voiced=voiced)
 
