@@ -79,8 +79,19 @@ class Family:
 
 
 def feature_names(params: FeatureParams) -> list[str]:
-    """Column names ``{family}_{stat}_{index}`` (``{family}_{part}_{stat}_{index}`` for a family in parts), in the
-    order the extractor fills them."""
+    """The column name of every feature ``params`` selects, in the order the extractor fills them.
+
+    Parameters
+    ----------
+    params : ser.config.FeatureParams
+        The selected families and statistics, and the sizes (``n_mfcc``, ``n_chroma``, ``n_mels``) they use.
+
+    Returns
+    -------
+    list of str
+        ``{family}_{stat}_{index}`` (``{family}_{part}_{stat}_{index}`` for a family in parts, such as the
+        encoder's layers; ``{family}_{name}`` for an openSMILE set), e.g. ``mfcc_mean_00``.
+    """
     names = []
     for family in params.families:
         if FAMILIES[family].names is not None:

@@ -16,7 +16,19 @@ from sklearn.metrics import (
 
 
 def summary_scores(y_true, y_pred) -> dict:
-    """Accuracy, balanced accuracy (UAR) and macro F1."""
+    """Accuracy, balanced accuracy (UAR) and macro F1.
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like
+        Shape ``(n_files,)``, the actual and the predicted emotions.
+
+    Returns
+    -------
+    dict
+        ``{"accuracy": float, "uar": float, "f1_macro": float}``. UAR, the unweighted mean of the per-class
+        recalls, does not reward a model for favouring the commonest emotion.
+    """
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "uar": float(balanced_accuracy_score(y_true, y_pred)),
@@ -28,6 +40,18 @@ def per_speaker_scores(actual, predicted, speakers) -> dict[str, dict]:
     """UAR, accuracy and number of files of each speaker, by speaker id.
 
     A speaker's UAR averages the recall of the emotions that speaker has.
+
+    Parameters
+    ----------
+    actual, predicted : array_like
+        Shape ``(n_files,)``, the actual and the predicted emotions.
+    speakers : array_like
+        Shape ``(n_files,)``, each file's speaker id.
+
+    Returns
+    -------
+    dict of str to dict
+        ``{speaker: {"uar": float, "accuracy": float, "files": int}}``, speakers in sorted order.
     """
     actual, predicted, speakers = np.asarray(actual), np.asarray(predicted), np.asarray(speakers).astype(str)
     scores = {}
@@ -43,8 +67,27 @@ def per_speaker_scores(actual, predicted, speakers) -> dict[str, dict]:
 
 
 def expected_calibration_error(y_true, probabilities: np.ndarray, classes, bins: int = 10) -> float:
-    """How far the top probability is from the accuracy it promises: over ``bins`` equal-width bins of the top
-    probability, the mean |accuracy - mean top probability| weighted by each bin's share of the files."""
+    """How far the top probability is from the accuracy it promises (expected calibration error).
+
+    Over ``bins`` equal-width bins of the top probability, the mean ``|accuracy - mean top probability|``
+    weighted by each bin's share of the files.
+
+    Parameters
+    ----------
+    y_true : array_like
+        Shape ``(n_files,)``, the actual emotions.
+    probabilities : numpy.ndarray
+        Shape ``(n_files, n_classes)``, each row summing to 1, columns in the order of ``classes``.
+    classes : sequence of str
+        The model's classes (``classes_``).
+    bins : int
+        Bins over (0, 1]: ``(0, 1/bins]`` is the first.
+
+    Returns
+    -------
+    float
+        In [0, 1]; 0 when every bin's accuracy equals its mean top probability.
+    """
     y_true = np.asarray(y_true)
     top = probabilities.max(axis=1)
     correct = np.asarray(classes)[probabilities.argmax(axis=1)] == y_true
@@ -54,7 +97,25 @@ def expected_calibration_error(y_true, probabilities: np.ndarray, classes, bins:
 
 
 def evaluate_predictions(y_true, y_pred, probabilities: np.ndarray, classes) -> dict:
-    """Every test-set metric as a JSON-ready dict."""
+    """Every test-set metric as a JSON-ready dict.
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like
+        Shape ``(n_files,)``, the actual and the predicted emotions.
+    probabilities : numpy.ndarray
+        Shape ``(n_files, n_classes)``, each row summing to 1, columns in the order of ``classes``.
+    classes : sequence of str
+        The model's classes (``classes_``).
+
+    Returns
+    -------
+    dict
+        :func:`summary_scores`' keys, ``ece``, ``log_loss``, ``roc_auc_macro``, ``average_precision_macro``,
+        ``test_files``, and ``per_class``: ``{class: {"precision", "recall", "f1", "support", "roc_auc",
+        "average_precision"}}``. A class's ROC AUC and average precision are None when the test set lacks
+        either its files or the others, and the macro averages skip them.
+    """
     y_true = np.asarray(y_true)
     classes = list(classes)
     precision, recall, f1, support = precision_recall_fscore_support(
@@ -84,8 +145,25 @@ def evaluate_predictions(y_true, y_pred, probabilities: np.ndarray, classes) -> 
 
 
 def curves(y_true, probabilities: np.ndarray, classes) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One-vs-rest ROC (emotion, fpr, tpr) and precision-recall (emotion, recall, precision) points, each class's
-    points in curve order."""
+    """One-vs-rest ROC and precision-recall points of each class, from the probabilities.
+
+    Parameters
+    ----------
+    y_true : array_like
+        Shape ``(n_files,)``, the actual emotions.
+    probabilities : numpy.ndarray
+        Shape ``(n_files, n_classes)``, each row summing to 1, columns in the order of ``classes``.
+    classes : sequence of str
+        The model's classes (``classes_``).
+
+    Returns
+    -------
+    roc : pandas.DataFrame
+        Columns ``emotion, fpr, tpr``, each class's points in curve order.
+    precision_recall : pandas.DataFrame
+        Columns ``emotion, recall, precision``, likewise. A class with no files in ``y_true``, or only its
+        own, has no curve.
+    """
     y_true = np.asarray(y_true)
     roc_rows, pr_rows = [], []
     for i, label in enumerate(classes):
