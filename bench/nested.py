@@ -42,11 +42,11 @@ from ser.corpus.ingest import ingest  # noqa: E402
 from ser.modeling.model import build_model  # noqa: E402
 
 OWN = ("mfcc", "mfcc_delta", "contrast", "flatness", "rolloff", "centroid", "rms", "zcr", "f0", "voicing")
-DEFAULT = OWN + ("logmel", "loudness", "balance")  # params.yaml's features.families
+HANDCRAFTED = OWN + ("logmel", "loudness", "balance")  # the best handcrafted families (docs/accuracy.md)
 FEATURE_SETS = {  # name: (families, stats), as features.families / features.stats
     "notebook": (("mfcc", "chroma", "mel"), ("mean",)),
     "own": (OWN, FEATURE_STATS),
-    "own+logmel+loudness+balance": (DEFAULT, FEATURE_STATS),
+    "own+logmel+loudness+balance": (HANDCRAFTED, FEATURE_STATS),
     "egemaps": (("egemaps",), ("mean",)),
     "own+egemaps": (OWN + ("egemaps",), FEATURE_STATS),
 }
@@ -67,7 +67,8 @@ def candidates(columns: list[str], train: TrainParams, sets=FEATURE_SETS) -> dic
         for normalization in ("none", "speaker"):
             for model_name, overrides in MODELS.items():
                 params = replace(train, normalize=normalization, **overrides)
-                result[f"{set_name} / {normalization} / {model_name}"] = (build_model(params, names), wanted, normalization)
+                model = build_model(params, names)
+                result[f"{set_name} / {normalization} / {model_name}"] = (model, wanted, normalization)
     return result
 
 
