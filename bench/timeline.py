@@ -112,10 +112,10 @@ def main() -> None:
     if start_busy is not None:
         others = (machine_busy_seconds() - start_busy) - (children_cpu_seconds() - start_own)
         result["background_cores"] = max(0.0, others / (time.perf_counter() - start_wall))
-    print(f"ser timeline, folder of {args.recordings} x {SECONDS} s ({audio:.0f} s of audio): {result['folder_s']:.2f} s, "
-          f"{result['real_time_factor']:.1f}x real time")
-    print(f"one {long_audio / 3600:.2f} h recording: {long_s:.1f} s ({result['long_real_time_factor']:.1f}x real time); "
-          f"peak RSS {rss_long:.0f} MB against {rss_short:.0f} MB for 30 s ({result['rss_growth_mb']:+.0f} MB)")
+    print(f"ser timeline, folder of {args.recordings} x {SECONDS} s ({audio:.0f} s of audio): "
+          f"{result['folder_s']:.2f} s, {result['real_time_factor']:.1f}x real time")
+    print(f"one {long_audio / 3600:.2f} h recording: {long_s:.1f} s ({result['long_real_time_factor']:.1f}x real "
+          f"time); peak RSS {rss_long:.0f} MB against {rss_short:.0f} MB for 30 s ({result['rss_growth_mb']:+.0f} MB)")
     if "background_cores" in result:
         print(f"cores busy with other programs: {result['background_cores']:.2f}")
     report(result, args.json)

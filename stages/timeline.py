@@ -30,7 +30,8 @@ def main(args, params):
         shown = shown or (recording, segments, counts.scores())
     scores = total.scores()
     metrics = {key: scores[key] for key in ("eder", "frame_uar", "missed", "false_alarm", "confusion")}
-    metrics |= {"real_time_factor": audio_seconds / busy_seconds, "recordings": len(rows), "audio_seconds": audio_seconds}
+    metrics |= {"real_time_factor": audio_seconds / busy_seconds, "recordings": len(rows),
+                "audio_seconds": audio_seconds}
     write_json(args.metrics, metrics)
     write_csv(args.scores, pd.DataFrame(rows))
     recording, segments, first = shown

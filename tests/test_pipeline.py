@@ -18,7 +18,8 @@ from tests.conftest import PROJECT
 from tests.dvcrepo import DvcRepo, ingest_checks, stages_run
 
 pytestmark = pytest.mark.slow
-ALL_STAGES = ["ingest", "features", "split", "train", "evaluate", "crossvalidate", "timeline", "bundle", "plots_template"]
+ALL_STAGES = ["ingest", "features", "split", "train", "evaluate", "crossvalidate", "timeline", "bundle",
+              "plots_template"]
 EXPLORE_FIGURES = ["harmonic_percussive", "mel_spectrogram", "mfcc", "onset_autocorrelation", "waveform"]
 METRICS = ("metrics/ingest.json", "metrics/evaluate.json", "metrics/crossval.json", "metrics/timeline.json")
 EMOTIONS = {"neutral", "calm", "happy", "disgust"}

@@ -17,8 +17,9 @@ more than a short one, as the time it holds.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -67,7 +68,7 @@ class FrameCounts:
 
     counts: Counter = field(default_factory=Counter)
 
-    def __add__(self, other: "FrameCounts") -> "FrameCounts":
+    def __add__(self, other: FrameCounts) -> FrameCounts:
         return FrameCounts(self.counts + other.counts)
 
     def _frames(self, truth=..., predicted=...) -> int:
