@@ -26,8 +26,8 @@ def scores(truth, predicted, duration=10.0, collar=0.25) -> dict[str, float]:
 
 def test_a_perfect_prediction_scores_zero_error_and_full_uar():
     truth = [Seg(1.0, 3.0, "happy"), Seg(4.0, 7.5, "sad")]
-    assert scores(truth, truth) == {"eder": 0.0, "frame_uar": 1.0, "missed": 0.0, "false_alarm": 0.0,
-                                    "confusion": 0.0, "speech_seconds": pytest.approx(SCORED)}
+    assert scores(truth, truth) == {"eder": 0.0, "frame_uar": 1.0, "missed": 0.0, "uncertain": 0.0,
+                                    "false_alarm": 0.0, "confusion": 0.0, "speech_seconds": pytest.approx(SCORED)}
 
 
 def test_a_shift_within_the_collar_costs_nothing_and_beyond_it_costs_the_excess():
@@ -42,9 +42,10 @@ def test_a_shift_within_the_collar_costs_nothing_and_beyond_it_costs_the_excess(
 
 def test_nothing_predicted_is_all_missed_and_uncertain_counts_as_nothing():
     truth = [Seg(1.0, 3.0, "happy"), Seg(4.0, 7.5, "sad")]
-    for predicted in ([], [Seg(0.0, 10.0, UNCERTAIN)]):
+    for predicted, uncertain in (([], 0.0), ([Seg(0.0, 10.0, UNCERTAIN)], 1.0)):
         result = scores(truth, predicted)
         assert (result["eder"], result["missed"], result["false_alarm"], result["frame_uar"]) == (1.0, 1.0, 0.0, 0.0)
+        assert result["uncertain"] == uncertain
 
 
 def test_a_wrong_emotion_is_confusion_and_an_emotion_over_non_speech_a_false_alarm():
@@ -63,6 +64,7 @@ def test_frame_uar_is_the_mean_recall_of_the_truth_emotions_by_hand():
     result = scores(truth, predicted, duration=6.0, collar=0.0)
     assert result["frame_uar"] == pytest.approx((100 / 400 + 50 / 100) / 2)
     assert result["confusion"] == pytest.approx(300 / 500) and result["missed"] == pytest.approx(50 / 500)
+    assert result["uncertain"] == pytest.approx(50 / 500)
 
 
 def test_recordings_add_up_by_their_frames():
