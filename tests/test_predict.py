@@ -18,7 +18,7 @@ from ser.corpus.audio import load_audio
 from ser.inference.bundle import load_bundle, read_info, write_info
 from ser.config import FeatureParams
 from ser.features.extractor import FeatureExtractor
-from tests.audiofiles import bad_audio_files, write_long_flac
+from tests.audiofiles import bad_audio_files
 from tests.bundles import train_bundle
 from tests.terminal import run_with_stderr_on_a_terminal
 
@@ -263,8 +263,9 @@ def test_the_bundles_audio_max_seconds_bounds_recordings_and_max_seconds_overrid
     shutil.copytree(bundle, copy)
     info = read_info(copy)
     write_info(copy, {**info, "audio": {**info["audio"], "max_seconds": 10}})  # as the train stage records it
-    long = write_long_flac(tmp_path / "long.flac", 20)
     good = str(speech16k / NEW_SPEAKER_FILES[0])
+    long = tmp_path / "long.flac"  # speech: a recording without any is refused for that instead
+    sf.write(long, np.resize(load_audio(good, 16000), 20 * 16000), 16000)
     run = run_ser("predict", "--model", str(copy), "--format", "json", good, str(long))
     assert run.returncode == 1 and [json.loads(line)["file"] for line in run.stdout.splitlines()] == [good]
     assert f"error: {long} is longer than the 10 s limit (20.0 s): split it into shorter recordings, or raise " \
