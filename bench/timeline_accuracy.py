@@ -23,8 +23,8 @@ from common import PROJECT, add_json_output, report  # bench/common.py
 from ser.config import TimelineParams, load_params
 from ser.inference.predictor import Predictor
 from ser.timeline.recordings import Clip, build_recordings
-from ser.timeline.scoring import frame_counts
 from ser.timeline.runtime import timeline_of_samples
+from ser.timeline.scoring import frame_counts
 
 
 def setting(base: TimelineParams, text: str) -> TimelineParams:

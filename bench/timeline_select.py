@@ -20,16 +20,16 @@ from pathlib import Path
 import numpy as np
 
 from common import PROJECT, add_json_output, report  # bench/common.py
-from timeline_accuracy import setting, test_clips  # bench/timeline_accuracy.py
 from ser.config import load_params
 from ser.features.table import feature_columns, read_split_table
 from ser.inference.bundle import read_info, save_bundle
 from ser.inference.predictor import Predictor
 from ser.modeling.model import build_model, fit_model
 from ser.modeling.normalize import normalize, reference_statistics
-from ser.timeline.recordings import Clip, build_recordings
+from ser.timeline.recordings import build_recordings
 from ser.timeline.runtime import timeline_of_samples
 from ser.timeline.scoring import frame_counts
+from timeline_accuracy import setting, test_clips  # bench/timeline_accuracy.py
 
 
 def score(predictor, recordings, settings, collar: float) -> dict:

@@ -1,4 +1,5 @@
-"""The ``ser`` command: ``ser predict``, ``ser timeline``, ``ser serve``, ``ser explore`` and ``ser report`` (also ``python -m ser``).
+"""The ``ser`` command: ``ser predict``, ``ser timeline``, ``ser serve``, ``ser explore`` and ``ser report``
+(also ``python -m ser``).
 
 Each subcommand imports its libraries only when it runs, so ``ser predict``
 never pays for matplotlib or librosa. Expected failures (a :class:`SerError`)
@@ -268,9 +269,8 @@ def add_model_option(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ser.config import AudioParams, FeatureParams
-
     from ser import __version__
+    from ser.config import AudioParams, FeatureParams
 
     parser = argparse.ArgumentParser(prog="ser", description="Speech emotion recognition: use a trained model.")
     parser.add_argument("--version", action="version", version=f"ser {__version__}")
@@ -293,8 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="no progress bar (there is none anyway when stderr is not a terminal)")
 
     timeline = add_command(commands, "timeline", run_timeline, "label the emotion of long recordings over time",
-                           epilog="Exit status: 0 every file labelled; 1 some paths failed (reasons on stderr, the rest "
-                                  "printed); 2 bad usage or an unusable model bundle.")
+                           epilog="Exit status: 0 every file labelled; 1 some paths failed (reasons on stderr, the "
+                                  "rest printed); 2 bad usage or an unusable model bundle.")
     timeline.add_argument("paths", nargs="+", metavar="FILE_OR_FOLDER", help="an audio file or a folder of them")
     add_model_option(timeline)
     timeline.add_argument("--format", choices=FORMATS, default="table",

@@ -127,7 +127,7 @@ class Predictor:
         _check_speech(samples, self.sample_rate)
         return self.extractor(samples)[self.order]
 
-    def timeline(self, path: str | Path, settings=None) -> "Timeline | Failure":
+    def timeline(self, path: str | Path, settings=None) -> Timeline | Failure:
         """The emotion over time of one recording: a :class:`ser.timeline.runtime.Timeline` of its speech segments,
         or a :class:`Failure` with the reason ``ser predict`` would give (``settings``: a
         :class:`ser.config.TimelineParams`, default: the shipped ``timeline`` defaults)."""
