@@ -18,9 +18,10 @@ from tests.conftest import PROJECT
 from tests.dvcrepo import DvcRepo, ingest_checks, stages_run
 
 pytestmark = pytest.mark.slow
-ALL_STAGES = ["ingest", "features", "split", "train", "evaluate", "crossvalidate", "bundle", "plots_template"]
+ALL_STAGES = ["ingest", "features", "split", "train", "evaluate", "crossvalidate", "timeline", "bundle",
+              "plots_template"]
 EXPLORE_FIGURES = ["harmonic_percussive", "mel_spectrogram", "mfcc", "onset_autocorrelation", "waveform"]
-METRICS = ("metrics/ingest.json", "metrics/evaluate.json", "metrics/crossval.json")
+METRICS = ("metrics/ingest.json", "metrics/evaluate.json", "metrics/crossval.json", "metrics/timeline.json")
 EMOTIONS = {"neutral", "calm", "happy", "disgust"}
 PARAMS = yaml.safe_load((PROJECT / "params.yaml").read_text())
 
@@ -269,7 +270,7 @@ def test_experiment_reruns_only_what_the_change_touches(repo):
     alpha = PARAMS["train"]["alpha"]
     before, before_predictions = read_metrics(repo), read_csv(repo.root / "plots/predictions.csv")
     run = repo.dvc("exp", "run", "-S", "train.alpha=0.05")
-    assert stages_run(run.stdout) == ["ingest", "train", "evaluate", "crossvalidate", "bundle"]
+    assert stages_run(run.stdout) == ["ingest", "train", "evaluate", "crossvalidate", "timeline", "bundle"]
     name = re.findall(r"^Ran experiment\(s\): (\S+)$", run.stdout, flags=re.M)[0]
     params_diff = json.loads(repo.dvc("params", "diff", "--json").stdout)["params.yaml"]
     assert {key: (change["old"], change["new"]) for key, change in params_diff.items()} == {"train.alpha": (alpha, 0.05)}
@@ -301,6 +302,31 @@ def test_experiment_reruns_only_what_the_change_touches(repo):
     assert_row_shows(rows["main"], before)
     assert_row_shows(rows[name], after)
     assert_row_shows(rows["workspace"], after)
+    repo.run("git", "checkout", "--", ".")
+    repo.dvc("checkout")
+
+
+def test_timeline_scores_the_test_speakers_recordings_and_reruns_alone(repo):
+    """The timeline stage's recordings are the test speakers' in turn, its metrics pool theirs; a timeline param
+    re-runs it and nothing else (ingest checks the corpus every time)."""
+    split = read_csv(repo.root / "data/split.csv")
+    test_speakers = sorted({row["speaker"] for row in split if row["set"] == "test"})
+    recordings = PARAMS["timeline"]["eval"]["recordings"]
+    metrics = json.loads((repo.root / "metrics/timeline.json").read_text())
+    rows = read_csv(repo.root / "plots/timeline.csv")
+    assert [row["speaker"] for row in rows] == [test_speakers[i % len(test_speakers)] for i in range(recordings)]
+    assert metrics["recordings"] == recordings and metrics["audio_seconds"] == pytest.approx(
+        sum(float(row["seconds"]) for row in rows))
+    assert metrics["eder"] == pytest.approx(metrics["missed"] + metrics["false_alarm"] + metrics["confusion"])
+    assert 0 <= metrics["frame_uar"] <= 1 and metrics["real_time_factor"] > 0
+    assert metrics["eder"] < 1, "the demo's speech must be found and mostly named"
+    assert (repo.root / "plots/timeline.png").stat().st_size > 0
+
+    window = PARAMS["timeline"]["window"]
+    run = repo.dvc("exp", "run", "-S", f"timeline.window={window / 2}")
+    assert stages_run(run.stdout) == ["ingest", "timeline"]
+    changed = json.loads((repo.root / "metrics/timeline.json").read_text())
+    assert changed["eder"] != metrics["eder"], "the window did not change the timeline"
     repo.run("git", "checkout", "--", ".")
     repo.dvc("checkout")
 

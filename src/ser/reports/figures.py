@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 from sklearn.metrics import confusion_matrix  # noqa: E402
 
 from ser.files import atomic_path  # noqa: E402
@@ -91,4 +92,21 @@ def speaker_uar_figure(per_speaker: dict[str, dict], title: str):
     axes.set_xticks(range(len(ordered)), ordered, rotation=90 if len(ordered) > 30 else 0)
     axes.set(xlabel="speaker (lowest UAR first)", ylabel="UAR", ylim=(0, 1.1), title=title)
     axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), fontsize="small", frameon=False)
+    return figure
+
+
+def timeline_figure(truth, predicted, duration: float, emotions: list[str], title: str):
+    """Two bands over time, the truth's segments above the timeline's (each with ``start``, ``end``, ``emotion``),
+    one colour per emotion of ``emotions``; ``uncertain`` is grey, non-speech blank."""
+    colours = dict(zip(emotions, plt.get_cmap("tab10").colors)) | {"uncertain": (0.75, 0.75, 0.75)}
+    figure, axes = plt.subplots(figsize=(10, 2.4))
+    for row, segments in ((1, truth), (0, predicted)):
+        for segment in segments:
+            axes.broken_barh([(segment.start, segment.end - segment.start)], (row - 0.4, 0.8),
+                             facecolors=colours.get(segment.emotion, "black"))
+    axes.set_yticks([0, 1], ["timeline", "truth"])
+    axes.set(xlim=(0, duration), ylim=(-0.6, 1.6), xlabel="seconds", title=title)
+    shown = [e for e in colours if any(s.emotion == e for s in (*truth, *predicted))]
+    axes.legend(handles=[Patch(color=colours[e], label=e) for e in shown], loc="upper left",
+                bbox_to_anchor=(1.0, 1.0), fontsize="small", frameon=False)
     return figure

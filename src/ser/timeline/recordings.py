@@ -16,16 +16,20 @@ hundred trimmed clips, however many recordings are asked for.
 """
 from __future__ import annotations
 
+import csv
 import functools
 from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Sequence
+from pathlib import Path
 
 import numpy as np
 
 from ser.config import TimelineEvalParams
 from ser.corpus.audio import load_audio
+from ser.corpus.catalog import read_catalog
 from ser.dsp.frames import frame_signal
+from ser.errors import SerError
 
 TRIM_DB = 35.0  # a clip's speech: from its first to its last 25 ms frame within this many dB of its loudest
 TRIM_FRAME, TRIM_HOP = 0.025, 0.010  # seconds
@@ -75,6 +79,17 @@ class Recording:
     @property
     def duration(self) -> float:
         return len(self.samples) / self.sample_rate
+
+
+def split_clips(catalog: str | Path, split: str | Path, which: str = "test") -> list[Clip]:
+    """The clips of the catalogue that the split file (``file``, ``set`` columns) puts in ``which`` set."""
+    with open(split, newline="", encoding="utf-8") as handle:
+        chosen = {row["file"] for row in csv.DictReader(handle) if row.get("set") == which}
+    rows = read_catalog(catalog, ("file", "path", "speaker", "emotion"))
+    clips = [Clip(**row) for row in rows if row["file"] in chosen]
+    if not clips:
+        raise SerError(f"{split} puts no file of {catalog} in the {which} set; re-run the split stage")
+    return clips
 
 
 def speech_span(samples: np.ndarray, sample_rate: int, *, top_db: float = TRIM_DB) -> tuple[int, int]:

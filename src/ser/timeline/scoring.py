@@ -17,13 +17,15 @@ more than a short one, as the time it holds.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable, Protocol
+from typing import Protocol
 
 import numpy as np
 
+from ser.timeline.smoothing import UNCERTAIN  # a label that claims no emotion: scored as non-speech
+
 GRID = 0.01  # seconds per frame
-UNCERTAIN = "uncertain"  # a predicted label that claims no emotion: scored as non-speech
 
 
 class Labelled(Protocol):
@@ -66,7 +68,7 @@ class FrameCounts:
 
     counts: Counter = field(default_factory=Counter)
 
-    def __add__(self, other: "FrameCounts") -> "FrameCounts":
+    def __add__(self, other: FrameCounts) -> FrameCounts:
         return FrameCounts(self.counts + other.counts)
 
     def _frames(self, truth=..., predicted=...) -> int:
