@@ -64,7 +64,10 @@ class Printable(logging.Filter):
     request path holding a line break cannot start a forged line of the log."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg, record.args = printable(record.getMessage()), ()
+        if isinstance(record.msg, str):
+            record.msg = printable(record.msg)
+        if isinstance(record.args, tuple):  # kept apart: uvicorn's access formatter reads them one by one
+            record.args = tuple(printable(arg) if isinstance(arg, str) else arg for arg in record.args)
         return True
 
 
@@ -387,7 +390,7 @@ def predict_uploads(predictor: Predictor, uploads: list[UploadFile], speaker: st
                 text = text.replace(path, name)
             return text
 
-        refused = over_budget(paths, max_seconds) if max_seconds is not None else {}
+        refused = over_budget(paths, max_seconds, predictor.max_seconds) if max_seconds is not None else {}
         kept = [path for path in paths if path not in refused]
         results = dict(zip(kept, predictor.predict(kept, speaker, warn=lambda message: log.warning(
             named(message).removeprefix("warning: ")))))
@@ -396,14 +399,17 @@ def predict_uploads(predictor: Predictor, uploads: list[UploadFile], speaker: st
              else dataclasses.replace(results[path], file=name)) for name, path in zip(names, paths)]
 
 
-def over_budget(paths: list[str], max_seconds: float) -> dict[str, Failure]:
-    """The parts that would take a request past ``max_seconds`` of audio, in the order sent, by their headers (a
-    part whose header cannot be read counts nothing: predicting it says what is wrong with it)."""
+def over_budget(paths: list[str], max_seconds: float, longest: float) -> dict[str, Failure]:
+    """The parts that would take a request past ``max_seconds`` of audio, in the order sent, by their headers. A
+    part whose header cannot be read, or that is longer than ``longest`` (one part's limit), counts nothing:
+    predicting it says what is wrong with it."""
     used, refused = 0.0, {}
     for path in paths:
         try:
             seconds = probe(path).duration
         except AudioError:
+            continue
+        if seconds > longest:
             continue
         if used + seconds > max_seconds:
             refused[path] = Failure(path, f"would take this request past its {max_seconds:g} s of audio "
