@@ -79,9 +79,10 @@ def probe(path: str | Path) -> AudioInfo:
     path = Path(path)
     check_file_kind(path)
     try:
-        with open(path, "rb") as handle:
+        with open(path, "rb") as handle:  # libsndfile reads it through Python: no limit of its own on path length
             handle.read(1)
-        info = sf.info(str(path))
+            handle.seek(0)
+            info = sf.info(handle)
     except OSError as error:
         raise UnreadableFile(f"cannot be read: {error.strerror or error}") from None
     except sf.LibsndfileError as error:
@@ -163,7 +164,7 @@ def _decode(path: Path, max_seconds: float | None, limit: str) -> tuple[np.ndarr
     status = check_file_kind(path)
     frames = 0
     try:
-        with sf.SoundFile(str(path)) as handle:
+        with open(path, "rb") as raw, sf.SoundFile(raw) as handle:  # as in probe: any path length the OS takes
             frames = handle.frames
             check_size(AudioInfo(handle.samplerate, handle.channels, frames), status.st_size, max_seconds, limit)
             return handle.read(frames if not handle.seekable() else -1, dtype="float32", always_2d=True), \
