@@ -139,10 +139,30 @@ def write_ghz_wav(path: Path, sample_rate: int = 2_000_000_000) -> Path:
 
 def deep_folder(root: Path, depth: int) -> Path:
     """``root/d/d/.../d`` ``depth`` folders deep (made level by level: pathlib's ``mkdir(parents=True)`` recurses);
-    returns the deepest."""
+    returns the deepest. Remove it with :func:`remove_tree`: ``shutil.rmtree`` recurses too, and pytest's clean-up
+    of old temporary folders would stop at it."""
     folder = str(root)
     os.makedirs(folder, exist_ok=True)
     for _ in range(depth):
         folder = os.path.join(folder, "d")
         os.mkdir(folder)
     return Path(folder)
+
+
+def remove_tree(root: Path) -> None:
+    """Remove the folder ``root`` and everything below it, without recursion (any depth)."""
+    pending = [str(root)]
+    while pending:
+        folder = pending[-1]
+        subfolders = []
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    subfolders.append(entry.path)
+                else:
+                    os.unlink(entry.path)
+        if subfolders:
+            pending += subfolders
+        else:
+            os.rmdir(folder)
+            pending.pop()

@@ -109,8 +109,7 @@ def create_app(predictor: Predictor, max_body_bytes: int, *, body_timeout: float
                             headers=error.headers)
 
     @app.exception_handler(Exception)
-    async def unexpected(request, error: Exception):
-        log.exception("unexpected error answering %s %s", request.method, request.url.path)
+    async def unexpected(request, error: Exception):  # Starlette raises it on after this answer: uvicorn logs it
         return JSONResponse(error_body(f"the server failed unexpectedly ({type(error).__name__}); the server's log "
                                        "has the details: please report it"), status_code=500)
 
