@@ -20,8 +20,10 @@ header is a 256 MB GNU long name. Then, on 127.0.0.1:
    ``POST /predict`` of them all (status, per-part statuses), and ``dvc exp run`` of ingest and features on a corpus
    holding them (rows featurised, ``data/rejected.csv``);
 7. two requests of eight 5.5 KB FLACs of 119 s of a constant signal, and a normal request of a real file sent while
-   they run: its latency against its latency alone, with the defaults and with ``--max-seconds 120
-   --max-request-seconds 120`` (the parts then under both limits).
+   they run: its latency against its latency alone, with the defaults (and FLACs of 59 s, under them) and with
+   ``--max-seconds 120 --max-request-seconds 120`` (the 119 s parts then under both limits); and the seconds
+   params.yaml's default model takes for the features of a 59 s and a 119 s constant FLAC on one thread, which is
+   what a request of it holds a prediction worker for with that model.
 
 Without a bundle at ``--model`` one is trained on ``--data`` as the tests train theirs (tests/bundles.py).
 The last line printed is one JSON object.
@@ -269,9 +271,31 @@ def hostile_batch_pipeline(data: Path, batch: dict[str, Path], folder: Path) -> 
                                  rejected.get("reason", pd.Series(dtype=str))))}
 
 
-def constant_flac_delay(model: Path, normal: Path, folder: Path, *args: str) -> dict:
-    """Measurement 7: a normal request's latency alone, and while two requests of eight constant FLACs run."""
-    flac = write_long_flac(folder / "constant.flac", 119)
+def default_model_feature_seconds(folder: Path, seconds: tuple[int, ...] = (59, 119)) -> dict:
+    """Measurement 7's scale: seconds the features of params.yaml's default model take for a constant FLAC of each
+    length, on one thread (what one prediction worker spends on it), the second of two runs."""
+    from threadpoolctl import threadpool_limits
+
+    from ser.config import load_params
+    from ser.corpus.audio import load_audio
+    from ser.features.extractor import FeatureExtractor
+
+    params = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
+    extractor, took = FeatureExtractor(params.features, params.audio.sample_rate), {}
+    with threadpool_limits(1):
+        for length in seconds:
+            flac = write_long_flac(folder / f"constant-{length}.flac", length)
+            for _ in range(2):
+                began = time.perf_counter()
+                extractor(load_audio(flac, params.audio.sample_rate))
+                took[f"{length} s"] = round(time.perf_counter() - began, 2)
+    return {"families": list(params.features.families), "seconds_per_file": took}
+
+
+def constant_flac_delay(model: Path, normal: Path, folder: Path, *args: str, length: float = 119) -> dict:
+    """Measurement 7: a normal request's latency alone, and while two requests of eight constant FLACs of
+    ``length`` seconds run."""
+    flac = write_long_flac(folder / "constant.flac", length)
     server = ServeProcess(model, *args)
     try:
         def post(paths: list[Path]) -> tuple[int, float, list]:
@@ -288,7 +312,8 @@ def constant_flac_delay(model: Path, normal: Path, folder: Path, *args: str) -> 
             time.sleep(0.5)
             during = pool.submit(post, [normal]).result()
             answers = [future.result() for future in heavy]
-        return {"server_args": " ".join(args) or "defaults", "flac_kb": round(flac.stat().st_size / 1024, 1),
+        return {"server_args": " ".join(args) or "defaults", "flac_seconds": length,
+                "flac_kb": round(flac.stat().st_size / 1024, 1),
                 "normal_alone_s": alone, "normal_during_s": during[1], "normal_status": during[0],
                 "flac_requests": [{"status": status, "seconds": seconds, "parts_predicted": parts.count(200)}
                                   for status, seconds, parts in answers]}
@@ -320,8 +345,10 @@ def main() -> None:
             6: ("hostile_batch", lambda: hostile_batch_predict(model, spread_files(args.data, 4), batch,
                                                                folder / "batch")),
             7: ("constant_flacs", lambda: [constant_flac_delay(model, normal, folder),
+                                           constant_flac_delay(model, normal, folder, length=59),
                                            constant_flac_delay(model, normal, folder, "--max-seconds", "120",
-                                                               "--max-request-seconds", "120")]),
+                                                               "--max-request-seconds", "120"),
+                                           default_model_feature_seconds(folder)]),
         }
         pipelines = {2: ("exp_run_absurd_header", lambda: absurd_header_pipeline(args.data, absurd, folder / "pipeline")),
                      6: ("hostile_batch_exp_run", lambda: hostile_batch_pipeline(args.data, batch, folder / "batch-pipe"))}
