@@ -40,9 +40,8 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, File, Form, UploadFile
-from fastapi.exceptions import RequestValidationError
+from fastapi.exceptions import RequestValidationError, StarletteHTTPException
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from starlette.exceptions import HTTPException
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ser.corpus.audio import AudioError, probe
@@ -103,8 +102,8 @@ def create_app(predictor: Predictor, max_body_bytes: int, *, body_timeout: float
         return JSONResponse(error_body(f"the form is not what POST /predict takes ({problems}); send audio files "
                                        "as multipart/form-data parts named file"), status_code=422)
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request, error: HTTPException):  # FastAPI's and the form parser's own refusals
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request, error: StarletteHTTPException):  # FastAPI's and the form parser's own refusals
         return JSONResponse(error_body(shorten(str(error.detail), 400)), status_code=error.status_code,
                             headers=error.headers)
 
