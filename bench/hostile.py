@@ -208,7 +208,8 @@ def held_connections(model: Path, idle: int = 200, slow: int = 64, seconds: floa
         early = [latency for at, latency, _ in probes if at < 9.0]  # before any header timeout (10 s) could act
         return {"idle": idle, "slow": slow, "health_probes": len(probes),
                 "health_statuses": sorted({status for _, _, status in probes}),
-                "health_slowest_s_all_open": round(max(early), 3), "health_slowest_s": round(max(l for _, l, _ in probes), 3),
+                "health_slowest_s_all_open": round(max(early), 3),
+                "health_slowest_s": round(max(latency for _, latency, _ in probes), 3),
                 "idle_closed_by_server": closed, "slow_closed_by_server": len(closed_after),
                 "slow_closed_after_s": round(min(closed_after), 1) if closed_after else None}
     finally:
@@ -231,8 +232,9 @@ def hostile_batch_predict(model: Path, real: list[Path], batch: dict[str, Path],
     run = subprocess.run([sys.executable, "-m", "ser", "predict", "--model", str(model), "--format", "json",
                           *map(str, real + hostile), str(folder / "deep")], capture_output=True, text=True, timeout=600)
     failures = [line.removeprefix("error: ") for line in run.stderr.splitlines() if line.startswith("error: ")]
-    figures = {"ser_predict": {"returncode": run.returncode, "real_files": len(real) + 1, "rows": len(run.stdout.splitlines()),
-                               "failure_lines": failures, "traceback": "Traceback" in run.stderr}}
+    figures = {"ser_predict": {"returncode": run.returncode, "real_files": len(real) + 1,
+                               "rows": len(run.stdout.splitlines()), "failure_lines": failures,
+                               "traceback": "Traceback" in run.stderr}}
     server = ServeProcess(model)
     try:
         parts = [("file", (path.name, path.read_bytes(), "audio/wav")) for path in real + list(batch.values())]
@@ -350,8 +352,10 @@ def main() -> None:
                                                                "--max-request-seconds", "120"),
                                            default_model_feature_seconds(folder)]),
         }
-        pipelines = {2: ("exp_run_absurd_header", lambda: absurd_header_pipeline(args.data, absurd, folder / "pipeline")),
-                     6: ("hostile_batch_exp_run", lambda: hostile_batch_pipeline(args.data, batch, folder / "batch-pipe"))}
+        pipelines = {
+            2: ("exp_run_absurd_header", lambda: absurd_header_pipeline(args.data, absurd, folder / "pipeline")),
+            6: ("hostile_batch_exp_run", lambda: hostile_batch_pipeline(args.data, batch, folder / "batch-pipe")),
+        }
         figures = {"model": str(args.model) if model == args.model else "trained on --data (tests/bundles.py)"}
         for number in sorted(wanted):
             for name, measure in (measurements[number], *([pipelines[number]] if number in pipelines else [])):

@@ -102,7 +102,8 @@ def test_dvc_exp_run_rejects_the_hostile_files_and_featurises_the_rest(speech16k
                     features={"families": ["mfcc"], "stats": ["mean"]})
     repo.commit("corpus")
     repo.dvc("exp", "run", "features")
-    featurised = pd.read_parquet(repo.root / "data/features.parquet", columns=["path"])["path"].map(lambda p: Path(p).name)
+    featurised = pd.read_parquet(repo.root / "data/features.parquet", columns=["path"])["path"].map(
+        lambda path: Path(path).name)
     assert sorted(featurised) == sorted([Path(name).name for name in GOOD_RAVDESS]
                                         + [n for n, name in named.items() if name in DECODED])
     rejected = pd.read_csv(repo.root / "data/rejected.csv", dtype=str)

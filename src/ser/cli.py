@@ -23,8 +23,8 @@ DEFAULT_PREDICTIONS = "plots/predictions.csv"  # the evaluate stage's per-file t
 FORMATS = ("table", "json", "csv")
 MAX_UPLOAD_MB = 50.0  # ser serve's default body limit: 4.7 minutes of 44.1 kHz 16-bit stereo WAV, 26 of 16 kHz mono
 # ser serve's longest recording, and most audio in one request: a compressed file passes the body limit with hours,
-# and the default model's features take 13-17 s per 119 s of audio on one core, so two such requests would hold
-# the prediction pool about that long (bench/hostile.py); 60 s is the page's longest recording
+# and the default model's features took 5.6 s (up to 17 s on a busy machine) for 119 s of audio on one core, so two
+# such requests would hold the prediction pool about that long (bench/hostile.py); 60 s is the page's longest
 SERVE_MAX_SECONDS = 60.0
 MAX_REQUEST_SECONDS = 60.0
 BODY_TIMEOUT = 60.0  # seconds ser serve waits for a request's whole body

@@ -99,7 +99,8 @@ def probe(path: str | Path) -> AudioInfo:
 def check_size(info: AudioInfo, file_bytes: int, max_seconds: float | None = None,
                limit: str = "audio.max_seconds") -> None:
     """Refuse, from the header alone, a file whose sample rate is implausible (:data:`SAMPLE_RATES`), that would
-    decode to more samples than its size allows (:data:`MAX_SAMPLES_PER_BYTE`) or that lasts longer than ``max_seconds`` (the setting named ``limit``)."""
+    decode to more samples than its size allows (:data:`MAX_SAMPLES_PER_BYTE`) or that lasts longer than
+    ``max_seconds`` (the setting named ``limit``)."""
     samples = info.frames * info.channels
     if not SAMPLE_RATES[0] <= info.sample_rate <= SAMPLE_RATES[1]:
         raise AudioError(f"has a sample rate of {info.sample_rate:,} Hz, which is not plausible (allowed: "
@@ -118,8 +119,9 @@ def load_audio(path: str | Path, sample_rate: int, *, min_samples: int = 1, max_
 
     Channels are averaged; resampling uses soxr's high-quality filter (as
     librosa does by default). Raises :class:`AudioError` for files that are
-    unreadable, non-finite or far beyond full scale (:data:`MAX_PEAK`), silent, shorter than ``min_samples`` after resampling,
-    longer than ``max_seconds`` (the setting named ``limit``) by their header, or
+    unreadable, non-finite or far beyond full scale (:data:`MAX_PEAK`), silent,
+    shorter than ``min_samples`` after resampling, longer than ``max_seconds``
+    (the setting named ``limit``) by their header, or with an implausible rate or
     too large to decode (:func:`check_size`, checked before decoding).
     """
     samples, native_rate = _decode(Path(path), max_seconds, limit)
