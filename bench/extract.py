@@ -52,10 +52,11 @@ from threadpoolctl import threadpool_limits
 
 from ser.features import whisper
 from ser.corpus.audio import load_audio
-from ser.config import NOTEBOOK_FEATURES, FeatureParams
+from ser.config import FeatureParams
 from ser.features.batch import extract_features, resolve_workers
 
-from common import add_json_output, machine_busy_seconds, report  # bench/common.py
+from common import add_json_output, machine_busy_seconds, report  # bench/common.py (puts the project on sys.path)
+from tests.featuresets import NOTEBOOK_FEATURES
 
 PROJECT = Path(__file__).resolve().parents[1]
 WHISPER = FeatureParams(families=("whisper",), workers=1)  # with the default layers

@@ -32,9 +32,10 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from ser.config import FEATURE_STATS, FeatureParams, TrainParams  # noqa: E402
+from ser.config import FeatureParams, TrainParams  # noqa: E402
 from ser.corpus.conventions import CONVENTIONS  # noqa: E402
 from ser.modeling.crossval import nested_leave_one_speaker_out  # noqa: E402
+from ser.names import FEATURE_STATS  # noqa: E402
 from ser.features.batch import extract_features  # noqa: E402
 from ser.features.families import feature_names  # noqa: E402
 from ser.corpus.ingest import ingest  # noqa: E402

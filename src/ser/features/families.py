@@ -5,7 +5,7 @@ spectrogram and what is derived from it once: mel power, log-mel, MFCC, YIN pitc
 matrix of per-frame values, one row per coefficient. Every selected statistic
 (``features.stats``, :mod:`ser.features.stats`) is taken over its frames, giving columns
 named ``{family}_{stat}_{index}``. Adding a family means registering one such function in
-:data:`FAMILIES` (and its name in ``ser.config.FEATURE_FAMILIES``): it gets the shared
+:data:`FAMILIES` (and its name in ``ser.names.FEATURE_FAMILIES``): it gets the shared
 spectrogram for free.
 
 The notebook's three families are time-means of 40 MFCC, 12 chroma and 128 mel-power

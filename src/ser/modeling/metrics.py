@@ -24,6 +24,18 @@ def summary_scores(y_true, y_pred) -> dict:
     }
 
 
+def held_out_scores(y_true, together, alone) -> dict:
+    """Accuracy, UAR and macro F1 of the labels ``together`` (predicted with each held-out speaker's recordings
+    normalised together), and ``uar_one_clip``, the UAR of the labels ``alone`` (each recording normalised alone, as
+    ``ser predict`` takes one file: :func:`ser.modeling.normalize.normalize_held_out`)."""
+    return {**summary_scores(y_true, together), "uar_one_clip": summary_scores(y_true, alone)["uar"]}
+
+
+def predicted_labels(probabilities: np.ndarray, classes) -> np.ndarray:
+    """The class of each row's highest probability (``classes`` in the columns' order), as ``predict`` gives it."""
+    return np.asarray(classes)[np.argmax(probabilities, axis=1)]
+
+
 def per_speaker_scores(actual, predicted, speakers) -> dict[str, dict]:
     """UAR, accuracy and number of files of each speaker, by speaker id.
 
@@ -45,18 +57,23 @@ def per_speaker_scores(actual, predicted, speakers) -> dict[str, dict]:
 def expected_calibration_error(y_true, probabilities: np.ndarray, classes, bins: int = 10) -> float:
     """How far the top probability is from the accuracy it promises: over ``bins`` equal-width bins of the top
     probability, the mean |accuracy - mean top probability| weighted by each bin's share of the files."""
-    y_true = np.asarray(y_true)
     top = probabilities.max(axis=1)
-    correct = np.asarray(classes)[probabilities.argmax(axis=1)] == y_true
+    correct = predicted_labels(probabilities, classes) == np.asarray(y_true)
     which = np.clip(np.ceil(top * bins).astype(int) - 1, 0, bins - 1)  # (0, 0.1] is bin 0, ..., (0.9, 1] bin 9
     return float(sum(abs(correct[which == b].mean() - top[which == b].mean()) * np.mean(which == b)
                      for b in range(bins) if (which == b).any()))
 
 
-def evaluate_predictions(y_true, y_pred, probabilities: np.ndarray, classes) -> dict:
-    """Every test-set metric as a JSON-ready dict."""
+def evaluate_predictions(y_true, probabilities: np.ndarray, classes, *, one_clip: np.ndarray) -> dict:
+    """Every test-set metric as a JSON-ready dict, from the probabilities of the test rows normalised two ways
+    (:func:`ser.modeling.normalize.normalize_held_out`): ``probabilities`` with each speaker's recordings together,
+    ``one_clip`` with each recording alone (``uar_one_clip``, ``ece_one_clip``); columns in the order of ``classes``."""
     y_true = np.asarray(y_true)
     classes = list(classes)
+    y_pred = predicted_labels(probabilities, classes)
+    scores = held_out_scores(y_true, y_pred, predicted_labels(one_clip, classes))
+    one_clip_scores = {"uar_one_clip": scores.pop("uar_one_clip"),
+                       "ece_one_clip": expected_calibration_error(y_true, one_clip, classes)}
     precision, recall, f1, support = precision_recall_fscore_support(
         y_true, y_pred, labels=classes, zero_division=0
     )
@@ -73,13 +90,14 @@ def evaluate_predictions(y_true, y_pred, probabilities: np.ndarray, classes) -> 
     aucs = [c["roc_auc"] for c in per_class.values() if c["roc_auc"] is not None]
     aps = [c["average_precision"] for c in per_class.values() if c["average_precision"] is not None]
     return {
-        **summary_scores(y_true, y_pred),
+        **scores,
         "ece": expected_calibration_error(y_true, probabilities, classes),
         "log_loss": float(log_loss(y_true, probabilities, labels=classes)),
         "roc_auc_macro": float(np.mean(aucs)) if aucs else None,
         "average_precision_macro": float(np.mean(aps)) if aps else None,
         "test_files": int(len(y_true)),
         "per_class": per_class,
+        **one_clip_scores,
     }
 
 

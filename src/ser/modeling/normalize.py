@@ -18,8 +18,8 @@ import numpy as np
 
 from ser.config import NORMALIZATIONS
 
-__all__ = ["NORMALIZATIONS", "normalize", "normalize_by_speaker", "normalize_each_alone", "normalize_new_speakers",
-           "reference_statistics", "speaker_statistics"]
+__all__ = ["NORMALIZATIONS", "normalize", "normalize_by_speaker", "normalize_each_alone", "normalize_held_out",
+           "normalize_new_speakers", "reference_statistics", "speaker_statistics"]
 
 # ser predict: a speaker with fewer recordings than this has statistics too noisy to use alone, so they are
 # shrunk toward the training speakers' average with the weight of SHRINK_PRIOR recordings. Measured on the
@@ -32,8 +32,13 @@ SHRINK_PRIOR = 2.0
 def speaker_statistics(X) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation of each column of one speaker's rows; a constant column gets 1."""
     X = np.asarray(X, dtype=np.float64)
-    mean, std = X.mean(axis=0), X.std(axis=0)
-    return mean, np.where(std > 1e-12 * np.maximum(np.abs(mean), 1.0), std, 1.0)
+    mean = X.mean(axis=0)
+    return mean, _floored(X.std(axis=0), mean)
+
+
+def _floored(std: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """``std`` with 1 where a column is constant: a deviation within rounding of its mean (relative 1e-12) is 0."""
+    return np.where(std > 1e-12 * np.maximum(np.abs(mean), 1.0), std, 1.0)
 
 
 def normalize_by_speaker(X, speakers) -> np.ndarray:
@@ -62,8 +67,7 @@ def reference_statistics(X, speakers) -> tuple[np.ndarray, np.ndarray]:
     speakers = np.asarray(speakers)
     groups = [X[speakers == speaker] for speaker in np.unique(speakers)]
     mean = np.mean([rows.mean(axis=0) for rows in groups], axis=0)
-    std = np.sqrt(np.mean([rows.var(axis=0) for rows in groups], axis=0))
-    return mean, np.where(std > 1e-12 * np.maximum(np.abs(mean), 1.0), std, 1.0)
+    return mean, _floored(np.sqrt(np.mean([rows.var(axis=0) for rows in groups], axis=0)), mean)
 
 
 def normalize_new_speakers(X, speakers, reference: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
@@ -109,3 +113,10 @@ def normalize(X, speakers, method: str) -> np.ndarray:
     if method == "speaker":
         return normalize_by_speaker(X, speakers)
     raise ValueError(f"unknown normalisation {method!r}; allowed: {', '.join(NORMALIZATIONS)}")
+
+
+def normalize_held_out(X, speakers, method: str, reference: tuple[np.ndarray, np.ndarray] | None):
+    """Held-out rows normalised the two ways they are scored: each speaker's recordings together (:func:`normalize`),
+    and each recording alone against ``reference``, the training speakers' average, as ``ser predict`` takes one file
+    (:func:`normalize_each_alone`; ``reference`` is used only by ``speaker``). Returns ``(together, alone)``."""
+    return normalize(X, speakers, method), normalize_each_alone(X, method, reference)
