@@ -15,7 +15,7 @@ from ser.config import NOTEBOOK_FEATURES, FeatureParams
 from ser.features.batch import extract_features
 from ser.features.cache import FeatureCache
 from ser.files import sha256_of
-from tests.conftest import PROJECT
+from tests.conftest import PROJECT, require
 
 
 def catalog_rows(root, count):
@@ -95,7 +95,7 @@ def test_killed_stage_leaves_no_output_and_a_rerun_gives_identical_bytes(rows, r
 
 
 def test_dask_cluster_gives_the_same_table(rows, reference, tmp_path, monkeypatch):
-    from dask import distributed
+    distributed = require("dask.distributed")
 
     monkeypatch.chdir(PROJECT.parent)  # manifest paths relative to here; workers get them made absolute
     relative = [{**row, "path": os.path.relpath(row["path"])} for row in rows]
