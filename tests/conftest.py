@@ -46,6 +46,15 @@ def require_program(program: str, install: str) -> str:
     return path
 
 
+def assert_one_line(message: str, *named: str) -> None:
+    """A one-line error message (an exception's text, or a command's stderr) naming each of ``named``: the file or
+    key it is about and the fix. Those are its promise; the words around them may change."""
+    lines = message.rstrip("\n").splitlines()
+    assert len(lines) == 1, message
+    missing = [part for part in named if part not in lines[0]]
+    assert not missing, f"{message!r} does not name {missing}"
+
+
 def shared_data(name: str) -> Path:
     """A folder of ../shared/data (CI has it there too); skip where it is absent, saying how to get it."""
     path = SHARED_DATA / name
