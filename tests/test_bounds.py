@@ -4,12 +4,14 @@ is cheap). Downloads (data.max_download_bytes) are bounded on their real path in
 import asyncio
 import tarfile
 
+import numpy as np
 import pytest
 import soundfile as sf
 
 from ser.corpus.audio import MAX_SAMPLES_PER_BYTE, AudioError, AudioInfo, check_size, load_audio, probe
 from ser.corpus.sources import MAX_TAR_HEADER, ArchiveLimits, Refusal, SourceError, extract_archive
 from ser.errors import shorten
+from ser.modeling.normalize import SHRINK_BELOW, normalize_by_speaker, normalize_new_speakers
 from tests.archives import long_header_tar
 from tests.audiofiles import tone, write_absurd_header_flac
 from tests.conftest import require
@@ -114,3 +116,13 @@ def test_an_upload_of_exactly_max_upload_bytes_is_read_one_byte_more_is_413(decl
     assert upload_status(100, bytes(100), declared=declared) == 200
     assert upload_status(100, bytes(101), declared=declared) == 413
 
+
+
+def test_a_speaker_with_exactly_shrink_below_recordings_is_standardised_alone_one_fewer_is_shrunk():
+    """docs/predict.md: a speaker with fewer than 10 recordings has their statistics shrunk toward the reference."""
+    rows = np.random.default_rng(0).normal(3.0, 2.0, size=(SHRINK_BELOW, 4))
+    reference = (np.zeros(4), np.ones(4))
+    for n, alone in ((SHRINK_BELOW, True), (SHRINK_BELOW - 1, False)):
+        speakers = ["07"] * n
+        own = normalize_by_speaker(rows[:n], speakers)
+        assert np.allclose(normalize_new_speakers(rows[:n], speakers, reference), own) == alone, n
