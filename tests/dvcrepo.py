@@ -79,7 +79,9 @@ class DvcRepo:
             outputs[name] = {str(file): (file.stat().st_ino, file.stat().st_mtime_ns) for file in files}
         checks = frozenset((path.name, key) for path in (self.root / INGEST_CACHE).glob("checks-*.json")
                            for key in json.loads(path.read_text()))
-        return Snapshot(outputs, checks, frozenset(str(path) for path in (self.root / FEATURE_CACHE).rglob("*.f8")))
+        vectors = frozenset((str(path), path.stat().st_ino, path.stat().st_mtime_ns)
+                            for path in (self.root / FEATURE_CACHE).rglob("*.f8"))
+        return Snapshot(outputs, checks, vectors)
 
     def changes_since(self, before: Snapshot) -> Changes:
         """What the commands run since ``before`` was taken did, read from the files."""
@@ -94,7 +96,7 @@ class Snapshot:
 
     outputs: dict[str, dict[str, tuple[int, int]]]  # stage -> output file -> (inode, mtime in ns)
     checks: frozenset[tuple[str, str]]  # (check-cache file, stat key): one entry per file ingest has checked
-    vectors: frozenset[str]  # the feature cache's vector files, one per audio content
+    vectors: frozenset[tuple[str, int, int]]  # the feature cache's vector files (one per audio content), as stamped
 
 
 @dataclass(frozen=True)
@@ -104,5 +106,5 @@ class Changes:
     stages: list[str]  # the stages, in dvc.yaml's order, whose outputs were written (DVC ran them)
     decoded: int  # files ingest decoded: entries new in its check cache
     unchanged: int  # files ingest found unchanged since they were checked: entries kept
-    computed: int  # feature vectors computed: files new in the feature cache
+    computed: int  # feature vectors computed: files new or written anew in the feature cache
 
