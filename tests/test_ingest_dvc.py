@@ -32,7 +32,7 @@ def test_url_source_runs_ingest_once_reports_rejects_and_feeds_features(server, 
     repo.dvc("repro", "features")
     first = repo.changes_since(before)
     assert first.stages == ["ingest", "features"]
-    assert (first.decoded, first.unchanged) == (5, 0)  # the four good ones and the duplicate; the empty one refused unread
+    assert (first.decoded, first.unchanged) == (5, 0)  # four good files and the duplicate; the empty one refused unread
     manifest = pd.read_csv(repo.root / "data/catalog.csv", dtype=str)
     assert sorted(manifest["file"]) == sorted(f"Audio_Speech/{n}" for n in GOOD_RAVDESS)
     assert all((repo.root / p).is_file() and p.startswith("data/raw/") for p in manifest["path"])
