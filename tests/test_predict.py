@@ -259,9 +259,9 @@ def test_progress_on_a_terminal_only_and_never_on_stdout(bundle, speech16k):
     assert code == 0 and terminal == "" and stdout == quiet_pipe.stdout
 
 
-def failures(stderr: str) -> str:
-    """The lines of ser predict's stderr that report a file's failure."""
-    return "\n".join(line for line in stderr.splitlines() if line.startswith("error: "))
+def failure_of(path, stderr: str) -> str:
+    """The lines of ser predict's stderr that name ``path``: its failure."""
+    return "\n".join(line for line in stderr.splitlines() if str(path) in line)
 
 
 def test_the_bundles_audio_max_seconds_bounds_recordings_and_max_seconds_overrides_it(bundle, speech16k, tmp_path):
@@ -273,7 +273,7 @@ def test_the_bundles_audio_max_seconds_bounds_recordings_and_max_seconds_overrid
     good = str(speech16k / NEW_SPEAKER_FILES[0])
     run = run_ser("predict", "--model", str(copy), "--format", "json", good, str(long))
     assert run.returncode == 1 and [json.loads(line)["file"] for line in run.stdout.splitlines()] == [good]
-    assert_one_line(failures(run.stderr), str(long), "10 s", "--max-seconds")
+    assert_one_line(failure_of(long, run.stderr), "error: ", "10 s", "--max-seconds")
     run = run_ser("predict", "--model", str(copy), "--format", "json", "--max-seconds", "30", good, str(long))
     assert run.returncode == 0, run.stderr
     assert [json.loads(line)["file"] for line in run.stdout.splitlines()] == [good, str(long)]
@@ -298,4 +298,4 @@ def test_a_file_too_large_for_memory_is_that_files_failure(bundle, speech16k, tm
                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30)))
     assert run.returncode == 1, run.stderr
     assert [json.loads(line)["file"] for line in run.stdout.splitlines()] == [good]
-    assert_one_line(failures(run.stderr), str(huge), f"{frames:,} frames", "memory")
+    assert_one_line(failure_of(huge, run.stderr), "error: ", f"{frames:,} frames", "memory")
