@@ -56,13 +56,14 @@ BAD_AUDIO = ("empty", "not audio", "cut header", "silent", "shorter than a frame
 LONG_SECONDS = 301  # "too long": past audio.max_seconds' default (300) and ser serve's (120)
 
 
-def write_absurd_header_flac(path: Path) -> Path:
-    """A short FLAC whose STREAMINFO claims 2**36 - 1 samples (decoding it whole would need 256 GiB)."""
+def write_absurd_header_flac(path: Path, samples: int = 2 ** 36 - 1) -> Path:
+    """A short FLAC (mono, 0.25 s) whose STREAMINFO claims ``samples`` samples; by default 2**36 - 1, which decoded
+    whole would need 256 GiB."""
     write_tone(path, seconds=0.25, fmt="FLAC")
     data = bytearray(path.read_bytes())
     assert data[:4] == b"fLaC" and data[4] & 0x7F == 0  # STREAMINFO first: its 36-bit sample count ends at byte 26
     packed = int.from_bytes(data[18:26], "big")
-    data[18:26] = (packed | (2 ** 36 - 1)).to_bytes(8, "big")
+    data[18:26] = (packed & ~(2 ** 36 - 1) | samples).to_bytes(8, "big")
     path.write_bytes(bytes(data))
     return path
 
