@@ -308,8 +308,11 @@ class TrainParams:
         sizes = self.hidden_layer_sizes
         if isinstance(sizes, int):
             sizes = (sizes,)
-        if not sizes or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes):
-            raise ParamError("train.hidden_layer_sizes", f"got {self.hidden_layer_sizes!r}; allowed: a list of positive integers")
+        largest, most = 4096, 10  # a 3,072 x 4,096 layer and its optimiser state take about 0.4 GB per network
+        if not 0 < len(sizes) <= most or any(isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= largest
+                                             for s in sizes):
+            raise ParamError("train.hidden_layer_sizes", f"got {self.hidden_layer_sizes!r}; allowed: a list of 1 to "
+                                                         f"{most} integers from 1 to {largest:,}")
         object.__setattr__(self, "hidden_layer_sizes", tuple(sizes))
         _choice("train.learning_rate", self.learning_rate, ("constant", "invscaling", "adaptive"))
         _integer("train.max_iter", self.max_iter, low=1)
