@@ -274,7 +274,8 @@ def test_experiment_reruns_only_what_the_change_touches(repo):
     before, before_predictions = read_metrics(repo), read_csv(repo.root / "plots/predictions.csv")
     snapshot = repo.snapshot()
     repo.dvc("exp", "run", "-S", "train.alpha=0.05")
-    assert repo.changes_since(snapshot).stages == ["ingest", "train", "evaluate", "crossvalidate", "timeline", "bundle"]
+    assert repo.changes_since(snapshot).stages == ["ingest", "train", "evaluate", "crossvalidate", "timeline",
+                                                    "bundle"]
     params_diff = json.loads(repo.dvc("params", "diff", "--json").stdout)["params.yaml"]
     assert {key: (change["old"], change["new"]) for key, change in params_diff.items()} == {"train.alpha": (alpha, 0.05)}
 
