@@ -1,4 +1,4 @@
-"""Hostile input against real processes: the four measurements of issue 19.
+"""Hostile input against real processes: the measurements of issues 19 and 25.
 
     python bench/hostile.py [--model model] [--data ../shared/data/ravdess16k] [--json docs/results/hostile.json]
 
@@ -12,7 +12,18 @@ header is a 256 MB GNU long name. Then, on 127.0.0.1:
    of the ingest and features stages on a folder of real files holding it (rows featurised, its rejection);
 3. each awkward zip extracted: entries written, entries refused with their reasons;
 4. the long-name .tar.gz extracted in a fresh process: its seconds, peak memory (``VmHWM``: ru_maxrss would
-   report this process's, inherited at fork) and message length.
+   report this process's, inherited at fork) and message length;
+5. 200 connections that send nothing and 64 that send headers a byte a second, held open against ``ser serve``
+   (its defaults): ``GET /health``'s status and latency every quarter second meanwhile, and when the server closed them;
+6. a batch of hostile files beside real ones (a GSM 6.10 WAV, float WAVs peaking at 1e20 and 3e38, a header claiming
+   2,000,000,000 Hz, a real file 1,200 folders deep): ``ser predict`` (rows, failure lines, exit status), one
+   ``POST /predict`` of them all (status, per-part statuses), and ``dvc exp run`` of ingest and features on a corpus
+   holding them (rows featurised, ``data/rejected.csv``);
+7. two requests of eight 5.5 KB FLACs of 119 s of a constant signal, and a normal request of a real file sent while
+   they run: its latency against its latency alone, with the defaults (and FLACs of 59 s, under them) and with
+   ``--max-seconds 120 --max-request-seconds 120`` (the 119 s parts then under both limits); and the seconds
+   params.yaml's default model takes for the features of a 59 s and a 119 s constant FLAC on one thread, which is
+   what a request of it holds a prediction worker for with that model.
 
 Without a bundle at ``--model`` one is trained on ``--data`` as the tests train theirs (tests/bundles.py).
 The last line printed is one JSON object.
@@ -21,7 +32,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import select
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -35,7 +48,8 @@ from common import add_json_output, add_model_and_data, report, spread_files
 from serve import rss_mb
 
 from tests.archives import awkward_zips, long_header_tar
-from tests.audiofiles import GOOD_RAVDESS, copy_good_files, write_absurd_header_flac, write_long_flac
+from tests.audiofiles import (copy_good_files, deep_folder, remove_tree, write_absurd_header_flac, write_ghz_wav,
+                              write_gsm_wav, write_long_flac, write_loud_wav)
 from tests.bundles import train_bundle
 from tests.dvcrepo import DvcRepo
 from tests.servers import ServeProcess
@@ -153,30 +167,206 @@ def long_name_tar(folder: Path) -> dict:
     return {"archive_kb": round(archive.stat().st_size / 1024, 1), **json.loads(run.stdout)}
 
 
+def held_connections(model: Path, idle: int = 200, slow: int = 64, seconds: float = 15.0) -> dict:
+    """Measurement 5: ``idle`` silent and ``slow`` trickling connections against a fresh ``ser serve``."""
+    server = ServeProcess(model)
+    stop, closed_after = threading.Event(), []
+    try:
+        url, start = server.url, time.monotonic()
+        silent = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(idle)]
+
+        def trickle() -> None:
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            head = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"X-Slow: " + b"x" * 1000
+            with sock:
+                for byte in head:
+                    if stop.is_set():
+                        return
+                    try:
+                        sock.sendall(bytes([byte]))
+                    except OSError:
+                        closed_after.append(time.monotonic() - start)
+                        return
+                    stop.wait(1.0)
+
+        trickling = [threading.Thread(target=trickle) for _ in range(slow)]
+        for thread in trickling:
+            thread.start()
+        probes = []
+        while time.monotonic() - start < seconds:
+            began = time.perf_counter()
+            status = requests.get(f"{url}/health", timeout=10).status_code
+            probes.append((time.monotonic() - start, time.perf_counter() - began, status))
+            time.sleep(0.25)
+        stop.set()
+        for thread in trickling:
+            thread.join()
+        readable, _, _ = select.select(silent, [], [], 1.0)
+        closed = sum(1 for sock in readable if not sock.recv(1))
+        for sock in silent:
+            sock.close()
+        early = [latency for at, latency, _ in probes if at < 9.0]  # before any header timeout (10 s) could act
+        return {"idle": idle, "slow": slow, "health_probes": len(probes),
+                "health_statuses": sorted({status for _, _, status in probes}),
+                "health_slowest_s_all_open": round(max(early), 3),
+                "health_slowest_s": round(max(latency for _, latency, _ in probes), 3),
+                "idle_closed_by_server": closed, "slow_closed_by_server": len(closed_after),
+                "slow_closed_after_s": round(min(closed_after), 1) if closed_after else None}
+    finally:
+        stop.set()
+        server.stop()
+
+
+def hostile_batch(folder: Path, data: Path) -> dict[str, Path]:
+    """The hostile files of measurement 6, and a real file 1,200 folders deep."""
+    deep = deep_folder(folder / "deep", 1200)
+    shutil.copyfile(spread_files(data, 8)[-1], deep / "deep.wav")  # not one of the corpus's good files
+    return {"gsm": write_gsm_wav(folder / "gsm.wav"), "loud 1e20": write_loud_wav(folder / "loud.wav", 1e20),
+            "loud 3e38": write_loud_wav(folder / "loud38.wav", 3e38), "ghz": write_ghz_wav(folder / "ghz.wav"),
+            "deep": deep / "deep.wav"}
+
+
+def hostile_batch_predict(model: Path, real: list[Path], batch: dict[str, Path], folder: Path) -> dict:
+    """Measurement 6a: ``ser predict`` on real files, the hostile ones and the deep folder; then one POST of them."""
+    hostile = [path for kind, path in batch.items() if kind != "deep"]
+    run = subprocess.run([sys.executable, "-m", "ser", "predict", "--model", str(model), "--format", "json",
+                          *map(str, real + hostile), str(folder / "deep")], capture_output=True, text=True, timeout=600)
+    failures = [line.removeprefix("error: ") for line in run.stderr.splitlines() if line.startswith("error: ")]
+    figures = {"ser_predict": {"returncode": run.returncode, "real_files": len(real) + 1,
+                               "rows": len(run.stdout.splitlines()), "failure_lines": failures,
+                               "traceback": "Traceback" in run.stderr}}
+    server = ServeProcess(model)
+    try:
+        parts = [("file", (path.name, path.read_bytes(), "audio/wav")) for path in real + list(batch.values())]
+        response = requests.post(f"{server.url}/predict", files=parts, timeout=600)
+        body = response.json()
+        figures["post_predict"] = {"status": response.status_code, "parts": len(parts),
+                                   "part_statuses": [part.get("status", 200) for part in body["predictions"]]}
+    finally:
+        server.stop()
+    return figures
+
+
+def hostile_batch_pipeline(data: Path, batch: dict[str, Path], folder: Path) -> dict:
+    """Measurement 6b: ``dvc exp run features`` on real files and the hostile ones under RAVDESS names."""
+    import pandas as pd
+
+    corpus = folder / "corpus"
+    good = copy_good_files(data, corpus)
+    for actor, (kind, path) in enumerate(batch.items(), start=20):
+        target = corpus / f"Actor_{actor}" / f"03-01-01-01-01-01-{actor}.wav"  # selected emotion: its audio is checked
+        if kind == "deep":
+            target = deep_folder(corpus / "deep", 1200) / target.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+    (folder / "repo").mkdir()
+    repo = DvcRepo(folder / "repo")
+    repo.set_params(data={"source": str(corpus), "emotions": ["neutral", "calm"]},
+                    features={"families": ["mfcc"], "stats": ["mean"]}, train={"model": "logreg"})
+    repo.commit("corpus")
+    run = repo.dvc("exp", "run", "features", check=False)
+    features = pd.read_parquet(repo.root / "data/features.parquet", columns=["path"]) if run.returncode == 0 else []
+    rejected = pd.read_csv(repo.root / "data/rejected.csv", dtype=str) if run.returncode == 0 else pd.DataFrame()
+    return {"returncode": run.returncode, "real_files": len(good) + 1, "featurised": len(features),
+            "traceback": "Traceback" in run.stdout + run.stderr,
+            "rejected": dict(zip(rejected.get("path", pd.Series(dtype=str)).map(lambda p: Path(p).name[-12:]),
+                                 rejected.get("reason", pd.Series(dtype=str))))}
+
+
+def default_model_feature_seconds(folder: Path, seconds: tuple[int, ...] = (59, 119)) -> dict:
+    """Measurement 7's scale: seconds the features of params.yaml's default model take for a constant FLAC of each
+    length, on one thread (what one prediction worker spends on it), the second of two runs."""
+    from threadpoolctl import threadpool_limits
+
+    from ser.config import load_params
+    from ser.corpus.audio import load_audio
+    from ser.features.extractor import FeatureExtractor
+
+    params = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
+    extractor, took = FeatureExtractor(params.features, params.audio.sample_rate), {}
+    with threadpool_limits(1):
+        for length in seconds:
+            flac = write_long_flac(folder / f"constant-{length}.flac", length)
+            for _ in range(2):
+                began = time.perf_counter()
+                extractor(load_audio(flac, params.audio.sample_rate))
+                took[f"{length} s"] = round(time.perf_counter() - began, 2)
+    return {"families": list(params.features.families), "seconds_per_file": took}
+
+
+def constant_flac_delay(model: Path, normal: Path, folder: Path, *args: str, length: float = 119) -> dict:
+    """Measurement 7: a normal request's latency alone, and while two requests of eight constant FLACs of
+    ``length`` seconds run."""
+    flac = write_long_flac(folder / "constant.flac", length)
+    server = ServeProcess(model, *args)
+    try:
+        def post(paths: list[Path]) -> tuple[int, float, list]:
+            began = time.perf_counter()
+            response = requests.post(f"{server.url}/predict", timeout=900,
+                                     files=[("file", (p.name, p.read_bytes(), "audio/flac")) for p in paths])
+            statuses = [part.get("status", 200) for part in response.json().get("predictions", [])]
+            return response.status_code, round(time.perf_counter() - began, 3), statuses
+
+        post([normal])
+        alone = post([normal])[1]
+        with ThreadPoolExecutor(3) as pool:
+            heavy = [pool.submit(post, [flac] * 8) for _ in range(2)]
+            time.sleep(0.5)
+            during = pool.submit(post, [normal]).result()
+            answers = [future.result() for future in heavy]
+        return {"server_args": " ".join(args) or "defaults", "flac_seconds": length,
+                "flac_kb": round(flac.stat().st_size / 1024, 1),
+                "normal_alone_s": alone, "normal_during_s": during[1], "normal_status": during[0],
+                "flac_requests": [{"status": status, "seconds": seconds, "parts_predicted": parts.count(200)}
+                                  for status, seconds, parts in answers]}
+    finally:
+        server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_model_and_data(parser)
     add_json_output(parser, "hostile")
+    parser.add_argument("--only", type=int, nargs="+", choices=range(1, 8), metavar="N",
+                        help="run only these measurements (numbered as above; default: all)")
     args = parser.parse_args()
+    wanted = set(args.only or range(1, 8))
     with tempfile.TemporaryDirectory(prefix="ser-hostile-") as scratch:
         folder = Path(scratch)
         model = args.model if (args.model / "model.json").is_file() else train_bundle(args.data, folder / "model")
-        hour = write_long_flac(folder / "hour.flac", 3600, sample_rate=16000)
         absurd = write_absurd_header_flac(folder / "absurd.flac")
+        batch = hostile_batch(folder / "batch", args.data)
+        normal = spread_files(args.data, 1)[0]
+        measurements = {
+            1: ("serve_hour_flac_x8", lambda: concurrent_long_uploads(
+                model, write_long_flac(folder / "hour.flac", 3600, sample_rate=16000))),
+            2: ("predict_absurd_header", lambda: absurd_header_predict(model, spread_files(args.data, 4), absurd)),
+            3: ("awkward_zips", lambda: awkward_archives(args.data, folder)),
+            4: ("long_name_tar_gz", lambda: long_name_tar(folder)),
+            5: ("held_connections", lambda: held_connections(model)),
+            6: ("hostile_batch", lambda: hostile_batch_predict(model, spread_files(args.data, 4), batch,
+                                                               folder / "batch")),
+            7: ("constant_flacs", lambda: [constant_flac_delay(model, normal, folder),
+                                           constant_flac_delay(model, normal, folder, length=59),
+                                           constant_flac_delay(model, normal, folder, "--max-seconds", "120",
+                                                               "--max-request-seconds", "120"),
+                                           default_model_feature_seconds(folder)]),
+        }
+        pipelines = {
+            2: ("exp_run_absurd_header", lambda: absurd_header_pipeline(args.data, absurd, folder / "pipeline")),
+            6: ("hostile_batch_exp_run", lambda: hostile_batch_pipeline(args.data, batch, folder / "batch-pipe")),
+        }
         figures = {"model": str(args.model) if model == args.model else "trained on --data (tests/bundles.py)"}
-        figures["serve_hour_flac_x8"] = concurrent_long_uploads(model, hour)
-        print(json.dumps(figures["serve_hour_flac_x8"]), flush=True)
-        figures["predict_absurd_header"] = absurd_header_predict(model, spread_files(args.data, 4), absurd)
-        print(json.dumps(figures["predict_absurd_header"]), flush=True)
-        figures["exp_run_absurd_header"] = absurd_header_pipeline(args.data, absurd, folder / "pipeline")
-        print(json.dumps(figures["exp_run_absurd_header"]), flush=True)
-        figures["awkward_zips"] = awkward_archives(args.data, folder)
-        print(json.dumps(figures["awkward_zips"]), flush=True)
-        figures["long_name_tar_gz"] = tar = long_name_tar(folder)
-        tar["message"] = tar["message"].replace(str(folder), "$TMP")
-        print(json.dumps(figures["long_name_tar_gz"]), flush=True)
+        for number in sorted(wanted):
+            for name, measure in (measurements[number], *([pipelines[number]] if number in pipelines else [])):
+                figures[name] = measure()
+                print(json.dumps(figures[name]).replace(str(folder), "$TMP"), flush=True)
+        for deep in (folder / "batch/deep", folder / "batch-pipe/corpus/deep"):  # rmtree would recurse 1,200 deep
+            if deep.exists():
+                remove_tree(deep)
+        if "long_name_tar_gz" in figures:
+            figures["long_name_tar_gz"]["message"] = figures["long_name_tar_gz"]["message"].replace(str(folder), "$TMP")
     report(figures, args.json)
-
 
 if __name__ == "__main__":
     main()

@@ -23,8 +23,8 @@ from common import PROJECT, add_json_output, report  # bench/common.py
 from ser.config import TimelineParams, load_params
 from ser.inference.predictor import Predictor
 from ser.timeline.recordings import Clip, build_recordings
-from ser.timeline.scoring import frame_counts
 from ser.timeline.runtime import timeline_of_samples
+from ser.timeline.scoring import frame_counts
 
 
 def setting(base: TimelineParams, text: str) -> TimelineParams:
@@ -40,12 +40,12 @@ def setting(base: TimelineParams, text: str) -> TimelineParams:
     return TimelineParams(**raw)
 
 
-def test_clips(run: Path) -> list[Clip]:
+def test_clips(run: Path, part: str = "test") -> list[Clip]:
+    """The clips of the split's ``part`` (test or train), with their paths from the catalogue."""
     split = pd.read_csv(run / "data/split.csv", dtype=str)
     catalog = pd.read_csv(run / "data/catalog.csv", dtype=str)
-    test = split[split["set"] == "test"].merge(catalog[["file", "path"]], on="file") if "path" in catalog else \
-        split[split["set"] == "test"].assign(path=lambda t: [str(run / "data/raw" / f) for f in t["file"]])
-    return [Clip(r.file, r.path, r.speaker, r.emotion) for r in test.itertuples()]
+    chosen = split[split["set"] == part].merge(catalog[["file", "path"]], on="file")
+    return [Clip(r.file, r.path, r.speaker, r.emotion) for r in chosen.itertuples()]
 
 
 def main() -> None:

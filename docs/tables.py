@@ -14,6 +14,8 @@ a JSON file under docs/results/, written by the command the table's caption name
 * ``extract.json``: ``python bench/extract.py --data ../shared/data/ravdess16k/Actor_01 --json docs/results/extract.json``
 * ``predict.json``, ``serve.json``: ``python bench/predict.py`` (``bench/serve.py``) ``--model <the real-corpus run's
   model> --json docs/results/predict.json`` (``serve.json``)
+* ``vad_candidates.json``: ``python bench/vad.py --json docs/results/vad_candidates.json`` in a scratch venv holding
+  the candidate detectors; ``vad.json``: the same in the project's venv (the chosen detector and ser's regions)
 * ``hostile.json``: ``python bench/hostile.py --data ../shared/data/ravdess16k --json docs/results/hostile.json``
 """
 from __future__ import annotations
@@ -185,7 +187,21 @@ def serve_speed() -> list[str]:
             f"| load average at the end (2 cores) | {speed['load_average']:.2f} |"]
 
 
-TABLES = {"headline": headline, "selection-folds": selection_folds, "selection-scores": selection_scores,
+def vad() -> list[str]:
+    rows = result("vad_candidates")["detectors"] | result("vad")["detectors"]
+    others = ("silence", "white noise", "pink noise", "tone 440 Hz", "chords")
+    lines = ["| detector | clean: miss / false alarm | white 20 / 10 dB: miss | pink 20 / 10 dB: miss | "
+             "babble 20 dB: miss | silence, noise, tone, chords: false alarm | x real time (1 core) |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for name, row in rows.items():
+        lines.append(f"| {name} | {row['clean miss']:.2f} / {row['clean false alarm']:.2f} | "
+                     f"{row['white 20 dB miss']:.2f} / {row['white 10 dB miss']:.2f} | "
+                     f"{row['pink 20 dB miss']:.2f} / {row['pink 10 dB miss']:.2f} | {row['babble 20 dB miss']:.2f} | "
+                     + ", ".join(f"{row[f'{o} false alarm']:.2f}" for o in others) + f" | {row['x real time']:.0f} |")
+    return lines
+
+
+TABLES = {"vad": vad, "headline": headline, "selection-folds": selection_folds, "selection-scores": selection_scores,
           "calibration": calibration, "extract-costs": extract_costs, "extract-stage": extract_stage,
           "few-recordings": few_recordings, "predict-speed": predict_speed, "serve-speed": serve_speed,
           "hostile": hostile}

@@ -2,6 +2,7 @@
 corpus, tones, and files that are not usable audio."""
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -55,13 +56,14 @@ BAD_AUDIO = ("empty", "not audio", "cut header", "silent", "shorter than a frame
 LONG_SECONDS = 301  # "too long": past audio.max_seconds' default (300) and ser serve's (120)
 
 
-def write_absurd_header_flac(path: Path) -> Path:
-    """A short FLAC whose STREAMINFO claims 2**36 - 1 samples (decoding it whole would need 256 GiB)."""
+def write_absurd_header_flac(path: Path, samples: int = 2 ** 36 - 1) -> Path:
+    """A short FLAC (mono, 0.25 s) whose STREAMINFO claims ``samples`` samples; by default 2**36 - 1, which decoded
+    whole would need 256 GiB."""
     write_tone(path, seconds=0.25, fmt="FLAC")
     data = bytearray(path.read_bytes())
     assert data[:4] == b"fLaC" and data[4] & 0x7F == 0  # STREAMINFO first: its 36-bit sample count ends at byte 26
     packed = int.from_bytes(data[18:26], "big")
-    data[18:26] = (packed | (2 ** 36 - 1)).to_bytes(8, "big")
+    data[18:26] = (packed & ~(2 ** 36 - 1) | samples).to_bytes(8, "big")
     path.write_bytes(bytes(data))
     return path
 
@@ -113,3 +115,55 @@ def bad_audio_files(folder: Path, good: Path) -> dict[str, Path]:
 
 
 SUFFIXES = {"absurd header": ".flac", "too long": ".flac"}
+
+
+def write_gsm_wav(path: Path, seconds: float = 2.0) -> Path:
+    """A GSM 6.10 WAV at 8 kHz (a telephony format libsndfile cannot seek in), as ``sox -e gsm-full-rate`` writes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, tone(seconds, 8000), 8000, subtype="GSM610", format="WAV")
+    return path
+
+
+def write_loud_wav(path: Path, peak: float) -> Path:
+    """A float WAV of a tone whose peak is ``peak`` (1e20, 3e38: finite, but far beyond full scale)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, (tone(amplitude=1.0) * peak).astype(np.float32), 16000, subtype="FLOAT")
+    return path
+
+
+def write_ghz_wav(path: Path, sample_rate: int = 2_000_000_000) -> Path:
+    """A WAV whose header claims ``sample_rate`` Hz (a second of a tone's samples)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, tone(), sample_rate, subtype="PCM_16")
+    return path
+
+
+def deep_folder(root: Path, depth: int) -> Path:
+    """``root/d/d/.../d`` ``depth`` folders deep (made level by level: pathlib's ``mkdir(parents=True)`` recurses);
+    returns the deepest. Remove it with :func:`remove_tree`: ``shutil.rmtree`` recurses too, and pytest's clean-up
+    of old temporary folders would stop at it."""
+    folder = str(root)
+    os.makedirs(folder, exist_ok=True)
+    for _ in range(depth):
+        folder = os.path.join(folder, "d")
+        os.mkdir(folder)
+    return Path(folder)
+
+
+def remove_tree(root: Path) -> None:
+    """Remove the folder ``root`` and everything below it, without recursion (any depth)."""
+    pending = [str(root)]
+    while pending:
+        folder = pending[-1]
+        subfolders = []
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    subfolders.append(entry.path)
+                else:
+                    os.unlink(entry.path)
+        if subfolders:
+            pending += subfolders
+        else:
+            os.rmdir(folder)
+            pending.pop()

@@ -1,9 +1,10 @@
 """A throwaway git + DVC repository holding a copy of this project, for end-to-end tests."""
 from __future__ import annotations
 
-import re
+import json
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -11,6 +12,7 @@ import yaml
 from tests.conftest import PROJECT
 
 PROJECT_FILES = ("dvc.yaml", "params.yaml", "stages", "src", "demo", ".gitignore")
+INGEST_CACHE, FEATURE_CACHE = ".cache/ingest", ".cache/features"  # the stages' --cache folders in dvc.yaml
 
 
 class DvcRepo:
@@ -62,13 +64,47 @@ class DvcRepo:
         path.write_text(yaml.safe_dump(raw, sort_keys=False))
 
 
-def stages_run(output: str) -> list[str]:
-    """Names of the stages a dvc repro / exp run output says it ran."""
-    return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")]
+    def snapshot(self) -> Snapshot:
+        """Every stage's output files (dvc.yaml's outs, metrics and plots), the ingest check cache, the feature cache.
+
+        Each stage writes every output anew under a temporary name, so a stage that ran leaves new inodes and
+        times; a stage DVC skipped leaves its outputs untouched.
+        """
+        outputs = {}
+        for name, stage in yaml.safe_load((self.root / "dvc.yaml").read_text())["stages"].items():
+            paths = [self.root / (next(iter(entry)) if isinstance(entry, dict) else entry)
+                     for kind in ("outs", "metrics", "plots") for entry in stage.get(kind, [])]
+            files = [file for path in paths for file in ([path] if path.is_file() else path.rglob("*"))
+                     if file.is_file()]
+            outputs[name] = {str(file): (file.stat().st_ino, file.stat().st_mtime_ns) for file in files}
+        checks = frozenset((path.name, key) for path in (self.root / INGEST_CACHE).glob("checks-*.json")
+                           for key in json.loads(path.read_text()))
+        vectors = frozenset((str(path), path.stat().st_ino, path.stat().st_mtime_ns)
+                            for path in (self.root / FEATURE_CACHE).rglob("*.f8"))
+        return Snapshot(outputs, checks, vectors)
+
+    def changes_since(self, before: Snapshot) -> Changes:
+        """What the commands run since ``before`` was taken did, read from the files."""
+        after = self.snapshot()
+        return Changes(stages=[name for name, files in after.outputs.items() if files != before.outputs.get(name)],
+                       decoded=len(after.checks - before.checks), unchanged=len(after.checks & before.checks),
+                       computed=len(after.vectors - before.vectors))
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a run of the pipeline can change, as files show it (not as commands word it)."""
+
+    outputs: dict[str, dict[str, tuple[int, int]]]  # stage -> output file -> (inode, mtime in ns)
+    checks: frozenset[tuple[str, str]]  # (check-cache file, stat key): one entry per file ingest has checked
+    vectors: frozenset[tuple[str, int, int]]  # the feature cache's vector files (one per audio content), as stamped
 
 
-def ingest_checks(output: str) -> tuple[int, int]:
-    """(files decoded, files unchanged since they were checked) from the one ingest line of a dvc output."""
-    counts = re.findall(r"^ingest: .*; (\d+) decoded, (\d+) unchanged since they were checked$", output, flags=re.M)
-    assert len(counts) == 1, output
-    return int(counts[0][0]), int(counts[0][1])
+@dataclass(frozen=True)
+class Changes:
+    """What happened between two snapshots."""
+
+    stages: list[str]  # the stages, in dvc.yaml's order, whose outputs were written (DVC ran them)
+    decoded: int  # files ingest decoded: entries new in its check cache
+    unchanged: int  # files ingest found unchanged since they were checked: entries kept
+    computed: int  # feature vectors computed: files new or written anew in the feature cache
+

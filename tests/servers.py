@@ -1,6 +1,7 @@
 """`ser serve` as a real process on 127.0.0.1, on a free port it picks itself (``--port 0``)."""
 from __future__ import annotations
 
+import os
 import queue
 import re
 import subprocess
@@ -13,12 +14,14 @@ STARTED = re.compile(r"Uvicorn running on (http://127\.0\.0\.1:\d+)")
 
 
 class ServeProcess:
-    """``python -m ser serve --model MODEL --port 0 ARGS...``; its log lines accumulate in :attr:`lines`."""
+    """``python -m ser serve --model MODEL --port 0 ARGS...``, on the CPUs ``affinity`` if given (its prediction pool
+    has a worker per CPU); its log lines accumulate in :attr:`lines`."""
 
-    def __init__(self, model: Path, *args: str, timeout: float = 180):
+    def __init__(self, model: Path, *args: str, timeout: float = 180, affinity: set[int] | None = None):
         self.process = subprocess.Popen(
             [sys.executable, "-m", "ser", "serve", "--model", str(model), "--host", "127.0.0.1", "--port", "0", *args],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            preexec_fn=None if affinity is None else lambda: os.sched_setaffinity(0, affinity))
         self.lines: list[str] = []
         arrived: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._read, args=(arrived,), daemon=True).start()

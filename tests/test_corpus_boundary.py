@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from tests.audiofiles import GOOD_RAVDESS, copy_good_files
-from tests.dvcrepo import DvcRepo, ingest_checks, stages_run
+from tests.dvcrepo import DvcRepo
 from tests.test_ingest_hostile import HOSTILE
 
 pytestmark = pytest.mark.slow
@@ -100,28 +100,31 @@ def test_hostile_folder_runs_through_and_an_unchanged_corpus_reruns_nothing_down
     good, expected = hostile_folder(speech16k, corpus)
     repo = make_repo(tmp_path / "repo", corpus)
     try:
-        first = exp_run(repo, "features")
-        assert stages_run(first.stdout) == ["ingest", "features"]
+        before = repo.snapshot()
+        exp_run(repo, "features")
+        first = repo.changes_since(before)
+        assert first.stages == ["ingest", "features"]
         decoded = len(good) + 8  # and the duplicate and the seven of bad content; the others are refused unopened
-        assert ingest_checks(first.stdout) == (decoded, 0)
+        assert (first.decoded, first.unchanged) == (decoded, 0)
         features, rejected = outcome(repo)
         assert features == good
         assert_rejected_as_expected(rejected, expected)
 
-        again = exp_run(repo, "features")
-        assert stages_run(again.stdout) == ["ingest"]
-        assert "Stage 'features' didn't change, skipping" in again.stdout
-        assert ingest_checks(again.stdout) == (0, decoded)
+        before = repo.snapshot()
+        exp_run(repo, "features")
+        again = repo.changes_since(before)
+        assert again.stages == ["ingest"] and (again.decoded, again.unchanged) == (0, decoded)
 
         added = corpus / "Actor_03/03-01-02-01-01-01-03.wav"
         added.parent.mkdir()
         shutil.copyfile(speech16k / "Actor_03/03-01-02-01-01-01-03.wav", added)
         (corpus / "Actor_20/03-01-01-01-01-01-20.wav").unlink()  # a bad file goes away
         del expected[str(corpus / "Actor_20/03-01-01-01-01-01-20.wav")]
-        third = exp_run(repo, "features")
-        assert stages_run(third.stdout) == ["ingest", "features"]
-        assert "(1 computed, 4 from cache)" in third.stdout
-        assert ingest_checks(third.stdout) == (1, decoded)  # the zero-byte file was refused unread: never cached
+        before = repo.snapshot()
+        exp_run(repo, "features")
+        third = repo.changes_since(before)
+        assert third.stages == ["ingest", "features"] and third.computed == 1  # the others' vectors from the cache
+        assert (third.decoded, third.unchanged) == (1, decoded)  # the zero-byte file was refused unread: never cached
         features, rejected = outcome(repo)
         assert features == sorted([*good, str(added)])
         assert_rejected_as_expected(rejected, expected)

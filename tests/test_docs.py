@@ -1,12 +1,9 @@
 """The README stays a front page, and the docs site builds with warnings (broken links) as errors."""
-import importlib.util
 import re
 import subprocess
 import sys
 
-import pytest
-
-from tests.conftest import PROJECT
+from tests.conftest import PROJECT, require
 
 README_MAX_LINES = 200
 
@@ -31,9 +28,8 @@ def test_the_docs_home_links_every_page():
     assert pages <= linked, f"docs/index.md's Documentation list lacks {sorted(pages - linked)}"
 
 
-@pytest.mark.skipif(importlib.util.find_spec("mkdocs") is None,
-                    reason="mkdocs not installed (uv sync --locked --group docs): the docs site is not built")
 def test_docs_site_builds_strict_with_figures(tmp_path):
+    require("mkdocs")
     site = tmp_path / "site"
     build = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(PROJECT / "mkdocs.yml"),
                             "-d", str(site)], capture_output=True, text=True, timeout=300)
@@ -76,10 +72,9 @@ API_OBJECTS = ["load", "inference.predictor.Predictor", "inference.predictor.Pre
 API_MODULES = ["modeling.model", "modeling.metrics", "modeling.normalize"]
 
 
-@pytest.mark.skipif(importlib.util.find_spec("mkdocstrings") is None,
-                    reason="mkdocstrings not installed (uv sync --locked --group docs): the API page is not built")
 def test_the_api_page_documents_every_public_function_with_its_parameters_and_returns(tmp_path):
-    import griffe
+    require("mkdocstrings")
+    griffe = require("griffe")
 
     package = griffe.load("ser", search_paths=[str(PROJECT / "src")], docstring_parser="numpy")
     objects = [package[path] for path in API_OBJECTS]

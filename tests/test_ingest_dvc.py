@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from tests.audiofiles import GOOD_RAVDESS
-from tests.dvcrepo import DvcRepo, ingest_checks, stages_run
+from tests.dvcrepo import DvcRepo
 from tests.test_sources import full_downloads, server  # noqa: F401  (the loopback server fixture)
 
 pytestmark = pytest.mark.slow
@@ -28,9 +28,11 @@ def test_url_source_runs_ingest_once_reports_rejects_and_feeds_features(server, 
     repo.set_params(data={"source": url, "emotions": ["neutral", "calm"]})
     repo.commit("corpus by URL")
 
-    first = repo.dvc("repro", "features")
-    assert stages_run(first.stdout) == ["ingest", "features"]
-    assert ingest_checks(first.stdout) == (5, 0)  # the four good files and the duplicate; the empty file is refused unread
+    before = repo.snapshot()
+    repo.dvc("repro", "features")
+    first = repo.changes_since(before)
+    assert first.stages == ["ingest", "features"]
+    assert (first.decoded, first.unchanged) == (5, 0)  # four good files and the duplicate; the empty one refused unread
     manifest = pd.read_csv(repo.root / "data/catalog.csv", dtype=str)
     assert sorted(manifest["file"]) == sorted(f"Audio_Speech/{n}" for n in GOOD_RAVDESS)
     assert all((repo.root / p).is_file() and p.startswith("data/raw/") for p in manifest["path"])
@@ -46,10 +48,13 @@ def test_url_source_runs_ingest_once_reports_rejects_and_feeds_features(server, 
     assert repo.run("git", "ls-files", "--others", "--exclude-standard", "data/downloads").stdout == ""
 
     extracted = (repo.root / "data/raw/SOURCE.json").stat().st_ino
-    again = repo.dvc("repro", "features")  # ingest checks the kept download and finds nothing new
-    assert stages_run(again.stdout) == ["ingest"] and "Stage 'features' didn't change, skipping" in again.stdout
-    assert ingest_checks(again.stdout) == (0, 5)
+    before = repo.snapshot()
+    repo.dvc("repro", "features")  # ingest checks the kept download and finds nothing new
+    again = repo.changes_since(before)
+    assert again.stages == ["ingest"] and (again.decoded, again.unchanged) == (0, 5)
     assert (repo.root / "data/raw/SOURCE.json").stat().st_ino == extracted  # not re-extracted
     repo.set_params(audio={"sample_rate": 22050}, features={"families": ["mfcc"]})  # whisper needs 16 kHz
-    assert stages_run(repo.dvc("repro", "ingest").stdout) == ["ingest"]
+    before = repo.snapshot()
+    repo.dvc("repro", "ingest")
+    assert repo.changes_since(before).stages == ["ingest"]
     assert full_downloads(server).count("/corpus.zip") == 1, server.log

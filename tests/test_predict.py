@@ -18,8 +18,9 @@ from ser.corpus.audio import load_audio
 from ser.inference.bundle import load_bundle, read_info, write_info
 from ser.config import FeatureParams
 from ser.features.extractor import FeatureExtractor
-from tests.audiofiles import bad_audio_files, write_long_flac
+from tests.audiofiles import bad_audio_files
 from tests.bundles import train_bundle
+from tests.conftest import assert_one_line
 from tests.terminal import run_with_stderr_on_a_terminal
 
 # Actors 05-06 never trained the bundle (it knows actors 01-04).
@@ -197,7 +198,7 @@ def test_a_file_given_twice_is_predicted_once(bundle, corpus):
 def test_a_missing_bundle_is_one_line_naming_the_fix(tmp_path, speech16k):
     run = run_ser("predict", str(speech16k / NEW_SPEAKER_FILES[0]), cwd=tmp_path)
     assert run.returncode == 2 and run.stdout == ""
-    assert run.stderr == "error: model bundle model not found; train one first (dvc repro) or pass --model DIR\n"
+    assert_one_line(run.stderr, "error: ", "model", "not found", "dvc repro", "--model")
 
 
 def test_bad_usage_exits_2():
@@ -258,17 +259,22 @@ def test_progress_on_a_terminal_only_and_never_on_stdout(bundle, speech16k):
     assert code == 0 and terminal == "" and stdout == quiet_pipe.stdout
 
 
+def failure_of(path, stderr: str) -> str:
+    """The lines of ser predict's stderr that name ``path``: its failure."""
+    return "\n".join(line for line in stderr.splitlines() if str(path) in line)
+
+
 def test_the_bundles_audio_max_seconds_bounds_recordings_and_max_seconds_overrides_it(bundle, speech16k, tmp_path):
     copy = tmp_path / "model"
     shutil.copytree(bundle, copy)
     info = read_info(copy)
     write_info(copy, {**info, "audio": {**info["audio"], "max_seconds": 10}})  # as the train stage records it
-    long = write_long_flac(tmp_path / "long.flac", 20)
     good = str(speech16k / NEW_SPEAKER_FILES[0])
+    long = tmp_path / "long.flac"  # speech: a recording without any is refused for that instead
+    sf.write(long, np.resize(load_audio(good, 16000), 20 * 16000), 16000)
     run = run_ser("predict", "--model", str(copy), "--format", "json", good, str(long))
     assert run.returncode == 1 and [json.loads(line)["file"] for line in run.stdout.splitlines()] == [good]
-    assert f"error: {long} is longer than the 10 s limit (20.0 s): split it into shorter recordings, or raise " \
-           "--max-seconds\n" in run.stderr
+    assert_one_line(failure_of(long, run.stderr), "error: ", "10 s", "--max-seconds")
     run = run_ser("predict", "--model", str(copy), "--format", "json", "--max-seconds", "30", good, str(long))
     assert run.returncode == 0, run.stderr
     assert [json.loads(line)["file"] for line in run.stdout.splitlines()] == [good, str(long)]
@@ -293,5 +299,4 @@ def test_a_file_too_large_for_memory_is_that_files_failure(bundle, speech16k, tm
                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30)))
     assert run.returncode == 1, run.stderr
     assert [json.loads(line)["file"] for line in run.stdout.splitlines()] == [good]
-    assert f"error: {huge} cannot be decoded: its {frames:,} frames do not fit in memory; give a readable audio " \
-           "file (WAV, FLAC, OGG or AIFF)\n" in run.stderr
+    assert_one_line(failure_of(huge, run.stderr), "error: ", f"{frames:,} frames", "memory")

@@ -137,7 +137,7 @@ def test_health_and_model(servers, bundles):
 
 def test_each_bad_part_is_refused_alone_naming_it_as_ser_predict_does(servers, bundles, speech16k, tmp_path):
     bad = sorted(bad_audio_files(tmp_path / "bad", speech16k / FILES[0]).values())
-    run = ser_predict(bundles["none"], bad, "--max-seconds", "120")  # ser serve's default limit
+    run = ser_predict(bundles["none"], bad, "--max-seconds", "60")  # ser serve's default limit
     reasons = {}  # ser predict's words after the path, for each file
     for line in run.stderr.splitlines()[:-1]:
         for path in bad:
@@ -290,9 +290,9 @@ def test_a_body_not_sent_in_time_is_408_while_health_answers(guarded, speech16k)
 
 
 def test_connections_past_the_cap_get_503_and_the_server_recovers(guarded, speech16k):
-    held = []  # uvicorn's limit_concurrency: a request arriving while 4 connections are open (its own counted): 503
+    held = []  # a request arriving while 4 others are in progress: 503
     try:
-        for _ in range(3):  # each holds the server with a body it never finishes
+        for _ in range(4):  # each holds the server with a body it never finishes
             held.append(socket.create_connection(("127.0.0.1", guarded.port), timeout=30))
             held[-1].sendall(request_head("Content-Length: 100000") + PART_HEAD)
             time.sleep(0.2)
@@ -305,7 +305,7 @@ def test_connections_past_the_cap_get_503_and_the_server_recovers(guarded, speec
 
 def test_concurrent_long_uploads_are_refused_from_their_headers_and_their_good_parts_predicted(servers, speech16k,
                                                                                            tmp_path):
-    long = write_long_flac(tmp_path / "hour.flac", 3600)  # about 100 kB, past ser serve's 120 s
+    long = write_long_flac(tmp_path / "hour.flac", 3600)  # about 100 kB, past ser serve's 60 s
     good, url = speech16k / FILES[0], servers["none"].url
     alone = post(url, [good]).json()["predictions"]
     with ThreadPoolExecutor(8) as pool:
@@ -313,6 +313,6 @@ def test_concurrent_long_uploads_are_refused_from_their_headers_and_their_good_p
     for answer in answers:
         assert answer.status_code == 200, answer.text
         assert answer.json()["predictions"] == [
-            {"file": "hour.flac", "status": 422, "error": "hour.flac is longer than the 120 s limit (3,600.0 s): "
+            {"file": "hour.flac", "status": 422, "error": "hour.flac is longer than the 60 s limit (3,600.0 s): "
                                                           "split it into shorter recordings, or raise --max-seconds"}
         ] + alone

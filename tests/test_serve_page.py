@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,10 +14,9 @@ import soundfile as sf
 from tests.bundles import train_bundle
 from tests.servers import ServeProcess
 
-pytestmark = pytest.mark.skipif(
-    not (shutil.which("chromium") and shutil.which("chromedriver")),
-    reason="the page tests need Chromium and its driver (Debian: apt-get install chromium chromium-driver)")
-pytest.importorskip("selenium.webdriver", reason="the page tests drive Chromium with selenium (pip)")
+from tests.conftest import require, require_program
+
+require("selenium.webdriver")  # the page tests drive Chromium with selenium
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -27,6 +25,13 @@ from tests.browsers import chromium, open_page, record  # noqa: E402
 # Real speech of actors the bundle never trained on; the recording test plays the one the model is surest of.
 CANDIDATES = ("Actor_05/03-01-05-02-01-01-05.wav", "Actor_05/03-01-01-01-02-02-05.wav",
               "Actor_06/03-01-08-02-02-01-06.wav", "Actor_06/03-01-05-02-02-02-06.wav")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def browser():
+    """Chromium and its driver, which the page tests drive: present before anything is trained."""
+    for program in ("chromium", "chromedriver"):
+        require_program(program, "apt-get install chromium chromium-driver (Debian)")
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from ser.features.batch import extract_features
 from ser.features.cache import configuration_key
 from ser.features.extractor import FeatureExtractor
 from ser.files import sha256_of
+from tests.conftest import require
 
 WHISPER_ONLY = FeatureParams(families=("whisper",))
 
@@ -33,7 +34,7 @@ def noise(seconds: float, seed: int = 0) -> np.ndarray:
 @pytest.mark.parametrize("padded", [False, True])
 @pytest.mark.parametrize("seconds", [0.5, 3.3, 31.0])
 def test_log_mel_equals_hugging_face_whisper_feature_extractor(padded, seconds):
-    transformers = pytest.importorskip("transformers", reason="the reference front end: pip install transformers")
+    transformers = require("transformers")  # Hugging Face's front end, the reference
     reference = transformers.WhisperFeatureExtractor(feature_size=80, sampling_rate=16000, hop_length=160,
                                                      chunk_length=30, n_fft=400)
     samples = noise(seconds)
@@ -94,7 +95,7 @@ def test_parquet_is_byte_identical_for_one_or_two_workers_and_for_dask(rows, tmp
     assert one == two == len(rows)
     assert (tmp_path / "one.parquet").read_bytes() == (tmp_path / "two.parquet").read_bytes()
 
-    from dask import distributed
+    distributed = require("dask.distributed")
 
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                                   dashboard_address=None) as cluster:

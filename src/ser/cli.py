@@ -1,4 +1,5 @@
-"""The ``ser`` command: ``ser predict``, ``ser timeline``, ``ser serve``, ``ser explore`` and ``ser report`` (also ``python -m ser``).
+"""The ``ser`` command: ``ser predict``, ``ser timeline``, ``ser serve``, ``ser explore`` and ``ser report``
+(also ``python -m ser``).
 
 Each subcommand imports its libraries only when it runs, so ``ser predict``
 never pays for matplotlib or librosa. Expected failures (a :class:`SerError`)
@@ -16,15 +17,22 @@ import os
 import sys
 from typing import TextIO
 
-from ser.errors import SerError
+from ser.errors import SerError, printable
 
 DEFAULT_MODEL = "model"  # the complete bundle the pipeline's bundle stage writes
 DEFAULT_PREDICTIONS = "plots/predictions.csv"  # the evaluate stage's per-file test-set predictions
 FORMATS = ("table", "json", "csv")
 MAX_UPLOAD_MB = 50.0  # ser serve's default body limit: 4.7 minutes of 44.1 kHz 16-bit stereo WAV, 26 of 16 kHz mono
-SERVE_MAX_SECONDS = 120.0  # ser serve's longest recording: a compressed file passes the body limit with hours
+# ser serve's longest recording, and most audio in one request: a compressed file passes the body limit with hours,
+# and the default model's features took 5.6 s (up to 17 s on a busy machine) for 119 s of audio on one core, so two
+# such requests would hold the prediction pool about that long (bench/hostile.py); 60 s is the page's longest
+SERVE_MAX_SECONDS = 60.0
+MAX_REQUEST_SECONDS = 60.0
 BODY_TIMEOUT = 60.0  # seconds ser serve waits for a request's whole body
-MAX_CONNECTIONS = 64  # open connections ser serve keeps; beyond, 503
+HEADER_TIMEOUT = 10.0  # seconds ser serve waits for a request's headers, from the connection or the last response
+QUEUE_TIMEOUT = 10.0  # seconds a request may wait for the prediction pool; beyond, 503 with Retry-After
+MAX_CONNECTIONS = 64  # requests ser serve has in progress; beyond, 503
+MAX_OPEN_CONNECTIONS = 1000  # open connections, idle ones included (at most half the process's file limit)
 
 
 class TableWriter:
@@ -32,7 +40,7 @@ class TableWriter:
 
     def __init__(self, out: TextIO, classes: list[str], paths: list[str]):
         self.out, self.classes = out, classes
-        self.file_width = max([len("file")] + [len(p) for p in paths])
+        self.file_width = max([len("file")] + [len(printable(p)) for p in paths])
         self.emotion_width = max([len("emotion")] + [len(c) for c in classes])
         self.widths = [max(5, len(c)) for c in classes]
         cells = [f"{c:>{w}}" for c, w in zip(classes, self.widths)]
@@ -40,7 +48,7 @@ class TableWriter:
 
     def write(self, prediction) -> None:
         cells = [f"{prediction.probabilities[c]:>{w}.3f}" for c, w in zip(self.classes, self.widths)]
-        self._line(f"{prediction.file:<{self.file_width}}  {prediction.emotion:<{self.emotion_width}}  "
+        self._line(f"{printable(prediction.file):<{self.file_width}}  {prediction.emotion:<{self.emotion_width}}  "
                    + "  ".join(cells))
 
     def _line(self, text: str) -> None:
@@ -60,7 +68,8 @@ class JsonLinesWriter:
 
 
 class CsvWriter:
-    """A header ``file,emotion,<class>...`` then one row per file."""
+    """A header ``file,emotion,<class>...`` then one row per file, control characters in names escaped (one line
+    a row)."""
 
     def __init__(self, out: TextIO, classes: list[str], paths: list[str]):
         self.out, self.classes = out, classes
@@ -68,7 +77,7 @@ class CsvWriter:
         self.writer.writerow(["file", "emotion", *classes])
 
     def write(self, prediction) -> None:
-        self.writer.writerow([prediction.file, prediction.emotion,
+        self.writer.writerow([printable(prediction.file), prediction.emotion,
                               *(f"{prediction.probabilities[c]:.6f}" for c in self.classes)])
         self.out.flush()
 
@@ -77,7 +86,8 @@ WRITERS = {"table": TableWriter, "json": JsonLinesWriter, "csv": CsvWriter}
 
 
 def to_stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    """One line on stderr: control characters in it (a file name's) escaped."""
+    print(printable(message), file=sys.stderr, flush=True)
 
 
 def ready_predictor(model: str, max_seconds: float | None = None):
@@ -199,17 +209,23 @@ def run_serve(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
-        from ser.inference.serve import create_app
+        from ser.inference.serve import TimedH11Protocol, create_app, escape_logs
     except ModuleNotFoundError as error:
         raise SerError(f"ser serve needs {error.name}, which is not installed: uv sync --locked "
                        "--extra serve (or pip install 'ser[serve]')") from None
+    import functools
+    import resource
 
     predictor = ready_predictor(args.model, args.max_seconds)
     app = create_app(predictor, max_body_bytes=int(args.max_upload_mb * 1e6), body_timeout=args.body_timeout,
-                     allowed_hosts=(args.host, *args.allow_host))
+                     allowed_hosts=(args.host, *args.allow_host), max_requests=args.max_connections,
+                     queue_timeout=args.queue_timeout, max_request_seconds=args.max_request_seconds)
     to_stderr(f"serving {args.model} ({', '.join(predictor.classes)}): the page at /, the API at POST /predict, "
-           "GET /health, GET /model")
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", limit_concurrency=args.max_connections)
+              "GET /health, GET /model")
+    escape_logs()
+    max_open = min(MAX_OPEN_CONNECTIONS, resource.getrlimit(resource.RLIMIT_NOFILE)[0] // 2)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info",
+                http=functools.partial(TimedH11Protocol, header_timeout=args.header_timeout, max_open=max_open))
     return 0
 
 
@@ -268,9 +284,8 @@ def add_model_option(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ser.config import AudioParams, FeatureParams
-
     from ser import __version__
+    from ser.config import AudioParams, FeatureParams
 
     parser = argparse.ArgumentParser(prog="ser", description="Speech emotion recognition: use a trained model.")
     parser.add_argument("--version", action="version", version=f"ser {__version__}")
@@ -293,8 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="no progress bar (there is none anyway when stderr is not a terminal)")
 
     timeline = add_command(commands, "timeline", run_timeline, "label the emotion of long recordings over time",
-                           epilog="Exit status: 0 every file labelled; 1 some paths failed (reasons on stderr, the rest "
-                                  "printed); 2 bad usage or an unusable model bundle.")
+                           epilog="Exit status: 0 every file labelled; 1 some paths failed (reasons on stderr, the "
+                                  "rest printed); 2 bad usage or an unusable model bundle.")
     timeline.add_argument("paths", nargs="+", metavar="FILE_OR_FOLDER", help="an audio file or a folder of them")
     add_model_option(timeline)
     timeline.add_argument("--format", choices=FORMATS, default="table",
@@ -316,14 +331,24 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-seconds", type=positive_number, default=SERVE_MAX_SECONDS, metavar="S",
                        help="longest recording accepted, in seconds, read from its header before decoding; a longer "
                             f"part gets 422 (default: {SERVE_MAX_SECONDS:g})")
+    serve.add_argument("--max-request-seconds", type=positive_number, default=MAX_REQUEST_SECONDS, metavar="S",
+                       help="most audio one request may hold, in seconds, by the parts' headers; a part past it gets "
+                            f"422 (default: {MAX_REQUEST_SECONDS:g})")
     serve.add_argument("--allow-host", action="append", default=[], metavar="NAME",
                        help="a host name the server answers to besides localhost and IP addresses (repeatable); "
                             "requests naming another get 421, against DNS rebinding")
     serve.add_argument("--body-timeout", type=positive_number, default=BODY_TIMEOUT, metavar="S",
                        help=f"seconds allowed to receive a request's body; slower ones get 408 "
                             f"(default: {BODY_TIMEOUT:g})")
+    serve.add_argument("--header-timeout", type=positive_number, default=HEADER_TIMEOUT, metavar="S",
+                       help="seconds allowed to send a request's headers, from the connection's opening or its last "
+                            f"response; slower connections are closed (default: {HEADER_TIMEOUT:g})")
+    serve.add_argument("--queue-timeout", type=positive_number, default=QUEUE_TIMEOUT, metavar="S",
+                       help="seconds a request may wait for the prediction workers; longer gets 503 with Retry-After "
+                            f"(default: {QUEUE_TIMEOUT:g})")
     serve.add_argument("--max-connections", type=positive_int, default=MAX_CONNECTIONS, metavar="N",
-                       help=f"open connections served at once; requests beyond get 503 (default: {MAX_CONNECTIONS})")
+                       help="requests in progress at once; requests beyond get 503 (idle connections, and ones still "
+                            f"sending headers, do not count) (default: {MAX_CONNECTIONS})")
 
     explore = add_command(commands, "explore", run_explore, "write exploratory figures of one recording as PNG")
     explore.add_argument("file", metavar="FILE", help="an audio file")

@@ -308,8 +308,11 @@ class TrainParams:
         sizes = self.hidden_layer_sizes
         if isinstance(sizes, int):
             sizes = (sizes,)
-        if not sizes or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes):
-            raise ParamError("train.hidden_layer_sizes", f"got {self.hidden_layer_sizes!r}; allowed: a list of positive integers")
+        largest, most = 4096, 10  # a 3,072 x 4,096 layer and its optimiser state take about 0.4 GB per network
+        if not 0 < len(sizes) <= most or any(isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= largest
+                                             for s in sizes):
+            raise ParamError("train.hidden_layer_sizes", f"got {self.hidden_layer_sizes!r}; allowed: a list of 1 to "
+                                                         f"{most} integers from 1 to {largest:,}")
         object.__setattr__(self, "hidden_layer_sizes", tuple(sizes))
         _choice("train.learning_rate", self.learning_rate, ("constant", "invscaling", "adaptive"))
         _integer("train.max_iter", self.max_iter, low=1)
@@ -369,10 +372,10 @@ SMOOTHINGS = ("average", "median", "viterbi")  # implemented in ser.timeline.smo
 class VadParams:
     """``timeline.vad``: speech detection (ser.timeline.speech)."""
 
-    threshold: float = 0.5      # a 32 ms frame with this speech probability starts speech
-    min_silence: float = 0.3    # seconds below it that end speech
+    threshold: float = 0.4      # a 32 ms frame with this speech probability starts speech
+    min_silence: float = 0.8    # seconds below it that end speech
     min_speech: float = 0.25    # shorter speech is dropped
-    pad: float = 0.1            # seconds added to both sides of each region
+    pad: float = 0.2            # seconds added to both sides of each region
 
     def __post_init__(self):
         _number("timeline.vad.threshold", self.threshold, low=0, high=1, low_open=True)
@@ -389,7 +392,7 @@ class TimelineParams:
     smoothing: str = "viterbi"    # of the windows' probabilities over time
     change_penalty: float = 4.0   # viterbi: the cost of a change of emotion (natural log of probability)
     median_seconds: float = 1.0   # median: the filter's length
-    uncertain: float = 0.4        # a segment whose mean top probability is lower is labelled uncertain
+    uncertain: float = 0.3        # a segment whose mean top probability is lower is labelled uncertain
     max_seconds: float = 14400    # a longer recording is refused from its header
     vad: VadParams = field(default_factory=VadParams)
     eval: TimelineEvalParams = field(default_factory=TimelineEvalParams)

@@ -21,6 +21,11 @@ SILENCE_PEAK = 1e-4  # below this absolute peak (about -80 dBFS) a file counts a
 # A header claiming more decoded samples than this per byte of file is damaged or forged: speech in any codec
 # gives well under 100 per byte, and an hour of a constant signal as libsndfile writes FLAC about 300.
 MAX_SAMPLES_PER_BYTE = 4096
+# Sample rates a real recording can have: telephony's 8 kHz down to 1 kHz for margin, studio rates up to 768 kHz.
+SAMPLE_RATES = (1_000, 768_000)
+# Integer formats decode within [-1, 1]; a float file may exceed full scale, but not by 60 dB: samples that loud are
+# damaged or not audio, and squaring them in a spectrum overflows float32.
+MAX_PEAK = 1000.0
 
 
 class AudioError(SerError, ValueError):
@@ -74,9 +79,10 @@ def probe(path: str | Path) -> AudioInfo:
     path = Path(path)
     check_file_kind(path)
     try:
-        with open(path, "rb") as handle:
+        with open(path, "rb") as handle:  # libsndfile reads it through Python: no limit of its own on path length
             handle.read(1)
-        info = sf.info(str(path))
+            handle.seek(0)
+            info = sf.info(handle)
     except OSError as error:
         raise UnreadableFile(f"cannot be read: {error.strerror or error}") from None
     except sf.LibsndfileError as error:
@@ -92,9 +98,13 @@ def probe(path: str | Path) -> AudioInfo:
 
 def check_size(info: AudioInfo, file_bytes: int, max_seconds: float | None = None,
                limit: str = "audio.max_seconds") -> None:
-    """Refuse, from the header alone, a file that would decode to more samples than its size allows
-    (:data:`MAX_SAMPLES_PER_BYTE`) or that lasts longer than ``max_seconds`` (the setting named ``limit``)."""
+    """Refuse, from the header alone, a file whose sample rate is implausible (:data:`SAMPLE_RATES`), that would
+    decode to more samples than its size allows (:data:`MAX_SAMPLES_PER_BYTE`) or that lasts longer than
+    ``max_seconds`` (the setting named ``limit``)."""
     samples = info.frames * info.channels
+    if not SAMPLE_RATES[0] <= info.sample_rate <= SAMPLE_RATES[1]:
+        raise AudioError(f"has a sample rate of {info.sample_rate:,} Hz, which is not plausible (allowed: "
+                         f"{SAMPLE_RATES[0]:,} to {SAMPLE_RATES[1]:,} Hz): it is damaged or forged")
     if samples > MAX_SAMPLES_PER_BYTE * file_bytes:
         raise AudioError(f"has a header claiming {samples:,} samples in {file_bytes:,} bytes (more than "
                          f"{MAX_SAMPLES_PER_BYTE:,} per byte): it is damaged or forged")
@@ -109,8 +119,9 @@ def load_audio(path: str | Path, sample_rate: int, *, min_samples: int = 1, max_
 
     Channels are averaged; resampling uses soxr's high-quality filter (as
     librosa does by default). Raises :class:`AudioError` for files that are
-    unreadable, non-finite, silent, shorter than ``min_samples`` after resampling,
-    longer than ``max_seconds`` (the setting named ``limit``) by their header, or
+    unreadable, non-finite or far beyond full scale (:data:`MAX_PEAK`), silent,
+    shorter than ``min_samples`` after resampling, longer than ``max_seconds``
+    (the setting named ``limit``) by their header, or with an implausible rate or
     too large to decode (:func:`check_size`, checked before decoding).
     """
     samples, native_rate = _decode(Path(path), max_seconds, limit)
@@ -119,9 +130,15 @@ def load_audio(path: str | Path, sample_rate: int, *, min_samples: int = 1, max_
     peak = _peak(samples)
     if not np.isfinite(peak):
         raise AudioError("contains NaN or infinite samples")
+    if peak > MAX_PEAK:
+        raise AudioError(f"has samples far beyond full scale (peak {peak:.3g}, more than {MAX_PEAK:g}): it is "
+                         "damaged or not audio")
     mono = samples.mean(axis=1, dtype=np.float32) if samples.shape[1] > 1 else samples[:, 0]
     if native_rate != sample_rate:
-        mono = soxr.resample(mono, native_rate, sample_rate, quality="HQ").astype(np.float32, copy=False)
+        try:
+            mono = soxr.resample(mono, native_rate, sample_rate, quality="HQ").astype(np.float32, copy=False)
+        except (ValueError, RuntimeError, MemoryError) as error:
+            raise AudioError(f"cannot be resampled from {native_rate:,} Hz ({type(error).__name__}: {error})") from None
     if samples.shape[1] > 1 or native_rate != sample_rate:  # mixed down or resampled: a peak of its own
         peak = _peak(mono)
     if peak < SILENCE_PEAK:
@@ -141,31 +158,40 @@ def _peak(samples: np.ndarray) -> float:
 
 def _decode(path: Path, max_seconds: float | None, limit: str) -> tuple[np.ndarray, int]:
     """Every channel as float32 ``(frames, channels)`` and the native rate, opening the file once; its size
-    checked from the header first (:func:`check_size`)."""
+    checked from the header first (:func:`check_size`).
+
+    Formats libsndfile cannot seek in (GSM 6.10 in WAV, for one) are read for the frame count their header
+    gives. Whatever else decoding raises is this file's failure, worded as such, never the caller's.
+    """
     status = check_file_kind(path)
     frames = 0
     try:
-        with sf.SoundFile(str(path)) as handle:
+        with open(path, "rb") as raw, sf.SoundFile(raw) as handle:  # as in probe: any path length the OS takes
             frames = handle.frames
             check_size(AudioInfo(handle.samplerate, handle.channels, frames), status.st_size, max_seconds, limit)
-            return handle.read(dtype="float32", always_2d=True), handle.samplerate
+            return handle.read(frames if not handle.seekable() else -1, dtype="float32", always_2d=True), \
+                handle.samplerate
+    except AudioError:
+        raise
     except (OSError, RuntimeError) as error:  # libsndfile's errors are RuntimeErrors
         probe(path)  # raises with the precise reason (unreadable, not audio, no samples)
         raise AudioError(f"cannot be decoded ({error})") from None
     except MemoryError:
         raise AudioError(f"cannot be decoded: its {frames:,} frames do not fit in memory") from None
+    except Exception as error:  # noqa: BLE001 - a decoder's surprise about one file must not stop the others
+        raise AudioError(f"cannot be decoded ({type(error).__name__}: {error})") from None
 
 
 def decode_blocks(path: str | Path, sample_rate: int, *, max_seconds: float | None = None,
                   limit: str = "audio.max_seconds", block_seconds: float = 60.0):
     """``path`` decoded as :func:`load_audio` decodes it (mono float32 at ``sample_rate``), block by block, so a
     recording of hours is read in the memory of one block; the header is checked first (:func:`check_size`).
-    Raises :class:`AudioError` for unreadable files and non-finite samples as they come; the caller checks what
-    only the whole file shows (silence, length)."""
+    Raises :class:`AudioError` for unreadable files and non-finite or far too loud samples as they come; the
+    caller checks what only the whole file shows (silence)."""
     path = Path(path)
     status = check_file_kind(path)
     try:
-        with sf.SoundFile(str(path)) as handle:
+        with open(path, "rb") as raw, sf.SoundFile(raw) as handle:
             check_size(AudioInfo(handle.samplerate, handle.channels, handle.frames), status.st_size, max_seconds, limit)
             native = handle.samplerate
             stream = soxr.ResampleStream(native, sample_rate, 1, dtype="float32", quality="HQ") \
@@ -174,16 +200,24 @@ def decode_blocks(path: str | Path, sample_rate: int, *, max_seconds: float | No
             while True:
                 block = handle.read(size, dtype="float32", always_2d=True)
                 last = len(block) < size
-                if block.size and not np.isfinite(_peak(block)):
+                peak = _peak(block) if block.size else 0.0
+                if not np.isfinite(peak):
                     raise AudioError("contains NaN or infinite samples")
+                if peak > MAX_PEAK:
+                    raise AudioError(f"has samples far beyond full scale (peak {peak:.3g}, more than {MAX_PEAK:g}): "
+                                     "it is damaged or not audio")
                 mono = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
                 if stream is not None:
                     mono = stream.resample_chunk(mono, last=last)
                 yield np.ascontiguousarray(mono, dtype=np.float32)
                 if last:
                     return
+    except AudioError:
+        raise
     except (OSError, RuntimeError) as error:  # libsndfile's errors are RuntimeErrors
         probe(path)
         raise AudioError(f"cannot be decoded ({error})") from None
     except MemoryError:
         raise AudioError("cannot be decoded: a block of it does not fit in memory") from None
+    except Exception as error:  # noqa: BLE001 - a decoder's surprise about one file must not stop the others
+        raise AudioError(f"cannot be decoded ({type(error).__name__}: {error})") from None

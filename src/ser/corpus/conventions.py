@@ -53,23 +53,38 @@ def find_audio_files(root: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
     """Every entry below ``root`` named like audio, and the folders that could not be listed.
 
     Folders and broken links named like audio are included (ingest rejects them
-    with a reason). Linked folders are followed, each real folder once.
+    with a reason). Linked folders are followed, each real folder (device and inode) once,
+    so a link loop ends. The walk keeps its own list of folders to visit rather than
+    recursing, so no depth of nesting exhausts Python's recursion limit.
     """
     found, unlisted, seen = [], [], set()
-
-    def note_unlisted(error: OSError) -> None:
-        unlisted.append((Path(error.filename), error.strerror or str(error)))
-
-    for folder, dirnames, filenames in os.walk(root, onerror=note_unlisted, followlinks=True):
-        real = os.path.realpath(folder)
-        if real in seen:
-            dirnames[:] = []
-            continue
-        seen.add(real)
-        for name in dirnames + filenames:
-            if name.lower().endswith(AUDIO_SUFFIXES):
-                found.append(Path(folder) / name)
+    pending = [os.fspath(root)]
+    while pending:
+        folder = pending.pop()
+        try:
+            status = os.stat(folder)
+            if (status.st_dev, status.st_ino) in seen:
+                continue
+            seen.add((status.st_dev, status.st_ino))
+            subfolders = []
+            with os.scandir(folder) as listing:
+                for entry in listing:
+                    if entry.name.lower().endswith(AUDIO_SUFFIXES):
+                        found.append(Path(entry.path))
+                    if _is_folder(entry):
+                        subfolders.append(entry.path)
+            pending += reversed(subfolders)  # depth first, in listing order: a linked folder's first path wins
+        except OSError as error:
+            unlisted.append((Path(folder), error.strerror or str(error)))
     return sorted(found), sorted(unlisted)
+
+
+def _is_folder(entry: os.DirEntry) -> bool:
+    """Whether ``entry`` is a folder or a link to one (an entry that cannot be examined is not)."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True)

@@ -112,6 +112,8 @@ def _examine(path: Path, sample_rate: int, min_samples: int, max_seconds: float 
         return ["bad", f"file {error}"]
     except OSError as error:
         raise UnreadableFile(f"cannot be read: {error.strerror or error}") from None
+    except Exception as error:  # noqa: BLE001 - whatever one file makes the decoder raise, it is that file's reason
+        return ["bad", f"file cannot be decoded ({type(error).__name__}: {error})"]
     audio_digest = hashlib.sha256(samples.tobytes()).hexdigest()
     return ["ok", digest, audio_digest, round(info.duration, 6), info.sample_rate, info.channels]
 

@@ -17,7 +17,7 @@ import ctypes
 import multiprocessing
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -26,7 +26,7 @@ from ser.config import FeatureParams
 from ser.corpus.audio import AudioError, load_audio
 from ser.errors import SerError
 from ser.features.cache import FeatureCache, configuration_key
-from ser.features.extractor import FeatureExtractor
+from ser.features.extractor import NOT_FINITE, FeatureExtractor
 from ser.features.families import feature_names
 from ser.features.table import write_feature_table
 from ser.progress import progress_bar
@@ -73,15 +73,21 @@ def _set_up_worker_process() -> None:
 
 
 def _extract_file(task: tuple[str, str]) -> tuple[str, np.ndarray | str]:
-    """``(sha256, vector)``, or ``(sha256, error message)`` for a file that cannot be decoded."""
+    """``(sha256, vector)``, or ``(sha256, error message)`` for a file whose features cannot be computed: it
+    cannot be decoded, the extractor fails on it, or its vector is not finite (a model cannot take it)."""
     sha256, path = task
     if _worker_extractor is None:
         raise RuntimeError("worker not started")
     try:
         samples = load_audio(path, _worker_extractor.sample_rate, min_samples=_worker_extractor.params.min_samples)
+        vector = _worker_extractor(samples)
     except AudioError as error:
         return sha256, f"{path} {error}"
-    return sha256, _worker_extractor(samples)
+    except Exception as error:  # noqa: BLE001 - one file's failure, whatever raises it, must not stop the corpus
+        return sha256, f"{path} cannot be processed ({type(error).__name__}: {error})"
+    if not np.isfinite(vector).all():
+        return sha256, f"{path} {NOT_FINITE}"
+    return sha256, vector
 
 
 def _extract_and_cache(task: tuple[str, str]) -> tuple[str, str | None]:
@@ -164,13 +170,14 @@ def resolve_workers(workers: int) -> int:
 
 
 def compute_missing(catalog_rows: list[dict], params: FeatureParams, sample_rate: int,
-                    cache: FeatureCache, workers: int, progress: bool = False) -> int:
-    """Compute and cache the vectors of files not cached yet; return how many were computed. ``progress``: a bar
-    of the files done on stderr, if it is a terminal."""
+                    cache: FeatureCache, workers: int, progress: bool = False) -> tuple[int, list[str]]:
+    """Compute and cache the vectors of files not cached yet: how many were computed, and a message for each
+    file whose features could not be computed (the others are computed and cached all the same). ``progress``:
+    a bar of the files done on stderr, if it is a terminal."""
     tasks = list({row["sha256"]: (row["sha256"], row["path"]) for row in catalog_rows
                   if not cache.has(row["sha256"])}.values())
     if not tasks:
-        return 0
+        return 0, []
     if params.executor == "dask":
         results = _extract_dask(params, sample_rate, tasks)
     else:
@@ -181,15 +188,16 @@ def compute_missing(catalog_rows: list[dict], params: FeatureParams, sample_rate
             failures.append(result)
         elif result is not None:  # a Dask worker's vector: stored here, where the cache is
             cache.store(sha256, result)
-    if failures:
-        raise AudioError(f"{len(failures)} file(s) could not be decoded although ingest accepted them "
-                         f"(changed since?): {failures[0]}; re-run the ingest stage")
-    return len(tasks)
+    return len(tasks) - len(failures), sorted(failures)
 
 
 def extract_features(catalog_rows: list[dict], params: FeatureParams, sample_rate: int, out: str | Path,
-                     cache_dir: str | Path, workers: int = 0, progress: bool = False) -> int:
+                     cache_dir: str | Path, workers: int = 0, progress: bool = False,
+                     warn: Callable[[str], None] = print) -> int:
     """Extract every catalog file's features into one parquet table, computing only what the cache lacks.
+
+    A file whose features cannot be computed (changed since ingest checked it, or features that are not finite)
+    is left out of the table and told to ``warn``.
 
     Parameters
     ----------
@@ -208,6 +216,8 @@ def extract_features(catalog_rows: list[dict], params: FeatureParams, sample_rat
         Extraction processes; 0: every core this process may use.
     progress : bool
         Show a progress bar on stderr, if it is a terminal.
+    warn : callable
+        Called with one line for each file left out.
 
     Returns
     -------
@@ -216,11 +226,17 @@ def extract_features(catalog_rows: list[dict], params: FeatureParams, sample_rat
 
     Raises
     ------
-    ser.corpus.audio.AudioError
-        A file the ingest stage accepted can no longer be decoded.
+    ExtractError
+        No file is left.
     """
     names = feature_names(params)
     cache = FeatureCache(cache_dir, params, sample_rate, len(names))
-    computed = compute_missing(catalog_rows, params, sample_rate, cache, workers, progress)
-    write_feature_table(out, catalog_rows, names, cache)
+    computed, failures = compute_missing(catalog_rows, params, sample_rate, cache, workers, progress)
+    for failure in failures:
+        warn(f"warning: {failure}; it is left out of the features table (re-run the ingest stage if it changed)")
+    kept = [row for row in catalog_rows if cache.has(row["sha256"])]
+    if catalog_rows and not kept:
+        raise ExtractError(f"no file's features could be computed ({len(failures)} failed, e.g. {failures[0]}); "
+                           "re-run the ingest stage, or check features.* in params.yaml")
+    write_feature_table(out, kept, names, cache)
     return computed

@@ -15,6 +15,8 @@ from ser.dsp.frames import periodic_hann, power_spectrogram
 from ser.features.families import FAMILIES, Representations, feature_names
 from ser.features.stats import STATS
 
+NOT_FINITE = "gives features that are not finite (NaN or infinite)"  # a file's failure: no model takes such a row
+
 
 class FeatureExtractor:
     """Turn mono samples into one named feature vector.

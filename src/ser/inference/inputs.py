@@ -19,6 +19,7 @@ FIXES = (
     ("is too short", "give a longer recording"),
     ("is longer than", ""),  # the reason says what to do
     ("is a directory", "give the audio files inside it"),
+    ("would take this request past", ""),  # the reason says what to do
 )
 DEFAULT_FIX = "give a readable audio file (WAV, FLAC, OGG or AIFF)"
 

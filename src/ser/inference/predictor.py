@@ -18,6 +18,7 @@ import numpy as np
 
 from ser.corpus.audio import AudioError, load_audio
 from ser.errors import SerError
+from ser.features.extractor import NOT_FINITE
 from ser.inference.bundle import BundleError, load_bundle, speaker_reference
 from ser.inference.inputs import Failure
 
@@ -125,9 +126,12 @@ class Predictor:
         samples = load_audio(path, self.sample_rate, min_samples=self.extractor.params.min_samples,
                              max_seconds=self.max_seconds, limit="--max-seconds")
         _check_speech(samples, self.sample_rate)
-        return self.extractor(samples)[self.order]
+        vector = self.extractor(samples)[self.order]
+        if not np.isfinite(vector).all():
+            raise AudioError(NOT_FINITE)
+        return vector
 
-    def timeline(self, path: str | Path, settings=None) -> "Timeline | Failure":
+    def timeline(self, path: str | Path, settings=None) -> Timeline | Failure:
         """The emotion over time of one recording: a :class:`ser.timeline.runtime.Timeline` of its speech segments,
         or a :class:`Failure` with the reason ``ser predict`` would give (``settings``: a
         :class:`ser.config.TimelineParams`, default: the shipped ``timeline`` defaults)."""
@@ -183,10 +187,16 @@ class Predictor:
                 results[path] = Failure(path, str(error))
             except MemoryError:
                 results[path] = Failure(path, "cannot be processed: its features do not fit in memory")
+            except Exception as error:  # noqa: BLE001 - one file's failure, whatever raises it, is that file's
+                results[path] = Failure(path, f"cannot be processed ({type(error).__name__}: {error})")
         if kept:
             X = np.vstack(rows)
             if self.normalization == "speaker":
                 X = self._normalize_by_speaker(X, kept, speaker, warn)
+            finite = np.isfinite(X).all(axis=1)  # the model's input, row by row: a bad row is its file's failure
+            results.update((path, Failure(path, NOT_FINITE)) for path, ok in zip(kept, finite) if not ok)
+            X, kept = X[finite], [path for path, ok in zip(kept, finite) if ok]
+        if kept:
             probabilities = self.model.predict_proba(X)
             emotions = self.model.classes_[probabilities.argmax(axis=1)]  # predict()'s labels, from these probabilities
             for row, path in enumerate(kept):

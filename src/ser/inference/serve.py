@@ -24,10 +24,14 @@ The API (FastAPI; its schema is at ``/openapi.json``):
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
+import hashlib
 import ipaddress
 import logging
+import math
 import os
+import re
 import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -36,10 +40,12 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, File, Form, UploadFile
-from fastapi.exceptions import RequestValidationError
+from fastapi.exceptions import RequestValidationError, StarletteHTTPException
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from ser.errors import shorten
+from ser.corpus.audio import AudioError, probe
+from ser.errors import printable, shorten
 from ser.inference.inputs import Failure
 from ser.inference.predictor import Prediction, Predictor
 
@@ -48,19 +54,46 @@ log = logging.getLogger("uvicorn.error")  # printed beside uvicorn's own lines
 
 
 def error_body(error: str, file: str | None = None) -> dict:
+    """The body of every 4xx and 5xx answer: what went wrong and, when it concerns one part, its file name."""
     return {"error": error, "file": file}
 
 
+class Printable(logging.Filter):
+    """Log records with control characters escaped (:func:`ser.errors.printable`): a file name, a speaker or a
+    request path holding a line break cannot start a forged line of the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = printable(record.msg)
+        if isinstance(record.args, tuple):  # kept apart: uvicorn's access formatter reads them one by one
+            record.args = tuple(printable(arg) if isinstance(arg, str) else arg for arg in record.args)
+        return True
+
+
+def escape_logs() -> None:
+    """Install :class:`Printable` on uvicorn's loggers (its access log and ours)."""
+    for name in ("uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).addFilter(Printable())
+
+
 def create_app(predictor: Predictor, max_body_bytes: int, *, body_timeout: float = 60.0,
-               allowed_hosts: tuple[str, ...] = ()) -> FastAPI:
+               allowed_hosts: tuple[str, ...] = (), max_requests: int = 64, queue_timeout: float = 10.0,
+               max_request_seconds: float | None = None) -> FastAPI:
     """The ASGI app serving ``predictor``: request bodies over ``max_body_bytes`` get 413, bodies not received
-    within ``body_timeout`` seconds 408; Host names other than ``localhost`` and ``allowed_hosts`` get 421."""
+    within ``body_timeout`` seconds 408; Host names other than ``localhost`` and ``allowed_hosts`` get 421; past
+    ``max_requests`` requests in progress, 503. A prediction that cannot start within ``queue_timeout`` seconds
+    (the pool busy with others) gets 503 with ``Retry-After``; a part that would take its request past
+    ``max_request_seconds`` of audio (by the headers) is refused as that part's failure."""
     app = FastAPI(title="ser", summary="Speech emotion recognition with a trained model bundle",
                   docs_url=None, redoc_url=None)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, timeout=body_timeout)
-    app.add_middleware(HostGuard, allowed=allowed_hosts)  # added last: runs first
-    pool = ThreadPoolExecutor(max_workers=len(os.sched_getaffinity(0)), thread_name_prefix="predict")
+    app.add_middleware(HostGuard, allowed=allowed_hosts)
+    app.add_middleware(RequestLimit, max_requests=max_requests)
     page = (PAGE / "index.html").read_bytes()
+    app.add_middleware(SecurityHeaders, policy=content_security_policy(page))  # added last: runs first
+    workers = len(os.sched_getaffinity(0))
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="predict")
+    free_workers = asyncio.Semaphore(workers)  # a request waits here, in arrival order, never inside the pool
     recorder = (PAGE / "recorder.js").read_bytes()
 
     @app.exception_handler(RequestValidationError)
@@ -68,6 +101,16 @@ def create_app(predictor: Predictor, max_body_bytes: int, *, body_timeout: float
         problems = "; ".join(f"{'.'.join(map(str, e['loc'][1:])) or 'body'}: {e['msg']}" for e in error.errors())
         return JSONResponse(error_body(f"the form is not what POST /predict takes ({problems}); send audio files "
                                        "as multipart/form-data parts named file"), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request, error: StarletteHTTPException):  # FastAPI's and the form parser's own refusals
+        return JSONResponse(error_body(shorten(str(error.detail), 400)), status_code=error.status_code,
+                            headers=error.headers)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request, error: Exception):  # Starlette raises it on after this answer: uvicorn logs it
+        return JSONResponse(error_body(f"the server failed unexpectedly ({type(error).__name__}); the server's log "
+                                       "has the details: please report it"), status_code=500)
 
     @app.get("/", include_in_schema=False)
     def index() -> Response:
@@ -88,11 +131,21 @@ def create_app(predictor: Predictor, max_body_bytes: int, *, body_timeout: float
     @app.post("/predict", summary="Predict the emotion of each uploaded recording",
               responses={408: {"description": "The body did not arrive within the body timeout"},
                          413: {"description": "The body is over the size limit"},
-                         422: {"description": "No part is usable audio: {error, file, predictions}"}})
+                         422: {"description": "No part is usable audio: {error, file, predictions}"},
+                         503: {"description": "Too busy: the prediction could not start in time (Retry-After)"}})
     async def predict(file: Annotated[list[UploadFile], File(description="audio files (WAV, FLAC, OGG, AIFF)")],
                       speaker: Annotated[str | None, Form(description="one speaker id for every file")] = None):
-        results = await asyncio.get_running_loop().run_in_executor(
-            pool, predict_uploads, predictor, file, (speaker or "").strip() or None)
+        try:
+            async with asyncio.timeout(queue_timeout):
+                await free_workers.acquire()
+        except TimeoutError:
+            return busy(f"the server is busy: this request could not start within {queue_timeout:g} s; send it "
+                        "again later, or start ser serve with a longer --queue-timeout", queue_timeout)
+        try:
+            results = await asyncio.get_running_loop().run_in_executor(
+                pool, predict_uploads, predictor, file, (speaker or "").strip() or None, max_request_seconds)
+        finally:
+            free_workers.release()
         parts = [{"file": result.file, "status": 422, "error": str(result)} if isinstance(result, Failure)
                  else result.as_dict() for _, result in results]
         if all(isinstance(result, Failure) for _, result in results):
@@ -102,6 +155,116 @@ def create_app(predictor: Predictor, max_body_bytes: int, *, body_timeout: float
 
     return app
 
+
+def busy(message: str, retry_after: float) -> JSONResponse:
+    """503 with ``message`` and a ``Retry-After`` of ``retry_after`` seconds (rounded up)."""
+    return JSONResponse(error_body(message), status_code=503, headers={"Retry-After": str(math.ceil(retry_after))})
+
+
+def content_security_policy(page: bytes) -> str:
+    """The page's policy: its own inline script and style (by digest), scripts and requests to this server only,
+    recordings played back from blob: URLs, never framed."""
+    def digests(tag: str) -> str:
+        blocks = re.findall(rf"<{tag}>(.*?)</{tag}>".encode(), page, flags=re.S)
+        return " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(b).digest()).decode()}'" for b in blocks)
+
+    return (f"default-src 'none'; script-src 'self' {digests('script')}; style-src {digests('style')}; "
+            "connect-src 'self'; media-src blob:; img-src data:; base-uri 'none'; form-action 'none'; "
+            "frame-ancestors 'none'")
+
+
+class SecurityHeaders:
+    """ASGI middleware: every response says ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY`` and the
+    page's ``Content-Security-Policy``."""
+
+    def __init__(self, app, policy: str):
+        self.app = app
+        self.headers = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+                        (b"content-security-policy", policy.encode())]
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def with_headers(message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *self.headers]}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+class RequestLimit:
+    """ASGI middleware: 503 with ``Retry-After`` for a request arriving while ``max_requests`` others are in
+    progress. Connections without a request (idle, or still sending headers) do not count: uvicorn never hands
+    them to the app, and :class:`TimedH11Protocol` closes them."""
+
+    def __init__(self, app, max_requests: int):
+        self.app, self.max_requests, self.in_progress = app, max_requests, 0
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        if self.in_progress >= self.max_requests:
+            message = (f"the server is busy: {self.max_requests} requests are in progress; send it again later, or "
+                       "start ser serve with a larger --max-connections")
+            return await busy(message, 1)(scope, receive, send)
+        self.in_progress += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_progress -= 1
+
+
+class TimedH11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 connection with a deadline for each request's headers and a bound on open connections.
+
+    uvicorn arms its keep-alive timeout only after a response, and disarms it at every byte received, so a
+    connection that sends nothing, or trickles its headers, stays open for ever. Here every connection must
+    complete a request's headers within ``header_timeout`` seconds of opening or of its last response, else it is
+    closed; past ``max_open`` open connections, the one idle the longest (no request in progress) is closed to
+    make room. Give it to uvicorn as ``http=functools.partial(TimedH11Protocol, header_timeout=...,
+    max_open=...)``.
+    """
+
+    def __init__(self, *args, header_timeout: float, max_open: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.header_timeout, self.max_open = header_timeout, max_open
+        self.header_deadline: asyncio.TimerHandle | None = None
+        self.waiting_since = 0.0
+
+    @property
+    def waiting(self) -> bool:
+        """No request in progress: the connection is idle or still sending a request's headers."""
+        return self.cycle is None or self.cycle.response_complete
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self.start_header_clock()
+        if len(self.connections) > self.max_open:
+            idle = [c for c in self.connections if getattr(c, "waiting", False) and c is not self]
+            oldest = min(idle, key=lambda c: c.waiting_since, default=self)
+            oldest.transport.close()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self.start_header_clock()
+
+    def connection_lost(self, exc) -> None:
+        if self.header_deadline is not None:
+            self.header_deadline.cancel()
+        super().connection_lost(exc)
+
+    def start_header_clock(self) -> None:
+        if self.header_deadline is not None:
+            self.header_deadline.cancel()
+        self.waiting_since = self.loop.time()
+        self.header_deadline = self.loop.call_later(self.header_timeout, self.headers_overdue)
+
+    def headers_overdue(self) -> None:
+        if self.waiting and not self.transport.is_closing():
+            self.transport.close()  # a request in progress is under --body-timeout instead
 
 class HostGuard:
     """ASGI middleware against DNS rebinding and cross-site posts: 421 for a ``Host`` that is neither an IP
@@ -202,12 +365,13 @@ class BodyLimit:
         await JSONResponse(error_body(message), status_code=status)(scope, receive, send)
 
 
-def predict_uploads(predictor: Predictor, uploads: list[UploadFile],
-                    speaker: str | None) -> list[tuple[str, Prediction | Failure]]:
+def predict_uploads(predictor: Predictor, uploads: list[UploadFile], speaker: str | None,
+                    max_seconds: float | None = None) -> list[tuple[str, Prediction | Failure]]:
     """Each upload's name and result, in the order sent; a failure's path is the upload's name.
 
     Every upload is written to a file of its own under its own name (``ser predict``
-    reads speakers from file names), in a temporary folder removed afterwards.
+    reads speakers from file names), in a temporary folder removed afterwards. A part that would take the
+    request past ``max_seconds`` of audio by the headers is refused unopened (:func:`over_budget`).
     """
     names = [upload.filename or f"part {i + 1}" for i, upload in enumerate(uploads)]
     with tempfile.TemporaryDirectory(prefix="ser-serve-") as scratch:
@@ -224,9 +388,34 @@ def predict_uploads(predictor: Predictor, uploads: list[UploadFile],
                 text = text.replace(path, name)
             return text
 
-        results = list(predictor.predict(paths, speaker, warn=lambda message: log.warning(named(message).removeprefix("warning: "))))
-    return [(name, Failure(name, named(result.reason)) if isinstance(result, Failure)
-             else dataclasses.replace(result, file=name)) for name, result in zip(names, results)]
+        refused = over_budget(paths, max_seconds, predictor.max_seconds) if max_seconds is not None else {}
+        kept = [path for path in paths if path not in refused]
+        results = dict(zip(kept, predictor.predict(kept, speaker, warn=lambda message: log.warning(
+            named(message).removeprefix("warning: ")))))
+        results.update(refused)
+    return [(name, Failure(name, named(results[path].reason)) if isinstance(results[path], Failure)
+             else dataclasses.replace(results[path], file=name)) for name, path in zip(names, paths)]
+
+
+def over_budget(paths: list[str], max_seconds: float, longest: float) -> dict[str, Failure]:
+    """The parts that would take a request past ``max_seconds`` of audio, in the order sent, by their headers. A
+    part whose header cannot be read, or that is longer than ``longest`` (one part's limit), counts nothing:
+    predicting it says what is wrong with it."""
+    used, refused = 0.0, {}
+    for path in paths:
+        try:
+            seconds = probe(path).duration
+        except AudioError:
+            continue
+        if seconds > longest:
+            continue
+        if used + seconds > max_seconds:
+            refused[path] = Failure(path, f"would take this request past its {max_seconds:g} s of audio "
+                                          f"({seconds:,.1f} s after {used:,.1f} s in the parts before it): send it "
+                                          "in another request, or start ser serve with a larger --max-request-seconds")
+        else:
+            used += seconds
+    return refused
 
 
 def safe_file_name(name: str) -> str:

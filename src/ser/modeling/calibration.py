@@ -12,6 +12,8 @@ from scipy.optimize import minimize_scalar
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import GroupKFold
 
+from ser.errors import SerError
+
 CALIBRATION_FOLDS = 3  # folds of the training speakers whose held-out probabilities fit the temperature
 
 
@@ -43,6 +45,11 @@ class TemperatureScaled(ClassifierMixin, BaseEstimator):
         self.folds = folds
 
     def fit(self, X, y, groups):
+        speakers = len(set(groups))
+        if speakers < 2:  # the temperature is fitted on speakers held out of training: it takes two
+            raise SerError(f"train.calibrate needs at least 2 training speakers, and the model is trained on "
+                           f"{speakers}; give a corpus of more speakers (or a smaller split.test_size), or set "
+                           "train.calibrate=false")
         y = np.asarray(y)
         self.classes_ = np.unique(y)
         held_out = np.zeros((len(y), len(self.classes_)))

@@ -18,8 +18,8 @@ import numpy as np
 
 from ser.config import NORMALIZATIONS
 
-__all__ = ["NORMALIZATIONS", "normalize", "normalize_by_speaker", "normalize_each_alone", "normalize_held_out",
-           "normalize_new_speakers", "reference_statistics", "speaker_statistics"]
+__all__ = ["NORMALIZATIONS", "new_speaker_statistics", "normalize", "normalize_by_speaker", "normalize_each_alone",
+           "normalize_held_out", "normalize_new_speakers", "reference_statistics", "speaker_statistics"]
 
 # ser predict: a speaker with fewer recordings than this has statistics too noisy to use alone, so they are
 # shrunk toward the training speakers' average with the weight of SHRINK_PRIOR recordings. Measured on the
@@ -135,22 +135,44 @@ def normalize_new_speakers(X, speakers, reference: tuple[np.ndarray, np.ndarray]
         Shape ``(n_files, n_features)``, float64.
     """
     X = np.asarray(X, dtype=np.float64)
-    reference_mean, reference_std = reference
     groups: dict[str, list[int]] = {}
     for row, speaker in enumerate(speakers):  # one pass: many unnamed files are many one-row speakers
         groups.setdefault(speaker, []).append(row)
     out = np.empty_like(X)
     for rows in groups.values():
         own = X[rows]
-        if len(rows) >= SHRINK_BELOW:
-            mean, std = speaker_statistics(own)
-        else:
-            weight = len(rows) / (len(rows) + SHRINK_PRIOR)
-            mean = weight * own.mean(axis=0) + (1 - weight) * reference_mean
-            std = np.sqrt(weight * own.var(axis=0) + (1 - weight) * reference_std ** 2)
-            std = np.where(std > 0, std, 1.0)
+        mean, std = new_speaker_statistics(own, reference)
         out[rows] = (own - mean) / std
     return out
+
+
+def new_speaker_statistics(X, reference: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The mean and standard deviation :func:`normalize_new_speakers` standardises one unseen speaker's rows
+    with: their own from :data:`SHRINK_BELOW` rows, else shrunk toward ``reference``. Summed in float64 over
+    blocks of rows, so a float32 ``X`` of many rows (a long recording's windows) is never copied whole.
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        Shape ``(n_rows, n_features)``, one speaker's rows.
+    reference : tuple of numpy.ndarray
+        ``(mean, std)``, each of shape ``(n_features,)``, from :func:`reference_statistics`.
+
+    Returns
+    -------
+    mean, std : numpy.ndarray
+        Each of shape ``(n_features,)``.
+    """
+    X = np.asarray(X)
+    mean = X.mean(axis=0, dtype=np.float64)
+    variance = sum(((X[i: i + 1024] - mean) ** 2).sum(axis=0) for i in range(0, len(X), 1024)) / len(X)
+    if len(X) >= SHRINK_BELOW:
+        return mean, _floored(np.sqrt(variance), mean)
+    reference_mean, reference_std = reference
+    weight = len(X) / (len(X) + SHRINK_PRIOR)
+    shrunk_mean = weight * mean + (1 - weight) * reference_mean
+    std = np.sqrt(weight * variance + (1 - weight) * reference_std ** 2)
+    return shrunk_mean, np.where(std > 0, std, 1.0)
 
 
 def normalize_each_alone(X, method: str, reference: tuple[np.ndarray, np.ndarray]) -> np.ndarray:

@@ -20,6 +20,8 @@ from ser.timeline.smoothing import Segment, segments
 from ser.timeline.speech import SAMPLE_RATE, SpeechScorer, regions_of_scores
 from ser.timeline.windows import WindowFeatures, stretches, windows_in
 
+BLOCK_ROWS = 1024  # windows given to the model at once
+
 @dataclass(frozen=True)
 class Timeline:
     """A recording's duration and its segments of speech, in time order."""
@@ -35,13 +37,18 @@ class Timeline:
 
 
 def _probabilities(predictor, rows: list[np.ndarray]) -> np.ndarray:
-    """The calibrated probabilities of a recording's windows, standardised together as one speaker's."""
+    """The calibrated probabilities of a recording's windows, standardised together as one speaker's (in blocks
+    of rows, so that a long recording's float32 rows are never copied whole)."""
     X = np.vstack(rows)
+    del rows[:]
     if predictor.normalization == "speaker":
-        from ser.modeling.normalize import normalize_new_speakers
+        from ser.modeling.normalize import new_speaker_statistics
 
-        X = normalize_new_speakers(X, ["recording"] * len(X), predictor.speaker_reference)
-    return predictor.model.predict_proba(X)
+        mean, std = new_speaker_statistics(X, predictor.speaker_reference)
+    else:
+        mean, std = 0.0, 1.0
+    return np.vstack([predictor.model.predict_proba((X[i: i + BLOCK_ROWS] - mean) / std)
+                      for i in range(0, len(X), BLOCK_ROWS)])
 
 
 def _timeline(predictor, stretch_samples, regions, duration: float, settings) -> list[Segment]:
