@@ -10,9 +10,10 @@ temporary folder:
 * folder_s, real_time_factor: ``ser timeline --format csv`` over a folder of ``--recordings`` 30 s recordings, one
   process, wall seconds from its start to its exit; the factor is seconds of audio per wall second, start-up
   included (``--repeat`` runs, the median);
-* rss_30s_mb, rss_long_mb, rss_growth_mb: the peak resident memory (the kernel's ``ru_maxrss`` of the process) of
-  ``ser timeline`` on one 30 s recording and on one of ``--hours`` hours (the 30 s recordings back to back, written
-  block by block), and their difference; long_s, long_real_time_factor: that long run's wall seconds and factor;
+* rss_30s_mb, rss_long_mb, rss_growth_mb: the peak resident memory of ``ser timeline`` (the kernel's ``ru_maxrss``
+  from ``wait4``: the largest of the process and its worker processes) on one 30 s recording and on one of
+  ``--hours`` hours (the 30 s recordings back to back, written block by block), and their difference; long_s,
+  long_real_time_factor: that long run's wall seconds and factor;
 * background_cores: how many cores other programs kept busy meanwhile (from /proc/stat).
 
 The last line printed is one JSON object.

@@ -17,6 +17,10 @@ a JSON file under docs/results/, written by the command the table's caption name
 * ``vad_candidates.json``: ``python bench/vad.py --json docs/results/vad_candidates.json`` in a scratch venv holding
   the candidate detectors; ``vad.json``: the same in the project's venv (the chosen detector and ser's regions)
 * ``hostile.json``: ``python bench/hostile.py --data ../shared/data/ravdess16k --json docs/results/hostile.json``
+* ``timeline.json``: after that real-corpus run (its timeline stage included), ``python docs/tables.py
+  --record-timeline <that clone>``
+* ``timeline_speed.json``: ``python bench/timeline.py --model <the real-corpus run's model> --json
+  docs/results/timeline_speed.json``
 """
 from __future__ import annotations
 
@@ -201,10 +205,36 @@ def vad() -> list[str]:
     return lines
 
 
+def timeline_eval() -> list[str]:
+    run = result("timeline")
+    return [f"| {run['recordings']} recordings of {run['seconds']:g} s, test speakers "
+            f"{', '.join(run['test_speakers'])} (the model trained on {', '.join(run['train_speakers'])}) | |",
+            "| --- | --- |",
+            f"| **EDER** (collar {run['collar']:g} s) | **{run['eder']:.3f}** |",
+            *(f"| {label} | {run[key]:.3f} |" for label, key in (
+                ("missed", "missed"), ("... of which `uncertain`", "uncertain"), ("false alarm", "false_alarm"),
+                ("confusion", "confusion"),
+                ("frame UAR", "frame_uar"))),
+            f"| real-time factor (seconds of audio per second, in the stage) | {run['real_time_factor']:.1f} |"]
+
+
+def timeline_speed() -> list[str]:
+    speed = result("timeline_speed")
+    return ["| `ser timeline`, one process | measured |", "| --- | --- |",
+            f"| a folder of {speed['recordings']} recordings of 30 s ({speed['audio_s']:.0f} s of audio) | "
+            f"{speed['folder_s']:.1f} s: **{speed['real_time_factor']:.1f}x** real time, start-up included |",
+            f"| one recording of {speed['long_audio_s'] / 3600:.1f} hours | {speed['long_s']:.0f} s: "
+            f"{speed['long_real_time_factor']:.1f}x real time |",
+            f"| peak resident memory: 30 s / {speed['long_audio_s'] / 3600:.1f} hours | {speed['rss_30s_mb']:.0f} MB / "
+            f"{speed['rss_long_mb']:.0f} MB (**{speed['rss_growth_mb']:+.0f} MB**) |",
+            f"| cores other programs kept busy meanwhile (of 2) | {speed['background_cores']:.2f} |"]
+
+
 TABLES = {"vad": vad, "headline": headline, "selection-folds": selection_folds, "selection-scores": selection_scores,
           "calibration": calibration, "extract-costs": extract_costs, "extract-stage": extract_stage,
           "few-recordings": few_recordings, "predict-speed": predict_speed, "serve-speed": serve_speed,
-          "hostile": hostile}
+          "hostile": hostile, "timeline-eval": timeline_eval,
+          "timeline-speed": timeline_speed}
 
 
 def rendered(text: str) -> str:
@@ -222,13 +252,32 @@ def record_run(folder: Path) -> None:
     (RESULTS / "ravdess_run.json").write_text(json.dumps(kept, indent=1) + "\n")
 
 
+def record_timeline(folder: Path) -> None:
+    """The timeline stage's metrics of a finished run, with its settings and which speakers it trained and scored on."""
+    import csv
+
+    import yaml
+
+    metrics = json.loads((folder / "metrics" / "timeline.json").read_text())
+    settings = yaml.safe_load((folder / "params.yaml").read_text())["timeline"]["eval"]
+    with open(folder / "data" / "split.csv", newline="") as handle:
+        split = [(row["speaker"], row["set"]) for row in csv.DictReader(handle)]
+    kept = {**metrics, "seconds": settings["seconds"], "collar": settings["collar"], "seed": settings["seed"],
+            **{f"{which}_speakers": sorted({speaker for speaker, set_ in split if set_ == which})
+               for which in ("train", "test")}}
+    (RESULTS / "timeline.json").write_text(json.dumps(kept, indent=1) + "\n")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a table differs")
     parser.add_argument("--record-run", type=Path, metavar="DIR", help="a clone after a real-corpus dvc exp run")
+    parser.add_argument("--record-timeline", type=Path, metavar="DIR", help="keep such a clone's timeline metrics")
     args = parser.parse_args()
     if args.record_run:
         record_run(args.record_run)
+    if args.record_timeline:
+        record_timeline(args.record_timeline)
     stale = []
     for path in documents():
         text = path.read_text()
