@@ -40,6 +40,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from ser.errors import shorten
+from ser.inference.bundle import with_digest
 from ser.inference.inputs import Failure
 from ser.inference.predictor import Prediction, Predictor
 
@@ -83,7 +84,7 @@ def create_app(predictor: Predictor, max_body_bytes: int, *, body_timeout: float
 
     @app.get("/model", summary="The bundle's model.json: classes, configuration, training data, metrics")
     def model() -> dict:
-        return predictor.info
+        return with_digest(predictor.record.as_dict())  # as model.json stores it
 
     @app.post("/predict", summary="Predict the emotion of each uploaded recording",
               responses={408: {"description": "The body did not arrive within the body timeout"},
