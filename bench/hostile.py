@@ -1,4 +1,4 @@
-"""Hostile input against real processes: the four measurements of issue 19.
+"""Hostile input against real processes: the four measurements of issue 19, and hostile bundles (issue 25).
 
     python bench/hostile.py [--model model] [--data ../shared/data/ravdess16k] [--json docs/results/hostile.json]
 
@@ -12,7 +12,10 @@ header is a 256 MB GNU long name. Then, on 127.0.0.1:
    of the ingest and features stages on a folder of real files holding it (rows featurised, its rejection);
 3. each awkward zip extracted: entries written, entries refused with their reasons;
 4. the long-name .tar.gz extracted in a fresh process: its seconds, peak memory (``VmHWM``: ru_maxrss would
-   report this process's, inherited at fork) and message length.
+   report this process's, inherited at fork) and message length;
+5. ``ser predict`` with a copy of the bundle whose model.json says ``audio.sample_rate`` 1e8 (digests recomputed),
+   and with one whose model.json is 300 MB (its digest stale): exit code, seconds, peak memory (``VmHWM``) and
+   the lines it printed.
 
 Without a bundle at ``--model`` one is trained on ``--data`` as the tests train theirs (tests/bundles.py).
 The last line printed is one JSON object.
@@ -36,7 +39,7 @@ from serve import rss_mb
 
 from tests.archives import awkward_zips, long_header_tar
 from tests.audiofiles import GOOD_RAVDESS, copy_good_files, write_absurd_header_flac, write_long_flac
-from tests.bundles import train_bundle
+from tests.bundles import pad_info, rewrite_info, train_bundle
 from tests.dvcrepo import DvcRepo
 from tests.servers import ServeProcess
 
@@ -153,6 +156,36 @@ def long_name_tar(folder: Path) -> dict:
     return {"archive_kb": round(archive.stat().st_size / 1024, 1), **json.loads(run.stdout)}
 
 
+PREDICT_PROBE = """
+import atexit, re, runpy, sys
+from pathlib import Path
+peak = Path(sys.argv.pop(1))
+atexit.register(lambda: peak.write_text(re.search(r"VmHWM:\\s+(\\d+)", Path("/proc/self/status").read_text())[1]))
+sys.argv[0] = "ser"
+runpy.run_module("ser", run_name="__main__")
+"""
+
+
+def hostile_bundles(model: Path, audio: Path, folder: Path) -> dict:
+    """Measurement 5: ``ser predict`` on ``audio`` with each hostile copy of ``model``: exit code, seconds, peak
+    memory (``VmHWM``, read by the process itself at exit) and the lines it printed."""
+    damages = {"sample_rate_1e8": lambda b: rewrite_info(b, lambda info: info["audio"].update(sample_rate=10**8)),
+               "model_json_300mb": lambda b: pad_info(b, 300 << 20)}
+    found = {}
+    for name, damage in damages.items():
+        copy = Path(shutil.copytree(model, folder / name))
+        damage(copy)
+        start = time.perf_counter()
+        run = subprocess.run([sys.executable, "-c", PREDICT_PROBE, str(folder / "peak_kb"), "predict", "--model",
+                              str(copy), str(audio)], capture_output=True, text=True, timeout=600)
+        lines = (run.stdout + run.stderr).splitlines()
+        found[name] = {"returncode": run.returncode, "seconds": round(time.perf_counter() - start, 2),
+                       "peak_mb": int((folder / "peak_kb").read_text()) // 1024, "lines": len(lines),
+                       "first_line": lines[0].replace(str(folder), "$TMP") if lines else ""}
+        shutil.rmtree(copy)
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_model_and_data(parser)
@@ -175,6 +208,8 @@ def main() -> None:
         figures["long_name_tar_gz"] = tar = long_name_tar(folder)
         tar["message"] = tar["message"].replace(str(folder), "$TMP")
         print(json.dumps(figures["long_name_tar_gz"]), flush=True)
+        figures["predict_hostile_bundle"] = hostile_bundles(model, spread_files(args.data, 1)[0], folder)
+        print(json.dumps(figures["predict_hostile_bundle"]), flush=True)
     report(figures, args.json)
 
 
