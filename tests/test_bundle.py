@@ -17,8 +17,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from ser.inference.bundle import (
-    INFO_FILE, MAX_INFO_BYTES, MAX_JSON_DEPTH, MAX_MODEL_BYTES, MAX_SCHEMA_BYTES, MODEL_FILE, TRUSTED_TYPES, BundleError,
-    bundle_types, load_bundle, read_info, save_bundle, with_digest, write_info,
+    INFO_FILE, MAX_INFO_BYTES, MAX_JSON_DEPTH, MAX_MODEL_BYTES, MAX_SCHEMA_BYTES, MODEL_FILE, TRUSTED_TYPES,
+    BundleError, bundle_types, load_bundle, read_info, save_bundle, with_digest, write_info,
 )
 from ser.config import TrainParams
 from ser.files import sha256_of

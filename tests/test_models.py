@@ -145,7 +145,8 @@ def test_predict_standardises_each_speaker_like_evaluate(project, speech16k):
     # the training speakers' average, exactly: the training rows' statistics, none of the test rows'
     table = read_split_table(project / "data/features.parquet", project / "data/split.csv")
     train = table[table["set"] == "train"]
-    expected = reference_statistics(train[predictor.list(record.feature_columns)].to_numpy(), train["speaker"].to_numpy())
+    columns = list(predictor.record.feature_columns)
+    expected = reference_statistics(train[columns].to_numpy(), train["speaker"].to_numpy())
     for stored, statistic in zip(predictor.speaker_reference, expected):
         np.testing.assert_allclose(stored, statistic, rtol=1e-12, atol=0)
     # a lone recording of speaker 01 is predicted with statistics leaning on that average

@@ -186,7 +186,8 @@ class EncoderWeights:
             _check(isinstance(value, str) and value != "", f"weights.whisper.{name}", value, "a non-empty string")
         _check(_is_digest(self.sha256), "weights.whisper.sha256", self.sha256, "64 hexadecimal digits")
         _check(isinstance(self.layers, dict) and self.layers != {} and all(
-            isinstance(layer, str) and re.fullmatch(r"[0-9]+", layer) and _is_digest(digest) for layer, digest in self.layers.items()),
+            isinstance(layer, str) and re.fullmatch(r"[0-9]+", layer) and _is_digest(digest)
+            for layer, digest in self.layers.items()),
             "weights.whisper.layers", self.layers, "a mapping of layer numbers to 64 hexadecimal digits")
 
 
@@ -492,7 +493,8 @@ def _read_schema(model_path: Path) -> bytes:
         raise BundleError(f"{model_path} is not a skops file (a damaged or foreign zip: {error}); it may be truncated "
                           "or a pickle; refusing to load it: re-run dvc repro") from None
     except KeyError:
-        raise BundleError(f"{model_path} is not a skops file (no schema.json); refusing to load it: re-run dvc repro") from None
+        raise BundleError(f"{model_path} is not a skops file (no schema.json); refusing to load it: "
+                          "re-run dvc repro") from None
     except (OSError, EOFError, zlib.error) as error:
         raise BundleError(f"{model_path} is damaged ({type(error).__name__}: {error}); refusing to load it: "
                           "re-run dvc repro") from None
