@@ -32,11 +32,15 @@ import zipfile
 import zlib
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ser.config import (AudioParams, DataParams, FeatureParams, ParamError, Params, SplitParams, TrainParams,
                         check_audio_for_features)
 from ser.errors import SerError, shorten
 from ser.files import atomic_dir, sha256_of
+
+if TYPE_CHECKING:  # numpy is imported where arrays are made: loading a bundle's settings needs none
+    import numpy as np
 
 MODEL_FILE = "model.skops"
 INFO_FILE = "model.json"
