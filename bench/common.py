@@ -24,8 +24,9 @@ def add_model_and_data(parser: argparse.ArgumentParser) -> None:
 
 
 def add_json_output(parser: argparse.ArgumentParser, name: str) -> None:
-    parser.add_argument("--json", type=Path, help=f"also write the results to this JSON file (docs/results/{name}.json, "
-                                                  "which docs/tables.py turns into the docs' tables)")
+    parser.add_argument("--json", type=Path,
+                        help=f"also write the results to this JSON file (docs/results/{name}.json, "
+                             "which docs/tables.py turns into the docs' tables)")
 
 
 def report(result: dict, path: Path | None) -> None:

@@ -26,8 +26,8 @@ At the middle size, 60 new files (real audio at another gain, so not duplicates)
 added and `dvc repro features` is run: ``added_stages`` must be ingest and features and
 ``added_computed`` 60. At the largest size, the peak RSS of the ingest stage alone, with
 its check cache warm and cold. ``noop_ratio`` is the no-op at the largest size over the
-no-op at the smallest (target: at most 2), ``noop_cpu_ratio`` the same in CPU seconds. ``background_cores``: how many cores other
-programs kept busy meanwhile; trust timings only when it is near 0. Last line: one JSON object.
+no-op at the smallest (target: at most 2), ``noop_cpu_ratio`` the same in CPU seconds. ``background_cores``: how
+many cores other programs kept busy meanwhile; trust timings only when it is near 0. Last line: one JSON object.
 """
 from __future__ import annotations
 
@@ -127,7 +127,8 @@ def ingest_peak_rss_mb(repo: DvcRepo, cold: bool) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True, help="folder of audio files (searched recursively)")
-    parser.add_argument("--repeat", type=int, default=100, help="largest replication factor (also measured: 1 and repeat/10)")
+    parser.add_argument("--repeat", type=int, default=100,
+                        help="largest replication factor (also measured: 1 and repeat/10)")
     parser.add_argument("--runs", type=int, default=3, help="no-op timings are the best of this many runs")
     parser.add_argument("--scratch", type=Path, default=Path(tempfile.gettempdir()), help="where the corpus copies go")
     args = parser.parse_args()
@@ -150,12 +151,13 @@ def main() -> None:
             size = {"files": files}
             size["noop_repro_s"], size["noop_repro_cpu_s"] = best_of(args.runs, lambda: repo.dvc("repro"))
             size["status_s"], size["status_cpu_s"] = best_of(args.runs, lambda: repo.dvc("status"))
-            size["plain_hash_s"], size["plain_status_s"] = plain_dependency(scratch / f"plain{factor}", corpus, args.runs)
+            plain = plain_dependency(scratch / f"plain{factor}", corpus, args.runs)
+            size["plain_hash_s"], size["plain_status_s"] = plain
             result["sizes"].append(size)
-            print(f"{files:>7} files: no-op dvc repro {size['noop_repro_s']:6.2f} s ({size['noop_repro_cpu_s']:5.2f} s CPU), "
-                  f"dvc status {size['status_s']:6.2f} s;"
-                  f" plain dependency: first hash {size['plain_hash_s']:6.2f} s, status {size['plain_status_s']:6.2f} s",
-                  flush=True)
+            print(f"{files:>7} files: no-op dvc repro {size['noop_repro_s']:6.2f} s "
+                  f"({size['noop_repro_cpu_s']:5.2f} s CPU), dvc status {size['status_s']:6.2f} s;"
+                  f" plain dependency: first hash {size['plain_hash_s']:6.2f} s,"
+                  f" status {size['plain_status_s']:6.2f} s", flush=True)
             if factor == factors[len(factors) // 2]:
                 add_new_files(corpus, originals, ADDED)
                 added = repo.dvc("repro", "features")

@@ -1,13 +1,13 @@
-"""Benchmark feature extraction against the notebook's way and a read+STFT floor, in one run.
+"""Benchmark feature extraction against plain per-file librosa calls and a read+STFT floor, in one run.
 
     python bench/extract.py --data ../shared/data/ravdess16k [--repeat N] [--incremental 60] [--stage-features notebook]
 
 In-process timings (libraries imported and warmed up first, a fresh feature cache
 for each run so nothing is reused):
 
-* ref: the notebook's per-file calls (``librosa.feature.mfcc``, ``chroma_stft``,
-  ``melspectrogram``, each taking its own STFT), one process, library defaults
-  (BLAS threads as the notebook gets them); ``ref_pinned_s`` is the same with BLAS
+* ref: the notebook's 180 features the plain way, three librosa calls per file (``librosa.feature.mfcc``,
+  ``chroma_stft``, ``melspectrogram``, each taking its own STFT), one process, library defaults
+  (BLAS threads as a plain script gets them); ``ref_pinned_s`` is the same with BLAS
   pinned to one thread, as every other timing here is;
 * one_worker / all_workers: ``ser.features.batch.extract_features`` (compute, cache, write parquet);
   with ``--incremental K``, also the same call after K files are added to an extracted corpus;
@@ -16,8 +16,8 @@ for each run so nothing is reused):
 The whisper family (Whisper's encoder) is timed on its own: its seconds per file through
 ``extract_features`` (one worker) with the default layers, beside its floor, CTranslate2's
 encode alone for those layers on the same log-mel frames in one process
-(``whisper_over_floor``), and beside the family with the last layer only, what it computed
-before it had layers (``whisper_over_last_layer``).
+(``whisper_over_floor``), and beside the family with the last layer only, the cost of summarising
+several layers (``whisper_over_last_layer``).
 
 Then the real features stage as a subprocess (with params.yaml's features, or the
 notebook's with ``--stage-features notebook``): peak RSS (largest process), and with
@@ -52,10 +52,11 @@ from threadpoolctl import threadpool_limits
 
 from ser.features import whisper
 from ser.corpus.audio import load_audio
-from ser.config import NOTEBOOK_FEATURES, FeatureParams
+from ser.config import FeatureParams
 from ser.features.batch import extract_features, resolve_workers
 
-from common import add_json_output, machine_busy_seconds, report  # bench/common.py
+from common import add_json_output, machine_busy_seconds, report  # bench/common.py (puts the project on sys.path)
+from tests.featuresets import NOTEBOOK_FEATURES
 
 PROJECT = Path(__file__).resolve().parents[1]
 WHISPER = FeatureParams(families=("whisper",), workers=1)  # with the default layers
@@ -117,7 +118,7 @@ def project_extract(rows: list[dict], workers: int, scratch: Path, cache: Path |
 
 def whisper_costs(rows: list[dict], scratch: Path) -> dict:
     """Seconds per file of the whisper family with the default layers (one worker), of CTranslate2's encode alone
-    for those layers (its floor), and of the family with the last layer only (what it computed before layers)."""
+    for those layers (its floor), and of the family with the last layer only (one encoder pass, one layer)."""
     sample = rows[:WHISPER_FILES]
     encoder = whisper.encoder(WHISPER.whisper)
     mels = [whisper.log_mel(load_audio(row["path"], 16000), padded=WHISPER.whisper.padded) for row in sample]
@@ -162,7 +163,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True, help="folder of audio files (searched recursively)")
     parser.add_argument("--repeat", type=int, default=1, help="replicate the file list N times")
-    parser.add_argument("--incremental", type=int, default=0, help="also time adding K new files to an extracted corpus")
+    parser.add_argument("--incremental", type=int, default=0,
+                        help="also time adding K new files to an extracted corpus")
     parser.add_argument("--stage-features", choices=("params", "notebook"), default="params",
                         help="features the stage runs extract: params.yaml's (default) or the notebook's 180")
     add_json_output(parser, "extract")
@@ -198,7 +200,8 @@ def main() -> None:
                 warm = scratch / "cache-in-process"
                 project_extract(rows[: -args.incremental], workers, scratch, warm)
                 result["incremental_in_process_s"] = project_extract(rows, workers, scratch, warm)
-                result["incremental_in_process_over_full"] = result["incremental_in_process_s"] / result["all_workers_s"]
+                result["incremental_in_process_over_full"] = (result["incremental_in_process_s"]
+                                                              / result["all_workers_s"])
             cache = scratch / "cache-incremental"
             run_stage(rows[: -args.incremental], scratch, cache, "before", notebook)
             added_s, _ = run_stage(rows, scratch, cache, "after", notebook)

@@ -19,9 +19,9 @@ import numpy as np
 from sklearn.metrics import balanced_accuracy_score
 
 from common import add_json_output, report  # bench/common.py
+from ser.features.table import read_split_table
 from ser.inference.bundle import load_bundle
 from ser.modeling.normalize import normalize_by_speaker, normalize_new_speakers, reference_statistics
-from ser.features.table import read_split_table
 
 COUNTS = (1, 2, 4, 8, 16)
 

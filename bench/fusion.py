@@ -31,11 +31,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 from nested import print_result  # noqa: E402
 from ser.config import load_params  # noqa: E402
 from ser.corpus.conventions import CONVENTIONS  # noqa: E402
-from ser.modeling.crossval import nested_leave_one_speaker_out  # noqa: E402
-from ser.features.batch import extract_features  # noqa: E402
 from ser.corpus.ingest import ingest  # noqa: E402
-from ser.modeling.model import build_model, feature_blocks  # noqa: E402
+from ser.features.batch import extract_features  # noqa: E402
 from ser.features.table import feature_columns  # noqa: E402
+from ser.modeling.crossval import nested_leave_one_speaker_out  # noqa: E402
+from ser.modeling.model import build_model, feature_blocks  # noqa: E402
 
 
 def candidates(columns: list[str], params) -> dict:
@@ -61,7 +61,8 @@ def main() -> None:
     parser.add_argument("--cache", default=str(ROOT / ".cache/features"), help="per-file feature cache")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--jobs", type=int, default=2, help="parallel fits")
-    parser.add_argument("--inner-folds", type=int, default=3, help="folds of speakers that choose each outer fold's candidate")
+    parser.add_argument("--inner-folds", type=int, default=3,
+                        help="folds of speakers that choose each outer fold's candidate")
     parser.add_argument("--out", help="write the full result as JSON here")
     args = parser.parse_args()
 

@@ -24,9 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from ser.config import EvaluateParams, TrainParams, load_params  # noqa: E402
+from ser.features.table import feature_columns  # noqa: E402
 from ser.modeling.crossval import cross_validate_model  # noqa: E402
 from ser.modeling.model import build_model, feature_blocks  # noqa: E402
-from ser.features.table import feature_columns  # noqa: E402
 
 
 def main() -> None:
@@ -48,8 +48,9 @@ def main() -> None:
     for text in args.overrides:
         train = TrainParams(**{**{f: getattr(base, f) for f in base.__dataclass_fields__}, **json.loads(text)})
         started = time.monotonic()
-        result = cross_validate_model(build_model(train, columns), table[columns].to_numpy(), table["emotion"].to_numpy(),
-                                      speakers, folds, seed=0, normalization=train.normalize, n_jobs=args.jobs)
+        result = cross_validate_model(build_model(train, columns), table[columns].to_numpy(),
+                                      table["emotion"].to_numpy(), speakers, folds, seed=0,
+                                      normalization=train.normalize, n_jobs=args.jobs)
         print(f"| {args.columns} | {text} | {result['uar_mean']:.3f} ± {result['uar_std']:.3f} | "
               + " ".join(f"{v:.2f}" for v in result["uar_per_fold"]) + f" | {time.monotonic() - started:.0f} s |",
               flush=True)

@@ -32,20 +32,21 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from ser.config import FEATURE_STATS, FeatureParams, TrainParams  # noqa: E402
+from ser.config import FeatureParams, TrainParams  # noqa: E402
 from ser.corpus.conventions import CONVENTIONS  # noqa: E402
 from ser.modeling.crossval import nested_leave_one_speaker_out  # noqa: E402
+from ser.names import FEATURE_STATS  # noqa: E402
 from ser.features.batch import extract_features  # noqa: E402
 from ser.features.families import feature_names  # noqa: E402
 from ser.corpus.ingest import ingest  # noqa: E402
 from ser.modeling.model import build_model  # noqa: E402
 
 OWN = ("mfcc", "mfcc_delta", "contrast", "flatness", "rolloff", "centroid", "rms", "zcr", "f0", "voicing")
-DEFAULT = OWN + ("logmel", "loudness", "balance")  # params.yaml's features.families
+HANDCRAFTED = OWN + ("logmel", "loudness", "balance")  # the best handcrafted families (docs/accuracy.md)
 FEATURE_SETS = {  # name: (families, stats), as features.families / features.stats
     "notebook": (("mfcc", "chroma", "mel"), ("mean",)),
     "own": (OWN, FEATURE_STATS),
-    "own+logmel+loudness+balance": (DEFAULT, FEATURE_STATS),
+    "own+logmel+loudness+balance": (HANDCRAFTED, FEATURE_STATS),
     "egemaps": (("egemaps",), ("mean",)),
     "own+egemaps": (OWN + ("egemaps",), FEATURE_STATS),
 }
@@ -66,7 +67,8 @@ def candidates(columns: list[str], train: TrainParams, sets=FEATURE_SETS) -> dic
         for normalization in ("none", "speaker"):
             for model_name, overrides in MODELS.items():
                 params = replace(train, normalize=normalization, **overrides)
-                result[f"{set_name} / {normalization} / {model_name}"] = (build_model(params, names), wanted, normalization)
+                model = build_model(params, names)
+                result[f"{set_name} / {normalization} / {model_name}"] = (model, wanted, normalization)
     return result
 
 

@@ -31,7 +31,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import add_json_output, add_model_and_data, children_cpu_seconds, machine_busy_seconds, report, run, spread_files
+from common import (
+    add_json_output,
+    add_model_and_data,
+    children_cpu_seconds,
+    machine_busy_seconds,
+    report,
+    run,
+    spread_files,
+)
 
 
 def top_imports(model: Path, count: int) -> list[tuple[str, float]]:
@@ -85,7 +93,8 @@ def main() -> None:
                        ("one_file", "ser predict, 1 file"), ("folder", f"ser predict, folder of {args.files}")):
         print(f"{label:>34} {result[key + '_s']:7.3f} s {result[key + '_cpu_s']:7.3f} s")
     print(f"{'  per file':>34} {result['per_file_s']:7.3f} s")
-    print(f"{'  marginal per extra file':>34} {result['marginal_file_s']:7.3f} s {result['marginal_file_cpu_s']:7.3f} s")
+    print(f"{'  marginal per extra file':>34} {result['marginal_file_s']:7.3f} s "
+          f"{result['marginal_file_cpu_s']:7.3f} s")
     print(f"{'ready / 1 file':>34} {result['ready_share_of_one_file']:7.1%}")
     if "background_cores" in result:
         print(f"{'cores busy with other programs':>34} {result['background_cores']:7.2f}")

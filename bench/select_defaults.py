@@ -4,11 +4,13 @@
 
 The table is the features stage's output with every whisper layer and the handcrafted families, e.g. from
 ``dvc exp run -S data.source=../shared/data/ravdess16k -S data.emotions=all -S features.whisper.layers=all``.
-The procedure, run once per held-out speaker on the other speakers only:
+The procedure, run once per held-out speaker on the other speakers only, by the library's
+:func:`ser.modeling.crossval.nested_leave_one_speaker_out` (once per step):
 
 1. each feature set below is scored by logistic regression (fast) on 3 folds of those speakers;
 2. each MLP setting below is scored on the best feature set, on the same folds;
-3. the best MLP is fitted, with its calibration, on all of those speakers and scored on the held-out one.
+3. the best MLP is fitted on all of those speakers and scored on the held-out one (its temperature, fitted
+   separately, changes no label: it is used for the calibration error).
 
 A candidate's score is the mean of its UAR with a speaker's recordings together and its one-clip UAR (each
 recording alone, as ``ser predict`` takes one file), so the choice weighs how the page and the API are used.
@@ -35,11 +37,11 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from ser.config import LogregParams, TrainParams  # noqa: E402
 from ser.features.table import feature_columns  # noqa: E402
-from ser.modeling.crossval import fit_predict  # noqa: E402
-from ser.modeling.metrics import expected_calibration_error, summary_scores  # noqa: E402
 from ser.modeling.calibration import temper  # noqa: E402
+from ser.modeling.crossval import nested_leave_one_speaker_out  # noqa: E402
+from ser.modeling.metrics import expected_calibration_error  # noqa: E402
 from ser.modeling.model import build_model, fit_model  # noqa: E402
-from ser.modeling.normalize import normalize, normalize_each_alone, reference_statistics  # noqa: E402
+from ser.modeling.normalize import normalize, normalize_held_out, reference_statistics  # noqa: E402
 
 LAYER = re.compile(r"whisper_layer(\d+)_")
 FEATURE_SETS = {  # name: which columns (whisper layers; handcrafted = every non-whisper family)
@@ -66,59 +68,76 @@ def set_columns(columns: list[str], layers: set[int], handcrafted: bool) -> list
     return [i for i, name in enumerate(columns) if wanted(name)]
 
 
-def inner_score(params: TrainParams, columns: list[str], indices: list[int], X, y, groups, speakers) -> float:
-    """Mean over folds of the speakers of (UAR + one-clip UAR) / 2."""
-    scores = []
-    for k in range(INNER_FOLDS):
-        held = np.isin(groups, speakers[k::INNER_FOLDS])
-        train, test = np.flatnonzero(np.isin(groups, speakers) & ~held), np.flatnonzero(held)
-        model = build_model(params, [columns[i] for i in indices])
-        together, alone = fit_predict(model, X[:, indices], y, groups, train, test, params.normalize)
-        scores.append((summary_scores(y[test], together)["uar"] + summary_scores(y[test], alone)["uar"]) / 2)
-    return float(np.mean(scores))
+def candidate(params: TrainParams, columns: list[str], indices: list[int]) -> tuple:
+    """A candidate of :func:`nested_leave_one_speaker_out`: the model ``params`` builds on the columns ``indices``."""
+    return build_model(params, [columns[i] for i in indices]), indices, params.normalize
 
 
-def choose(columns, X, y, groups, speakers) -> tuple[str, str, dict]:
-    """The procedure on ``speakers``: the feature set by the proxy, then the MLP on it."""
-    set_scores = {name: inner_score(PROXY, columns, set_columns(columns, *chosen), X, y, groups, speakers)
-                  for name, chosen in FEATURE_SETS.items()}
-    feature_set = max(set_scores, key=set_scores.get)
+def select(columns: list[str], X, y, groups, jobs: int) -> tuple[dict, dict]:
+    """Steps 1 and 2, nested: the feature sets by the proxy, then the MLP settings on the feature set chosen for
+    the same held-out speaker (or, for the defaults, on every speaker)."""
+    sets = nested_leave_one_speaker_out({name: candidate(PROXY, columns, set_columns(columns, *chosen))
+                                         for name, chosen in FEATURE_SETS.items()},
+                                        X, y, groups, inner_folds=INNER_FOLDS, n_jobs=jobs)
+    chosen_set = {None: sets["on_every_speaker"]["chosen"], **{f["speaker"]: f["chosen"] for f in sets["folds"]}}
+
+    def mlps_on_chosen_set(held_out) -> dict:
+        indices = set_columns(columns, *FEATURE_SETS[chosen_set[held_out]])
+        return {name: candidate(params, columns, indices) for name, params in MLPS.items()}
+
+    return sets, nested_leave_one_speaker_out(mlps_on_chosen_set, X, y, groups, inner_folds=INNER_FOLDS, n_jobs=jobs)
+
+
+def calibrated_probabilities(columns, X, y, groups, held_out, feature_set: str, mlp: str) -> dict:
+    """Step 3's MLP with its calibration, fitted on every speaker but ``held_out``: its probabilities for that
+    speaker's recordings together and each alone, and its temperature."""
     indices = set_columns(columns, *FEATURE_SETS[feature_set])
-    mlp_scores = {name: inner_score(params, columns, indices, X, y, groups, speakers) for name, params in MLPS.items()}
-    return feature_set, max(mlp_scores, key=mlp_scores.get), {"feature_sets": set_scores, "mlps": mlp_scores}
+    train, test = groups != held_out, groups == held_out
+    X_train, X_test = X[train][:, indices], X[test][:, indices]
+    model = fit_model(build_model(replace(MLPS[mlp], calibrate=True), [columns[i] for i in indices]),
+                      normalize(X_train, groups[train], "speaker"), y[train], groups[train])
+    reference = reference_statistics(X_train, groups[train])
+    rows = normalize_held_out(X_test, groups[test], "speaker", reference)
+    together, alone = (model.predict_proba(side) for side in rows)
+    return {"probabilities": together, "probabilities_one_clip": alone, "classes": model.classes_,
+            "temperature": model[-1].temperature_, "emotions": y[test]}
 
 
-def outer_fold(columns, X, y, groups, held_out) -> dict:
-    speakers = [s for s in np.unique(groups) if s != held_out]
-    feature_set, mlp, scores = choose(columns, X, y, groups, speakers)
-    indices = set_columns(columns, *FEATURE_SETS[feature_set])
-    train, test = np.flatnonzero(groups != held_out), np.flatnonzero(groups == held_out)
-    result = {"speaker": str(held_out), "feature_set": feature_set, "mlp_setting": mlp, "inner": scores}
-    names = [columns[i] for i in indices]
-    reference = reference_statistics(X[train][:, indices], groups[train])
-    together_rows = normalize(X[test][:, indices], groups[test], "speaker")
-    alone_rows = normalize_each_alone(X[test][:, indices], "speaker", reference)
-    for label, params in (("mlp", replace(MLPS[mlp], calibrate=True)), ("logreg", PROXY)):
-        model = fit_model(build_model(params, names), normalize(X[train][:, indices], groups[train], "speaker"),
-                          y[train], groups[train])
-        together, alone = model.predict_proba(together_rows), model.predict_proba(alone_rows)
-        result[label] = {"uar": summary_scores(y[test], model.classes_[together.argmax(1)])["uar"],
-                         "uar_one_clip": summary_scores(y[test], model.classes_[alone.argmax(1)])["uar"],
-                         "probabilities": together.tolist(), "probabilities_one_clip": alone.tolist(),
-                         "classes": [str(c) for c in model.classes_]}
-        if label == "mlp":  # the same model before its temperature
-            result[label]["temperature"] = model[-1].temperature_
-    result["emotions"] = [str(e) for e in y[test]]
-    return result
+def pooled_ece(outer: list[dict], key: str, temperature_off: bool = False) -> float:
+    probabilities = [temper(o[key], 1 / o["temperature"]) if temperature_off else o[key] for o in outer]
+    return expected_calibration_error(np.concatenate([o["emotions"] for o in outer]), np.vstack(probabilities),
+                                      outer[0]["classes"])
 
 
-def pooled_ece(folds, label: str, key: str, temperature_off: bool = False) -> float:
-    probabilities, emotions = [], []
-    for fold in folds:
-        p = np.asarray(fold[label][key])
-        probabilities.append(temper(p, 1 / fold[label]["temperature"]) if temperature_off else p)
-        emotions += fold["emotions"]
-    return expected_calibration_error(emotions, np.vstack(probabilities), folds[0][label]["classes"])
+def selection(columns: list[str], X, y, groups, jobs: int) -> dict:
+    """The procedure's per-fold choices and scores, their summary, the calibration error and the defaults."""
+    sets, mlps = select(columns, X, y, groups, jobs)
+    outer = Parallel(n_jobs=jobs)(
+        delayed(calibrated_probabilities)(columns, X, y, groups, set_fold["speaker"], set_fold["chosen"],
+                                          mlp_fold["chosen"])
+        for set_fold, mlp_fold in zip(sets["folds"], mlps["folds"]))
+    folds = []
+    for index, (set_fold, mlp_fold, probabilities) in enumerate(zip(sets["folds"], mlps["folds"], outer)):
+        baseline = sets["candidates"][set_fold["chosen"]]  # the proxy on the chosen set: the linear baseline
+        folds.append({"speaker": set_fold["speaker"], "feature_set": set_fold["chosen"],
+                      "mlp_setting": mlp_fold["chosen"],
+                      "inner": {"feature_sets": set_fold["inner"], "mlps": mlp_fold["inner"]},
+                      "mlp": {"uar": mlp_fold["uar"], "uar_one_clip": mlp_fold["uar_one_clip"],
+                              "temperature": probabilities["temperature"]},
+                      "logreg": {"uar": baseline["uar_per_fold"][index],
+                                 "uar_one_clip": baseline["uar_one_clip_per_fold"][index]}})
+    def mean_and_std(label: str, key: str) -> tuple[float, float]:
+        values = [fold[label][key] for fold in folds]
+        return float(np.mean(values)), float(np.std(values))
+
+    summary = {label: {key: mean_and_std(label, key) for key in ("uar", "uar_one_clip")} for label in ("mlp", "logreg")}
+    ece = {"calibrated": pooled_ece(outer, "probabilities"),
+           "uncalibrated": pooled_ece(outer, "probabilities", temperature_off=True),
+           "calibrated_one_clip": pooled_ece(outer, "probabilities_one_clip"),
+           "uncalibrated_one_clip": pooled_ece(outer, "probabilities_one_clip", temperature_off=True)}
+    defaults = {"feature_set": sets["on_every_speaker"]["chosen"], "mlp": mlps["on_every_speaker"]["chosen"],
+                "inner": {"feature_sets": sets["on_every_speaker"]["inner"], "mlps": mlps["on_every_speaker"]["inner"]}}
+    return {"folds": folds, "summary": summary, "ece": ece, "defaults": defaults}
 
 
 def main() -> None:
@@ -130,15 +149,8 @@ def main() -> None:
     table = pd.read_parquet(args.features)
     columns = feature_columns(table)
     X, y, groups = table[columns].to_numpy(), table["emotion"].to_numpy(), table["speaker"].astype(str).to_numpy()
-    jobs = [delayed(outer_fold)(columns, X, y, groups, s) for s in np.unique(groups)]
-    jobs.append(delayed(choose)(columns, X, y, groups, list(np.unique(groups))))
-    *folds, final = Parallel(n_jobs=args.jobs, verbose=5)(jobs)
-    summary = {label: {key: (float(np.mean([f[label][key] for f in folds])), float(np.std([f[label][key] for f in folds])))
-                       for key in ("uar", "uar_one_clip")} for label in ("mlp", "logreg")}
-    ece = {"calibrated": pooled_ece(folds, "mlp", "probabilities"),
-           "uncalibrated": pooled_ece(folds, "mlp", "probabilities", temperature_off=True),
-           "calibrated_one_clip": pooled_ece(folds, "mlp", "probabilities_one_clip"),
-           "uncalibrated_one_clip": pooled_ece(folds, "mlp", "probabilities_one_clip", temperature_off=True)}
+    result = selection(columns, X, y, groups, args.jobs)
+    folds, summary, ece, defaults = result["folds"], result["summary"], result["ece"], result["defaults"]
     print("held-out speaker: chosen feature set, chosen MLP; UAR, one-clip UAR (MLP | logistic regression)")
     for f in folds:
         print(f"  {f['speaker']}: {f['feature_set']}, {f['mlp_setting']}; {f['mlp']['uar']:.3f}, "
@@ -148,15 +160,8 @@ def main() -> None:
         print(f"nested, {name}: UAR {uar:.3f} ± {uar_sd:.3f}, one-clip UAR {one:.3f} ± {one_sd:.3f}")
     print("expected calibration error of the pooled outer probabilities (10 bins): " +
           ", ".join(f"{key} {value:.3f}" for key, value in ece.items()))
-    print(f"on every speaker, the procedure chooses: {final[0]}, {final[1]}")
-    for fold in folds:  # the result file keeps scores and choices, not every probability
-        for label in ("mlp", "logreg"):
-            for key in ("probabilities", "probabilities_one_clip", "classes"):
-                del fold[label][key]
-        del fold["emotions"]
-    args.out.write_text(json.dumps({"folds": folds, "summary": summary, "ece": ece,
-                                    "defaults": {"feature_set": final[0], "mlp": final[1], "inner": final[2]}},
-                                   indent=1) + "\n")
+    print(f"on every speaker, the procedure chooses: {defaults['feature_set']}, {defaults['mlp']}")
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
 
 
 if __name__ == "__main__":

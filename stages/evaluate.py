@@ -6,9 +6,8 @@ from pathlib import Path
 from ser.features.table import read_split_table
 from ser.files import write_csv
 from ser.inference.bundle import load_bundle
-from ser.modeling.metrics import (curves, evaluate_predictions, expected_calibration_error, per_speaker_scores,
-                                  summary_scores)
-from ser.modeling.normalize import normalize, normalize_each_alone
+from ser.modeling.metrics import curves, evaluate_predictions, per_speaker_scores, predicted_labels
+from ser.modeling.normalize import normalize_held_out
 from ser.reports.breakdowns import write_evaluation
 from ser.reports.error_analysis import class_counts, predictions_table
 from ser.reports.explore import write_explore_plots
@@ -22,16 +21,12 @@ def main(args, params):
     test = table[table["set"] == "test"]
     classes = list(record.classes)
     unnormalised, method = test[list(record.feature_columns)].to_numpy(), record.normalize
-    X = normalize(unnormalised, test["speaker"].to_numpy(), method)
-    y_true = test["emotion"].to_numpy()
-    y_pred = model.predict(X)
-    probabilities = model.predict_proba(X)
-    metrics = evaluate_predictions(y_true, y_pred, probabilities, classes)
-    # one clip: each test file alone, as `ser predict one.wav` normalises a lone recording
     reference = record.speaker_reference.arrays() if method == "speaker" else None
-    alone = model.predict_proba(normalize_each_alone(unnormalised, method, reference))
-    metrics["uar_one_clip"] = summary_scores(y_true, model.classes_[alone.argmax(axis=1)])["uar"]
-    metrics["ece_one_clip"] = expected_calibration_error(y_true, alone, classes)
+    together, alone = normalize_held_out(unnormalised, test["speaker"].to_numpy(), method, reference)
+    y_true = test["emotion"].to_numpy()
+    probabilities = model.predict_proba(together)
+    y_pred = predicted_labels(probabilities, classes)
+    metrics = evaluate_predictions(y_true, probabilities, classes, one_clip=model.predict_proba(alone))
     per_speaker = per_speaker_scores(y_true, y_pred, test["speaker"])
     plots = Path(args.plots)
     write_evaluation(metrics, per_speaker, args.metrics, plots)

@@ -10,7 +10,7 @@ outputs come out byte-identical and DVC skips everything downstream.
 """
 from pathlib import Path
 
-from ser.corpus.conventions import CONVENTIONS
+from ser.corpus.conventions import selected_convention
 from ser.corpus.ingest import CheckCache, IngestError, ingest
 from ser.corpus.raw import fill_raw
 from ser.files import atomic_path, write_csv, write_json
@@ -20,6 +20,7 @@ DOWNLOADS_NOTE = "Archives downloaded for URL data.source values, kept across ru
 
 
 def main(args, params):
+    convention = selected_convention(params.data.dataset, params.data.emotions)  # checked before any download
     note = Path(args.downloads) / "README.txt"
     if not note.is_file():
         with atomic_path(note) as tmp:
@@ -29,7 +30,7 @@ def main(args, params):
     cache = CheckCache(args.cache, params.audio.sample_rate, params.features.min_samples, params.audio.max_seconds)
     try:
         result = ingest(
-            corpus, CONVENTIONS[params.data.dataset], params.data.emotions,
+            corpus, convention, params.data.emotions,
             sample_rate=params.audio.sample_rate,
             min_samples=params.features.min_samples,
             max_seconds=params.audio.max_seconds,

@@ -11,11 +11,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from ser.config import NOTEBOOK_FEATURES, FeatureParams
+from ser.config import FeatureParams
 from ser.features.batch import extract_features
 from ser.features.cache import FeatureCache
 from ser.files import sha256_of
 from tests.conftest import PROJECT
+from tests.featuresets import NOTEBOOK_FEATURES
 
 
 def catalog_rows(root, count):

@@ -22,7 +22,8 @@ def test_evaluation_tables_read_back_as_written_a_class_without_test_files_inclu
     y, probabilities = scored_sample()
     y_pred = np.array(CLASSES)[probabilities.argmax(axis=1)]
     classes = ["angry", *CLASSES]  # no test file is angry: its ROC AUC is undefined (None, an empty cell)
-    metrics = evaluate_predictions(y, y_pred, np.hstack([np.zeros((len(y), 1)), probabilities]), classes)
+    padded = np.hstack([np.zeros((len(y), 1)), probabilities])
+    metrics = evaluate_predictions(y, padded, classes, one_clip=padded)
     speakers = np.repeat(["01", "02", "10"], 20)
     write_evaluation(metrics, per_speaker_scores(y, y_pred, speakers), tmp_path / "evaluate.json", tmp_path)
     written = single_values(tmp_path / "evaluate.json")

@@ -262,7 +262,7 @@ SETTINGS = {
     "an unknown feature key": (lambda info: info["features"].update(n_bins=3), "features.n_bins"),
     "n_fft 2**31": (lambda info: info["features"].update(n_fft=2**31), "features.n_fft"),
     "a negative alpha": (lambda info: info["train"].update(alpha=-1), "train.alpha"),
-    "a source of another scheme": (lambda info: info["data"].update(source="ftp://host/corpus.zip"), "data.source"),
+    "an empty source": (lambda info: info["data"].update(source=""), "data.source"),
     "an unknown top-level key": (lambda info: info.update(note="x"), "note"),
     "a missing section": (lambda info: info.pop("split"), "split"),
     "feature columns repeated 1,000 times":

@@ -3,9 +3,12 @@ from pathlib import Path
 import pytest
 
 from ser.config import ParamError, Params
-from ser.corpus.conventions import (CONVENTIONS, EMOTIONS, CorpusError, UnparsableName, parse_cremad, parse_emodb,
-                         parse_ravdess, parse_savee, parse_tess)
+from ser.corpus.conventions import (CONVENTIONS, CorpusError, UnparsableName, parse_cremad, parse_emodb,
+                         parse_ravdess, parse_savee, parse_tess, selected_convention)
 from ser.corpus.ingest import IngestError, ingest
+from ser.corpus.raw import fill_raw
+from ser.corpus.sources import source_kind
+from ser.names import EMOTIONS
 from tests.audiofiles import GOOD_RAVDESS, copy_good_files
 
 
@@ -123,18 +126,28 @@ def test_manifest_folder_must_hold_exactly_one_csv(tmp_path):
 @pytest.mark.parametrize("data,fragment", [
     ({"dataset": "emodb", "emotions": ["calm", "sad"]}, "data.emotions: 'calm' is not an emotion of the emodb corpus; allowed: all or a list of neutral, happy"),
     ({"dataset": "cremad", "emotions": ["neutral", "surprised"]}, "'surprised' is not an emotion of the cremad corpus"),
-    ({"sha256": "abc"}, "data.sha256: got 'abc'; allowed: 64 hexadecimal digits"),
     ({"source": "corpus", "sha256": "a" * 64}, "data.sha256: got a checksum for data.source 'corpus'"),
+    ({"source": "demo", "sha256": "a" * 64}, "data.sha256: got a checksum for data.source 'demo'"),
     ({"source": "ftp://host/x.zip"}, "data.source: got 'ftp://host/x.zip': scheme 'ftp' is not supported"),
 ])
-def test_data_params_are_checked_against_the_corpus(data, fragment):
-    raw = {"data": {"source": "demo", "dataset": "ravdess", "emotions": ["neutral", "calm"], **data}}
+def test_data_params_are_checked_against_the_corpus_before_anything_is_read(data, fragment, tmp_path):
+    """What config cannot know (a corpus's emotions, what a checksum can pin), ser.corpus checks as ingest starts."""
+    data = Params.from_dict({"data": {"source": "demo", "dataset": "ravdess", "emotions": ["neutral", "calm"],
+                                      **data}}).data
     with pytest.raises(ParamError) as caught:
-        Params.from_dict(raw)
+        selected_convention(data.dataset, data.emotions)
+        fill_raw(tmp_path / "raw", tmp_path / "downloads", data, 16000)
     assert fragment in str(caught.value) and "\n" not in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_malformed_checksum_is_refused_by_config():
+    with pytest.raises(ParamError, match="data.sha256: got 'abc'; allowed: 64 hexadecimal digits"):
+        Params.from_dict({"data": {"sha256": "abc"}})
 
 
 def test_boredom_and_a_pinned_url_are_accepted():
     data = Params.from_dict({"data": {"source": "https://example.org/emodb.zip", "dataset": "emodb",
                                       "emotions": ["boredom", "neutral"], "sha256": "AB" * 32}}).data
     assert data.emotions == ("boredom", "neutral") and data.sha256 == "ab" * 32
+    assert selected_convention(data.dataset, data.emotions) is CONVENTIONS["emodb"] and source_kind(data) == "url"

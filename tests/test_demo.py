@@ -7,10 +7,10 @@ from sklearn.metrics import balanced_accuracy_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ser.config import NOTEBOOK_FEATURES
 from ser.corpus.conventions import CONVENTIONS, parse_ravdess
 from ser.corpus.demo import generate_demo_corpus
 from ser.features.extractor import FeatureExtractor
+from tests.featuresets import NOTEBOOK_FEATURES
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,9 @@ import pytest
 
 from ser.features import descriptors as d
 from ser.corpus.audio import load_audio
-from ser.config import NOTEBOOK_FEATURES
 from ser.features.extractor import FeatureExtractor
 from tests.audiofiles import spread_files
+from tests.featuresets import NOTEBOOK_FEATURES
 
 SR, N_FFT, HOP = 16000, 2048, 512
 

@@ -3,11 +3,11 @@
 A module missing from a stage's deps means a change there re-runs nothing and a cached result
 can disagree with the code; one listed but never imported re-runs the stage for nothing. The
 imports are read from the source (every ``import`` statement, at module level or inside a
-function, since a lazy import still runs when the stage calls it; not those under
-``if TYPE_CHECKING:``, which never run), with the package ``__init__.py`` files that
-importing a module executes. One documented exception: the package's own ``ser/__init__.py`` holds the Python
-API, ``ser.load``, whose import of the predictor runs only when a caller calls it; no stage does (checked
-below), so only that file's module-level imports count.
+function, since a lazy import still runs when the stage calls it; relative ones resolved against
+the importing file's package; not those under ``if TYPE_CHECKING:``, which never run), with the
+package ``__init__.py`` files that importing a module executes. One documented exception: the package's
+own ``ser/__init__.py`` holds the Python API, ``ser.load``, whose import of the predictor runs only when a caller
+calls it; no stage does (checked below), so only that file's module-level imports count.
 """
 from __future__ import annotations
 
@@ -44,7 +44,18 @@ def runtime_nodes(tree: ast.AST):
 LAZY_API = SOURCE / "ser" / "__init__.py"  # ser.load imports the predictor when called, and no stage calls it
 
 
-def imported_modules(path: Path) -> set[str]:
+def from_module(node: ast.ImportFrom, path: Path, root: Path) -> str:
+    """The module a ``from ... import`` names; a relative one (``from .x``, ``from ..``) resolved against the package
+    of ``path`` (a file under ``root``)."""
+    if node.level == 0:
+        return node.module
+    assert path.is_relative_to(root), f"{path}: a relative import outside a package fails when run as a script"
+    package = path.relative_to(root).parent.parts  # a package's __init__.py and its modules share its folder
+    assert node.level <= len(package), f"{path}: relative import beyond the top-level package"
+    return ".".join(package[:len(package) - node.level + 1] + ((node.module,) if node.module else ()))
+
+
+def imported_modules(path: Path, root: Path = SOURCE) -> set[str]:
     """The ``ser`` modules a file imports anywhere (``ser/__init__.py``: at module level), and every package they
     sit in."""
     names: set[str] = set()
@@ -52,20 +63,22 @@ def imported_modules(path: Path) -> set[str]:
     for node in (tree.body if path == LAZY_API else runtime_nodes(tree)):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)  # kept below if a submodule
+        elif isinstance(node, ast.ImportFrom):
+            module = from_module(node, path, root)
+            names.add(module)
+            names.update(f"{module}.{alias.name}" for alias in node.names)  # kept below if a submodule
     found = set()
     for name in names:
         parts = name.split(".")
         if parts[0] != "ser":
             continue
         found.update(".".join(parts[:end]) for end in range(1, len(parts) + 1))
-    return {name for name in found if module_file(name) is not None}
+    return {name for name in found if module_file(name, root) is not None}
 
 
-def code_deps(script: Path) -> set[str]:
-    """The script and every project file it runs by importing, as paths relative to the project root."""
+def code_deps(script: Path, root: Path = SOURCE) -> set[str]:
+    """The script and every project file it runs by importing (modules under ``root``), as paths relative to the
+    project root."""
     seen: set[Path] = set()
     pending = [script]
     while pending:
@@ -73,7 +86,7 @@ def code_deps(script: Path) -> set[str]:
         if path in seen:
             continue
         seen.add(path)
-        pending.extend(module_file(name) for name in imported_modules(path))
+        pending.extend(module_file(name, root) for name in imported_modules(path, root))
     return {path.relative_to(PROJECT).as_posix() if path.is_relative_to(PROJECT) else str(path) for path in seen}
 
 
@@ -106,6 +119,41 @@ def test_the_derivation_follows_lazy_imports_and_packages_not_type_hints(tmp_pat
     assert {"src/ser/__init__.py", "src/ser/corpus/__init__.py", "src/ser/corpus/demo.py",
             "src/ser/dsp/frames.py"} <= deps
     assert not any(dep.startswith("src/ser/inference/") for dep in deps)
+
+
+def test_the_derivation_resolves_relative_imports_against_the_importing_package(tmp_path):
+    """``from .x import y``, ``from . import x`` and ``from ..x import y``, in a module, a function and a package's
+    ``__init__.py``, each name the module that Python would import."""
+    files = {
+        "ser/__init__.py": "",
+        "ser/pkg/__init__.py": "",
+        "ser/pkg/a.py": "from .helper import X\ndef f():\n    from . import lazy\n",
+        "ser/pkg/helper.py": "from ..other import y\nX = 1\n",
+        "ser/pkg/lazy.py": "",
+        "ser/other/__init__.py": "from .deep import z\ny = z\n",
+        "ser/other/deep.py": "z = 2\n",
+        "ser/unused.py": "",
+    }
+    root = tmp_path / "src"
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    script = tmp_path / "stage.py"
+    script.write_text("from ser.pkg import a\n")
+    assert code_deps(script, root) == {str(script), *(str(root / name) for name in files if name != "ser/unused.py")}
+
+
+def test_config_imports_nothing_of_corpus():
+    """The one import direction between them (docs/architecture.md): ser.corpus may import ser.config, never the
+    reverse, so there is no cycle, and a change to a corpus convention re-runs only the stages that read a corpus."""
+    assert not any(dep.startswith("src/ser/corpus/") for dep in code_deps(SOURCE / "ser" / "config.py"))
+    assert "ser.config" in imported_modules(SOURCE / "ser" / "corpus" / "raw.py")
+
+
+def test_a_corpus_convention_is_no_dep_of_the_stages_after_features():
+    """Editing corpus/conventions.py leaves the trained model and its evaluation up to date."""
+    listing = [stage for stage, definition in STAGES.items() if "src/ser/corpus/conventions.py" in definition["deps"]]
+    assert not {"train", "evaluate", "crossvalidate", "bundle"} & set(listing)
 
 
 def test_no_stage_calls_the_lazy_python_api():

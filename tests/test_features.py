@@ -7,10 +7,10 @@ import pytest
 import soundfile as sf
 
 from ser.corpus.audio import load_audio
-from ser.config import NOTEBOOK_FEATURES
 from ser.features.descriptors import estimate_tuning
 from ser.features.extractor import FeatureExtractor
 from tests.audiofiles import spread_files
+from tests.featuresets import NOTEBOOK_FEATURES
 
 
 def notebook_features(path) -> np.ndarray:

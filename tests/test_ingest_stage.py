@@ -56,6 +56,20 @@ def test_missing_source_is_one_clear_line(tmp_path):
         assert [l for l in failed.stderr.splitlines() if l.startswith("error: ")][0].startswith(message), failed.stderr
 
 
+def test_params_only_the_corpus_can_check_stop_the_stage_before_it_reads_the_source(tmp_path):
+    """A corpus's emotions and what a checksum can pin are checked by ser.corpus, first: the missing archive and
+    folder named here would give another error if the stage got as far as its source."""
+    for data, message in [
+        ({"source": "nowhere.zip", "dataset": "emodb", "emotions": ["calm", "sad"]},
+         "error: params.yaml: data.emotions: 'calm' is not an emotion of the emodb corpus"),
+        ({"source": "nowhere", "sha256": "a" * 64}, "error: params.yaml: data.sha256: got a checksum for data.source"),
+    ]:
+        failed = run_stage(tmp_path, data)
+        assert failed.returncode == 2
+        assert [line for line in failed.stderr.splitlines() if line.startswith("error: ")][0].startswith(message)
+        assert not (tmp_path / "data/raw").exists() and not (tmp_path / "data/catalog.csv").exists()
+
+
 def test_archive_limits_come_from_params(speech16k, tmp_path):
     archive = tmp_path / "corpus.zip"
     with zipfile.ZipFile(archive, "w") as bundle:

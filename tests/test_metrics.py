@@ -3,7 +3,7 @@ import pytest
 
 from ser.config import EvaluateParams, ParamError
 from ser.modeling.crossval import cross_validate_model, fold_splitter
-from ser.modeling.metrics import curves, evaluate_predictions
+from ser.modeling.metrics import curves, evaluate_predictions, expected_calibration_error, summary_scores
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold
 
@@ -22,8 +22,11 @@ def scored_sample(n=60, seed=0):
 def test_metrics_use_labels_and_probabilities():
     y, probabilities = scored_sample()
     y_pred = np.array(CLASSES)[probabilities.argmax(axis=1)]
-    metrics = evaluate_predictions(y, y_pred, probabilities, CLASSES)
+    one_clip = scored_sample(seed=1)[1]
+    metrics = evaluate_predictions(y, probabilities, CLASSES, one_clip=one_clip)
     assert metrics["accuracy"] == pytest.approx(np.mean(y == y_pred))
+    assert metrics["uar_one_clip"] == summary_scores(y, np.array(CLASSES)[one_clip.argmax(axis=1)])["uar"]
+    assert metrics["ece_one_clip"] == expected_calibration_error(y, one_clip, CLASSES) != metrics["ece"]
     assert metrics["test_files"] == 60
     recalls = [metrics["per_class"][c]["recall"] for c in CLASSES]
     assert metrics["uar"] == pytest.approx(np.mean(recalls))

@@ -173,3 +173,23 @@ def test_the_held_out_speaker_takes_no_part_in_its_folds_choice(inner_folds):
     assert fold_after["chosen"] == fold_before["chosen"]
     assert fold_after["inner_score"] == fold_before["inner_score"]  # computed without speaker 03 at all
     assert after["folds"][0]["inner_score"] != before["folds"][0]["inner_score"]  # other folds did train on it
+
+
+def test_candidates_may_depend_on_the_held_out_speaker():
+    X, y, speakers = nested_sample()
+    asked = []
+
+    def offered(held_out) -> dict:
+        asked.append(held_out)
+        return {"noise only": CANDIDATES["noise"]} if held_out == "03" else CANDIDATES
+
+    result = nested_leave_one_speaker_out(offered, X, y, speakers, inner_folds=2, n_jobs=1)
+    fixed = nested_leave_one_speaker_out(CANDIDATES, X, y, speakers, inner_folds=2, n_jobs=1)
+    assert asked == [None, "01", "02", "03", "04", "05", "06"]
+    assert [fold["chosen"] for fold in result["folds"]] == ["signal, per speaker"] * 2 + ["noise only"] + [
+        "signal, per speaker"] * 3
+    assert [fold for i, fold in enumerate(result["folds"]) if i != 2] == [
+        fold for i, fold in enumerate(fixed["folds"]) if i != 2]  # the same candidates, the same folds
+    assert result["folds"][2]["uar"] < 0.6  # the fold scores what its own candidates offered
+    assert result["on_every_speaker"] == fixed["on_every_speaker"]
+    assert result["on_every_speaker"]["chosen"] == "signal, per speaker" and "candidates" not in result

@@ -18,13 +18,22 @@ import pytest
 from ser.corpus.conventions import CONVENTIONS
 from ser.corpus.ingest import ingest
 from ser.config import DataParams
-from ser.corpus.sources import ArchiveLimits, Refusal, SourceError, download, extract_archive
+from ser.corpus.sources import ArchiveLimits, Refusal, SourceError, download, extract_archive, source_kind
 from ser.errors import shorten
 from tests.archives import awkward_zips, long_header_tar
 from tests.audiofiles import GOOD_RAVDESS
 
 
 LIMITS = ArchiveLimits(DataParams().max_archive_bytes, DataParams().max_archive_files)  # the defaults
+
+
+@pytest.mark.parametrize("source,kind", [
+    ("demo", "demo"), ("https://example.org/corpus.zip", "url"), ("HTTP://example.org/download?id=3", "url"),
+    ("corpus.zip", "archive"), ("../data/Corpus.TAR.GZ", "archive"), ("x.txz", "archive"),
+    ("speech", "path"), ("speech/manifest.csv", "path"), ("demo.zip/", "path"),
+])
+def test_source_kind_tells_urls_archives_and_folders_apart(source, kind):
+    assert source_kind(DataParams(source=source)) == kind
 
 
 class RecordingHandler(SimpleHTTPRequestHandler):

@@ -1,5 +1,5 @@
-"""Files: atomic outputs (written under a temporary name, renamed into place), content digests and the
-per-machine cache folder.
+"""Files: atomic outputs (written under a temporary name, renamed into place), content digests (of files and of
+the code that makes them), records read back and the per-machine cache folder.
 
 A stage killed mid-write leaves at most a ``.tmp`` file behind, never a
 half-written output that DVC could cache.
@@ -7,6 +7,7 @@ half-written output that DVC could cache.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -53,6 +54,25 @@ def sha256_of(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def code_digest(*modules: str) -> str:
+    """Short hex SHA-256 of the source files of ``modules`` (dotted names), read without importing them (some are
+    slow to import): a cache or a folder keyed by it is made afresh when the code that fills it changes."""
+    digest = hashlib.sha256()
+    for module in modules:
+        digest.update(Path(importlib.util.find_spec(module).origin).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def read_record(path: str | Path) -> dict:
+    """The JSON object kept in ``path`` (what an earlier run recorded), or an empty dict when there is no readable
+    one: a missing or damaged record only means the work is done again."""
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
 
 
 def stat_key(status: os.stat_result) -> str:

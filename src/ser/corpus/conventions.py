@@ -1,7 +1,7 @@
 """Corpus conventions: which files a corpus has, and each file's speaker and emotion.
 
 Every convention maps its corpus's own labels onto one shared emotion vocabulary
-(:data:`EMOTIONS`) and yields a speaker id, so the speaker-independent split works
+(:data:`ser.names.EMOTIONS`) and yields a speaker id, so the speaker-independent split works
 on any of them. Name conventions (RAVDESS, CREMA-D, TESS, SAVEE, EmoDB) read the
 labels from file names; the ``manifest`` convention reads them from a CSV file.
 A file whose name or row cannot be understood becomes an :class:`Entry` with a
@@ -15,15 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Callable, Iterator
 
+from ser.config import ParamError
 from ser.errors import SerError
+from ser.names import EMOTIONS, RAVDESS_EMOTIONS
 
 if TYPE_CHECKING:
     import pandas as pd
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif")  # file names that count as audio
-
-# RAVDESS's eight, in its code order (01-08), then what other corpora add.
-EMOTIONS = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised", "boredom")
 
 # Labels a manifest may use for a shared emotion (matched case-insensitively).
 EMOTION_ALIASES = {
@@ -121,7 +120,7 @@ _RAVDESS_FIELDS = ("modality", "vocal_channel", "emotion", "intensity", "stateme
 _RAVDESS_CODES = {
     "modality": {"01": "audio-video", "02": "video-only", "03": "audio-only"},
     "vocal_channel": {"01": "speech", "02": "song"},
-    "emotion": {f"{i:02d}": emotion for i, emotion in enumerate(EMOTIONS[:8], start=1)},
+    "emotion": {f"{i:02d}": emotion for i, emotion in enumerate(RAVDESS_EMOTIONS, start=1)},
     "intensity": {"01": "normal", "02": "strong"},
     "statement": {"01": "kids", "02": "dogs"},
     "repetition": {"01": "1", "02": "2"},
@@ -330,3 +329,14 @@ CONVENTIONS: dict[str, Convention | ManifestConvention] = {
     "emodb": Convention("emodb", _emotions_of(_EMODB_EMOTIONS), parse_emodb),
     "manifest": ManifestConvention(),
 }
+
+
+def selected_convention(dataset: str, emotions: tuple[str, ...] | str) -> Convention | ManifestConvention:
+    """The convention ``data.dataset`` names; :class:`ParamError` if ``data.emotions`` (a tuple, or ``all``) names
+    an emotion its corpus does not have."""
+    convention = CONVENTIONS[dataset]
+    for emotion in () if emotions == "all" else emotions:
+        if emotion not in convention.emotions:
+            raise ParamError("data.emotions", f"{emotion!r} is not an emotion of the {dataset} corpus; "
+                                              f"allowed: all or a list of {', '.join(convention.emotions)}")
+    return convention

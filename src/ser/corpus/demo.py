@@ -41,8 +41,8 @@ import scipy.signal
 import soundfile as sf
 
 from ser.dsp.frames import short_time_spectra
+from ser.names import RAVDESS_EMOTIONS
 
-EMOTIONS = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")  # codes 01-08
 INTENSITY_GAIN = {1: 1.0, 2: 1.5}  # strong intensity exaggerates the departure from neutral
 TAKE, VOICE, PORTRAYAL = 1, 2, 3  # tags that keep the random streams of takes, voices and portrayals apart
 
@@ -178,7 +178,7 @@ LIMITS = {
 def portrayal_for(actor: int, emotion: str, intensity: int, voice: Voice, seed: int) -> Prosody:
     """How this actor portrays the emotion: its departure from neutral, scaled by intensity,
     by the actor's expressiveness and by an actor-specific factor on each prosodic cue."""
-    rng = np.random.default_rng([seed, PORTRAYAL, actor, EMOTIONS.index(emotion)])
+    rng = np.random.default_rng([seed, PORTRAYAL, actor, RAVDESS_EMOTIONS.index(emotion)])
     neutral, target = np.array(astuple(NEUTRAL)), np.array(astuple(PROSODY[emotion]))
     emphasis = INTENSITY_GAIN[intensity] * voice.expressiveness * rng.uniform(0.7, 1.3, neutral.size)
     return _within_limits(neutral + emphasis * (target - neutral))
@@ -406,7 +406,7 @@ def generate_demo_corpus(out_dir, *, sample_rate: int = 16000, n_speakers: int =
         voice = voice_for(actor, seed)
         folder = out_dir / f"Actor_{actor:02d}"
         folder.mkdir(parents=True, exist_ok=True)
-        for code, emotion in enumerate(EMOTIONS, start=1):
+        for code, emotion in enumerate(RAVDESS_EMOTIONS, start=1):
             for intensity in (1,) if emotion == "neutral" else (1, 2):
                 portrayal = portrayal_for(actor, emotion, intensity, voice, seed)
                 for statement, syllables in STATEMENTS.items():

@@ -9,7 +9,6 @@ status, so a run over an unchanged corpus decodes nothing.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import os
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from ser.corpus.audio import AudioError, UnreadableFile, check_file_kind, load_a
 from ser.corpus.catalog import FIRST_COLUMNS
 from ser.corpus.conventions import Convention, CorpusError, ManifestConvention
 from ser.errors import SerError
-from ser.files import atomic_path, sha256_of, stat_key
+from ser.files import atomic_path, code_digest, read_record, sha256_of, stat_key
 from ser.progress import progress_bar
 
 MIN_FILES_PER_EMOTION = 2
@@ -74,12 +73,9 @@ class CheckCache:
     """
 
     def __init__(self, folder: str | Path, sample_rate: int, min_samples: int, max_seconds: float | None = None):
-        text = json.dumps([sample_rate, min_samples, max_seconds]) + inspect.getsource(audio)
+        text = json.dumps([sample_rate, min_samples, max_seconds, code_digest(audio.__name__)])
         self.path = Path(folder) / f"checks-{hashlib.sha256(text.encode()).hexdigest()[:16]}.json"
-        try:
-            self.known: dict[str, list] = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            self.known = {}
+        self.known: dict[str, list] = read_record(self.path)
         self.used: dict[str, list] = {}
         self.computed = 0
 

@@ -8,30 +8,15 @@ rebuilds nothing and its outputs stay byte-identical.
 """
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
-from ser.config import DataParams, source_kind
-from ser.corpus.sources import ArchiveLimits, download, extract_archive, local_archive, verify_sha256
-from ser.files import atomic_dir, atomic_path
+from ser.config import DataParams
+from ser.corpus.sources import ArchiveLimits, download, extract_archive, local_archive, source_kind, verify_sha256
+from ser.files import atomic_dir, atomic_path, code_digest, read_record
 
 STAMP = "SOURCE.json"  # in data/raw: what it was made from, the archive's digest record, the entries refused
-
-
-def code_version(module: str) -> str:
-    """Hash of a module's source file, read without importing it (ser.corpus.demo imports scipy.signal: slow)."""
-    return hashlib.sha256(Path(importlib.util.find_spec(module).origin).read_bytes()).hexdigest()[:16]
-
-
-def read_stamp(raw: Path) -> dict:
-    try:
-        stamp = json.loads((raw / STAMP).read_text())
-    except (OSError, ValueError):
-        return {}
-    return stamp if isinstance(stamp, dict) else {}
 
 
 def fill_raw(raw: Path, downloads: Path, data: DataParams, sample_rate: int,
@@ -40,19 +25,20 @@ def fill_raw(raw: Path, downloads: Path, data: DataParams, sample_rate: int,
     it is a terminal).
 
     Returns where the corpus is, the refused archive entries, and (for an archive) the
-    folder every file of the corpus must resolve into.
+    folder every file of the corpus must resolve into. A ``data.source`` or ``data.sha256`` that
+    :func:`~ser.corpus.sources.source_kind` refuses stops it before anything is read or downloaded.
     """
-    source, kind, kept = data.source, source_kind(data.source), read_stamp(raw)
+    source, kind, kept = data.source, source_kind(data), read_record(raw / STAMP)
     archive = record = None
     if kind == "demo":
-        made_from = {"source": "demo", "sample_rate": sample_rate, "generator": code_version("ser.corpus.demo")}
+        made_from = {"source": "demo", "sample_rate": sample_rate, "generator": code_digest("ser.corpus.demo")}
     elif kind in ("url", "archive"):
         archive = (download(source, downloads, sha256=data.sha256, max_bytes=data.max_download_bytes, progress=progress)
                    if kind == "url" else local_archive(source))
         limits = ArchiveLimits(data.max_archive_bytes, data.max_archive_files)
         record = verify_sha256(archive, data.sha256, kept.get("archive"))
         made_from = {"source": source, "sha256": record["sha256"], "limits": [limits.max_bytes, limits.max_files],
-                     "extractor": code_version("ser.corpus.sources")}
+                     "extractor": code_digest("ser.corpus.sources")}
     else:
         made_from = {"source": source}
     if kept.get("made_from") != made_from:

@@ -1,5 +1,7 @@
 """Corpus sources given as an http(s) URL or a local archive: fetched once, unpacked safely.
 
+:func:`source_kind` tells what a ``data.source`` is: the demo corpus, a URL, a local
+archive (by its suffix) or a folder or manifest CSV read in place.
 :func:`download` keeps one copy of each URL's archive in a downloads folder, written
 under a temporary name and renamed when complete, checked against a SHA-256 when
 one is given. :func:`extract_archive` unpacks a zip or tar archive entry by entry,
@@ -13,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import http.client
-import json
 import re
 import shutil
 import stat
@@ -28,17 +29,50 @@ from pathlib import Path, PurePosixPath
 from typing import Iterable
 from urllib.parse import unquote, urlsplit
 
+from ser.config import SOURCE_KINDS, DataParams, ParamError
 from ser.errors import SerError, shorten
-from ser.files import atomic_path, sha256_kept, stat_key, write_json
+from ser.files import atomic_path, read_record, sha256_kept, stat_key, write_json
 from ser.progress import progress_bar
 
 TIMEOUT_SECONDS = 60
 BLOCK = 1 << 20
 MAX_TAR_HEADER = 1 << 20  # bytes of a GNU long name or pax header; real ones are a few hundred
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 
 
 class SourceError(SerError, RuntimeError):
     """A URL or archive source cannot be fetched or unpacked; the message says why."""
+
+
+def is_url(source: str) -> bool:
+    """Whether ``source`` is an http(s) URL."""
+    return urlsplit(source).scheme in ("http", "https")
+
+
+def has_archive_suffix(name: str) -> bool:
+    """Whether ``name`` ends like a zip or tar archive."""
+    return name.lower().endswith(ARCHIVE_SUFFIXES)
+
+
+def source_kind(data: DataParams) -> str:
+    """``demo``, ``url``, ``archive`` (a local zip/tar file, by its suffix) or ``path`` (read in place).
+
+    :class:`ParamError` for a URL of another scheme, or a ``data.sha256`` for a source it cannot pin.
+    """
+    source = data.source
+    if source == "demo":
+        kind = "demo"
+    elif is_url(source):
+        kind = "url"
+    elif "://" in source:
+        raise ParamError("data.source", f"got {source!r}: scheme {urlsplit(source).scheme!r} is not supported; "
+                                        f"allowed: {SOURCE_KINDS}")
+    else:
+        kind = "archive" if has_archive_suffix(source) else "path"
+    if data.sha256 is not None and kind not in ("url", "archive"):
+        raise ParamError("data.sha256", f"got a checksum for data.source {source!r}; allowed: null unless "
+                                        "data.source is a URL or an archive file (.zip, .tar, .tar.gz, ...)")
+    return kind
 
 
 @dataclass(frozen=True)
@@ -85,7 +119,7 @@ def download(url: str, folder: Path, *, sha256: str | None = None, progress: boo
     name = re.sub(r"[^A-Za-z0-9._-]", "_", unquote(PurePosixPath(urlsplit(url).path).name)) or "download"
     target = folder / f"{hashlib.sha1(url.encode()).hexdigest()[:10]}-{name}"
     record = target.with_name(target.name + ".json")
-    if target.is_file() and sha256 is not None and sha256_kept(target, _read_record(record))["sha256"] == sha256:
+    if target.is_file() and sha256 is not None and sha256_kept(target, read_record(record))["sha256"] == sha256:
         return target
     validators = _kept_validators(target, record, url) if sha256 is None else {}
     fetched = _fetch(url, target, validators, sha256=sha256, progress=progress, max_bytes=max_bytes)
@@ -99,18 +133,9 @@ def download(url: str, folder: Path, *, sha256: str | None = None, progress: boo
     return target
 
 
-def _read_record(record: Path) -> dict:
-    """What was recorded of a kept download (empty if nothing readable was)."""
-    try:
-        kept = json.loads(record.read_text())
-    except (OSError, ValueError):
-        return {}
-    return kept if isinstance(kept, dict) else {}
-
-
 def _kept_validators(target: Path, record: Path, url: str) -> dict[str, str]:
     """Conditional-request headers for a kept download of ``url``, if there is one."""
-    kept = _read_record(record)
+    kept = read_record(record)
     if not target.is_file() or kept.get("url") != url:
         return {}
     headers = {}

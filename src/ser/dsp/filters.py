@@ -3,7 +3,7 @@
 Each function reproduces the definition librosa uses by default (Slaney's mel
 scale and area normalisation, Ellis's Gaussian chroma bank, the orthonormal
 DCT-II, ``power_to_db`` with a 1e-10 floor and an 80 dB range), so the features
-equal the notebook's, without importing librosa (about a second of start-up, and a
+equal librosa's, without importing librosa (about a second of start-up, and a
 numba compile on a fresh machine). The tests compare each against librosa.
 """
 from __future__ import annotations

@@ -189,7 +189,36 @@ def compute_missing(catalog_rows: list[dict], params: FeatureParams, sample_rate
 
 def extract_features(catalog_rows: list[dict], params: FeatureParams, sample_rate: int, out: str | Path,
                      cache_dir: str | Path, workers: int = 0, progress: bool = False) -> int:
-    """Extract every catalog file's features into the parquet file ``out``; return how many were computed."""
+    """Extract every catalog file's features into one parquet table, computing only what the cache lacks.
+
+    Parameters
+    ----------
+    catalog_rows : list of dict
+        The ingest stage's catalog: each row's ``path`` is decoded, its ``sha256`` keys the cache, and its other
+        columns (``file``, ``speaker``, ``emotion``, ...) are copied to the table.
+    params : ser.config.FeatureParams
+        What to compute, and how (``workers``, ``executor``).
+    sample_rate : int
+        The rate in Hz every file is decoded to.
+    out : str or Path
+        The parquet file to write (atomically): the catalog's columns, then one float column per feature name.
+    cache_dir : str or Path
+        The per-file cache; its key includes the feature params and library versions, so a change starts afresh.
+    workers : int
+        Extraction processes; 0: every core this process may use.
+    progress : bool
+        Show a progress bar on stderr, if it is a terminal.
+
+    Returns
+    -------
+    int
+        How many files were computed (the others came from the cache).
+
+    Raises
+    ------
+    ser.corpus.audio.AudioError
+        A file the ingest stage accepted can no longer be decoded.
+    """
     names = feature_names(params)
     cache = FeatureCache(cache_dir, params, sample_rate, len(names))
     computed = compute_missing(catalog_rows, params, sample_rate, cache, workers, progress)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import inspect
 import json
 import os
 from functools import lru_cache
@@ -22,6 +21,7 @@ from ser.config import FeatureParams
 from ser.corpus import audio
 from ser.dsp import filters, frames
 from ser.features import descriptors, extractor, families, smile, stats, weights, whisper
+from ser.files import code_digest
 
 # The modules whose code decides a file's vector (decoding included).
 FEATURE_CODE = (audio, filters, frames, descriptors, families, stats, extractor, smile, whisper, weights)
@@ -93,6 +93,6 @@ def _installed_version(distribution: str) -> str:
 def configuration_key(params: FeatureParams, sample_rate: int) -> str:
     """Hash of everything that decides a file's vector: params, the code that computes it, the versions of
     its libraries and the encoder's weights (:func:`library_versions`)."""
-    text = json.dumps([params.definition(), sample_rate, library_versions(params)], sort_keys=True) + "".join(
-        inspect.getsource(module) for module in FEATURE_CODE)
+    text = json.dumps([params.definition(), sample_rate, library_versions(params),
+                       code_digest(*(module.__name__ for module in FEATURE_CODE))], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -32,13 +32,39 @@ ACTIVE_DB = 40.0  # spectral balance is taken over frames within this many dB of
 
 
 def spectral_flatness(power: np.ndarray) -> np.ndarray:
-    """Geometric over arithmetic mean of each frame's power (Wiener entropy): 1 for white noise, near 0 for a tone."""
+    """Geometric over arithmetic mean of each frame's power (Wiener entropy): 1 for white noise, near 0 for a tone.
+
+    Parameters
+    ----------
+    power : numpy.ndarray
+        Power spectrogram, shape ``(1 + n_fft // 2, n_frames)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(1, n_frames)``.
+    """
     floored = np.maximum(power.astype(np.float64), DB_FLOOR_POWER)
     return (np.exp(np.mean(np.log(floored), axis=0)) / np.mean(floored, axis=0))[np.newaxis]
 
 
 def spectral_rolloff(power: np.ndarray, *, sample_rate: int, n_fft: int, roll_percent: float = 0.85) -> np.ndarray:
-    """Lowest bin frequency below which ``roll_percent`` of the frame's magnitude lies."""
+    """Lowest bin frequency below which ``roll_percent`` of the frame's magnitude lies.
+
+    Parameters
+    ----------
+    power : numpy.ndarray
+        Power spectrogram, shape ``(1 + n_fft // 2, n_frames)``.
+    sample_rate, n_fft : int
+        The rate in Hz and FFT size that made ``power``.
+    roll_percent : float
+        The share of the magnitude, in (0, 1].
+
+    Returns
+    -------
+    numpy.ndarray
+        Hz, shape ``(1, n_frames)``.
+    """
     magnitude = np.sqrt(power.astype(np.float64))
     cumulative = np.cumsum(magnitude, axis=0)
     reached = cumulative >= roll_percent * cumulative[-1]
@@ -46,7 +72,20 @@ def spectral_rolloff(power: np.ndarray, *, sample_rate: int, n_fft: int, roll_pe
 
 
 def spectral_centroid(power: np.ndarray, *, sample_rate: int, n_fft: int) -> np.ndarray:
-    """Magnitude-weighted mean frequency of each frame (0 for an all-zero frame)."""
+    """Magnitude-weighted mean frequency of each frame (0 for an all-zero frame).
+
+    Parameters
+    ----------
+    power : numpy.ndarray
+        Power spectrogram, shape ``(1 + n_fft // 2, n_frames)``.
+    sample_rate, n_fft : int
+        The rate in Hz and FFT size that made ``power``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Hz, shape ``(1, n_frames)``.
+    """
     magnitude = np.sqrt(power.astype(np.float64))
     total = magnitude.sum(axis=0)
     weighted = fft_frequencies(sample_rate, n_fft) @ magnitude
@@ -61,6 +100,24 @@ def spectral_contrast(power: np.ndarray, *, sample_rate: int, n_fft: int, n_band
     Nyquist); in each band the valley is the mean of the lowest ``quantile`` of
     magnitudes and the peak the mean of the highest, as ``librosa.feature.spectral_contrast``.
     Bands that start above Nyquist (low sample rates) are rows of zeros.
+
+    Parameters
+    ----------
+    power : numpy.ndarray
+        Power spectrogram, shape ``(1 + n_fft // 2, n_frames)``.
+    sample_rate, n_fft : int
+        The rate in Hz and FFT size that made ``power``.
+    n_bands : int
+        Octave bands above ``fmin``; the result has one more row, the band below ``fmin``.
+    fmin : float
+        The top of the lowest band, in Hz.
+    quantile : float
+        The share of each band's magnitudes averaged for its peak and for its valley.
+
+    Returns
+    -------
+    numpy.ndarray
+        dB, shape ``(n_bands + 1, n_frames)``.
     """
     magnitude = np.sqrt(power.astype(np.float64))
     frequencies = fft_frequencies(sample_rate, n_fft)
@@ -93,7 +150,20 @@ def spectral_contrast(power: np.ndarray, *, sample_rate: int, n_fft: int, n_band
 
 
 def rms_energy(power: np.ndarray, *, n_fft: int) -> np.ndarray:
-    """Root-mean-square level of each windowed frame, from its spectrum by Parseval's theorem."""
+    """Root-mean-square level of each windowed frame, from its spectrum by Parseval's theorem.
+
+    Parameters
+    ----------
+    power : numpy.ndarray
+        Power spectrogram, shape ``(1 + n_fft // 2, n_frames)``.
+    n_fft : int
+        The FFT size that made ``power``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(1, n_frames)``, on the samples' scale (1 is a full-scale RMS).
+    """
     weights = np.full(power.shape[0], 2.0)
     weights[0] = 1.0  # DC and (for even n_fft) Nyquist appear once in the one-sided spectrum
     if n_fft % 2 == 0:
@@ -153,7 +223,22 @@ def spectral_balance(power: np.ndarray, *, sample_rate: int, n_fft: int) -> np.n
 
 
 def chromagram(power: np.ndarray, *, sample_rate: int, n_fft: int, n_chroma: int) -> np.ndarray:
-    """Chromagram as ``librosa.feature.chroma_stft(S=power)``, with its per-file tuning estimate."""
+    """Chromagram as ``librosa.feature.chroma_stft(S=power)``, with its per-file tuning estimate.
+
+    Parameters
+    ----------
+    power : numpy.ndarray
+        Power spectrogram, shape ``(1 + n_fft // 2, n_frames)``.
+    sample_rate, n_fft : int
+        The rate in Hz and FFT size that made ``power``.
+    n_chroma : int
+        Pitch classes per octave.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(n_chroma, n_frames)``, each frame scaled so that its largest class is 1.
+    """
     tuning = estimate_tuning(power, sample_rate, n_fft, n_chroma)
     raw = _chroma_basis(sample_rate, n_fft, n_chroma, tuning) @ power
     peak = np.abs(raw).max(axis=0, keepdims=True)
@@ -215,10 +300,26 @@ def _chroma_basis(sample_rate: int, n_fft: int, n_chroma: int, tuning: float) ->
     return chroma_filter_bank(sample_rate, n_fft, n_chroma, tuning)
 
 
-def zero_crossing_rate(samples: np.ndarray, *, frame_length: int, hop_length: int, threshold: float = 1e-10) -> np.ndarray:
-    """Share of adjacent sample pairs in each frame whose signs differ; magnitudes up to ``threshold`` count as 0 (positive).
+def zero_crossing_rate(samples: np.ndarray, *, frame_length: int, hop_length: int,
+                       threshold: float = 1e-10) -> np.ndarray:
+    """Share of adjacent sample pairs in each frame whose signs differ; magnitudes up to ``threshold`` count as 0
+    (positive).
 
     The signal is padded by repeating its edge samples, as ``librosa.feature.zero_crossing_rate``.
+
+    Parameters
+    ----------
+    samples : numpy.ndarray
+        Mono samples, shape ``(n_samples,)``.
+    frame_length, hop_length : int
+        Frame size and step, in samples (the STFT's ``n_fft`` and ``hop_length``, so frames align with it).
+    threshold : float
+        Magnitudes up to this count as 0.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(1, 1 + n_samples // hop_length)``, in [0, 1].
     """
     frames = frame_signal(samples, frame_length=frame_length, hop_length=hop_length, pad_mode="edge")
     negative = np.signbit(np.where(np.abs(frames) <= threshold, 0.0, frames))
@@ -230,6 +331,20 @@ def delta(frames: np.ndarray, *, order: int = 1, width: int = 9) -> np.ndarray:
 
     Files with fewer than ``width`` frames use the widest odd window they have;
     with fewer frames than the fit needs, the derivative is zero.
+
+    Parameters
+    ----------
+    frames : numpy.ndarray
+        Shape ``(n_rows, n_frames)``, e.g. MFCC.
+    order : int
+        1 for the first derivative, 2 for the second.
+    width : int
+        Frames in the fit, odd.
+
+    Returns
+    -------
+    numpy.ndarray
+        Same shape as ``frames``, float64.
     """
     frames = np.asarray(frames, dtype=np.float64)
     available = frames.shape[1] if frames.shape[1] % 2 else frames.shape[1] - 1
@@ -255,11 +370,21 @@ def _savgol_weights(width: int, order: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Pitch:
-    """Per-frame output of :func:`yin`."""
+    """Per-frame output of :func:`yin`.
 
-    f0: np.ndarray  # Hz; meaningful where ``voiced``
-    aperiodicity: np.ndarray  # the chosen dip of the normalised difference: 0 perfectly periodic, about 1 noise or silence
-    voiced: np.ndarray  # bool
+    Attributes
+    ----------
+    f0 : numpy.ndarray
+        Hz, shape ``(n_frames,)``; meaningful where ``voiced``.
+    aperiodicity : numpy.ndarray
+        The chosen dip of the normalised difference, shape ``(n_frames,)``: 0 periodic, about 1 noise or silence.
+    voiced : numpy.ndarray
+        bool, shape ``(n_frames,)``.
+    """
+
+    f0: np.ndarray
+    aperiodicity: np.ndarray
+    voiced: np.ndarray
 
 
 def yin(samples: np.ndarray, *, sample_rate: int, frame_length: int, hop_length: int,
@@ -275,6 +400,27 @@ def yin(samples: np.ndarray, *, sample_rate: int, frame_length: int, hop_length:
     (the global minimum there if none is), refined by parabolic interpolation. A frame is
     voiced when that dip is below :data:`VOICING_THRESHOLD` and its energy is within
     :data:`SILENCE_DB` of the loudest frame's.
+
+    Parameters
+    ----------
+    samples : numpy.ndarray
+        Mono samples, shape ``(n_samples,)``.
+    sample_rate : int
+        Their rate in Hz.
+    frame_length, hop_length : int
+        Frame size and step, in samples; periods longer than half a frame are not searched.
+    fmin, fmax : float
+        The range of fundamental frequencies searched, in Hz.
+
+    Returns
+    -------
+    Pitch
+        One value per centred frame, ``1 + n_samples // hop_length`` of them.
+
+    Raises
+    ------
+    ValueError
+        Half a frame leaves no room for a period between ``1 / fmax`` and ``1 / fmin``.
     """
     frames = frame_signal(np.asarray(samples, dtype=np.float64), frame_length=frame_length, hop_length=hop_length)
     longest = min(int(np.ceil(sample_rate / fmin)), frame_length // 2)
@@ -310,7 +456,8 @@ def yin(samples: np.ndarray, *, sample_rate: int, frame_length: int, hop_length:
     period += np.clip(shift, -1.0, 1.0)
 
     frame_energy = energy[:, window]
-    loud = frame_energy > frame_energy.max() * 10.0 ** (-SILENCE_DB / 10.0) if frame_energy.max() > 0 else np.zeros(len(frames), bool)
+    peak = frame_energy.max()
+    loud = frame_energy > peak * 10.0 ** (-SILENCE_DB / 10.0) if peak > 0 else np.zeros(len(frames), bool)
     voiced = (centre < VOICING_THRESHOLD) & loud
     return Pitch(f0=sample_rate / period, aperiodicity=np.clip(centre, 0.0, 1.0), voiced=voiced)
 

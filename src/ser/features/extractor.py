@@ -1,9 +1,9 @@
 """The feature extractor: mono samples in, one named feature vector out.
 
-Unlike the notebook, which let each librosa call take its own STFT, the extractor takes
-one power spectrogram per file and hands it to every selected family
-(:mod:`ser.features.families`), with its window and filter banks built once per process,
-then takes each statistic (:mod:`ser.features.stats`) over each family's frames.
+The extractor takes one power spectrogram per file and hands it to every selected family
+(:mod:`ser.features.families`), so MFCC, chroma and mel, which librosa computes each from an STFT
+of its own, share one; its window and filter banks are built once per process. It then takes each
+statistic (:mod:`ser.features.stats`) over each family's frames.
 """
 from __future__ import annotations
 
@@ -17,7 +17,28 @@ from ser.features.stats import STATS
 
 
 class FeatureExtractor:
-    """Turn mono samples into one named feature vector."""
+    """Turn mono samples into one named feature vector.
+
+    Parameters
+    ----------
+    params : ser.config.FeatureParams
+        The ``features`` section of ``params.yaml`` (or of a bundle's ``model.json``): the families, the
+        statistics and the STFT framing.
+    sample_rate : int
+        The rate in Hz of the samples it will be given.
+
+    Attributes
+    ----------
+    names : list of str
+        The column name of each value of the vector, in order (:func:`ser.features.families.feature_names`).
+
+    Examples
+    --------
+    >>> from ser.config import FeatureParams
+    >>> extractor = FeatureExtractor(FeatureParams(families=("mfcc",), stats=("mean",)), 16000)
+    >>> extractor(np.zeros(16000, dtype=np.float32)).shape
+    (40,)
+    """
 
     def __init__(self, params: FeatureParams, sample_rate: int):
         self.params = params
@@ -29,12 +50,35 @@ class FeatureExtractor:
         self.names = feature_names(params)
 
     def power_spectrogram(self, samples: np.ndarray) -> np.ndarray:
-        """|STFT|^2 with the notebook's framing: centred, zero-padded, periodic Hann, float32."""
+        """The power spectrogram every family shares: ``|STFT|**2`` with librosa's default framing.
+
+        Parameters
+        ----------
+        samples : numpy.ndarray
+            Mono samples, shape ``(n_samples,)``.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape ``(1 + n_fft // 2, 1 + n_samples // hop_length)``, float32: centred frames, zero-padded at
+            both ends, periodic Hann window.
+        """
         return power_spectrogram(samples.astype(np.float32, copy=False), window=self.window,
                                  hop_length=self.params.hop_length)
 
     def __call__(self, samples: np.ndarray) -> np.ndarray:
-        """The feature vector of ``samples``, in the order of :attr:`names`."""
+        """The feature vector of one file's samples.
+
+        Parameters
+        ----------
+        samples : numpy.ndarray
+            Mono samples at :attr:`sample_rate`, shape ``(n_samples,)``, float32 or float64 in [-1, 1].
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape ``(len(names),)``, float64, in the order of :attr:`names`.
+        """
         shared = Representations(samples, self.power_spectrogram(samples), self.params, self.sample_rate,
                                  self.mel_bank, self.dct)
         values = []

@@ -5,11 +5,11 @@ spectrogram and what is derived from it once: mel power, log-mel, MFCC, YIN pitc
 matrix of per-frame values, one row per coefficient. Every selected statistic
 (``features.stats``, :mod:`ser.features.stats`) is taken over its frames, giving columns
 named ``{family}_{stat}_{index}``. Adding a family means registering one such function in
-:data:`FAMILIES` (and its name in ``ser.config.FEATURE_FAMILIES``): it gets the shared
+:data:`FAMILIES` (and its name in ``ser.names.FEATURE_FAMILIES``): it gets the shared
 spectrogram for free.
 
-The notebook's three families are time-means of 40 MFCC, 12 chroma and 128 mel-power
-bands; their values equal those of ``librosa.feature.mfcc``, ``chroma_stft`` and
+The ``mfcc``, ``chroma`` and ``mel`` families are 40 MFCC, 12 chroma and 128 mel-power
+bands per frame; their values equal those of ``librosa.feature.mfcc``, ``chroma_stft`` and
 ``melspectrogram`` on the same samples (the tests hold it to that), though librosa is not
 imported. Beyond them: MFCC deltas, spectral shape, zero-crossing rate, RMS energy and
 pitch (:mod:`ser.features.descriptors`). Two families are *functional sets* instead:
@@ -79,8 +79,19 @@ class Family:
 
 
 def feature_names(params: FeatureParams) -> list[str]:
-    """Column names ``{family}_{stat}_{index}`` (``{family}_{part}_{stat}_{index}`` for a family in parts), in the
-    order the extractor fills them."""
+    """The column name of every feature ``params`` selects, in the order the extractor fills them.
+
+    Parameters
+    ----------
+    params : ser.config.FeatureParams
+        The selected families and statistics, and the sizes (``n_mfcc``, ``n_chroma``, ``n_mels``) they use.
+
+    Returns
+    -------
+    list of str
+        ``{family}_{stat}_{index}`` (``{family}_{part}_{stat}_{index}`` for a family in parts, such as the
+        encoder's layers; ``{family}_{name}`` for an openSMILE set), e.g. ``mfcc_mean_00``.
+    """
     names = []
     for family in params.families:
         if FAMILIES[family].names is not None:

@@ -1,4 +1,7 @@
-"""Statistics over a family's frames (``features.stats``): each maps ``(rows, frames)`` to one value per row."""
+"""Statistics over a family's frames (``features.stats``): each maps ``(rows, frames)`` to one value per row.
+
+Adding one means an entry in :data:`STATS` and its name in ``ser.names.FEATURE_STATS``.
+"""
 from __future__ import annotations
 
 from typing import Callable

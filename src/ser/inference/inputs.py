@@ -24,14 +24,25 @@ DEFAULT_FIX = "give a readable audio file (WAV, FLAC, OGG or AIFF)"
 
 @dataclass(frozen=True)
 class Failure:
-    """A file (or a path given for files) that could not be predicted; ``reason`` reads after it
-    (``x.wav is empty``)."""
+    """A file (or a path given for files) that could not be predicted, and why.
+
+    ``str(failure)`` is the one-line message ``ser predict`` prints: the file, the reason, and what to do
+    (``x.wav is empty; give a readable audio file (WAV, FLAC, OGG or AIFF)``).
+
+    Attributes
+    ----------
+    file : str
+        The path as it was given.
+    reason : str
+        What is wrong, worded to read after the path (``is empty``, ``does not exist``).
+    """
 
     file: str
     reason: str
 
     @property
     def fix(self) -> str:
+        """What a person can do about it, by the kind of reason (empty when the reason says it already)."""
         return next((fix for start, fix in FIXES if self.reason.startswith(start)), DEFAULT_FIX)
 
     def __str__(self) -> str:

@@ -24,15 +24,35 @@ from ser.inference.inputs import Failure
 
 @dataclass(frozen=True)
 class Prediction:
-    """The predicted emotion of one file and the probability of every class."""
+    """The predicted emotion of one file and the probability of every class.
+
+    Attributes
+    ----------
+    file : str
+        The path as it was given to :meth:`Predictor.predict`.
+    emotion : str
+        The class of highest probability.
+    probabilities : dict[str, float]
+        Each class of the model, in the bundle's order, and its probability; they sum to 1.
+    """
 
     file: str
     emotion: str
     probabilities: dict[str, float]
 
     def as_dict(self, digits: int | None = None) -> dict:
-        """``{"file", "emotion", "probabilities"}``: the record ``ser predict --format json`` prints and the HTTP
-        API returns, probabilities rounded to ``digits`` if given."""
+        """The record ``ser predict --format json`` prints and the HTTP API returns.
+
+        Parameters
+        ----------
+        digits : int or None
+            Round each probability to this many decimals; None keeps them whole.
+
+        Returns
+        -------
+        dict
+            ``{"file": str, "emotion": str, "probabilities": {class: float}}``.
+        """
         rounded = {c: (round(p, digits) if digits is not None else p) for c, p in self.probabilities.items()}
         return {"file": self.file, "emotion": self.emotion, "probabilities": rounded}
 
@@ -41,7 +61,29 @@ class Predictor:
     """A loaded bundle and the feature extractor its ``model.json`` describes (``ser.load`` returns one): ``model``,
     its :class:`~ser.inference.bundle.ModelRecord` ``record``, and its ``classes``.
 
-    A file longer than ``max_seconds`` is refused from its header (default: ``audio.max_seconds`` in the bundle).
+    Parameters
+    ----------
+    model_dir : str or Path
+        The bundle's folder (``model.skops``, ``model.json``).
+    max_seconds : float or None
+        The longest recording accepted, read from its header before decoding; a longer one fails with a
+        :class:`Failure`. None: the bundle's ``audio.max_seconds``.
+
+    Attributes
+    ----------
+    model : sklearn.pipeline.Pipeline
+        The fitted model, loaded by skops with only the types the bundle is allowed to hold.
+    record : ser.inference.bundle.ModelRecord
+        The bundle's ``model.json``, validated.
+    classes : list of str
+        The emotions the model tells apart, in the order of its probabilities.
+    extractor : ser.features.extractor.FeatureExtractor
+        Configured from ``model.json``, never from ``params.yaml``.
+
+    Raises
+    ------
+    ser.inference.bundle.BundleError
+        The bundle is missing, damaged, untrusted, or records features this version of ser does not compute.
     """
 
     def __init__(self, model_dir: str | Path, max_seconds: float | None = None):
@@ -56,25 +98,59 @@ class Predictor:
 
     @property
     def sample_rate(self) -> int:
+        """The rate in Hz every file is decoded to before its features are computed, as the model was trained."""
         return self.extractor.sample_rate
 
     def features(self, path: str | Path) -> np.ndarray:
-        """The file's feature vector, in the model's column order, before any normalisation (what
-        :meth:`predict` gives the model is normalised as the bundle says); raises :class:`AudioError`."""
+        """The feature vector of one file, in the model's column order, before any normalisation.
+
+        Parameters
+        ----------
+        path : str or Path
+            An audio file of any format libsndfile reads.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape ``(n_features,)``, float64, one value per ``feature_columns`` entry of ``model.json``.
+            :meth:`predict` normalises such rows as the bundle says before the model sees them.
+
+        Raises
+        ------
+        ser.corpus.audio.AudioError
+            The file cannot be used (missing, not audio, silent, too short or longer than ``max_seconds``).
+        """
         samples = load_audio(path, self.sample_rate, min_samples=self.extractor.params.min_samples,
                              max_seconds=self.max_seconds, limit="--max-seconds")
         return self.extractor(samples)[self.order]
 
     def predict(self, paths: str | Path | Iterable[str | Path], speaker: str | None = None,
                 warn: Callable[[str], None] | None = None, progress: bool = False) -> list[Prediction | Failure]:
-        """A :class:`Prediction` or a :class:`Failure` for each of ``paths`` (audio files), in their order.
+        """Predict the emotion of each audio file.
 
         Features are normalised as the model was trained (``normalize`` in ``model.json``). With ``speaker``
-        normalisation each speaker's recordings are standardised together: the speaker is ``speaker`` for every
-        file if given, else read from each file's name (a file whose name tells none is a speaker of its own);
-        a speaker with fewer than ``SHRINK_BELOW`` recordings, a lone clip included, has their statistics shrunk
-        toward the training speakers' average (``speaker_reference`` in ``model.json``). ``warn`` hears what
-        lowers accuracy (default: :func:`warnings.warn`); ``progress`` shows a bar on stderr if it is a terminal.
+        normalisation each speaker's recordings are standardised together: a speaker with fewer than
+        ``SHRINK_BELOW`` recordings, a lone clip included, has their statistics shrunk toward the training
+        speakers' average (``speaker_reference`` in ``model.json``).
+
+        Parameters
+        ----------
+        paths : str, Path or iterable of them
+            Audio files (not folders: :func:`ser.inference.inputs.find_inputs` expands those).
+        speaker : str or None
+            The speaker of every file. None: read from each file's name by the naming convention of the
+            model's corpus; a file whose name tells none is a speaker of its own.
+        warn : callable or None
+            Called with each one-line warning about what lowers accuracy (files without a speaker, speakers
+            with few recordings). None: :func:`warnings.warn`.
+        progress : bool
+            Show a progress bar on stderr, if it is a terminal.
+
+        Returns
+        -------
+        list of Prediction or Failure
+            One per path, in the order given: a :class:`Prediction`, or a :class:`Failure` saying why that
+            file could not be used. One bad file never stops the others.
         """
         paths = [str(paths)] if isinstance(paths, (str, Path)) else [str(path) for path in paths]
         if warn is None:
@@ -95,7 +171,7 @@ class Predictor:
             if self.normalization == "speaker":
                 X = self._normalize_by_speaker(X, kept, speaker, warn)
             probabilities = self.model.predict_proba(X)
-            emotions = self.model.classes_[probabilities.argmax(axis=1)]  # what predict() gives, without a second pass
+            emotions = self.model.classes_[probabilities.argmax(axis=1)]  # predict()'s labels, from these probabilities
             for row, path in enumerate(kept):
                 results[path] = Prediction(path, str(emotions[row]),
                                            {c: float(p) for c, p in zip(self.classes, probabilities[row])})
@@ -107,7 +183,19 @@ class Predictor:
         return self.record.normalize
 
     def speaker_of(self, path: str) -> str | None:
-        """The speaker id in the file's name by the naming convention of the model's corpus, or None."""
+        """The speaker id in a file's name, by the naming convention of the model's corpus.
+
+        Parameters
+        ----------
+        path : str
+            A file name or path; only its name is read.
+
+        Returns
+        -------
+        str or None
+            The speaker id; None when the name does not follow the convention or the corpus (a manifest)
+            has none.
+        """
         from ser.corpus.conventions import CONVENTIONS, Convention
 
         convention = CONVENTIONS.get(self.record.data.dataset)
@@ -144,7 +232,13 @@ class Predictor:
 
     @property
     def speaker_reference(self) -> tuple[np.ndarray, np.ndarray]:
-        """The training speakers' average statistics (mean, standard deviation) stored by the train stage."""
+        """The training speakers' average statistics stored by the train stage.
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            ``(mean, std)``, each of shape ``(n_features,)``: what a speaker with few recordings is shrunk toward.
+        """
         return self.record.speaker_reference.arrays()
 
 

@@ -6,15 +6,17 @@ speaker this is each speaker's own statistics over all its files).
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold, StratifiedKFold
 
 from ser.config import EvaluateParams, ParamError
-from ser.modeling.metrics import per_speaker_scores, summary_scores
+from ser.modeling.metrics import held_out_scores, per_speaker_scores
 from ser.modeling.model import fit_model, without_calibration
-from ser.modeling.normalize import normalize, normalize_each_alone, reference_statistics
+from ser.modeling.normalize import normalize, normalize_held_out, reference_statistics
 from ser.progress import progress_bar
 
 SCORES = ("accuracy", "uar", "f1_macro")
@@ -40,9 +42,9 @@ def fit_predict(model, X, y, groups, train, test, normalization: str = "none") -
     model's calibration, which changes none, is not fitted."""
     fitted = fit_model(clone(without_calibration(model)), normalize(X[train], groups[train], normalization), y[train],
                        groups[train])
-    together = fitted.predict(normalize(X[test], groups[test], normalization))
     reference = reference_statistics(X[train], groups[train]) if normalization == "speaker" else None
-    return together, fitted.predict(normalize_each_alone(X[test], normalization, reference))
+    together, alone = normalize_held_out(X[test], groups[test], normalization, reference)
+    return fitted.predict(together), fitted.predict(alone)
 
 
 def cross_validate_model(model, X, y, groups, params: EvaluateParams, *, seed: int,
@@ -60,8 +62,7 @@ def cross_validate_model(model, X, y, groups, params: EvaluateParams, *, seed: i
     predictions = list(progress_bar(Parallel(n_jobs=n_jobs, return_as="generator")(
         delayed(fit_predict)(model, X, y, groups, train, test, normalization) for train, test in folds),
         desc="crossvalidate", unit="fold", total=len(folds), shown=progress))
-    scores = [{**summary_scores(y[test], together), "uar_one_clip": summary_scores(y[test], alone)["uar"]}
-              for (_, test), (together, alone) in zip(folds, predictions)]
+    scores = [held_out_scores(y[test], together, alone) for (_, test), (together, alone) in zip(folds, predictions)]
     result = {"folds": len(folds)}
     for name in (*SCORES, "uar_one_clip"):
         values = [fold[name] for fold in scores]
@@ -82,57 +83,90 @@ def _held_out_scores(model, columns, normalization, X, y, groups, excluded, held
     test_rows = np.isin(groups, held_out)
     train = np.flatnonzero((groups != excluded) & ~test_rows)
     test = np.flatnonzero(test_rows)
-    together, alone = fit_predict(model, X[:, columns], y, groups, train, test, normalization)
-    return summary_scores(y[test], together)["uar"], summary_scores(y[test], alone)["uar"]
+    scores = held_out_scores(y[test], *fit_predict(model, X[:, columns], y, groups, train, test, normalization))
+    return scores["uar"], scores["uar_one_clip"]
 
 
-def nested_leave_one_speaker_out(candidates: dict, X, y, groups, *, inner_folds: int | None = None,
-                                 n_jobs: int = -1) -> dict:
+def nested_leave_one_speaker_out(candidates: dict | Callable[[object], dict], X, y, groups, *,
+                                 inner_folds: int | None = None, n_jobs: int = -1) -> dict:
     """Honest leave-one-speaker-out: settings chosen for each held-out speaker without its data.
 
     ``candidates`` maps a name to ``(model, columns, normalization)``: an unfitted
     estimator, the column indices of ``X`` it uses (a feature set) and a
-    ``train.normalize`` method. For each outer fold (one held-out speaker), every
-    candidate is scored by inner cross-validation on the remaining speakers only (leave
-    one speaker out, or ``inner_folds`` folds of speakers when the candidates are too slow
-    for that) on the mean of its UAR with a speaker's recordings together and its one-clip
-    UAR (each recording alone); the best (first listed on a tie) is refitted on all of them
-    and scored on the held-out speaker. The held-out speaker's recordings take no part in
-    the choice, so the outer scores are an honest estimate for the whole procedure
-    (selection included). Also returned: every candidate's plain leave-one-speaker-out
-    scores over all speakers, whose best mean is an optimistic figure (chosen on the
-    very folds it reports).
+    ``train.normalize`` method. It may instead be a function of the held-out speaker (``None``
+    for the choice on every speaker) that returns such a map: candidates that build on an
+    earlier choice made without that speaker (bench/select_defaults.py chooses the feature
+    set, then the MLP on the feature set chosen for that fold).
+
+    For each outer fold (one held-out speaker), every candidate is scored by inner
+    cross-validation on the remaining speakers only (leave one speaker out, or ``inner_folds``
+    folds of speakers when the candidates are too slow for that: the speakers in sorted order,
+    fold ``i`` taking every ``inner_folds``-th from the ``i``-th) on the mean of its UAR with a
+    speaker's recordings together and its one-clip UAR (each recording alone,
+    :func:`~ser.modeling.metrics.held_out_scores`); the best (first listed on a tie) is refitted
+    on all of them and scored on the held-out speaker. The held-out speaker's recordings take
+    no part in the choice, so the outer scores are an honest estimate for the whole procedure
+    (selection included).
+
+    Returns ``folds`` (per held-out speaker: ``chosen``, its ``inner_score``, every
+    candidate's score in ``inner``, and the outer ``uar`` and ``uar_one_clip``), their means
+    and standard deviations, ``on_every_speaker`` (the same choice made on all speakers: what
+    the procedure would ship) and, for a fixed map, ``candidates``: every candidate's plain
+    leave-one-speaker-out scores over all speakers, whose best mean is an optimistic figure
+    (chosen on the very folds it reports).
     """
     X, y, groups = np.asarray(X, dtype=np.float64), np.asarray(y), np.asarray(groups)
-    names = list(candidates)
     speakers = list(np.unique(groups))
+    fixed = not callable(candidates)
+    offered = {outer: candidates if fixed else candidates(outer) for outer in (None, *speakers)}
 
     def inner_groups(outer) -> list[tuple]:
         rest = [s for s in speakers if s != outer]
         folds = len(rest) if inner_folds is None else min(inner_folds, len(rest))
         return [tuple(rest[i::folds]) for i in range(folds)]
 
-    # Every fit needed, as (outer speaker or None, held-out speakers, candidate): None is the plain LOSO.
-    tasks = [(None, (held_out,), name) for held_out in speakers for name in names]
-    tasks += [(outer, inner, name) for outer in speakers for inner in inner_groups(outer) for name in names]
+    def outer_task(speaker, name) -> tuple:  # a fixed candidate's outer fit is its plain leave-one-speaker-out fold
+        return (None if fixed else speaker, (speaker,), name)
 
-    results = Parallel(n_jobs=n_jobs)(delayed(_held_out_scores)(*candidates[name], X, y, groups, outer, held_out)
-                                      for outer, held_out, name in tasks)
-    scores = dict(zip(tasks, results))
-    plain = {name: [scores[(None, (s,), name)] for s in speakers] for name in names}
-    folds = []
-    for outer in speakers:
-        inner = {name: float(np.mean([scores[(outer, group, name)] for group in inner_groups(outer)])) for name in names}
+    scores: dict[tuple, tuple[float, float]] = {}
+
+    def run(tasks) -> None:
+        """Score each task (outer speaker or None, held-out speakers, candidate name) not scored yet."""
+        tasks = [task for task in dict.fromkeys(tasks) if task not in scores]
+        results = Parallel(n_jobs=n_jobs)(
+            delayed(_held_out_scores)(*offered[outer][name], X, y, groups, outer, held_out)
+            for outer, held_out, name in tasks)
+        scores.update(zip(tasks, results))
+
+    def choose(outer) -> dict:
+        inner = {name: float(np.mean([scores[(outer, group, name)] for group in inner_groups(outer)]))
+                 for name in offered[outer]}
+        names = list(inner)
         chosen = max(names, key=lambda name: (inner[name], -names.index(name)))
-        uar, one_clip = plain[chosen][speakers.index(outer)]
-        folds.append({"speaker": str(outer), "chosen": chosen, "inner_score": inner[chosen], "uar": uar,
-                      "uar_one_clip": one_clip})
-    return {
+        return {"chosen": chosen, "inner_score": inner[chosen], "inner": inner}
+
+    tasks = [(outer, group, name)
+             for outer in (None, *speakers) for group in inner_groups(outer) for name in offered[outer]]
+    if fixed:  # every candidate's plain leave-one-speaker-out folds, the outer fits among them
+        tasks += [outer_task(speaker, name) for speaker in speakers for name in candidates]
+    run(tasks)
+    choices = {outer: choose(outer) for outer in (None, *speakers)}
+    run([outer_task(speaker, choices[speaker]["chosen"]) for speaker in speakers])
+    folds = []
+    for speaker in speakers:
+        uar, one_clip = scores[outer_task(speaker, choices[speaker]["chosen"])]
+        folds.append({"speaker": str(speaker), **choices[speaker], "uar": uar, "uar_one_clip": one_clip})
+    result = {
         "folds": folds,
         **{f"{key}_{stat}": float(function([fold[key] for fold in folds]))
            for key in ("uar", "uar_one_clip") for stat, function in (("mean", np.mean), ("std", np.std))},
-        "candidates": {name: {"uar_mean": float(np.mean([u for u, _ in v])), "uar_std": float(np.std([u for u, _ in v])),
-                              "uar_one_clip_mean": float(np.mean([c for _, c in v])),
-                              "uar_per_fold": [u for u, _ in v], "uar_one_clip_per_fold": [c for _, c in v]}
-                       for name, v in plain.items()},
+        "on_every_speaker": choices[None],
     }
+    if fixed:
+        plain = {name: [scores[outer_task(s, name)] for s in speakers] for name in candidates}
+        result["candidates"] = {name: {"uar_mean": float(np.mean([u for u, _ in v])),
+                                       "uar_std": float(np.std([u for u, _ in v])),
+                                       "uar_one_clip_mean": float(np.mean([c for _, c in v])),
+                                       "uar_per_fold": [u for u, _ in v], "uar_one_clip_per_fold": [c for _, c in v]}
+                                for name, v in plain.items()}
+    return result

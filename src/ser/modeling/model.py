@@ -37,7 +37,18 @@ BLOCK_FAMILIES = ("whisper", "egemaps", "compare")  # each its own block; every 
 
 
 def feature_blocks(columns: list[str]) -> dict[str, list[int]]:
-    """Column indices of each feature block, in order of first appearance."""
+    """Column indices of each feature block, in order of first appearance.
+
+    Parameters
+    ----------
+    columns : list of str
+        Feature column names, ``{family}_...`` (:func:`ser.features.families.feature_names`).
+
+    Returns
+    -------
+    dict of str to list of int
+        ``whisper``, ``egemaps`` and ``compare`` are a block each; every other family belongs to ``handcrafted``.
+    """
     blocks: dict[str, list[int]] = {}
     for index, column in enumerate(columns):
         family = column.split("_", 1)[0]
@@ -58,10 +69,22 @@ def _mlp(params: TrainParams, seed: int) -> MLPClassifier:
 
 
 def build_classifier(params: TrainParams):
-    """The unfitted classifier that ``train.model`` names, with its own params."""
+    """The unfitted classifier that ``train.model`` names, with its own params.
+
+    Parameters
+    ----------
+    params : ser.config.TrainParams
+        The ``train`` section: ``model`` (``mlp``, ``logreg`` or ``svm``), its keys, ``seed`` and ``ensemble``.
+
+    Returns
+    -------
+    sklearn.base.ClassifierMixin
+        An ``MLPClassifier`` (or a soft-voting ensemble of ``train.ensemble`` of them, differing in seed), a
+        ``LogisticRegression``, or an RBF ``SVC`` with Platt-scaled probabilities.
+    """
     if params.model == "svm":
         # Probabilities (evaluate's ROC and precision-recall curves need them) by Platt scaling on 5 internal
-        # folds; ensemble=False keeps one SVM fitted on all training rows, as SVC(probability=True) did.
+        # folds; ensemble=False keeps one SVM fitted on all training rows (as libsvm's own probability=True does).
         return CalibratedClassifierCV(SVC(kernel="rbf", C=params.svm.C, gamma=params.svm.gamma),
                                       method="sigmoid", cv=5, ensemble=False)
     if params.model == "logreg":
@@ -74,7 +97,21 @@ def build_classifier(params: TrainParams):
 
 
 def build_scaler(params: TrainParams, columns: list[str]):
-    """Standardisation of every column, each block weighted as ``train.blocks`` says."""
+    """Standardisation of every column, each block weighted as ``train.blocks`` says.
+
+    Parameters
+    ----------
+    params : ser.config.TrainParams
+        Its ``blocks``: ``equal`` (each feature block the same total variance) or ``columns``.
+    columns : list of str
+        The feature column names, which give the blocks (:func:`feature_blocks`).
+
+    Returns
+    -------
+    sklearn.preprocessing.StandardScaler or sklearn.compose.ColumnTransformer
+        A ``StandardScaler`` for one block or ``columns``; else one per block, weighted
+        ``sqrt(n / (k * m))`` for a block of ``m`` of the ``n`` columns, one of ``k`` blocks.
+    """
     blocks = feature_blocks(columns)
     if params.blocks == "columns" or len(blocks) == 1:
         return StandardScaler()
@@ -86,7 +123,29 @@ def build_scaler(params: TrainParams, columns: list[str]):
 
 def build_model(params: TrainParams, columns: list[str]) -> Pipeline:
     """An unfitted pipeline for the feature ``columns``; what is fitted and saved is exactly what predicts.
-    Fit it with :func:`fit_model`, which gives the calibration the speakers it needs."""
+
+    Parameters
+    ----------
+    params : ser.config.TrainParams
+        The ``train`` section of ``params.yaml``: the classifier and its keys, ``scale``, ``blocks``,
+        ``calibrate``.
+    columns : list of str
+        The feature column names of the rows it will be fitted on, in order.
+
+    Returns
+    -------
+    sklearn.pipeline.Pipeline
+        Steps ``scale`` (if ``train.scale``) and the classifier, named by ``train.model``, wrapped in
+        :class:`ser.modeling.calibration.TemperatureScaled` if ``train.calibrate``. Fit it with
+        :func:`fit_model`, which gives the calibration the speakers it needs.
+
+    Examples
+    --------
+    >>> from ser.config import TrainParams
+    >>> model = build_model(TrainParams(), ["mfcc_mean_00", "mfcc_mean_01"])
+    >>> [name for name, _ in model.steps]
+    ['scale', 'mlp']
+    """
     steps = [("scale", build_scaler(params, columns))] if params.scale else []
     classifier = build_classifier(params)
     steps.append((params.model, TemperatureScaled(classifier) if params.calibrate else classifier))
@@ -94,8 +153,21 @@ def build_model(params: TrainParams, columns: list[str]) -> Pipeline:
 
 
 def without_calibration(model):
-    """An unfitted copy of ``model`` (a pipeline or a classifier) without its temperature: the same labels (a
-    temperature keeps the argmax) for a fourth of the fitting, for scores that only count labels."""
+    """``model`` without its temperature: the same labels for a fourth of the fitting.
+
+    A temperature keeps the argmax, so scores that count only labels need not fit it.
+
+    Parameters
+    ----------
+    model : sklearn.pipeline.Pipeline or classifier
+        As :func:`build_model` returns it, or its last step.
+
+    Returns
+    -------
+    sklearn.pipeline.Pipeline or classifier
+        The same steps with the :class:`ser.modeling.calibration.TemperatureScaled` wrapper removed (``model``
+        itself when it has none).
+    """
     if isinstance(model, Pipeline) and isinstance(model[-1], TemperatureScaled):
         name, last = model.steps[-1]
         return Pipeline([*model.steps[:-1], (name, last.classifier)])
@@ -103,10 +175,30 @@ def without_calibration(model):
 
 
 def fit_model(model, X, y, speakers):
-    """Fit ``model`` (a pipeline or a classifier) on normalised rows ``X`` whose speakers are ``speakers`` (the
-    calibration's folds group them). The rows are fitted in float32, which scikit-learn keeps through the scaler
-    and the MLP: its matrix products take about 0.6 of the time (same epochs, probabilities equal to 1e-4 on the
-    demo corpus); predicting takes float64 rows as before."""
+    """Fit ``model`` on normalised rows whose speakers are known.
+
+    The rows are fitted in float32, which scikit-learn keeps through the scaler and the MLP: its matrix
+    products take about 0.6 of the time (same epochs, probabilities equal to 1e-4 on the demo corpus);
+    predicting accepts float32 or float64 rows.
+
+    Parameters
+    ----------
+    model : sklearn.pipeline.Pipeline or classifier
+        As :func:`build_model` returns it.
+    X : array_like
+        Shape ``(n_files, n_features)``, normalised as ``train.normalize`` says
+        (:func:`ser.modeling.normalize.normalize`).
+    y : array_like
+        Shape ``(n_files,)``, the emotions.
+    speakers : array_like
+        Shape ``(n_files,)``, each row's speaker id: the calibration's folds group them, so the temperature
+        is fitted on speakers the classifier did not train on.
+
+    Returns
+    -------
+    sklearn.pipeline.Pipeline or classifier
+        ``model``, fitted.
+    """
     X, speakers = np.asarray(X, dtype=np.float32), np.asarray(speakers)
     with warnings.catch_warnings():  # a batch larger than a small corpus is clipped to it: nothing to act on
         warnings.filterwarnings("ignore", message="Got `batch_size` less than 1 or larger than sample size")
@@ -116,8 +208,18 @@ def fit_model(model, X, y, speakers):
 
 
 def loss_curve(model: Pipeline) -> list[float]:
-    """Training loss per epoch, averaged over an ensemble's members still training at that epoch
-    (empty for models and solvers that do not record one)."""
+    """Training loss per epoch, averaged over an ensemble's members still training at that epoch.
+
+    Parameters
+    ----------
+    model : sklearn.pipeline.Pipeline
+        A fitted model of :func:`build_model`.
+
+    Returns
+    -------
+    list of float
+        One loss per epoch; empty for models and solvers that do not record one.
+    """
     classifier = getattr(model[-1], "classifier_", model[-1])
     members = getattr(classifier, "estimators_", [classifier])
     curves = [getattr(member, "loss_curve_", []) for member in members]

@@ -18,8 +18,8 @@ import numpy as np
 
 from ser.config import NORMALIZATIONS
 
-__all__ = ["NORMALIZATIONS", "normalize", "normalize_by_speaker", "normalize_each_alone", "normalize_new_speakers",
-           "reference_statistics", "speaker_statistics"]
+__all__ = ["NORMALIZATIONS", "normalize", "normalize_by_speaker", "normalize_each_alone", "normalize_held_out",
+           "normalize_new_speakers", "reference_statistics", "speaker_statistics"]
 
 # ser predict: a speaker with fewer recordings than this has statistics too noisy to use alone, so they are
 # shrunk toward the training speakers' average with the weight of SHRINK_PRIOR recordings. Measured on the
@@ -30,17 +30,50 @@ SHRINK_PRIOR = 2.0
 
 
 def speaker_statistics(X) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation of each column of one speaker's rows; a constant column gets 1."""
+    """Mean and standard deviation of each column of one speaker's rows; a constant column gets 1.
+
+    Parameters
+    ----------
+    X : array_like
+        Shape ``(n_rows, n_features)``.
+
+    Returns
+    -------
+    mean, std : numpy.ndarray
+        Each of shape ``(n_features,)``.
+    """
     X = np.asarray(X, dtype=np.float64)
-    mean, std = X.mean(axis=0), X.std(axis=0)
-    return mean, np.where(std > 1e-12 * np.maximum(np.abs(mean), 1.0), std, 1.0)
+    mean = X.mean(axis=0)
+    return mean, _floored(X.std(axis=0), mean)
+
+
+def _floored(std: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """``std`` with 1 where a column is constant: a deviation within rounding of its mean (relative 1e-12) is 0."""
+    return np.where(std > 1e-12 * np.maximum(np.abs(mean), 1.0), std, 1.0)
 
 
 def normalize_by_speaker(X, speakers) -> np.ndarray:
     """``X`` with each speaker's rows standardised by that speaker's own mean and standard deviation.
 
-    ``speakers`` gives each row's speaker id. A speaker with one row (or a feature that is
-    constant for a speaker) maps to 0 there. Labels are never used.
+    A speaker with one row (or a feature that is constant for a speaker) maps to 0 there. Labels are
+    never used.
+
+    Parameters
+    ----------
+    X : array_like
+        Shape ``(n_files, n_features)``.
+    speakers : array_like
+        Shape ``(n_files,)``, each row's speaker id.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(n_files, n_features)``, float64.
+
+    Raises
+    ------
+    ValueError
+        ``speakers`` and ``X`` differ in length.
     """
     X = np.asarray(X, dtype=np.float64)
     speakers = np.asarray(speakers)
@@ -55,15 +88,27 @@ def normalize_by_speaker(X, speakers) -> np.ndarray:
 
 
 def reference_statistics(X, speakers) -> tuple[np.ndarray, np.ndarray]:
-    """The average speaker of a training set: the mean of the speakers' means and the pooled
-    within-speaker standard deviation (root mean of their true variances: a column constant for one speaker
-    pools its 0); a column constant for every speaker gets 1."""
+    """The average speaker of a training set, which a new speaker with few recordings is shrunk toward.
+
+    Parameters
+    ----------
+    X : array_like
+        Shape ``(n_files, n_features)``.
+    speakers : array_like
+        Shape ``(n_files,)``, each row's speaker id.
+
+    Returns
+    -------
+    mean, std : numpy.ndarray
+        Each of shape ``(n_features,)``: the mean of the speakers' means, and the pooled within-speaker
+        standard deviation (root mean of their variances: a column constant for one speaker pools its 0);
+        a column constant for every speaker gets 1.
+    """
     X = np.asarray(X, dtype=np.float64)
     speakers = np.asarray(speakers)
     groups = [X[speakers == speaker] for speaker in np.unique(speakers)]
     mean = np.mean([rows.mean(axis=0) for rows in groups], axis=0)
-    std = np.sqrt(np.mean([rows.var(axis=0) for rows in groups], axis=0))
-    return mean, np.where(std > 1e-12 * np.maximum(np.abs(mean), 1.0), std, 1.0)
+    return mean, _floored(np.sqrt(np.mean([rows.var(axis=0) for rows in groups], axis=0)), mean)
 
 
 def normalize_new_speakers(X, speakers, reference: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
@@ -74,6 +119,20 @@ def normalize_new_speakers(X, speakers, reference: tuple[np.ndarray, np.ndarray]
     with fewer, their mean and variance are averaged with ``reference`` (the training
     speakers' average, :func:`reference_statistics`), weighted ``n`` to ``SHRINK_PRIOR``:
     a single recording leans mostly on the reference.
+
+    Parameters
+    ----------
+    X : array_like
+        Shape ``(n_files, n_features)``.
+    speakers : sequence
+        Length ``n_files``, each row's speaker id.
+    reference : tuple of numpy.ndarray
+        ``(mean, std)``, each of shape ``(n_features,)``, from :func:`reference_statistics`.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(n_files, n_features)``, float64.
     """
     X = np.asarray(X, dtype=np.float64)
     reference_mean, reference_std = reference
@@ -95,17 +154,76 @@ def normalize_new_speakers(X, speakers, reference: tuple[np.ndarray, np.ndarray]
 
 
 def normalize_each_alone(X, method: str, reference: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """Each row as the lone recording of a speaker never heard, as ``ser predict`` normalises one file: under
-    ``speaker``, its statistics shrunk toward ``reference`` (:func:`normalize_new_speakers`)."""
+    """Each row as the lone recording of a speaker never heard, as ``ser predict`` normalises one file.
+
+    Parameters
+    ----------
+    X : array_like
+        Shape ``(n_files, n_features)``.
+    method : str
+        ``none`` (rows returned as float64) or ``speaker`` (each row's statistics shrunk toward ``reference``,
+        :func:`normalize_new_speakers`).
+    reference : tuple of numpy.ndarray
+        ``(mean, std)``, each of shape ``(n_features,)``, from :func:`reference_statistics`.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(n_files, n_features)``, float64.
+    """
     if method == "none":
         return np.asarray(X, dtype=np.float64)
     return normalize_new_speakers(X, np.arange(len(X)), reference)
 
 
 def normalize(X, speakers, method: str) -> np.ndarray:
-    """Apply ``method`` (``none`` or ``speaker``, the values of ``train.normalize``)."""
+    """Normalise rows as ``train.normalize`` says, each group of rows by its own statistics only.
+
+    Parameters
+    ----------
+    X : array_like
+        Shape ``(n_files, n_features)``.
+    speakers : array_like
+        Shape ``(n_files,)``, each row's speaker id (unused by ``none``).
+    method : str
+        ``none`` or ``speaker`` (:func:`normalize_by_speaker`).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(n_files, n_features)``, float64.
+
+    Raises
+    ------
+    ValueError
+        ``method`` is neither.
+    """
     if method == "none":
         return np.asarray(X, dtype=np.float64)
     if method == "speaker":
         return normalize_by_speaker(X, speakers)
     raise ValueError(f"unknown normalisation {method!r}; allowed: {', '.join(NORMALIZATIONS)}")
+
+
+def normalize_held_out(X, speakers, method: str, reference: tuple[np.ndarray, np.ndarray] | None):
+    """Held-out rows normalised the two ways they are scored.
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        Shape ``(n_files, n_features)``, the held-out files' features.
+    speakers : array_like
+        Shape ``(n_files,)``, each file's speaker.
+    method : str
+        ``train.normalize``: ``none`` or ``speaker``.
+    reference : tuple of numpy.ndarray, or None
+        The training speakers' average ``(mean, std)``, each of shape ``(n_features,)``; used only by ``speaker``.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(together, alone)``, each of shape ``(n_files, n_features)``: each speaker's recordings normalised together
+        (:func:`normalize`), and each recording alone against ``reference``, as ``ser predict`` takes one file
+        (:func:`normalize_each_alone`).
+    """
+    return normalize(X, speakers, method), normalize_each_alone(X, method, reference)

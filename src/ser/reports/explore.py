@@ -1,4 +1,4 @@
-"""The notebook's exploratory figures for one recording, as PNG files.
+"""Exploratory figures for one recording (``ser explore``), as PNG files.
 
 Five figures, each titled with the file's name and with labelled axes:
 
@@ -81,7 +81,8 @@ def explore_figures(samples: np.ndarray, sample_rate: int, name: str, *, n_fft: 
 
 
 def write_explore_plots(path: str | Path, out: str | Path, *, sample_rate: int, n_fft: int = 2048,
-                        hop_length: int = 512, n_mels: int = 128, n_mfcc: int = 40, name: str | None = None) -> list[Path]:
+                        hop_length: int = 512, n_mels: int = 128, n_mfcc: int = 40,
+                        name: str | None = None) -> list[Path]:
     """Decode ``path`` as the pipeline does and write its figures as ``out/<figure>.png`` (each atomically).
 
     Raises :class:`ser.corpus.audio.AudioError` for a file that is not usable audio.
