@@ -23,6 +23,7 @@ from ser.timeline.speech import NO_SPEECH, speech_regions
 from ser.timeline.windows import Window, stretches, windows_in
 from tests.audiofiles import tone, write_long_flac, write_tone
 from tests.bundles import train_bundle
+from tests.terminal import run_with_stderr_on_a_terminal
 
 RATE = 16000
 SER = [sys.executable, "-m", "ser"]
@@ -220,3 +221,16 @@ def test_ser_predict_on_a_tone_or_noise_says_no_speech(bundle, folder, tmp_path)
     assert [json.loads(line)["file"] for line in run.stdout.splitlines()] == [str(folder / "a_call.wav")]
     assert str(Failure(str(folder / "c_tone.wav"), NO_SPEECH)) in run.stderr
     assert str(Failure(str(noise), NO_SPEECH)) in run.stderr
+
+
+def test_a_progress_bar_counts_audio_seconds_on_a_terminal_only(bundle, folder):
+    files = [str(folder / "a_call.wav"), str(folder / "b_call.flac")]
+    total = round(sum(sf.info(f).duration for f in files))
+    pipe = run_ser("timeline", "--model", str(bundle), "--format", "csv", *files)
+    assert pipe.returncode == 0 and pipe.stderr == ""
+    code, stdout, terminal = run_with_stderr_on_a_terminal(SER + ["timeline", "--model", str(bundle), "--format",
+                                                                  "csv", *files])
+    assert code == 0 and "timeline:" in terminal and f"0/{total} " in terminal and stdout == pipe.stdout
+    code, stdout, terminal = run_with_stderr_on_a_terminal(SER + ["timeline", "--quiet", "--model", str(bundle),
+                                                                  "--format", "csv", *files])
+    assert code == 0 and terminal == "" and stdout == pipe.stdout

@@ -173,6 +173,16 @@ def timelines(predictor, settings, files: list[str]):
         yield from pool.imap(_timeline_of, files)
 
 
+def _header_seconds(path: str) -> float:
+    """A file's duration by its header, 0 if it has none readable (its failure comes when it is labelled)."""
+    from ser.corpus.audio import AudioError, probe
+
+    try:
+        return probe(path).duration
+    except AudioError:
+        return 0.0
+
+
 def run_timeline(args: argparse.Namespace) -> int:
     """Label the emotion of each recording over time: its speech cut into segments of one emotion, with their
     start, end, calibrated confidence and probabilities (folders are searched recursively)."""
@@ -180,6 +190,7 @@ def run_timeline(args: argparse.Namespace) -> int:
 
     from ser.config import TimelineParams
     from ser.inference.inputs import Failure, find_inputs
+    from ser.progress import progress_bar
 
     files, failures = find_inputs(args.paths)
     for failure in failures:
@@ -189,14 +200,18 @@ def run_timeline(args: argparse.Namespace) -> int:
     if args.max_seconds:
         settings = dataclasses.replace(settings, max_seconds=args.max_seconds)
     writer = SegmentWriter(sys.stdout, predictor.classes, args.format)
+    seconds = [_header_seconds(path) for path in files]
+    bar = progress_bar(desc="timeline", unit="s", total=round(sum(seconds)), shown=not args.quiet)
     done = 0
-    for result in timelines(predictor, settings, files):
+    for result, length in zip(timelines(predictor, settings, files), seconds):
+        bar.update(round(length))
         if isinstance(result, Failure):
             failures.append(result)
             to_stderr(f"error: {result}")
         else:
             writer.write(result)
             done += 1
+    bar.close()
     if failures:
         to_stderr(f"error: {len(failures)} path(s) could not be labelled (reasons above); {done} file(s) were")
         return 1
@@ -318,6 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
     timeline.add_argument("--max-seconds", type=positive_number, metavar="S",
                           help="longest recording accepted, in seconds, read from its header "
                                "(default: timeline.max_seconds, 4 hours)")
+    timeline.add_argument("--quiet", action="store_true",
+                          help="no progress bar of audio seconds (there is none anyway when stderr is not a terminal)")
 
     serve = add_command(commands, "serve", run_serve,
                         "serve a model over HTTP: an API and a page that records from the microphone")
