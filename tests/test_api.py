@@ -72,9 +72,9 @@ def test_predict_always_normalises_as_the_bundle_was_trained(bundle, files):
     probabilities = np.array(list(alone.probabilities.values()))
     assert np.abs(probabilities - raw).max() > 0.05
     assert np.abs(probabilities - np.array(list(together.probabilities.values()))).max() > 0.01
-    # predicting is predict(): no other public method gives predictions
+    # predicting is predict() (timeline() labels one recording over time): no other public method gives predictions
     public = {name for name in dir(Predictor) if not name.startswith("_") and callable(getattr(Predictor, name))}
-    assert public == {"predict", "features", "speaker_of"}
+    assert public == {"predict", "features", "speaker_of", "timeline"}
 
 
 def test_a_bad_file_is_its_own_failure_and_the_others_are_predicted(bundle, files, tmp_path):

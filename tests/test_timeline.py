@@ -27,6 +27,7 @@ from tests.terminal import run_with_stderr_on_a_terminal
 
 RATE = 16000
 SER = [sys.executable, "-m", "ser"]
+SLACK = VadParams().pad + 0.1  # seconds a speech region may reach beyond its clip: its padding, and a frame or so
 SPEECH = ("Actor_05/03-01-01-01-01-01-05.wav", "Actor_05/03-01-05-02-01-01-05.wav", "Actor_06/03-01-08-02-02-01-06.wav")
 
 
@@ -65,7 +66,7 @@ def test_speech_regions_lie_within_the_clips_and_cover_most_of_them(speech16k):
     regions = speech_regions(samples, VadParams())
     assert regions
     for start, end in regions:
-        assert any(a - 0.15 <= start and end <= b + 0.15 for a, b in spans), (start, end)
+        assert any(a - SLACK <= start and end <= b + SLACK for a, b in spans), (start, end)
     covered = sum(end - start for start, end in regions)
     assert covered > 0.5 * sum(b - a for a, b in spans)
 
@@ -77,7 +78,7 @@ def test_real_speech_is_found_in_each_clip_and_nowhere_in_the_gaps(ravdess16k):
     regions = speech_regions(samples, VadParams())
     starts = np.cumsum([0] + [1 + sf.info(f).duration for f in files])
     for k in range(len(files)):  # each second of silence before a clip is free of speech
-        assert not any(start < starts[k] + 1 - 0.15 and end > starts[k] + 0.15 for start, end in regions)
+        assert not any(start < starts[k] + 1 - SLACK and end > starts[k] + SLACK for start, end in regions)
     assert len({int(np.searchsorted(starts, start, side="right")) for start, _ in regions}) == len(files)
 
 
@@ -118,7 +119,7 @@ def test_segments_of_a_recording_lie_in_its_speech(bundle, speech16k):
     found = timeline_of_samples(predictor, samples, RATE, TimelineParams())
     assert found
     for segment in found:
-        assert any(a - 0.15 <= segment.start < segment.end <= b + 0.15 for a, b in spans)
+        assert any(a - SLACK <= segment.start < segment.end <= b + SLACK for a, b in spans)
         assert segment.emotion in predictor.classes + [UNCERTAIN]
         assert sum(segment.probabilities.values()) == pytest.approx(1.0, abs=1e-4)
         assert segment.confidence == pytest.approx(max(segment.probabilities.values()), abs=0.2)
