@@ -29,7 +29,7 @@ def main(args, params):
                      **counts.scores()})
         shown = shown or (recording, segments, counts.scores())
     scores = total.scores()
-    metrics = {key: scores[key] for key in ("eder", "frame_uar", "missed", "false_alarm", "confusion")}
+    metrics = {key: scores[key] for key in ("eder", "frame_uar", "missed", "uncertain", "false_alarm", "confusion")}
     metrics |= {"real_time_factor": audio_seconds / busy_seconds, "recordings": len(rows),
                 "audio_seconds": audio_seconds}
     write_json(args.metrics, metrics)
@@ -37,7 +37,8 @@ def main(args, params):
     recording, segments, first = shown
     title = f"Recording {recording.name} (speaker {recording.speaker}): EDER {first['eder']:.2f}"
     save_figure(timeline_figure(recording.truth, segments, recording.duration, predictor.classes, title), args.plot)
-    print(f"timeline: EDER {metrics['eder']:.3f} (missed {metrics['missed']:.3f}, false alarm "
+    print(f"timeline: EDER {metrics['eder']:.3f} (missed {metrics['missed']:.3f} of which uncertain "
+          f"{metrics['uncertain']:.3f}, false alarm "
           f"{metrics['false_alarm']:.3f}, confusion {metrics['confusion']:.3f}), frame UAR {metrics['frame_uar']:.3f} "
           f"on {len(rows)} recordings ({audio_seconds:.0f} s), {metrics['real_time_factor']:.1f}x real time")
 

@@ -9,7 +9,7 @@ import soundfile as sf
 
 from ser.config import TimelineEvalParams
 from ser.corpus.audio import load_audio
-from ser.timeline.recordings import Clip, TruthSegment, build_recordings, speech_span
+from ser.timeline.recordings import Clip, TruthSegment, build_recordings, speech_runs
 from ser.timeline.scoring import UNCERTAIN, frame_counts
 
 RATE = 16000
@@ -26,8 +26,8 @@ def scores(truth, predicted, duration=10.0, collar=0.25) -> dict[str, float]:
 
 def test_a_perfect_prediction_scores_zero_error_and_full_uar():
     truth = [Seg(1.0, 3.0, "happy"), Seg(4.0, 7.5, "sad")]
-    assert scores(truth, truth) == {"eder": 0.0, "frame_uar": 1.0, "missed": 0.0, "false_alarm": 0.0,
-                                    "confusion": 0.0, "speech_seconds": pytest.approx(SCORED)}
+    assert scores(truth, truth) == {"eder": 0.0, "frame_uar": 1.0, "missed": 0.0, "uncertain": 0.0,
+                                    "false_alarm": 0.0, "confusion": 0.0, "speech_seconds": pytest.approx(SCORED)}
 
 
 def test_a_shift_within_the_collar_costs_nothing_and_beyond_it_costs_the_excess():
@@ -42,9 +42,10 @@ def test_a_shift_within_the_collar_costs_nothing_and_beyond_it_costs_the_excess(
 
 def test_nothing_predicted_is_all_missed_and_uncertain_counts_as_nothing():
     truth = [Seg(1.0, 3.0, "happy"), Seg(4.0, 7.5, "sad")]
-    for predicted in ([], [Seg(0.0, 10.0, UNCERTAIN)]):
+    for predicted, uncertain in (([], 0.0), ([Seg(0.0, 10.0, UNCERTAIN)], 1.0)):
         result = scores(truth, predicted)
         assert (result["eder"], result["missed"], result["false_alarm"], result["frame_uar"]) == (1.0, 1.0, 0.0, 0.0)
+        assert result["uncertain"] == uncertain
 
 
 def test_a_wrong_emotion_is_confusion_and_an_emotion_over_non_speech_a_false_alarm():
@@ -63,6 +64,7 @@ def test_frame_uar_is_the_mean_recall_of_the_truth_emotions_by_hand():
     result = scores(truth, predicted, duration=6.0, collar=0.0)
     assert result["frame_uar"] == pytest.approx((100 / 400 + 50 / 100) / 2)
     assert result["confusion"] == pytest.approx(300 / 500) and result["missed"] == pytest.approx(50 / 500)
+    assert result["uncertain"] == pytest.approx(50 / 500)
 
 
 def test_recordings_add_up_by_their_frames():
@@ -71,12 +73,16 @@ def test_recordings_add_up_by_their_frames():
     assert (one + two).scores()["missed"] == pytest.approx(400 / 500)
 
 
-def write_clip(path, seed: int, level: float = 0.3):
-    """A synthetic clip: SILENCE s of faint noise, SPEECH s of a loud noise burst, SILENCE s of faint noise."""
+def write_clip(path, seed: int, level: float = 0.3, hole: tuple[float, float] | None = None):
+    """A synthetic clip: SILENCE s of faint noise, SPEECH s of a loud noise burst (silent over ``hole``, seconds
+    from the burst's start, if given), SILENCE s of faint noise."""
     rng = np.random.default_rng(seed)
     quiet = int(SILENCE * RATE)
+    burst = rng.uniform(-level, level, int(SPEECH * RATE))
+    if hole:
+        burst[int(hole[0] * RATE):int(hole[1] * RATE)] = 0
     samples = rng.normal(0, 1e-4, 2 * quiet + int(SPEECH * RATE))
-    samples[quiet:quiet + int(SPEECH * RATE)] += rng.uniform(-level, level, int(SPEECH * RATE))
+    samples[quiet:quiet + int(SPEECH * RATE)] += burst
     sf.write(path, samples.astype(np.float32), RATE)
 
 
@@ -99,8 +105,28 @@ SETTINGS = TimelineEvalParams(recordings=4, seconds=20, seed=3, episode_seconds=
 
 def test_trimming_keeps_the_burst_and_drops_the_silence(tmp_path):
     write_clip(tmp_path / "clip.wav", seed=1)
-    start, stop = speech_span(load_audio(tmp_path / "clip.wav", RATE), RATE)
+    [(start, stop)] = speech_runs(load_audio(tmp_path / "clip.wav", RATE), RATE)
     assert abs(start / RATE - SILENCE) <= FRAME and abs(stop / RATE - SILENCE - SPEECH) <= FRAME
+
+
+def test_a_silence_inside_a_clip_splits_its_speech_only_when_long(tmp_path):
+    for hole, runs in (((0.4, 0.6), 1), ((0.4, 0.9), 2)):
+        write_clip(tmp_path / "clip.wav", seed=2, hole=hole)
+        found = speech_runs(load_audio(tmp_path / "clip.wav", RATE), RATE)
+        assert len(found) == runs, (hole, found)
+    (_, first_stop), (second_start, _) = found
+    assert abs(first_stop / RATE - SILENCE - 0.4) <= FRAME and abs(second_start / RATE - SILENCE - 0.9) <= FRAME
+
+
+def test_a_long_silence_inside_a_clip_is_left_out_of_the_truth(tmp_path):
+    """A clip's silence of 0.5 s is a hole in its episode's truth; the recording's samples hold it as placed."""
+    write_clip(tmp_path / "holed.wav", seed=3, hole=(0.4, 0.9))
+    clips = [Clip("holed.wav", str(tmp_path / "holed.wav"), "01", "sad")]
+    settings = dataclasses.replace(SETTINGS, recordings=1, episode_seconds=(0.5, 0.5))
+    recording = next(build_recordings(clips, settings, RATE))
+    first = recording.clips[0]
+    assert recording.truth[0].start == first.start and recording.truth[1].end == first.end
+    assert recording.truth[1].start - recording.truth[0].end == pytest.approx(0.5, abs=2 * FRAME)
 
 
 def test_recordings_are_deterministic_for_a_seed_and_differ_for_another(clips):
@@ -155,7 +181,8 @@ def test_ravdess_clips_lose_about_a_second_of_silence_at_each_end(ravdess16k):
     leading, trailing = [], []
     for path in sorted(ravdess16k.glob("Actor_0[1-3]/*.wav"))[::6]:
         samples = load_audio(path, RATE)
-        start, stop = speech_span(samples, RATE)
+        runs = speech_runs(samples, RATE)
+        start, stop = runs[0][0], runs[-1][1]
         leading.append(start / RATE)
         trailing.append((len(samples) - stop) / RATE)
     assert 0.6 <= np.mean(leading) <= 1.3 and 0.6 <= np.mean(trailing) <= 1.3, (np.mean(leading), np.mean(trailing))

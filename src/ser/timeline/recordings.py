@@ -1,18 +1,22 @@
 """Long recordings built from a corpus's clips, with their truth: what the timeline is scored on.
 
 Each recording is one speaker's. It is a sequence of *episodes*, each of one emotion: several clips of that
-speaker and emotion back to back, every clip trimmed of its own leading and trailing silence (:func:`speech_span`),
-with short pauses between them (``pause_seconds``). Non-speech gaps (``gap_seconds``) come before each episode and
-at the end, and low noise (``noise_dbfs``) lies under the whole recording. The truth is one segment per episode,
-from its first clip's start to its last clip's end: speech is labelled, the non-speech gaps are not, and the short
-pauses inside an episode belong to it (a listener hears one emotional episode there, and a speech detector's
-hangover bridges pauses that short).
+speaker and emotion back to back, every clip trimmed of its own leading and trailing silence, with short pauses
+between them (``pause_seconds``). Non-speech gaps (``gap_seconds``) come before each episode and at the end, and
+low noise (``noise_dbfs``) lies under the whole recording.
+
+The truth labels speech (:func:`speech_runs`): within a clip, its frames within :data:`TRIM_DB` dB of its loudest;
+silences shorter than :data:`BRIDGE` seconds, inside a clip or between the clips of an episode, belong to the
+speech around them (a listener hears one emotional episode there, and a speech detector's hangover bridges pauses
+that short). So an episode is usually one truth segment, from its first clip's start to its last clip's end; a
+longer silence inside a clip (a held breath, a click at its very end after a silence) is left unlabelled, as the
+gaps between episodes are.
 
 Episodes go through the speaker's emotions in a shuffled order, reshuffled when all have had one, never the same
-emotion twice in a row; within an emotion the clips are used in a shuffled order before any repeats. Recording
-``i`` is drawn from its own random stream (``seed``, ``i``), so it is the same however many are built, and the
-recordings are built one at a time (:func:`build_recordings` is a generator): memory holds one recording and a few
-hundred trimmed clips, however many recordings are asked for.
+emotion twice in a row (when the speaker has two); within an emotion the clips are used in a shuffled order before
+any repeats. Recording ``i`` is drawn from its own random stream (``seed``, ``i``), so it is the same however many
+are built, and the recordings are built one at a time (:func:`build_recordings` is a generator): memory holds one
+recording and a few hundred trimmed clips, however many recordings are asked for.
 """
 from __future__ import annotations
 
@@ -31,8 +35,9 @@ from ser.corpus.catalog import read_catalog
 from ser.dsp.frames import frame_signal
 from ser.errors import SerError
 
-TRIM_DB = 35.0  # a clip's speech: from its first to its last 25 ms frame within this many dB of its loudest
+TRIM_DB = 35.0  # a clip's speech: its 25 ms frames within this many dB of its loudest
 TRIM_FRAME, TRIM_HOP = 0.025, 0.010  # seconds
+BRIDGE = 0.3  # seconds: a shorter silence between speech belongs to it
 FADE = 0.005  # seconds of raised-cosine fade at both ends of a trimmed clip, so that joins do not click
 CACHED_CLIPS = 512  # trimmed clips kept in memory while building
 
@@ -92,20 +97,23 @@ def split_clips(catalog: str | Path, split: str | Path, which: str = "test") -> 
     return clips
 
 
-def speech_span(samples: np.ndarray, sample_rate: int, *, top_db: float = TRIM_DB) -> tuple[int, int]:
-    """``(start, stop)``: the samples from the first to the last frame whose energy is within ``top_db`` dB of the
-    loudest frame's.
+def speech_runs(samples: np.ndarray, sample_rate: int, *, top_db: float = TRIM_DB,
+                bridge: float = BRIDGE) -> list[tuple[int, int]]:
+    """``[(start, stop)]`` in samples: runs of frames whose energy is within ``top_db`` dB of the loudest frame's,
+    joined across silences shorter than ``bridge`` seconds.
 
-    Acted corpora leave silence around each clip (about 1 s each end in RAVDESS); stitched together untrimmed,
-    clips of one episode would be separated by 2 s of silence the truth calls speech.
+    The first run's start and the last run's stop trim a clip of its leading and trailing silence: acted corpora
+    leave about 1 s at each end (RAVDESS), which stitched clips would otherwise hold as silence inside an episode.
     """
     frame, hop = round(TRIM_FRAME * sample_rate), round(TRIM_HOP * sample_rate)
     if len(samples) < frame:
-        return 0, len(samples)
+        return [(0, len(samples))]
     frames = frame_signal(samples, frame_length=frame, hop_length=hop)
     energy = np.mean(np.square(frames, dtype=np.float64), axis=1)
     loud = np.flatnonzero(energy >= energy.max() * 10 ** (-top_db / 10))
-    return loud[0] * hop, min(len(samples), loud[-1] * hop + hop)
+    breaks = np.flatnonzero(np.diff(loud) * hop >= bridge * sample_rate + hop)
+    firsts, lasts = loud[np.r_[0, breaks + 1]], loud[np.r_[breaks, len(loud) - 1]]
+    return [(int(first) * hop, min(len(samples), int(last) * hop + hop)) for first, last in zip(firsts, lasts)]
 
 
 def _faded(samples: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -135,10 +143,12 @@ def build_recordings(clips: Sequence[Clip], settings: TimelineEvalParams, sample
     decode = load or (lambda path: load_audio(path, sample_rate))
 
     @functools.lru_cache(maxsize=CACHED_CLIPS)
-    def trimmed(path: str) -> np.ndarray:
+    def trimmed(path: str) -> tuple[np.ndarray, list[tuple[int, int]]]:
+        """The clip from its first speech to its last, and its runs of speech (in samples from its start)."""
         samples = decode(path)
-        start, stop = speech_span(samples, sample_rate)
-        return _faded(samples[start:stop], sample_rate)
+        runs = speech_runs(samples, sample_rate)
+        start = runs[0][0]
+        return _faded(samples[start:runs[-1][1]], sample_rate), [(a - start, b - start) for a, b in runs]
 
     for index in range(settings.recordings):
         speaker = speakers[index % len(speakers)]
@@ -162,7 +172,8 @@ class _Shuffled:
 
 
 def _recording(name: str, speaker: str, by_emotion: dict[str, list[Clip]], settings: TimelineEvalParams,
-               sample_rate: int, trimmed: Callable[[str], np.ndarray], rng: np.random.Generator) -> Recording:
+               sample_rate: int, trimmed: Callable[[str], tuple[np.ndarray, list[tuple[int, int]]]],
+               rng: np.random.Generator) -> Recording:
     emotions = _Shuffled(sorted(by_emotion), rng)
     takes = {emotion: _Shuffled(by_emotion[emotion], rng) for emotion in by_emotion}
 
@@ -175,18 +186,19 @@ def _recording(name: str, speaker: str, by_emotion: dict[str, list[Clip]], setti
     end_gap = round(settings.gap_seconds[0] * sample_rate)
     while True:
         emotion, target = emotions.draw(), uniform(settings.episode_seconds) * sample_rate
-        episode, length = [], 0
+        episode, speech, length = [], [], 0
         while length < target:
             if episode:
                 length += round(uniform(settings.pause_seconds) * sample_rate)
             clip = takes[emotion].draw()
-            samples = trimmed(clip.path)
+            samples, runs = trimmed(clip.path)
             episode.append((cursor + length, clip, samples))
+            speech += [(cursor + length + a, cursor + length + b) for a, b in runs]
             length += len(samples)
         if truth and cursor + length + end_gap > settings.seconds * sample_rate:
             break
         placed += episode
-        truth.append(TruthSegment(cursor / sample_rate, (cursor + length) / sample_rate, emotion))
+        truth += [TruthSegment(a / sample_rate, b / sample_rate, emotion) for a, b in _bridged(speech, sample_rate)]
         cursor += length + round(uniform(settings.gap_seconds) * sample_rate)
     total = max(round(settings.seconds * sample_rate), round(truth[-1].end * sample_rate) + end_gap)
     audio = rng.normal(0.0, 10 ** (settings.noise_dbfs / 20), total).astype(np.float32)
@@ -195,3 +207,14 @@ def _recording(name: str, speaker: str, by_emotion: dict[str, list[Clip]], setti
     return Recording(name, speaker, sample_rate, audio, truth,
                      [Placement(clip.file, start / sample_rate, (start + len(samples)) / sample_rate)
                       for start, clip, samples in placed])
+
+
+def _bridged(runs: list[tuple[int, int]], sample_rate: int) -> list[tuple[int, int]]:
+    """``runs`` (in order) joined across silences shorter than :data:`BRIDGE`."""
+    joined = [runs[0]]
+    for start, stop in runs[1:]:
+        if start - joined[-1][1] < BRIDGE * sample_rate:
+            joined[-1] = (joined[-1][0], stop)
+        else:
+            joined.append((start, stop))
+    return joined

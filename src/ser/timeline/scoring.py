@@ -5,7 +5,7 @@ Each 10 ms frame (labelled by its centre) has a truth label (an emotion, or none
 end of each truth segment) are not scored: where exactly an episode starts is a matter of a few tens of ms of
 breath and onset, not of emotion. Over the scored frames, as shares of the truth's emotion time:
 
-* ``missed``: speech the prediction leaves without an emotion;
+* ``missed``: speech the prediction leaves without an emotion, of which ``uncertain``: speech labelled so;
 * ``false_alarm``: an emotion predicted where the truth has none;
 * ``confusion``: an emotion predicted where the truth has another;
 * ``eder`` (emotion diarization error rate): their sum; it can exceed 1 when false alarms are many;
@@ -42,12 +42,11 @@ def _frame_range(start: float, end: float) -> tuple[int, int]:
 
 
 def frame_labels(segments: Iterable[Labelled], frames: int, names: dict[str, int]) -> np.ndarray:
-    """Each frame's label as its index in ``names`` (-1: no emotion; ``uncertain`` is none)."""
+    """Each frame's label as its index in ``names`` (-1: no segment)."""
     labels = np.full(frames, -1, dtype=np.int32)
     for segment in segments:
-        if segment.emotion != UNCERTAIN:
-            first, stop = _frame_range(segment.start, segment.end)
-            labels[max(first, 0):max(min(stop, frames), 0)] = names.setdefault(segment.emotion, len(names))
+        first, stop = _frame_range(segment.start, segment.end)
+        labels[max(first, 0):max(min(stop, frames), 0)] = names.setdefault(segment.emotion, len(names))
     return labels
 
 
@@ -64,31 +63,31 @@ def scored_frames(truth: Iterable[Labelled], frames: int, collar: float) -> np.n
 
 @dataclass
 class FrameCounts:
-    """Scored frames by (truth label, predicted label), ``None`` for no emotion; recordings add up."""
+    """Scored frames by (truth label, predicted label), ``None`` for no segment; recordings add up."""
 
     counts: Counter = field(default_factory=Counter)
 
     def __add__(self, other: FrameCounts) -> FrameCounts:
         return FrameCounts(self.counts + other.counts)
 
-    def _frames(self, truth=..., predicted=...) -> int:
-        return sum(n for (t, p), n in self.counts.items()
-                   if (truth is ... or t == truth) and (predicted is ... or p == predicted))
-
     def scores(self) -> dict[str, float]:
-        """eder, frame_uar, missed, false_alarm, confusion (see the module's docstring) and the truth's emotion
-        seconds scored."""
-        speech = sum(n for (t, _), n in self.counts.items() if t is not None)
+        """eder, frame_uar, missed, uncertain, false_alarm, confusion (see the module's docstring) and the truth's
+        emotion seconds scored."""
+        counts = Counter()
+        for (truth, predicted), n in self.counts.items():
+            counts[truth, None if predicted == UNCERTAIN else predicted] += n
+        speech = sum(n for (t, _), n in counts.items() if t is not None)
         if speech == 0:
             raise ValueError("the truth has no scored emotion frames: nothing to score")
-        missed = sum(n for (t, p), n in self.counts.items() if t is not None and p is None)
-        false_alarm = self._frames(truth=None) - self._frames(truth=None, predicted=None)
-        confusion = sum(n for (t, p), n in self.counts.items() if None not in (t, p) and t != p)
-        emotions = sorted({t for t, _ in self.counts if t is not None})
-        recalls = [self._frames(truth=e, predicted=e) / self._frames(truth=e) for e in emotions]
+        missed = sum(n for (t, p), n in counts.items() if t is not None and p is None)
+        uncertain = sum(n for (t, p), n in self.counts.items() if t is not None and p == UNCERTAIN)
+        false_alarm = sum(n for (t, p), n in counts.items() if t is None and p is not None)
+        confusion = sum(n for (t, p), n in counts.items() if None not in (t, p) and t != p)
+        emotions = sorted({t for t, _ in counts if t is not None})
+        recalls = [counts[e, e] / sum(n for (t, _), n in counts.items() if t == e) for e in emotions]
         return {"eder": (missed + false_alarm + confusion) / speech, "frame_uar": float(np.mean(recalls)),
-                "missed": missed / speech, "false_alarm": false_alarm / speech, "confusion": confusion / speech,
-                "speech_seconds": speech * GRID}
+                "missed": missed / speech, "uncertain": uncertain / speech, "false_alarm": false_alarm / speech,
+                "confusion": confusion / speech, "speech_seconds": speech * GRID}
 
 
 def frame_counts(truth: Iterable[Labelled], predicted: Iterable[Labelled], duration: float,
