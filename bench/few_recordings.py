@@ -32,9 +32,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     add_json_output(parser, "few_recordings")
     args = parser.parse_args()
-    model, info = load_bundle(args.run / "data/model")
+    model, record = load_bundle(args.run / "data/model")
     table = read_split_table(args.run / "data/features.parquet", args.run / "data/split.csv")
-    columns = info["feature_columns"]
+    columns = list(record.feature_columns)
     train, test = table[table["set"] == "train"], table[table["set"] == "test"]
     reference = reference_statistics(train[columns].to_numpy(), train["speaker"].to_numpy())
     X, y, speakers = test[columns].to_numpy(), test["emotion"].to_numpy(), test["speaker"].to_numpy()

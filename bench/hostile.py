@@ -23,7 +23,10 @@ header is a 256 MB GNU long name. Then, on 127.0.0.1:
    they run: its latency against its latency alone, with the defaults (and FLACs of 59 s, under them) and with
    ``--max-seconds 120 --max-request-seconds 120`` (the 119 s parts then under both limits); and the seconds
    params.yaml's default model takes for the features of a 59 s and a 119 s constant FLAC on one thread, which is
-   what a request of it holds a prediction worker for with that model.
+   what a request of it holds a prediction worker for with that model;
+8. ``ser predict`` with a copy of the bundle whose model.json says ``audio.sample_rate`` 1e8 (digests recomputed),
+   and with one whose model.json is 300 MB (its digest stale): exit code, seconds, peak memory (``VmHWM``) and
+   the lines it printed.
 
 Without a bundle at ``--model`` one is trained on ``--data`` as the tests train theirs (tests/bundles.py).
 The last line printed is one JSON object.
@@ -50,7 +53,7 @@ from serve import rss_mb
 from tests.archives import awkward_zips, long_header_tar
 from tests.audiofiles import (copy_good_files, deep_folder, remove_tree, write_absurd_header_flac, write_ghz_wav,
                               write_gsm_wav, write_long_flac, write_loud_wav)
-from tests.bundles import train_bundle
+from tests.bundles import pad_info, rewrite_info, train_bundle
 from tests.dvcrepo import DvcRepo
 from tests.servers import ServeProcess
 
@@ -323,14 +326,44 @@ def constant_flac_delay(model: Path, normal: Path, folder: Path, *args: str, len
         server.stop()
 
 
+PREDICT_PROBE = """
+import atexit, re, runpy, sys
+from pathlib import Path
+peak = Path(sys.argv.pop(1))
+atexit.register(lambda: peak.write_text(re.search(r"VmHWM:\\s+(\\d+)", Path("/proc/self/status").read_text())[1]))
+sys.argv[0] = "ser"
+runpy.run_module("ser", run_name="__main__")
+"""
+
+
+def hostile_bundles(model: Path, audio: Path, folder: Path) -> dict:
+    """Measurement 8: ``ser predict`` on ``audio`` with each hostile copy of ``model``: exit code, seconds, peak
+    memory (``VmHWM``, read by the process itself at exit) and the lines it printed."""
+    damages = {"sample_rate_1e8": lambda b: rewrite_info(b, lambda info: info["audio"].update(sample_rate=10**8)),
+               "model_json_300mb": lambda b: pad_info(b, 300 << 20)}
+    found = {}
+    for name, damage in damages.items():
+        copy = Path(shutil.copytree(model, folder / name))
+        damage(copy)
+        start = time.perf_counter()
+        run = subprocess.run([sys.executable, "-c", PREDICT_PROBE, str(folder / "peak_kb"), "predict", "--model",
+                              str(copy), str(audio)], capture_output=True, text=True, timeout=600)
+        lines = (run.stdout + run.stderr).splitlines()
+        found[name] = {"returncode": run.returncode, "seconds": round(time.perf_counter() - start, 2),
+                       "peak_mb": int((folder / "peak_kb").read_text()) // 1024, "lines": len(lines),
+                       "first_line": lines[0].replace(str(folder), "$TMP") if lines else ""}
+        shutil.rmtree(copy)
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_model_and_data(parser)
     add_json_output(parser, "hostile")
-    parser.add_argument("--only", type=int, nargs="+", choices=range(1, 8), metavar="N",
+    parser.add_argument("--only", type=int, nargs="+", choices=range(1, 9), metavar="N",
                         help="run only these measurements (numbered as above; default: all)")
     args = parser.parse_args()
-    wanted = set(args.only or range(1, 8))
+    wanted = set(args.only or range(1, 9))
     with tempfile.TemporaryDirectory(prefix="ser-hostile-") as scratch:
         folder = Path(scratch)
         model = args.model if (args.model / "model.json").is_file() else train_bundle(args.data, folder / "model")
@@ -351,6 +384,7 @@ def main() -> None:
                                            constant_flac_delay(model, normal, folder, "--max-seconds", "120",
                                                                "--max-request-seconds", "120"),
                                            default_model_feature_seconds(folder)]),
+            8: ("predict_hostile_bundle", lambda: hostile_bundles(model, normal, folder)),
         }
         pipelines = {
             2: ("exp_run_absurd_header", lambda: absurd_header_pipeline(args.data, absurd, folder / "pipeline")),

@@ -6,6 +6,7 @@ and adds the test-set and cross-validation metrics to model.json (the headline n
 per-class scores and the test speakers from the evaluate stage's tables), and the card.
 """
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from ser.inference.bundle import copy_bundle, load_bundle
@@ -15,21 +16,19 @@ from ser.stagekit import run_stage, stage_parser
 
 
 def main(args, params):
-    model, info = load_bundle(args.model)  # refuses a damaged or untrusted model before it is shipped
+    model, record = load_bundle(args.model)  # refuses a damaged or untrusted model before it is shipped
     evaluation = json.loads(Path(args.metrics).read_text())
     crossval = json.loads(Path(args.crossval).read_text())
     steps = [step for _, step in model.steps] if hasattr(model, "steps") else [model]
-    info["estimator"] = " -> ".join(type(step).__name__ for step in steps)
     plots = Path(args.plots)
-    info["metrics"] = {
+    record = replace(record, estimator=" -> ".join(type(step).__name__ for step in steps), metrics={
         "test": {**evaluation, "per_class": read_scores(plots / CLASS_SCORES, "emotion"),
                  "test_speakers": sorted(read_scores(plots / SPEAKER_SCORES, "speaker"))},
         "crossval": crossval,
-    }
-    info.pop("model_sha256", None)
-    copy_bundle(args.model, args.out, info, model_card(info))
-    print(f"bundle: {args.out} ({info['estimator']}, test UAR {evaluation['uar']:.3f}, "
-          f"{len(info['classes'])} classes)")
+    })
+    copy_bundle(args.model, args.out, record, model_card(record))
+    print(f"bundle: {args.out} ({record.estimator}, test UAR {evaluation['uar']:.3f}, "
+          f"{len(record.classes)} classes)")
 
 
 if __name__ == "__main__":

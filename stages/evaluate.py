@@ -5,7 +5,7 @@ from pathlib import Path
 
 from ser.features.table import read_split_table
 from ser.files import write_csv
-from ser.inference.bundle import load_bundle, speaker_reference
+from ser.inference.bundle import load_bundle
 from ser.modeling.metrics import curves, evaluate_predictions, per_speaker_scores, predicted_labels
 from ser.modeling.normalize import normalize_held_out
 from ser.reports.breakdowns import write_evaluation
@@ -16,12 +16,12 @@ from ser.stagekit import run_stage, stage_parser
 
 
 def main(args, params):
-    model, info = load_bundle(args.model)
+    model, record = load_bundle(args.model)
     table = read_split_table(args.features, args.split)
     test = table[table["set"] == "test"]
-    classes = info["classes"]
-    unnormalised, method = test[info["feature_columns"]].to_numpy(), info.get("normalize", "none")
-    reference = speaker_reference(info) if method == "speaker" else None
+    classes = list(record.classes)
+    unnormalised, method = test[list(record.feature_columns)].to_numpy(), record.normalize
+    reference = record.speaker_reference.arrays() if method == "speaker" else None
     together, alone = normalize_held_out(unnormalised, test["speaker"].to_numpy(), method, reference)
     y_true = test["emotion"].to_numpy()
     probabilities = model.predict_proba(together)
@@ -47,10 +47,10 @@ def main(args, params):
     save_figure(curve_figure(pr, "recall", "precision", "Precision-recall curve per emotion, one-vs-rest (test set)",
                              {c: per_class[c]["average_precision"] for c in classes}, "AP"), plots / "precision_recall.png")
     example = test.sort_values("file").iloc[0]
-    features = info["features"]
-    write_explore_plots(example["path"], args.explore, sample_rate=info["audio"]["sample_rate"],
-                        n_fft=features["n_fft"], hop_length=features["hop_length"], n_mels=features["n_mels"],
-                        n_mfcc=features["n_mfcc"], name=f"{example['file']} ({example['emotion']})")
+    features = record.features
+    write_explore_plots(example["path"], args.explore, sample_rate=record.audio.sample_rate,
+                        n_fft=features.n_fft, hop_length=features.hop_length, n_mels=features.n_mels,
+                        n_mfcc=features.n_mfcc, name=f"{example['file']} ({example['emotion']})")
     print(f"evaluate: accuracy {metrics['accuracy']:.3f}, UAR {metrics['uar']:.3f} (one clip {metrics['uar_one_clip']:.3f}), "
           f"macro F1 {metrics['f1_macro']:.3f}, ECE {metrics['ece']:.3f} "
           f"on {len(test)} test files")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import shutil
 import subprocess
@@ -16,12 +17,13 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from ser.inference.bundle import (
-    INFO_FILE, MODEL_FILE, TRUSTED_TYPES, BundleError, bundle_types, load_bundle, read_info, save_bundle, write_info,
+    INFO_FILE, MAX_INFO_BYTES, MAX_JSON_DEPTH, MAX_MODEL_BYTES, MAX_SCHEMA_BYTES, MODEL_FILE, TRUSTED_TYPES,
+    BundleError, bundle_types, load_bundle, read_info, save_bundle, with_digest, write_info,
 )
 from ser.config import TrainParams
 from ser.files import sha256_of
 from ser.modeling.model import build_model, fit_model
-from tests.bundles import train_bundle
+from tests.bundles import nested_json, pad_info, record_of, replace_schema, rewrite_info, train_bundle
 
 
 class Payload:
@@ -81,18 +83,19 @@ def test_fused_blocks_and_seed_ensembles_load_with_the_trusted_list(tmp_path, tr
 
 
 def assert_saves_and_loads_with_the_trusted_list(tmp_path, model, X):
-    save_bundle(tmp_path / "b", model, {"classes": [str(c) for c in model.classes_]})
+    save_bundle(tmp_path / "b", model, record_of(model, X, COLUMNS, SPEAKERS))
     assert bundle_types(tmp_path / "b" / MODEL_FILE) <= set(TRUSTED_TYPES)
-    loaded, info = load_bundle(tmp_path / "b")
+    loaded, record = load_bundle(tmp_path / "b")
     np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
-    assert info["model_sha256"] == sha256_of(tmp_path / "b" / MODEL_FILE)
+    assert record.model_sha256 == sha256_of(tmp_path / "b" / MODEL_FILE)
 
 
 def test_the_real_bundle_loads_and_records_what_predicting_needs(bundle):
-    model, info = load_bundle(bundle)
-    assert info["classes"] == ["angry", "neutral", "surprised"]
-    assert info["audio"]["sample_rate"] == 8000 and len(info["feature_columns"]) == 32
-    assert list(model.classes_) == info["classes"]
+    model, record = load_bundle(bundle)
+    assert record.classes == ("angry", "neutral", "surprised")
+    assert record.audio.sample_rate == 8000 and len(record.feature_columns) == 32 == model.n_features_in_
+    assert list(model.classes_) == list(record.classes)
+    assert json.loads((bundle / INFO_FILE).read_text()) == with_digest(record.as_dict())  # read back exactly
 
 
 def refit_with(copy: Path, model) -> None:
@@ -190,7 +193,7 @@ def test_numpy_function_is_named_among_the_untrusted_types(copy):
     (lambda b: (b / MODEL_FILE).unlink(), "model.skops not found; the bundle is incomplete"),
     (lambda b: (b / INFO_FILE).unlink(), "model.json not found; the bundle is incomplete"),
     (lambda b: (b / INFO_FILE).write_text("{not json"), "model.json is not valid JSON"),
-    (lambda b: (b / INFO_FILE).write_text('{"classes": "angry"}'), "model.json has no list of classes"),
+    (lambda b: (b / INFO_FILE).write_text('["angry"]'), "model.json is not a JSON object"),
 ])
 def test_missing_or_broken_parts_are_named(copy, damage, message):
     damage(copy)
@@ -223,8 +226,8 @@ def test_an_edited_or_undigested_model_json_is_refused(copy, speech16k):
     assert run.returncode == 2 and run.stdout == ""
     assert run.stderr == (f"error: {copy / INFO_FILE} lacks its own SHA-256 (info_sha256; bundles of older versions "
                           "of ser do); refusing settings that cannot be verified: retrain: dvc repro\n")
-    write_info(copy, {**info, "note": "rewritten"})  # written with its digest, as the pipeline writes it: loads
-    assert load_bundle(copy)[1]["note"] == "rewritten"
+    write_info(copy, {**info, "estimator": "rewritten"})  # written with its digest, as the pipeline writes it: loads
+    assert load_bundle(copy)[1].estimator == "rewritten"
 
 
 @pytest.mark.parametrize("name", ["untrusted class", "pickle instead of skops"])
@@ -239,3 +242,85 @@ def test_the_cli_refuses_a_tampered_bundle_in_one_line(copy, name, speech16k):
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and str(copy / MODEL_FILE) in lines[0], run.stderr
     assert not (copy.parent / "unpickled").exists()
+
+
+def speaker_normalised(reference: dict | None):
+    """An edit making the bundle claim per-speaker normalisation with ``reference`` as its speaker_reference."""
+    def edit(info):
+        info["train"]["normalize"] = info["normalize"] = "speaker"
+        if reference is not None:
+            info["speaker_reference"] = reference
+    return edit
+
+
+# model.json edits, digests recomputed, and the key each refusal names
+SETTINGS = {
+    "sample rate 1e8": (lambda info: info["audio"].update(sample_rate=100_000_000), "audio.sample_rate"),
+    "sample rate 1e8 as a float": (lambda info: info["audio"].update(sample_rate=1e8), "audio.sample_rate"),
+    "max_seconds 1e12": (lambda info: info["audio"].update(max_seconds=1e12), "audio.max_seconds"),
+    "whisper at 8 kHz": (lambda info: info["features"].update(families=["whisper"]), "audio.sample_rate"),
+    "an unknown feature key": (lambda info: info["features"].update(n_bins=3), "features.n_bins"),
+    "n_fft 2**31": (lambda info: info["features"].update(n_fft=2**31), "features.n_fft"),
+    "a negative alpha": (lambda info: info["train"].update(alpha=-1), "train.alpha"),
+    "an empty source": (lambda info: info["data"].update(source=""), "data.source"),
+    "an unknown top-level key": (lambda info: info.update(note="x"), "note"),
+    "a missing section": (lambda info: info.pop("split"), "split"),
+    "feature columns repeated 1,000 times":
+        (lambda info: info.update(feature_columns=info["feature_columns"] * 1000), "feature_columns"),
+    "a feature column fewer than the model takes": (lambda info: info["feature_columns"].pop(), "feature_columns"),
+    "no classes": (lambda info: info.update(classes=[]), "classes"),
+    "classes in another order than the model's": (lambda info: info["classes"].reverse(), "classes"),
+    "normalize unlike train.normalize": (lambda info: info.update(normalize="speaker"), "normalize"),
+    "speaker normalisation without its reference": (speaker_normalised(None), "speaker_reference"),
+    "a speaker reference of one column": (speaker_normalised({"mean": [0.0], "std": [1.0]}), "speaker_reference.mean"),
+    "a speaker reference not finite":
+        (speaker_normalised({"mean": [0.0] * 32, "std": [float("nan")] * 32}), "speaker_reference.std"),
+}
+
+
+@pytest.mark.parametrize("name", SETTINGS)
+def test_bundle_settings_are_checked_as_params_yaml_and_against_the_model(copy, name):
+    edit, key = SETTINGS[name]
+    rewrite_info(copy, edit)
+    with pytest.raises(BundleError) as refused:
+        load_bundle(copy)
+    message = str(refused.value)
+    assert str(copy) in message and key in message and "\n" not in message and len(message) < 400, message
+
+
+def test_the_bounds_admit_what_params_yaml_admits(copy):
+    rewrite_info(copy, lambda info: info["audio"].update(sample_rate=192_000, max_seconds=4 * 3600))
+    assert load_bundle(copy)[1].audio.max_seconds == 4 * 3600
+
+
+def deep_metrics(info):
+    """model.json's metrics nested 500 deep: under Python's recursion limit, over the depth a bundle may have."""
+    info["metrics"] = {"test": json.loads(nested_json(500)), "crossval": {}}
+
+
+NESTED = f"nested more than {MAX_JSON_DEPTH} levels deep"
+# Hostile bundle files, each refused by `ser predict` in one line naming the file (and the key)
+HOSTILE = {
+    "sample rate 1e8, digests recomputed":
+        (lambda b: rewrite_info(b, SETTINGS["sample rate 1e8"][0]), INFO_FILE, "audio.sample_rate"),
+    "a 300 MB model.json with a stale digest": (lambda b: pad_info(b, 300 << 20), INFO_FILE, f"{MAX_INFO_BYTES:,}"),
+    "model.json nested 100,000 deep": (lambda b: (b / INFO_FILE).write_bytes(nested_json(100_000)), INFO_FILE, NESTED),
+    "model.json's metrics nested 500 deep": (lambda b: rewrite_info(b, deep_metrics), INFO_FILE, NESTED),
+    "schema.json nested 100,000 deep": (lambda b: replace_schema(b, nested_json(100_000)), MODEL_FILE, NESTED),
+    "schema.json expanding past its cap":
+        (lambda b: replace_schema(b, b" " * (MAX_SCHEMA_BYTES + 1)), MODEL_FILE, f"{MAX_SCHEMA_BYTES + 1:,}"),
+    "model.skops over its cap":
+        (lambda b: os.truncate(b / MODEL_FILE, MAX_MODEL_BYTES + 1), MODEL_FILE, f"{MAX_MODEL_BYTES + 1:,}"),
+}
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_ser_predict_refuses_a_hostile_bundle_in_one_line(copy, speech16k, name):
+    damage, file, named = HOSTILE[name]
+    damage(copy)
+    run = subprocess.run([sys.executable, "-m", "ser", "predict", "--model", str(copy),
+                          str(speech16k / "Actor_05/03-01-05-01-01-01-05.wav")], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 2 and run.stdout == "", run.stderr
+    lines = run.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {copy / file}") and named in lines[0], run.stderr

@@ -142,22 +142,21 @@ def test_layer_models_are_derived_in_memory_and_recorded_by_digest(base_folder):
 
 def whisper_bundle(folder, layers, recorded_layers) -> None:
     """A bundle whose features are the given whisper layers, recording ``recorded_layers`` as trained on."""
-    from dataclasses import asdict
-
     from sklearn.linear_model import LogisticRegression
 
-    from ser.inference.bundle import save_bundle
+    from ser.inference.bundle import read_info, save_bundle, write_info
+    from tests.bundles import bundle_params, record_of
 
     params = FeatureParams(families=("whisper",), stats=("mean",), whisper=WhisperParams(layers=layers))
     columns = FeatureExtractor(params, 16000).names
     rng = np.random.default_rng(0)
-    model = LogisticRegression().fit(rng.standard_normal((20, len(columns))), ["calm", "sad"] * 10)
-    base = weights.resolve_model("base")[0]
-    info = {"classes": ["calm", "sad"], "feature_columns": columns, "audio": {"sample_rate": 16000},
-            "features": params.definition(), "normalize": "none",
-            "weights": {"whisper": {**weights.weights_info("base", layers),
-                                    "layers": weights.layer_digests(base, recorded_layers)}}}
-    save_bundle(folder, model, info)
+    X = rng.standard_normal((20, len(columns)))
+    model = LogisticRegression().fit(X, ["calm", "sad"] * 10)
+    save_bundle(folder, model, record_of(model, X, columns, ["01"] * 20,
+                                         bundle_params(params, sample_rate=16000, normalize="none")))
+    info = read_info(folder)
+    info["weights"]["whisper"]["layers"] = weights.layer_digests(weights.resolve_model("base")[0], recorded_layers)
+    write_info(folder, info)  # with its own digest: what the predictor's checks refuse or accept
 
 
 def test_a_bundle_whose_layers_differ_from_its_features_is_refused(tmp_path):

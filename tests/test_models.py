@@ -59,8 +59,8 @@ def run_stages(root, **train) -> None:
 def test_each_model_trains_evaluates_and_crossvalidates_with_per_speaker_normalisation(project, model):
     extra = {"hidden_layer_sizes": [32], "max_iter": 200, "alpha": 1.0} if model == "mlp" else {}
     run_stages(project, model=model, normalize="speaker", **extra)
-    fitted, info = load_bundle(project / "data/model")  # the trusted-type list covers every model
-    assert info["normalize"] == "speaker" and info["train"]["model"] == model
+    fitted, record = load_bundle(project / "data/model")  # the trusted-type list covers every model
+    assert record.normalize == "speaker" and record.train.model == model
     assert fitted.steps[-1][0] == model  # the pipeline's classifier step (ser.modeling.model.build_model)
     evaluation = json.loads((project / "metrics/evaluate.json").read_text())
     crossval = json.loads((project / "metrics/crossval.json").read_text())
@@ -69,7 +69,7 @@ def test_each_model_trains_evaluates_and_crossvalidates_with_per_speaker_normali
     # evaluate fed the model the test speaker's own standardised features
     table = pd.read_parquet(project / "data/features.parquet")
     test = table[table["speaker"] == "04"]
-    X = normalize_by_speaker(test[info["feature_columns"]].to_numpy(), test["speaker"].to_numpy())
+    X = normalize_by_speaker(test[list(record.feature_columns)].to_numpy(), test["speaker"].to_numpy())
     predictions = pd.read_csv(project / "plots/predictions.csv")
     assert dict(zip(predictions["file"], predictions["predicted"])) == dict(zip(test["file"], fitted.predict(X)))
 
@@ -94,28 +94,28 @@ def test_normalisation_matters_and_is_recorded(project):
     cross_validated = {}
     for normalize in ("none", "speaker"):
         run_stages(project, model="logreg", normalize=normalize)
-        fitted, info = load_bundle(project / "data/model")
+        fitted, record = load_bundle(project / "data/model")
         crossval = json.loads((project / "metrics/crossval.json").read_text())
-        assert info["normalize"] == crossval["normalize"] == normalize
+        assert record.normalize == crossval["normalize"] == normalize
         standardise = (lambda X, speakers: X) if normalize == "none" else normalize_by_speaker
         # train: the model's scaler saw the training rows as they were normalised (per speaker: mean 0, std 1)
         train = table[table["set"] == "train"]
-        seen = standardise(train[info["feature_columns"]].to_numpy(np.float64), train["speaker"].to_numpy())
+        seen = standardise(train[list(record.feature_columns)].to_numpy(np.float64), train["speaker"].to_numpy())
         seen = seen.astype(np.float32).astype(np.float64)  # fit_model fits in float32
         np.testing.assert_allclose(fitted.named_steps["scale"].mean_, seen.mean(axis=0), atol=1e-9)
         np.testing.assert_allclose(fitted.named_steps["scale"].var_, seen.var(axis=0), rtol=1e-9, atol=1e-12)
         # evaluate: the probabilities written are the model's on the test rows normalised the same way,
         # and clearly not those of the rows normalised the other way
         test = table[table["set"] == "test"]
-        raw, speakers = test[info["feature_columns"]].to_numpy(np.float64), test["speaker"].to_numpy()
-        written = written_probabilities(project, info["classes"])
+        raw, speakers = test[list(record.feature_columns)].to_numpy(np.float64), test["speaker"].to_numpy()
+        written = written_probabilities(project, list(record.classes))
         np.testing.assert_allclose(written, fitted.predict_proba(standardise(raw, speakers)), atol=1e-6)
         other = normalize_by_speaker(raw, speakers) if normalize == "none" else raw
         assert np.abs(written - fitted.predict_proba(other)).max() > 0.1
         # crossvalidate: the folds' scores are those of the folds normalised this way
         params = load_params(project / "params.yaml")
-        expected = cross_validate_model(build_model(params.train, info["feature_columns"]),
-                                        table[info["feature_columns"]].to_numpy(), table["emotion"].to_numpy(),
+        expected = cross_validate_model(build_model(params.train, list(record.feature_columns)),
+                                        table[list(record.feature_columns)].to_numpy(), table["emotion"].to_numpy(),
                                         table["speaker"].to_numpy(), params.evaluate, seed=params.split.seed,
                                         normalization=normalize, n_jobs=1)
         assert per_fold(project, "uar") == expected["uar_per_fold"]
@@ -142,7 +142,8 @@ def test_predict_standardises_each_speaker_like_evaluate(project, speech16k):
     # the training speakers' average, exactly: the training rows' statistics, none of the test rows'
     table = read_split_table(project / "data/features.parquet", project / "data/split.csv")
     train = table[table["set"] == "train"]
-    expected = reference_statistics(train[predictor.info["feature_columns"]].to_numpy(), train["speaker"].to_numpy())
+    columns = list(predictor.record.feature_columns)
+    expected = reference_statistics(train[columns].to_numpy(), train["speaker"].to_numpy())
     for stored, statistic in zip(predictor.speaker_reference, expected):
         np.testing.assert_allclose(stored, statistic, rtol=1e-12, atol=0)
     # a lone recording of speaker 01 is predicted with statistics leaning on that average

@@ -16,7 +16,6 @@ import soundfile as sf
 
 from ser.corpus.audio import load_audio
 from ser.inference.bundle import load_bundle, read_info, write_info
-from ser.config import FeatureParams
 from ser.features.extractor import FeatureExtractor
 from tests.audiofiles import bad_audio_files
 from tests.bundles import train_bundle
@@ -59,11 +58,10 @@ def run_ser(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
 
 def expected_probabilities(bundle: Path, path: Path) -> np.ndarray:
     """What the bundle's model gives for ``path`` with the bundle's own configuration, computed here."""
-    model, info = load_bundle(bundle)
-    params = FeatureParams(**{k: v for k, v in info["features"].items() if k not in ("executor", "scheduler")})
-    extractor = FeatureExtractor(params, info["audio"]["sample_rate"])
-    vector = dict(zip(extractor.names, extractor(load_audio(path, info["audio"]["sample_rate"]))))
-    return model.predict_proba(np.array([[vector[c] for c in info["feature_columns"]]]))[0]
+    model, record = load_bundle(bundle)
+    extractor = FeatureExtractor(record.features, record.audio.sample_rate)
+    vector = dict(zip(extractor.names, extractor(load_audio(path, record.audio.sample_rate))))
+    return model.predict_proba(np.array([[vector[c] for c in record.feature_columns]]))[0]
 
 
 def test_json_lines_follow_the_bundle_not_params_yaml(bundle, corpus, tmp_path):
@@ -76,7 +74,7 @@ def test_json_lines_follow_the_bundle_not_params_yaml(bundle, corpus, tmp_path):
     records = [json.loads(line) for line in run.stdout.splitlines()]
     paths = [r["file"] for r in records]
     assert paths == sorted(str(p) for p in folder.rglob("*") if p.suffix.lower() == ".wav")
-    classes = load_bundle(bundle)[1]["classes"]
+    classes = list(load_bundle(bundle)[1].classes)
     for record in records:
         assert set(record) == {"file", "emotion", "probabilities"}
         assert list(record["probabilities"]) == classes

@@ -100,7 +100,7 @@ def ready_predictor(model: str, max_seconds: float | None = None):
     # One file's matrices are small: extra BLAS threads only wait for each other (about 50 ms per
     # file with the default threads, 6 ms with one, on 2 busy cores). Set once every BLAS is loaded.
     threadpool_limits(1)
-    warning = version_warning(predictor.info)
+    warning = version_warning(predictor.record)
     if warning:
         to_stderr(warning)
     return predictor

@@ -32,7 +32,7 @@ class ParamError(SerError, ValueError):
     """A parameter in params.yaml is missing, unknown or out of range."""
 
     def __init__(self, key: str, problem: str):
-        self.key = key
+        self.key, self.problem = key, problem
         super().__init__(f"params.yaml: {key}: {problem}")
 
 
@@ -43,9 +43,10 @@ def _choice(key: str, value: Any, allowed: Iterable[str]) -> str:
     return value
 
 
-def _integer(key: str, value: Any, *, low: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or (low is not None and value < low):
-        bound = f" >= {low}" if low is not None else ""
+def _integer(key: str, value: Any, *, low: int | None = None, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or (low is not None and value < low) \
+            or (high is not None and value > high):
+        bound = f" in [{low}, {high}]" if high is not None else f" >= {low}" if low is not None else ""
         raise ParamError(key, f"got {value!r}; allowed: an integer{bound}")
     return value
 
@@ -120,14 +121,18 @@ class DataParams:
 
 @dataclass(frozen=True)
 class AudioParams:
-    """How every file is decoded: mono, resampled to ``sample_rate``; longer than ``max_seconds`` is refused."""
+    """How every file is decoded: mono, resampled to ``sample_rate``; longer than ``max_seconds`` is refused.
+
+    The upper bounds keep one decoded file within memory (4 h at 16 kHz is 0.9 GB of float32): a bundle's
+    ``model.json`` carries these settings too, and ``ser predict`` decodes with them.
+    """
 
     sample_rate: int = 16000
     max_seconds: float = 300
 
     def __post_init__(self):
-        _integer("audio.sample_rate", self.sample_rate, low=1000)
-        _number("audio.max_seconds", self.max_seconds, low=0, low_open=True)
+        _integer("audio.sample_rate", self.sample_rate, low=8000, high=192000)
+        _number("audio.max_seconds", self.max_seconds, low=0, low_open=True, high=4 * 3600)
 
 
 def _names(key: str, value, allowed: tuple[str, ...]) -> tuple[str, ...]:
@@ -185,12 +190,13 @@ class FeatureParams:
         object.__setattr__(self, "families", _names("features.families", self.families, FEATURE_FAMILIES))
         object.__setattr__(self, "whisper", _subsection("features.whisper", self.whisper, WhisperParams))
         object.__setattr__(self, "stats", _names("features.stats", self.stats, FEATURE_STATS))
-        _integer("features.n_mels", self.n_mels, low=1)
+        # upper bounds: filter banks and frames that fit in memory (a bundle's model.json carries these too)
+        _integer("features.n_mels", self.n_mels, low=1, high=1024)
         _integer("features.n_mfcc", self.n_mfcc, low=1)
         if self.n_mfcc > self.n_mels:
             raise ParamError("features.n_mfcc", f"got {self.n_mfcc}; allowed: at most features.n_mels ({self.n_mels})")
-        _integer("features.n_chroma", self.n_chroma, low=1)
-        _integer("features.n_fft", self.n_fft, low=16)
+        _integer("features.n_chroma", self.n_chroma, low=1, high=120)
+        _integer("features.n_fft", self.n_fft, low=16, high=65536)
         _integer("features.hop_length", self.hop_length, low=1)
         _integer("features.workers", self.workers, low=0)
         _choice("features.executor", self.executor, ("local", "dask"))
@@ -409,6 +415,13 @@ class TimelineParams:
         object.__setattr__(self, "eval", _subsection("timeline.eval", self.eval, TimelineEvalParams))
 
 
+def check_audio_for_features(audio: AudioParams, features: FeatureParams) -> None:
+    """The checks across sections, for params.yaml and a bundle alike: the whisper family needs 16000 Hz."""
+    if "whisper" in features.families and audio.sample_rate != 16000:
+        raise ParamError("audio.sample_rate", f"got {audio.sample_rate}; the whisper feature family "
+                                              "needs 16000 (Whisper's own rate)")
+
+
 @dataclass(frozen=True)
 class Params:
     """All of params.yaml, validated."""
@@ -422,9 +435,7 @@ class Params:
     timeline: TimelineParams = field(default_factory=TimelineParams)
 
     def __post_init__(self):
-        if "whisper" in self.features.families and self.audio.sample_rate != 16000:
-            raise ParamError("audio.sample_rate", f"got {self.audio.sample_rate}; the whisper feature family "
-                                                  "needs 16000 (Whisper's own rate)")
+        check_audio_for_features(self.audio, self.features)
 
     @classmethod
     def from_dict(cls, raw: dict) -> "Params":

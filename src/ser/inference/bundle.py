@@ -3,12 +3,16 @@
 A bundle is a folder::
 
     model.skops     the fitted scikit-learn pipeline, saved with skops
-    model.json      classes, feature columns, audio and feature params, training data
+    model.json      a :class:`ModelRecord`: classes, feature columns, audio and feature params, training data
                     hash, library versions, the SHA-256 of model.skops, and (in the
                     complete bundle the ``bundle`` stage writes) the evaluation metrics;
                     ``info_sha256``, the SHA-256 of the rest of model.json (canonical JSON),
                     as its settings (``speaker_reference``, ``audio``, ...) change predictions
     MODEL_CARD.md   intended use, data, protocol, metrics and limits (complete bundle only)
+
+``model.json`` is validated on load with params.yaml's own rules for the sections the two share
+(``audio``, ``features``, ``train``, ``split``, ``data.source``), and against the model for what only a bundle
+carries (classes, feature columns, the speaker reference). Every file is size-capped before it is read.
 
 Loading trusts nothing it has not been told to. Before skops builds a single
 object, every type named anywhere in the file's schema must be on
@@ -22,16 +26,34 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 import zipfile
 import zlib
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ser.errors import SerError
+from ser.config import (AudioParams, DataParams, FeatureParams, ParamError, Params, SplitParams, TrainParams,
+                        check_audio_for_features)
+from ser.errors import SerError, shorten
 from ser.files import atomic_dir, sha256_of
+
+if TYPE_CHECKING:  # numpy is imported where arrays are made: loading a bundle's settings needs none
+    import numpy as np
 
 MODEL_FILE = "model.skops"
 INFO_FILE = "model.json"
 CARD_FILE = "MODEL_CARD.md"
+
+# Sizes past which a bundle file is refused unread. The defaults' bundle: model.json 0.2 MB, model.skops 17 MB
+# (1 MB of it skops' schema.json, 26 levels deep); the caps leave room for far larger models while keeping a
+# hostile file's parse under a few hundred MB.
+MAX_INFO_BYTES = 16 << 20
+MAX_MODEL_BYTES = 1 << 30  # model.skops on disk, and its entries once decompressed
+MAX_SCHEMA_BYTES = 32 << 20
+MAX_JSON_DEPTH = 100  # nesting of model.json and schema.json
+VERSIONED = ("scikit-learn", "skops", "numpy", "scipy", "soxr", "soundfile", "librosa")  # recorded at training
 
 # Everything a bundle may contain, by the fully qualified name skops records.
 # To support another model (say sklearn.ensemble._forest.RandomForestClassifier), add its class here and
@@ -71,34 +93,258 @@ class BundleError(SerError, ValueError):
     """A model bundle is missing, damaged or holds untrusted content."""
 
 
-def save_bundle(directory: str | Path, model, info: dict, card: str | None = None) -> None:
-    """Write ``model``, ``info`` (plus the model file's SHA-256) and an optional card, atomically."""
+# ---- The record: model.json, typed and validated -------------------------------------------------------------
+
+def _check(ok: bool, key: str, value, allowed: str) -> None:
+    """Refuse ``value`` at ``key`` unless ``ok``, worded as params.yaml's checks are."""
+    if not ok:
+        raise ParamError(key, f"got {shorten(repr(value))}; allowed: {allowed}")
+
+
+def _names(key: str, value, minimum: int) -> tuple[str, ...]:
+    """At least ``minimum`` distinct strings, as a tuple."""
+    _check(isinstance(value, (list, tuple)) and len(value) >= minimum and all(isinstance(v, str) for v in value)
+           and len(set(value)) == len(value), key, value, f"a list of at least {minimum} distinct names")
+    return tuple(value)
+
+
+def _numbers(key: str, value) -> tuple[float, ...]:
+    """A list of finite numbers, as a tuple of floats."""
+    _check(isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                    and math.isfinite(v) for v in value),
+           key, value, "a list of finite numbers")
+    return tuple(map(float, value))
+
+
+def _is_digest(value) -> bool:
+    return isinstance(value, str) and re.fullmatch(r"[0-9a-f]{64}", value) is not None
+
+
+def _fields(key: str, value, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict:
+    """``value`` as a mapping holding every key of ``required`` and no key but those and ``optional``."""
+    where = f"{key}." if key else ""
+    _check(isinstance(value, dict), key or "(top level)", value, "a mapping")
+    for name in value:
+        if name not in required + optional:
+            raise ParamError(f"{where}{name}", f"unknown key; allowed keys{f' in {key}' if key else ''}: "
+                                               f"{', '.join(required + optional)}")
+    for name in required:
+        if name not in value:
+            raise ParamError(f"{where}{name}", "missing")
+    return value
+
+
+@dataclass(frozen=True)
+class SpeakerReference:
+    """The training speakers' average statistics, a mean and a standard deviation per feature column: a speaker
+    with few recordings is normalised against them (:func:`ser.modeling.normalize.normalize_new_speakers`)."""
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def __post_init__(self):
+        object.__setattr__(self, "mean", _numbers("speaker_reference.mean", self.mean))
+        object.__setattr__(self, "std", _numbers("speaker_reference.std", self.std))
+        _check(all(v > 0 for v in self.std), "speaker_reference.std", self.std, "positive numbers")
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(mean, std)`` as float64 arrays."""
+        import numpy as np
+
+        return np.asarray(self.mean, dtype=np.float64), np.asarray(self.std, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """The corpus the model was trained on (``data.source`` and ``data.dataset``, as params.yaml gave them), its
+    training files' count and speakers, and ``train_sha256``: the SHA-256 over their sorted content hashes."""
+
+    source: str
+    dataset: str
+    train_files: int
+    train_speakers: tuple[str, ...]
+    train_sha256: str
+
+    def __post_init__(self):
+        DataParams(source=self.source, dataset=self.dataset, emotions="all")  # params.yaml's rules for the two
+        _check(isinstance(self.train_files, int) and not isinstance(self.train_files, bool) and self.train_files >= 1,
+               "data.train_files", self.train_files, "an integer >= 1")
+        object.__setattr__(self, "train_speakers", _names("data.train_speakers", self.train_speakers, 1))
+        _check(_is_digest(self.train_sha256), "data.train_sha256", self.train_sha256, "64 hexadecimal digits")
+
+
+@dataclass(frozen=True)
+class EncoderWeights:
+    """The pretrained weights the whisper features come from (:func:`ser.features.weights.weights_info`): the
+    ``features.whisper.model`` given, their origin, their SHA-256, and the SHA-256 of each layer's model derived
+    from them, by layer number."""
+
+    model: str
+    source: str
+    sha256: str
+    layers: dict[str, str]
+
+    def __post_init__(self):
+        for name in ("model", "source"):
+            value = getattr(self, name)
+            _check(isinstance(value, str) and value != "", f"weights.whisper.{name}", value, "a non-empty string")
+        _check(_is_digest(self.sha256), "weights.whisper.sha256", self.sha256, "64 hexadecimal digits")
+        _check(isinstance(self.layers, dict) and self.layers != {} and all(
+            isinstance(layer, str) and re.fullmatch(r"[0-9]+", layer) and _is_digest(digest)
+            for layer, digest in self.layers.items()),
+            "weights.whisper.layers", self.layers, "a mapping of layer numbers to 64 hexadecimal digits")
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """What ``model.json`` says of a bundle's model: what it predicts, from which features, how it was trained
+    and on what, and (in the complete bundle) how it scored. Built by :meth:`from_training`; a stored one is
+    read back, and validated, by :meth:`from_dict`. Invalid content raises :class:`ser.config.ParamError`
+    naming the key."""
+
+    classes: tuple[str, ...]  # the emotions, in the order of the probability columns
+    feature_columns: tuple[str, ...]  # the feature names, in the order the model takes them
+    audio: AudioParams  # how recordings are decoded
+    features: FeatureParams  # how features are extracted (feature_columns are among its names)
+    train: TrainParams
+    split: SplitParams
+    data: TrainingData
+    versions: dict[str, str]  # the libraries of VERSIONED at training time
+    whisper_weights: EncoderWeights | None = None  # exactly when features.families holds whisper
+    speaker_reference: SpeakerReference | None = None  # exactly when train.normalize is speaker
+    model_sha256: str | None = None  # of model.skops: set when the bundle is written
+    estimator: str | None = None  # the complete bundle: the pipeline's steps, e.g. StandardScaler -> TemperatureScaled
+    metrics: dict | None = None  # the complete bundle: {"test": {...}, "crossval": {...}}
+
+    def __post_init__(self):
+        object.__setattr__(self, "classes", _names("classes", self.classes, 2))
+        object.__setattr__(self, "feature_columns", _names("feature_columns", self.feature_columns, 1))
+        check_audio_for_features(self.audio, self.features)
+        _check(isinstance(self.versions, dict) and all(isinstance(v, str) for v in self.versions.values()),
+               "versions", self.versions, "a mapping of library names to versions")
+        _check((self.whisper_weights is None) == ("whisper" not in self.features.families), "weights",
+               self.whisper_weights, "the whisper weights, exactly when features.families holds whisper")
+        _check((self.speaker_reference is None) == (self.normalize != "speaker"), "speaker_reference",
+               self.speaker_reference, "the training speakers' statistics, exactly when train.normalize is speaker")
+        if self.speaker_reference is not None:
+            for name in ("mean", "std"):
+                count = len(getattr(self.speaker_reference, name))
+                if count != len(self.feature_columns):
+                    raise ParamError(f"speaker_reference.{name}", f"got {count} numbers; allowed: one per feature "
+                                                                  f"column ({len(self.feature_columns)})")
+        _check(self.model_sha256 is None or _is_digest(self.model_sha256), "model_sha256", self.model_sha256,
+               "64 hexadecimal digits")
+        _check(self.estimator is None or isinstance(self.estimator, str), "estimator", self.estimator, "a string")
+        if self.metrics is not None:
+            _fields("metrics", self.metrics, ("test", "crossval"))
+
+    @property
+    def normalize(self) -> str:
+        """``speaker`` when the model expects each speaker's features standardised by that speaker's statistics
+        (:func:`ser.modeling.normalize.normalize`), else ``none``."""
+        return self.train.normalize
+
+    @classmethod
+    def from_training(cls, model, params: Params, train, columns: list[str]) -> ModelRecord:
+        """The record of ``model``, fitted with ``params`` on the rows of ``train`` (the features table's
+        training rows: ``speaker``, ``sha256`` and the feature ``columns`` before any normalisation)."""
+        from importlib.metadata import version
+
+        whisper_weights = reference = None
+        if "whisper" in params.features.families:  # ser predict refuses other weights than these
+            from ser.features.weights import weights_info
+
+            whisper = params.features.whisper
+            whisper_weights = EncoderWeights(**weights_info(whisper.model, whisper.layers))
+        if params.train.normalize == "speaker":  # lets ser predict standardise a speaker with few recordings
+            from ser.modeling.normalize import reference_statistics
+
+            mean, std = reference_statistics(train[columns].to_numpy(), train["speaker"].to_numpy())
+            reference = SpeakerReference(tuple(mean.tolist()), tuple(std.tolist()))
+        data = TrainingData(source=params.data.source, dataset=params.data.dataset, train_files=len(train),
+                            train_speakers=tuple(sorted(map(str, train["speaker"].unique()))),
+                            train_sha256=hashlib.sha256("".join(sorted(train["sha256"])).encode()).hexdigest())
+        return cls(classes=tuple(str(c) for c in model.classes_), feature_columns=tuple(columns),
+                   audio=params.audio, features=params.features, train=params.train, split=params.split, data=data,
+                   versions={name: version(name) for name in VERSIONED}, whisper_weights=whisper_weights,
+                   speaker_reference=reference)
+
+    @classmethod
+    def from_dict(cls, info) -> ModelRecord:
+        """A stored ``model.json`` (without ``info_sha256``) as a record. Its ``audio``, ``features``, ``train`` and
+        ``split`` are validated by :meth:`ser.config.Params.from_dict`, as params.yaml is, cross-checks included."""
+        info = _fields("", info, STORED_KEYS, OPTIONAL_KEYS)
+        params = Params.from_dict({name: info[name] for name in ("audio", "features", "train", "split")})
+        if info["normalize"] != params.train.normalize:
+            raise ParamError("normalize", f"got {shorten(repr(info['normalize']))}; allowed: train.normalize's "
+                                          f"value ({params.train.normalize})")
+        weights = _fields("weights", info.get("weights", {}), (), ("whisper",))
+        reference = info.get("speaker_reference")
+        return cls(
+            classes=info["classes"], feature_columns=info["feature_columns"], audio=params.audio,
+            features=params.features, train=params.train, split=params.split,
+            data=TrainingData(**_fields("data", info["data"], _names_of(TrainingData))),
+            versions=info["versions"],
+            whisper_weights=None if "whisper" not in weights else EncoderWeights(
+                **_fields("weights.whisper", weights["whisper"], _names_of(EncoderWeights))),
+            speaker_reference=None if reference is None else SpeakerReference(
+                **_fields("speaker_reference", reference, ("mean", "std"))),
+            model_sha256=info.get("model_sha256"), estimator=info.get("estimator"), metrics=info.get("metrics"))
+
+    def as_dict(self) -> dict:
+        """The record as ``model.json`` stores it, in JSON types (:func:`write_info` adds ``info_sha256``)."""
+        info = {"classes": self.classes, "feature_columns": self.feature_columns, "normalize": self.normalize,
+                "audio": asdict(self.audio), "features": self.features.definition(), "train": asdict(self.train),
+                "split": asdict(self.split), "data": asdict(self.data), "versions": self.versions}
+        optional = {"weights": None if self.whisper_weights is None else {"whisper": asdict(self.whisper_weights)},
+                    "speaker_reference": None if self.speaker_reference is None else asdict(self.speaker_reference),
+                    "model_sha256": self.model_sha256, "estimator": self.estimator, "metrics": self.metrics}
+        info.update({key: value for key, value in optional.items() if value is not None})
+        return json.loads(json.dumps(info))  # as it reads back: tuples as lists
+
+
+def _names_of(cls) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
+
+
+STORED_KEYS = ("classes", "feature_columns", "normalize", "audio", "features", "train", "split", "data", "versions")
+OPTIONAL_KEYS = ("weights", "speaker_reference", "model_sha256", "estimator", "metrics")
+
+
+# ---- The bundle's files -----------------------------------------------------------------------------------------
+
+def save_bundle(directory: str | Path, model, record: ModelRecord, card: str | None = None) -> None:
+    """Write ``model``, ``record`` (with the model file's SHA-256) and an optional card, atomically."""
     import skops.io as sio
 
     with atomic_dir(directory) as tmp:
         sio.dump(model, tmp / MODEL_FILE)
-        _write_info_and_card(tmp, info, card)
+        _write_record_and_card(tmp, record, card)
 
 
-def copy_bundle(source: str | Path, directory: str | Path, info: dict, card: str | None = None) -> None:
-    """Write a bundle holding ``source``'s model file byte for byte, with new ``info`` and card."""
+def copy_bundle(source: str | Path, directory: str | Path, record: ModelRecord, card: str | None = None) -> None:
+    """Write a bundle holding ``source``'s model file byte for byte, with a new ``record`` and card."""
     model_bytes = (Path(source) / MODEL_FILE).read_bytes()
     with atomic_dir(directory) as tmp:
         (tmp / MODEL_FILE).write_bytes(model_bytes)
-        _write_info_and_card(tmp, info, card)
+        _write_record_and_card(tmp, record, card)
 
 
-def _write_info_and_card(folder: Path, info: dict, card: str | None) -> None:
-    write_info(folder, {**info, "model_sha256": sha256_of(folder / MODEL_FILE)})
+def _write_record_and_card(folder: Path, record: ModelRecord, card: str | None) -> None:
+    write_info(folder, replace(record, model_sha256=sha256_of(folder / MODEL_FILE)).as_dict())
     if card is not None:
         (folder / CARD_FILE).write_text(card)
 
 
 def write_info(folder: str | Path, info: dict) -> None:
-    """Write ``model.json`` into ``folder``: ``info`` and its :func:`info_digest` as ``info_sha256``."""
-    info = json.loads(json.dumps(info))  # as it reads back: tuples as lists
-    info["info_sha256"] = info_digest(info)
-    (Path(folder) / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
+    """Write ``info`` as ``model.json`` into ``folder``, with its :func:`info_digest` as ``info_sha256``."""
+    (Path(folder) / INFO_FILE).write_text(json.dumps(with_digest(info), indent=2) + "\n")
+
+
+def with_digest(info: dict) -> dict:
+    """``info`` as ``model.json`` stores it: in JSON types, its :func:`info_digest` as ``info_sha256``."""
+    info = json.loads(json.dumps(info))
+    return {**info, "info_sha256": info_digest(info)}
 
 
 def info_digest(info: dict) -> str:
@@ -108,7 +354,8 @@ def info_digest(info: dict) -> str:
 
 
 def read_info(directory: str | Path) -> dict:
-    """``model.json`` of a bundle, without touching the model file."""
+    """``model.json`` of a bundle as stored (a JSON object of bounded size and depth, not yet validated), without
+    touching the model file."""
     directory = Path(directory)
     model_path, info_path = directory / MODEL_FILE, directory / INFO_FILE
     if not directory.is_dir():
@@ -116,47 +363,55 @@ def read_info(directory: str | Path) -> dict:
     for path in (model_path, info_path):
         if not path.is_file():
             raise BundleError(f"{path} not found; the bundle is incomplete: re-run dvc repro or pass --model DIR")
-    try:
-        info = json.loads(info_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise BundleError(f"{info_path} is not valid JSON ({error}); re-run dvc repro to rebuild the bundle") from None
-    if not isinstance(info, dict) or not isinstance(info.get("classes"), list):
-        raise BundleError(f"{info_path} has no list of classes; re-run dvc repro to rebuild the bundle")
+    with open(info_path, "rb") as handle:
+        content = handle.read(MAX_INFO_BYTES + 1)
+    if len(content) > MAX_INFO_BYTES:
+        raise BundleError(f"{info_path} is larger than the {MAX_INFO_BYTES:,} bytes a model.json may take; refusing "
+                          "to read it: re-run dvc repro or copy the bundle again")
+    info = _parse_json(content, str(info_path))
+    if not isinstance(info, dict):
+        raise BundleError(f"{info_path} is not a JSON object; re-run dvc repro to rebuild the bundle")
     return info
 
 
-def speaker_reference(info: dict) -> tuple[np.ndarray, np.ndarray]:
-    """The training speakers' average statistics (mean, standard deviation) that ``model.json`` records, against
-    which a speaker with few recordings is normalised."""
-    import numpy as np
-
+def _parse_json(content: bytes, name: str):
+    """``content`` parsed as JSON nested at most :data:`MAX_JSON_DEPTH` deep, or a one-line :class:`BundleError`."""
     try:
-        reference = info["speaker_reference"]
-        return np.asarray(reference["mean"], dtype=np.float64), np.asarray(reference["std"], dtype=np.float64)
-    except (KeyError, TypeError) as error:
-        raise BundleError(f"model.json lacks the training speakers' statistics ({error}); retrain with dvc repro") \
-            from None
+        value = json.loads(content)
+    except RecursionError:
+        value = None
+    except ValueError as error:  # not JSON, or not UTF-8
+        raise BundleError(f"{name} is not valid JSON ({shorten(str(error))}); re-run dvc repro to rebuild the "
+                          "bundle") from None
+    if value is None or _depth(value) > MAX_JSON_DEPTH:
+        raise BundleError(f"{name} is nested more than {MAX_JSON_DEPTH} levels deep; refusing to read it: re-run "
+                          "dvc repro to rebuild the bundle")
+    return value
 
 
-def load_bundle(directory: str | Path):
-    """Return ``(model, info)`` from a bundle folder, refusing damaged files and untrusted types."""
+def _depth(value) -> int:
+    """How deep lists and mappings nest in ``value`` (0 for a plain value), without recursion."""
+    deepest, pending = 0, [(value, 1)] if isinstance(value, (dict, list)) else []
+    while pending:
+        node, level = pending.pop()
+        deepest = max(deepest, level)
+        children = node.values() if isinstance(node, dict) else node
+        pending.extend((child, level + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
+
+
+def load_bundle(directory: str | Path) -> tuple[object, ModelRecord]:
+    """Return ``(model, record)`` from a bundle folder, refusing damaged, oversized or untrusted files, and settings
+    that params.yaml's rules or the model itself contradict."""
     directory = Path(directory)
     info = read_info(directory)
-    model_path = directory / MODEL_FILE
-    recorded = info.get("model_sha256")
-    if not isinstance(recorded, str):
-        raise BundleError(f"{directory / INFO_FILE} lacks the SHA-256 of {MODEL_FILE} (model_sha256); refusing to load "
-                          "an unverifiable model: re-run dvc repro or copy the bundle again")
-    if recorded != sha256_of(model_path):
-        raise BundleError(f"{model_path} does not match the SHA-256 recorded in model.json (damaged or replaced); "
-                          "refusing to load it: re-run dvc repro or copy the bundle again")
-    if not isinstance(info.get("info_sha256"), str):
-        raise BundleError(f"{directory / INFO_FILE} lacks its own SHA-256 (info_sha256; bundles of older versions of "
-                          "ser do); refusing settings that cannot be verified: retrain: dvc repro")
-    if info["info_sha256"] != info_digest(info):
-        raise BundleError(f"{directory / INFO_FILE} does not match its SHA-256 (info_sha256): it was edited or damaged "
-                          "after training, and its settings change predictions; refusing it: re-run dvc repro or copy "
-                          "the bundle again")
+    model_path, info_path = directory / MODEL_FILE, directory / INFO_FILE
+    _check_digests(info, model_path, info_path)
+    try:
+        record = ModelRecord.from_dict({key: value for key, value in info.items() if key != "info_sha256"})
+    except ParamError as error:
+        raise BundleError(f"{info_path}: {error.key}: {error.problem}; refusing the bundle: retrain it with "
+                          "dvc repro") from None
     untrusted = sorted(bundle_types(model_path) - set(TRUSTED_TYPES))
     if untrusted:
         raise BundleError(f"{model_path} contains untrusted types {untrusted}; refusing to load it "
@@ -166,13 +421,44 @@ def load_bundle(directory: str | Path):
     try:
         model = sio.load(model_path, trusted=TRUSTED_TYPES)
     except Exception as error:  # skops raises many kinds on damaged files
-        raise BundleError(f"{model_path} is not a readable skops model ({type(error).__name__}: {error}); "
-                          "re-run dvc repro") from None
+        raise BundleError(f"{model_path} is not a readable skops model ({type(error).__name__}: "
+                          f"{shorten(str(error))}); re-run dvc repro") from None
+    _check_model(model, record, model_path)
+    return model, record
+
+
+def _check_digests(info: dict, model_path: Path, info_path: Path) -> None:
+    """``model.skops`` (size-capped before it is hashed) and ``model.json`` must match the digests recorded."""
+    recorded = info.get("model_sha256")
+    if not isinstance(recorded, str):
+        raise BundleError(f"{info_path} lacks the SHA-256 of {MODEL_FILE} (model_sha256); refusing to load an "
+                          "unverifiable model: re-run dvc repro or copy the bundle again")
+    size = model_path.stat().st_size
+    if size > MAX_MODEL_BYTES:
+        raise BundleError(f"{model_path} is {size:,} bytes, more than the {MAX_MODEL_BYTES:,} a model may take; "
+                          "refusing to read it: re-run dvc repro or copy the bundle again")
+    if recorded != sha256_of(model_path):
+        raise BundleError(f"{model_path} does not match the SHA-256 recorded in model.json (damaged or replaced); "
+                          "refusing to load it: re-run dvc repro or copy the bundle again")
+    if not isinstance(info.get("info_sha256"), str):
+        raise BundleError(f"{info_path} lacks its own SHA-256 (info_sha256; bundles of older versions of "
+                          "ser do); refusing settings that cannot be verified: retrain: dvc repro")
+    if info["info_sha256"] != info_digest(info):
+        raise BundleError(f"{info_path} does not match its SHA-256 (info_sha256): it was edited or damaged "
+                          "after training, and its settings change predictions; refusing it: re-run dvc repro or copy "
+                          "the bundle again")
+
+
+def _check_model(model, record: ModelRecord, model_path: Path) -> None:
+    """The model must predict the record's classes from as many features as it lists."""
     classes = [str(c) for c in getattr(model, "classes_", [])]
-    if classes != info["classes"]:
-        raise BundleError(f"{model_path} predicts classes {classes} but model.json lists {info['classes']}; "
-                          "re-run dvc repro to rebuild the bundle")
-    return model, info
+    if classes != list(record.classes):
+        raise BundleError(f"{model_path} predicts classes {shorten(str(classes))} but model.json lists "
+                          f"{shorten(str(list(record.classes)))}; re-run dvc repro to rebuild the bundle")
+    takes = getattr(model, "n_features_in_", None)
+    if takes != len(record.feature_columns):
+        raise BundleError(f"{model_path} takes {takes} features but model.json lists {len(record.feature_columns)} "
+                          "feature_columns; re-run dvc repro to rebuild the bundle")
 
 
 def bundle_types(model_path: str | Path) -> set[str]:
@@ -181,17 +467,7 @@ def bundle_types(model_path: str | Path) -> set[str]:
     skops writes a tree of nodes, each naming its ``__module__`` and ``__class__``;
     this collects them all, at any depth.
     """
-    try:
-        with zipfile.ZipFile(model_path) as archive:
-            schema = json.loads(archive.read("schema.json"))
-    except zipfile.BadZipFile as error:
-        raise BundleError(f"{model_path} is not a skops file (not a zip archive: {error}); it may be truncated or "
-                          "a pickle; refusing to load it: re-run dvc repro") from None
-    except KeyError:
-        raise BundleError(f"{model_path} is not a skops file (no schema.json); refusing to load it: re-run dvc repro") from None
-    except (OSError, EOFError, zlib.error, json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise BundleError(f"{model_path} is damaged ({type(error).__name__}: {error}); refusing to load it: "
-                          "re-run dvc repro") from None
+    schema = _parse_json(_read_schema(Path(model_path)), f"{model_path} (its schema.json)")
     found: set[str] = set()
     pending = [schema]
     while pending:
@@ -205,3 +481,26 @@ def bundle_types(model_path: str | Path) -> set[str]:
     if not found:
         raise BundleError(f"{model_path} has a schema this version of ser does not recognise; refusing to load it")
     return found
+
+
+def _read_schema(model_path: Path) -> bytes:
+    """The bytes of skops' ``schema.json`` in ``model_path``, refused unread when the zip's entries would expand
+    past :data:`MAX_MODEL_BYTES` or the schema past :data:`MAX_SCHEMA_BYTES`."""
+    try:
+        with zipfile.ZipFile(model_path) as archive:
+            expanded = sum(entry.file_size for entry in archive.infolist())
+            declared = archive.getinfo("schema.json").file_size
+            if expanded <= MAX_MODEL_BYTES and declared <= MAX_SCHEMA_BYTES:
+                with archive.open("schema.json") as schema:
+                    return schema.read()  # never past the declared size: a longer stream fails its CRC
+    except zipfile.BadZipFile as error:
+        raise BundleError(f"{model_path} is not a skops file (a damaged or foreign zip: {error}); it may be truncated "
+                          "or a pickle; refusing to load it: re-run dvc repro") from None
+    except KeyError:
+        raise BundleError(f"{model_path} is not a skops file (no schema.json); refusing to load it: "
+                          "re-run dvc repro") from None
+    except (OSError, EOFError, zlib.error) as error:
+        raise BundleError(f"{model_path} is damaged ({type(error).__name__}: {error}); refusing to load it: "
+                          "re-run dvc repro") from None
+    raise BundleError(f"{model_path} would expand to {expanded:,} bytes, its schema.json to {declared:,} (at most "
+                      f"{MAX_MODEL_BYTES:,} and {MAX_SCHEMA_BYTES:,}); refusing to read it: re-run dvc repro")

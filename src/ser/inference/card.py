@@ -5,6 +5,10 @@ disagree with the bundle it describes.
 """
 from __future__ import annotations
 
+from dataclasses import asdict
+
+from ser.config import FeatureParams
+from ser.inference.bundle import ModelRecord
 from ser.modeling.normalize import SHRINK_BELOW
 
 # What each corpus convention's recordings are, for the card's limits section.
@@ -20,6 +24,8 @@ CORPUS_NOTES = {
 
 
 MODEL_KEYS = ("svm", "logreg")  # train.* sections that only their model reads
+SCORE_ROWS = (("accuracy", "accuracy"), ("uar", "UAR (balanced accuracy), many recordings of a speaker"),
+              ("uar_one_clip", "UAR, one recording at a time"), ("f1_macro", "macro F1"))
 
 
 def _score(value) -> str:
@@ -30,17 +36,16 @@ def _param(value) -> str:
     return ", ".join(map(str, value)).join("[]") if isinstance(value, (list, tuple)) else str(value)
 
 
-def speaker_overlap(info: dict) -> tuple[list[str], list[str]]:
-    """``(test speakers, test speakers also heard in training)`` from the bundle's info and metrics."""
-    test = [str(s) for s in info.get("metrics", {}).get("test", {}).get("test_speakers", [])]
-    train = {str(s) for s in info.get("data", {}).get("train_speakers", [])}
-    return test, sorted(set(test) & train)
+def speaker_overlap(record: ModelRecord) -> tuple[list[str], list[str]]:
+    """``(test speakers, test speakers also heard in training)`` from a complete bundle's record."""
+    test = [str(s) for s in record.metrics["test"]["test_speakers"]]
+    return test, sorted(set(test) & set(record.data.train_speakers))
 
 
-def protocol_text(info: dict) -> str:
+def protocol_text(record: ModelRecord) -> str:
     """One sentence: whether the test set holds only voices the model never heard."""
-    test, shared = speaker_overlap(info)
-    by = info.get("split", {}).get("by", "?")
+    test, shared = speaker_overlap(record)
+    by = record.split.by
     if not test:
         return f"Split by {by}; the test speakers are not recorded in this bundle."
     if shared:
@@ -50,9 +55,9 @@ def protocol_text(info: dict) -> str:
             f"(split by {by}).")
 
 
-def normalization_text(info: dict) -> str:
+def normalization_text(record: ModelRecord) -> str:
     """One sentence on per-speaker normalisation and what it asks of the user."""
-    if info.get("normalize") == "speaker":
+    if record.normalize == "speaker":
         return ("Features are standardised per speaker, each speaker with the statistics of their own recordings "
                 "(no labels needed). `ser predict` therefore groups recordings by speaker (from the file names, "
                 f"or `--speaker`); a speaker with fewer than {SHRINK_BELOW} recordings, or a file whose name gives "
@@ -61,152 +66,138 @@ def normalization_text(info: dict) -> str:
     return "Features are not normalised per speaker: each recording is judged on its own."
 
 
-def calibration_text(info: dict) -> str:
+def calibration_text(record: ModelRecord) -> str:
     """What the probabilities can be trusted for."""
-    test = info.get("metrics", {}).get("test", {})
+    test = record.metrics["test"]
     measured = (f" On the test speakers their expected calibration error (10 bins of the top probability) is "
-                f"{_score(test.get('ece'))}, {_score(test.get('ece_one_clip'))} for one recording at a time."
-                if "ece" in test else "")
-    if info.get("train", {}).get("calibrate"):
+                f"{_score(test['ece'])}, {_score(test['ece_one_clip'])} for one recording at a time.")
+    if record.train.calibrate:
         return ("The probabilities are temperature-scaled, the temperature fitted on speakers held out from the "
                 "training folds." + measured + " On other corpora and recording conditions they can still be "
                 "overconfident.")
     return "The probabilities are the model's outputs, not calibrated confidences." + measured
 
 
-def family_descriptions(features: dict) -> list[str]:
-    """Each feature family of the bundle with the statistics taken over its frames (the encoder: per layer)."""
-    own = [family for family in features.get("families", []) if family != "whisper"]
+def family_descriptions(features: FeatureParams) -> list[str]:
+    """Each feature family with the statistics taken over its frames (the encoder: per layer)."""
+    own = [family for family in features.families if family != "whisper"]
     parts = []
-    if "whisper" in features.get("families", []):
-        whisper = features.get("whisper", {})
-        layers = whisper.get("layers", "all")
+    if "whisper" in features.families:
+        layers = features.whisper.layers
         named = "every layer" if layers == "all" else "layers " + ", ".join(map(str, layers))
-        parts.append(f"Whisper's encoder, {named}: {', '.join(whisper.get('stats', []))} of each layer's frames")
+        parts.append(f"Whisper's encoder, {named}: {', '.join(features.whisper.stats)} of each layer's frames")
     if own:
-        parts.append(f"{', '.join(own)}: {', '.join(features.get('stats', []))} over frames of an STFT (n_fft "
-                     f"{features.get('n_fft', '?')}, hop {features.get('hop_length', '?')})")
+        parts.append(f"{', '.join(own)}: {', '.join(features.stats)} over frames of an STFT (n_fft "
+                     f"{features.n_fft}, hop {features.hop_length})")
     return parts
 
 
-def frames_text(features: dict) -> str:
+def frames_text(features: FeatureParams) -> str:
     """What the per-file statistics keep of how the voice changes over time."""
-    stats = set(features.get("stats", [])) if any(f != "whisper" for f in features.get("families", [])) else set()
-    if "whisper" in features.get("families", []):
-        stats |= set(features.get("whisper", {}).get("stats", []))
+    stats = set(features.stats) if any(f != "whisper" for f in features.families) else set()
+    if "whisper" in features.families:
+        stats |= set(features.whisper.stats)
     if stats == {"mean"}:
         return "Features are averages over the whole file: how the voice changes over time is not used."
     return ("Features summarise each file by statistics over its frames: their spread and trend are kept, but not "
             "the order of events within the recording.")
 
 
-def weights_lines(info: dict) -> list[str]:
-    """One line per pretrained encoder the features come from: its weights' origin, licence and digest, and
-    the digest of each layer's model derived from them."""
-    lines = []
-    for name, weights in info.get("weights", {}).items():
-        lines.append(f"- Pretrained encoder `{name}` (`features.{name}.model: {weights['model']}`): {weights['source']}; "
-                     f"weights SHA-256 `{weights['sha256']}`.")
-        lines += [f"  - layer {layer}: its model, cut down from these weights, SHA-256 `{digest}`."
-                  for layer, digest in weights.get("layers", {}).items()]
-    return lines
+def weights_lines(record: ModelRecord) -> list[str]:
+    """For whisper features: the weights' origin and digest, and the digest of each layer's model derived
+    from them."""
+    weights = record.whisper_weights
+    if weights is None:
+        return []
+    return [f"- Pretrained encoder `whisper` (`features.whisper.model: {weights.model}`): {weights.source}; "
+            f"weights SHA-256 `{weights.sha256}`.",
+            *(f"  - layer {layer}: its model, cut down from these weights, SHA-256 `{digest}`."
+              for layer, digest in weights.layers.items())]
 
 
-def model_card(info: dict) -> str:
-    """The MODEL_CARD.md text for a complete bundle's ``info``."""
-    classes = info["classes"]
-    data = info.get("data", {})
-    train = info.get("train", {})
-    features = info.get("features", {})
-    test = info.get("metrics", {}).get("test", {})
-    crossval = info.get("metrics", {}).get("crossval", {})
-    demo = data.get("source") == "demo"
-    corpus = "the synthetic demo corpus: generated signals, not speech" if demo else \
-        CORPUS_NOTES.get(data.get("dataset"), data.get("dataset", "an unnamed corpus"))
+def data_lines(record: ModelRecord, corpus: str) -> list[str]:
+    data = record.data
+    return [
+        f"- Source: `{data.source}` ({data.dataset} naming convention): {corpus}.",
+        f"- Training: {data.train_files} files from {len(data.train_speakers)} speakers "
+        f"({', '.join(data.train_speakers)}).",
+        f"- Content hash of the training files (SHA-256 over their sorted audio hashes): `{data.train_sha256}`.",
+        f"- Audio: decoded to mono at {record.audio.sample_rate} Hz; features: {len(record.feature_columns)} numbers "
+        f"per file ({'; '.join(family_descriptions(record.features))}).",
+        *weights_lines(record),
+    ]
+
+
+def metrics_lines(record: ModelRecord) -> list[str]:
+    test, crossval = record.metrics["test"], record.metrics["crossval"]
     lines = [
-        "# Model card: speech emotion recognition",
+        f"Test set: {test['test_files']} files. Chance UAR is {1 / len(record.classes):.3f}. Expected accuracy "
+        "depends on how many recordings of a speaker come together: `ser predict` and the page normalise a "
+        "speaker by their own recordings, so one recording alone scores lower (the one-recording row).",
         "",
-        "Written by the `bundle` stage from `model.json`; regenerate it with `dvc repro`, do not edit it.",
+        "| measure | test set | cross-validation (mean ± std) |",
+        "| --- | --- | --- |",
+        *(f"| {name} | {_score(test[key])} | {crossval[key + '_mean']:.3f} ± {crossval[key + '_std']:.3f} |"
+          for key, name in SCORE_ROWS),
+        f"| ROC AUC, macro one-vs-rest | {_score(test['roc_auc_macro'])} | n/a |",
+        f"| expected calibration error (10 bins; one recording) | {_score(test['ece'])} "
+        f"({_score(test['ece_one_clip'])}) | n/a |",
         "",
-        "## Intended use",
-        "",
-        f"Research and teaching: label a short recording of one speaker with one of {len(classes)} emotions "
-        f"({', '.join(classes)}), as the emotion is *portrayed*, with `ser predict`. Not for decisions about "
-        "people (hiring, health, security, policing): it recognises acted portrayals, not what anyone feels.",
-        "",
-        "## Data",
-        "",
-        f"- Source: `{data.get('source', '?')}` ({data.get('dataset', '?')} naming convention): {corpus}.",
-        f"- Training: {data.get('train_files', '?')} files from {len(data.get('train_speakers', []))} speakers "
-        f"({', '.join(map(str, data.get('train_speakers', [])))}).",
-        f"- Content hash of the training files (SHA-256 over their sorted audio hashes): `{data.get('train_sha256', '?')}`.",
-        f"- Audio: decoded to mono at {info.get('audio', {}).get('sample_rate', '?')} Hz; features: "
-        f"{len(info.get('feature_columns', []))} numbers per file ({'; '.join(family_descriptions(features))}).",
-        *weights_lines(info),
-        "",
-        "## Model",
-        "",
-        f"scikit-learn pipeline `{info.get('estimator', '?')}`, trained with "
-        + ", ".join(f"{key} {_param(value)}" for key, value in train.items()
-                    if key not in MODEL_KEYS or key == train.get("model")) + " (`train` in params.yaml).",
-        "",
-        normalization_text(info),
-        "",
-        "## Evaluation protocol",
-        "",
-        protocol_text(info),
+        "| emotion | recall | precision | test files |",
+        "| --- | --- | --- | --- |",
     ]
-    if crossval:
-        lines.append(f"Cross-validation: {crossval.get('folds', '?')} folds over all selected files, "
-                     f"grouped by {'speaker' if crossval.get('by') == 'speaker' else 'nothing (random folds)'}.")
-    lines += ["", "## Metrics", ""]
-    if test:
-        lines += [
-            f"Test set: {test.get('test_files', '?')} files. Chance UAR is {1 / len(classes):.3f}. Expected accuracy "
-            "depends on how many recordings of a speaker come together: `ser predict` and the page normalise a "
-            "speaker by their own recordings, so one recording alone scores lower (the one-recording row).",
-            "",
-            "| measure | test set | cross-validation (mean ± std) |",
-            "| --- | --- | --- |",
-        ]
-        for key, name in (("accuracy", "accuracy"), ("uar", "UAR (balanced accuracy), many recordings of a speaker"),
-                          ("uar_one_clip", "UAR, one recording at a time"), ("f1_macro", "macro F1")):
-            cv = (f"{crossval[key + '_mean']:.3f} ± {crossval[key + '_std']:.3f}"
-                  if key + "_mean" in crossval else "n/a")
-            lines.append(f"| {name} | {_score(test.get(key))} | {cv} |")
-        lines.append(f"| ROC AUC, macro one-vs-rest | {_score(test.get('roc_auc_macro'))} | n/a |")
-        lines.append(f"| expected calibration error (10 bins; one recording) | {_score(test.get('ece'))} "
-                     f"({_score(test.get('ece_one_clip'))}) | n/a |")
-        per_class = test.get("per_class", {})
-        if per_class:
-            lines += ["", "| emotion | recall | precision | test files |", "| --- | --- | --- | --- |"]
-            lines += [f"| {c} | {_score(per_class[c].get('recall'))} | {_score(per_class[c].get('precision'))} "
-                      f"| {per_class[c].get('support', '?')} |" for c in classes if c in per_class]
-    else:
-        lines.append("Not evaluated: this bundle carries no metrics.")
-    lines += [
-        "",
-        "## Limits",
-        "",
-    ]
-    if demo:
-        lines.append("- **Trained on synthetic signals, not speech.** Its predictions on real recordings mean "
-                     "nothing; it exists so the pipeline runs offline. Train on a real corpus for real use.")
-    lines += [
+    per_class = test["per_class"]
+    return lines + [f"| {c} | {_score(per_class[c]['recall'])} | {_score(per_class[c]['precision'])} "
+                    f"| {per_class[c]['support']} |" for c in record.classes if c in per_class]
+
+
+def limits_lines(record: ModelRecord, corpus: str) -> list[str]:
+    test, shared = speaker_overlap(record)
+    synthetic = ["- **Trained on synthetic signals, not speech.** Its predictions on real recordings mean "
+                 "nothing; it exists so the pipeline runs offline. Train on a real corpus for real use."]
+    return [
+        *(synthetic if record.data.source == "demo" else []),
         "- Acted speech: actors portraying emotions on cue, clean studio audio, one speaker per file. Spontaneous, "
         "noisy, overlapping, telephone-band or far-field speech was not tested and will score lower.",
         f"- Language and voices: trained and tested only on {corpus}. Other languages, accents, children's "
         "and older voices were not tested.",
-        f"- Only these {len(classes)} emotions exist for the model: any recording gets one of them, even if it "
-        "expresses none. " + calibration_text(info),
+        f"- Only these {len(record.classes)} emotions exist for the model: any recording gets one of them, even if "
+        "it expresses none. " + calibration_text(record),
         "- " + ("Speaker-independent test: the numbers above estimate accuracy on new voices of the same corpus."
-                if speaker_overlap(info)[0] and not speaker_overlap(info)[1] else
-                "The test set shares speakers with training: expect lower accuracy on new voices."),
-        "- " + frames_text(features),
-        "",
-        "## Versions",
-        "",
-        ", ".join(f"{name} {v}" for name, v in info.get("versions", {}).items()) + ".",
-        "",
+                if test and not shared else "The test set shares speakers with training: expect lower accuracy on "
+                                            "new voices."),
+        "- " + frames_text(record.features),
     ]
+
+
+def model_card(record: ModelRecord) -> str:
+    """The MODEL_CARD.md text for a complete bundle's record (one with ``metrics``)."""
+    if record.metrics is None:
+        raise ValueError("a model card needs the metrics of the complete bundle (the bundle stage's record)")
+    train, classes = record.train, record.classes
+    corpus = ("the synthetic demo corpus: generated signals, not speech" if record.data.source == "demo"
+              else CORPUS_NOTES[record.data.dataset])
+    trained_with = ", ".join(f"{key} {_param(value)}" for key, value in asdict(train).items()
+                             if key not in MODEL_KEYS or key == train.model)
+    crossval = record.metrics["crossval"]
+    sections = {
+        "Intended use": [
+            f"Research and teaching: label a short recording of one speaker with one of {len(classes)} emotions "
+            f"({', '.join(classes)}), as the emotion is *portrayed*, with `ser predict`. Not for decisions about "
+            "people (hiring, health, security, policing): it recognises acted portrayals, not what anyone feels."],
+        "Data": data_lines(record, corpus),
+        "Model": [f"scikit-learn pipeline `{record.estimator}`, trained with {trained_with} (`train` in params.yaml).",
+                  "", normalization_text(record)],
+        "Evaluation protocol": [
+            protocol_text(record),
+            f"Cross-validation: {crossval['folds']} folds over all selected files, grouped by "
+            f"{'speaker' if crossval['by'] == 'speaker' else 'nothing (random folds)'}."],
+        "Metrics": metrics_lines(record),
+        "Limits": limits_lines(record, corpus),
+        "Versions": [", ".join(f"{name} {v}" for name, v in record.versions.items()) + "."],
+    }
+    lines = ["# Model card: speech emotion recognition", "",
+             "Written by the `bundle` stage from `model.json`; regenerate it with `dvc repro`, do not edit it.", ""]
+    for title, body in sections.items():
+        lines += [f"## {title}", "", *body, ""]
     return "\n".join(lines)

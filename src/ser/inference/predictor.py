@@ -19,7 +19,7 @@ import numpy as np
 from ser.corpus.audio import AudioError, load_audio
 from ser.errors import SerError
 from ser.features.extractor import NOT_FINITE
-from ser.inference.bundle import BundleError, load_bundle, speaker_reference
+from ser.inference.bundle import BundleError, ModelRecord, load_bundle
 from ser.inference.inputs import Failure
 
 if TYPE_CHECKING:
@@ -62,7 +62,8 @@ class Prediction:
 
 
 class Predictor:
-    """A loaded bundle and the feature extractor its ``model.json`` describes (``ser.load`` returns one).
+    """A loaded bundle and the feature extractor its ``model.json`` describes (``ser.load`` returns one): ``model``,
+    its :class:`~ser.inference.bundle.ModelRecord` ``record``, and its ``classes``.
 
     Parameters
     ----------
@@ -76,8 +77,8 @@ class Predictor:
     ----------
     model : sklearn.pipeline.Pipeline
         The fitted model, loaded by skops with only the types the bundle is allowed to hold.
-    info : dict
-        The bundle's ``model.json``.
+    record : ser.inference.bundle.ModelRecord
+        The bundle's ``model.json``, validated.
     classes : list of str
         The emotions the model tells apart, in the order of its probabilities.
     extractor : ser.features.extractor.FeatureExtractor
@@ -94,10 +95,10 @@ class Predictor:
 
         with warnings.catch_warnings():  # version_warning says it in one line instead
             warnings.simplefilter("ignore", InconsistentVersionWarning)
-            self.model, self.info = load_bundle(model_dir)
-        self.classes: list[str] = list(self.info["classes"])
-        self.extractor, self.order = _extractor_for(self.info, Path(model_dir) / "model.json")
-        self.max_seconds = max_seconds or _bundle_max_seconds(self.info)
+            self.model, self.record = load_bundle(model_dir)
+        self.classes: list[str] = list(self.record.classes)
+        self.extractor, self.order = _extractor_for(self.record, Path(model_dir) / "model.json")
+        self.max_seconds = max_seconds or self.record.audio.max_seconds
 
     @property
     def sample_rate(self) -> int:
@@ -207,7 +208,7 @@ class Predictor:
     @property
     def normalization(self) -> str:
         """``speaker`` when the model expects each speaker's features standardised by that speaker's statistics."""
-        return self.info.get("normalize", "none")
+        return self.record.normalize
 
     def speaker_of(self, path: str) -> str | None:
         """The speaker id in a file's name, by the naming convention of the model's corpus.
@@ -225,7 +226,7 @@ class Predictor:
         """
         from ser.corpus.conventions import CONVENTIONS, Convention
 
-        convention = CONVENTIONS.get(self.info.get("data", {}).get("dataset"))
+        convention = CONVENTIONS.get(self.record.data.dataset)
         if not isinstance(convention, Convention):  # a manifest corpus: names carry no speaker
             return None
         try:
@@ -266,7 +267,7 @@ class Predictor:
         tuple of numpy.ndarray
             ``(mean, std)``, each of shape ``(n_features,)``: what a speaker with few recordings is shrunk toward.
         """
-        return speaker_reference(self.info)
+        return self.record.speaker_reference.arrays()
 
 
 def _check_speech(samples: np.ndarray, sample_rate: int) -> None:
@@ -292,54 +293,33 @@ def _progress(paths: list[str], shown: bool):
     return progress_bar(paths, desc="predict")
 
 
-def _bundle_max_seconds(info: dict) -> float:
-    """The longest recording the bundle's ``audio.max_seconds`` admits (the current default for older bundles)."""
-    from ser.config import AudioParams
-
-    stored = info.get("audio", {}).get("max_seconds")
-    return float(stored) if isinstance(stored, (int, float)) and stored > 0 else AudioParams().max_seconds
-
-
-def _extractor_for(info: dict, info_path: Path):
+def _extractor_for(record: ModelRecord, info_path: Path):
     """The extractor for the bundle's audio and feature params, and the index putting its output in column order."""
-    from ser.config import FEATURE_EXECUTION_KEYS, FeatureParams, ParamError
     from ser.features.extractor import FeatureExtractor
 
-    try:
-        stored = {k: v for k, v in info["features"].items() if k not in FEATURE_EXECUTION_KEYS}
-        sample_rate = info["audio"]["sample_rate"]
-        columns = list(info["feature_columns"])
-        params = FeatureParams(**stored)
-    except (KeyError, TypeError, AttributeError) as error:
-        raise BundleError(f"{info_path} lacks or mis-states the feature configuration ({type(error).__name__}: "
-                          f"{error}); it may come from another version of ser: retrain with dvc repro") from None
-    except ParamError as error:
-        problem = str(error).removeprefix("params.yaml: ")
-        raise BundleError(f"{info_path}: {problem}; retrain with dvc repro") from None
-    if "whisper" in params.families:
-        _check_weights(info, params.whisper, info_path)
-    extractor = FeatureExtractor(params, sample_rate)
+    if "whisper" in record.features.families:
+        _check_weights(record, info_path)
+    extractor = FeatureExtractor(record.features, record.audio.sample_rate)
     index = {name: i for i, name in enumerate(extractor.names)}
-    missing = [c for c in columns if c not in index]
+    missing = [c for c in record.feature_columns if c not in index]
     if missing:
         raise BundleError(f"{info_path} expects features this version of ser does not compute ({missing[:3]}...); "
                           "retrain with dvc repro")
-    return extractor, np.array([index[c] for c in columns])
+    return extractor, np.array([index[c] for c in record.feature_columns])
 
 
-def _check_weights(info: dict, whisper_params, info_path: Path) -> None:
+def _check_weights(record: ModelRecord, info_path: Path) -> None:
     """Refuse encoder weights, or encoder layers, other than those the model was trained on (its features would
     mean something else): the base weights' digest, the set of layers and each layer's derived model."""
     from ser.features.weights import layer_digests, resolve_model
 
-    trained = info.get("weights", {}).get("whisper", {})
+    trained, whisper_params = record.whisper_weights, record.features.whisper
     folder, found = resolve_model(whisper_params.model)
-    if trained.get("sha256") != found:
-        raise BundleError(f"{info_path}: the model was trained on whisper weights with sha256 {trained.get('sha256')}, "
+    if trained.sha256 != found:
+        raise BundleError(f"{info_path}: the model was trained on whisper weights with sha256 {trained.sha256}, "
                           f"but features.whisper.model {whisper_params.model!r} has sha256 {found}; give the weights it "
                           "was trained with, or retrain with dvc repro")
-    derived = layer_digests(folder, whisper_params.layers)
-    recorded = trained.get("layers", {})
+    derived, recorded = layer_digests(folder, whisper_params.layers), trained.layers
     if sorted(derived, key=int) != sorted(recorded, key=int):
         raise BundleError(f"{info_path}: the model was trained on whisper layers {sorted(recorded, key=int)}, but its "
                           f"features ask for layers {sorted(derived, key=int)}; the bundle is inconsistent: retrain "
@@ -350,11 +330,11 @@ def _check_weights(info: dict, whisper_params, info_path: Path) -> None:
                           "model was trained on (another version of ser?); retrain with dvc repro")
 
 
-def version_warning(info: dict) -> str | None:
+def version_warning(record: ModelRecord) -> str | None:
     """A one-line warning when the running scikit-learn differs from the one that trained the model."""
     import sklearn
 
-    trained = info.get("versions", {}).get("scikit-learn")
+    trained = record.versions.get("scikit-learn")
     if trained and trained != sklearn.__version__:
         return (f"warning: the model was trained with scikit-learn {trained}, this is {sklearn.__version__}; "
                 "if predictions look wrong, retrain with dvc repro")

@@ -46,6 +46,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ser.corpus.audio import AudioError, probe
 from ser.errors import printable, shorten
+from ser.inference.bundle import with_digest
 from ser.inference.inputs import Failure
 from ser.inference.predictor import Prediction, Predictor
 
@@ -126,7 +127,7 @@ def create_app(predictor: Predictor, max_body_bytes: int, *, body_timeout: float
 
     @app.get("/model", summary="The bundle's model.json: classes, configuration, training data, metrics")
     def model() -> dict:
-        return predictor.info
+        return with_digest(predictor.record.as_dict())  # as model.json stores it
 
     @app.post("/predict", summary="Predict the emotion of each uploaded recording",
               responses={408: {"description": "The body did not arrive within the body timeout"},

@@ -60,6 +60,11 @@ class TemperatureScaled(ClassifierMixin, BaseEstimator):
         self.classifier_ = clone(self.classifier).fit(X, y)
         return self
 
+    @property
+    def n_features_in_(self) -> int:
+        """How many features the fitted classifier takes."""
+        return self.classifier_.n_features_in_
+
     def predict_proba(self, X) -> np.ndarray:
         return temper(self.classifier_.predict_proba(X), self.temperature_)
 
