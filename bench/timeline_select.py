@@ -22,7 +22,7 @@ import numpy as np
 from common import PROJECT, add_json_output, report  # bench/common.py
 from ser.config import load_params
 from ser.features.table import feature_columns, read_split_table
-from ser.inference.bundle import ModelRecord, SpeakerReference, read_info, save_bundle
+from ser.inference.bundle import SpeakerReference, load_bundle, save_bundle
 from ser.inference.predictor import Predictor
 from ser.modeling.model import build_model, fit_model
 from ser.modeling.normalize import normalize, reference_statistics
@@ -50,8 +50,8 @@ def inner_model(run: Path, params, speakers: list[str], folder: Path) -> Predict
     model = fit_model(build_model(params.train, columns), normalize(features, who, params.train.normalize),
                       train["emotion"].to_numpy(), who)
     mean, std = reference_statistics(features, who)
-    record = ModelRecord.from_dict(read_info(run / "data/model"))
-    save_bundle(folder, model, dataclasses.replace(record, speaker_reference=SpeakerReference(mean, std),
+    _, record = load_bundle(run / "data/model")
+    save_bundle(folder, model, dataclasses.replace(record, speaker_reference=SpeakerReference(mean.tolist(), std.tolist()),
                                                    model_sha256=None))
     return Predictor(folder)
 

@@ -23,7 +23,7 @@ import numpy as np
 from common import PROJECT, add_json_output, report  # bench/common.py
 from ser.config import load_params
 from ser.corpus.audio import load_audio
-from ser.inference.bundle import ModelRecord, SpeakerReference, read_info, save_bundle
+from ser.inference.bundle import SpeakerReference, save_bundle
 from ser.inference.predictor import Predictor
 from ser.modeling.model import build_model, fit_model
 from ser.modeling.normalize import normalize, reference_statistics
@@ -66,11 +66,11 @@ def main() -> None:
         speakers += [clip.speaker] * len(rows)
     X, y, who = np.vstack(blocks), np.array(labels), np.array(speakers)
     print(f"{len(X)} rows ({args.rows}) from {len(train)} training clips", flush=True)
-    record = ModelRecord.from_dict(read_info(args.run / "data/model"))
+    record = clip_model.record
     columns = list(record.feature_columns)
     model = fit_model(build_model(params.train, columns), normalize(X, who, params.train.normalize), y, who)
     mean, std = reference_statistics(X, who)
-    record = dataclasses.replace(record, speaker_reference=SpeakerReference(mean, std), model_sha256=None)
+    record = dataclasses.replace(record, speaker_reference=SpeakerReference(mean.tolist(), std.tolist()), model_sha256=None)
     evaluation = dataclasses.replace(params.timeline.eval, recordings=args.recordings)
     recordings = list(build_recordings(test_clips(args.run), evaluation, SAMPLE_RATE))
     results = {}
