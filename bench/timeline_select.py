@@ -51,8 +51,8 @@ def inner_model(run: Path, params, speakers: list[str], folder: Path) -> Predict
                       train["emotion"].to_numpy(), who)
     mean, std = reference_statistics(features, who)
     _, record = load_bundle(run / "data/model")
-    save_bundle(folder, model, dataclasses.replace(record, speaker_reference=SpeakerReference(mean.tolist(), std.tolist()),
-                                                   model_sha256=None))
+    reference = SpeakerReference(mean.tolist(), std.tolist())
+    save_bundle(folder, model, dataclasses.replace(record, speaker_reference=reference, model_sha256=None))
     return Predictor(folder)
 
 

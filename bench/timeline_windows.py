@@ -70,7 +70,8 @@ def main() -> None:
     columns = list(record.feature_columns)
     model = fit_model(build_model(params.train, columns), normalize(X, who, params.train.normalize), y, who)
     mean, std = reference_statistics(X, who)
-    record = dataclasses.replace(record, speaker_reference=SpeakerReference(mean.tolist(), std.tolist()), model_sha256=None)
+    reference = SpeakerReference(mean.tolist(), std.tolist())
+    record = dataclasses.replace(record, speaker_reference=reference, model_sha256=None)
     evaluation = dataclasses.replace(params.timeline.eval, recordings=args.recordings)
     recordings = list(build_recordings(test_clips(args.run), evaluation, SAMPLE_RATE))
     results = {}
