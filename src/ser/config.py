@@ -8,13 +8,15 @@ What only a corpus can tell (whether ``data.dataset``'s corpus has an emotion, w
 ``data.source`` is an archive a checksum can pin) :mod:`ser.corpus` checks when ingest
 starts, before it downloads or reads anything: ser.corpus imports this module, never the reverse.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 
@@ -44,18 +46,23 @@ def _choice(key: str, value: Any, allowed: Iterable[str]) -> str:
 
 
 def _integer(key: str, value: Any, *, low: int | None = None, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or (low is not None and value < low) \
-            or (high is not None and value > high):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or (low is not None and value < low)
+        or (high is not None and value > high)
+    ):
         bound = f" in [{low}, {high}]" if high is not None else f" >= {low}" if low is not None else ""
         raise ParamError(key, f"got {value!r}; allowed: an integer{bound}")
     return value
 
 
-def _number(key: str, value: Any, *, low: float, high: float | None = None,
-            low_open: bool = False, high_open: bool = False) -> float:
+def _number(
+    key: str, value: Any, *, low: float, high: float | None = None, low_open: bool = False, high_open: bool = False
+) -> float:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     if ok:
-        ok = (value > low if low_open else value >= low)
+        ok = value > low if low_open else value >= low
         if high is not None:
             ok = ok and (value < high if high_open else value <= high)
     if not ok:
@@ -138,8 +145,12 @@ class AudioParams:
 def _names(key: str, value, allowed: tuple[str, ...]) -> tuple[str, ...]:
     """A non-empty list of distinct names from ``allowed``."""
     names = (value,) if isinstance(value, str) else value
-    if not names or not isinstance(names, (list, tuple)) or len(set(names)) != len(names) \
-            or any(name not in allowed for name in names):
+    if (
+        not names
+        or not isinstance(names, (list, tuple))
+        or len(set(names)) != len(names)
+        or any(name not in allowed for name in names)
+    ):
         raise ParamError(key, f"got {value!r}; allowed: a list of distinct names from {', '.join(allowed)}")
     return tuple(names)
 
@@ -156,17 +167,26 @@ class WhisperParams:
 
     def __post_init__(self):
         if not isinstance(self.model, str) or not self.model:
-            raise ParamError("features.whisper.model", f"got {self.model!r}; allowed: base, or the path of a "
-                                                       "CTranslate2 Whisper folder")
+            raise ParamError(
+                "features.whisper.model",
+                f"got {self.model!r}; allowed: base, or the path of a CTranslate2 Whisper folder",
+            )
         _choice("features.whisper.compute_type", self.compute_type, WHISPER_COMPUTE_TYPES)
         _boolean("features.whisper.padded", self.padded)
         object.__setattr__(self, "stats", _names("features.whisper.stats", self.stats, FEATURE_STATS))
         if self.layers != "all":
             layers = (self.layers,) if isinstance(self.layers, int) else self.layers
-            if not isinstance(layers, (list, tuple)) or not layers or len(set(layers)) != len(layers) or any(
-                    isinstance(layer, bool) or not isinstance(layer, int) or layer < 1 for layer in layers):
-                raise ParamError("features.whisper.layers", f"got {self.layers!r}; allowed: all, or a list of distinct "
-                                                            "layer numbers from 1 (the encoder's first layer)")
+            if (
+                not isinstance(layers, (list, tuple))
+                or not layers
+                or len(set(layers)) != len(layers)
+                or any(isinstance(layer, bool) or not isinstance(layer, int) or layer < 1 for layer in layers)
+            ):
+                raise ParamError(
+                    "features.whisper.layers",
+                    f"got {self.layers!r}; allowed: all, or a list of distinct "
+                    "layer numbers from 1 (the encoder's first layer)",
+                )
             object.__setattr__(self, "layers", tuple(sorted(layers)))
 
 
@@ -201,8 +221,10 @@ class FeatureParams:
         _integer("features.workers", self.workers, low=0)
         _choice("features.executor", self.executor, ("local", "dask"))
         if self.executor == "dask" and not (isinstance(self.scheduler, str) and "://" in self.scheduler):
-            raise ParamError("features.scheduler", f"got {self.scheduler!r}; allowed with executor dask: "
-                                                   "a scheduler address such as tcp://10.0.0.5:8786")
+            raise ParamError(
+                "features.scheduler",
+                f"got {self.scheduler!r}; allowed with executor dask: a scheduler address such as tcp://10.0.0.5:8786",
+            )
 
     @property
     def min_samples(self) -> int:
@@ -247,7 +269,9 @@ def _subsection(key: str, value: Any, cls: type):
     if isinstance(value, cls):
         return value
     if not isinstance(value, dict):
-        raise ParamError(key, f"got {value!r}; allowed: a mapping with keys {', '.join(f.name for f in dataclasses.fields(cls))}")
+        raise ParamError(
+            key, f"got {value!r}; allowed: a mapping with keys {', '.join(f.name for f in dataclasses.fields(cls))}"
+        )
     known = [f.name for f in dataclasses.fields(cls)]
     for name in value:
         if name not in known:
@@ -315,10 +339,13 @@ class TrainParams:
         if isinstance(sizes, int):
             sizes = (sizes,)
         largest, most = 4096, 10  # a 3,072 x 4,096 layer and its optimiser state take about 0.4 GB per network
-        if not 0 < len(sizes) <= most or any(isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= largest
-                                             for s in sizes):
-            raise ParamError("train.hidden_layer_sizes", f"got {self.hidden_layer_sizes!r}; allowed: a list of 1 to "
-                                                         f"{most} integers from 1 to {largest:,}")
+        if not 0 < len(sizes) <= most or any(
+            isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= largest for s in sizes
+        ):
+            raise ParamError(
+                "train.hidden_layer_sizes",
+                f"got {self.hidden_layer_sizes!r}; allowed: a list of 1 to {most} integers from 1 to {largest:,}",
+            )
         object.__setattr__(self, "hidden_layer_sizes", tuple(sizes))
         _choice("train.learning_rate", self.learning_rate, ("constant", "invscaling", "adaptive"))
         _integer("train.max_iter", self.max_iter, low=1)
@@ -342,8 +369,9 @@ class EvaluateParams:
 def check_audio_for_features(audio: AudioParams, features: FeatureParams) -> None:
     """The checks across sections, for params.yaml and a bundle alike: the whisper family needs 16000 Hz."""
     if "whisper" in features.families and audio.sample_rate != 16000:
-        raise ParamError("audio.sample_rate", f"got {audio.sample_rate}; the whisper feature family "
-                                              "needs 16000 (Whisper's own rate)")
+        raise ParamError(
+            "audio.sample_rate", f"got {audio.sample_rate}; the whisper feature family needs 16000 (Whisper's own rate)"
+        )
 
 
 @dataclass(frozen=True)
@@ -361,7 +389,7 @@ class Params:
         check_audio_for_features(self.audio, self.features)
 
     @classmethod
-    def from_dict(cls, raw: dict) -> "Params":
+    def from_dict(cls, raw: dict) -> Params:
         """Build and validate from a parsed params.yaml; unknown keys are errors."""
         if not isinstance(raw, dict):
             raise ParamError("(top level)", "params.yaml must be a mapping of sections")

@@ -12,14 +12,23 @@ group of rows come from those rows only. In cross-validation each fold's trainin
 and test rows are normalised separately, so no statistic crosses from one side of a
 fold to the other, and a speaker never borrows another speaker's statistics.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 from ser.config import NORMALIZATIONS
 
-__all__ = ["NORMALIZATIONS", "normalize", "normalize_by_speaker", "normalize_each_alone", "normalize_held_out",
-           "normalize_new_speakers", "reference_statistics", "speaker_statistics"]
+__all__ = [
+    "NORMALIZATIONS",
+    "normalize",
+    "normalize_by_speaker",
+    "normalize_each_alone",
+    "normalize_held_out",
+    "normalize_new_speakers",
+    "reference_statistics",
+    "speaker_statistics",
+]
 
 # ser predict: a speaker with fewer recordings than this has statistics too noisy to use alone, so they are
 # shrunk toward the training speakers' average with the weight of SHRINK_PRIOR recordings. Measured on the
@@ -147,7 +156,7 @@ def normalize_new_speakers(X, speakers, reference: tuple[np.ndarray, np.ndarray]
         else:
             weight = len(rows) / (len(rows) + SHRINK_PRIOR)
             mean = weight * own.mean(axis=0) + (1 - weight) * reference_mean
-            std = np.sqrt(weight * own.var(axis=0) + (1 - weight) * reference_std ** 2)
+            std = np.sqrt(weight * own.var(axis=0) + (1 - weight) * reference_std**2)
             std = np.where(std > 0, std, 1.0)
         out[rows] = (own - mean) / std
     return out
