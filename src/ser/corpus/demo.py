@@ -88,26 +88,14 @@ CONSONANTS = {
 
 # The two RAVDESS statements as (onset, vowel, stressed) syllables; a pause may follow the
 # fourth ("Kids are talking | by the door").
+# fmt: off
 STATEMENTS = {
-    1: (
-        ("k", "I", True),
-        ("z", "ar", False),
-        ("t", "O", True),
-        ("k", "I", False),
-        ("b", "ai", True),
-        ("dh", "@", False),
-        ("d", "Or", True),
-    ),
-    2: (
-        ("d", "A", True),
-        ("z", "ar", False),
-        ("s", "I", True),
-        ("t", "I", False),
-        ("b", "ai", True),
-        ("dh", "@", False),
-        ("d", "Or", True),
-    ),
+    1: (("k", "I", True), ("z", "ar", False), ("t", "O", True), ("k", "I", False),
+        ("b", "ai", True), ("dh", "@", False), ("d", "Or", True)),
+    2: (("d", "A", True), ("z", "ar", False), ("s", "I", True), ("t", "I", False),
+        ("b", "ai", True), ("dh", "@", False), ("d", "Or", True)),
 }
+# fmt: on
 PHRASE_BREAK = 4
 
 
