@@ -11,6 +11,7 @@ speech) or ``both``. Each training speaker's rows are standardised together, a m
 statistics), and its timelines of the test speakers' recordings are scored for each ``--set`` setting
 (as in bench/timeline_accuracy.py), beside DIR's clip-trained model.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,7 +39,7 @@ def clip_rows(features: WindowFeatures, samples: np.ndarray, settings, rows: str
     """The training rows of one clip (none if no speech is found in it)."""
     found = []
     for start, end in stretches(speech_regions(samples, settings.vad)):
-        piece = samples[round(start * SAMPLE_RATE): round(end * SAMPLE_RATE)]
+        piece = samples[round(start * SAMPLE_RATE) : round(end * SAMPLE_RATE)]
         windows = windows_in(start, end, settings.window, settings.hop) if rows != "trimmed" else []
         if rows != "windows":
             windows.append(Window(start, end))
@@ -82,8 +83,9 @@ def main() -> None:
             for text in args.settings or [""]:
                 scores = score(predictor, recordings, setting(params.timeline, text), evaluation.collar)
                 results[f"{name}: {text or 'params.yaml'}"] = scores
-                print(f"trained on {name}", text or "params.yaml", {k: round(v, 3) for k, v in scores.items()},
-                      flush=True)
+                print(
+                    f"trained on {name}", text or "params.yaml", {k: round(v, 3) for k, v in scores.items()}, flush=True
+                )
     report({"rows": int(len(X)), "results": results}, args.json)
 
 

@@ -1,5 +1,6 @@
 """`ser timeline` and its library: speech detection on real audio, windows, smoothing, segments, the Python API
 and the command as a user runs it, with failures."""
+
 from __future__ import annotations
 
 import csv
@@ -39,9 +40,11 @@ def bundle(speech16k, tmp_path_factory) -> Path:
 def non_speech(seconds: float = 5.0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
     n = int(seconds * RATE)
-    return {"silence": (1e-5 * rng.standard_normal(n)).astype(np.float32),
-            "white noise": (0.05 * rng.standard_normal(n)).astype(np.float32),
-            "tone": tone(seconds, RATE, amplitude=0.3)[:, 0].astype(np.float32)}
+    return {
+        "silence": (1e-5 * rng.standard_normal(n)).astype(np.float32),
+        "white noise": (0.05 * rng.standard_normal(n)).astype(np.float32),
+        "tone": tone(seconds, RATE, amplitude=0.3)[:, 0].astype(np.float32),
+    }
 
 
 def recording(speech16k: Path, gap: float = 2.0) -> tuple[np.ndarray, list[tuple[float, float]]]:
@@ -136,7 +139,12 @@ def test_the_api_gives_a_timeline_or_the_failure_ser_predict_gives(bundle, speec
     assert result.duration == pytest.approx(len(samples) / RATE)
     assert result.segments == timeline_of_samples(predictor, samples, RATE, TimelineParams())
     assert json.loads(json.dumps(result.as_dict()))["segments"][0].keys() == {
-        "start", "end", "emotion", "confidence", "probabilities"}
+        "start",
+        "end",
+        "emotion",
+        "confidence",
+        "probabilities",
+    }
     broken = tmp_path / "broken.wav"
     broken.write_bytes(b"RIFF not really")
     failure = predictor.timeline(broken)
@@ -185,12 +193,15 @@ def folder(speech16k, tmp_path_factory) -> Path:
 
 
 def test_ser_timeline_csv_json_and_table_agree_and_a_broken_file_fails_alone(bundle, folder):
-    runs = {form: run_ser("timeline", str(folder), "--model", str(bundle), "--format", form)
-            for form in ("csv", "json", "table")}
+    runs = {
+        form: run_ser("timeline", str(folder), "--model", str(bundle), "--format", form)
+        for form in ("csv", "json", "table")
+    }
     for run in runs.values():
         assert run.returncode == 1
         assert [line.split(" ")[1] for line in run.stderr.splitlines() if line.startswith("error: /")] == [
-            str(folder / "d_broken.wav")]
+            str(folder / "d_broken.wav")
+        ]
     rows = list(csv.reader(io.StringIO(runs["csv"].stdout)))
     assert rows[0][:5] == ["file", "start", "end", "emotion", "confidence"]
     assert {row[0] for row in rows[1:]} == {str(folder / "a_call.wav"), str(folder / "b_call.flac")}
@@ -199,8 +210,11 @@ def test_ser_timeline_csv_json_and_table_agree_and_a_broken_file_fails_alone(bun
     timelines = [json.loads(line) for line in runs["json"].stdout.splitlines()]
     assert [t["file"] for t in timelines] == [str(folder / n) for n in ("a_call.wav", "b_call.flac", "c_tone.wav")]
     assert timelines[2]["segments"] == [] and timelines[2]["duration"] == 4.0
-    from_json = [[t["file"], f"{s['start']:.2f}", f"{s['end']:.2f}", s["emotion"], f"{s['confidence']:.3f}"]
-                 for t in timelines for s in t["segments"]]
+    from_json = [
+        [t["file"], f"{s['start']:.2f}", f"{s['end']:.2f}", s["emotion"], f"{s['confidence']:.3f}"]
+        for t in timelines
+        for s in t["segments"]
+    ]
     assert from_json == [row[:5] for row in rows[1:]]
 
 
@@ -216,8 +230,16 @@ def test_ser_timeline_exit_codes(bundle, folder):
 def test_ser_predict_on_a_tone_or_noise_says_no_speech(bundle, folder, tmp_path):
     noise = tmp_path / "noise.wav"
     sf.write(noise, non_speech()["white noise"], RATE)
-    run = run_ser("predict", str(folder / "c_tone.wav"), str(noise), str(folder / "a_call.wav"), "--model",
-                  str(bundle), "--format", "json")
+    run = run_ser(
+        "predict",
+        str(folder / "c_tone.wav"),
+        str(noise),
+        str(folder / "a_call.wav"),
+        "--model",
+        str(bundle),
+        "--format",
+        "json",
+    )
     assert run.returncode == 1
     assert [json.loads(line)["file"] for line in run.stdout.splitlines()] == [str(folder / "a_call.wav")]
     assert str(Failure(str(folder / "c_tone.wav"), NO_SPEECH)) in run.stderr
@@ -229,9 +251,11 @@ def test_a_progress_bar_counts_audio_seconds_on_a_terminal_only(bundle, folder):
     total = round(sum(sf.info(f).duration for f in files))
     pipe = run_ser("timeline", "--model", str(bundle), "--format", "csv", *files)
     assert pipe.returncode == 0 and pipe.stderr == ""
-    code, stdout, terminal = run_with_stderr_on_a_terminal(SER + ["timeline", "--model", str(bundle), "--format",
-                                                                  "csv", *files])
+    code, stdout, terminal = run_with_stderr_on_a_terminal(
+        SER + ["timeline", "--model", str(bundle), "--format", "csv", *files]
+    )
     assert code == 0 and "timeline:" in terminal and f"0/{total} " in terminal and stdout == pipe.stdout
-    code, stdout, terminal = run_with_stderr_on_a_terminal(SER + ["timeline", "--quiet", "--model", str(bundle),
-                                                                  "--format", "csv", *files])
+    code, stdout, terminal = run_with_stderr_on_a_terminal(
+        SER + ["timeline", "--quiet", "--model", str(bundle), "--format", "csv", *files]
+    )
     assert code == 0 and terminal == "" and stdout == pipe.stdout
