@@ -429,7 +429,7 @@ class TimelineParams:
     smoothing: str = "viterbi"  # of the windows' probabilities over time
     change_penalty: float = 4.0  # viterbi: the cost of a change of emotion (natural log of probability)
     median_seconds: float = 1.0  # median: the filter's length
-    uncertain: float = 0.3  # a segment whose mean top probability is lower is labelled uncertain
+    uncertain: float = 0.2  # a segment whose mean top probability is lower is labelled uncertain
     max_seconds: float = 14400  # a longer recording is refused from its header
     vad: VadParams = field(default_factory=VadParams)
     eval: TimelineEvalParams = field(default_factory=TimelineEvalParams)
