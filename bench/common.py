@@ -1,5 +1,6 @@
 """What the benchmarks share: the project root, the real files they read, timing fresh processes, how busy the
 machine was."""
+
 from __future__ import annotations
 
 import argparse
@@ -19,14 +20,21 @@ from tests.audiofiles import spread_files  # noqa: E402,F401  (the benchmarks pi
 
 def add_model_and_data(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, default=PROJECT / "model", help="bundle folder (default: model)")
-    parser.add_argument("--data", type=Path, default=PROJECT.parent / "shared" / "data" / "ravdess16k",
-                        help="folder of real audio files (searched recursively)")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=PROJECT.parent / "shared" / "data" / "ravdess16k",
+        help="folder of real audio files (searched recursively)",
+    )
 
 
 def add_json_output(parser: argparse.ArgumentParser, name: str) -> None:
-    parser.add_argument("--json", type=Path,
-                        help=f"also write the results to this JSON file (docs/results/{name}.json, "
-                             "which docs/tables.py turns into the docs' tables)")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        help=f"also write the results to this JSON file (docs/results/{name}.json, "
+        "which docs/tables.py turns into the docs' tables)",
+    )
 
 
 def report(result: dict, path: Path | None) -> None:

@@ -29,6 +29,7 @@ its check cache warm and cold. ``noop_ratio`` is the no-op at the largest size o
 no-op at the smallest (target: at most 2), ``noop_cpu_ratio`` the same in CPU seconds. ``background_cores``: how
 many cores other programs kept busy meanwhile; trust timings only when it is near 0. Last line: one JSON object.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -127,8 +128,9 @@ def ingest_peak_rss_mb(repo: DvcRepo, cold: bool) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True, help="folder of audio files (searched recursively)")
-    parser.add_argument("--repeat", type=int, default=100,
-                        help="largest replication factor (also measured: 1 and repeat/10)")
+    parser.add_argument(
+        "--repeat", type=int, default=100, help="largest replication factor (also measured: 1 and repeat/10)"
+    )
     parser.add_argument("--runs", type=int, default=3, help="no-op timings are the best of this many runs")
     parser.add_argument("--scratch", type=Path, default=Path(tempfile.gettempdir()), help="where the corpus copies go")
     args = parser.parse_args()
@@ -154,10 +156,13 @@ def main() -> None:
             plain = plain_dependency(scratch / f"plain{factor}", corpus, args.runs)
             size["plain_hash_s"], size["plain_status_s"] = plain
             result["sizes"].append(size)
-            print(f"{files:>7} files: no-op dvc repro {size['noop_repro_s']:6.2f} s "
-                  f"({size['noop_repro_cpu_s']:5.2f} s CPU), dvc status {size['status_s']:6.2f} s;"
-                  f" plain dependency: first hash {size['plain_hash_s']:6.2f} s,"
-                  f" status {size['plain_status_s']:6.2f} s", flush=True)
+            print(
+                f"{files:>7} files: no-op dvc repro {size['noop_repro_s']:6.2f} s "
+                f"({size['noop_repro_cpu_s']:5.2f} s CPU), dvc status {size['status_s']:6.2f} s;"
+                f" plain dependency: first hash {size['plain_hash_s']:6.2f} s,"
+                f" status {size['plain_status_s']:6.2f} s",
+                flush=True,
+            )
             if factor == factors[len(factors) // 2]:
                 add_new_files(corpus, originals, ADDED)
                 added = repo.dvc("repro", "features")
@@ -165,16 +170,23 @@ def main() -> None:
                 result["added_files"] = ADDED
                 result["added_stages"] = stages_run(added.stdout)
                 result["added_computed"] = int(computed[1]) if computed else None
-                print(f"+{ADDED} files at {files}: dvc repro features ran {result['added_stages']}, "
-                      f"features computed {result['added_computed']}", flush=True)
+                print(
+                    f"+{ADDED} files at {files}: dvc repro features ran {result['added_stages']}, "
+                    f"features computed {result['added_computed']}",
+                    flush=True,
+                )
         result["ingest_peak_rss_mb"] = ingest_peak_rss_mb(repo, cold=False)
         result["ingest_cold_peak_rss_mb"] = ingest_peak_rss_mb(repo, cold=True)
     result["noop_ratio"] = result["sizes"][-1]["noop_repro_s"] / result["sizes"][0]["noop_repro_s"]
     result["noop_cpu_ratio"] = result["sizes"][-1]["noop_repro_cpu_s"] / result["sizes"][0]["noop_repro_cpu_s"]
-    print(f"ingest peak RSS at {result['sizes'][-1]['files']} files: {result['ingest_peak_rss_mb']:.0f} MB "
-          f"(check cache warm), {result['ingest_cold_peak_rss_mb']:.0f} MB (cold)")
-    print(f"no-op at {result['sizes'][-1]['files']} over no-op at {result['sizes'][0]['files']}: "
-          f"{result['noop_ratio']:.2f} (wall), {result['noop_cpu_ratio']:.2f} (CPU)")
+    print(
+        f"ingest peak RSS at {result['sizes'][-1]['files']} files: {result['ingest_peak_rss_mb']:.0f} MB "
+        f"(check cache warm), {result['ingest_cold_peak_rss_mb']:.0f} MB (cold)"
+    )
+    print(
+        f"no-op at {result['sizes'][-1]['files']} over no-op at {result['sizes'][0]['files']}: "
+        f"{result['noop_ratio']:.2f} (wall), {result['noop_cpu_ratio']:.2f} (CPU)"
+    )
     if start_busy is not None:
         other = (machine_busy_seconds() - start_busy) - (own_cpu_seconds() - start_own)
         result["background_cores"] = max(0.0, other / (time.perf_counter() - start_wall))

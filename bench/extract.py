@@ -30,6 +30,7 @@ against 0.01 s fresh (docs/extraction.md). ``background_cores`` is how many core
 programs kept busy meanwhile (from /proc/stat): on a shared machine, trust the ratios
 of a run only when it is near 0. The last line printed is one JSON object.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,12 +51,11 @@ import soundfile as sf
 import yaml
 from threadpoolctl import threadpool_limits
 
-from ser.features import whisper
-from ser.corpus.audio import load_audio
-from ser.config import FeatureParams
-from ser.features.batch import extract_features, resolve_workers
-
 from common import add_json_output, machine_busy_seconds, report  # bench/common.py (puts the project on sys.path)
+from ser.config import FeatureParams
+from ser.corpus.audio import load_audio
+from ser.features import whisper
+from ser.features.batch import extract_features, resolve_workers
 from tests.featuresets import NOTEBOOK_FEATURES
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -74,8 +74,17 @@ def catalog_rows(data: Path, repeat: int) -> list[dict]:
     """Manifest-like rows; each replicate gets its own content key so nothing is shared."""
     files = sorted(p for p in data.rglob("*") if p.suffix.lower() in (".wav", ".flac", ".ogg"))
     digests = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
-    return [{"file": f"{r}/{p.name}", "path": str(p), "speaker": "00", "emotion": "unknown",
-             "sha256": f"{digests[p][:56]}{r:08d}"} for r in range(repeat) for p in files]
+    return [
+        {
+            "file": f"{r}/{p.name}",
+            "path": str(p),
+            "speaker": "00",
+            "emotion": "unknown",
+            "sha256": f"{digests[p][:56]}{r:08d}",
+        }
+        for r in range(repeat)
+        for p in files
+    ]
 
 
 def notebook_way(paths: list[str]) -> None:
@@ -96,8 +105,11 @@ def floor(paths: list[str], n_fft: int = 2048, hop: int = 512) -> None:
 
 def own_cpu_seconds() -> float:
     """CPU seconds of this process and the child processes it has waited for."""
-    return sum(getattr(resource.getrusage(who), field) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
-               for field in ("ru_utime", "ru_stime"))
+    return sum(
+        getattr(resource.getrusage(who), field)
+        for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+        for field in ("ru_utime", "ru_stime")
+    )
 
 
 def timed(function, *args) -> float:
@@ -112,8 +124,15 @@ def project_extract(rows: list[dict], workers: int, scratch: Path, cache: Path |
     Only the ``extract_features`` call is timed, not the set-up or the removal of the fresh cache.
     """
     with tempfile.TemporaryDirectory(dir=scratch) as fresh:
-        return timed(extract_features, rows, replace(NOTEBOOK_FEATURES, workers=workers), 16000, Path(fresh) / "out.parquet",
-                     cache or Path(fresh) / "cache", workers)
+        return timed(
+            extract_features,
+            rows,
+            replace(NOTEBOOK_FEATURES, workers=workers),
+            16000,
+            Path(fresh) / "out.parquet",
+            cache or Path(fresh) / "cache",
+            workers,
+        )
 
 
 def whisper_costs(rows: list[dict], scratch: Path) -> dict:
@@ -131,10 +150,15 @@ def whisper_costs(rows: list[dict], scratch: Path) -> dict:
             return timed(extract_features, sample, params, 16000, Path(fresh) / "out.parquet", Path(fresh) / "cache", 1)
 
     family_s, last_s = family(WHISPER), family(LAST_LAYER)
-    return {"whisper_files": len(sample), "whisper_layers": list(encoder.layers),
-            "whisper_per_file_s": family_s / len(sample), "whisper_floor_per_file_s": floor_s / len(sample),
-            "whisper_over_floor": family_s / floor_s, "whisper_last_layer_per_file_s": last_s / len(sample),
-            "whisper_over_last_layer": family_s / last_s}
+    return {
+        "whisper_files": len(sample),
+        "whisper_layers": list(encoder.layers),
+        "whisper_per_file_s": family_s / len(sample),
+        "whisper_floor_per_file_s": floor_s / len(sample),
+        "whisper_over_floor": family_s / floor_s,
+        "whisper_last_layer_per_file_s": last_s / len(sample),
+        "whisper_over_last_layer": family_s / last_s,
+    }
 
 
 def run_stage(rows: list[dict], scratch: Path, cache: Path, name: str, notebook: bool) -> tuple[float, float]:
@@ -146,8 +170,18 @@ def run_stage(rows: list[dict], scratch: Path, cache: Path, name: str, notebook:
     if notebook:  # the notebook's 180 features instead of params.yaml's
         params["features"].update(families=list(NOTEBOOK_FEATURES.families), stats=list(NOTEBOOK_FEATURES.stats))
     (scratch / "params.yaml").write_text(yaml.safe_dump(params))
-    stage = [sys.executable, str(PROJECT / "stages/features.py"), "--params", str(scratch / "params.yaml"),
-             "--catalog", str(manifest), "--out", str(scratch / f"{name}.parquet"), "--cache", str(cache)]
+    stage = [
+        sys.executable,
+        str(PROJECT / "stages/features.py"),
+        "--params",
+        str(scratch / "params.yaml"),
+        "--catalog",
+        str(manifest),
+        "--out",
+        str(scratch / f"{name}.parquet"),
+        "--cache",
+        str(cache),
+    ]
     # A fresh parent process, so the peak RSS is that of the stage and its workers only
     # (this process's own forked workers would otherwise count too).
     command = [sys.executable, "-c", MEASURE_CHILD, *stage]
@@ -163,13 +197,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True, help="folder of audio files (searched recursively)")
     parser.add_argument("--repeat", type=int, default=1, help="replicate the file list N times")
-    parser.add_argument("--incremental", type=int, default=0,
-                        help="also time adding K new files to an extracted corpus")
-    parser.add_argument("--stage-features", choices=("params", "notebook"), default="params",
-                        help="features the stage runs extract: params.yaml's (default) or the notebook's 180")
+    parser.add_argument(
+        "--incremental", type=int, default=0, help="also time adding K new files to an extracted corpus"
+    )
+    parser.add_argument(
+        "--stage-features",
+        choices=("params", "notebook"),
+        default="params",
+        help="features the stage runs extract: params.yaml's (default) or the notebook's 180",
+    )
     add_json_output(parser, "extract")
-    parser.add_argument("--scratch", type=Path, default=PROJECT / ".cache" / "bench",
-                        help="where the caches and tables of the runs go (default: beside the stage's own cache)")
+    parser.add_argument(
+        "--scratch",
+        type=Path,
+        default=PROJECT / ".cache" / "bench",
+        help="where the caches and tables of the runs go (default: beside the stage's own cache)",
+    )
     args = parser.parse_args()
     args.scratch.mkdir(parents=True, exist_ok=True)
     rows = catalog_rows(args.data, args.repeat)
@@ -200,8 +243,9 @@ def main() -> None:
                 warm = scratch / "cache-in-process"
                 project_extract(rows[: -args.incremental], workers, scratch, warm)
                 result["incremental_in_process_s"] = project_extract(rows, workers, scratch, warm)
-                result["incremental_in_process_over_full"] = (result["incremental_in_process_s"]
-                                                              / result["all_workers_s"])
+                result["incremental_in_process_over_full"] = (
+                    result["incremental_in_process_s"] / result["all_workers_s"]
+                )
             cache = scratch / "cache-incremental"
             run_stage(rows[: -args.incremental], scratch, cache, "before", notebook)
             added_s, _ = run_stage(rows, scratch, cache, "after", notebook)
@@ -212,14 +256,32 @@ def main() -> None:
         other = (machine_busy_seconds() - start_busy) - (own_cpu_seconds() - start_own)
         result["background_cores"] = max(0.0, other / (time.perf_counter() - start_wall))
     print(f"{'files':>24} {result['files']}")
-    for key in ("ref_s", "ref_pinned_s", "one_worker_s", "all_workers_s", "floor_s", "stage_full_s",
-                "stage_incremental_s", "incremental_in_process_s"):
+    for key in (
+        "ref_s",
+        "ref_pinned_s",
+        "one_worker_s",
+        "all_workers_s",
+        "floor_s",
+        "stage_full_s",
+        "stage_incremental_s",
+        "incremental_in_process_s",
+    ):
         if key in result:
             print(f"{key:>24} {result[key]:8.3f} s   ({result['files'] / result[key]:7.1f} files/s)")
-    for key in ("whisper_per_file_s", "whisper_floor_per_file_s", "whisper_over_floor", "whisper_last_layer_per_file_s",
-                "whisper_over_last_layer",
-                "speedup_one_worker", "speedup_all_workers", "over_floor", "incremental_over_full",
-                "incremental_in_process_over_full", "peak_rss_mb", "background_cores"):
+    for key in (
+        "whisper_per_file_s",
+        "whisper_floor_per_file_s",
+        "whisper_over_floor",
+        "whisper_last_layer_per_file_s",
+        "whisper_over_last_layer",
+        "speedup_one_worker",
+        "speedup_all_workers",
+        "over_floor",
+        "incremental_over_full",
+        "incremental_in_process_over_full",
+        "peak_rss_mb",
+        "background_cores",
+    ):
         if key in result:
             print(f"{key:>24} {result[key]:8.3f}")
     report(result, args.json)

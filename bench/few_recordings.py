@@ -10,6 +10,7 @@ set is printed for each n, for three ways of standardising (and none): the speak
 statistics shrunk toward the training speakers' average (what ``ser predict`` does below
 ``SHRINK_BELOW`` recordings), and the training average alone. The last line is JSON.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,8 +67,10 @@ def main() -> None:
     print(f"{'n':>4} {'own':>7} {'shrunk':>7}")
     for n in COUNTS:
         print(f"{n:>4} {result['own'].get(n, float('nan')):7.3f} {result['shrunk'][n]:7.3f}")
-    print(f"training average alone, n = 1: {result['reference_only']:.3f}; every recording of the speaker: "
-          f"{result['all_own']:.3f}; no standardisation: {result['unnormalised']:.3f}")
+    print(
+        f"training average alone, n = 1: {result['reference_only']:.3f}; every recording of the speaker: "
+        f"{result['all_own']:.3f}; no standardisation: {result['unnormalised']:.3f}"
+    )
     report(result, args.json)
 
 

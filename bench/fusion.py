@@ -12,6 +12,7 @@ cross-validation on the other speakers only (``--inner-folds`` folds of speakers
 nested UAR is an honest figure for "pick the best of the four"; the plain
 leave-one-speaker-out UAR of each is printed beside it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,8 +46,12 @@ def candidates(columns: list[str], params) -> dict:
         raise SystemExit(f"params.yaml's features give blocks {list(blocks)}; this compares exactly two")
     (first, first_columns), (second, second_columns) = blocks.items()
     everything = list(range(len(columns)))
-    subsets = {f"{first} alone": (first_columns, "equal"), f"{second} alone": (second_columns, "equal"),
-               "both, every column equal": (everything, "columns"), "both, every block equal": (everything, "equal")}
+    subsets = {
+        f"{first} alone": (first_columns, "equal"),
+        f"{second} alone": (second_columns, "equal"),
+        "both, every column equal": (everything, "columns"),
+        "both, every block equal": (everything, "equal"),
+    }
     result = {}
     for name, (indices, weighting) in subsets.items():
         train = replace(params.train, blocks=weighting)
@@ -61,24 +66,42 @@ def main() -> None:
     parser.add_argument("--cache", default=str(ROOT / ".cache/features"), help="per-file feature cache")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--jobs", type=int, default=2, help="parallel fits")
-    parser.add_argument("--inner-folds", type=int, default=3,
-                        help="folds of speakers that choose each outer fold's candidate")
+    parser.add_argument(
+        "--inner-folds", type=int, default=3, help="folds of speakers that choose each outer fold's candidate"
+    )
     parser.add_argument("--out", help="write the full result as JSON here")
     args = parser.parse_args()
 
     started = time.monotonic()
     params = load_params(args.params)
-    manifest = ingest(args.data, CONVENTIONS["ravdess"], "all", sample_rate=params.audio.sample_rate,
-                      min_samples=params.features.min_samples).catalog
+    manifest = ingest(
+        args.data,
+        CONVENTIONS["ravdess"],
+        "all",
+        sample_rate=params.audio.sample_rate,
+        min_samples=params.features.min_samples,
+    ).catalog
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "features.parquet"
-        extract_features(manifest.to_dict("records"), params.features, params.audio.sample_rate, out, args.cache,
-                         workers=args.workers)
+        extract_features(
+            manifest.to_dict("records"),
+            params.features,
+            params.audio.sample_rate,
+            out,
+            args.cache,
+            workers=args.workers,
+        )
         table = pd.read_parquet(out)
     columns = feature_columns(table)
     grid = candidates(columns, params)
-    result = nested_leave_one_speaker_out(grid, table[columns].to_numpy(), table["emotion"].to_numpy(),
-                                          table["speaker"].to_numpy(), inner_folds=args.inner_folds, n_jobs=args.jobs)
+    result = nested_leave_one_speaker_out(
+        grid,
+        table[columns].to_numpy(),
+        table["emotion"].to_numpy(),
+        table["speaker"].to_numpy(),
+        inner_folds=args.inner_folds,
+        n_jobs=args.jobs,
+    )
     result.update(seconds=round(time.monotonic() - started, 1), files=len(table), inner_folds=args.inner_folds)
     print_result(result, table, grid)
     if args.out:

@@ -31,6 +31,7 @@ header is a 256 MB GNU long name. Then, on 127.0.0.1:
 Without a bundle at ``--model`` one is trained on ``--data`` as the tests train theirs (tests/bundles.py).
 The last line printed is one JSON object.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,12 +48,20 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
+
 from common import add_json_output, add_model_and_data, report, spread_files
 from serve import rss_mb
-
 from tests.archives import awkward_zips, long_header_tar
-from tests.audiofiles import (copy_good_files, deep_folder, remove_tree, write_absurd_header_flac, write_ghz_wav,
-                              write_gsm_wav, write_long_flac, write_loud_wav)
+from tests.audiofiles import (
+    copy_good_files,
+    deep_folder,
+    remove_tree,
+    write_absurd_header_flac,
+    write_ghz_wav,
+    write_gsm_wav,
+    write_long_flac,
+    write_loud_wav,
+)
 from tests.bundles import pad_info, rewrite_info, train_bundle
 from tests.dvcrepo import DvcRepo
 from tests.servers import ServeProcess
@@ -93,8 +102,9 @@ def concurrent_long_uploads(model: Path, flac: Path, uploads: int = 8) -> dict:
 
         def upload(_) -> tuple[int, float]:
             start = time.perf_counter()
-            response = requests.post(f"{server.url}/predict", timeout=600,
-                                     files=[("file", (flac.name, flac.read_bytes(), "audio/flac"))])
+            response = requests.post(
+                f"{server.url}/predict", timeout=600, files=[("file", (flac.name, flac.read_bytes(), "audio/flac"))]
+            )
             return response.status_code, round(time.perf_counter() - start, 3)
 
         watcher = threading.Thread(target=watch)
@@ -104,24 +114,50 @@ def concurrent_long_uploads(model: Path, flac: Path, uploads: int = 8) -> dict:
         time.sleep(0.2)
         done.set()
         watcher.join()
-        return {"flac_kb": round(flac.stat().st_size / 1024, 1), "statuses": [s for s, _ in answers],
-                "seconds_max": max(t for _, t in answers), "rss_idle_mb": round(idle, 1),
-                "rss_peak_mb": round(peak, 1), "rss_growth_mb": round(peak - idle, 1),
-                "health_checks": len(health), "health_all_ok": all(ok for _, ok in health),
-                "health_slowest_s": round(max(t for t, _ in health), 3)}
+        return {
+            "flac_kb": round(flac.stat().st_size / 1024, 1),
+            "statuses": [s for s, _ in answers],
+            "seconds_max": max(t for _, t in answers),
+            "rss_idle_mb": round(idle, 1),
+            "rss_peak_mb": round(peak, 1),
+            "rss_growth_mb": round(peak - idle, 1),
+            "health_checks": len(health),
+            "health_all_ok": all(ok for _, ok in health),
+            "health_slowest_s": round(max(t for t, _ in health), 3),
+        }
     finally:
         server.stop()
 
 
 def absurd_header_predict(model: Path, real: list[Path], absurd: Path) -> dict:
     """Measurement 2a: ``ser predict`` on real files and the absurd-header FLAC."""
-    run = subprocess.run([sys.executable, "-m", "ser", "predict", "--model", str(model), "--format", "json",
-                          *map(str, real), str(absurd)], capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ser",
+            "predict",
+            "--model",
+            str(model),
+            "--format",
+            "json",
+            *map(str, real),
+            str(absurd),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     failures = [line for line in run.stderr.splitlines() if line.startswith(f"error: {absurd}")]
-    return {"returncode": run.returncode, "real_files": len(real), "printed": len(run.stdout.splitlines()),
-            "failure_lines": len(failures),
-            "failure": failures[0].removeprefix(f"error: {absurd} ") if failures else None,
-            "traceback": "Traceback" in run.stderr, "flac_kb": round(absurd.stat().st_size / 1024, 1)}
+    return {
+        "returncode": run.returncode,
+        "real_files": len(real),
+        "printed": len(run.stdout.splitlines()),
+        "failure_lines": len(failures),
+        "failure": failures[0].removeprefix(f"error: {absurd} ") if failures else None,
+        "traceback": "Traceback" in run.stderr,
+        "flac_kb": round(absurd.stat().st_size / 1024, 1),
+    }
 
 
 def absurd_header_pipeline(data: Path, absurd: Path, folder: Path) -> dict:
@@ -135,16 +171,23 @@ def absurd_header_pipeline(data: Path, absurd: Path, folder: Path) -> dict:
     shutil.copyfile(absurd, bad)
     (folder / "repo").mkdir()
     repo = DvcRepo(folder / "repo")
-    repo.set_params(data={"source": str(corpus), "emotions": ["neutral", "calm"]},
-                    features={"families": ["mfcc"], "stats": ["mean"]}, train={"model": "logreg"})
+    repo.set_params(
+        data={"source": str(corpus), "emotions": ["neutral", "calm"]},
+        features={"families": ["mfcc"], "stats": ["mean"]},
+        train={"model": "logreg"},
+    )
     repo.commit("corpus")
     start = time.perf_counter()
     repo.dvc("exp", "run", "features")
     seconds = time.perf_counter() - start
     features = pd.read_parquet(repo.root / "data/features.parquet", columns=["path"])
     rejected = pd.read_csv(repo.root / "data/rejected.csv", dtype=str)
-    return {"real_files": len(good), "featurised": len(features), "seconds": round(seconds, 1),
-            "rejected": dict(zip(rejected["path"].map(lambda p: Path(p).name), rejected["reason"]))}
+    return {
+        "real_files": len(good),
+        "featurised": len(features),
+        "seconds": round(seconds, 1),
+        "rejected": dict(zip(rejected["path"].map(lambda p: Path(p).name), rejected["reason"])),
+    }
 
 
 def awkward_archives(data: Path, folder: Path) -> dict:
@@ -157,16 +200,23 @@ def awkward_archives(data: Path, folder: Path) -> dict:
     for name, (archive, _) in awkward_zips(data, folder / "zips").items():
         out = folder / "out" / name.replace(" ", "_")
         refused = extract_archive(archive, out, limits)
-        found[name] = {"written": sum(1 for p in out.rglob("*") if p.is_file()),
-                       "refused": {r.entry: r.reason for r in refused}}
+        found[name] = {
+            "written": sum(1 for p in out.rglob("*") if p.is_file()),
+            "refused": {r.entry: r.reason for r in refused},
+        }
     return found
 
 
 def long_name_tar(folder: Path) -> dict:
     """Measurement 4: the 256 MB long-name .tar.gz extracted in a fresh process."""
     archive = long_header_tar(folder / "long-name.tar.gz", 256 << 20)
-    run = subprocess.run([sys.executable, "-c", TAR_PROBE, str(archive), str(folder / "tar-out")],
-                         capture_output=True, text=True, timeout=600, check=True)
+    run = subprocess.run(
+        [sys.executable, "-c", TAR_PROBE, str(archive), str(folder / "tar-out")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
     return {"archive_kb": round(archive.stat().st_size / 1024, 1), **json.loads(run.stdout)}
 
 
@@ -209,12 +259,17 @@ def held_connections(model: Path, idle: int = 200, slow: int = 64, seconds: floa
         for sock in silent:
             sock.close()
         early = [latency for at, latency, _ in probes if at < 9.0]  # before any header timeout (10 s) could act
-        return {"idle": idle, "slow": slow, "health_probes": len(probes),
-                "health_statuses": sorted({status for _, _, status in probes}),
-                "health_slowest_s_all_open": round(max(early), 3),
-                "health_slowest_s": round(max(latency for _, latency, _ in probes), 3),
-                "idle_closed_by_server": closed, "slow_closed_by_server": len(closed_after),
-                "slow_closed_after_s": round(min(closed_after), 1) if closed_after else None}
+        return {
+            "idle": idle,
+            "slow": slow,
+            "health_probes": len(probes),
+            "health_statuses": sorted({status for _, _, status in probes}),
+            "health_slowest_s_all_open": round(max(early), 3),
+            "health_slowest_s": round(max(latency for _, latency, _ in probes), 3),
+            "idle_closed_by_server": closed,
+            "slow_closed_by_server": len(closed_after),
+            "slow_closed_after_s": round(min(closed_after), 1) if closed_after else None,
+        }
     finally:
         stop.set()
         server.stop()
@@ -224,27 +279,55 @@ def hostile_batch(folder: Path, data: Path) -> dict[str, Path]:
     """The hostile files of measurement 6, and a real file 1,200 folders deep."""
     deep = deep_folder(folder / "deep", 1200)
     shutil.copyfile(spread_files(data, 8)[-1], deep / "deep.wav")  # not one of the corpus's good files
-    return {"gsm": write_gsm_wav(folder / "gsm.wav"), "loud 1e20": write_loud_wav(folder / "loud.wav", 1e20),
-            "loud 3e38": write_loud_wav(folder / "loud38.wav", 3e38), "ghz": write_ghz_wav(folder / "ghz.wav"),
-            "deep": deep / "deep.wav"}
+    return {
+        "gsm": write_gsm_wav(folder / "gsm.wav"),
+        "loud 1e20": write_loud_wav(folder / "loud.wav", 1e20),
+        "loud 3e38": write_loud_wav(folder / "loud38.wav", 3e38),
+        "ghz": write_ghz_wav(folder / "ghz.wav"),
+        "deep": deep / "deep.wav",
+    }
 
 
 def hostile_batch_predict(model: Path, real: list[Path], batch: dict[str, Path], folder: Path) -> dict:
     """Measurement 6a: ``ser predict`` on real files, the hostile ones and the deep folder; then one POST of them."""
     hostile = [path for kind, path in batch.items() if kind != "deep"]
-    run = subprocess.run([sys.executable, "-m", "ser", "predict", "--model", str(model), "--format", "json",
-                          *map(str, real + hostile), str(folder / "deep")], capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ser",
+            "predict",
+            "--model",
+            str(model),
+            "--format",
+            "json",
+            *map(str, real + hostile),
+            str(folder / "deep"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     failures = [line.removeprefix("error: ") for line in run.stderr.splitlines() if line.startswith("error: ")]
-    figures = {"ser_predict": {"returncode": run.returncode, "real_files": len(real) + 1,
-                               "rows": len(run.stdout.splitlines()), "failure_lines": failures,
-                               "traceback": "Traceback" in run.stderr}}
+    figures = {
+        "ser_predict": {
+            "returncode": run.returncode,
+            "real_files": len(real) + 1,
+            "rows": len(run.stdout.splitlines()),
+            "failure_lines": failures,
+            "traceback": "Traceback" in run.stderr,
+        }
+    }
     server = ServeProcess(model)
     try:
         parts = [("file", (path.name, path.read_bytes(), "audio/wav")) for path in real + list(batch.values())]
         response = requests.post(f"{server.url}/predict", files=parts, timeout=600)
         body = response.json()
-        figures["post_predict"] = {"status": response.status_code, "parts": len(parts),
-                                   "part_statuses": [part.get("status", 200) for part in body["predictions"]]}
+        figures["post_predict"] = {
+            "status": response.status_code,
+            "parts": len(parts),
+            "part_statuses": [part.get("status", 200) for part in body["predictions"]],
+        }
     finally:
         server.stop()
     return figures
@@ -264,16 +347,27 @@ def hostile_batch_pipeline(data: Path, batch: dict[str, Path], folder: Path) -> 
         shutil.copyfile(path, target)
     (folder / "repo").mkdir()
     repo = DvcRepo(folder / "repo")
-    repo.set_params(data={"source": str(corpus), "emotions": ["neutral", "calm"]},
-                    features={"families": ["mfcc"], "stats": ["mean"]}, train={"model": "logreg"})
+    repo.set_params(
+        data={"source": str(corpus), "emotions": ["neutral", "calm"]},
+        features={"families": ["mfcc"], "stats": ["mean"]},
+        train={"model": "logreg"},
+    )
     repo.commit("corpus")
     run = repo.dvc("exp", "run", "features", check=False)
     features = pd.read_parquet(repo.root / "data/features.parquet", columns=["path"]) if run.returncode == 0 else []
     rejected = pd.read_csv(repo.root / "data/rejected.csv", dtype=str) if run.returncode == 0 else pd.DataFrame()
-    return {"returncode": run.returncode, "real_files": len(good) + 1, "featurised": len(features),
-            "traceback": "Traceback" in run.stdout + run.stderr,
-            "rejected": dict(zip(rejected.get("path", pd.Series(dtype=str)).map(lambda p: Path(p).name[-12:]),
-                                 rejected.get("reason", pd.Series(dtype=str))))}
+    return {
+        "returncode": run.returncode,
+        "real_files": len(good) + 1,
+        "featurised": len(features),
+        "traceback": "Traceback" in run.stdout + run.stderr,
+        "rejected": dict(
+            zip(
+                rejected.get("path", pd.Series(dtype=str)).map(lambda p: Path(p).name[-12:]),
+                rejected.get("reason", pd.Series(dtype=str)),
+            )
+        ),
+    }
 
 
 def default_model_feature_seconds(folder: Path, seconds: tuple[int, ...] = (59, 119)) -> dict:
@@ -303,10 +397,14 @@ def constant_flac_delay(model: Path, normal: Path, folder: Path, *args: str, len
     flac = write_long_flac(folder / "constant.flac", length)
     server = ServeProcess(model, *args)
     try:
+
         def post(paths: list[Path]) -> tuple[int, float, list]:
             began = time.perf_counter()
-            response = requests.post(f"{server.url}/predict", timeout=900,
-                                     files=[("file", (p.name, p.read_bytes(), "audio/flac")) for p in paths])
+            response = requests.post(
+                f"{server.url}/predict",
+                timeout=900,
+                files=[("file", (p.name, p.read_bytes(), "audio/flac")) for p in paths],
+            )
             statuses = [part.get("status", 200) for part in response.json().get("predictions", [])]
             return response.status_code, round(time.perf_counter() - began, 3), statuses
 
@@ -317,11 +415,18 @@ def constant_flac_delay(model: Path, normal: Path, folder: Path, *args: str, len
             time.sleep(0.5)
             during = pool.submit(post, [normal]).result()
             answers = [future.result() for future in heavy]
-        return {"server_args": " ".join(args) or "defaults", "flac_seconds": length,
-                "flac_kb": round(flac.stat().st_size / 1024, 1),
-                "normal_alone_s": alone, "normal_during_s": during[1], "normal_status": during[0],
-                "flac_requests": [{"status": status, "seconds": seconds, "parts_predicted": parts.count(200)}
-                                  for status, seconds, parts in answers]}
+        return {
+            "server_args": " ".join(args) or "defaults",
+            "flac_seconds": length,
+            "flac_kb": round(flac.stat().st_size / 1024, 1),
+            "normal_alone_s": alone,
+            "normal_during_s": during[1],
+            "normal_status": during[0],
+            "flac_requests": [
+                {"status": status, "seconds": seconds, "parts_predicted": parts.count(200)}
+                for status, seconds, parts in answers
+            ],
+        }
     finally:
         server.stop()
 
@@ -339,19 +444,29 @@ runpy.run_module("ser", run_name="__main__")
 def hostile_bundles(model: Path, audio: Path, folder: Path) -> dict:
     """Measurement 8: ``ser predict`` on ``audio`` with each hostile copy of ``model``: exit code, seconds, peak
     memory (``VmHWM``, read by the process itself at exit) and the lines it printed."""
-    damages = {"sample_rate_1e8": lambda b: rewrite_info(b, lambda info: info["audio"].update(sample_rate=10**8)),
-               "model_json_300mb": lambda b: pad_info(b, 300 << 20)}
+    damages = {
+        "sample_rate_1e8": lambda b: rewrite_info(b, lambda info: info["audio"].update(sample_rate=10**8)),
+        "model_json_300mb": lambda b: pad_info(b, 300 << 20),
+    }
     found = {}
     for name, damage in damages.items():
         copy = Path(shutil.copytree(model, folder / name))
         damage(copy)
         start = time.perf_counter()
-        run = subprocess.run([sys.executable, "-c", PREDICT_PROBE, str(folder / "peak_kb"), "predict", "--model",
-                              str(copy), str(audio)], capture_output=True, text=True, timeout=600)
+        run = subprocess.run(
+            [sys.executable, "-c", PREDICT_PROBE, str(folder / "peak_kb"), "predict", "--model", str(copy), str(audio)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         lines = (run.stdout + run.stderr).splitlines()
-        found[name] = {"returncode": run.returncode, "seconds": round(time.perf_counter() - start, 2),
-                       "peak_mb": int((folder / "peak_kb").read_text()) // 1024, "lines": len(lines),
-                       "first_line": lines[0].replace(str(folder), "$TMP") if lines else ""}
+        found[name] = {
+            "returncode": run.returncode,
+            "seconds": round(time.perf_counter() - start, 2),
+            "peak_mb": int((folder / "peak_kb").read_text()) // 1024,
+            "lines": len(lines),
+            "first_line": lines[0].replace(str(folder), "$TMP") if lines else "",
+        }
         shutil.rmtree(copy)
     return found
 
@@ -360,8 +475,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_model_and_data(parser)
     add_json_output(parser, "hostile")
-    parser.add_argument("--only", type=int, nargs="+", choices=range(1, 9), metavar="N",
-                        help="run only these measurements (numbered as above; default: all)")
+    parser.add_argument(
+        "--only",
+        type=int,
+        nargs="+",
+        choices=range(1, 9),
+        metavar="N",
+        help="run only these measurements (numbered as above; default: all)",
+    )
     args = parser.parse_args()
     wanted = set(args.only or range(1, 9))
     with tempfile.TemporaryDirectory(prefix="ser-hostile-") as scratch:
@@ -371,19 +492,27 @@ def main() -> None:
         batch = hostile_batch(folder / "batch", args.data)
         normal = spread_files(args.data, 1)[0]
         measurements = {
-            1: ("serve_hour_flac_x8", lambda: concurrent_long_uploads(
-                model, write_long_flac(folder / "hour.flac", 3600, sample_rate=16000))),
+            1: (
+                "serve_hour_flac_x8",
+                lambda: concurrent_long_uploads(model, write_long_flac(folder / "hour.flac", 3600, sample_rate=16000)),
+            ),
             2: ("predict_absurd_header", lambda: absurd_header_predict(model, spread_files(args.data, 4), absurd)),
             3: ("awkward_zips", lambda: awkward_archives(args.data, folder)),
             4: ("long_name_tar_gz", lambda: long_name_tar(folder)),
             5: ("held_connections", lambda: held_connections(model)),
-            6: ("hostile_batch", lambda: hostile_batch_predict(model, spread_files(args.data, 4), batch,
-                                                               folder / "batch")),
-            7: ("constant_flacs", lambda: [constant_flac_delay(model, normal, folder),
-                                           constant_flac_delay(model, normal, folder, length=59),
-                                           constant_flac_delay(model, normal, folder, "--max-seconds", "120",
-                                                               "--max-request-seconds", "120"),
-                                           default_model_feature_seconds(folder)]),
+            6: (
+                "hostile_batch",
+                lambda: hostile_batch_predict(model, spread_files(args.data, 4), batch, folder / "batch"),
+            ),
+            7: (
+                "constant_flacs",
+                lambda: [
+                    constant_flac_delay(model, normal, folder),
+                    constant_flac_delay(model, normal, folder, length=59),
+                    constant_flac_delay(model, normal, folder, "--max-seconds", "120", "--max-request-seconds", "120"),
+                    default_model_feature_seconds(folder),
+                ],
+            ),
             8: ("predict_hostile_bundle", lambda: hostile_bundles(model, normal, folder)),
         }
         pipelines = {
@@ -401,6 +530,7 @@ def main() -> None:
         if "long_name_tar_gz" in figures:
             figures["long_name_tar_gz"]["message"] = figures["long_name_tar_gz"]["message"].replace(str(folder), "$TMP")
     report(figures, args.json)
+
 
 if __name__ == "__main__":
     main()

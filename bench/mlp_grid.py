@@ -10,6 +10,7 @@ per-fold UAR of leave-one-speaker-out cross-validation, computed exactly as the
 crossvalidate stage computes it with ``evaluate.cv_folds`` equal to the number of
 speakers (``--columns`` restricts the features to one block). The docs' MLP rows come from it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,7 +36,7 @@ def main() -> None:
     parser.add_argument("--params", default=str(ROOT / "params.yaml"))
     parser.add_argument("--columns", default="all", help="all, or one feature block: whisper, handcrafted, ...")
     parser.add_argument("--jobs", type=int, default=2, help="folds fitted in parallel")
-    parser.add_argument("overrides", nargs="+", help='train overrides as JSON, e.g. \'{"alpha": 1}\'')
+    parser.add_argument("overrides", nargs="+", help="train overrides as JSON, e.g. '{\"alpha\": 1}'")
     args = parser.parse_args()
 
     table = pd.read_parquet(args.features)
@@ -48,12 +49,22 @@ def main() -> None:
     for text in args.overrides:
         train = TrainParams(**{**{f: getattr(base, f) for f in base.__dataclass_fields__}, **json.loads(text)})
         started = time.monotonic()
-        result = cross_validate_model(build_model(train, columns), table[columns].to_numpy(),
-                                      table["emotion"].to_numpy(), speakers, folds, seed=0,
-                                      normalization=train.normalize, n_jobs=args.jobs)
-        print(f"| {args.columns} | {text} | {result['uar_mean']:.3f} ± {result['uar_std']:.3f} | "
-              + " ".join(f"{v:.2f}" for v in result["uar_per_fold"]) + f" | {time.monotonic() - started:.0f} s |",
-              flush=True)
+        result = cross_validate_model(
+            build_model(train, columns),
+            table[columns].to_numpy(),
+            table["emotion"].to_numpy(),
+            speakers,
+            folds,
+            seed=0,
+            normalization=train.normalize,
+            n_jobs=args.jobs,
+        )
+        print(
+            f"| {args.columns} | {text} | {result['uar_mean']:.3f} ± {result['uar_std']:.3f} | "
+            + " ".join(f"{v:.2f}" for v in result["uar_per_fold"])
+            + f" | {time.monotonic() - started:.0f} s |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

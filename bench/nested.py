@@ -16,6 +16,7 @@ The MLP and the 6373-feature ComParE set are left out of the candidates (about 1
 fits per candidate would take hours on two cores); the queued DVC grid in the README
 measures them, and neither is the grid's best.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,7 +27,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,12 +34,12 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from ser.config import FeatureParams, TrainParams  # noqa: E402
 from ser.corpus.conventions import CONVENTIONS  # noqa: E402
-from ser.modeling.crossval import nested_leave_one_speaker_out  # noqa: E402
-from ser.names import FEATURE_STATS  # noqa: E402
+from ser.corpus.ingest import ingest  # noqa: E402
 from ser.features.batch import extract_features  # noqa: E402
 from ser.features.families import feature_names  # noqa: E402
-from ser.corpus.ingest import ingest  # noqa: E402
+from ser.modeling.crossval import nested_leave_one_speaker_out  # noqa: E402
 from ser.modeling.model import build_model  # noqa: E402
+from ser.names import FEATURE_STATS  # noqa: E402
 
 OWN = ("mfcc", "mfcc_delta", "contrast", "flatness", "rolloff", "centroid", "rms", "zcr", "f0", "voicing")
 HANDCRAFTED = OWN + ("logmel", "loudness", "balance")  # the best handcrafted families (docs/accuracy.md)
@@ -93,10 +93,14 @@ def print_result(result: dict, table: pd.DataFrame, grid: dict) -> None:
     for name, scores in result["candidates"].items():
         print(f"| {name} | {scores['uar_mean']:.3f} ± {scores['uar_std']:.3f} | {chosen.get(name, 0)} |")
     best = max(result["candidates"], key=lambda n: result["candidates"][n]["uar_mean"])
-    print(f"optimistic (grid-best on the reported folds): {best}: "
-          f"{result['candidates'][best]['uar_mean']:.3f} ± {result['candidates'][best]['uar_std']:.3f}")
-    print(f"honest (nested): {result['uar_mean']:.3f} ± {result['uar_std']:.3f}; per fold: "
-          + ", ".join(f"{f['speaker']} {f['uar']:.2f} ({f['chosen']})" for f in result["folds"]))
+    print(
+        f"optimistic (grid-best on the reported folds): {best}: "
+        f"{result['candidates'][best]['uar_mean']:.3f} ± {result['candidates'][best]['uar_std']:.3f}"
+    )
+    print(
+        f"honest (nested): {result['uar_mean']:.3f} ± {result['uar_std']:.3f}; per fold: "
+        + ", ".join(f"{f['speaker']} {f['uar']:.2f} ({f['chosen']})" for f in result["folds"])
+    )
     print(f"{result['seconds']:.0f} s")
 
 
@@ -114,8 +118,9 @@ def main() -> None:
     columns = [c for c in table.columns if c not in ("file", "path", "speaker", "emotion", "sha256")]
     grid = candidates(columns, TrainParams())
     X = table[columns].to_numpy()
-    result = nested_leave_one_speaker_out(grid, X, table["emotion"].to_numpy(), table["speaker"].to_numpy(),
-                                          n_jobs=args.jobs)
+    result = nested_leave_one_speaker_out(
+        grid, X, table["emotion"].to_numpy(), table["speaker"].to_numpy(), n_jobs=args.jobs
+    )
     result["seconds"] = round(time.monotonic() - started, 1)
     result["files"] = len(table)
 

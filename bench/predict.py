@@ -21,6 +21,7 @@ level), and ``background_cores``: how many cores other programs kept busy meanwh
 (from /proc/stat); compare timings only from runs where it is near 0. The last line
 printed is one JSON object.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -75,8 +76,12 @@ def main() -> None:
         one = str(folder / sorted(p.name for p in folder.iterdir())[0])
         run(ser + [one], 1)  # warm the OS file cache and Python's bytecode caches
         result = {"files": args.files, "repeat": args.repeat}
-        for name, command in (("python", [sys.executable, "-c", "pass"]), ("ready", ready),
-                              ("one_file", ser + [one]), ("folder", ser + [str(folder)])):
+        for name, command in (
+            ("python", [sys.executable, "-c", "pass"]),
+            ("ready", ready),
+            ("one_file", ser + [one]),
+            ("folder", ser + [str(folder)]),
+        ):
             result[f"{name}_s"], result[f"{name}_cpu_s"] = run(command, args.repeat)
     result["per_file_s"] = result["folder_s"] / args.files
     result["marginal_file_s"] = (result["folder_s"] - result["one_file_s"]) / (args.files - 1)
@@ -89,12 +94,17 @@ def main() -> None:
         result["background_cores"] = max(0.0, others / (time.perf_counter() - start_wall))
 
     print(f"{'':>34} {'wall':>7}   {'CPU':>7}")
-    for key, label in (("python", "python -c pass"), ("ready", "imports + bundle loaded (ready)"),
-                       ("one_file", "ser predict, 1 file"), ("folder", f"ser predict, folder of {args.files}")):
+    for key, label in (
+        ("python", "python -c pass"),
+        ("ready", "imports + bundle loaded (ready)"),
+        ("one_file", "ser predict, 1 file"),
+        ("folder", f"ser predict, folder of {args.files}"),
+    ):
         print(f"{label:>34} {result[key + '_s']:7.3f} s {result[key + '_cpu_s']:7.3f} s")
     print(f"{'  per file':>34} {result['per_file_s']:7.3f} s")
-    print(f"{'  marginal per extra file':>34} {result['marginal_file_s']:7.3f} s "
-          f"{result['marginal_file_cpu_s']:7.3f} s")
+    print(
+        f"{'  marginal per extra file':>34} {result['marginal_file_s']:7.3f} s {result['marginal_file_cpu_s']:7.3f} s"
+    )
     print(f"{'ready / 1 file':>34} {result['ready_share_of_one_file']:7.1%}")
     if "background_cores" in result:
         print(f"{'cores busy with other programs':>34} {result['background_cores']:7.2f}")

@@ -19,6 +19,7 @@ procedure. The same procedure on all speakers gives the defaults. Also printed: 
 chosen feature set (the linear baseline, on the same outer folds), and the expected calibration error of the
 outer probabilities with and without the temperature.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,6 +66,7 @@ def set_columns(columns: list[str], layers: set[int], handcrafted: bool) -> list
     def wanted(name: str) -> bool:
         match = LAYER.match(name)
         return int(match[1]) in layers if match else handcrafted and not name.startswith("whisper_")
+
     return [i for i, name in enumerate(columns) if wanted(name)]
 
 
@@ -76,9 +78,14 @@ def candidate(params: TrainParams, columns: list[str], indices: list[int]) -> tu
 def select(columns: list[str], X, y, groups, jobs: int) -> tuple[dict, dict]:
     """Steps 1 and 2, nested: the feature sets by the proxy, then the MLP settings on the feature set chosen for
     the same held-out speaker (or, for the defaults, on every speaker)."""
-    sets = nested_leave_one_speaker_out({name: candidate(PROXY, columns, set_columns(columns, *chosen))
-                                         for name, chosen in FEATURE_SETS.items()},
-                                        X, y, groups, inner_folds=INNER_FOLDS, n_jobs=jobs)
+    sets = nested_leave_one_speaker_out(
+        {name: candidate(PROXY, columns, set_columns(columns, *chosen)) for name, chosen in FEATURE_SETS.items()},
+        X,
+        y,
+        groups,
+        inner_folds=INNER_FOLDS,
+        n_jobs=jobs,
+    )
     chosen_set = {None: sets["on_every_speaker"]["chosen"], **{f["speaker"]: f["chosen"] for f in sets["folds"]}}
 
     def mlps_on_chosen_set(held_out) -> dict:
@@ -94,49 +101,77 @@ def calibrated_probabilities(columns, X, y, groups, held_out, feature_set: str, 
     indices = set_columns(columns, *FEATURE_SETS[feature_set])
     train, test = groups != held_out, groups == held_out
     X_train, X_test = X[train][:, indices], X[test][:, indices]
-    model = fit_model(build_model(replace(MLPS[mlp], calibrate=True), [columns[i] for i in indices]),
-                      normalize(X_train, groups[train], "speaker"), y[train], groups[train])
+    model = fit_model(
+        build_model(replace(MLPS[mlp], calibrate=True), [columns[i] for i in indices]),
+        normalize(X_train, groups[train], "speaker"),
+        y[train],
+        groups[train],
+    )
     reference = reference_statistics(X_train, groups[train])
     rows = normalize_held_out(X_test, groups[test], "speaker", reference)
     together, alone = (model.predict_proba(side) for side in rows)
-    return {"probabilities": together, "probabilities_one_clip": alone, "classes": model.classes_,
-            "temperature": model[-1].temperature_, "emotions": y[test]}
+    return {
+        "probabilities": together,
+        "probabilities_one_clip": alone,
+        "classes": model.classes_,
+        "temperature": model[-1].temperature_,
+        "emotions": y[test],
+    }
 
 
 def pooled_ece(outer: list[dict], key: str, temperature_off: bool = False) -> float:
     probabilities = [temper(o[key], 1 / o["temperature"]) if temperature_off else o[key] for o in outer]
-    return expected_calibration_error(np.concatenate([o["emotions"] for o in outer]), np.vstack(probabilities),
-                                      outer[0]["classes"])
+    return expected_calibration_error(
+        np.concatenate([o["emotions"] for o in outer]), np.vstack(probabilities), outer[0]["classes"]
+    )
 
 
 def selection(columns: list[str], X, y, groups, jobs: int) -> dict:
     """The procedure's per-fold choices and scores, their summary, the calibration error and the defaults."""
     sets, mlps = select(columns, X, y, groups, jobs)
     outer = Parallel(n_jobs=jobs)(
-        delayed(calibrated_probabilities)(columns, X, y, groups, set_fold["speaker"], set_fold["chosen"],
-                                          mlp_fold["chosen"])
-        for set_fold, mlp_fold in zip(sets["folds"], mlps["folds"]))
+        delayed(calibrated_probabilities)(
+            columns, X, y, groups, set_fold["speaker"], set_fold["chosen"], mlp_fold["chosen"]
+        )
+        for set_fold, mlp_fold in zip(sets["folds"], mlps["folds"])
+    )
     folds = []
     for index, (set_fold, mlp_fold, probabilities) in enumerate(zip(sets["folds"], mlps["folds"], outer)):
         baseline = sets["candidates"][set_fold["chosen"]]  # the proxy on the chosen set: the linear baseline
-        folds.append({"speaker": set_fold["speaker"], "feature_set": set_fold["chosen"],
-                      "mlp_setting": mlp_fold["chosen"],
-                      "inner": {"feature_sets": set_fold["inner"], "mlps": mlp_fold["inner"]},
-                      "mlp": {"uar": mlp_fold["uar"], "uar_one_clip": mlp_fold["uar_one_clip"],
-                              "temperature": probabilities["temperature"]},
-                      "logreg": {"uar": baseline["uar_per_fold"][index],
-                                 "uar_one_clip": baseline["uar_one_clip_per_fold"][index]}})
+        folds.append(
+            {
+                "speaker": set_fold["speaker"],
+                "feature_set": set_fold["chosen"],
+                "mlp_setting": mlp_fold["chosen"],
+                "inner": {"feature_sets": set_fold["inner"], "mlps": mlp_fold["inner"]},
+                "mlp": {
+                    "uar": mlp_fold["uar"],
+                    "uar_one_clip": mlp_fold["uar_one_clip"],
+                    "temperature": probabilities["temperature"],
+                },
+                "logreg": {
+                    "uar": baseline["uar_per_fold"][index],
+                    "uar_one_clip": baseline["uar_one_clip_per_fold"][index],
+                },
+            }
+        )
+
     def mean_and_std(label: str, key: str) -> tuple[float, float]:
         values = [fold[label][key] for fold in folds]
         return float(np.mean(values)), float(np.std(values))
 
     summary = {label: {key: mean_and_std(label, key) for key in ("uar", "uar_one_clip")} for label in ("mlp", "logreg")}
-    ece = {"calibrated": pooled_ece(outer, "probabilities"),
-           "uncalibrated": pooled_ece(outer, "probabilities", temperature_off=True),
-           "calibrated_one_clip": pooled_ece(outer, "probabilities_one_clip"),
-           "uncalibrated_one_clip": pooled_ece(outer, "probabilities_one_clip", temperature_off=True)}
-    defaults = {"feature_set": sets["on_every_speaker"]["chosen"], "mlp": mlps["on_every_speaker"]["chosen"],
-                "inner": {"feature_sets": sets["on_every_speaker"]["inner"], "mlps": mlps["on_every_speaker"]["inner"]}}
+    ece = {
+        "calibrated": pooled_ece(outer, "probabilities"),
+        "uncalibrated": pooled_ece(outer, "probabilities", temperature_off=True),
+        "calibrated_one_clip": pooled_ece(outer, "probabilities_one_clip"),
+        "uncalibrated_one_clip": pooled_ece(outer, "probabilities_one_clip", temperature_off=True),
+    }
+    defaults = {
+        "feature_set": sets["on_every_speaker"]["chosen"],
+        "mlp": mlps["on_every_speaker"]["chosen"],
+        "inner": {"feature_sets": sets["on_every_speaker"]["inner"], "mlps": mlps["on_every_speaker"]["inner"]},
+    }
     return {"folds": folds, "summary": summary, "ece": ece, "defaults": defaults}
 
 
@@ -153,13 +188,17 @@ def main() -> None:
     folds, summary, ece, defaults = result["folds"], result["summary"], result["ece"], result["defaults"]
     print("held-out speaker: chosen feature set, chosen MLP; UAR, one-clip UAR (MLP | logistic regression)")
     for f in folds:
-        print(f"  {f['speaker']}: {f['feature_set']}, {f['mlp_setting']}; {f['mlp']['uar']:.3f}, "
-              f"{f['mlp']['uar_one_clip']:.3f} | {f['logreg']['uar']:.3f}, {f['logreg']['uar_one_clip']:.3f}")
+        print(
+            f"  {f['speaker']}: {f['feature_set']}, {f['mlp_setting']}; {f['mlp']['uar']:.3f}, "
+            f"{f['mlp']['uar_one_clip']:.3f} | {f['logreg']['uar']:.3f}, {f['logreg']['uar_one_clip']:.3f}"
+        )
     for label, name in (("mlp", "the procedure (MLP)"), ("logreg", "linear baseline (logistic regression)")):
         (uar, uar_sd), (one, one_sd) = summary[label]["uar"], summary[label]["uar_one_clip"]
         print(f"nested, {name}: UAR {uar:.3f} ± {uar_sd:.3f}, one-clip UAR {one:.3f} ± {one_sd:.3f}")
-    print("expected calibration error of the pooled outer probabilities (10 bins): " +
-          ", ".join(f"{key} {value:.3f}" for key, value in ece.items()))
+    print(
+        "expected calibration error of the pooled outer probabilities (10 bins): "
+        + ", ".join(f"{key} {value:.3f}" for key, value in ece.items())
+    )
     print(f"on every speaker, the procedure chooses: {defaults['feature_set']}, {defaults['mlp']}")
     args.out.write_text(json.dumps(result, indent=1) + "\n")
 

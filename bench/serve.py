@@ -20,6 +20,7 @@ sent, and every request has a timeout. The clients run in this process, on the s
 server, so throughput is the machine's, not the server's alone; ``load_average`` tells how busy the
 machine was with other work. The last line printed is one JSON object.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,8 +44,14 @@ LEVELS = {1: 0.15, 4: 0.25, 16: 0.60}  # concurrent clients: share of --requests
 def form(path: Path) -> tuple[bytes, str]:
     """A multipart body with the file as a part named ``file``, and its content type."""
     boundary = uuid.uuid4().hex
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{path.name}\"\r\n"
-            "Content-Type: audio/wav\r\n\r\n").encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n'
+            "Content-Type: audio/wav\r\n\r\n"
+        ).encode()
+        + path.read_bytes()
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     return body, f"multipart/form-data; boundary={boundary}"
 
 
@@ -68,8 +75,11 @@ def start_server(model: Path, timeout: float) -> tuple[subprocess.Popen, int, fl
     """The server process, its port, and the seconds until GET /health answered 200."""
     port = free_port()
     started = time.perf_counter()
-    server = subprocess.Popen([sys.executable, "-m", "ser", "serve", "--model", str(model), "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ser", "serve", "--model", str(model), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     while time.perf_counter() - started < timeout and server.poll() is None:
         try:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
@@ -79,12 +89,15 @@ def start_server(model: Path, timeout: float) -> tuple[subprocess.Popen, int, fl
         except OSError:
             time.sleep(0.01)
     server.kill()
-    raise SystemExit(f"ser serve --model {model} did not answer GET /health within {timeout} s "
-                     f"(exit code {server.wait()}); run it by hand to see why")
+    raise SystemExit(
+        f"ser serve --model {model} did not answer GET /health within {timeout} s "
+        f"(exit code {server.wait()}); run it by hand to see why"
+    )
 
 
-def run_level(port: int, bodies: list[tuple[bytes, str]], clients: int, requests: int,
-              seconds: float) -> tuple[list[float], int, float]:
+def run_level(
+    port: int, bodies: list[tuple[bytes, str]], clients: int, requests: int, seconds: float
+) -> tuple[list[float], int, float]:
     """Latencies of the successful requests, the number of errors, and the wall time of one level."""
     latencies: list[float] = []
     errors = [0]
@@ -170,14 +183,20 @@ def main() -> None:
     print(f"ser predict, one file (fresh process)  {result['ser_predict_one_file_s']:8.3f} s")
     print(f"ser serve start-up until /health 200   {result['startup_s']:8.3f} s")
     for clients in LEVELS:
-        print(f"{clients:2d} client(s): p50 {1000 * result[f'p50_{clients}_s']:7.1f} ms   "
-              f"p99 {1000 * result[f'p99_{clients}_s']:7.1f} ms   {result[f'files_per_s_{clients}']:6.1f} files/s")
+        print(
+            f"{clients:2d} client(s): p50 {1000 * result[f'p50_{clients}_s']:7.1f} ms   "
+            f"p99 {1000 * result[f'p99_{clients}_s']:7.1f} ms   {result[f'files_per_s_{clients}']:6.1f} files/s"
+        )
     print(f"files/s at saturation                  {result['files_per_s']:8.1f}")
     print(f"errors                                 {result['errors']:8d} of {result['requests']} requests")
-    print(f"server RSS before / after              {result['rss_before_mb']:8.1f} / {result['rss_after_mb']:.1f} MB "
-          f"({result['rss_growth']:+.1%})")
-    print(f"p50 at 1 client / ser predict          {result['p50_1_over_predict']:8.4f} "
-          f"(target < {1 / 20:.2f}: {'met' if result['target_met'] else 'NOT met'})")
+    print(
+        f"server RSS before / after              {result['rss_before_mb']:8.1f} / {result['rss_after_mb']:.1f} MB "
+        f"({result['rss_growth']:+.1%})"
+    )
+    print(
+        f"p50 at 1 client / ser predict          {result['p50_1_over_predict']:8.4f} "
+        f"(target < {1 / 20:.2f}: {'met' if result['target_met'] else 'NOT met'})"
+    )
     print(f"load average (1 min)                   {result['load_average']:8.2f}")
     report(result, args.json)
 

@@ -18,6 +18,7 @@ temporary folder:
 
 The last line printed is one JSON object.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -106,17 +107,30 @@ def main() -> None:
         walls = [timed(ser + [str(folder)])[0] for _ in range(args.repeat)]
         _, rss_short = timed(ser + [one])
         long_s, rss_long = timed(ser + [str(long)])
-    result = {"recordings": args.recordings, "audio_s": audio, "repeat": args.repeat,
-              "folder_s": statistics.median(walls), "real_time_factor": audio / statistics.median(walls),
-              "long_audio_s": long_audio, "long_s": long_s, "long_real_time_factor": long_audio / long_s,
-              "rss_30s_mb": rss_short, "rss_long_mb": rss_long, "rss_growth_mb": rss_long - rss_short}
+    result = {
+        "recordings": args.recordings,
+        "audio_s": audio,
+        "repeat": args.repeat,
+        "folder_s": statistics.median(walls),
+        "real_time_factor": audio / statistics.median(walls),
+        "long_audio_s": long_audio,
+        "long_s": long_s,
+        "long_real_time_factor": long_audio / long_s,
+        "rss_30s_mb": rss_short,
+        "rss_long_mb": rss_long,
+        "rss_growth_mb": rss_long - rss_short,
+    }
     if start_busy is not None:
         others = (machine_busy_seconds() - start_busy) - (children_cpu_seconds() - start_own)
         result["background_cores"] = max(0.0, others / (time.perf_counter() - start_wall))
-    print(f"ser timeline, folder of {args.recordings} x {SECONDS} s ({audio:.0f} s of audio): "
-          f"{result['folder_s']:.2f} s, {result['real_time_factor']:.1f}x real time")
-    print(f"one {long_audio / 3600:.2f} h recording: {long_s:.1f} s ({result['long_real_time_factor']:.1f}x real "
-          f"time); peak RSS {rss_long:.0f} MB against {rss_short:.0f} MB for 30 s ({result['rss_growth_mb']:+.0f} MB)")
+    print(
+        f"ser timeline, folder of {args.recordings} x {SECONDS} s ({audio:.0f} s of audio): "
+        f"{result['folder_s']:.2f} s, {result['real_time_factor']:.1f}x real time"
+    )
+    print(
+        f"one {long_audio / 3600:.2f} h recording: {long_s:.1f} s ({result['long_real_time_factor']:.1f}x real "
+        f"time); peak RSS {rss_long:.0f} MB against {rss_short:.0f} MB for 30 s ({result['rss_growth_mb']:+.0f} MB)"
+    )
     if "background_cores" in result:
         print(f"cores busy with other programs: {result['background_cores']:.2f}")
     report(result, args.json)

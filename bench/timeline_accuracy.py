@@ -9,6 +9,7 @@ and ``data/model``). Recordings are built from the test split's speakers (:mod:`
 is one setting of the ``timeline`` section scored on the same recordings; the windows' probabilities are
 computed once per distinct window, hop and speech setting. Prints one line per setting; the last line is JSON.
 """
+
 from __future__ import annotations
 
 import argparse

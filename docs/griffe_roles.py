@@ -3,6 +3,7 @@
 The docstrings name other objects as Sphinx does (:class:`Prediction`, :func:`ser.load`), which reads well in
 ``help()``; Markdown has no roles, so the page shows each target as code instead.
 """
+
 import re
 
 import griffe

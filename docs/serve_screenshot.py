@@ -1,7 +1,8 @@
 """Take docs/serve.png: the page of `ser serve` in headless Chromium after recording a file from its fake microphone.
 
-    PYTHONPATH=src python docs/serve_screenshot.py [--model model] [--audio FILE] [--out docs/serve.png]
+PYTHONPATH=src python docs/serve_screenshot.py [--model model] [--audio FILE] [--out docs/serve.png]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,8 +22,9 @@ from tests.servers import ServeProcess  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=PROJECT / "model")
-    parser.add_argument("--audio", type=Path,
-                        default=PROJECT.parent / "shared/data/ravdess16k/Actor_03/03-01-05-02-01-01-03.wav")
+    parser.add_argument(
+        "--audio", type=Path, default=PROJECT.parent / "shared/data/ravdess16k/Actor_03/03-01-05-02-01-01-03.wav"
+    )
     parser.add_argument("--out", type=Path, default=PROJECT / "docs" / "serve.png")
     args = parser.parse_args()
     server = ServeProcess(args.model)

@@ -11,7 +11,8 @@ a JSON file under docs/results/, written by the command the table's caption name
 * ``ravdess_run.json``: ``dvc exp run -S data.source=../shared/data/ravdess16k -S data.emotions=all
   -S evaluate.cv_folds=12`` in a clone, then ``python docs/tables.py --record-run <that clone>``
 * ``few_recordings.json``: ``python bench/few_recordings.py --run <that clone> --json docs/results/few_recordings.json``
-* ``extract.json``: ``python bench/extract.py --data ../shared/data/ravdess16k/Actor_01 --json docs/results/extract.json``
+* ``extract.json``: ``python bench/extract.py --data ../shared/data/ravdess16k/Actor_01
+  --json docs/results/extract.json``
 * ``predict.json``, ``serve.json``: ``python bench/predict.py`` (``bench/serve.py``) ``--model <the real-corpus run's
   model> --json docs/results/predict.json`` (``serve.json``)
 * ``vad_candidates.json``: ``python bench/vad.py --json docs/results/vad_candidates.json`` in a scratch venv holding
@@ -19,9 +20,8 @@ a JSON file under docs/results/, written by the command the table's caption name
 * ``hostile.json``: ``python bench/hostile.py --data ../shared/data/ravdess16k --json docs/results/hostile.json``
 * ``timeline.json``: after that real-corpus run (its timeline stage included), ``python docs/tables.py
   --record-timeline <that clone>``
-* ``timeline_speed.json``: ``python bench/timeline.py --model <the real-corpus run's model> --json
-  docs/results/timeline_speed.json``
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +34,10 @@ DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 RESULTS = DOCS / "results"
 MARKED = re.compile(r"(<!-- table: (?P<name>[a-z0-9-]+) -->\n)(?P<body>.*?)(<!-- /table -->)", re.S)
-RUN_KEYS = {"evaluate": ("uar", "uar_one_clip", "accuracy", "ece", "ece_one_clip", "log_loss", "test_files"),
-            "crossval": ("folds", "uar_mean", "uar_std", "uar_one_clip_mean", "uar_one_clip_std", "accuracy_mean")}
+RUN_KEYS = {
+    "evaluate": ("uar", "uar_one_clip", "accuracy", "ece", "ece_one_clip", "log_loss", "test_files"),
+    "crossval": ("folds", "uar_mean", "uar_std", "uar_one_clip_mean", "uar_one_clip_std", "accuracy_mean"),
+}
 
 
 def result(name: str) -> dict:
@@ -51,22 +53,29 @@ def hostile() -> list[str]:
     serve, predict, run = found["serve_hour_flac_x8"], found["predict_absurd_header"], found["exp_run_absurd_header"]
     zips, tar = found["awkward_zips"], found["long_name_tar_gz"]
     statuses = ", ".join(str(s) for s in sorted(set(serve["statuses"])))
-    zipped = "; ".join(f"{name}: {zip_['written']} written, {len(zip_['refused'])} refused "
-                       f"({', '.join(sorted(set(zip_['refused'].values())))})" for name, zip_ in zips.items())
-    return ["| hostile input | what happened |", "| --- | --- |",
-            f"| `ser serve`: {len(serve['statuses'])} concurrent uploads of a {serve['flac_kb']:.0f} KB one-hour "
-            f"FLAC | status {statuses}, the slowest in {serve['seconds_max']:.2f} s; resident memory "
-            f"{serve['rss_idle_mb']:.0f} MB idle, {serve['rss_peak_mb']:.0f} MB at its peak (+{serve['rss_growth_mb']:.1f}); `/health` "
-            f"{'answered every' if serve['health_all_ok'] else 'failed some of'} {serve['health_checks']} checks, "
-            f"the slowest in {serve['health_slowest_s']:.2f} s |",
-            f"| `ser predict`: {predict['real_files']} real files and a {predict['flac_kb']:.1f} KB FLAC claiming 2^36 "
-            f"samples | {predict['printed']} results printed, {predict['failure_lines']} failure line "
-            f"(\"{predict['failure']}\"), exit status {predict['returncode']} |",
-            f"| `dvc exp run` on {run['real_files']} real files and that FLAC | {run['featurised']} rows featurised, "
-            f"{len(run['rejected'])} rejected (\"{next(iter(run['rejected'].values()))}\") |",
-            f"| the two awkward zips | {zipped} |",
-            f"| a {tar['archive_kb']:.0f} KB .tar.gz with a 256 MB GNU long name | refused in {tar['seconds']:.3f} s, "
-            f"peak memory {tar['peak_mb']} MB, a message of {tar['message_chars']} characters |"]
+    zipped = "; ".join(
+        f"{name}: {zip_['written']} written, {len(zip_['refused'])} refused "
+        f"({', '.join(sorted(set(zip_['refused'].values())))})"
+        for name, zip_ in zips.items()
+    )
+    return [
+        "| hostile input | what happened |",
+        "| --- | --- |",
+        f"| `ser serve`: {len(serve['statuses'])} concurrent uploads of a {serve['flac_kb']:.0f} KB one-hour "
+        f"FLAC | status {statuses}, the slowest in {serve['seconds_max']:.2f} s; resident memory "
+        f"{serve['rss_idle_mb']:.0f} MB idle, {serve['rss_peak_mb']:.0f} MB at its peak "
+        f"(+{serve['rss_growth_mb']:.1f}); `/health` "
+        f"{'answered every' if serve['health_all_ok'] else 'failed some of'} {serve['health_checks']} checks, "
+        f"the slowest in {serve['health_slowest_s']:.2f} s |",
+        f"| `ser predict`: {predict['real_files']} real files and a {predict['flac_kb']:.1f} KB FLAC claiming 2^36 "
+        f"samples | {predict['printed']} results printed, {predict['failure_lines']} failure line "
+        f'("{predict["failure"]}"), exit status {predict["returncode"]} |',
+        f"| `dvc exp run` on {run['real_files']} real files and that FLAC | {run['featurised']} rows featurised, "
+        f'{len(run["rejected"])} rejected ("{next(iter(run["rejected"].values()))}") |',
+        f"| the two awkward zips | {zipped} |",
+        f"| a {tar['archive_kb']:.0f} KB .tar.gz with a 256 MB GNU long name | refused in {tar['seconds']:.3f} s, "
+        f"peak memory {tar['peak_mb']} MB, a message of {tar['message_chars']} characters |",
+    ]
 
 
 def headline() -> list[str]:
@@ -82,49 +91,63 @@ def headline() -> list[str]:
         f"| the defaults, {crossval['folds']}-fold leave-one-speaker-out (chosen on these folds: optimistic) | "
         f"{crossval['uar_mean']:.3f} ± {crossval['uar_std']:.3f} | "
         f"{crossval['uar_one_clip_mean']:.3f} ± {crossval['uar_one_clip_std']:.3f} |",
-        f"| the defaults, evaluate stage: {evaluate['test_files']} files of 4 held-out actors | {evaluate['uar']:.3f} | "
+        f"| the defaults, evaluate stage: {evaluate['test_files']} files of 4 held-out actors | "
+        f"{evaluate['uar']:.3f} | "
         f"{evaluate['uar_one_clip']:.3f} |",
     ]
 
 
 def selection_folds() -> list[str]:
-    rows = ["| held-out actor | feature set chosen | MLP chosen | UAR | one-clip UAR | logistic regression: UAR, one clip |",
-            "| --- | --- | --- | --- | --- | --- |"]
+    rows = [
+        "| held-out actor | feature set chosen | MLP chosen | UAR | one-clip UAR "
+        "| logistic regression: UAR, one clip |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for fold in result("selection")["folds"]:
-        rows.append(f"| {fold['speaker']} | {fold['feature_set']} | {fold['mlp_setting']} | {fold['mlp']['uar']:.3f} | "
-                    f"{fold['mlp']['uar_one_clip']:.3f} | {fold['logreg']['uar']:.3f}, {fold['logreg']['uar_one_clip']:.3f} |")
+        rows.append(
+            f"| {fold['speaker']} | {fold['feature_set']} | {fold['mlp_setting']} | {fold['mlp']['uar']:.3f} | "
+            f"{fold['mlp']['uar_one_clip']:.3f} | {fold['logreg']['uar']:.3f}, {fold['logreg']['uar_one_clip']:.3f} |"
+        )
     return rows
 
 
 def selection_scores() -> list[str]:
     inner = result("selection")["defaults"]["inner"]
     rows = ["| step | candidate | score on 3 folds of actors 01-12 |", "| --- | --- | --- |"]
-    rows += [f"| 1. feature set (logistic regression) | {name} | {score:.3f} |" for name, score in inner["feature_sets"].items()]
+    rows += [
+        f"| 1. feature set (logistic regression) | {name} | {score:.3f} |"
+        for name, score in inner["feature_sets"].items()
+    ]
     rows += [f"| 2. MLP (on the chosen set) | {name} | {score:.3f} |" for name, score in inner["mlps"].items()]
     return rows
 
 
 def calibration() -> list[str]:
     ece = result("selection")["ece"]
-    return ["| probabilities of the nested outer folds | many recordings of a speaker | one recording |",
-            "| --- | --- | --- |",
-            f"| with the fitted temperature (`train.calibrate: true`, default) | {ece['calibrated']:.3f} | "
-            f"{ece['calibrated_one_clip']:.3f} |",
-            f"| without | {ece['uncalibrated']:.3f} | {ece['uncalibrated_one_clip']:.3f} |"]
+    return [
+        "| probabilities of the nested outer folds | many recordings of a speaker | one recording |",
+        "| --- | --- | --- |",
+        f"| with the fitted temperature (`train.calibrate: true`, default) | {ece['calibrated']:.3f} | "
+        f"{ece['calibrated_one_clip']:.3f} |",
+        f"| without | {ece['uncalibrated']:.3f} | {ece['uncalibrated_one_clip']:.3f} |",
+    ]
 
 
 def extract_costs() -> list[str]:
     costs = result("extract")
-    return ["| seconds per file (one worker) | |", "| --- | --- |",
-            f"| the whisper family, layers {', '.join(map(str, costs['whisper_layers']))} (default) | "
-            f"{costs['whisper_per_file_s']:.3f} |",
-            f"| CTranslate2's encode alone for those layers (the floor) | {costs['whisper_floor_per_file_s']:.3f} |",
-            f"| the family with the last layer only (the previous default's encoder block) | "
-            f"{costs['whisper_last_layer_per_file_s']:.3f} |",
-            f"| default over floor; default over last layer only | {costs['whisper_over_floor']:.2f}; "
-            f"{costs['whisper_over_last_layer']:.2f} |",
-            f"| cores other programs kept busy meanwhile (the ratios hold; the seconds are inflated) | "
-            f"{costs['background_cores']:.2f} |"]
+    return [
+        "| seconds per file (one worker) | |",
+        "| --- | --- |",
+        f"| the whisper family, layers {', '.join(map(str, costs['whisper_layers']))} (default) | "
+        f"{costs['whisper_per_file_s']:.3f} |",
+        f"| CTranslate2's encode alone for those layers (the floor) | {costs['whisper_floor_per_file_s']:.3f} |",
+        f"| the family with the last layer only (the previous default's encoder block) | "
+        f"{costs['whisper_last_layer_per_file_s']:.3f} |",
+        f"| default over floor; default over last layer only | {costs['whisper_over_floor']:.2f}; "
+        f"{costs['whisper_over_last_layer']:.2f} |",
+        f"| cores other programs kept busy meanwhile (the ratios hold; the seconds are inflated) | "
+        f"{costs['background_cores']:.2f} |",
+    ]
 
 
 def extract_stage() -> list[str]:
@@ -134,17 +157,29 @@ def extract_stage() -> list[str]:
     def row(what: str, key: str, ratio: str = "") -> str:
         return f"| {what} | {costs[key]:.2f} | {files / costs[key]:.0f} | {ratio} |"
 
-    return [f"| what ({files} files) | seconds | files/s | ratio |", "| --- | --- | --- | --- |",
-            row("the notebook's way: three librosa calls per file, one process", "ref_s"),
-            row("ours, notebook features, 1 worker (decode, features, cache, parquet)", "one_worker_s",
-                f"`speedup_one_worker` {costs['speedup_one_worker']:.1f}"),
-            row(f"ours, notebook features, {costs['workers']} workers", "all_workers_s",
-                f"`speedup_all_workers` {costs['speedup_all_workers']:.1f}"),
-            row("floor: `soundfile.read` + one numpy STFT per file, one process", "floor_s",
-                f"`over_floor` {costs['over_floor']:.2f}"),
-            row("the features stage as DVC runs it (new process, default params: the whisper family)", "stage_full_s"),
-            f"| peak RSS of that stage (MB); cores other programs kept busy meanwhile | "
-            f"{costs['peak_rss_mb']:.0f}; {costs['background_cores']:.2f} | | |"]
+    return [
+        f"| what ({files} files) | seconds | files/s | ratio |",
+        "| --- | --- | --- | --- |",
+        row("the notebook's way: three librosa calls per file, one process", "ref_s"),
+        row(
+            "ours, notebook features, 1 worker (decode, features, cache, parquet)",
+            "one_worker_s",
+            f"`speedup_one_worker` {costs['speedup_one_worker']:.1f}",
+        ),
+        row(
+            f"ours, notebook features, {costs['workers']} workers",
+            "all_workers_s",
+            f"`speedup_all_workers` {costs['speedup_all_workers']:.1f}",
+        ),
+        row(
+            "floor: `soundfile.read` + one numpy STFT per file, one process",
+            "floor_s",
+            f"`over_floor` {costs['over_floor']:.2f}",
+        ),
+        row("the features stage as DVC runs it (new process, default params: the whisper family)", "stage_full_s"),
+        f"| peak RSS of that stage (MB); cores other programs kept busy meanwhile | "
+        f"{costs['peak_rss_mb']:.0f}; {costs['background_cores']:.2f} | | |",
+    ]
 
 
 def few_recordings() -> list[str]:
@@ -154,87 +189,115 @@ def few_recordings() -> list[str]:
     def row(label: str, values: dict, last: str = "") -> str:
         return f"| {label} | " + " | ".join(f"{values[n]:.3f}" if n in values else "—" for n in counts) + f" | {last} |"
 
-    return ["| recordings of the speaker given together (n) | " + " | ".join(counts) + " | all |",
-            "| --- | " + " | ".join("---" for _ in counts) + " | --- |",
-            row("**what `ser predict` does**: shrunk toward the training average below 10", few["shrunk"],
-                f"{few['all_own']:.3f} (evaluate's `uar`)"),
-            row("own statistics only", few["own"], f"{few['all_own']:.3f}"),
-            row("the training average alone", {counts[0]: few["reference_only"]}),
-            row("no standardisation (the model expects it)", {counts[0]: few["unnormalised"]})]
+    return [
+        "| recordings of the speaker given together (n) | " + " | ".join(counts) + " | all |",
+        "| --- | " + " | ".join("---" for _ in counts) + " | --- |",
+        row(
+            "**what `ser predict` does**: shrunk toward the training average below 10",
+            few["shrunk"],
+            f"{few['all_own']:.3f} (evaluate's `uar`)",
+        ),
+        row("own statistics only", few["own"], f"{few['all_own']:.3f}"),
+        row("the training average alone", {counts[0]: few["reference_only"]}),
+        row("no standardisation (the model expects it)", {counts[0]: few["unnormalised"]}),
+    ]
 
 
 def predict_speed() -> list[str]:
     speed = result("predict")
-    rows = [("`python -c pass` (the floor)", "python"), ("imports + bundle loaded, no audio", "ready"),
-            ("1 file", "one_file"), (f"folder of {speed['files']} files", "folder")]
-    return ["| `python -m ser predict` | wall (s) | CPU (s) |", "| --- | --- | --- |",
-            *(f"| {label} | {speed[key + '_s']:.3f} | {speed[key + '_cpu_s']:.3f} |" for label, key in rows),
-            f"| per file, folder of {speed['files']} | {speed['per_file_s']:.3f} | |",
-            f"| each extra file once running | {speed['marginal_file_s']:.3f} | {speed['marginal_file_cpu_s']:.3f} |",
-            f"| cores other programs kept busy meanwhile | {speed.get('background_cores', float('nan')):.2f} | |"]
+    rows = [
+        ("`python -c pass` (the floor)", "python"),
+        ("imports + bundle loaded, no audio", "ready"),
+        ("1 file", "one_file"),
+        (f"folder of {speed['files']} files", "folder"),
+    ]
+    return [
+        "| `python -m ser predict` | wall (s) | CPU (s) |",
+        "| --- | --- | --- |",
+        *(f"| {label} | {speed[key + '_s']:.3f} | {speed[key + '_cpu_s']:.3f} |" for label, key in rows),
+        f"| per file, folder of {speed['files']} | {speed['per_file_s']:.3f} | |",
+        f"| each extra file once running | {speed['marginal_file_s']:.3f} | {speed['marginal_file_cpu_s']:.3f} |",
+        f"| cores other programs kept busy meanwhile | {speed.get('background_cores', float('nan')):.2f} | |",
+    ]
 
 
 def serve_speed() -> list[str]:
     speed = result("serve")
     levels = sorted(int(key.split("_")[1]) for key in speed if key.startswith("p50_") and key.endswith("_s"))
-    return ["| figure | measured |", "| --- | --- |",
-            f"| `ser predict`, one file, fresh process (median of 5) | {speed['ser_predict_one_file_s']:.2f} s |",
-            f"| `ser serve` start-up, process start to `GET /health` 200 | {speed['startup_s']:.2f} s |",
-            *(f"| {n} client{'s' if n > 1 else ''}: one-file latency p50 / p99, files per second | "
-              f"{1000 * speed[f'p50_{n}_s']:.0f} ms / {1000 * speed[f'p99_{n}_s']:.0f} ms, {speed[f'files_per_s_{n}']:.1f} |"
-              for n in levels),
-            f"| errors | {speed['errors']} of {speed['requests']} |",
-            f"| server RSS after warm-up / after the requests | {speed['rss_before_mb']:.1f} MB / "
-            f"{speed['rss_after_mb']:.1f} MB ({speed['rss_growth']:+.1%}) |",
-            f"| **p50 at 1 client / `ser predict` one file** | **{speed['p50_1_over_predict']:.3f}** (target < 0.05: "
-            f"{'met' if speed['target_met'] else 'missed'}) |",
-            f"| load average at the end (2 cores) | {speed['load_average']:.2f} |"]
+    return [
+        "| figure | measured |",
+        "| --- | --- |",
+        f"| `ser predict`, one file, fresh process (median of 5) | {speed['ser_predict_one_file_s']:.2f} s |",
+        f"| `ser serve` start-up, process start to `GET /health` 200 | {speed['startup_s']:.2f} s |",
+        *(
+            f"| {n} client{'s' if n > 1 else ''}: one-file latency p50 / p99, files per second | "
+            f"{1000 * speed[f'p50_{n}_s']:.0f} ms / {1000 * speed[f'p99_{n}_s']:.0f} ms, "
+            f"{speed[f'files_per_s_{n}']:.1f} |"
+            for n in levels
+        ),
+        f"| errors | {speed['errors']} of {speed['requests']} |",
+        f"| server RSS after warm-up / after the requests | {speed['rss_before_mb']:.1f} MB / "
+        f"{speed['rss_after_mb']:.1f} MB ({speed['rss_growth']:+.1%}) |",
+        f"| **p50 at 1 client / `ser predict` one file** | **{speed['p50_1_over_predict']:.3f}** (target < 0.05: "
+        f"{'met' if speed['target_met'] else 'missed'}) |",
+        f"| load average at the end (2 cores) | {speed['load_average']:.2f} |",
+    ]
 
 
 def vad() -> list[str]:
     rows = result("vad_candidates")["detectors"] | result("vad")["detectors"]
     others = ("silence", "white noise", "pink noise", "tone 440 Hz", "chords")
-    lines = ["| detector | clean: miss / false alarm | white 20 / 10 dB: miss | pink 20 / 10 dB: miss | "
-             "babble 20 dB: miss | silence, noise, tone, chords: false alarm | x real time (1 core) |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "| detector | clean: miss / false alarm | white 20 / 10 dB: miss | pink 20 / 10 dB: miss | "
+        "babble 20 dB: miss | silence, noise, tone, chords: false alarm | x real time (1 core) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for name, row in rows.items():
-        lines.append(f"| {name} | {row['clean miss']:.2f} / {row['clean false alarm']:.2f} | "
-                     f"{row['white 20 dB miss']:.2f} / {row['white 10 dB miss']:.2f} | "
-                     f"{row['pink 20 dB miss']:.2f} / {row['pink 10 dB miss']:.2f} | {row['babble 20 dB miss']:.2f} | "
-                     + ", ".join(f"{row[f'{o} false alarm']:.2f}" for o in others) + f" | {row['x real time']:.0f} |")
+        lines.append(
+            f"| {name} | {row['clean miss']:.2f} / {row['clean false alarm']:.2f} | "
+            f"{row['white 20 dB miss']:.2f} / {row['white 10 dB miss']:.2f} | "
+            f"{row['pink 20 dB miss']:.2f} / {row['pink 10 dB miss']:.2f} | {row['babble 20 dB miss']:.2f} | "
+            + ", ".join(f"{row[f'{o} false alarm']:.2f}" for o in others)
+            + f" | {row['x real time']:.0f} |"
+        )
     return lines
 
 
 def timeline_eval() -> list[str]:
     run = result("timeline")
-    return [f"| {run['recordings']} recordings of {run['seconds']:g} s, test speakers "
-            f"{', '.join(run['test_speakers'])} (the model trained on {', '.join(run['train_speakers'])}) | |",
-            "| --- | --- |",
-            f"| **EDER** (collar {run['collar']:g} s) | **{run['eder']:.3f}** |",
-            *(f"| {label} | {run[key]:.3f} |" for label, key in (
-                ("missed", "missed"), ("... of which `uncertain`", "uncertain"), ("false alarm", "false_alarm"),
+    return [
+        f"| {run['recordings']} recordings of {run['seconds']:g} s, test speakers "
+        f"{', '.join(run['test_speakers'])} (the model trained on {', '.join(run['train_speakers'])}) | |",
+        "| --- | --- |",
+        f"| **EDER** (collar {run['collar']:g} s) | **{run['eder']:.3f}** |",
+        *(
+            f"| {label} | {run[key]:.3f} |"
+            for label, key in (
+                ("missed", "missed"),
+                ("... of which `uncertain`", "uncertain"),
+                ("false alarm", "false_alarm"),
                 ("confusion", "confusion"),
-                ("frame UAR", "frame_uar"))),
-            f"| real-time factor (seconds of audio per second, in the stage) | {run['real_time_factor']:.1f} |"]
+                ("frame UAR", "frame_uar"),
+            )
+        ),
+        f"| real-time factor (seconds of audio per second, in the stage) | {run['real_time_factor']:.1f} |",
+    ]
 
 
-def timeline_speed() -> list[str]:
-    speed = result("timeline_speed")
-    return ["| `ser timeline`, one process | measured |", "| --- | --- |",
-            f"| a folder of {speed['recordings']} recordings of 30 s ({speed['audio_s']:.0f} s of audio) | "
-            f"{speed['folder_s']:.1f} s: **{speed['real_time_factor']:.1f}x** real time, start-up included |",
-            f"| one recording of {speed['long_audio_s'] / 3600:.1f} hours | {speed['long_s']:.0f} s: "
-            f"{speed['long_real_time_factor']:.1f}x real time |",
-            f"| peak resident memory: 30 s / {speed['long_audio_s'] / 3600:.1f} hours | {speed['rss_30s_mb']:.0f} MB / "
-            f"{speed['rss_long_mb']:.0f} MB (**{speed['rss_growth_mb']:+.0f} MB**) |",
-            f"| cores other programs kept busy meanwhile (of 2) | {speed['background_cores']:.2f} |"]
-
-
-TABLES = {"vad": vad, "headline": headline, "selection-folds": selection_folds, "selection-scores": selection_scores,
-          "calibration": calibration, "extract-costs": extract_costs, "extract-stage": extract_stage,
-          "few-recordings": few_recordings, "predict-speed": predict_speed, "serve-speed": serve_speed,
-          "hostile": hostile, "timeline-eval": timeline_eval,
-          "timeline-speed": timeline_speed}
+TABLES = {
+    "vad": vad,
+    "headline": headline,
+    "selection-folds": selection_folds,
+    "selection-scores": selection_scores,
+    "calibration": calibration,
+    "extract-costs": extract_costs,
+    "extract-stage": extract_stage,
+    "few-recordings": few_recordings,
+    "predict-speed": predict_speed,
+    "serve-speed": serve_speed,
+    "hostile": hostile,
+    "timeline-eval": timeline_eval,
+}
 
 
 def rendered(text: str) -> str:
@@ -246,8 +309,10 @@ def documents() -> list[Path]:
 
 
 def record_run(folder: Path) -> None:
-    metrics = {name: json.loads((folder / "metrics" / f"{file}.json").read_text())
-               for name, file in (("evaluate", "evaluate"), ("crossval", "crossval"))}
+    metrics = {
+        name: json.loads((folder / "metrics" / f"{file}.json").read_text())
+        for name, file in (("evaluate", "evaluate"), ("crossval", "crossval"))
+    }
     kept = {name: {key: metrics[name][key] for key in keys} for name, keys in RUN_KEYS.items()}
     (RESULTS / "ravdess_run.json").write_text(json.dumps(kept, indent=1) + "\n")
 
@@ -262,9 +327,16 @@ def record_timeline(folder: Path) -> None:
     settings = yaml.safe_load((folder / "params.yaml").read_text())["timeline"]["eval"]
     with open(folder / "data" / "split.csv", newline="") as handle:
         split = [(row["speaker"], row["set"]) for row in csv.DictReader(handle)]
-    kept = {**metrics, "seconds": settings["seconds"], "collar": settings["collar"], "seed": settings["seed"],
-            **{f"{which}_speakers": sorted({speaker for speaker, set_ in split if set_ == which})
-               for which in ("train", "test")}}
+    kept = {
+        **metrics,
+        "seconds": settings["seconds"],
+        "collar": settings["collar"],
+        "seed": settings["seed"],
+        **{
+            f"{which}_speakers": sorted({speaker for speaker, set_ in split if set_ == which})
+            for which in ("train", "test")
+        },
+    }
     (RESULTS / "timeline.json").write_text(json.dumps(kept, indent=1) + "\n")
 
 
@@ -287,8 +359,7 @@ def main() -> int:
             return 1
         new = rendered(text)
         if new != text:
-            stale += [f"{path.relative_to(ROOT)}: {m['name']}" for m in MARKED.finditer(text)
-                      if m.group(0) not in new]
+            stale += [f"{path.relative_to(ROOT)}: {m['name']}" for m in MARKED.finditer(text) if m.group(0) not in new]
             if not args.check:
                 path.write_text(new)
     if stale and args.check:

@@ -5,6 +5,7 @@ must not rewrite it); this last stage copies the trained model file byte for byt
 and adds the test-set and cross-validation metrics to model.json (the headline numbers, with the
 per-class scores and the test speakers from the evaluate stage's tables), and the card.
 """
+
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -21,14 +22,20 @@ def main(args, params):
     crossval = json.loads(Path(args.crossval).read_text())
     steps = [step for _, step in model.steps] if hasattr(model, "steps") else [model]
     plots = Path(args.plots)
-    record = replace(record, estimator=" -> ".join(type(step).__name__ for step in steps), metrics={
-        "test": {**evaluation, "per_class": read_scores(plots / CLASS_SCORES, "emotion"),
-                 "test_speakers": sorted(read_scores(plots / SPEAKER_SCORES, "speaker"))},
-        "crossval": crossval,
-    })
+    record = replace(
+        record,
+        estimator=" -> ".join(type(step).__name__ for step in steps),
+        metrics={
+            "test": {
+                **evaluation,
+                "per_class": read_scores(plots / CLASS_SCORES, "emotion"),
+                "test_speakers": sorted(read_scores(plots / SPEAKER_SCORES, "speaker")),
+            },
+            "crossval": crossval,
+        },
+    )
     copy_bundle(args.model, args.out, record, model_card(record))
-    print(f"bundle: {args.out} ({record.estimator}, test UAR {evaluation['uar']:.3f}, "
-          f"{len(record.classes)} classes)")
+    print(f"bundle: {args.out} ({record.estimator}, test UAR {evaluation['uar']:.3f}, {len(record.classes)} classes)")
 
 
 if __name__ == "__main__":
@@ -36,6 +43,8 @@ if __name__ == "__main__":
     parser.add_argument("--model", default="data/model", help="the trained bundle from the train stage")
     parser.add_argument("--metrics", default="metrics/evaluate.json")
     parser.add_argument("--crossval", default="metrics/crossval.json")
-    parser.add_argument("--plots", default="plots", help=f"folder of the evaluate stage's {CLASS_SCORES} and {SPEAKER_SCORES}")
+    parser.add_argument(
+        "--plots", default="plots", help=f"folder of the evaluate stage's {CLASS_SCORES} and {SPEAKER_SCORES}"
+    )
     parser.add_argument("--out", default="model")
     run_stage(main, parser)

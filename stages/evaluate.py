@@ -1,6 +1,7 @@
 """Stage evaluate: test-set metrics (headline numbers; per class and per speaker in plots/), the per-file
 predictions, the class counts, the ROC and precision-recall curves (one table each, a line per emotion) and their
 figures, and the exploratory figures of one test-set file (the first by name)."""
+
 from pathlib import Path
 
 from ser.features.table import read_split_table
@@ -32,8 +33,10 @@ def main(args, params):
     write_evaluation(metrics, per_speaker, args.metrics, plots)
 
     counts = class_counts(table["emotion"], table["set"])
-    write_csv(plots / "predictions.csv",
-              predictions_table(test["file"], test["speaker"], y_true, y_pred, probabilities, classes))
+    write_csv(
+        plots / "predictions.csv",
+        predictions_table(test["file"], test["speaker"], y_true, y_pred, probabilities, classes),
+    )
     write_csv(plots / "class_counts.csv", counts)
     save_figure(class_counts_figure(counts), plots / "class_counts.png")
     save_figure(speaker_uar_figure(per_speaker, "UAR per speaker: test set"), plots / "speaker_uar.png")
@@ -42,18 +45,46 @@ def main(args, params):
     write_csv(plots / "precision_recall.csv", pr)
     per_class = metrics["per_class"]
     save_figure(confusion_figure(y_true, y_pred, classes), plots / "confusion.png")
-    save_figure(curve_figure(roc, "fpr", "tpr", "ROC curve per emotion, one-vs-rest (test set)",
-                             {c: per_class[c]["roc_auc"] for c in classes}, "AUC"), plots / "roc.png")
-    save_figure(curve_figure(pr, "recall", "precision", "Precision-recall curve per emotion, one-vs-rest (test set)",
-                             {c: per_class[c]["average_precision"] for c in classes}, "AP"), plots / "precision_recall.png")
+    save_figure(
+        curve_figure(
+            roc,
+            "fpr",
+            "tpr",
+            "ROC curve per emotion, one-vs-rest (test set)",
+            {c: per_class[c]["roc_auc"] for c in classes},
+            "AUC",
+        ),
+        plots / "roc.png",
+    )
+    save_figure(
+        curve_figure(
+            pr,
+            "recall",
+            "precision",
+            "Precision-recall curve per emotion, one-vs-rest (test set)",
+            {c: per_class[c]["average_precision"] for c in classes},
+            "AP",
+        ),
+        plots / "precision_recall.png",
+    )
     example = test.sort_values("file").iloc[0]
     features = record.features
-    write_explore_plots(example["path"], args.explore, sample_rate=record.audio.sample_rate,
-                        n_fft=features.n_fft, hop_length=features.hop_length, n_mels=features.n_mels,
-                        n_mfcc=features.n_mfcc, name=f"{example['file']} ({example['emotion']})")
-    print(f"evaluate: accuracy {metrics['accuracy']:.3f}, UAR {metrics['uar']:.3f} (one clip {metrics['uar_one_clip']:.3f}), "
-          f"macro F1 {metrics['f1_macro']:.3f}, ECE {metrics['ece']:.3f} "
-          f"on {len(test)} test files")
+    write_explore_plots(
+        example["path"],
+        args.explore,
+        sample_rate=record.audio.sample_rate,
+        n_fft=features.n_fft,
+        hop_length=features.hop_length,
+        n_mels=features.n_mels,
+        n_mfcc=features.n_mfcc,
+        name=f"{example['file']} ({example['emotion']})",
+    )
+    print(
+        f"evaluate: accuracy {metrics['accuracy']:.3f}, UAR {metrics['uar']:.3f} "
+        f"(one clip {metrics['uar_one_clip']:.3f}), "
+        f"macro F1 {metrics['f1_macro']:.3f}, ECE {metrics['ece']:.3f} "
+        f"on {len(test)} test files"
+    )
 
 
 if __name__ == "__main__":

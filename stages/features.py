@@ -1,4 +1,5 @@
 """Stage features: one parquet row of named features per catalog file, cached per file."""
+
 import os
 
 # Arrow's default allocator (mimalloc) keeps what the parquet writer frees; the system one gives it
@@ -13,8 +14,15 @@ from ser.stagekit import run_stage, stage_parser
 
 def main(args, params):
     rows = read_catalog(args.catalog, KEY_COLUMNS)
-    computed = extract_features(rows, params.features, params.audio.sample_rate, args.out, args.cache,
-                                workers=params.features.workers, progress=not args.quiet)
+    computed = extract_features(
+        rows,
+        params.features,
+        params.audio.sample_rate,
+        args.out,
+        args.cache,
+        workers=params.features.workers,
+        progress=not args.quiet,
+    )
     print(f"features: {len(rows)} files ({computed} computed, {len(rows) - computed} from cache) -> {args.out}")
 
 

@@ -8,6 +8,7 @@ file before opening it, decodes only files it has not seen (``--cache``), and re
 data/raw only when what it was made from changed, so on an unchanged corpus its
 outputs come out byte-identical and DVC skips everything downstream.
 """
+
 from pathlib import Path
 
 from ser.corpus.conventions import selected_convention
@@ -25,16 +26,22 @@ def main(args, params):
     if not note.is_file():
         with atomic_path(note) as tmp:
             tmp.write_text(DOWNLOADS_NOTE)
-    corpus, refused, inside = fill_raw(Path(args.raw), Path(args.downloads), params.data, params.audio.sample_rate,
-                                       progress=not args.quiet)
+    corpus, refused, inside = fill_raw(
+        Path(args.raw), Path(args.downloads), params.data, params.audio.sample_rate, progress=not args.quiet
+    )
     cache = CheckCache(args.cache, params.audio.sample_rate, params.features.min_samples, params.audio.max_seconds)
     try:
         result = ingest(
-            corpus, convention, params.data.emotions,
+            corpus,
+            convention,
+            params.data.emotions,
             sample_rate=params.audio.sample_rate,
             min_samples=params.features.min_samples,
             max_seconds=params.audio.max_seconds,
-            rejected=refused, cache=cache, inside=inside, progress=not args.quiet,
+            rejected=refused,
+            cache=cache,
+            inside=inside,
+            progress=not args.quiet,
         )
     except IngestError as error:
         if error.result is not None:
@@ -45,9 +52,11 @@ def main(args, params):
     write_csv(args.catalog, result.catalog)
     write_csv(args.rejected, result.rejected)
     write_json(args.metrics, result.counts())
-    print(f"ingest: {len(result.catalog)} files, {len(result.rejected)} rejected "
-          f"({result.duplicates} duplicates), {result.skipped} skipped (emotion not selected); "
-          f"{cache.computed} decoded, {len(cache.used) - cache.computed} unchanged since they were checked")
+    print(
+        f"ingest: {len(result.catalog)} files, {len(result.rejected)} rejected "
+        f"({result.duplicates} duplicates), {result.skipped} skipped (emotion not selected); "
+        f"{cache.computed} decoded, {len(cache.used) - cache.computed} unchanged since they were checked"
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """Stage plots_template: the page template that lets `dvc plots show` render with no network."""
+
 from ser.reports.plot_page import write_template
 from ser.stagekit import run_stage, stage_parser
 

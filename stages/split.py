@@ -1,4 +1,5 @@
 """Stage split: assign every file to train or test, by speaker unless asked otherwise."""
+
 import pandas as pd
 
 from ser.corpus.catalog import read_catalog
@@ -13,7 +14,10 @@ def main(args, params):
     write_csv(args.out, table)
     counts = table["set"].value_counts()
     test_speakers = sorted(table.loc[table["set"] == "test", "speaker"].unique())
-    print(f"split ({params.split.by}): {counts.get('train', 0)} train, {counts.get('test', 0)} test; test speakers {test_speakers}")
+    print(
+        f"split ({params.split.by}): {counts.get('train', 0)} train, {counts.get('test', 0)} test; "
+        f"test speakers {test_speakers}"
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Stage timeline: long recordings built from the test split's speakers (ser.timeline.recordings), the model's
 emotion timeline of each, scored as emotion diarization (ser.timeline.scoring): metrics/timeline.json, the scores of
 each recording in a table, and the first recording's truth and timeline as a figure."""
+
 import time
 
 import pandas as pd
@@ -25,22 +26,33 @@ def main(args, params):
         audio_seconds += recording.duration
         counts = frame_counts(recording.truth, segments, recording.duration, settings.eval.collar)
         total += counts
-        rows.append({"recording": recording.name, "speaker": recording.speaker, "seconds": recording.duration,
-                     **counts.scores()})
+        rows.append(
+            {
+                "recording": recording.name,
+                "speaker": recording.speaker,
+                "seconds": recording.duration,
+                **counts.scores(),
+            }
+        )
         shown = shown or (recording, segments, counts.scores())
     scores = total.scores()
     metrics = {key: scores[key] for key in ("eder", "frame_uar", "missed", "uncertain", "false_alarm", "confusion")}
-    metrics |= {"real_time_factor": audio_seconds / busy_seconds, "recordings": len(rows),
-                "audio_seconds": audio_seconds}
+    metrics |= {
+        "real_time_factor": audio_seconds / busy_seconds,
+        "recordings": len(rows),
+        "audio_seconds": audio_seconds,
+    }
     write_json(args.metrics, metrics)
     write_csv(args.scores, pd.DataFrame(rows))
     recording, segments, first = shown
     title = f"Recording {recording.name} (speaker {recording.speaker}): EDER {first['eder']:.2f}"
     save_figure(timeline_figure(recording.truth, segments, recording.duration, predictor.classes, title), args.plot)
-    print(f"timeline: EDER {metrics['eder']:.3f} (missed {metrics['missed']:.3f} of which uncertain "
-          f"{metrics['uncertain']:.3f}, false alarm "
-          f"{metrics['false_alarm']:.3f}, confusion {metrics['confusion']:.3f}), frame UAR {metrics['frame_uar']:.3f} "
-          f"on {len(rows)} recordings ({audio_seconds:.0f} s), {metrics['real_time_factor']:.1f}x real time")
+    print(
+        f"timeline: EDER {metrics['eder']:.3f} (missed {metrics['missed']:.3f} of which uncertain "
+        f"{metrics['uncertain']:.3f}, false alarm "
+        f"{metrics['false_alarm']:.3f}, confusion {metrics['confusion']:.3f}), frame UAR {metrics['frame_uar']:.3f} "
+        f"on {len(rows)} recordings ({audio_seconds:.0f} s), {metrics['real_time_factor']:.1f}x real time"
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """Stage train: fit the model on the training files; save the bundle and the loss curve."""
+
 import pandas as pd
 
 from ser.features.table import feature_columns, read_split_table

@@ -1,4 +1,5 @@
 """Hostile archives for tests (and benchmarks): zips with entries that cannot be written, tars with huge headers."""
+
 from __future__ import annotations
 
 import bz2
@@ -26,11 +27,19 @@ def awkward_zips(speech16k: Path, folder: Path) -> dict[str, tuple[Path, dict[st
     cases = {
         "long name": ([(LONG_NAME, audio)], {shorten(LONG_NAME): "cannot be written here (File name too long)"}),
         "a file and a folder of one name": (
-            [("Audio_Speech/a.wav", audio), ("Audio_Speech/a.wav/deeper/x.wav", audio),
-             ("Audio_Speech/b/deeper/x.wav", audio), ("Audio_Speech/b", audio)],
-            {"Audio_Speech/a.wav/deeper/x.wav":
-                 "cannot be written: another entry is a file where its path has a folder",
-             "Audio_Speech/b": "another entry already has this path"}),
+            [
+                ("Audio_Speech/a.wav", audio),
+                ("Audio_Speech/a.wav/deeper/x.wav", audio),
+                ("Audio_Speech/b/deeper/x.wav", audio),
+                ("Audio_Speech/b", audio),
+            ],
+            {
+                "Audio_Speech/a.wav/deeper/x.wav": (
+                    "cannot be written: another entry is a file where its path has a folder"
+                ),
+                "Audio_Speech/b": "another entry already has this path",
+            },
+        ),
     }
     made = {}
     for name, (extra, refused) in cases.items():

@@ -1,5 +1,6 @@
 """Audio files for tests (and benchmarks): copies of a few files of a RAVDESS-named corpus, files spread over a
 corpus, tones, and files that are not usable audio."""
+
 from __future__ import annotations
 
 import os
@@ -11,8 +12,10 @@ import soundfile as sf
 
 # Two speakers x two emotions (neutral 01, calm 02), as named in RAVDESS and the synthetic speech16k corpus.
 GOOD_RAVDESS = (
-    "Actor_01/03-01-01-01-01-01-01.wav", "Actor_01/03-01-02-01-01-01-01.wav",
-    "Actor_02/03-01-01-01-01-01-02.wav", "Actor_02/03-01-02-01-01-01-02.wav",
+    "Actor_01/03-01-01-01-01-01-01.wav",
+    "Actor_01/03-01-02-01-01-01-01.wav",
+    "Actor_02/03-01-01-01-01-01-02.wav",
+    "Actor_02/03-01-02-01-01-01-02.wav",
 )
 
 
@@ -35,35 +38,45 @@ def spread_files(root: Path, count: int) -> list[Path]:
     return files[:: len(files) // count][:count]
 
 
-def tone(seconds: float = 1.0, sample_rate: int = 16000, frequency: float = 440.0, channels: int = 1,
-         amplitude: float = 0.5) -> np.ndarray:
+def tone(
+    seconds: float = 1.0, sample_rate: int = 16000, frequency: float = 440.0, channels: int = 1, amplitude: float = 0.5
+) -> np.ndarray:
     """A sine tone, shape (frames, channels); channel k is scaled by 1/(k+1) so channels differ."""
     t = np.arange(int(seconds * sample_rate)) / sample_rate
     mono = amplitude * np.sin(2 * np.pi * frequency * t)
     return np.stack([mono / (k + 1) for k in range(channels)], axis=1)
 
 
-def write_tone(path: Path, *, sample_rate: int = 16000, subtype: str | None = None, fmt: str | None = None,
-               **tone_args) -> Path:
+def write_tone(
+    path: Path, *, sample_rate: int = 16000, subtype: str | None = None, fmt: str | None = None, **tone_args
+) -> Path:
     """Write a tone file with soundfile (format from the suffix unless ``fmt`` is given)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(path, tone(sample_rate=sample_rate, **tone_args), sample_rate, subtype=subtype, format=fmt)
     return path
 
 
-BAD_AUDIO = ("empty", "not audio", "cut header", "silent", "shorter than a frame", "NaN samples", "absurd header",
-             "too long")
+BAD_AUDIO = (
+    "empty",
+    "not audio",
+    "cut header",
+    "silent",
+    "shorter than a frame",
+    "NaN samples",
+    "absurd header",
+    "too long",
+)
 LONG_SECONDS = 301  # "too long": past audio.max_seconds' default (300) and ser serve's (120)
 
 
-def write_absurd_header_flac(path: Path, samples: int = 2 ** 36 - 1) -> Path:
+def write_absurd_header_flac(path: Path, samples: int = 2**36 - 1) -> Path:
     """A short FLAC (mono, 0.25 s) whose STREAMINFO claims ``samples`` samples; by default 2**36 - 1, which decoded
     whole would need 256 GiB."""
     write_tone(path, seconds=0.25, fmt="FLAC")
     data = bytearray(path.read_bytes())
     assert data[:4] == b"fLaC" and data[4] & 0x7F == 0  # STREAMINFO first: its 36-bit sample count ends at byte 26
     packed = int.from_bytes(data[18:26], "big")
-    data[18:26] = (packed & ~(2 ** 36 - 1) | samples).to_bytes(8, "big")
+    data[18:26] = (packed & ~(2**36 - 1) | samples).to_bytes(8, "big")
     path.write_bytes(bytes(data))
     return path
 
@@ -110,8 +123,10 @@ def write_bad_audio(path: Path, kind: str, good: Path) -> Path:
 
 def bad_audio_files(folder: Path, good: Path) -> dict[str, Path]:
     """One file of each :data:`BAD_AUDIO` kind in ``folder``, named after its kind: kind -> path."""
-    return {kind: write_bad_audio(folder / f"{kind.replace(' ', '_')}{SUFFIXES.get(kind, '.wav')}", kind, good)
-            for kind in BAD_AUDIO}
+    return {
+        kind: write_bad_audio(folder / f"{kind.replace(' ', '_')}{SUFFIXES.get(kind, '.wav')}", kind, good)
+        for kind in BAD_AUDIO
+    }
 
 
 SUFFIXES = {"absurd header": ".flac", "too long": ".flac"}

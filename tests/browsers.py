@@ -1,4 +1,5 @@
 """Headless Chromium driven by selenium, for the page of `ser serve` (tests and its screenshot in docs/)."""
+
 from __future__ import annotations
 
 import shutil
@@ -16,12 +17,23 @@ def chromium(profile: Path, microphone: Path | None = None, size: str = "900,800
     silence, and pages may use it without asking."""
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium")
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-             f"--window-size={size}"]
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+        f"--window-size={size}",
+    ]
     if microphone is not None:
-        flags += ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                  f"--use-file-for-fake-audio-capture={microphone}%noloop"]
+        flags += [
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={microphone}%noloop",
+        ]
     for flag in flags:
         options.add_argument(flag)
     return webdriver.Chrome(options=options, service=webdriver.ChromeService(shutil.which("chromedriver")))

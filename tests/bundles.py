@@ -4,6 +4,7 @@ Its configuration deliberately differs from params.yaml (8 kHz, MFCC and chroma 
 smaller frames) and its feature columns are stored in reverse order, so a predictor
 that used params.yaml or ignored the stored column order would fail the tests.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -28,8 +29,12 @@ TRAIN_ACTORS = ("01", "02", "03", "04")
 
 
 def training_files(speech16k: Path) -> list[Path]:
-    return sorted(p for actor in TRAIN_ACTORS for p in (speech16k / f"Actor_{actor}").glob("*.wav")
-                  if p.name.split("-")[2] in EMOTIONS)
+    return sorted(
+        p
+        for actor in TRAIN_ACTORS
+        for p in (speech16k / f"Actor_{actor}").glob("*.wav")
+        if p.name.split("-")[2] in EMOTIONS
+    )
 
 
 def training_table(X, columns, speakers, digests=None) -> pd.DataFrame:
@@ -46,11 +51,16 @@ def record_of(model, X, columns, speakers, params: Params | None = None) -> Mode
     return ModelRecord.from_training(model, params or bundle_params(), training_table(X, columns, speakers), columns)
 
 
-def bundle_params(features: FeatureParams = FEATURES, sample_rate: int = SAMPLE_RATE, source: str = "demo",
-                **train) -> Params:
+def bundle_params(
+    features: FeatureParams = FEATURES, sample_rate: int = SAMPLE_RATE, source: str = "demo", **train
+) -> Params:
     """params.yaml's sections for a test bundle: ``features`` at ``sample_rate``, train params ``train``."""
-    return Params(data=DataParams(source=source, emotions="all"), audio=AudioParams(sample_rate=sample_rate),
-                  features=features, train=TrainParams(**train))
+    return Params(
+        data=DataParams(source=source, emotions="all"),
+        audio=AudioParams(sample_rate=sample_rate),
+        features=features,
+        train=TrainParams(**train),
+    )
 
 
 def train_bundle(speech16k: Path, directory: Path, normalize: str = "none") -> Path:
@@ -66,8 +76,17 @@ def train_bundle(speech16k: Path, directory: Path, normalize: str = "none") -> P
     y = np.array([EMOTIONS[p.name.split("-")[2]] for p in files])
     speakers = [p.name.split("-")[6].removesuffix(".wav") for p in files]
     # one calibrated MLP, lightly penalised: the 48 kHz test's tolerance was measured on this model
-    params = bundle_params(source=str(speech16k), model="mlp", normalize=normalize, hidden_layer_sizes=(32,),
-                         max_iter=300, alpha=0.1, ensemble=1, calibrate=True, seed=0)
+    params = bundle_params(
+        source=str(speech16k),
+        model="mlp",
+        normalize=normalize,
+        hidden_layer_sizes=(32,),
+        max_iter=300,
+        alpha=0.1,
+        ensemble=1,
+        calibrate=True,
+        seed=0,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence warnings of a deliberately small network
         model = fit_model(build_model(params.train, columns), normalize_features(X, speakers, normalize), y, speakers)

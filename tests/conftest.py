@@ -1,5 +1,6 @@
 """Shared fixtures: synthetic speech for every test, real RAVDESS speech for the few marked ``real_speech``; what a
 test needs beyond the project (an optional package, a browser) through :func:`require` and :func:`require_program`."""
+
 import importlib
 import os
 import shutil
@@ -10,8 +11,10 @@ import pytest
 PROJECT = Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT.parent / "shared" / "data"
 REAL_SPEECH_FIXTURES = {"ravdess16k", "ravdess48k"}
-REAL_SPEECH_HOWTO = ("real RAVDESS speech not found at {path}; to run the tests marked real_speech, "
-                     "put it there as docs/testing.md says (Zenodo record 1188976)")
+REAL_SPEECH_HOWTO = (
+    "real RAVDESS speech not found at {path}; to run the tests marked real_speech, "
+    "put it there as docs/testing.md says (Zenodo record 1188976)"
+)
 INSTALL = "uv sync --locked --all-extras --group test"
 
 

@@ -1,4 +1,5 @@
 """A throwaway git + DVC repository holding a copy of this project, for end-to-end tests."""
+
 from __future__ import annotations
 
 import json
@@ -35,7 +36,7 @@ class DvcRepo:
         self.commit("project")
 
     @classmethod
-    def existing(cls, root: Path) -> "DvcRepo":
+    def existing(cls, root: Path) -> DvcRepo:
         """A clone of such a repository, already made (e.g. by ``git clone``)."""
         repo = cls.__new__(cls)
         repo.root = root
@@ -63,7 +64,6 @@ class DvcRepo:
             raw[section].update(values)
         path.write_text(yaml.safe_dump(raw, sort_keys=False))
 
-
     def snapshot(self) -> Snapshot:
         """Every stage's output files (dvc.yaml's outs, metrics and plots), the ingest check cache, the feature cache.
 
@@ -72,23 +72,36 @@ class DvcRepo:
         """
         outputs = {}
         for name, stage in yaml.safe_load((self.root / "dvc.yaml").read_text())["stages"].items():
-            paths = [self.root / (next(iter(entry)) if isinstance(entry, dict) else entry)
-                     for kind in ("outs", "metrics", "plots") for entry in stage.get(kind, [])]
-            files = [file for path in paths for file in ([path] if path.is_file() else path.rglob("*"))
-                     if file.is_file()]
+            paths = [
+                self.root / (next(iter(entry)) if isinstance(entry, dict) else entry)
+                for kind in ("outs", "metrics", "plots")
+                for entry in stage.get(kind, [])
+            ]
+            files = [
+                file for path in paths for file in ([path] if path.is_file() else path.rglob("*")) if file.is_file()
+            ]
             outputs[name] = {str(file): (file.stat().st_ino, file.stat().st_mtime_ns) for file in files}
-        checks = frozenset((path.name, key) for path in (self.root / INGEST_CACHE).glob("checks-*.json")
-                           for key in json.loads(path.read_text()))
-        vectors = frozenset((str(path), path.stat().st_ino, path.stat().st_mtime_ns)
-                            for path in (self.root / FEATURE_CACHE).rglob("*.f8"))
+        checks = frozenset(
+            (path.name, key)
+            for path in (self.root / INGEST_CACHE).glob("checks-*.json")
+            for key in json.loads(path.read_text())
+        )
+        vectors = frozenset(
+            (str(path), path.stat().st_ino, path.stat().st_mtime_ns)
+            for path in (self.root / FEATURE_CACHE).rglob("*.f8")
+        )
         return Snapshot(outputs, checks, vectors)
 
     def changes_since(self, before: Snapshot) -> Changes:
         """What the commands run since ``before`` was taken did, read from the files."""
         after = self.snapshot()
-        return Changes(stages=[name for name, files in after.outputs.items() if files != before.outputs.get(name)],
-                       decoded=len(after.checks - before.checks), unchanged=len(after.checks & before.checks),
-                       computed=len(after.vectors - before.vectors))
+        return Changes(
+            stages=[name for name, files in after.outputs.items() if files != before.outputs.get(name)],
+            decoded=len(after.checks - before.checks),
+            unchanged=len(after.checks & before.checks),
+            computed=len(after.vectors - before.vectors),
+        )
+
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -107,4 +120,3 @@ class Changes:
     decoded: int  # files ingest decoded: entries new in its check cache
     unchanged: int  # files ingest found unchanged since they were checked: entries kept
     computed: int  # feature vectors computed: files new or written anew in the feature cache
-

@@ -1,4 +1,5 @@
 """`ser serve` as a real process on 127.0.0.1, on a free port it picks itself (``--port 0``)."""
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,11 @@ class ServeProcess:
     def __init__(self, model: Path, *args: str, timeout: float = 180, affinity: set[int] | None = None):
         self.process = subprocess.Popen(
             [sys.executable, "-m", "ser", "serve", "--model", str(model), "--host", "127.0.0.1", "--port", "0", *args],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-            preexec_fn=None if affinity is None else lambda: os.sched_setaffinity(0, affinity))
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=None if affinity is None else lambda: os.sched_setaffinity(0, affinity),
+        )
         self.lines: list[str] = []
         arrived: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._read, args=(arrived,), daemon=True).start()

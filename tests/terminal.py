@@ -1,5 +1,6 @@
 """A command run with stderr on a pseudo-terminal (as in an interactive shell) and stdout a pipe, for the tests of
 progress bars: tqdm draws only on a terminal, and a pty's size is set, since tqdm draws nothing 0 columns wide."""
+
 from __future__ import annotations
 
 import fcntl

@@ -1,4 +1,5 @@
 """The Python API, ``ser.load``: what ``ser predict`` prints, normalised as the bundle was trained, one clip or many."""
+
 from __future__ import annotations
 
 import json
@@ -27,22 +28,30 @@ def bundle(speech16k, tmp_path_factory) -> Path:
 def files(speech16k) -> list[str]:
     """Twelve recordings of actor 05, whom the bundle never heard, and one of actor 06."""
     return [str(p) for p in sorted((speech16k / "Actor_05").glob("*.wav"))[:12]] + [
-        str(next((speech16k / "Actor_06").glob("*.wav")))]
+        str(next((speech16k / "Actor_06").glob("*.wav")))
+    ]
 
 
 def printed_by_ser_predict(bundle: Path, paths: list[str]) -> list[dict]:
-    run = subprocess.run([sys.executable, "-m", "ser", "predict", "--model", str(bundle), "--format", "json", *paths],
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-m", "ser", "predict", "--model", str(bundle), "--format", "json", *paths],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     return [json.loads(line) for line in run.stdout.splitlines()]
 
 
 def printed_by_the_api(bundle: Path, paths: list[str]) -> list[dict]:
     """The issue's own check, in a fresh interpreter: ``import ser; ser.load(...).predict([...])``."""
-    code = ("import json, sys, ser; m = ser.load(sys.argv[1]); "
-            "print(json.dumps([r.as_dict() for r in m.predict(sys.argv[2:])]))")
-    run = subprocess.run([sys.executable, "-W", "ignore", "-c", code, str(bundle), *paths], capture_output=True,
-                         text=True, timeout=300)
+    code = (
+        "import json, sys, ser; m = ser.load(sys.argv[1]); "
+        "print(json.dumps([r.as_dict() for r in m.predict(sys.argv[2:])]))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", code, str(bundle), *paths], capture_output=True, text=True, timeout=300
+    )
     assert run.returncode == 0, run.stderr
     return json.loads(run.stdout)
 
@@ -52,8 +61,9 @@ def assert_same(api: list[dict], cli: list[dict]) -> None:
     assert [r["emotion"] for r in api] == [r["emotion"] for r in cli]
     for mine, theirs in zip(api, cli):
         assert list(mine["probabilities"]) == list(theirs["probabilities"])
-        np.testing.assert_allclose(list(mine["probabilities"].values()), list(theirs["probabilities"].values()),
-                                   atol=2e-6)
+        np.testing.assert_allclose(
+            list(mine["probabilities"].values()), list(theirs["probabilities"].values()), atol=2e-6
+        )
 
 
 @pytest.mark.parametrize("which", ["many", "one clip", "two speakers' last"])
@@ -72,9 +82,9 @@ def test_predict_always_normalises_as_the_bundle_was_trained(bundle, files):
     probabilities = np.array(list(alone.probabilities.values()))
     assert np.abs(probabilities - raw).max() > 0.05
     assert np.abs(probabilities - np.array(list(together.probabilities.values()))).max() > 0.01
-    # predicting is predict(): no other public method gives predictions
+    # predicting is predict() (timeline() labels one recording over time): no other public method gives predictions
     public = {name for name in dir(Predictor) if not name.startswith("_") and callable(getattr(Predictor, name))}
-    assert public == {"predict", "features", "speaker_of"}
+    assert public == {"predict", "features", "speaker_of", "timeline"}
 
 
 def test_a_bad_file_is_its_own_failure_and_the_others_are_predicted(bundle, files, tmp_path):

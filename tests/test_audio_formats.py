@@ -1,4 +1,5 @@
 """Every format libsndfile reads, any sample rate, any channel count: decoded to mono at the target rate."""
+
 from __future__ import annotations
 
 import shutil
@@ -20,10 +21,20 @@ def dominant_frequency(samples: np.ndarray, sample_rate: int) -> float:
     return float(np.fft.rfftfreq(len(samples), 1 / sample_rate)[np.argmax(spectrum)])
 
 
-@pytest.mark.parametrize("suffix,subtype", [
-    (".wav", "PCM_U8"), (".wav", "PCM_16"), (".wav", "PCM_24"), (".wav", "PCM_32"),
-    (".wav", "FLOAT"), (".wav", "DOUBLE"), (".flac", "PCM_16"), (".flac", "PCM_24"), (".ogg", "VORBIS"),
-])
+@pytest.mark.parametrize(
+    "suffix,subtype",
+    [
+        (".wav", "PCM_U8"),
+        (".wav", "PCM_16"),
+        (".wav", "PCM_24"),
+        (".wav", "PCM_32"),
+        (".wav", "FLOAT"),
+        (".wav", "DOUBLE"),
+        (".flac", "PCM_16"),
+        (".flac", "PCM_24"),
+        (".ogg", "VORBIS"),
+    ],
+)
 def test_each_sample_format_decodes_to_the_same_tone(tmp_path, suffix, subtype):
     path = write_tone(tmp_path / f"tone{suffix}", sample_rate=TARGET, subtype=subtype, seconds=1.0, frequency=440.0)
     assert sf.info(path).subtype == subtype
@@ -66,6 +77,6 @@ def test_published_48k_stereo_ravdess_files_go_through_ingest(ravdess48k, ravdes
     assert len(published) == 5 and set(published["sample_rate"]) == {48000}
     stereo = {"03-01-08-01-02-02-01.wav", "03-01-02-01-01-02-01.wav", "03-01-02-01-02-02-05.wav"}
     assert {f.split("/")[1] for f in published.index[published["channels"] == 2]} == stereo
-    for file, row in published.iterrows():
+    for _, row in published.iterrows():
         samples = load_audio(row["path"], TARGET, min_samples=2048)
         assert len(samples) == pytest.approx(row["duration"] * TARGET, abs=1)

@@ -1,4 +1,5 @@
 """Parallel, cached, streamed extraction: identical bytes whatever the workers, executor or interruptions."""
+
 import io
 import os
 import signal
@@ -22,8 +23,16 @@ from tests.featuresets import NOTEBOOK_FEATURES
 def catalog_rows(root, count):
     files = sorted(root.glob("Actor_*/*.wav"))
     files = files[:: max(1, len(files) // count)][:count]
-    return [{"file": f"{p.parent.name}/{p.name}", "path": str(p), "speaker": p.stem[-2:], "emotion": "x",
-             "sha256": sha256_of(p)} for p in files]
+    return [
+        {
+            "file": f"{p.parent.name}/{p.name}",
+            "path": str(p),
+            "speaker": p.stem[-2:],
+            "emotion": "x",
+            "sha256": sha256_of(p),
+        }
+        for p in files
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +44,9 @@ def rows(speech16k):
 def reference(rows, tmp_path_factory):
     """One uninterrupted single-worker run: the bytes every other run must reproduce."""
     folder = tmp_path_factory.mktemp("reference")
-    computed = extract_features(rows, NOTEBOOK_FEATURES, 16000, folder / "features.parquet", folder / "cache", workers=1)
+    computed = extract_features(
+        rows, NOTEBOOK_FEATURES, 16000, folder / "features.parquet", folder / "cache", workers=1
+    )
     assert computed == len(rows)
     return (folder / "features.parquet").read_bytes()
 
@@ -49,7 +60,9 @@ def test_table_has_keys_then_named_features_in_manifest_order(rows, reference, t
 
 
 def test_parquet_is_byte_identical_for_any_number_of_workers(rows, reference, tmp_path):
-    extract_features(rows, replace(NOTEBOOK_FEATURES, workers=2), 16000, tmp_path / "f.parquet", tmp_path / "cache", workers=2)
+    extract_features(
+        rows, replace(NOTEBOOK_FEATURES, workers=2), 16000, tmp_path / "f.parquet", tmp_path / "cache", workers=2
+    )
     assert (tmp_path / "f.parquet").read_bytes() == reference
 
 
@@ -63,11 +76,22 @@ def test_only_new_files_are_computed_and_the_result_is_unchanged(rows, reference
 def test_cache_is_keyed_by_feature_params(rows, tmp_path):
     params = NOTEBOOK_FEATURES
     extract_features(rows[:5], params, 16000, tmp_path / "a.parquet", tmp_path / "cache", workers=1)
-    assert extract_features(rows[:5], replace(params, n_mfcc=13), 16000, tmp_path / "b.parquet",
-                            tmp_path / "cache", workers=1) == 5
-    assert FeatureCache(tmp_path / "cache", params, 16000, 180).folder != FeatureCache(tmp_path / "cache", params, 22050, 180).folder
-    assert extract_features(rows[:5], replace(params, workers=2), 16000, tmp_path / "c.parquet",
-                            tmp_path / "cache", workers=2) == 0
+    assert (
+        extract_features(
+            rows[:5], replace(params, n_mfcc=13), 16000, tmp_path / "b.parquet", tmp_path / "cache", workers=1
+        )
+        == 5
+    )
+    assert (
+        FeatureCache(tmp_path / "cache", params, 16000, 180).folder
+        != FeatureCache(tmp_path / "cache", params, 22050, 180).folder
+    )
+    assert (
+        extract_features(
+            rows[:5], replace(params, workers=2), 16000, tmp_path / "c.parquet", tmp_path / "cache", workers=2
+        )
+        == 0
+    )
 
 
 def test_killed_stage_leaves_no_output_and_a_rerun_gives_identical_bytes(rows, reference, tmp_path):
@@ -79,8 +103,18 @@ def test_killed_stage_leaves_no_output_and_a_rerun_gives_identical_bytes(rows, r
     params["features"].update(families=list(NOTEBOOK_FEATURES.families), stats=list(NOTEBOOK_FEATURES.stats))
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     out, cache = tmp_path / "features.parquet", tmp_path / "cache"
-    command = [sys.executable, str(PROJECT / "stages/features.py"), "--params", str(tmp_path / "params.yaml"),
-               "--catalog", str(manifest), "--out", str(out), "--cache", str(cache)]
+    command = [
+        sys.executable,
+        str(PROJECT / "stages/features.py"),
+        "--params",
+        str(tmp_path / "params.yaml"),
+        "--catalog",
+        str(manifest),
+        "--out",
+        str(out),
+        "--cache",
+        str(cache),
+    ]
     stage = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(list(cache.rglob("*.f8"))) < 5:
@@ -102,8 +136,9 @@ def test_dask_cluster_gives_the_same_table(rows, reference, tmp_path, monkeypatc
 
     monkeypatch.chdir(PROJECT.parent)  # manifest paths relative to here; workers get them made absolute
     relative = [{**row, "path": os.path.relpath(row["path"])} for row in rows]
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None) as cluster:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
         params = replace(NOTEBOOK_FEATURES, executor="dask", scheduler=cluster.scheduler_address)
         computed = extract_features(relative, params, 16000, tmp_path / "f.parquet", tmp_path / "cache")
     assert computed == len(rows)
@@ -152,15 +187,20 @@ def test_extraction_gives_the_callers_blas_its_threads_back(rows, tmp_path, work
 
     with threadpool_limits(2):  # two, whatever this machine's default: extraction pins one while it computes
         assert set(blas_threads()) == {2}
-        extract_features(rows[:3], NOTEBOOK_FEATURES, 16000, tmp_path / "f.parquet", tmp_path / "cache", workers=workers)
+        extract_features(
+            rows[:3], NOTEBOOK_FEATURES, 16000, tmp_path / "f.parquet", tmp_path / "cache", workers=workers
+        )
         assert set(blas_threads()) == {2}
 
 
 def test_a_library_version_change_changes_the_cache_key(monkeypatch):
     from ser.features import cache
 
-    own, smile, encoder = (FeatureParams(families=("mfcc",)), FeatureParams(families=("mfcc", "egemaps")),
-                           FeatureParams(families=("whisper", "mfcc")))
+    own, smile, encoder = (
+        FeatureParams(families=("mfcc",)),
+        FeatureParams(families=("mfcc", "egemaps")),
+        FeatureParams(families=("whisper", "mfcc")),
+    )
     assert {"numpy", "scipy", "soxr", "soundfile", "libsndfile"} <= set(cache.library_versions(own))
     assert "opensmile" not in cache.library_versions(own) and "opensmile" in cache.library_versions(smile)
     assert {"ctranslate2", "whisper weights sha256"} <= set(cache.library_versions(encoder))
@@ -168,8 +208,11 @@ def test_a_library_version_change_changes_the_cache_key(monkeypatch):
     before = {params: cache.configuration_key(params, 16000) for params in every}
     real = cache.library_versions
     for library in ("numpy", "soundfile", "opensmile", "ctranslate2", "whisper weights sha256"):
-        monkeypatch.setattr(cache, "library_versions", lambda params, library=library: {
-            **real(params), **({library: "0.0.1"} if library in real(params) else {})})
+        monkeypatch.setattr(
+            cache,
+            "library_versions",
+            lambda params, library=library: {**real(params), **({library: "0.0.1"} if library in real(params) else {})},
+        )
         cache.configuration_key.cache_clear()
         for params in every:  # a library's version matters where it is used
             changed = cache.configuration_key(params, 16000) != before[params]

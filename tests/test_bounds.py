@@ -1,6 +1,7 @@
 """Every documented bound that refuses what is "longer than" / "more than" / "larger than" / "fewer than" a limit:
 exactly at the bound is accepted, one unit past it is refused (each checking function, and the real path where it
 is cheap). Downloads (data.max_download_bytes) are bounded on their real path in tests/test_sources.py."""
+
 import asyncio
 import tarfile
 
@@ -79,7 +80,8 @@ def test_a_tar_long_name_of_exactly_max_tar_header_bytes_is_read_one_byte_more_r
     limits = ArchiveLimits(max_bytes=1 << 20, max_files=10)
     at_bound = long_header_tar(tmp_path / "at.tar", MAX_TAR_HEADER, tarfile.GNUTYPE_LONGNAME)
     assert extract_archive(at_bound, tmp_path / "at", limits) == [
-        Refusal(shorten("n" * MAX_TAR_HEADER), "cannot be written here (File name too long)")]
+        Refusal(shorten("n" * MAX_TAR_HEADER), "cannot be written here (File name too long)")
+    ]
     over = long_header_tar(tmp_path / "over.tar", MAX_TAR_HEADER + 1, tarfile.GNUTYPE_LONGNAME)
     with pytest.raises(SourceError, match=f"long-name header of {MAX_TAR_HEADER + 1:,} bytes"):
         extract_archive(over, tmp_path / "over", limits)
@@ -89,8 +91,10 @@ def upload_status(max_bytes: int, body: bytes, *, declared: bool, chunk: int = 7
     """The status ser serve's body limit answers for ``body``, sent in chunks of ``chunk`` bytes, its length
     declared (Content-Length) or not (chunked); the app behind it reads the body whole and answers 200."""
     serve = require("ser.inference.serve")  # the serve extra
-    messages = [{"type": "http.request", "body": body[i:i + chunk], "more_body": i + chunk < len(body)}
-                for i in range(0, len(body), chunk)]
+    messages = [
+        {"type": "http.request", "body": body[i : i + chunk], "more_body": i + chunk < len(body)}
+        for i in range(0, len(body), chunk)
+    ]
     sent = []
 
     async def app(scope, receive, send):
@@ -115,7 +119,6 @@ def upload_status(max_bytes: int, body: bytes, *, declared: bool, chunk: int = 7
 def test_an_upload_of_exactly_max_upload_bytes_is_read_one_byte_more_is_413(declared):
     assert upload_status(100, bytes(100), declared=declared) == 200
     assert upload_status(100, bytes(101), declared=declared) == 413
-
 
 
 def test_a_speaker_with_exactly_shrink_below_recordings_is_standardised_alone_one_fewer_is_shrunk():

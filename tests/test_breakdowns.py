@@ -1,4 +1,5 @@
 """The metrics files keep single values; the per-class, per-speaker and per-fold tables read back as written."""
+
 import json
 
 import numpy as np
@@ -7,8 +8,15 @@ from sklearn.linear_model import LogisticRegression
 from ser.config import EvaluateParams
 from ser.modeling.crossval import cross_validate_model
 from ser.modeling.metrics import evaluate_predictions, per_speaker_scores
-from ser.reports.breakdowns import (CLASS_SCORES, CROSSVAL_FOLDS, CROSSVAL_SPEAKER_SCORES, SPEAKER_SCORES,
-                                    read_scores, write_crossval, write_evaluation)
+from ser.reports.breakdowns import (
+    CLASS_SCORES,
+    CROSSVAL_FOLDS,
+    CROSSVAL_SPEAKER_SCORES,
+    SPEAKER_SCORES,
+    read_scores,
+    write_crossval,
+    write_evaluation,
+)
 from tests.test_metrics import CLASSES, scored_sample
 
 

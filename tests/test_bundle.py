@@ -1,4 +1,5 @@
 """The model bundle: every model train can save loads; damaged or tampered bundles are refused."""
+
 from __future__ import annotations
 
 import json
@@ -16,12 +17,24 @@ import skops.io as sio
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from ser.inference.bundle import (
-    INFO_FILE, MAX_INFO_BYTES, MAX_JSON_DEPTH, MAX_MODEL_BYTES, MAX_SCHEMA_BYTES, MODEL_FILE, TRUSTED_TYPES,
-    BundleError, bundle_types, load_bundle, read_info, save_bundle, with_digest, write_info,
-)
 from ser.config import TrainParams
 from ser.files import sha256_of
+from ser.inference.bundle import (
+    INFO_FILE,
+    MAX_INFO_BYTES,
+    MAX_JSON_DEPTH,
+    MAX_MODEL_BYTES,
+    MAX_SCHEMA_BYTES,
+    MODEL_FILE,
+    TRUSTED_TYPES,
+    BundleError,
+    bundle_types,
+    load_bundle,
+    read_info,
+    save_bundle,
+    with_digest,
+    write_info,
+)
 from ser.modeling.model import build_model, fit_model
 from tests.bundles import nested_json, pad_info, record_of, replace_schema, rewrite_info, train_bundle
 
@@ -62,8 +75,9 @@ def test_every_model_train_can_save_loads_with_the_trusted_list(tmp_path, scale,
     X, y = small_data()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        params = TrainParams(model="mlp", hidden_layer_sizes=(8,), max_iter=30, solver=solver, scale=scale,
-                             calibrate=calibrate)
+        params = TrainParams(
+            model="mlp", hidden_layer_sizes=(8,), max_iter=30, solver=solver, scale=scale, calibrate=calibrate
+        )
         model = fit_model(build_model(params, COLUMNS), X, y, SPEAKERS)
     assert_saves_and_loads_with_the_trusted_list(tmp_path, model, X)
 
@@ -72,13 +86,17 @@ def test_every_model_train_can_save_loads_with_the_trusted_list(tmp_path, scale,
 COLUMNS = [f"mfcc_mean_{i:02d}" for i in range(3)] + [f"whisper_mean_{i:03d}" for i in range(3)]
 
 
-@pytest.mark.parametrize("train", [{"model": "mlp", "ensemble": 3}, {"model": "mlp", "blocks": "columns"},
-                                   {"model": "logreg"}, {"model": "svm"}])
+@pytest.mark.parametrize(
+    "train",
+    [{"model": "mlp", "ensemble": 3}, {"model": "mlp", "blocks": "columns"}, {"model": "logreg"}, {"model": "svm"}],
+)
 def test_fused_blocks_and_seed_ensembles_load_with_the_trusted_list(tmp_path, train):
     X, y = small_data()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = fit_model(build_model(TrainParams(hidden_layer_sizes=(8,), max_iter=30, **train), COLUMNS), X, y, SPEAKERS)
+        model = fit_model(
+            build_model(TrainParams(hidden_layer_sizes=(8,), max_iter=30, **train), COLUMNS), X, y, SPEAKERS
+        )
     assert_saves_and_loads_with_the_trusted_list(tmp_path, model, X)
 
 
@@ -114,9 +132,18 @@ def numpy_function_transformer(copy: Path) -> str:
     X, y = small_data()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = Pipeline([("f", FunctionTransformer(np.exp)), ("scale", StandardScaler()),
-                          ("mlp", build_model(TrainParams(model="mlp", hidden_layer_sizes=(4,), max_iter=5, calibrate=False),
-                                              COLUMNS)[-1])]).fit(X, y)
+        model = Pipeline(
+            [
+                ("f", FunctionTransformer(np.exp)),
+                ("scale", StandardScaler()),
+                (
+                    "mlp",
+                    build_model(
+                        TrainParams(model="mlp", hidden_layer_sizes=(4,), max_iter=5, calibrate=False), COLUMNS
+                    )[-1],
+                ),
+            ]
+        ).fit(X, y)
     refit_with(copy, model)
     return "sklearn.preprocessing._function_transformer.FunctionTransformer"
 
@@ -188,13 +215,16 @@ def test_numpy_function_is_named_among_the_untrusted_types(copy):
         load_bundle(copy)
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda b: shutil.rmtree(b), "model bundle {b} not found; train one first (dvc repro) or pass --model DIR"),
-    (lambda b: (b / MODEL_FILE).unlink(), "model.skops not found; the bundle is incomplete"),
-    (lambda b: (b / INFO_FILE).unlink(), "model.json not found; the bundle is incomplete"),
-    (lambda b: (b / INFO_FILE).write_text("{not json"), "model.json is not valid JSON"),
-    (lambda b: (b / INFO_FILE).write_text('["angry"]'), "model.json is not a JSON object"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda b: shutil.rmtree(b), "model bundle {b} not found; train one first (dvc repro) or pass --model DIR"),
+        (lambda b: (b / MODEL_FILE).unlink(), "model.skops not found; the bundle is incomplete"),
+        (lambda b: (b / INFO_FILE).unlink(), "model.json not found; the bundle is incomplete"),
+        (lambda b: (b / INFO_FILE).write_text("{not json"), "model.json is not valid JSON"),
+        (lambda b: (b / INFO_FILE).write_text('["angry"]'), "model.json is not a JSON object"),
+    ],
+)
 def test_missing_or_broken_parts_are_named(copy, damage, message):
     damage(copy)
     with pytest.raises(BundleError) as refused:
@@ -216,16 +246,31 @@ def test_an_edited_or_undigested_model_json_is_refused(copy, speech16k):
     (copy / INFO_FILE).write_text(json.dumps(edited))  # what changed a prediction from calm to disgust
     with pytest.raises(BundleError) as refused:
         load_bundle(copy)
-    assert str(refused.value) == (f"{copy / INFO_FILE} does not match its SHA-256 (info_sha256): it was edited or "
-                                  "damaged after training, and its settings change predictions; refusing it: re-run "
-                                  "dvc repro or copy the bundle again")
+    assert str(refused.value) == (
+        f"{copy / INFO_FILE} does not match its SHA-256 (info_sha256): it was edited or "
+        "damaged after training, and its settings change predictions; refusing it: re-run "
+        "dvc repro or copy the bundle again"
+    )
     del info["info_sha256"]
     (copy / INFO_FILE).write_text(json.dumps(info))
-    run = subprocess.run([sys.executable, "-m", "ser", "predict", "--model", str(copy),
-                          str(speech16k / "Actor_05/03-01-05-01-01-01-05.wav")], capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ser",
+            "predict",
+            "--model",
+            str(copy),
+            str(speech16k / "Actor_05/03-01-05-01-01-01-05.wav"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 2 and run.stdout == ""
-    assert run.stderr == (f"error: {copy / INFO_FILE} lacks its own SHA-256 (info_sha256; bundles of older versions "
-                          "of ser do); refusing settings that cannot be verified: retrain: dvc repro\n")
+    assert run.stderr == (
+        f"error: {copy / INFO_FILE} lacks its own SHA-256 (info_sha256; bundles of older versions "
+        "of ser do); refusing settings that cannot be verified: retrain: dvc repro\n"
+    )
     write_info(copy, {**info, "estimator": "rewritten"})  # written with its digest, as the pipeline writes it: loads
     assert load_bundle(copy)[1].estimator == "rewritten"
 
@@ -235,8 +280,9 @@ def test_the_cli_refuses_a_tampered_bundle_in_one_line(copy, name, speech16k):
     TAMPERINGS[name](copy)
     restamp(copy)
     audio = speech16k / "Actor_05/03-01-05-01-01-01-05.wav"
-    run = subprocess.run([sys.executable, "-m", "ser", "predict", "--model", str(copy), str(audio)],
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "ser", "predict", "--model", str(copy), str(audio)], capture_output=True, text=True
+    )
     assert run.returncode == 2
     assert run.stdout == ""
     lines = run.stderr.strip().splitlines()
@@ -246,10 +292,12 @@ def test_the_cli_refuses_a_tampered_bundle_in_one_line(copy, name, speech16k):
 
 def speaker_normalised(reference: dict | None):
     """An edit making the bundle claim per-speaker normalisation with ``reference`` as its speaker_reference."""
+
     def edit(info):
         info["train"]["normalize"] = info["normalize"] = "speaker"
         if reference is not None:
             info["speaker_reference"] = reference
+
     return edit
 
 
@@ -265,16 +313,20 @@ SETTINGS = {
     "an empty source": (lambda info: info["data"].update(source=""), "data.source"),
     "an unknown top-level key": (lambda info: info.update(note="x"), "note"),
     "a missing section": (lambda info: info.pop("split"), "split"),
-    "feature columns repeated 1,000 times":
-        (lambda info: info.update(feature_columns=info["feature_columns"] * 1000), "feature_columns"),
+    "feature columns repeated 1,000 times": (
+        lambda info: info.update(feature_columns=info["feature_columns"] * 1000),
+        "feature_columns",
+    ),
     "a feature column fewer than the model takes": (lambda info: info["feature_columns"].pop(), "feature_columns"),
     "no classes": (lambda info: info.update(classes=[]), "classes"),
     "classes in another order than the model's": (lambda info: info["classes"].reverse(), "classes"),
     "normalize unlike train.normalize": (lambda info: info.update(normalize="speaker"), "normalize"),
     "speaker normalisation without its reference": (speaker_normalised(None), "speaker_reference"),
     "a speaker reference of one column": (speaker_normalised({"mean": [0.0], "std": [1.0]}), "speaker_reference.mean"),
-    "a speaker reference not finite":
-        (speaker_normalised({"mean": [0.0] * 32, "std": [float("nan")] * 32}), "speaker_reference.std"),
+    "a speaker reference not finite": (
+        speaker_normalised({"mean": [0.0] * 32, "std": [float("nan")] * 32}),
+        "speaker_reference.std",
+    ),
 }
 
 
@@ -301,16 +353,25 @@ def deep_metrics(info):
 NESTED = f"nested more than {MAX_JSON_DEPTH} levels deep"
 # Hostile bundle files, each refused by `ser predict` in one line naming the file (and the key)
 HOSTILE = {
-    "sample rate 1e8, digests recomputed":
-        (lambda b: rewrite_info(b, SETTINGS["sample rate 1e8"][0]), INFO_FILE, "audio.sample_rate"),
+    "sample rate 1e8, digests recomputed": (
+        lambda b: rewrite_info(b, SETTINGS["sample rate 1e8"][0]),
+        INFO_FILE,
+        "audio.sample_rate",
+    ),
     "a 300 MB model.json with a stale digest": (lambda b: pad_info(b, 300 << 20), INFO_FILE, f"{MAX_INFO_BYTES:,}"),
     "model.json nested 100,000 deep": (lambda b: (b / INFO_FILE).write_bytes(nested_json(100_000)), INFO_FILE, NESTED),
     "model.json's metrics nested 500 deep": (lambda b: rewrite_info(b, deep_metrics), INFO_FILE, NESTED),
     "schema.json nested 100,000 deep": (lambda b: replace_schema(b, nested_json(100_000)), MODEL_FILE, NESTED),
-    "schema.json expanding past its cap":
-        (lambda b: replace_schema(b, b" " * (MAX_SCHEMA_BYTES + 1)), MODEL_FILE, f"{MAX_SCHEMA_BYTES + 1:,}"),
-    "model.skops over its cap":
-        (lambda b: os.truncate(b / MODEL_FILE, MAX_MODEL_BYTES + 1), MODEL_FILE, f"{MAX_MODEL_BYTES + 1:,}"),
+    "schema.json expanding past its cap": (
+        lambda b: replace_schema(b, b" " * (MAX_SCHEMA_BYTES + 1)),
+        MODEL_FILE,
+        f"{MAX_SCHEMA_BYTES + 1:,}",
+    ),
+    "model.skops over its cap": (
+        lambda b: os.truncate(b / MODEL_FILE, MAX_MODEL_BYTES + 1),
+        MODEL_FILE,
+        f"{MAX_MODEL_BYTES + 1:,}",
+    ),
 }
 
 
@@ -318,9 +379,20 @@ HOSTILE = {
 def test_ser_predict_refuses_a_hostile_bundle_in_one_line(copy, speech16k, name):
     damage, file, named = HOSTILE[name]
     damage(copy)
-    run = subprocess.run([sys.executable, "-m", "ser", "predict", "--model", str(copy),
-                          str(speech16k / "Actor_05/03-01-05-01-01-01-05.wav")], capture_output=True, text=True,
-                         timeout=120)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ser",
+            "predict",
+            "--model",
+            str(copy),
+            str(speech16k / "Actor_05/03-01-05-01-01-01-05.wav"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 2 and run.stdout == "", run.stderr
     lines = run.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {copy / file}") and named in lines[0], run.stderr

@@ -1,6 +1,7 @@
 """Every param that decides a file's feature vector keys the per-file feature cache, and the execution settings
 do not; every param the ingest checks depend on keys the ingest check cache. The fields come from the params
 dataclasses, so a new field is covered as soon as it exists (or fails here until it is given another value)."""
+
 from dataclasses import fields, is_dataclass, replace
 
 import pytest
@@ -21,8 +22,12 @@ def ctranslate2_folder(path, weights: bytes) -> str:
 @pytest.fixture
 def base(tmp_path) -> FeatureParams:
     """Handcrafted families and the encoder, so that every field of ``features`` and ``features.whisper`` is in use."""
-    return FeatureParams(families=("whisper", "mfcc", "rms"), n_mfcc=20, n_mels=64,
-                         whisper=WhisperParams(model=ctranslate2_folder(tmp_path / "a", b"weights a")))
+    return FeatureParams(
+        families=("whisper", "mfcc", "rms"),
+        n_mfcc=20,
+        n_mels=64,
+        whisper=WhisperParams(model=ctranslate2_folder(tmp_path / "a", b"weights a")),
+    )
 
 
 def other_value(name: str, value, tmp_path):
@@ -75,8 +80,10 @@ def test_execution_settings_do_not_change_the_feature_cache_key(base):
 def test_encoder_params_key_the_cache_only_where_the_encoder_is_used(base, tmp_path):
     handcrafted = replace(base, families=("mfcc", "rms"))
     key = configuration_key(handcrafted, 16000)
-    assert {configuration_key(replace(handcrafted, whisper=whisper), 16000)
-            for whisper in varied(base.whisper, tmp_path).values()} == {key}
+    assert {
+        configuration_key(replace(handcrafted, whisper=whisper), 16000)
+        for whisper in varied(base.whisper, tmp_path).values()
+    } == {key}
 
 
 def check_cache(folder, audio: AudioParams, features: FeatureParams) -> CheckCache:
@@ -92,5 +99,6 @@ def test_every_param_of_the_ingest_checks_changes_the_check_cache(base, tmp_path
     changes = varied(base, tmp_path, skip=FEATURE_EXECUTION_KEYS)
     # of the feature params only n_fft (the shortest usable file, features.min_samples) decides what ingest keeps
     assert [name for name, features in changes.items() if check_cache(tmp_path, audio, features).path != path] == [
-        "n_fft"]
+        "n_fft"
+    ]
     assert check_cache(tmp_path, audio, replace(base, workers=2)).path == path

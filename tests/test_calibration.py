@@ -1,4 +1,5 @@
 """train.calibrate: a temperature fitted on speaker-grouped folds; the labels stay the classifier's own."""
+
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
@@ -14,7 +15,11 @@ def speakers_data(seed=0, speakers=8, rows=30):
     rng = np.random.default_rng(seed)
     groups = np.repeat([f"{i:02d}" for i in range(speakers)], rows)
     y = np.tile(["a", "b"], speakers * rows // 2)
-    X = rng.standard_normal((len(y), 20)) + 0.6 * (y == "a")[:, None] + np.repeat(rng.normal(0, 1, (speakers, 20)), rows, 0)
+    X = (
+        rng.standard_normal((len(y), 20))
+        + 0.6 * (y == "a")[:, None]
+        + np.repeat(rng.normal(0, 1, (speakers, 20)), rows, 0)
+    )
     return X, y, groups
 
 

@@ -1,16 +1,18 @@
 """Ingest's check cache: only files that are new or changed, by their stat key, are decoded again."""
+
 import os
 
 from ser.corpus.conventions import CONVENTIONS
-from ser.files import sha256_of
 from ser.corpus.ingest import CheckCache, ingest
+from ser.files import sha256_of
 from tests.audiofiles import copy_good_files
 
 
 def run(corpus, cache_dir, sample_rate=16000):
     cache = CheckCache(cache_dir, sample_rate, 2048)
-    result = ingest(corpus, CONVENTIONS["ravdess"], ("neutral", "calm"), sample_rate=sample_rate, min_samples=2048,
-                    cache=cache)
+    result = ingest(
+        corpus, CONVENTIONS["ravdess"], ("neutral", "calm"), sample_rate=sample_rate, min_samples=2048, cache=cache
+    )
     cache.save()
     return result, cache.computed
 
@@ -37,7 +39,8 @@ def test_only_new_or_changed_files_are_decoded(speech16k, tmp_path):
     old = first.catalog.set_index("path").loc[str(changed), "sha256"]
     assert rows.loc[str(changed), "sha256"] == sha256_of(changed) != old
     assert dict(zip(result.rejected["path"], result.rejected["reason"])) == {
-        str(link): f"duplicate: same audio as {good[0].relative_to(corpus).as_posix()}"}
+        str(link): f"duplicate: same audio as {good[0].relative_to(corpus).as_posix()}"
+    }
 
     _, computed = run(corpus, cache_dir, sample_rate=8000)  # another check configuration starts afresh
     assert computed == 4

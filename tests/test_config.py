@@ -22,43 +22,71 @@ def test_shipped_params_are_valid_and_match_the_notebook():
     assert (params.split.by, params.split.test_size, params.split.seed) == ("speaker", 0.3, 5)
 
 
-@pytest.mark.parametrize("section,key,value,fragment", [
-    ("data", "emotions", ["neutral", "joy"], "data.emotions: unknown emotion 'joy'; allowed: all or a list of neutral"),
-    ("data", "emotions", "some", "data.emotions"),
-    ("data", "dataset", "timit", "data.dataset: got 'timit'; allowed: ravdess"),
-    ("data", "max_archive_bytes", 0, "data.max_archive_bytes: got 0; allowed: an integer >= 1"),
-    ("data", "max_archive_files", "many", "data.max_archive_files: got 'many'; allowed: an integer >= 1"),
-    ("data", "max_download_bytes", -5, "data.max_download_bytes: got -5; allowed: an integer >= 1"),
-    ("audio", "max_seconds", 0, "audio.max_seconds: got 0; allowed: a number in (0, 14400]"),
-    ("audio", "max_seconds", 1e12, "audio.max_seconds: got 1000000000000.0; allowed: a number in (0, 14400]"),
-    ("audio", "sample_rate", 100_000_000, "audio.sample_rate: got 100000000; allowed: an integer in [8000, 192000]"),
-    ("features", "n_fft", 2**31, "features.n_fft: got 2147483648; allowed: an integer in [16, 65536]"),
-    ("train", "alpha", -1, "train.alpha: got -1; allowed: a number in [0, inf]"),
-    ("train", "hidden_layer_sizes", [0], "train.hidden_layer_sizes"),
-    ("train", "solver", "rmsprop", "train.solver: got 'rmsprop'; allowed: adam, sgd, lbfgs"),
-    ("train", "scale", "yes", "train.scale: got 'yes'; allowed: true or false"),
-    ("split", "test_size", 1.0, "split.test_size: got 1.0; allowed: a number in (0, 1)"),
-    ("split", "test_size", 0, "split.test_size: got 0; allowed: a number in (0, 1)"),
-    ("split", "by", "gender", "split.by: got 'gender'; allowed: speaker, random"),
-    ("evaluate", "cv_folds", 1, "evaluate.cv_folds: got 1; allowed: an integer >= 2"),
-    ("features", "n_mfcc", 200, "features.n_mfcc: got 200; allowed: at most features.n_mels (128)"),
-    ("train", "alpah", 0.1, "train.alpah: unknown key; allowed keys in train: alpha"),
-    ("features", "families", ["mfcc", "pitch"], "features.families: got ['mfcc', 'pitch']; allowed: a list of distinct names from mfcc"),
-    ("features", "stats", [], "features.stats: got []; allowed: a list of distinct names from mean"),
-    ("features", "executor", "spark", "features.executor: got 'spark'; allowed: local, dask"),
-    ("features", "stats", ["mean", "mode"], "features.stats: got ['mean', 'mode']; allowed: a list of distinct names from mean, std, min"),
-    ("features", "families", ["mfcc", "mfcc"], "features.families: got ['mfcc', 'mfcc']; allowed: a list of distinct names"),
-    ("train", "model", "forest", "train.model: got 'forest'; allowed: mlp, svm, logreg"),
-    ("train", "normalize", "gender", "train.normalize: got 'gender'; allowed: none, speaker"),
-    ("train", "calibrate", "no", "train.calibrate: got 'no'; allowed: true or false"),
-    ("train", "svm", {"C": 0}, "train.svm.C: got 0; allowed: a number in (0, inf]"),
-    ("train", "svm", {"gamma": "big"}, "train.svm.gamma: got 'big'; allowed: scale, auto or a number in (0, inf]"),
-    ("train", "svm", {"gamma": -1}, "train.svm.gamma: got -1; allowed: scale, auto or a number in (0, inf]"),
-    ("train", "svm", {"c": 1}, "train.svm.c: unknown key; allowed keys in train.svm: C, gamma"),
-    ("train", "svm", 10, "train.svm: got 10; allowed: a mapping with keys C, gamma"),
-    ("train", "logreg", {"C": -2}, "train.logreg.C: got -2; allowed: a number in (0, inf]"),
-    ("train", "logreg", {"max_iter": 0}, "train.logreg.max_iter: got 0; allowed: an integer >= 1"),
-])
+@pytest.mark.parametrize(
+    "section,key,value,fragment",
+    [
+        (
+            "data",
+            "emotions",
+            ["neutral", "joy"],
+            "data.emotions: unknown emotion 'joy'; allowed: all or a list of neutral",
+        ),
+        ("data", "emotions", "some", "data.emotions"),
+        ("data", "dataset", "timit", "data.dataset: got 'timit'; allowed: ravdess"),
+        ("data", "max_archive_bytes", 0, "data.max_archive_bytes: got 0; allowed: an integer >= 1"),
+        ("data", "max_archive_files", "many", "data.max_archive_files: got 'many'; allowed: an integer >= 1"),
+        ("data", "max_download_bytes", -5, "data.max_download_bytes: got -5; allowed: an integer >= 1"),
+        ("audio", "max_seconds", 0, "audio.max_seconds: got 0; allowed: a number in (0, 14400]"),
+        ("audio", "max_seconds", 1e12, "audio.max_seconds: got 1000000000000.0; allowed: a number in (0, 14400]"),
+        (
+            "audio",
+            "sample_rate",
+            100_000_000,
+            "audio.sample_rate: got 100000000; allowed: an integer in [8000, 192000]",
+        ),
+        ("features", "n_fft", 2**31, "features.n_fft: got 2147483648; allowed: an integer in [16, 65536]"),
+        ("train", "alpha", -1, "train.alpha: got -1; allowed: a number in [0, inf]"),
+        ("train", "hidden_layer_sizes", [0], "train.hidden_layer_sizes"),
+        ("train", "solver", "rmsprop", "train.solver: got 'rmsprop'; allowed: adam, sgd, lbfgs"),
+        ("train", "scale", "yes", "train.scale: got 'yes'; allowed: true or false"),
+        ("split", "test_size", 1.0, "split.test_size: got 1.0; allowed: a number in (0, 1)"),
+        ("split", "test_size", 0, "split.test_size: got 0; allowed: a number in (0, 1)"),
+        ("split", "by", "gender", "split.by: got 'gender'; allowed: speaker, random"),
+        ("evaluate", "cv_folds", 1, "evaluate.cv_folds: got 1; allowed: an integer >= 2"),
+        ("features", "n_mfcc", 200, "features.n_mfcc: got 200; allowed: at most features.n_mels (128)"),
+        ("train", "alpah", 0.1, "train.alpah: unknown key; allowed keys in train: alpha"),
+        (
+            "features",
+            "families",
+            ["mfcc", "pitch"],
+            "features.families: got ['mfcc', 'pitch']; allowed: a list of distinct names from mfcc",
+        ),
+        ("features", "stats", [], "features.stats: got []; allowed: a list of distinct names from mean"),
+        ("features", "executor", "spark", "features.executor: got 'spark'; allowed: local, dask"),
+        (
+            "features",
+            "stats",
+            ["mean", "mode"],
+            "features.stats: got ['mean', 'mode']; allowed: a list of distinct names from mean, std, min",
+        ),
+        (
+            "features",
+            "families",
+            ["mfcc", "mfcc"],
+            "features.families: got ['mfcc', 'mfcc']; allowed: a list of distinct names",
+        ),
+        ("train", "model", "forest", "train.model: got 'forest'; allowed: mlp, svm, logreg"),
+        ("train", "normalize", "gender", "train.normalize: got 'gender'; allowed: none, speaker"),
+        ("train", "calibrate", "no", "train.calibrate: got 'no'; allowed: true or false"),
+        ("train", "svm", {"C": 0}, "train.svm.C: got 0; allowed: a number in (0, inf]"),
+        ("train", "svm", {"gamma": "big"}, "train.svm.gamma: got 'big'; allowed: scale, auto or a number in (0, inf]"),
+        ("train", "svm", {"gamma": -1}, "train.svm.gamma: got -1; allowed: scale, auto or a number in (0, inf]"),
+        ("train", "svm", {"c": 1}, "train.svm.c: unknown key; allowed keys in train.svm: C, gamma"),
+        ("train", "svm", 10, "train.svm: got 10; allowed: a mapping with keys C, gamma"),
+        ("train", "logreg", {"C": -2}, "train.logreg.C: got -2; allowed: a number in (0, inf]"),
+        ("train", "logreg", {"max_iter": 0}, "train.logreg.max_iter: got 0; allowed: an integer >= 1"),
+    ],
+)
 def test_bad_params_name_the_key_and_what_is_allowed(section, key, value, fragment):
     with pytest.raises(ParamError) as caught:
         Params.from_dict(params_with(section, key, value))
@@ -101,8 +129,11 @@ def dataclass_keys(cls: type, prefix: str = "") -> list[str]:
 
 
 def yaml_keys(raw: dict, prefix: str = "") -> list[str]:
-    return [key for name, value in raw.items()
-            for key in (yaml_keys(value, f"{prefix}{name}.") if isinstance(value, dict) else [f"{prefix}{name}"])]
+    return [
+        key
+        for name, value in raw.items()
+        for key in (yaml_keys(value, f"{prefix}{name}.") if isinstance(value, dict) else [f"{prefix}{name}"])
+    ]
 
 
 def test_library_defaults_are_the_shipped_params_yaml():
@@ -114,7 +145,9 @@ def test_library_defaults_are_the_shipped_params_yaml():
     assert sorted(yaml_keys(raw)) == sorted(dataclass_keys(Params))
     shipped = Params.from_dict(raw)
     for section in dataclasses.fields(Params):
-        assert getattr(shipped, section.name) == getattr(Params(), section.name), f"params.yaml {section.name} != defaults"
+        assert getattr(shipped, section.name) == getattr(Params(), section.name), (
+            f"params.yaml {section.name} != defaults"
+        )
 
 
 def test_model_subsections_take_partial_mappings_and_numbers_for_gamma():
@@ -132,14 +165,23 @@ def test_defaults_are_the_measured_best_and_the_notebook_is_one_set_of_overrides
     assert (shipped.train.model, shipped.train.normalize, shipped.train.blocks) == ("mlp", "speaker", "equal")
     assert "egemaps" not in shipped.features.families and "compare" not in shipped.features.families  # no openSMILE
     names = feature_names(shipped.features)  # bench/select_defaults.py's choice: layers 2-4 of the encoder alone
-    assert names == [f"whisper_layer{layer}_{stat}_{i:03d}" for layer in (2, 3, 4) for stat in ("mean", "std")
-                     for i in range(512)]
+    assert names == [
+        f"whisper_layer{layer}_{stat}_{i:03d}" for layer in (2, 3, 4) for stat in ("mean", "std") for i in range(512)
+    ]
     assert (shipped.train.hidden_layer_sizes, shipped.train.alpha, shipped.train.ensemble) == ((64,), 3.0, 5)
     assert shipped.train.calibrate
     raw = yaml.safe_load((PROJECT / "params.yaml").read_text())
     raw["features"].update(families=["mfcc", "chroma", "mel"], stats=["mean"])  # the docs' -S overrides
-    raw["train"].update(model="mlp", normalize="none", scale=False, batch_size=30, hidden_layer_sizes=[300], alpha=0.1,
-                        ensemble=1, calibrate=False)
+    raw["train"].update(
+        model="mlp",
+        normalize="none",
+        scale=False,
+        batch_size=30,
+        hidden_layer_sizes=[300],
+        alpha=0.1,
+        ensemble=1,
+        calibrate=False,
+    )
     notebook = Params.from_dict(raw)
     names = feature_names(notebook.features)
     assert len(names) == 180 and names[0] == "mfcc_mean_00" and names[-1] == "mel_mean_127"

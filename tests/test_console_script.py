@@ -1,4 +1,5 @@
 """The built wheel installs into a fresh virtual environment, where `ser` runs and every extra's modules import."""
+
 from __future__ import annotations
 
 import ast
@@ -109,20 +110,32 @@ def venv(tmp_path_factory) -> Path:
         shutil.copy2(PROJECT / name, source / name)
     shutil.copytree(PROJECT / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
-    build = subprocess.run([*pip, "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp / "dist"),
-                            str(source)], capture_output=True, text=True, timeout=600)
+    build = subprocess.run(
+        [*pip, "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp / "dist"), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert build.returncode == 0, build.stderr
     wheel = next((tmp / "dist").glob("ser-*.whl"))
     venv = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
-    inner = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                           capture_output=True, text=True, check=True).stdout.strip()
+    inner = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     outer = dict.fromkeys(sysconfig.get_paths()[key] for key in ("purelib", "platlib"))
     (Path(inner) / "outer.pth").write_text("".join(f"{path}\n" for path in outer))
     # --ignore-installed: the developer's own ser, seen through outer.pth, must stay where it is
-    install = subprocess.run([*pip, "--python", str(python), "install", "-q", "--no-index", "--no-deps",
-                              "--ignore-installed", str(wheel)], capture_output=True, text=True, timeout=600)
+    install = subprocess.run(
+        [*pip, "--python", str(python), "install", "-q", "--no-index", "--no-deps", "--ignore-installed", str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert install.returncode == 0, install.stderr
     return venv
 
@@ -131,7 +144,9 @@ def venv(tmp_path_factory) -> Path:
 def test_installed_ser_command_runs(venv, tmp_path):
     help_run = in_venv(venv, "ser", "--help")
     assert help_run.returncode == 0 and "predict" in help_run.stdout and "explore" in help_run.stdout
-    no_model = in_venv(venv, "ser", "predict", "--model", str(tmp_path / "none"), str(write_tone(tmp_path / "tone.wav")))
+    no_model = in_venv(
+        venv, "ser", "predict", "--model", str(tmp_path / "none"), str(write_tone(tmp_path / "tone.wav"))
+    )
     assert no_model.returncode == 2 and "not found; train one first" in no_model.stderr
 
 
@@ -162,9 +177,10 @@ def test_the_wheel_declares_every_library_that_ser_imports(venv, report):
     for top, eager in imports_of_ser().items():
         distributions = {canonicalize_name(name) for name in owners.get(top, [])}
         assert distributions, f"ser imports {top}, which no installed distribution provides"
-        assert distributions & set(requires[""] if eager else every), \
-            f"ser imports {top} ({', '.join(sorted(distributions))}) but pyproject.toml does not require it" + \
-            ("" if eager else " in any extra")
+        assert distributions & set(requires[""] if eager else every), (
+            f"ser imports {top} ({', '.join(sorted(distributions))}) but pyproject.toml does not require it"
+            + ("" if eager else " in any extra")
+        )
 
 
 @pytest.mark.slow
@@ -197,8 +213,11 @@ def test_every_locked_file_has_its_sha256_and_the_weights_their_published_digest
         if package["source"].get("registry"):
             files = [*([package["sdist"]] if "sdist" in package else []), *package.get("wheels", [])]
             assert files and all(f.get("hash", "").startswith("sha256:") for f in files), package["name"]
-    weights = {p["name"]: (p["version"], [w["hash"] for w in p["wheels"]]) for p in lock["package"]
-               if p["name"] in WEIGHT_WHEELS}
+    weights = {
+        p["name"]: (p["version"], [w["hash"] for w in p["wheels"]])
+        for p in lock["package"]
+        if p["name"] in WEIGHT_WHEELS
+    }
     assert weights == {name: (version, [f"sha256:{digest}"]) for name, (version, digest) in WEIGHT_WHEELS.items()}
 
 

@@ -4,6 +4,7 @@ DVC never opens a corpus file (``data.source`` is not a dependency; ingest runs 
 repro and checks each file itself), so a FIFO cannot hang the run and a broken link cannot
 stop it: every good file reaches data/features.parquet, every bad one data/rejected.csv.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -22,10 +23,21 @@ from tests.test_ingest_hostile import HOSTILE
 pytestmark = pytest.mark.slow
 RUN_SECONDS = 300  # a hang fails the test instead of blocking it
 CHEAP = {"features": {"families": ["mfcc"], "stats": ["mean"]}, "train": {"model": "logreg"}}
-HOSTILE_CASES = ["zero-byte", "truncated header", "random bytes named .wav", "directory named .wav",
-                 "broken link named .wav", "link loop named .wav", "FIFO named .wav", "socket named .wav",
-                 "all-silent", "shorter than one frame", "NaN samples", "a header claiming 2**36 samples",
-                 "longer than audio.max_seconds"]
+HOSTILE_CASES = [
+    "zero-byte",
+    "truncated header",
+    "random bytes named .wav",
+    "directory named .wav",
+    "broken link named .wav",
+    "link loop named .wav",
+    "FIFO named .wav",
+    "socket named .wav",
+    "all-silent",
+    "shorter than one frame",
+    "NaN samples",
+    "a header claiming 2**36 samples",
+    "longer than audio.max_seconds",
+]
 
 
 def _without_permission_override() -> None:
@@ -160,9 +172,14 @@ def test_manifest_rows_pointing_at_missing_hostile_or_outside_files(speech16k, t
         for name in GOOD_RAVDESS:
             bundle.write(speech16k / name, f"corpus/{name}")
         bundle.write(outside, "elsewhere/take.wav")  # in the archive, but not below the manifest's folder: fine
-        listed = rows[:4] + [("../elsewhere/take.wav", "neutral", "03"), (str(outside), "calm", "03"),
-                             ("../../../elsewhere/take.wav", "calm", "06")]
-        bundle.writestr("corpus/manifest.csv", pd.DataFrame(listed, columns=["path", "emotion", "speaker"]).to_csv(index=False))
+        listed = rows[:4] + [
+            ("../elsewhere/take.wav", "neutral", "03"),
+            (str(outside), "calm", "03"),
+            ("../../../elsewhere/take.wav", "calm", "06"),
+        ]
+        bundle.writestr(
+            "corpus/manifest.csv", pd.DataFrame(listed, columns=["path", "emotion", "speaker"]).to_csv(index=False)
+        )
     repo.set_params(data={"source": str(archive)})
     exp_run(repo, "features")
     features, rejected = outcome(repo)
@@ -170,5 +187,7 @@ def test_manifest_rows_pointing_at_missing_hostile_or_outside_files(speech16k, t
     assert features == sorted([*(f"{raw}/{name}" for name in GOOD_RAVDESS), f"{raw}/../elsewhere/take.wav"])
     assert rejected == {
         str(outside): "outside the archive: a manifest in an archive may only name files of that archive",
-        f"{raw}/../../../elsewhere/take.wav": "outside the archive: a manifest in an archive may only name files of that archive",
+        f"{raw}/../../../elsewhere/take.wav": (
+            "outside the archive: a manifest in an archive may only name files of that archive"
+        ),
     }

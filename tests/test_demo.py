@@ -1,4 +1,5 @@
 """The synthetic demo corpus: RAVDESS names, determinism, sane audio, learnable emotions."""
+
 import numpy as np
 import pytest
 import soundfile as sf

@@ -1,10 +1,11 @@
 """Frame descriptors: agreement with librosa's equivalents on speech, and known answers on synthetic signals."""
+
 import librosa
 import numpy as np
 import pytest
 
-from ser.features import descriptors as d
 from ser.corpus.audio import load_audio
+from ser.features import descriptors as d
 from ser.features.extractor import FeatureExtractor
 from tests.audiofiles import spread_files
 from tests.featuresets import NOTEBOOK_FEATURES
@@ -20,8 +21,10 @@ def extractor():
 @pytest.fixture(scope="module")
 def speech(speech16k, extractor):
     """(samples, power) of a dozen speech files, two per speaker."""
-    return [(samples, extractor.power_spectrogram(samples))
-            for samples in (load_audio(path, SR) for path in spread_files(speech16k, 12))]
+    return [
+        (samples, extractor.power_spectrogram(samples))
+        for samples in (load_audio(path, SR) for path in spread_files(speech16k, 12))
+    ]
 
 
 def tone(frequency, seconds=1.0, harmonics=(1,), sample_rate=SR):
@@ -38,15 +41,23 @@ def test_spectral_shape_equals_librosa_on_speech(speech):
         magnitude = np.sqrt(power)
         pairs = {
             "flatness": (d.spectral_flatness(power), librosa.feature.spectral_flatness(S=magnitude)),
-            "rolloff": (d.spectral_rolloff(power, sample_rate=SR, n_fft=N_FFT),
-                        librosa.feature.spectral_rolloff(S=magnitude, sr=SR)),
-            "centroid": (d.spectral_centroid(power, sample_rate=SR, n_fft=N_FFT),
-                         librosa.feature.spectral_centroid(S=magnitude, sr=SR)),
-            "contrast": (d.spectral_contrast(power, sample_rate=SR, n_fft=N_FFT),
-                         librosa.feature.spectral_contrast(S=magnitude, sr=SR)),
+            "rolloff": (
+                d.spectral_rolloff(power, sample_rate=SR, n_fft=N_FFT),
+                librosa.feature.spectral_rolloff(S=magnitude, sr=SR),
+            ),
+            "centroid": (
+                d.spectral_centroid(power, sample_rate=SR, n_fft=N_FFT),
+                librosa.feature.spectral_centroid(S=magnitude, sr=SR),
+            ),
+            "contrast": (
+                d.spectral_contrast(power, sample_rate=SR, n_fft=N_FFT),
+                librosa.feature.spectral_contrast(S=magnitude, sr=SR),
+            ),
             "rms": (d.rms_energy(power, n_fft=N_FFT), librosa.feature.rms(S=magnitude, frame_length=N_FFT)),
-            "zcr": (d.zero_crossing_rate(samples, frame_length=N_FFT, hop_length=HOP),
-                    librosa.feature.zero_crossing_rate(samples, frame_length=N_FFT, hop_length=HOP)),
+            "zcr": (
+                d.zero_crossing_rate(samples, frame_length=N_FFT, hop_length=HOP),
+                librosa.feature.zero_crossing_rate(samples, frame_length=N_FFT, hop_length=HOP),
+            ),
         }
         for name, (ours, theirs) in pairs.items():
             assert ours.shape == theirs.shape == (theirs.shape[0], power.shape[1]), name
@@ -63,8 +74,9 @@ def test_deltas_equal_librosa_including_short_inputs(speech, extractor):
     samples, _ = speech[0]
     mfcc = librosa.feature.mfcc(y=samples, sr=SR, n_mfcc=40)
     for order in (1, 2):
-        np.testing.assert_allclose(d.delta(mfcc, order=order), librosa.feature.delta(mfcc, order=order),
-                                   rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(
+            d.delta(mfcc, order=order), librosa.feature.delta(mfcc, order=order), rtol=1e-4, atol=1e-4
+        )
     short = mfcc[:, :5]  # fewer frames than the 9-frame window: the widest odd window that fits
     np.testing.assert_allclose(d.delta(short), librosa.feature.delta(short, width=5), rtol=1e-4, atol=1e-4)
     assert not d.delta(mfcc[:, :2]).any()  # too few frames for a derivative
@@ -80,10 +92,14 @@ def test_spectral_shape_on_tones_and_noise(extractor):
     assert d.spectral_flatness(power_tone)[0, middle].max() < 0.01
     assert d.spectral_flatness(power_noise)[0, middle].min() > 0.3
     np.testing.assert_allclose(d.spectral_centroid(power_tone, sample_rate=SR, n_fft=N_FFT)[0, middle], 1000, rtol=0.05)
-    assert d.spectral_centroid(power_noise, sample_rate=SR, n_fft=N_FFT)[0, middle].mean() == pytest.approx(4000, rel=0.1)
+    assert d.spectral_centroid(power_noise, sample_rate=SR, n_fft=N_FFT)[0, middle].mean() == pytest.approx(
+        4000, rel=0.1
+    )
     np.testing.assert_allclose(d.spectral_rolloff(power_tone, sample_rate=SR, n_fft=N_FFT)[0, middle], 1000, rtol=0.05)
     # a sine of amplitude a has RMS a / sqrt(2); the Hann window scales it by sqrt(3/8)
-    np.testing.assert_allclose(d.rms_energy(power_tone, n_fft=N_FFT)[0, middle], 0.3 / np.sqrt(2) * np.sqrt(3 / 8), rtol=0.01)
+    np.testing.assert_allclose(
+        d.rms_energy(power_tone, n_fft=N_FFT)[0, middle], 0.3 / np.sqrt(2) * np.sqrt(3 / 8), rtol=0.01
+    )
     contrast_tone = d.spectral_contrast(power_tone, sample_rate=SR, n_fft=N_FFT)[:, middle].mean(axis=1)
     contrast_noise = d.spectral_contrast(power_noise, sample_rate=SR, n_fft=N_FFT)[:, middle].mean(axis=1)
     assert contrast_tone[3] > contrast_noise[3] + 20  # the 800-1600 Hz band holds the tone: a sharp peak
@@ -137,11 +153,15 @@ def test_semitones_are_relative_to_27_5_hz():
 
 def test_spectral_balance_of_noise_and_of_a_low_tone(extractor):
     middle = slice(3, -3)
-    flat = d.spectral_balance(extractor.power_spectrogram(noise(2.0)), sample_rate=SR, n_fft=N_FFT)[:, middle].mean(axis=1)
+    flat = d.spectral_balance(extractor.power_spectrogram(noise(2.0)), sample_rate=SR, n_fft=N_FFT)[:, middle].mean(
+        axis=1
+    )
     # white noise: energy in proportion to bandwidth, equal maxima, no slope
     assert flat[0] == pytest.approx(10 * np.log10(950 / 4000), abs=0.3)
     assert abs(flat[1]) < 3 and abs(flat[2]) < 3 and abs(flat[3]) < 3
-    low = d.spectral_balance(extractor.power_spectrogram(tone(300, 2.0)), sample_rate=SR, n_fft=N_FFT)[:, middle].mean(axis=1)
+    low = d.spectral_balance(extractor.power_spectrogram(tone(300, 2.0)), sample_rate=SR, n_fft=N_FFT)[:, middle].mean(
+        axis=1
+    )
     assert low[0] > 60 and low[1] > 60  # all the energy below 1 kHz
     assert low[3] < 0  # falling from the 300 Hz peak through 500-1500 Hz
     tiny = d.spectral_balance(np.ones((5, 3), np.float32), sample_rate=8, n_fft=8)

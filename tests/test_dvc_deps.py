@@ -9,6 +9,7 @@ package ``__init__.py`` files that importing a module executes. One documented e
 own ``ser/__init__.py`` holds the Python API, ``ser.load``, whose import of the predictor runs only when a caller
 calls it; no stage does (checked below), so only that file's module-level imports count.
 """
+
 from __future__ import annotations
 
 import ast
@@ -52,7 +53,7 @@ def from_module(node: ast.ImportFrom, path: Path, root: Path) -> str:
     assert path.is_relative_to(root), f"{path}: a relative import outside a package fails when run as a script"
     package = path.relative_to(root).parent.parts  # a package's __init__.py and its modules share its folder
     assert node.level <= len(package), f"{path}: relative import beyond the top-level package"
-    return ".".join(package[:len(package) - node.level + 1] + ((node.module,) if node.module else ()))
+    return ".".join(package[: len(package) - node.level + 1] + ((node.module,) if node.module else ()))
 
 
 def imported_modules(path: Path, root: Path = SOURCE) -> set[str]:
@@ -60,7 +61,7 @@ def imported_modules(path: Path, root: Path = SOURCE) -> set[str]:
     sit in."""
     names: set[str] = set()
     tree = ast.parse(path.read_text())
-    for node in (tree.body if path == LAZY_API else runtime_nodes(tree)):
+    for node in tree.body if path == LAZY_API else runtime_nodes(tree):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -105,19 +106,27 @@ def test_stage_deps_are_exactly_the_modules_its_script_imports(stage):
     listed = [dep for dep in definition["deps"] if is_code(dep)]
     expected = code_deps(PROJECT / script)
     assert len(listed) == len(set(listed)), f"{stage}: a dep is listed twice"
-    assert set(listed) == expected, (f"{stage}: dvc.yaml lists {sorted(set(listed) - expected)} that the stage does "
-                                     f"not import, and misses {sorted(expected - set(listed))} that it does")
+    assert set(listed) == expected, (
+        f"{stage}: dvc.yaml lists {sorted(set(listed) - expected)} that the stage does "
+        f"not import, and misses {sorted(expected - set(listed))} that it does"
+    )
 
 
 def test_the_derivation_follows_lazy_imports_and_packages_not_type_hints(tmp_path):
     """The reader itself: a function-level import counts, and so does the package a module sits in; an import
     for type hints only does not."""
     script = tmp_path / "stage.py"
-    script.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ser.inference import bundle\n"
-                      "def main():\n    from ser.corpus.demo import generate_demo_corpus\n")
+    script.write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ser.inference import bundle\n"
+        "def main():\n    from ser.corpus.demo import generate_demo_corpus\n"
+    )
     deps = code_deps(script)
-    assert {"src/ser/__init__.py", "src/ser/corpus/__init__.py", "src/ser/corpus/demo.py",
-            "src/ser/dsp/frames.py"} <= deps
+    assert {
+        "src/ser/__init__.py",
+        "src/ser/corpus/__init__.py",
+        "src/ser/corpus/demo.py",
+        "src/ser/dsp/frames.py",
+    } <= deps
     assert not any(dep.startswith("src/ser/inference/") for dep in deps)
 
 
@@ -158,11 +167,19 @@ def test_a_corpus_convention_is_no_dep_of_the_stages_after_features():
 
 def test_no_stage_calls_the_lazy_python_api():
     """What makes the exception for ``ser/__init__.py`` safe: ``ser.load`` is for users, not for the pipeline."""
-    callers = [path for path in [*PROJECT.joinpath("stages").glob("*.py"), *SOURCE.rglob("*.py")]
-               if path != LAZY_API and any(
-                   (isinstance(node, ast.Attribute) and node.attr == "load" and ast.unparse(node.value) == "ser")
-                   or (isinstance(node, ast.ImportFrom) and node.module == "ser"
-                       and any(alias.name == "load" for alias in node.names))
-                   for node in ast.walk(ast.parse(path.read_text())))]
+    callers = [
+        path
+        for path in [*PROJECT.joinpath("stages").glob("*.py"), *SOURCE.rglob("*.py")]
+        if path != LAZY_API
+        and any(
+            (isinstance(node, ast.Attribute) and node.attr == "load" and ast.unparse(node.value) == "ser")
+            or (
+                isinstance(node, ast.ImportFrom)
+                and node.module == "ser"
+                and any(alias.name == "load" for alias in node.names)
+            )
+            for node in ast.walk(ast.parse(path.read_text()))
+        )
+    ]
     assert callers == []
     assert "load" in {node.name for node in ast.parse(LAZY_API.read_text()).body if isinstance(node, ast.FunctionDef)}

@@ -1,4 +1,5 @@
 """Error-analysis pieces: predictions table, class counts, per-speaker scores, confused pairs, `ser report`."""
+
 import warnings
 
 import numpy as np
@@ -6,12 +7,16 @@ import pandas as pd
 import pytest
 from sklearn.metrics import balanced_accuracy_score
 
-from ser.modeling.metrics import per_speaker_scores
-from ser.reports.error_analysis import (
-    class_counts, confused_pairs, confusion_report, predictions_table, read_predictions,
-)
 from ser.cli import main
 from ser.errors import SerError
+from ser.modeling.metrics import per_speaker_scores
+from ser.reports.error_analysis import (
+    class_counts,
+    confused_pairs,
+    confusion_report,
+    predictions_table,
+    read_predictions,
+)
 from ser.reports.figures import speaker_uar_figure
 
 CLASSES = ["angry", "calm", "sad"]
@@ -27,14 +32,21 @@ def labelled(n=90, seed=0, speakers=("01", "02", "03")):
 
 def frame_of(pairs: list[tuple[str, str, str]]) -> pd.DataFrame:
     """A predictions frame from (speaker, actual, predicted) triples."""
-    return pd.DataFrame([{"file": f"f{i:03d}.wav", "speaker": s, "actual": a, "predicted": p}
-                         for i, (s, a, p) in enumerate(pairs)])
+    return pd.DataFrame(
+        [{"file": f"f{i:03d}.wav", "speaker": s, "actual": a, "predicted": p} for i, (s, a, p) in enumerate(pairs)]
+    )
 
 
 def test_predictions_table_is_ordered_by_file_with_one_probability_column_per_class():
     probabilities = np.array([[0.2, 0.5, 0.3], [0.9, 0.05, 0.05], [0.1234567891, 0.2, 0.6765432109]])
-    table = predictions_table(["c.wav", "a.wav", "b.wav"], ["02", "01", "01"], ["calm", "angry", "sad"],
-                              ["calm", "angry", "sad"], probabilities, CLASSES)
+    table = predictions_table(
+        ["c.wav", "a.wav", "b.wav"],
+        ["02", "01", "01"],
+        ["calm", "angry", "sad"],
+        ["calm", "angry", "sad"],
+        probabilities,
+        CLASSES,
+    )
     assert list(table.columns) == ["file", "speaker", "actual", "predicted", "p_angry", "p_calm", "p_sad"]
     assert list(table["file"]) == ["a.wav", "b.wav", "c.wav"]
     assert list(table["speaker"]) == ["01", "01", "02"]
@@ -49,8 +61,13 @@ def test_class_counts_add_up_and_keep_empty_cells():
     assert list(counts.columns) == ["emotion", "set", "count"]
     assert counts["count"].sum() == len(emotions)
     assert list(zip(counts["emotion"], counts["set"], counts["count"])) == [
-        ("angry", "train", 1), ("angry", "test", 0), ("calm", "train", 2), ("calm", "test", 0),
-        ("sad", "train", 2), ("sad", "test", 1)]
+        ("angry", "train", 1),
+        ("angry", "test", 0),
+        ("calm", "train", 2),
+        ("calm", "test", 0),
+        ("sad", "train", 2),
+        ("sad", "test", 1),
+    ]
 
 
 def test_per_speaker_scores_match_scikit_learn_on_each_speakers_files():
@@ -72,18 +89,28 @@ def test_a_speaker_uar_averages_only_the_emotions_that_speaker_has():
 
 
 def test_confused_pairs_count_mistakes_most_first_ties_by_name():
-    frame = frame_of([("01", "calm", "sad")] * 3 + [("01", "sad", "calm")] * 2 + [("02", "angry", "calm")] * 2
-                     + [("02", "angry", "angry")] * 2 + [("01", "calm", "calm")] + [("02", "sad", "angry")])
+    frame = frame_of(
+        [("01", "calm", "sad")] * 3
+        + [("01", "sad", "calm")] * 2
+        + [("02", "angry", "calm")] * 2
+        + [("02", "angry", "angry")] * 2
+        + [("01", "calm", "calm")]
+        + [("02", "sad", "angry")]
+    )
     pairs = confused_pairs(frame, top=3)
     assert list(zip(pairs["actual"], pairs["predicted"], pairs["count"])) == [
-        ("calm", "sad", 3), ("angry", "calm", 2), ("sad", "calm", 2)]
+        ("calm", "sad", 3),
+        ("angry", "calm", 2),
+        ("sad", "calm", 2),
+    ]
     assert pairs.loc[0, "share"] == pytest.approx(3 / 4) and pairs.loc[0, "of"] == 4
     assert confused_pairs(frame[frame["actual"] == frame["predicted"]]).empty
 
 
 def test_report_lists_overall_pairs_then_speakers_worst_first():
-    frame = frame_of([("01", "calm", "sad")] * 2 + [("01", "sad", "sad")] * 2
-                     + [("02", "calm", "calm")] * 2 + [("02", "sad", "sad")])
+    frame = frame_of(
+        [("01", "calm", "sad")] * 2 + [("01", "sad", "sad")] * 2 + [("02", "calm", "calm")] * 2 + [("02", "sad", "sad")]
+    )
     text = confusion_report(frame, top=5)
     lines = text.splitlines()
     assert lines[0] == "7 files, 2 speakers: accuracy 0.714, UAR 0.750"

@@ -1,4 +1,5 @@
 """`ser explore`: the five exploratory figures of one real recording, titled, labelled, written as PNG."""
+
 from __future__ import annotations
 
 import subprocess
@@ -54,8 +55,11 @@ def test_figures_show_the_recording(figures):
 
 def test_cli_writes_five_pngs_and_names_a_bad_file(tmp_path):
     stereo = write_tone(tmp_path / "stereo.wav", sample_rate=48000, channels=2, seconds=2.0)  # as RAVDESS publishes
-    run = subprocess.run([sys.executable, "-m", "ser", "explore", str(stereo), "--out", str(tmp_path / "out")],
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "ser", "explore", str(stereo), "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr
     written = run.stdout.split()
     assert written == [str(tmp_path / "out" / f"{name}.png") for name in FIGURES]
@@ -63,7 +67,8 @@ def test_cli_writes_five_pngs_and_names_a_bad_file(tmp_path):
         image = matplotlib.image.imread(path)
         assert image.shape[0] > 200 and image.shape[1] > 500
 
-    missing = subprocess.run([sys.executable, "-m", "ser", "explore", str(tmp_path / "nope.wav")],
-                             capture_output=True, text=True)
+    missing = subprocess.run(
+        [sys.executable, "-m", "ser", "explore", str(tmp_path / "nope.wav")], capture_output=True, text=True
+    )
     assert missing.returncode == 2
     assert_one_line(missing.stderr, "error: ", str(tmp_path / "nope.wav"), "does not exist")

@@ -1,17 +1,18 @@
 """The families and statistics beyond the notebook's: registry, names, shapes and sane values."""
+
 import numpy as np
 import pytest
 
-from ser.features import smile
-from ser.corpus.audio import load_audio
 from ser.config import FeatureParams
+from ser.corpus.audio import load_audio
+from ser.features import smile
 from ser.features.extractor import FeatureExtractor
 from ser.features.families import FAMILIES, feature_names
 from ser.features.stats import STATS
 from ser.names import FEATURE_FAMILIES, FEATURE_STATS
-from tests.test_descriptors import noise, tone
 from tests.audiofiles import spread_files
 from tests.conftest import require
+from tests.test_descriptors import noise, tone
 
 OWN = tuple(f for f in FEATURE_FAMILIES if FAMILIES[f].names is None and f != "whisper")  # the encoder: test_whisper.py
 SR = 16000
@@ -19,8 +20,9 @@ SR = 16000
 
 def values(extractor, vector, family, stat):
     prefix = f"{family}_{stat}_"
-    return vector[[i for i, name in enumerate(extractor.names) if name.startswith(prefix)
-                   and name[len(prefix):].isdigit()]]
+    return vector[
+        [i for i, name in enumerate(extractor.names) if name.startswith(prefix) and name[len(prefix) :].isdigit()]
+    ]
 
 
 def test_names_and_shapes_of_every_own_family_and_stat():
@@ -41,7 +43,9 @@ def test_statistics_are_ordered_and_finite_on_speech(speech16k):
         vector = extractor(load_audio(path, SR))
         assert np.all(np.isfinite(vector)), path
         for family in OWN:
-            low, p10, median, p90, high = (values(extractor, vector, family, s) for s in ("min", "p10", "median", "p90", "max"))
+            low, p10, median, p90, high = (
+                values(extractor, vector, family, s) for s in ("min", "p10", "median", "p90", "max")
+            )
             assert np.all(low <= p10 + 1e-9) and np.all(p10 <= median + 1e-9), (path, family)
             assert np.all(median <= p90 + 1e-9) and np.all(p90 <= high + 1e-9), (path, family)
             assert np.all(values(extractor, vector, family, "std") >= 0)
@@ -99,5 +103,6 @@ def test_skew_and_kurtosis_equal_scipys_population_moments():
 
     frames = np.random.default_rng(4).gamma(2.0, size=(5, 300)).astype(np.float32)
     np.testing.assert_allclose(STATS["skew"](frames), scipy.stats.skew(frames.astype(np.float64), axis=1), rtol=1e-9)
-    np.testing.assert_allclose(STATS["kurtosis"](frames), scipy.stats.kurtosis(frames.astype(np.float64), axis=1),
-                               rtol=1e-9)
+    np.testing.assert_allclose(
+        STATS["kurtosis"](frames), scipy.stats.kurtosis(frames.astype(np.float64), axis=1), rtol=1e-9
+    )

@@ -1,4 +1,5 @@
 """The one-STFT extractor against the notebook's own per-file librosa calls, on speech."""
+
 from dataclasses import replace
 
 import librosa
@@ -31,8 +32,9 @@ def test_feature_vector_equals_the_notebooks_on_speech(speech16k):
         for family, columns in families.items():
             # float32 rounding: relative to each value, and to the family's scale for values near zero
             scale = np.abs(reference[columns]).max()
-            np.testing.assert_allclose(ours[columns], reference[columns], rtol=1e-4, atol=1e-7 * scale,
-                                       err_msg=f"{family} of {path}")
+            np.testing.assert_allclose(
+                ours[columns], reference[columns], rtol=1e-4, atol=1e-7 * scale, err_msg=f"{family} of {path}"
+            )
 
 
 def test_feature_names_follow_the_params():
@@ -49,7 +51,8 @@ def test_tuning_estimate_equals_librosas(speech16k):
     for path in spread_files(speech16k, 60):
         power = extractor.power_spectrogram(load_audio(path, 16000))
         assert estimate_tuning(power, 16000, 2048, 12) == librosa.estimate_tuning(
-            S=power, sr=16000, n_fft=2048, bins_per_octave=12), path
+            S=power, sr=16000, n_fft=2048, bins_per_octave=12
+        ), path
 
 
 def test_tuning_estimate_finds_a_detuned_tone():

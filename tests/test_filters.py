@@ -1,14 +1,25 @@
 """Our filter banks and scales against librosa's, over the configurations users pick."""
+
 import librosa
 import numpy as np
 import pytest
 import scipy.fft
 
-from ser.dsp.filters import BlockedBank, chroma_filter_bank, dct_matrix, hz_to_mel, mel_filter_bank, mel_to_hz, power_to_db
+from ser.dsp.filters import (
+    BlockedBank,
+    chroma_filter_bank,
+    dct_matrix,
+    hz_to_mel,
+    mel_filter_bank,
+    mel_to_hz,
+    power_to_db,
+)
 
 
-@pytest.mark.parametrize("sample_rate,n_fft,n_mels", [(16000, 2048, 128), (22050, 2048, 128), (16000, 512, 40),
-                                                       (48000, 4096, 64), (8000, 256, 26)])
+@pytest.mark.parametrize(
+    "sample_rate,n_fft,n_mels",
+    [(16000, 2048, 128), (22050, 2048, 128), (16000, 512, 40), (48000, 4096, 64), (8000, 256, 26)],
+)
 def test_mel_filter_bank_equals_librosas(sample_rate, n_fft, n_mels):
     ours = mel_filter_bank(sample_rate, n_fft, n_mels)
     theirs = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels)
@@ -23,8 +34,9 @@ def test_mel_scale_is_linear_then_logarithmic_and_invertible():
     np.testing.assert_allclose(mel_to_hz(hz_to_mel(hz)), hz, atol=1e-9)
 
 
-@pytest.mark.parametrize("sample_rate,n_fft,n_chroma", [(16000, 2048, 12), (22050, 4096, 12), (16000, 2048, 24),
-                                                         (48000, 1024, 36)])
+@pytest.mark.parametrize(
+    "sample_rate,n_fft,n_chroma", [(16000, 2048, 12), (22050, 4096, 12), (16000, 2048, 24), (48000, 1024, 36)]
+)
 @pytest.mark.parametrize("tuning", [0.0, -0.37, 0.21, 0.49])
 def test_chroma_filter_bank_equals_librosas(sample_rate, n_fft, n_chroma, tuning):
     ours = chroma_filter_bank(sample_rate, n_fft, n_chroma, tuning)
@@ -35,7 +47,9 @@ def test_chroma_filter_bank_equals_librosas(sample_rate, n_fft, n_chroma, tuning
 
 def test_dct_matrix_is_the_orthonormal_dct_ii():
     x = np.random.default_rng(1).standard_normal((128, 7))
-    np.testing.assert_allclose(dct_matrix(40, 128) @ x, scipy.fft.dct(x, axis=0, norm="ortho")[:40], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        dct_matrix(40, 128) @ x, scipy.fft.dct(x, axis=0, norm="ortho")[:40], rtol=1e-5, atol=1e-5
+    )
     full = dct_matrix(16, 16).astype(np.float64)
     np.testing.assert_allclose(full @ full.T, np.eye(16), atol=1e-6)
 

@@ -2,6 +2,7 @@
 WAVs far beyond full scale, a header claiming 2 GHz, a folder 1,200 levels deep) in `ser predict`, `POST /predict`
 and `dvc exp run`; names holding control characters; connections that send nothing; tiny files of long audio;
 error bodies; a two-speaker corpus."""
+
 from __future__ import annotations
 
 import csv
@@ -24,8 +25,16 @@ import requests
 import soundfile as sf
 
 from ser.config import ParamError, TrainParams
-from tests.audiofiles import (GOOD_RAVDESS, copy_good_files, deep_folder, remove_tree, write_ghz_wav,
-                              write_gsm_wav, write_long_flac, write_loud_wav)
+from tests.audiofiles import (
+    GOOD_RAVDESS,
+    copy_good_files,
+    deep_folder,
+    remove_tree,
+    write_ghz_wav,
+    write_gsm_wav,
+    write_long_flac,
+    write_loud_wav,
+)
 from tests.bundles import train_bundle
 from tests.dvcrepo import DvcRepo
 from tests.servers import ServeProcess
@@ -46,15 +55,25 @@ def batch(speech16k, tmp_path_factory) -> dict[str, Path]:
     good = copy_good_files(speech16k, folder / "good")[:2]
     deep = deep_folder(folder / "deep", 1200) / "deep.wav"
     shutil.copyfile(speech16k / "Actor_03/03-01-02-01-01-01-03.wav", deep)
-    files = [*good, write_gsm_wav(folder / "gsm.wav"), write_loud_wav(folder / "loud.wav", 1e20),
-             write_loud_wav(folder / "loud38.wav", 3e38), write_ghz_wav(folder / "ghz.wav"), deep]
+    files = [
+        *good,
+        write_gsm_wav(folder / "gsm.wav"),
+        write_loud_wav(folder / "loud.wav", 1e20),
+        write_loud_wav(folder / "loud38.wav", 3e38),
+        write_ghz_wav(folder / "ghz.wav"),
+        deep,
+    ]
     yield {path.name: path for path in files}
     remove_tree(folder / "deep")
 
 
 def ser_predict(bundle: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ser", "predict", "--model", str(bundle), *args],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "ser", "predict", "--model", str(bundle), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_predict_keeps_every_good_file_and_gives_one_line_per_hostile_one(bundle, batch):
@@ -98,14 +117,18 @@ def test_dvc_exp_run_rejects_the_hostile_files_and_featurises_the_rest(speech16k
         named[target.name] = name
     (tmp_path / "repo").mkdir()
     repo = DvcRepo(tmp_path / "repo")
-    repo.set_params(data={"source": str(corpus), "emotions": ["neutral", "calm"]},
-                    features={"families": ["mfcc"], "stats": ["mean"]})
+    repo.set_params(
+        data={"source": str(corpus), "emotions": ["neutral", "calm"]},
+        features={"families": ["mfcc"], "stats": ["mean"]},
+    )
     repo.commit("corpus")
     repo.dvc("exp", "run", "features")
     featurised = pd.read_parquet(repo.root / "data/features.parquet", columns=["path"])["path"].map(
-        lambda path: Path(path).name)
-    assert sorted(featurised) == sorted([Path(name).name for name in GOOD_RAVDESS]
-                                        + [n for n, name in named.items() if name in DECODED])
+        lambda path: Path(path).name
+    )
+    assert sorted(featurised) == sorted(
+        [Path(name).name for name in GOOD_RAVDESS] + [n for n, name in named.items() if name in DECODED]
+    )
     rejected = pd.read_csv(repo.root / "data/rejected.csv", dtype=str)
     assert sorted(named[Path(path).name] for path in rejected["path"]) == sorted(REFUSED)
 
@@ -186,16 +209,22 @@ def test_parts_past_the_request_audio_budget_are_refused_each(server, speech16k,
 
 def test_a_request_that_cannot_start_in_time_gets_503_with_retry_after(bundle, speech16k, tmp_path):
     flac = write_long_flac(tmp_path / "long.flac", 110)  # a tenth of a second of work each, with this bundle
-    server = ServeProcess(bundle, "--queue-timeout", "0.2", "--max-seconds", "120", "--max-request-seconds", "10000",
-                          affinity={0})  # one core: one prediction worker
+    server = ServeProcess(
+        bundle, "--queue-timeout", "0.2", "--max-seconds", "120", "--max-request-seconds", "10000", affinity={0}
+    )  # one core: one prediction worker
     try:
         with ThreadPoolExecutor(2) as pool:
-            busy = pool.submit(requests.post, f"{server.url}/predict", timeout=300,
-                               files=[("file", ("long.flac", flac.read_bytes(), "audio/flac"))] * 200)
+            busy = pool.submit(
+                requests.post,
+                f"{server.url}/predict",
+                timeout=300,
+                files=[("file", ("long.flac", flac.read_bytes(), "audio/flac"))] * 200,
+            )
             time.sleep(0.5)
             good = speech16k / GOOD_RAVDESS[0]
-            refused = requests.post(f"{server.url}/predict", files=[("file", (good.name, good.read_bytes()))],
-                                    timeout=60)
+            refused = requests.post(
+                f"{server.url}/predict", files=[("file", (good.name, good.read_bytes()))], timeout=60
+            )
             assert busy.result().status_code == 200
     finally:
         assert server.stop() == 0, "".join(server.lines)
@@ -216,8 +245,10 @@ def test_every_error_is_one_json_shape_and_the_page_has_security_headers(server,
         assert response.status_code >= 400 and set(response.json()) == {"error", "file"}, response.text
         assert response.headers["X-Content-Type-Options"] == "nosniff"
     page = requests.get(server.url, timeout=10)
-    assert page.headers["X-Frame-Options"] == "DENY" and "frame-ancestors 'none'" in page.headers[
-        "Content-Security-Policy"]
+    assert (
+        page.headers["X-Frame-Options"] == "DENY"
+        and "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    )
 
 
 def test_names_and_speakers_with_line_breaks_cannot_forge_log_lines(speech16k, tmp_path):
@@ -225,12 +256,22 @@ def test_names_and_speakers_with_line_breaks_cannot_forge_log_lines(speech16k, t
     forged = 'INFO:     127.0.0.1:1 - "GET /admin HTTP/1.1" 200 OK'
     server = ServeProcess(train_bundle(speech16k, tmp_path / "model", normalize="speaker"))  # warns of speakers
     try:
-        requests.post(f"{server.url}/predict", data={"speaker": f"x\n{forged}"}, timeout=60,
-                      files=[("file", (f"a\n{forged}.wav", good.read_bytes()))])
-        body = (b'--b\r\nContent-Disposition: form-data; name="file"; filename="a\n' + forged.replace('"', "'").encode()
-                + b'.wav"\r\n\r\n' + good.read_bytes() + b"\r\n--b--\r\n")  # a bare line feed in the name
-        requests.post(f"{server.url}/predict", data=body, headers={"Content-Type": "multipart/form-data; boundary=b"},
-                      timeout=60).raise_for_status()
+        requests.post(
+            f"{server.url}/predict",
+            data={"speaker": f"x\n{forged}"},
+            timeout=60,
+            files=[("file", (f"a\n{forged}.wav", good.read_bytes()))],
+        )
+        body = (
+            b'--b\r\nContent-Disposition: form-data; name="file"; filename="a\n'
+            + forged.replace('"', "'").encode()
+            + b'.wav"\r\n\r\n'
+            + good.read_bytes()
+            + b"\r\n--b--\r\n"
+        )  # a bare line feed in the name
+        requests.post(
+            f"{server.url}/predict", data=body, headers={"Content-Type": "multipart/form-data; boundary=b"}, timeout=60
+        ).raise_for_status()
     finally:
         assert server.stop() == 0, "".join(server.lines)
     warnings = [line for line in server.lines if "WARNING" in line]
@@ -246,8 +287,9 @@ def test_the_access_log_escapes_a_request_path_with_a_line_break():
     escape_logs()
     stream, logger = io.StringIO(), logging.getLogger("uvicorn.access")
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(AccessFormatter('%(levelprefix)s %(client_addr)s - "%(request_line)s" %(status_code)s',
-                                         use_colors=False))
+    handler.setFormatter(
+        AccessFormatter('%(levelprefix)s %(client_addr)s - "%(request_line)s" %(status_code)s', use_colors=False)
+    )
     logger.addHandler(handler)
     level, logger.level = logger.level, logging.INFO
     try:  # uvicorn's own call, with the path percent-decoded as uvicorn decodes it
@@ -264,8 +306,11 @@ def test_a_two_speaker_corpus_ends_in_one_line_and_trains_without_calibration(sp
         shutil.copytree(speech16k / f"Actor_{actor}", corpus / f"Actor_{actor}")
     (tmp_path / "repo").mkdir()
     repo = DvcRepo(tmp_path / "repo")
-    repo.set_params(data={"source": str(corpus), "emotions": ["neutral", "calm"]},
-                    features={"families": ["mfcc"], "stats": ["mean"]}, train={"ensemble": 1})
+    repo.set_params(
+        data={"source": str(corpus), "emotions": ["neutral", "calm"]},
+        features={"families": ["mfcc"], "stats": ["mean"]},
+        train={"ensemble": 1},
+    )
     repo.commit("two speakers")
     run = repo.dvc("exp", "run", "train", check=False)
     assert run.returncode != 0 and "Traceback" not in run.stdout + run.stderr

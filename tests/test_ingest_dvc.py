@@ -1,4 +1,5 @@
 """The ingest stage under real DVC with data.source an http URL on 127.0.0.1 serving a hostile zip."""
+
 import json
 import stat
 import zipfile

@@ -1,5 +1,6 @@
 """Hostile corpora: each bad file is built for real next to good files; ingest must
 reject it with a reason, keep every good file, and fail only when too little is left."""
+
 from __future__ import annotations
 
 import json
@@ -14,9 +15,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from ser.config import AudioParams
 from ser.corpus.conventions import CONVENTIONS
 from ser.corpus.ingest import IngestError, ingest
-from ser.config import AudioParams
 from tests.audiofiles import GOOD_RAVDESS, copy_good_files, tone, write_bad_audio
 
 RAVDESS = CONVENTIONS["ravdess"]
@@ -44,9 +45,11 @@ def good_wav_bytes(speech16k: Path) -> bytes:
 
 def bad_audio(kind: str, reason: str):
     """A builder of one of the kinds of bad audio in tests.audiofiles, for which ingest gives ``reason``."""
+
     def make(bad: Path, speech16k: Path):
         write_bad_audio(bad, kind, speech16k / GOOD_RAVDESS[0])
         return reason
+
     return make
 
 
@@ -112,7 +115,7 @@ def make_cut_after_header(bad: Path, speech16k: Path):
     whole = good_wav_bytes(speech16k)
     assert whole[36:40] == b"data"  # canonical 44-byte header
     middle = len(whole) // 2 & ~1
-    bad.write_bytes(whole[:44] + whole[middle:middle + 200])  # header claims 3.3 s; 100 samples of speech follow
+    bad.write_bytes(whole[:44] + whole[middle : middle + 200])  # header claims 3.3 s; 100 samples of speech follow
     return "file is too short: 100 samples"
 
 
@@ -135,8 +138,10 @@ HOSTILE = {
     "stereo, channels cancelling to silence": make_stereo_cancelling_to_silence,
     "data cut right after the header": make_cut_after_header,
     "a header claiming 2**36 samples": bad_audio("absurd header", "file has a header claiming 68,719,476,735 samples"),
-    "longer than audio.max_seconds": bad_audio("too long", "file is longer than the 300 s limit (301.0 s): split it "
-                                                           "into shorter recordings, or raise audio.max_seconds"),
+    "longer than audio.max_seconds": bad_audio(
+        "too long",
+        "file is longer than the 300 s limit (301.0 s): split it into shorter recordings, or raise audio.max_seconds",
+    ),
 }
 
 

@@ -1,4 +1,5 @@
 """The ingest stage script on a local archive source: the pinned checksum guards it, outputs land atomically."""
+
 import json
 import os
 import subprocess
@@ -21,7 +22,11 @@ def run_stage(tmp_path, data: dict) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT / "src"), os.environ.get("PYTHONPATH", "")])}
     return subprocess.run(
         [sys.executable, str(PROJECT / "stages/ingest.py"), "--params", "params.yaml"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -63,8 +68,10 @@ def test_params_only_the_corpus_can_check_stop_the_stage_before_it_reads_the_sou
     """A corpus's emotions and what a checksum can pin are checked by ser.corpus, first: the missing archive and
     folder named here would give another error if the stage got as far as its source."""
     for data, message in [
-        ({"source": "nowhere.zip", "dataset": "emodb", "emotions": ["calm", "sad"]},
-         "error: params.yaml: data.emotions: 'calm' is not an emotion of the emodb corpus"),
+        (
+            {"source": "nowhere.zip", "dataset": "emodb", "emotions": ["calm", "sad"]},
+            "error: params.yaml: data.emotions: 'calm' is not an emotion of the emodb corpus",
+        ),
         ({"source": "nowhere", "sha256": "a" * 64}, "error: params.yaml: data.sha256: got a checksum for data.source"),
     ]:
         failed = run_stage(tmp_path, data)

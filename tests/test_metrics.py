@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold
 
 from ser.config import EvaluateParams, ParamError
 from ser.modeling.crossval import cross_validate_model, fold_splitter
 from ser.modeling.metrics import curves, evaluate_predictions, expected_calibration_error, summary_scores
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold
 
 CLASSES = ["calm", "happy", "sad"]
 

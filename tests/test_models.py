@@ -1,4 +1,5 @@
 """Model choice and per-speaker normalisation through the real train, evaluate and crossvalidate stage scripts."""
+
 import io
 import json
 import os
@@ -31,9 +32,19 @@ FEATURES = {"families": ["mfcc", "f0", "loudness"], "stats": ["mean", "std", "p9
 def project(speech16k, tmp_path_factory):
     """A folder with the features and split tables the stages read: actors 01-03 train, 04 test."""
     root = tmp_path_factory.mktemp("stages")
-    files = sorted(p for a in ACTORS for p in (speech16k / f"Actor_{a}").glob("*.wav") if p.name.split("-")[2] in EMOTIONS)
-    rows = [{"file": f"{p.parent.name}/{p.name}", "path": str(p), "speaker": p.stem[-2:],
-             "emotion": EMOTIONS[p.name.split("-")[2]], "sha256": sha256_of(p)} for p in files]
+    files = sorted(
+        p for a in ACTORS for p in (speech16k / f"Actor_{a}").glob("*.wav") if p.name.split("-")[2] in EMOTIONS
+    )
+    rows = [
+        {
+            "file": f"{p.parent.name}/{p.name}",
+            "path": str(p),
+            "speaker": p.stem[-2:],
+            "emotion": EMOTIONS[p.name.split("-")[2]],
+            "sha256": sha256_of(p),
+        }
+        for p in files
+    ]
     (root / "data").mkdir()
     extract_features(rows, FeatureParams(**FEATURES), 16000, root / "data/features.parquet", root / "cache", workers=2)
     split = pd.DataFrame(rows)[["file", "speaker", "emotion"]]
@@ -50,8 +61,14 @@ def run_stages(root, **train) -> None:
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT / "src"), os.environ.get("PYTHONPATH", "")])}
     for stage in ("train", "evaluate", "crossvalidate"):
-        done = subprocess.run([sys.executable, str(PROJECT / f"stages/{stage}.py"), "--params", "params.yaml"],
-                              cwd=root, env=env, capture_output=True, text=True, timeout=600)
+        done = subprocess.run(
+            [sys.executable, str(PROJECT / f"stages/{stage}.py"), "--params", "params.yaml"],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert done.returncode == 0, done.stderr
 
 
@@ -114,10 +131,16 @@ def test_normalisation_matters_and_is_recorded(project):
         assert np.abs(written - fitted.predict_proba(other)).max() > 0.1
         # crossvalidate: the folds' scores are those of the folds normalised this way
         params = load_params(project / "params.yaml")
-        expected = cross_validate_model(build_model(params.train, list(record.feature_columns)),
-                                        table[list(record.feature_columns)].to_numpy(), table["emotion"].to_numpy(),
-                                        table["speaker"].to_numpy(), params.evaluate, seed=params.split.seed,
-                                        normalization=normalize, n_jobs=1)
+        expected = cross_validate_model(
+            build_model(params.train, list(record.feature_columns)),
+            table[list(record.feature_columns)].to_numpy(),
+            table["emotion"].to_numpy(),
+            table["speaker"].to_numpy(),
+            params.evaluate,
+            seed=params.split.seed,
+            normalization=normalize,
+            n_jobs=1,
+        )
         assert per_fold(project, "uar") == expected["uar_per_fold"]
         cross_validated[normalize] = per_fold(project, "uar")
     assert cross_validated["none"] != cross_validated["speaker"]  # so the check above tells the two apart
@@ -159,8 +182,13 @@ def test_predict_standardises_each_speaker_like_evaluate(project, speech16k):
     by_name = predictor.predict(mixed)  # speakers 04 and 01, three files each
     assert np.abs(probabilities_of(by_name) - shared).max() > 0.01  # so the check above tells the two apart
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT / "src"), os.environ.get("PYTHONPATH", "")])}
-    cli = subprocess.run([sys.executable, "-m", "ser", "predict", "--model", str(project / "data/model"),
-                          "--format", "csv", *tests], capture_output=True, text=True, env=env, timeout=300)
+    cli = subprocess.run(
+        [sys.executable, "-m", "ser", "predict", "--model", str(project / "data/model"), "--format", "csv", *tests],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert cli.returncode == 0, cli.stderr
     printed = pd.read_csv(io.StringIO(cli.stdout))
     assert printed["emotion"].tolist() == [evaluated[f] for f in test_files]

@@ -1,4 +1,5 @@
 """Each name list of ser.names is covered exactly by its implementation, and the module stays a leaf."""
+
 import ast
 
 import pytest
@@ -10,11 +11,15 @@ from ser.features.stats import STATS
 from tests.conftest import PROJECT
 
 
-@pytest.mark.parametrize("listed,implemented", [
-    (names.CORPUS_CONVENTIONS, CONVENTIONS),
-    (names.FEATURE_FAMILIES, FAMILIES),
-    (names.FEATURE_STATS, STATS),
-], ids=["conventions", "families", "stats"])
+@pytest.mark.parametrize(
+    "listed,implemented",
+    [
+        (names.CORPUS_CONVENTIONS, CONVENTIONS),
+        (names.FEATURE_FAMILIES, FAMILIES),
+        (names.FEATURE_STATS, STATS),
+    ],
+    ids=["conventions", "families", "stats"],
+)
 def test_every_name_has_an_implementation_and_every_implementation_a_name(listed, implemented):
     assert len(set(listed)) == len(listed)
     assert sorted(listed) == sorted(implemented)

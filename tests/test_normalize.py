@@ -1,12 +1,19 @@
 """Per-speaker normalisation and nested selection: nothing shared between speakers, fold sides or outer folds."""
+
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
 from ser.config import EvaluateParams
 from ser.modeling.crossval import cross_validate_model, fit_predict, nested_leave_one_speaker_out
-from ser.modeling.normalize import (SHRINK_BELOW, SHRINK_PRIOR, normalize, normalize_by_speaker, normalize_new_speakers,
-                           reference_statistics)
+from ser.modeling.normalize import (
+    SHRINK_BELOW,
+    SHRINK_PRIOR,
+    normalize,
+    normalize_by_speaker,
+    normalize_new_speakers,
+    reference_statistics,
+)
 
 
 def speakers_sample(seed=0):
@@ -85,7 +92,9 @@ def test_row_order_does_not_matter_and_constant_features_map_to_zero():
     X, speakers = speakers_sample()
     X[:, 2] = 7.0
     order = np.random.default_rng(3).permutation(len(X))
-    np.testing.assert_allclose(normalize_by_speaker(X[order], speakers[order]), normalize_by_speaker(X, speakers)[order])
+    np.testing.assert_allclose(
+        normalize_by_speaker(X[order], speakers[order]), normalize_by_speaker(X, speakers)[order]
+    )
     assert not normalize_by_speaker(X, speakers)[:, 2].any()
     single = normalize_by_speaker(X[:1], speakers[:1])
     assert np.all(np.isfinite(single)) and not single.any()
@@ -105,7 +114,11 @@ def test_cross_validation_normalises_each_side_of_a_fold_separately():
     rng = np.random.default_rng(4)
     speakers = np.repeat([f"{i:02d}" for i in range(1, 5)], 12)
     y = np.tile(["a", "b", "c"], 16)
-    X = rng.standard_normal((48, 3)) + np.array([[ord(c) - 97] for c in y]) + np.repeat(rng.uniform(-50, 50, 4), 12)[:, None]
+    X = (
+        rng.standard_normal((48, 3))
+        + np.array([[ord(c) - 97] for c in y])
+        + np.repeat(rng.uniform(-50, 50, 4), 12)[:, None]
+    )
     train, test = np.flatnonzero(speakers != "04"), np.flatnonzero(speakers == "04")
 
     class Recorder(LogisticRegression):
@@ -123,8 +136,9 @@ def test_cross_validation_normalises_each_side_of_a_fold_separately():
     np.testing.assert_allclose(alone, normalize_new_speakers(X[test], list(range(len(test))), reference))
     np.testing.assert_allclose(alone[0], normalize_new_speakers(X[test][:1], ["x"], reference)[0])
     plain = cross_validate_model(LogisticRegression(), X, y, speakers, EvaluateParams(cv_folds=4), seed=5, n_jobs=1)
-    per_speaker = cross_validate_model(LogisticRegression(), X, y, speakers, EvaluateParams(cv_folds=4), seed=5,
-                                       normalization="speaker", n_jobs=1)
+    per_speaker = cross_validate_model(
+        LogisticRegression(), X, y, speakers, EvaluateParams(cv_folds=4), seed=5, normalization="speaker", n_jobs=1
+    )
     assert per_speaker["uar_mean"] > plain["uar_mean"] + 0.2  # the speaker offsets swamp the classes until removed
 
 
@@ -187,9 +201,11 @@ def test_candidates_may_depend_on_the_held_out_speaker():
     fixed = nested_leave_one_speaker_out(CANDIDATES, X, y, speakers, inner_folds=2, n_jobs=1)
     assert asked == [None, "01", "02", "03", "04", "05", "06"]
     assert [fold["chosen"] for fold in result["folds"]] == ["signal, per speaker"] * 2 + ["noise only"] + [
-        "signal, per speaker"] * 3
+        "signal, per speaker"
+    ] * 3
     assert [fold for i, fold in enumerate(result["folds"]) if i != 2] == [
-        fold for i, fold in enumerate(fixed["folds"]) if i != 2]  # the same candidates, the same folds
+        fold for i, fold in enumerate(fixed["folds"]) if i != 2
+    ]  # the same candidates, the same folds
     assert result["folds"][2]["uar"] < 0.6  # the fold scores what its own candidates offered
     assert result["on_every_speaker"] == fixed["on_every_speaker"]
     assert result["on_every_speaker"]["chosen"] == "signal, per speaker" and "candidates" not in result

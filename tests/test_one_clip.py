@@ -1,5 +1,6 @@
 """One clip, a first-class measure: the evaluate stage's uar_one_clip is what `ser predict` gives for the test files
 sent one at a time, and crossvalidate reports it per fold."""
+
 import json
 import subprocess
 import sys
@@ -24,8 +25,12 @@ def test_uar_one_clip_is_ser_predict_on_each_test_file_alone(project):  # noqa: 
     assert evaluation["uar_one_clip"] == summary_scores(test["emotion"], [alone[p] for p in test["path"]])["uar"]
     # the command itself, one file per call, for a few files
     for path in list(test["path"])[::8]:
-        run = subprocess.run([sys.executable, "-m", "ser", "predict", "--model", str(project / "data/model"), path,
-                              "--format", "json"], capture_output=True, text=True, timeout=300)
+        run = subprocess.run(
+            [sys.executable, "-m", "ser", "predict", "--model", str(project / "data/model"), path, "--format", "json"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert run.returncode == 0, run.stderr
         assert json.loads(run.stdout)["emotion"] == alone[path]
     together = pd.read_csv(project / "plots/predictions.csv")

@@ -1,4 +1,5 @@
 """The real pipeline under real DVC, in a temporary git repository, on the demo corpus."""
+
 import csv
 import io
 import json
@@ -12,14 +13,22 @@ import pytest
 import yaml
 from sklearn.metrics import balanced_accuracy_score
 
-from ser.reports.breakdowns import (CLASS_SCORES, CROSSVAL_FOLDS, CROSSVAL_SPEAKER_SCORES, SPEAKER_SCORES,
-                                     read_scores)
+from ser.reports.breakdowns import CLASS_SCORES, CROSSVAL_FOLDS, CROSSVAL_SPEAKER_SCORES, SPEAKER_SCORES, read_scores
 from tests.conftest import PROJECT
 from tests.dvcrepo import DvcRepo
 
 pytestmark = pytest.mark.slow
-ALL_STAGES = ["ingest", "features", "split", "train", "evaluate", "crossvalidate", "timeline", "bundle",
-              "plots_template"]
+ALL_STAGES = [
+    "ingest",
+    "features",
+    "split",
+    "train",
+    "evaluate",
+    "crossvalidate",
+    "timeline",
+    "bundle",
+    "plots_template",
+]
 EXPLORE_FIGURES = ["harmonic_percussive", "mel_spectrogram", "mfcc", "onset_autocorrelation", "waveform"]
 METRICS = ("metrics/ingest.json", "metrics/evaluate.json", "metrics/crossval.json", "metrics/timeline.json")
 EMOTIONS = {"neutral", "calm", "happy", "disgust"}
@@ -41,8 +50,10 @@ def repo(tmp_path_factory):
 
 def scores(repo, name: str) -> dict[str, dict]:
     """A breakdown table of plots/ (ser.reports.breakdowns), by its first column."""
-    return read_scores(repo.root / "plots" / name, "emotion" if name == CLASS_SCORES else
-                       "fold" if name == CROSSVAL_FOLDS else "speaker")
+    return read_scores(
+        repo.root / "plots" / name,
+        "emotion" if name == CLASS_SCORES else "fold" if name == CROSSVAL_FOLDS else "speaker",
+    )
 
 
 def numbers(values) -> int:
@@ -58,10 +69,23 @@ def test_repro_writes_metrics_and_plots(repo):
     assert evaluate["uar"] > 0.4, "the demo corpus must be learnable well above chance (0.25)"
     crossval = json.loads((repo.root / "metrics/crossval.json").read_text())
     assert crossval["folds"] == 5 and list(scores(repo, CROSSVAL_FOLDS)) == ["1", "2", "3", "4", "5"]
-    for name in ("confusion.png", "roc.png", "precision_recall.png", "loss.png", "predictions.csv", "loss.csv",
-                 "class_counts.csv", "class_counts.png", "speaker_uar.png", "crossval_speaker_uar.png"):
+    for name in (
+        "confusion.png",
+        "roc.png",
+        "precision_recall.png",
+        "loss.png",
+        "predictions.csv",
+        "loss.csv",
+        "class_counts.csv",
+        "class_counts.png",
+        "speaker_uar.png",
+        "crossval_speaker_uar.png",
+    ):
         assert (repo.root / "plots" / name).stat().st_size > 0
-    for name, columns in (("roc.csv", ["emotion", "fpr", "tpr"]), ("precision_recall.csv", ["emotion", "recall", "precision"])):
+    for name, columns in (
+        ("roc.csv", ["emotion", "fpr", "tpr"]),
+        ("precision_recall.csv", ["emotion", "recall", "precision"]),
+    ):
         points = read_csv(repo.root / "plots" / name)
         assert list(points[0]) == columns and {row["emotion"] for row in points} == EMOTIONS
 
@@ -86,8 +110,11 @@ def test_bundle_carries_the_metrics_and_a_card(repo):
     info = json.loads((bundle / "model.json").read_text())
     evaluate = json.loads((repo.root / "metrics/evaluate.json").read_text())
     crossval = json.loads((repo.root / "metrics/crossval.json").read_text())
-    assert info["metrics"]["test"] == {**evaluate, "per_class": scores(repo, CLASS_SCORES),
-                                       "test_speakers": sorted(scores(repo, SPEAKER_SCORES))}
+    assert info["metrics"]["test"] == {
+        **evaluate,
+        "per_class": scores(repo, CLASS_SCORES),
+        "test_speakers": sorted(scores(repo, SPEAKER_SCORES)),
+    }
     assert info["metrics"]["crossval"] == crossval
     assert info["classes"] == sorted(scores(repo, CLASS_SCORES))
     card = (bundle / "MODEL_CARD.md").read_text()
@@ -106,7 +133,9 @@ def read_csv(path) -> list[dict[str, str]]:
 def predict_test_files(repo) -> dict[str, str]:
     """`ser predict` (default --model) on the test-set files: the emotion predicted for each file name."""
     split = {row["file"]: row["set"] for row in read_csv(repo.root / "data/split.csv")}
-    test = {row["path"]: row["file"] for row in read_csv(repo.root / "data/catalog.csv") if split[row["file"]] == "test"}
+    test = {
+        row["path"]: row["file"] for row in read_csv(repo.root / "data/catalog.csv") if split[row["file"]] == "test"
+    }
     run = repo.run(sys.executable, "-m", "ser", "predict", "--format", "csv", *test)
     rows = list(csv.DictReader(io.StringIO(run.stdout)))
     assert [row["file"] for row in rows] == list(test)  # ser predict's file column: the path as given
@@ -157,7 +186,11 @@ def test_error_analysis_outputs_agree_with_the_manifest_split_and_metrics(repo):
     folds = scores(repo, CROSSVAL_FOLDS)
     held_out = [speaker for fold in folds.values() for speaker in fold["test_speakers"].split()]
     assert len(folds) == crossval["folds"]
-    assert sorted(held_out) == sorted({row["speaker"] for row in manifest}) == sorted(scores(repo, CROSSVAL_SPEAKER_SCORES))
+    assert (
+        sorted(held_out)
+        == sorted({row["speaker"] for row in manifest})
+        == sorted(scores(repo, CROSSVAL_SPEAKER_SCORES))
+    )
     assert crossval["uar_mean"] == pytest.approx(sum(fold["uar"] for fold in folds.values()) / len(folds))
 
 
@@ -165,8 +198,10 @@ def test_ser_report_reads_the_predictions(repo):
     evaluate = json.loads((repo.root / "metrics/evaluate.json").read_text())
     per_speaker = scores(repo, SPEAKER_SCORES)
     text = repo.run(sys.executable, "-m", "ser", "report").stdout
-    assert text.startswith(f"{evaluate['test_files']} files, {len(per_speaker)} speakers: "
-                           f"accuracy {evaluate['accuracy']:.3f}, UAR {evaluate['uar']:.3f}")
+    assert text.startswith(
+        f"{evaluate['test_files']} files, {len(per_speaker)} speakers: "
+        f"accuracy {evaluate['accuracy']:.3f}, UAR {evaluate['uar']:.3f}"
+    )
     for speaker, score in per_speaker.items():
         assert f"Speaker {speaker} ({score['files']} files): UAR {score['uar']:.3f}" in text
 
@@ -184,18 +219,20 @@ def test_plots_show_draws_class_counts_and_the_confusion_from_predictions(repo, 
     counts = specs["plots_class_counts_csv"]["data"]["values"]
     expected = read_csv(repo.root / "plots/class_counts.csv")
     assert sorted((p["emotion"], p["set"], str(p["count"])) for p in counts) == sorted(
-        (row["emotion"], row["set"], row["count"]) for row in expected)
+        (row["emotion"], row["set"], row["count"]) for row in expected
+    )
     confusion = specs["plots_predictions_csv"]["data"]["values"]
     predictions = read_csv(repo.root / "plots/predictions.csv")
     assert sorted((p["actual"], p["predicted"]) for p in confusion) == sorted(
-        (row["actual"], row["predicted"]) for row in predictions)
+        (row["actual"], row["predicted"]) for row in predictions
+    )
     for figure in ("class_counts.png", "speaker_uar.png", "crossval_speaker_uar.png"):
         assert (tmp_path / "static" / f"workspace_plots_{figure}").stat().st_size > 0
     # one ROC and one precision-recall plot, a line (colour) per emotion, titled with what they show
     curves = {name: spec for name, spec in specs.items() if spec["title"]["text"].endswith("one-vs-rest (test set)")}
     assert sorted(curves) == ["plots_precision_recall_csv", "plots_roc_csv"]
     assert curves["plots_roc_csv"]["title"]["text"] == "ROC curve per emotion, one-vs-rest (test set)"
-    for name, spec in curves.items():
+    for spec in curves.values():
         assert spec["encoding"]["color"]["field"] == "emotion"
         assert {point["emotion"] for point in spec["data"]["values"]} == EMOTIONS
     assert len(curves["plots_roc_csv"]["data"]["values"]) == len(read_csv(repo.root / "plots/roc.csv"))
@@ -274,16 +311,17 @@ def test_experiment_reruns_only_what_the_change_touches(repo):
     before, before_predictions = read_metrics(repo), read_csv(repo.root / "plots/predictions.csv")
     snapshot = repo.snapshot()
     repo.dvc("exp", "run", "-S", "train.alpha=0.05")
-    assert repo.changes_since(snapshot).stages == ["ingest", "train", "evaluate", "crossvalidate", "timeline",
-                                                    "bundle"]
+    assert repo.changes_since(snapshot).stages == ["ingest", "train", "evaluate", "crossvalidate", "timeline", "bundle"]
     params_diff = json.loads(repo.dvc("params", "diff", "--json").stdout)["params.yaml"]
-    assert {key: (change["old"], change["new"]) for key, change in params_diff.items()} == {"train.alpha": (alpha, 0.05)}
+    assert {key: (change["old"], change["new"]) for key, change in params_diff.items()} == {
+        "train.alpha": (alpha, 0.05)
+    }
 
     # the model changed: the same test files get other probabilities, and evaluate scored those predictions
     after, predictions = read_metrics(repo), read_csv(repo.root / "plots/predictions.csv")
     assert [row["file"] for row in predictions] == [row["file"] for row in before_predictions]
     probabilities = [[v for k, v in row.items() if k.startswith("p_")] for row in (*before_predictions, *predictions)]
-    assert probabilities[:len(predictions)] != probabilities[len(predictions):], "alpha did not change the model"
+    assert probabilities[: len(predictions)] != probabilities[len(predictions) :], "alpha did not change the model"
     hits = [row["actual"] == row["predicted"] for row in predictions]
     assert after["metrics/evaluate.json"]["accuracy"] == pytest.approx(sum(hits) / len(hits))
     epochs = list(csv.DictReader(open(repo.root / "plots/loss.csv")))
@@ -293,8 +331,10 @@ def test_experiment_reruns_only_what_the_change_touches(repo):
     shown = diff_values(json.loads(repo.dvc("metrics", "diff", "--all", "--json").stdout))
     assert shown == {path: {key: (before[path][key], value) for key, value in after[path].items()} for path in METRICS}
     # without --all: exactly the metrics whose value changed, and none of those a change of alpha cannot move
-    changed = {path: {key: (before[path][key], value) for key, value in after[path].items() if value != before[path][key]}
-               for path in METRICS}
+    changed = {
+        path: {key: (before[path][key], value) for key, value in after[path].items() if value != before[path][key]}
+        for path in METRICS
+    }
     shown = diff_values(json.loads(repo.dvc("metrics", "diff", "--json").stdout))
     assert shown == {path: keys for path, keys in changed.items() if keys}
     assert [(path, key) for path, keys in changed.items() for key in keys if model_free(path, key)] == []
@@ -302,7 +342,10 @@ def test_experiment_reruns_only_what_the_change_touches(repo):
     rows = {row["Experiment"] or row["rev"]: row for row in exp_show(repo)}
     [name] = set(rows) - {"workspace", "main"}  # the one experiment run
     assert (rows["main"]["train.alpha"], rows[name]["train.alpha"], rows["workspace"]["train.alpha"]) == (
-        str(alpha), "0.05", "0.05")
+        str(alpha),
+        "0.05",
+        "0.05",
+    )
     assert_row_shows(rows["main"], before)
     assert_row_shows(rows[name], after)
     assert_row_shows(rows["workspace"], after)
@@ -320,7 +363,8 @@ def test_timeline_scores_the_test_speakers_recordings_and_reruns_alone(repo):
     rows = read_csv(repo.root / "plots/timeline.csv")
     assert [row["speaker"] for row in rows] == [test_speakers[i % len(test_speakers)] for i in range(recordings)]
     assert metrics["recordings"] == recordings and metrics["audio_seconds"] == pytest.approx(
-        sum(float(row["seconds"]) for row in rows))
+        sum(float(row["seconds"]) for row in rows)
+    )
     assert metrics["eder"] == pytest.approx(metrics["missed"] + metrics["false_alarm"] + metrics["confusion"])
     assert 0 <= metrics["frame_uar"] <= 1 and metrics["real_time_factor"] > 0
     assert metrics["eder"] < 1, "the demo's speech must be found and mostly named"
@@ -360,7 +404,9 @@ def test_queued_grid_runs_every_value(repo):
         assert trained == float(row["train.alpha"]), "the experiment's model was not trained with its alpha"
         metrics = read_metrics(repo)
         assert_row_shows(row, metrics)
-        assert_row_shows(baseline, {path: {k: v for k, v in values.items() if model_free(path, k)}
-                                    for path, values in metrics.items()})
+        assert_row_shows(
+            baseline,
+            {path: {k: v for k, v in values.items() if model_free(path, k)} for path, values in metrics.items()},
+        )
     repo.run("git", "checkout", "--", ".")
     repo.dvc("checkout")

@@ -1,4 +1,5 @@
 """`dvc plots show` and `dvc plots diff` pages render in a real headless Chromium with no network."""
+
 import os
 import re
 import shutil
@@ -13,8 +14,8 @@ from tests.dvcrepo import DvcRepo
 
 pytestmark = pytest.mark.slow
 OFFLINE = [
-    "--host-resolver-rules=MAP * ~NOTFOUND",   # no name resolves
-    "--proxy-server=http://127.0.0.1:9",       # and no address is reached directly: the discard port, nothing listens
+    "--host-resolver-rules=MAP * ~NOTFOUND",  # no name resolves
+    "--proxy-server=http://127.0.0.1:9",  # and no address is reached directly: the discard port, nothing listens
     "--proxy-bypass-list=<-loopback>",
 ]
 
@@ -27,11 +28,24 @@ def chromium() -> str:
 
 def rendered_plots(chromium: str, page: Path, profile: Path) -> int:
     """How many Vega views headless Chromium drew on ``page`` (vega-embed's canvas or svg of marks)."""
-    command = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-               *OFFLINE, "--virtual-time-budget=30000", "--dump-dom", page.as_uri()]
-    browser = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                               start_new_session=True)
+    command = [
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+        *OFFLINE,
+        "--virtual-time-budget=30000",
+        "--dump-dom",
+        page.as_uri(),
+    ]
+    browser = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True
+    )
     try:
         dom, _ = browser.communicate(timeout=180)
     finally:
@@ -50,7 +64,7 @@ def vega_plots(page: Path) -> int:
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
     repo = DvcRepo(tmp_path_factory.mktemp("plots"))
-    repo.set_params(features={"families": ["mfcc"], "stats": ["mean"]})   # any features do: only the pages count
+    repo.set_params(features={"families": ["mfcc"], "stats": ["mean"]})  # any features do: only the pages count
     repo.dvc("repro", "evaluate", "plots_template")
     repo.commit("plots")
     return repo
@@ -67,9 +81,10 @@ def test_dvc_default_page_is_blank_offline(chromium, repo, tmp_path):
 
 
 def test_project_template_renders_every_plot_offline(chromium, repo, tmp_path):
-    template = subprocess.run(["dvc", "config", "--project", "plots.html_template"], cwd=PROJECT,
-                              capture_output=True, text=True, check=True).stdout.strip()
-    repo.dvc("config", "plots.html_template", template)   # the project's own .dvc/config value
+    template = subprocess.run(
+        ["dvc", "config", "--project", "plots.html_template"], cwd=PROJECT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    repo.dvc("config", "plots.html_template", template)  # the project's own .dvc/config value
     repo.dvc("plots", "show", "-o", "show")
     repo.dvc("plots", "diff", "HEAD", "-o", "diff")
     for name in ("show", "diff"):

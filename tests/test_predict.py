@@ -1,10 +1,11 @@
 """`ser predict` as a user runs it: real processes, a real bundle, real and broken audio files."""
+
 from __future__ import annotations
 
 import csv
 import io
-import resource
 import json
+import resource
 import shutil
 import subprocess
 import sys
@@ -15,8 +16,8 @@ import pytest
 import soundfile as sf
 
 from ser.corpus.audio import load_audio
-from ser.inference.bundle import load_bundle, read_info, write_info
 from ser.features.extractor import FeatureExtractor
+from ser.inference.bundle import load_bundle, read_info, write_info
 from tests.audiofiles import bad_audio_files
 from tests.bundles import train_bundle
 from tests.conftest import assert_one_line
@@ -24,7 +25,9 @@ from tests.terminal import run_with_stderr_on_a_terminal
 
 # Actors 05-06 never trained the bundle (it knows actors 01-04).
 NEW_SPEAKER_FILES = (
-    "Actor_05/03-01-01-01-01-01-05.wav", "Actor_05/03-01-05-01-01-01-05.wav", "Actor_06/03-01-08-02-02-01-06.wav",
+    "Actor_05/03-01-01-01-01-01-05.wav",
+    "Actor_05/03-01-05-01-01-01-05.wav",
+    "Actor_06/03-01-08-02-02-01-06.wav",
 )
 
 
@@ -52,8 +55,7 @@ SER = [sys.executable, "-m", "ser"]
 
 
 def run_ser(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([*SER, *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=300)
+    return subprocess.run([*SER, *args], capture_output=True, text=True, cwd=cwd, timeout=300)
 
 
 def expected_probabilities(bundle: Path, path: Path) -> np.ndarray:
@@ -85,7 +87,9 @@ def test_json_lines_follow_the_bundle_not_params_yaml(bundle, corpus, tmp_path):
 
 def test_table_csv_and_json_agree(bundle, corpus):
     files = [str(corpus / "recordings" / name) for name in NEW_SPEAKER_FILES]
-    outputs = {fmt: run_ser("predict", "--model", str(bundle), "--format", fmt, *files) for fmt in ("table", "csv", "json")}
+    outputs = {
+        fmt: run_ser("predict", "--model", str(bundle), "--format", fmt, *files) for fmt in ("table", "csv", "json")
+    }
     for fmt, run in outputs.items():
         assert run.returncode == 0 and run.stderr == "", (fmt, run.stderr)
     records = [json.loads(line) for line in outputs["json"].stdout.splitlines()]
@@ -103,8 +107,7 @@ def test_table_csv_and_json_agree(bundle, corpus):
     for line, record in zip(table[1:], records):
         path, emotion, *probabilities = line.split()
         assert (path, emotion) == (record["file"], record["emotion"])
-        np.testing.assert_allclose([float(p) for p in probabilities], list(record["probabilities"].values()),
-                                   atol=5e-4)
+        np.testing.assert_allclose([float(p) for p in probabilities], list(record["probabilities"].values()), atol=5e-4)
     # the probability columns line up under their headers
     assert len({len(line) for line in table}) == 1
 
@@ -124,7 +127,7 @@ def test_48khz_stereo_files_are_downmixed_and_resampled_like_the_16khz_copies(bu
     for original, copy in zip(originals, copies):
         ours, theirs = load_audio(original, 16000), load_audio(copy, 16000)
         assert len(ours) == len(theirs), original
-        assert np.abs(ours - theirs).max() <= 1.5 * 2 ** -15, original
+        assert np.abs(ours - theirs).max() <= 1.5 * 2**-15, original
     predicted = []
     for files in (originals, copies):
         run = run_ser("predict", "--model", str(bundle), "--format", "json", *map(str, files))
@@ -132,8 +135,11 @@ def test_48khz_stereo_files_are_downmixed_and_resampled_like_the_16khz_copies(bu
         predicted.append([json.loads(line) for line in run.stdout.splitlines()])
     ours, theirs = predicted
     assert [r["emotion"] for r in ours] == [r["emotion"] for r in theirs]
-    np.testing.assert_allclose([list(r["probabilities"].values()) for r in ours],
-                               [list(r["probabilities"].values()) for r in theirs], atol=0.01)
+    np.testing.assert_allclose(
+        [list(r["probabilities"].values()) for r in ours],
+        [list(r["probabilities"].values()) for r in theirs],
+        atol=0.01,
+    )
 
 
 # What ser predict says of each kind of bad file, after its path (the bundle decodes at 8 kHz).
@@ -143,9 +149,11 @@ BAD_FILE_REASONS = {
     "cut header": "is not readable audio",
     "silent": "is silent (peak below -80 dBFS); give a recording with audible speech",
     "absurd header": "has a header claiming 68,719,476,735 samples in 2,521 bytes (more than 4,096 per byte): it is "
-                     "damaged or forged; give a readable audio file",
+    "damaged or forged; give a readable audio file",
     "too long": "is longer than the 300 s limit (301.0 s): split it into shorter recordings, or raise --max-seconds",
-    "shorter than a frame": "is too short: 80 samples at 8000 Hz, fewer than one analysis frame (512); give a longer recording",
+    "shorter than a frame": (
+        "is too short: 80 samples at 8000 Hz, fewer than one analysis frame (512); give a longer recording"
+    ),
     "NaN samples": "contains NaN or infinite samples; give a readable audio file",
     "folder": "is a directory, not an audio file; give the audio files inside it",
     "broken link": "is a broken link; check the path",
@@ -169,8 +177,19 @@ def test_bad_files_are_reported_and_good_files_still_printed(bundle, speech16k, 
     empty_folder.mkdir()
     good = [str(speech16k / name) for name in NEW_SPEAKER_FILES]
     missing = str(tmp_path / "missing.wav")
-    run = run_ser("predict", "--model", str(bundle), "--format", "json", good[0], str(bad), missing, str(empty_folder),
-              good[1], good[2])
+    run = run_ser(
+        "predict",
+        "--model",
+        str(bundle),
+        "--format",
+        "json",
+        good[0],
+        str(bad),
+        missing,
+        str(empty_folder),
+        good[1],
+        good[2],
+    )
     assert run.returncode == 1
     assert [json.loads(line)["file"] for line in run.stdout.splitlines()] == good
     errors = run.stderr.strip().splitlines()
@@ -180,7 +199,10 @@ def test_bad_files_are_reported_and_good_files_still_printed(bundle, speech16k, 
         assert len(matching) == 1 and reason in matching[0], (path, run.stderr)
     assert f"error: {missing} does not exist; check the path" in errors
     assert any(line.startswith(f"error: {empty_folder} holds no audio files") for line in errors)
-    assert errors[-1] == f"error: {len(reasons) + 2} path(s) could not be predicted (reasons above); 3 file(s) were predicted"
+    assert (
+        errors[-1]
+        == f"error: {len(reasons) + 2} path(s) could not be predicted (reasons above); 3 file(s) were predicted"
+    )
     assert len(errors) == len(reasons) + 3
 
 
@@ -219,8 +241,11 @@ print(json.dumps({"code": code, "modules": sorted(sys.modules), "blas_threads": 
 @pytest.fixture(scope="module")
 def probe(bundle, speech16k) -> dict:
     """What a `ser predict` process imported, and its BLAS thread counts, after predicting one file."""
-    run = subprocess.run([sys.executable, "-c", PROBE, "predict", "--model", str(bundle),
-                          str(speech16k / NEW_SPEAKER_FILES[0])], capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-c", PROBE, "predict", "--model", str(bundle), str(speech16k / NEW_SPEAKER_FILES[0])],
+        capture_output=True,
+        text=True,
+    )
     report = json.loads(run.stderr.strip().splitlines()[-1])
     assert report["code"] == 0
     return report
@@ -228,9 +253,24 @@ def probe(bundle, speech16k) -> dict:
 
 # Imported by nothing predicting needs. (skops.io itself imports every scikit-learn module to list the
 # estimators it trusts by default, and with them pandas, dask's array API shim, even pytest: not ours to cut.)
-TRAINING_ONLY = {"matplotlib", "librosa", "numba", "dvc", "distributed", "ser.reports.figures", "ser.reports.explore", "ser.features.batch",
-                 "ser.modeling.model", "ser.modeling.metrics", "ser.modeling.crossval", "ser.corpus.ingest", "ser.corpus.demo", "ser.modeling.split", "ser.features.table",
-                 "ser.stagekit"}
+TRAINING_ONLY = {
+    "matplotlib",
+    "librosa",
+    "numba",
+    "dvc",
+    "distributed",
+    "ser.reports.figures",
+    "ser.reports.explore",
+    "ser.features.batch",
+    "ser.modeling.model",
+    "ser.modeling.metrics",
+    "ser.modeling.crossval",
+    "ser.corpus.ingest",
+    "ser.corpus.demo",
+    "ser.modeling.split",
+    "ser.features.table",
+    "ser.stagekit",
+}
 
 
 def test_predict_imports_no_plotting_pipeline_or_training_modules(probe):
@@ -248,12 +288,14 @@ def test_progress_on_a_terminal_only_and_never_on_stdout(bundle, speech16k):
     files = [str(p) for p in sorted((speech16k / "Actor_05").glob("*.wav"))[:6]]
     quiet_pipe = run_ser("predict", "--model", str(bundle), "--format", "csv", *files)
     assert quiet_pipe.returncode == 0 and quiet_pipe.stderr == ""  # stderr not a terminal: no bar
-    code, stdout, terminal = run_with_stderr_on_a_terminal(SER + ["predict", "--model", str(bundle), "--format", "csv",
-                                                                  *files])
+    code, stdout, terminal = run_with_stderr_on_a_terminal(
+        SER + ["predict", "--model", str(bundle), "--format", "csv", *files]
+    )
     assert code == 0 and "predict:" in terminal and f"0/{len(files)} " in terminal  # a bar counting the files
     assert stdout == quiet_pipe.stdout  # results unchanged
-    code, stdout, terminal = run_with_stderr_on_a_terminal(SER + ["predict", "--quiet", "--model", str(bundle),
-                                                                  "--format", "csv", *files])
+    code, stdout, terminal = run_with_stderr_on_a_terminal(
+        SER + ["predict", "--quiet", "--model", str(bundle), "--format", "csv", *files]
+    )
     assert code == 0 and terminal == "" and stdout == quiet_pipe.stdout
 
 
@@ -292,9 +334,26 @@ def test_a_file_too_large_for_memory_is_that_files_failure(bundle, speech16k, tm
         data.write((2 * frames).to_bytes(4, "little"))
         data.truncate(44 + 2 * frames)
     good = str(speech16k / NEW_SPEAKER_FILES[0])
-    run = subprocess.run([sys.executable, "-m", "ser", "predict", "--model", str(bundle), "--format", "json",
-                          "--max-seconds", "100000", good, str(huge)], capture_output=True, text=True, timeout=300,
-                         preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30)))
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ser",
+            "predict",
+            "--model",
+            str(bundle),
+            "--format",
+            "json",
+            "--max-seconds",
+            "100000",
+            good,
+            str(huge),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30)),
+    )
     assert run.returncode == 1, run.stderr
     assert [json.loads(line)["file"] for line in run.stdout.splitlines()] == [good]
     assert_one_line(failure_of(huge, run.stderr), "error: ", f"{frames:,} frames", "memory")

@@ -1,4 +1,5 @@
 """Sharing results through a DVC remote: push, clone afresh, pull, and nothing but ingest runs again."""
+
 import json
 import subprocess
 
@@ -7,8 +8,10 @@ import pytest
 from tests.dvcrepo import DvcRepo
 
 pytestmark = pytest.mark.slow
-LIGHT = {"features": {"families": ["mfcc", "rms"], "stats": ["mean", "std"]},  # the remote, not the features, is tested
-         "train": {"model": "logreg", "calibrate": False}}
+LIGHT = {
+    "features": {"families": ["mfcc", "rms"], "stats": ["mean", "std"]},  # the remote, not the features, is tested
+    "train": {"model": "logreg", "calibrate": False},
+}
 
 
 def test_a_clone_that_pulls_from_the_remote_recomputes_nothing_but_ingest(tmp_path):
@@ -20,8 +23,11 @@ def test_a_clone_that_pulls_from_the_remote_recomputes_nothing_but_ingest(tmp_pa
     repo.dvc("remote", "add", "--default", "team", str(remote))
     repo.commit("results and the team's remote")
     repo.dvc("push")
-    cached = sorted(path.relative_to(repo.root / ".dvc/cache") for path in (repo.root / ".dvc/cache").rglob("*")
-                    if path.is_file() and "runs" not in path.parts)
+    cached = sorted(
+        path.relative_to(repo.root / ".dvc/cache")
+        for path in (repo.root / ".dvc/cache").rglob("*")
+        if path.is_file() and "runs" not in path.parts
+    )
     assert cached and sorted(path.relative_to(remote) for path in remote.rglob("*") if path.is_file()) == cached
 
     clone = tmp_path / "second"

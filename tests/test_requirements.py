@@ -1,5 +1,6 @@
 """A test that needs an optional package skips without it, naming the install command, except under CI=true, where
 it fails: an environment without the test group cannot lose tests silently."""
+
 import os
 import subprocess
 import sys
@@ -23,8 +24,22 @@ def outcome(tmp_path, ci: str | None) -> tuple[int, ElementTree.Element]:
     env = {k: v for k, v in os.environ.items() if k != "CI"} | ({"CI": ci} if ci is not None else {})
     env["PYTHONPATH"] = os.pathsep.join([str(PROJECT), env.get("PYTHONPATH", "")])
     report = tmp_path / "report.xml"
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}",
-                          str(tmp_path / "test_needs.py")], cwd=tmp_path, env=env, capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"--junitxml={report}",
+            str(tmp_path / "test_needs.py"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     return run.returncode, ElementTree.parse(report).getroot().find(".//testcase")
 
 

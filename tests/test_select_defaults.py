@@ -2,6 +2,7 @@
 leave-one-speaker-out and gives, on a small synthetic table, exactly what its own loop gave before (the values
 below were measured with that loop: per fold the chosen feature set and MLP, the outer scores of the MLP and of
 the linear baseline, the temperature; the calibration errors; the choice on every speaker)."""
+
 import importlib.util
 from dataclasses import replace
 
@@ -19,10 +20,19 @@ FOLDS = [  # speaker, feature set, MLP setting, MLP UAR, MLP one-clip UAR, basel
     ("04", "layers 2-4 + handcrafted", "MLP 16, alpha 3", 0.933333, 0.466667, 0.866667, 0.4, 0.37887),
     ("05", "layers 2-4 + handcrafted", "MLP 16, alpha 3", 0.8, 0.333333, 0.8, 0.333333, 0.284006),
 ]
-ECE = {"calibrated": 0.083067, "uncalibrated": 0.12713, "calibrated_one_clip": 0.511565,
-       "uncalibrated_one_clip": 0.40149}
-DEFAULT_SET_SCORES = {"layer 6 (the previous default)": 0.372222, "layers 2-4": 0.577778, "layers 1-6": 0.577778,
-                      "layers 2-4 + handcrafted": 0.683333, "layers 1-6 + handcrafted": 0.672222}
+ECE = {
+    "calibrated": 0.083067,
+    "uncalibrated": 0.12713,
+    "calibrated_one_clip": 0.511565,
+    "uncalibrated_one_clip": 0.40149,
+}
+DEFAULT_SET_SCORES = {
+    "layer 6 (the previous default)": 0.372222,
+    "layers 2-4": 0.577778,
+    "layers 1-6": 0.577778,
+    "layers 2-4 + handcrafted": 0.683333,
+    "layers 1-6 + handcrafted": 0.672222,
+}
 DEFAULT_MLP_SCORES = {"MLP 8, alpha 0.1": 0.605556, "MLP 16, alpha 3": 0.75}
 
 
@@ -42,8 +52,10 @@ def synthetic_table(seed: int = 0) -> pd.DataFrame:
     for name in ("mfcc_mean_0", "mfcc_mean_1", "rms_mean"):
         columns[name] = 0.5 * label + rng.standard_normal(75)
     X = pd.DataFrame(columns) + np.repeat(rng.uniform(-5, 5, (5, len(columns))), 15, axis=0)
-    return pd.concat([pd.DataFrame({"file": [f"{i:03d}.wav" for i in range(75)], "speaker": speakers,
-                                    "emotion": emotions}), X], axis=1)
+    return pd.concat(
+        [pd.DataFrame({"file": [f"{i:03d}.wav" for i in range(75)], "speaker": speakers, "emotion": emotions}), X],
+        axis=1,
+    )
 
 
 @pytest.fixture
@@ -51,10 +63,15 @@ def select_defaults(monkeypatch):
     spec = importlib.util.spec_from_file_location("select_defaults", PROJECT / "bench" / "select_defaults.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    small = {"MLP 8, alpha 0.1": dict(hidden_layer_sizes=(8,), alpha=0.1),
-             "MLP 16, alpha 3": dict(hidden_layer_sizes=(16,), alpha=3.0)}
-    monkeypatch.setattr(module, "MLPS", {name: replace(module.BASE, ensemble=1, max_iter=300, **settings)
-                                         for name, settings in small.items()})
+    small = {
+        "MLP 8, alpha 0.1": dict(hidden_layer_sizes=(8,), alpha=0.1),
+        "MLP 16, alpha 3": dict(hidden_layer_sizes=(16,), alpha=3.0),
+    }
+    monkeypatch.setattr(
+        module,
+        "MLPS",
+        {name: replace(module.BASE, ensemble=1, max_iter=300, **settings) for name, settings in small.items()},
+    )
     return module
 
 
@@ -62,17 +79,31 @@ def select_defaults(monkeypatch):
 def test_select_defaults_gives_what_its_own_loop_gave(select_defaults):
     table = synthetic_table()
     columns = feature_columns(table)
-    result = select_defaults.selection(columns, table[columns].to_numpy(), table["emotion"].to_numpy(),
-                                       table["speaker"].to_numpy(), jobs=1)
-    found = [(f["speaker"], f["feature_set"], f["mlp_setting"], f["mlp"]["uar"], f["mlp"]["uar_one_clip"],
-              f["logreg"]["uar"], f["logreg"]["uar_one_clip"], f["mlp"]["temperature"]) for f in result["folds"]]
+    result = select_defaults.selection(
+        columns, table[columns].to_numpy(), table["emotion"].to_numpy(), table["speaker"].to_numpy(), jobs=1
+    )
+    found = [
+        (
+            f["speaker"],
+            f["feature_set"],
+            f["mlp_setting"],
+            f["mlp"]["uar"],
+            f["mlp"]["uar_one_clip"],
+            f["logreg"]["uar"],
+            f["logreg"]["uar_one_clip"],
+            f["mlp"]["temperature"],
+        )
+        for f in result["folds"]
+    ]
     assert [fold[:3] for fold in found] == [fold[:3] for fold in FOLDS]
     assert [fold[3:] for fold in found] == [pytest.approx(fold[3:], abs=1e-6) for fold in FOLDS]
     assert result["ece"] == pytest.approx(ECE, abs=1e-6)
     defaults = result["defaults"]
     assert (defaults["feature_set"], defaults["mlp"]) == ("layers 2-4 + handcrafted", "MLP 16, alpha 3")
-    assert defaults["inner"] == {"feature_sets": pytest.approx(DEFAULT_SET_SCORES, abs=1e-6),
-                                           "mlps": pytest.approx(DEFAULT_MLP_SCORES, abs=1e-6)}
+    assert defaults["inner"] == {
+        "feature_sets": pytest.approx(DEFAULT_SET_SCORES, abs=1e-6),
+        "mlps": pytest.approx(DEFAULT_MLP_SCORES, abs=1e-6),
+    }
     for label in ("mlp", "logreg"):
         for key in ("uar", "uar_one_clip"):
             values = [f[label][key] for f in result["folds"]]

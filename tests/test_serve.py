@@ -1,4 +1,5 @@
 """`ser serve` through a real uvicorn process on 127.0.0.1: the API against `ser predict`, bad input, size limit."""
+
 from __future__ import annotations
 
 import json
@@ -29,7 +30,9 @@ LIMIT_MB = 1.0  # the servers' body limit here; a real file is about 0.1 MB
 @pytest.fixture(scope="module")
 def bundles(speech16k, tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("bundles")
-    return {normalize: train_bundle(speech16k, root / normalize, normalize=normalize) for normalize in ("none", "speaker")}
+    return {
+        normalize: train_bundle(speech16k, root / normalize, normalize=normalize) for normalize in ("none", "speaker")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +55,12 @@ def post(url: str, paths: list[Path], names: list[str] | None = None, **fields) 
 
 
 def ser_predict(bundle: Path, paths: list[Path], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ser", "predict", "--model", str(bundle), "--format", "json", *args,
-                           *map(str, paths)], capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "ser", "predict", "--model", str(bundle), "--format", "json", *args, *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def predicted(bundle: Path, paths: list[Path], *args: str) -> list[dict]:
@@ -68,8 +75,9 @@ def assert_same(served: list[dict], printed: list[dict]) -> None:
     assert [p["emotion"] for p in served] == [p["emotion"] for p in printed]
     for mine, theirs in zip(served, printed):
         assert list(mine["probabilities"]) == list(theirs["probabilities"])
-        np.testing.assert_allclose(list(mine["probabilities"].values()), list(theirs["probabilities"].values()),
-                                   atol=1e-6)
+        np.testing.assert_allclose(
+            list(mine["probabilities"].values()), list(theirs["probabilities"].values()), atol=1e-6
+        )
 
 
 def test_predictions_equal_ser_predicts(servers, bundles, speech16k):
@@ -77,8 +85,9 @@ def test_predictions_equal_ser_predicts(servers, bundles, speech16k):
     response = post(servers["none"].url, paths)
     assert response.status_code == 200, response.text
     body = response.json()
-    assert list(body) == ["predictions"] and all(set(p) == {"file", "emotion", "probabilities"}
-                                                   for p in body["predictions"])
+    assert list(body) == ["predictions"] and all(
+        set(p) == {"file", "emotion", "probabilities"} for p in body["predictions"]
+    )
     assert_same(body["predictions"], predicted(bundles["none"], paths))
     reordered = post(servers["none"].url, paths[::-1]).json()["predictions"]
     assert reordered == body["predictions"][::-1]
@@ -98,8 +107,9 @@ def test_speaker_normalisation_is_ser_predicts_for_the_files_of_one_request(serv
     each_alone = post(url, anonymous).json()["predictions"]
     assert_same(each_alone, predicted(bundle, anonymous))
     # the grouping changes the numbers, so the comparisons above could fail
-    assert not np.allclose(list(one_speaker[0]["probabilities"].values()),
-                           list(each_alone[0]["probabilities"].values()), atol=1e-6)
+    assert not np.allclose(
+        list(one_speaker[0]["probabilities"].values()), list(each_alone[0]["probabilities"].values()), atol=1e-6
+    )
     assert any("fewer than 10 recordings of speaker(s) 05, 06" in line for line in servers["speaker"].lines)
 
 
@@ -113,8 +123,9 @@ def test_file_names_with_folders_are_echoed_but_never_followed(servers, speech16
     assert [a["file"] for a in answers] == names[:2] + ["part 3"]  # a part without a file name is numbered
     for answer in answers:  # one batch of three rows against one row: equal up to floating-point summation order
         assert answer["emotion"] == plain["emotion"]
-        np.testing.assert_allclose(list(answer["probabilities"].values()), list(plain["probabilities"].values()),
-                                   rtol=1e-9)
+        np.testing.assert_allclose(
+            list(answer["probabilities"].values()), list(plain["probabilities"].values()), rtol=1e-9
+        )
     assert not list(Path(tempfile.gettempdir()).glob(f"*{tmp_path.name}*"))
 
 
@@ -145,7 +156,7 @@ def test_each_bad_part_is_refused_alone_naming_it_as_ser_predict_does(servers, b
                 reasons[path.name] = line.removeprefix(f"error: {path} ")
     assert len(reasons) == len(bad), run.stderr
     good = speech16k / FILES[0]
-    for normalize, server in servers.items():
+    for server in servers.values():
         alone = post(server.url, [good]).json()["predictions"]
         for path in bad:
             name = f"upload of {path.name}"
@@ -159,11 +170,14 @@ def test_each_bad_part_is_refused_alone_naming_it_as_ser_predict_does(servers, b
         assert post(server.url, [good]).status_code == 200  # still serving
 
 
-@pytest.mark.parametrize("form, complaint", [
-    ({"data": {"speaker": "05"}}, "file: Field required"),
-    ({"data": {"file": "not an upload"}}, "Expected UploadFile"),
-    ({"files": [("audio", ("a.wav", b"RIFF", "audio/wav"))]}, "file: Field required"),
-])
+@pytest.mark.parametrize(
+    "form, complaint",
+    [
+        ({"data": {"speaker": "05"}}, "file: Field required"),
+        ({"data": {"file": "not an upload"}}, "Expected UploadFile"),
+        ({"files": [("audio", ("a.wav", b"RIFF", "audio/wav"))]}, "file: Field required"),
+    ],
+)
 def test_a_form_without_file_parts_is_422(servers, form, complaint):
     response = requests.post(f"{servers['none'].url}/predict", timeout=10, **form)
     assert response.status_code == 422
@@ -174,7 +188,8 @@ def test_a_form_without_file_parts_is_422(servers, form, complaint):
 def read_response(sock: socket.socket) -> tuple[int, dict]:
     data = b""
     while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < int(
-            data.lower().split(b"content-length: ", 1)[1].split(b"\r\n", 1)[0]):
+        data.lower().split(b"content-length: ", 1)[1].split(b"\r\n", 1)[0]
+    ):
         chunk = sock.recv(65536)
         if not chunk:
             break
@@ -184,8 +199,10 @@ def read_response(sock: socket.socket) -> tuple[int, dict]:
 
 
 def request_head(framing: str) -> bytes:
-    return ("POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=b\r\n"
-            f"{framing}\r\n\r\n").encode()
+    return (
+        "POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+        f"{framing}\r\n\r\n"
+    ).encode()
 
 
 PART_HEAD = b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.wav"\r\n\r\n'
@@ -242,34 +259,54 @@ def test_a_bundle_that_lost_its_model_hash_is_refused(bundles, speech16k, tmp_pa
     del info["model_sha256"]
     (copy / INFO_FILE).write_text(json.dumps(info))
     args = ["--port", "0"] if command == "serve" else [str(speech16k / FILES[0])]
-    run = subprocess.run([sys.executable, "-m", "ser", command, "--model", str(copy), *args], capture_output=True,
-                         text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "ser", command, "--model", str(copy), *args], capture_output=True, text=True, timeout=120
+    )
     assert run.returncode == 2 and run.stdout == ""
-    assert run.stderr == (f"error: {copy / INFO_FILE} lacks the SHA-256 of model.skops (model_sha256); refusing to "
-                          "load an unverifiable model: re-run dvc repro or copy the bundle again\n")
+    assert run.stderr == (
+        f"error: {copy / INFO_FILE} lacks the SHA-256 of model.skops (model_sha256); refusing to "
+        "load an unverifiable model: re-run dvc repro or copy the bundle again\n"
+    )
 
 
 def test_only_addresses_localhost_and_allowed_names_are_answered(servers):
     url, port = servers["none"].url, servers["none"].port
-    for host, status in ((f"127.0.0.1:{port}", 200), (f"localhost:{port}", 200), (f"[::1]:{port}", 200),
-                         (f"ser.test:{port}", 200), (f"SER.test.:{port}", 200),
-                         (f"rebind.example:{port}", 421), ("127.0.0.1.rebind.example", 421)):
+    for host, status in (
+        (f"127.0.0.1:{port}", 200),
+        (f"localhost:{port}", 200),
+        (f"[::1]:{port}", 200),
+        (f"ser.test:{port}", 200),
+        (f"SER.test.:{port}", 200),
+        (f"rebind.example:{port}", 421),
+        ("127.0.0.1.rebind.example", 421),
+    ):
         response = requests.get(f"{url}/model", headers={"Host": host}, timeout=10)
         assert response.status_code == status, (host, response.text)
     body = requests.get(f"{url}/model", headers={"Host": f"rebind.example:{port}"}, timeout=10).json()
-    assert body == {"error": f"this server does not answer to the name 'rebind.example:{port}'; use its address, "
-                             "or start ser serve with --allow-host NAME", "file": None}
+    assert body == {
+        "error": f"this server does not answer to the name 'rebind.example:{port}'; use its address, "
+        "or start ser serve with --allow-host NAME",
+        "file": None,
+    }
 
 
 def test_a_post_from_another_sites_page_is_403_and_the_servers_own_page_may_post(servers, speech16k):
     url, good = servers["none"].url, speech16k / FILES[0]
     parts = [("file", (good.name, good.read_bytes(), "audio/wav"))]
-    for origin, status in (("http://evil.example", 403), ("null", 403), (url.replace("127.0.0.1", "localhost"), 403),
-                           (url, 200)):
+    for origin, status in (
+        ("http://evil.example", 403),
+        ("null", 403),
+        (url.replace("127.0.0.1", "localhost"), 403),
+        (url, 200),
+    ):
         response = requests.post(f"{url}/predict", files=parts, headers={"Origin": origin}, timeout=60)
         assert response.status_code == status, (origin, response.text)
-    assert "may not post to this server" in requests.post(f"{url}/predict", files=parts, timeout=60,
-                                                          headers={"Origin": "http://evil.example"}).json()["error"]
+    assert (
+        "may not post to this server"
+        in requests.post(f"{url}/predict", files=parts, timeout=60, headers={"Origin": "http://evil.example"}).json()[
+            "error"
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -303,8 +340,9 @@ def test_connections_past_the_cap_get_503_and_the_server_recovers(guarded, speec
     assert post(guarded.url, [speech16k / FILES[0]]).status_code == 200
 
 
-def test_concurrent_long_uploads_are_refused_from_their_headers_and_their_good_parts_predicted(servers, speech16k,
-                                                                                           tmp_path):
+def test_concurrent_long_uploads_are_refused_from_their_headers_and_their_good_parts_predicted(
+    servers, speech16k, tmp_path
+):
     long = write_long_flac(tmp_path / "hour.flac", 3600)  # about 100 kB, past ser serve's 60 s
     good, url = speech16k / FILES[0], servers["none"].url
     alone = post(url, [good]).json()["predictions"]
@@ -312,7 +350,15 @@ def test_concurrent_long_uploads_are_refused_from_their_headers_and_their_good_p
         answers = list(pool.map(lambda _: post(url, [long, good]), range(8)))
     for answer in answers:
         assert answer.status_code == 200, answer.text
-        assert answer.json()["predictions"] == [
-            {"file": "hour.flac", "status": 422, "error": "hour.flac is longer than the 60 s limit (3,600.0 s): "
-                                                          "split it into shorter recordings, or raise --max-seconds"}
-        ] + alone
+        assert (
+            answer.json()["predictions"]
+            == [
+                {
+                    "file": "hour.flac",
+                    "status": 422,
+                    "error": "hour.flac is longer than the 60 s limit (3,600.0 s): "
+                    "split it into shorter recordings, or raise --max-seconds",
+                }
+            ]
+            + alone
+        )

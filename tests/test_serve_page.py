@@ -1,4 +1,5 @@
 """The page of `ser serve` in real headless Chromium: uploading a file, recording from a (fake) microphone."""
+
 from __future__ import annotations
 
 import json
@@ -12,9 +13,8 @@ import requests
 import soundfile as sf
 
 from tests.bundles import train_bundle
-from tests.servers import ServeProcess
-
 from tests.conftest import require, require_program
+from tests.servers import ServeProcess
 
 require("selenium.webdriver")  # the page tests drive Chromium with selenium
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -23,8 +23,12 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 from tests.browsers import chromium, open_page, record  # noqa: E402
 
 # Real speech of actors the bundle never trained on; the recording test plays the one the model is surest of.
-CANDIDATES = ("Actor_05/03-01-05-02-01-01-05.wav", "Actor_05/03-01-01-01-02-02-05.wav",
-              "Actor_06/03-01-08-02-02-01-06.wav", "Actor_06/03-01-05-02-02-02-06.wav")
+CANDIDATES = (
+    "Actor_05/03-01-05-02-01-01-05.wav",
+    "Actor_05/03-01-01-01-02-02-05.wav",
+    "Actor_06/03-01-08-02-02-01-06.wav",
+    "Actor_06/03-01-05-02-02-02-06.wav",
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -50,18 +54,33 @@ def shown(browser) -> list[dict]:
     """Every result on the page: file, emotion, and per bar its class, probability, shown value and width."""
     results = []
     for article in browser.find_elements(By.CSS_SELECTOR, "#results .result"):
-        bars = [{"class": bar.get_attribute("data-class"), "p": float(bar.get_attribute("data-p")),
-                 "text": bar.find_element(By.CSS_SELECTOR, ".value").text,
-                 "width": bar.find_element(By.CSS_SELECTOR, ".fill").get_attribute("style")}
-                for bar in article.find_elements(By.CSS_SELECTOR, ".bar")]
-        results.append({"file": article.get_attribute("data-file"), "emotion": article.get_attribute("data-emotion"),
-                        "heading": article.find_element(By.CSS_SELECTOR, ".emotion").text, "bars": bars})
+        bars = [
+            {
+                "class": bar.get_attribute("data-class"),
+                "p": float(bar.get_attribute("data-p")),
+                "text": bar.find_element(By.CSS_SELECTOR, ".value").text,
+                "width": bar.find_element(By.CSS_SELECTOR, ".fill").get_attribute("style"),
+            }
+            for bar in article.find_elements(By.CSS_SELECTOR, ".bar")
+        ]
+        results.append(
+            {
+                "file": article.get_attribute("data-file"),
+                "emotion": article.get_attribute("data-emotion"),
+                "heading": article.find_element(By.CSS_SELECTOR, ".emotion").text,
+                "bars": bars,
+            }
+        )
     return results
 
 
 def ser_predict(bundle: Path, path: Path) -> dict:
-    run = subprocess.run([sys.executable, "-m", "ser", "predict", "--model", str(bundle), "--format", "json", str(path)],
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-m", "ser", "predict", "--model", str(bundle), "--format", "json", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     return json.loads(run.stdout)
 
@@ -77,7 +96,11 @@ def test_uploading_a_file_shows_ser_predicts_emotion_and_a_bar_per_class(server,
         [result] = shown(browser)
     finally:
         browser.quit()
-    assert (result["file"], result["emotion"], result["heading"]) == (path.name, expected["emotion"], expected["emotion"])
+    assert (result["file"], result["emotion"], result["heading"]) == (
+        path.name,
+        expected["emotion"],
+        expected["emotion"],
+    )
     assert [bar["class"] for bar in result["bars"]] == list(expected["probabilities"])
     for bar in result["bars"]:
         p = expected["probabilities"][bar["class"]]
@@ -102,8 +125,11 @@ def test_an_upload_that_is_not_audio_shows_the_servers_reason(server, tmp_path):
 
 @pytest.mark.real_speech
 def test_recording_from_the_microphone_shows_the_emotion_of_what_it_heard(server, bundle, ravdess16k, tmp_path):
-    predictions = requests.post(f"{server.url}/predict", timeout=60, files=[
-        ("file", (name, (ravdess16k / name).read_bytes())) for name in CANDIDATES]).json()["predictions"]
+    predictions = requests.post(
+        f"{server.url}/predict",
+        timeout=60,
+        files=[("file", (name, (ravdess16k / name).read_bytes())) for name in CANDIDATES],
+    ).json()["predictions"]
     surest = max(range(len(CANDIDATES)), key=lambda i: max(predictions[i]["probabilities"].values()))
     speech, expected = ravdess16k / CANDIDATES[surest], predictions[surest]
     seconds = sf.info(speech).duration

@@ -1,4 +1,5 @@
 """URL and archive sources against a real HTTP server on 127.0.0.1, with archives the tests build."""
+
 from __future__ import annotations
 
 import functools
@@ -15,24 +16,32 @@ from pathlib import Path
 
 import pytest
 
+from ser.config import DataParams
 from ser.corpus.conventions import CONVENTIONS
 from ser.corpus.ingest import ingest
-from ser.config import DataParams
 from ser.corpus.sources import ArchiveLimits, Refusal, SourceError, download, extract_archive, source_kind
 from ser.errors import shorten
 from tests.archives import awkward_zips, long_header_tar
 from tests.audiofiles import GOOD_RAVDESS
 from tests.conftest import assert_one_line
 
-
 LIMITS = ArchiveLimits(DataParams().max_archive_bytes, DataParams().max_archive_files)  # the defaults
 
 
-@pytest.mark.parametrize("source,kind", [
-    ("demo", "demo"), ("https://example.org/corpus.zip", "url"), ("HTTP://example.org/download?id=3", "url"),
-    ("corpus.zip", "archive"), ("../data/Corpus.TAR.GZ", "archive"), ("x.txz", "archive"),
-    ("speech", "path"), ("speech/manifest.csv", "path"), ("demo.zip/", "path"),
-])
+@pytest.mark.parametrize(
+    "source,kind",
+    [
+        ("demo", "demo"),
+        ("https://example.org/corpus.zip", "url"),
+        ("HTTP://example.org/download?id=3", "url"),
+        ("corpus.zip", "archive"),
+        ("../data/Corpus.TAR.GZ", "archive"),
+        ("x.txz", "archive"),
+        ("speech", "path"),
+        ("speech/manifest.csv", "path"),
+        ("demo.zip/", "path"),
+    ],
+)
 def test_source_kind_tells_urls_archives_and_folders_apart(source, kind):
     assert source_kind(DataParams(source=source)) == kind
 
@@ -101,7 +110,9 @@ def sha256(path: Path) -> str:
 
 def full_downloads(server) -> list[str]:
     """Paths ser's downloader fetched in full (DVC's own requests to check the URL do not count)."""
-    return [path for method, path, code, agent in server.log if method == "GET" and code == 200 and agent == "ser-ingest"]
+    return [
+        path for method, path, code, agent in server.log if method == "GET" and code == 200 and agent == "ser-ingest"
+    ]
 
 
 @pytest.mark.parametrize("builder,name", [(good_zip, "corpus.zip"), (good_tar_gz, "corpus.tar.gz")])
@@ -230,8 +241,9 @@ def test_malicious_tar_entries_are_refused_and_good_ones_extracted(speech16k, tm
         "Audio_Speech/fifo.wav": "device, FIFO or other special file",
     }
     extracted = sorted(p.relative_to(destination).as_posix() for p in destination.rglob("*"))
-    assert extracted == sorted(["Audio_Speech", "Audio_Speech/Actor_01", "Audio_Speech/Actor_02"]
-                               + [f"Audio_Speech/{n}" for n in GOOD_RAVDESS])
+    assert extracted == sorted(
+        ["Audio_Speech", "Audio_Speech/Actor_01", "Audio_Speech/Actor_02"] + [f"Audio_Speech/{n}" for n in GOOD_RAVDESS]
+    )
     assert not (tmp_path / "escaped.wav").exists() and not Path("/tmp/absolute-tar.wav").exists()
 
 
@@ -267,7 +279,9 @@ def test_tar_with_too_many_entries_is_refused_before_anything_is_written(tmp_pat
             info.size = 3
             bundle.addfile(info, io.BytesIO(b"abc"))
     destination = tmp_path / "raw"
-    with pytest.raises(SourceError, match=r"has more than data.max_archive_files \(29\) entries; refused before extraction"):
+    with pytest.raises(
+        SourceError, match=r"has more than data.max_archive_files \(29\) entries; refused before extraction"
+    ):
         extract_archive(archive, destination, ArchiveLimits(max_bytes=1 << 20, max_files=29))
     assert list(destination.rglob("*")) == []
     assert extract_archive(archive, destination, ArchiveLimits(max_bytes=90, max_files=30)) == []
@@ -299,7 +313,8 @@ def test_a_tar_header_over_a_mebibyte_refuses_the_archive_before_it_is_read(tmp_
     if kind == tarfile.GNUTYPE_LONGNAME:  # a long name within the bound is read: its entry refused alone
         fine = long_header_tar(tmp_path / f"fine{suffix}", 1000, kind)
         assert extract_archive(fine, tmp_path / "fine", LIMITS) == [
-            Refusal(shorten("n" * 1000), "cannot be written here (File name too long)")]
+            Refusal(shorten("n" * 1000), "cannot be written here (File name too long)")
+        ]
 
 
 def test_a_download_over_data_max_download_bytes_is_refused_and_nothing_kept(server, speech16k, tmp_path):
@@ -308,8 +323,12 @@ def test_a_download_over_data_max_download_bytes_is_refused_and_nothing_kept(ser
     downloads = tmp_path / "downloads"
     with pytest.raises(SourceError) as caught:
         download(f"{server.url}/corpus.zip", downloads, max_bytes=size - 1)
-    assert_one_line(str(caught.value), f"data.source {server.url}/corpus.zip",
-                    f"data.max_download_bytes ({size - 1:,} bytes)", f"Content-Length is {size:,}")
+    assert_one_line(
+        str(caught.value),
+        f"data.source {server.url}/corpus.zip",
+        f"data.max_download_bytes ({size - 1:,} bytes)",
+        f"Content-Length is {size:,}",
+    )
     with pytest.raises(SourceError, match=rf"max_download_bytes \({size - 1:,} bytes\).*more arrived than that"):
         download(f"{server.url}/unsized/corpus.zip", downloads, max_bytes=size - 1)  # no Content-Length: counted
     assert list(downloads.iterdir()) == []

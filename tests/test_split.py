@@ -6,8 +6,12 @@ from ser.modeling.split import assign_split
 
 
 def corpus(n_speakers=10, per_emotion=4):
-    rows = [{"file": f"{s}-{e}-{i}", "speaker": f"{s:02d}", "emotion": e}
-            for s in range(1, n_speakers + 1) for e in ("calm", "happy", "sad") for i in range(per_emotion)]
+    rows = [
+        {"file": f"{s}-{e}-{i}", "speaker": f"{s:02d}", "emotion": e}
+        for s in range(1, n_speakers + 1)
+        for e in ("calm", "happy", "sad")
+        for i in range(per_emotion)
+    ]
     return pd.DataFrame(rows)
 
 

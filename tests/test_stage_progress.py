@@ -1,5 +1,6 @@
 """The ingest, features and crossvalidate stages draw a progress bar on stderr when it is a terminal: not when
 stderr is redirected, never with --quiet; stdout and every output are the same in the three cases."""
+
 from __future__ import annotations
 
 import json
@@ -18,14 +19,36 @@ from tests.terminal import run_with_stderr_on_a_terminal
 pytestmark = pytest.mark.slow
 MODES = ("redirected", "terminal", "quiet")  # stderr a pipe; stderr a terminal; a terminal, with --quiet
 STAGES = {  # each stage's command line, with the same relative paths in every mode's folder
-    "ingest": ["--raw", "data/raw", "--downloads", "data/downloads", "--catalog", "data/catalog.csv",
-               "--rejected", "data/rejected.csv", "--metrics", "metrics/ingest.json", "--cache", "cache/ingest"],
+    "ingest": [
+        "--raw",
+        "data/raw",
+        "--downloads",
+        "data/downloads",
+        "--catalog",
+        "data/catalog.csv",
+        "--rejected",
+        "data/rejected.csv",
+        "--metrics",
+        "metrics/ingest.json",
+        "--cache",
+        "cache/ingest",
+    ],
     "features": ["--catalog", "data/catalog.csv", "--out", "data/features.parquet", "--cache", "cache/features"],
-    "crossvalidate": ["--features", "data/features.parquet", "--metrics", "metrics/crossval.json", "--plots", "plots",
-                      "--speaker-plot", "plots/crossval_speaker_uar.png"],
+    "crossvalidate": [
+        "--features",
+        "data/features.parquet",
+        "--metrics",
+        "metrics/crossval.json",
+        "--plots",
+        "plots",
+        "--speaker-plot",
+        "plots/crossval_speaker_uar.png",
+    ],
 }
-OUTPUTS = {"ingest": ["data/catalog.csv", "data/rejected.csv", "metrics/ingest.json"],
-           "crossvalidate": ["metrics/crossval.json", "plots/crossval_folds.csv", "plots/crossval_speaker_scores.csv"]}
+OUTPUTS = {
+    "ingest": ["data/catalog.csv", "data/rejected.csv", "metrics/ingest.json"],
+    "crossvalidate": ["metrics/crossval.json", "plots/crossval_folds.csv", "plots/crossval_speaker_scores.csv"],
+}
 
 
 def bar_totals(name: str, shown: str) -> set[int]:
@@ -53,8 +76,9 @@ def runs(speech16k, tmp_path_factory) -> dict[tuple[str, str], tuple[int, str, s
                 done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=300)
                 found[mode, stage] = done.returncode, done.stdout, done.stderr
             else:
-                found[mode, stage] = run_with_stderr_on_a_terminal(command + ["--quiet"] * (mode == "quiet"),
-                                                                   cwd=folder, env=env)
+                found[mode, stage] = run_with_stderr_on_a_terminal(
+                    command + ["--quiet"] * (mode == "quiet"), cwd=folder, env=env
+                )
             assert found[mode, stage][0] == 0, found[mode, stage]
         found[mode] = folder
     return found

@@ -1,4 +1,6 @@
-"""Start-up: the feature path never imports librosa or numba; importing ser changes nothing; numba's cache lands somewhere writable."""
+"""Start-up: the feature path never imports librosa or numba; importing ser changes nothing; numba's cache lands
+somewhere writable."""
+
 import json
 import os
 import subprocess
@@ -25,12 +27,27 @@ def test_feature_extraction_imports_neither_librosa_nor_numba():
 def test_features_stage_runs_without_pandas_or_librosa(speech16k, tmp_path):
     files = sorted(speech16k.glob("Actor_01/*.wav"))[:3]
     manifest = tmp_path / "manifest.csv"
-    manifest.write_text("file,path,speaker,emotion,sha256\n" + "".join(
-        f"{p.name},{p},01,calm,{sha256_of(p)}\n" for p in files))
+    manifest.write_text(
+        "file,path,speaker,emotion,sha256\n" + "".join(f"{p.name},{p},01,calm,{sha256_of(p)}\n" for p in files)
+    )
     result = subprocess.run(
-        [sys.executable, "-X", "importtime", str(PROJECT / "stages/features.py"), "--params", str(PROJECT / "params.yaml"),
-         "--catalog", str(manifest), "--out", str(tmp_path / "f.parquet"), "--cache", str(tmp_path / "cache")],
-        capture_output=True, text=True)
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            str(PROJECT / "stages/features.py"),
+            "--params",
+            str(PROJECT / "params.yaml"),
+            "--catalog",
+            str(manifest),
+            "--out",
+            str(tmp_path / "f.parquet"),
+            "--cache",
+            str(tmp_path / "cache"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     modules = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
     imported = {name.split(".")[0] for name in modules}
@@ -43,13 +60,15 @@ def test_features_stage_runs_without_pandas_or_librosa(speech16k, tmp_path):
 def test_numba_cache_falls_back_to_a_writable_folder(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "XDG_CACHE_HOME", "SER_CACHE")}
     env.update(HOME="/dev/null/nohome", TMPDIR=str(tmp_path))  # a home that cannot hold a cache
-    program = ("import os, ser.files\n"
-               "ser.files.use_writable_numba_cache()\n"
-               "import numba\n"
-               "@numba.njit(cache=True)\n"
-               "def twice(x):\n    return 2 * x\n"
-               "assert twice(21) == 42\n"
-               "print(os.environ['NUMBA_CACHE_DIR'])\n")
+    program = (
+        "import os, ser.files\n"
+        "ser.files.use_writable_numba_cache()\n"
+        "import numba\n"
+        "@numba.njit(cache=True)\n"
+        "def twice(x):\n    return 2 * x\n"
+        "assert twice(21) == 42\n"
+        "print(os.environ['NUMBA_CACHE_DIR'])\n"
+    )
     script = tmp_path / "compile_one.py"  # numba caches only functions defined in a file
     script.write_text(program)
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, cwd=tmp_path)
@@ -89,12 +108,19 @@ def test_importing_ser_sets_no_environment_and_writes_nothing(tmp_path):
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "XDG_CACHE_HOME", "SER_CACHE")}
     env["HOME"] = str(home)
-    bare = subprocess.run([sys.executable, "-c", "import os, ser; print(sorted(os.environ)); print(os.listdir(os.environ['HOME']))"],
-                          capture_output=True, text=True, env=env, check=True).stdout.splitlines()
+    bare = subprocess.run(
+        [sys.executable, "-c", "import os, ser; print(sorted(os.environ)); print(os.listdir(os.environ['HOME']))"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout.splitlines()
     assert bare == [str(sorted(env)), "[]"]
-    libraries = subprocess.run([sys.executable, "-c", IMPORT_EVERY_MODULE, "list"], capture_output=True, text=True,
-                               env=env, check=True).stdout.splitlines()[-1]
+    libraries = subprocess.run(
+        [sys.executable, "-c", IMPORT_EVERY_MODULE, "list"], capture_output=True, text=True, env=env, check=True
+    ).stdout.splitlines()[-1]
     assert "numpy" in libraries
-    changes = subprocess.run([sys.executable, "-c", IMPORT_EVERY_MODULE, libraries], capture_output=True, text=True,
-                             env=env, check=True).stdout.splitlines()[-1]
+    changes = subprocess.run(
+        [sys.executable, "-c", IMPORT_EVERY_MODULE, libraries], capture_output=True, text=True, env=env, check=True
+    ).stdout.splitlines()[-1]
     assert json.loads(changes) == {"environment": {}, "home": []}

@@ -1,5 +1,6 @@
 """`ser timeline` and its library: speech detection on real audio, windows, smoothing, segments, the Python API
 and the command as a user runs it, with failures."""
+
 from __future__ import annotations
 
 import csv
@@ -23,9 +24,11 @@ from ser.timeline.speech import NO_SPEECH, speech_regions
 from ser.timeline.windows import Window, stretches, windows_in
 from tests.audiofiles import tone, write_long_flac, write_tone
 from tests.bundles import train_bundle
+from tests.terminal import run_with_stderr_on_a_terminal
 
 RATE = 16000
 SER = [sys.executable, "-m", "ser"]
+SLACK = VadParams().pad + 0.1  # seconds a speech region may reach beyond its clip: its padding, and a frame or so
 SPEECH = ("Actor_05/03-01-01-01-01-01-05.wav", "Actor_05/03-01-05-02-01-01-05.wav", "Actor_06/03-01-08-02-02-01-06.wav")
 
 
@@ -37,9 +40,11 @@ def bundle(speech16k, tmp_path_factory) -> Path:
 def non_speech(seconds: float = 5.0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
     n = int(seconds * RATE)
-    return {"silence": (1e-5 * rng.standard_normal(n)).astype(np.float32),
-            "white noise": (0.05 * rng.standard_normal(n)).astype(np.float32),
-            "tone": tone(seconds, RATE, amplitude=0.3)[:, 0].astype(np.float32)}
+    return {
+        "silence": (1e-5 * rng.standard_normal(n)).astype(np.float32),
+        "white noise": (0.05 * rng.standard_normal(n)).astype(np.float32),
+        "tone": tone(seconds, RATE, amplitude=0.3)[:, 0].astype(np.float32),
+    }
 
 
 def recording(speech16k: Path, gap: float = 2.0) -> tuple[np.ndarray, list[tuple[float, float]]]:
@@ -64,7 +69,7 @@ def test_speech_regions_lie_within_the_clips_and_cover_most_of_them(speech16k):
     regions = speech_regions(samples, VadParams())
     assert regions
     for start, end in regions:
-        assert any(a - 0.15 <= start and end <= b + 0.15 for a, b in spans), (start, end)
+        assert any(a - SLACK <= start and end <= b + SLACK for a, b in spans), (start, end)
     covered = sum(end - start for start, end in regions)
     assert covered > 0.5 * sum(b - a for a, b in spans)
 
@@ -76,7 +81,7 @@ def test_real_speech_is_found_in_each_clip_and_nowhere_in_the_gaps(ravdess16k):
     regions = speech_regions(samples, VadParams())
     starts = np.cumsum([0] + [1 + sf.info(f).duration for f in files])
     for k in range(len(files)):  # each second of silence before a clip is free of speech
-        assert not any(start < starts[k] + 1 - 0.15 and end > starts[k] + 0.15 for start, end in regions)
+        assert not any(start < starts[k] + 1 - SLACK and end > starts[k] + SLACK for start, end in regions)
     assert len({int(np.searchsorted(starts, start, side="right")) for start, _ in regions}) == len(files)
 
 
@@ -117,7 +122,7 @@ def test_segments_of_a_recording_lie_in_its_speech(bundle, speech16k):
     found = timeline_of_samples(predictor, samples, RATE, TimelineParams())
     assert found
     for segment in found:
-        assert any(a - 0.15 <= segment.start < segment.end <= b + 0.15 for a, b in spans)
+        assert any(a - SLACK <= segment.start < segment.end <= b + SLACK for a, b in spans)
         assert segment.emotion in predictor.classes + [UNCERTAIN]
         assert sum(segment.probabilities.values()) == pytest.approx(1.0, abs=1e-4)
         assert segment.confidence == pytest.approx(max(segment.probabilities.values()), abs=0.2)
@@ -134,7 +139,12 @@ def test_the_api_gives_a_timeline_or_the_failure_ser_predict_gives(bundle, speec
     assert result.duration == pytest.approx(len(samples) / RATE)
     assert result.segments == timeline_of_samples(predictor, samples, RATE, TimelineParams())
     assert json.loads(json.dumps(result.as_dict()))["segments"][0].keys() == {
-        "start", "end", "emotion", "confidence", "probabilities"}
+        "start",
+        "end",
+        "emotion",
+        "confidence",
+        "probabilities",
+    }
     broken = tmp_path / "broken.wav"
     broken.write_bytes(b"RIFF not really")
     failure = predictor.timeline(broken)
@@ -183,12 +193,15 @@ def folder(speech16k, tmp_path_factory) -> Path:
 
 
 def test_ser_timeline_csv_json_and_table_agree_and_a_broken_file_fails_alone(bundle, folder):
-    runs = {form: run_ser("timeline", str(folder), "--model", str(bundle), "--format", form)
-            for form in ("csv", "json", "table")}
+    runs = {
+        form: run_ser("timeline", str(folder), "--model", str(bundle), "--format", form)
+        for form in ("csv", "json", "table")
+    }
     for run in runs.values():
         assert run.returncode == 1
         assert [line.split(" ")[1] for line in run.stderr.splitlines() if line.startswith("error: /")] == [
-            str(folder / "d_broken.wav")]
+            str(folder / "d_broken.wav")
+        ]
     rows = list(csv.reader(io.StringIO(runs["csv"].stdout)))
     assert rows[0][:5] == ["file", "start", "end", "emotion", "confidence"]
     assert {row[0] for row in rows[1:]} == {str(folder / "a_call.wav"), str(folder / "b_call.flac")}
@@ -197,8 +210,11 @@ def test_ser_timeline_csv_json_and_table_agree_and_a_broken_file_fails_alone(bun
     timelines = [json.loads(line) for line in runs["json"].stdout.splitlines()]
     assert [t["file"] for t in timelines] == [str(folder / n) for n in ("a_call.wav", "b_call.flac", "c_tone.wav")]
     assert timelines[2]["segments"] == [] and timelines[2]["duration"] == 4.0
-    from_json = [[t["file"], f"{s['start']:.2f}", f"{s['end']:.2f}", s["emotion"], f"{s['confidence']:.3f}"]
-                 for t in timelines for s in t["segments"]]
+    from_json = [
+        [t["file"], f"{s['start']:.2f}", f"{s['end']:.2f}", s["emotion"], f"{s['confidence']:.3f}"]
+        for t in timelines
+        for s in t["segments"]
+    ]
     assert from_json == [row[:5] for row in rows[1:]]
 
 
@@ -214,9 +230,32 @@ def test_ser_timeline_exit_codes(bundle, folder):
 def test_ser_predict_on_a_tone_or_noise_says_no_speech(bundle, folder, tmp_path):
     noise = tmp_path / "noise.wav"
     sf.write(noise, non_speech()["white noise"], RATE)
-    run = run_ser("predict", str(folder / "c_tone.wav"), str(noise), str(folder / "a_call.wav"), "--model",
-                  str(bundle), "--format", "json")
+    run = run_ser(
+        "predict",
+        str(folder / "c_tone.wav"),
+        str(noise),
+        str(folder / "a_call.wav"),
+        "--model",
+        str(bundle),
+        "--format",
+        "json",
+    )
     assert run.returncode == 1
     assert [json.loads(line)["file"] for line in run.stdout.splitlines()] == [str(folder / "a_call.wav")]
     assert str(Failure(str(folder / "c_tone.wav"), NO_SPEECH)) in run.stderr
     assert str(Failure(str(noise), NO_SPEECH)) in run.stderr
+
+
+def test_a_progress_bar_counts_audio_seconds_on_a_terminal_only(bundle, folder):
+    files = [str(folder / "a_call.wav"), str(folder / "b_call.flac")]
+    total = round(sum(sf.info(f).duration for f in files))
+    pipe = run_ser("timeline", "--model", str(bundle), "--format", "csv", *files)
+    assert pipe.returncode == 0 and pipe.stderr == ""
+    code, stdout, terminal = run_with_stderr_on_a_terminal(
+        SER + ["timeline", "--model", str(bundle), "--format", "csv", *files]
+    )
+    assert code == 0 and "timeline:" in terminal and f"0/{total} " in terminal and stdout == pipe.stdout
+    code, stdout, terminal = run_with_stderr_on_a_terminal(
+        SER + ["timeline", "--quiet", "--model", str(bundle), "--format", "csv", *files]
+    )
+    assert code == 0 and terminal == "" and stdout == pipe.stdout

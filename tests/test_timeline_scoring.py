@@ -1,4 +1,5 @@
 """The timeline's evaluation: recordings built from clips, with their truth, and emotion diarization scores."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -26,8 +27,15 @@ def scores(truth, predicted, duration=10.0, collar=0.25) -> dict[str, float]:
 
 def test_a_perfect_prediction_scores_zero_error_and_full_uar():
     truth = [Seg(1.0, 3.0, "happy"), Seg(4.0, 7.5, "sad")]
-    assert scores(truth, truth) == {"eder": 0.0, "frame_uar": 1.0, "missed": 0.0, "uncertain": 0.0,
-                                    "false_alarm": 0.0, "confusion": 0.0, "speech_seconds": pytest.approx(SCORED)}
+    assert scores(truth, truth) == {
+        "eder": 0.0,
+        "frame_uar": 1.0,
+        "missed": 0.0,
+        "uncertain": 0.0,
+        "false_alarm": 0.0,
+        "confusion": 0.0,
+        "speech_seconds": pytest.approx(SCORED),
+    }
 
 
 def test_a_shift_within_the_collar_costs_nothing_and_beyond_it_costs_the_excess():
@@ -80,9 +88,9 @@ def write_clip(path, seed: int, level: float = 0.3, hole: tuple[float, float] | 
     quiet = int(SILENCE * RATE)
     burst = rng.uniform(-level, level, int(SPEECH * RATE))
     if hole:
-        burst[int(hole[0] * RATE):int(hole[1] * RATE)] = 0
+        burst[int(hole[0] * RATE) : int(hole[1] * RATE)] = 0
     samples = rng.normal(0, 1e-4, 2 * quiet + int(SPEECH * RATE))
-    samples[quiet:quiet + int(SPEECH * RATE)] += burst
+    samples[quiet : quiet + int(SPEECH * RATE)] += burst
     sf.write(path, samples.astype(np.float32), RATE)
 
 
@@ -99,8 +107,15 @@ def clips(tmp_path_factory) -> list[Clip]:
     return clips
 
 
-SETTINGS = TimelineEvalParams(recordings=4, seconds=20, seed=3, episode_seconds=(2.0, 4.0), gap_seconds=(0.5, 2.0),
-                              pause_seconds=(0.05, 0.25), noise_dbfs=-60)
+SETTINGS = TimelineEvalParams(
+    recordings=4,
+    seconds=20,
+    seed=3,
+    episode_seconds=(2.0, 4.0),
+    gap_seconds=(0.5, 2.0),
+    pause_seconds=(0.05, 0.25),
+    noise_dbfs=-60,
+)
 
 
 def test_trimming_keeps_the_burst_and_drops_the_silence(tmp_path):
@@ -171,7 +186,7 @@ def test_truth_covers_exactly_the_clips_placed_and_gaps_hold_only_noise(clips):
         assert recording.duration - recording.truth[-1].end >= SETTINGS.gap_seconds[0] - 1e-3
         speech = np.zeros(len(recording.samples), dtype=bool)
         for segment in recording.truth:
-            speech[round(segment.start * RATE):round(segment.end * RATE)] = True
+            speech[round(segment.start * RATE) : round(segment.end * RATE)] = True
         noise_rms = np.sqrt(np.mean(np.square(recording.samples[~speech], dtype=np.float64)))
         assert 20 * np.log10(noise_rms) == pytest.approx(SETTINGS.noise_dbfs, abs=1.0)
 

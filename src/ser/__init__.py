@@ -2,6 +2,7 @@
 
 Its Python API is :func:`load`: ``ser.load("model").predict(["a.wav"])`` gives what ``ser predict a.wav`` prints.
 """
+
 from importlib.metadata import PackageNotFoundError, version
 
 try:

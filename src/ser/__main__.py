@@ -1,4 +1,5 @@
 """``python -m ser``: the same as the ``ser`` command."""
+
 import sys
 
 from ser.cli import main

@@ -8,6 +8,7 @@ print one line naming the file and the fix.
 Exit codes: 0 success; 1 some paths could not be predicted (the others were
 printed); 2 bad usage, or a model bundle or file that cannot be used at all.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,8 +49,10 @@ class TableWriter:
 
     def write(self, prediction) -> None:
         cells = [f"{prediction.probabilities[c]:>{w}.3f}" for c, w in zip(self.classes, self.widths)]
-        self._line(f"{printable(prediction.file):<{self.file_width}}  {prediction.emotion:<{self.emotion_width}}  "
-                   + "  ".join(cells))
+        self._line(
+            f"{printable(prediction.file):<{self.file_width}}  {prediction.emotion:<{self.emotion_width}}  "
+            + "  ".join(cells)
+        )
 
     def _line(self, text: str) -> None:
         self.out.write(text.rstrip() + "\n")
@@ -77,8 +80,13 @@ class CsvWriter:
         self.writer.writerow(["file", "emotion", *classes])
 
     def write(self, prediction) -> None:
-        self.writer.writerow([printable(prediction.file), prediction.emotion,
-                              *(f"{prediction.probabilities[c]:.6f}" for c in self.classes)])
+        self.writer.writerow(
+            [
+                printable(prediction.file),
+                prediction.emotion,
+                *(f"{prediction.probabilities[c]:.6f}" for c in self.classes),
+            ]
+        )
         self.out.flush()
 
 
@@ -125,8 +133,9 @@ def run_predict(args: argparse.Namespace) -> int:
             writer.write(result)
             predicted += 1
     if failures:
-        to_stderr(f"error: {len(failures)} path(s) could not be predicted (reasons above); "
-               f"{predicted} file(s) were predicted")
+        to_stderr(
+            f"error: {len(failures)} path(s) could not be predicted (reasons above); {predicted} file(s) were predicted"
+        )
         return 1
     return 0
 
@@ -145,9 +154,16 @@ class SegmentWriter:
         if self.form == "json":
             self.out.write(json.dumps(timeline.as_dict(digits=6)) + "\n")
         for segment in timeline.segments if self.form != "json" else ():
-            self.writer.writerow([timeline.file, f"{segment.start:.2f}", f"{segment.end:.2f}", segment.emotion,
-                                  f"{segment.confidence:.3f}",
-                                  *(f"{segment.probabilities[c]:.3f}" for c in self.classes)])
+            self.writer.writerow(
+                [
+                    timeline.file,
+                    f"{segment.start:.2f}",
+                    f"{segment.end:.2f}",
+                    segment.emotion,
+                    f"{segment.confidence:.3f}",
+                    *(f"{segment.probabilities[c]:.3f}" for c in self.classes),
+                ]
+            )
         self.out.flush()
 
 
@@ -173,6 +189,16 @@ def timelines(predictor, settings, files: list[str]):
         yield from pool.imap(_timeline_of, files)
 
 
+def _header_seconds(path: str) -> float:
+    """A file's duration by its header, 0 if it has none readable (its failure comes when it is labelled)."""
+    from ser.corpus.audio import AudioError, probe
+
+    try:
+        return probe(path).duration
+    except AudioError:
+        return 0.0
+
+
 def run_timeline(args: argparse.Namespace) -> int:
     """Label the emotion of each recording over time: its speech cut into segments of one emotion, with their
     start, end, calibrated confidence and probabilities (folders are searched recursively)."""
@@ -180,6 +206,7 @@ def run_timeline(args: argparse.Namespace) -> int:
 
     from ser.config import TimelineParams
     from ser.inference.inputs import Failure, find_inputs
+    from ser.progress import progress_bar
 
     files, failures = find_inputs(args.paths)
     for failure in failures:
@@ -189,14 +216,18 @@ def run_timeline(args: argparse.Namespace) -> int:
     if args.max_seconds:
         settings = dataclasses.replace(settings, max_seconds=args.max_seconds)
     writer = SegmentWriter(sys.stdout, predictor.classes, args.format)
+    seconds = [_header_seconds(path) for path in files]
+    bar = progress_bar(desc="timeline", unit="s", total=round(sum(seconds)), shown=not args.quiet)
     done = 0
-    for result in timelines(predictor, settings, files):
+    for result, length in zip(timelines(predictor, settings, files), seconds):
+        bar.update(round(length))
         if isinstance(result, Failure):
             failures.append(result)
             to_stderr(f"error: {result}")
         else:
             writer.write(result)
             done += 1
+    bar.close()
     if failures:
         to_stderr(f"error: {len(failures)} path(s) could not be labelled (reasons above); {done} file(s) were")
         return 1
@@ -211,21 +242,36 @@ def run_serve(args: argparse.Namespace) -> int:
 
         from ser.inference.serve import TimedH11Protocol, create_app, escape_logs
     except ModuleNotFoundError as error:
-        raise SerError(f"ser serve needs {error.name}, which is not installed: uv sync --locked "
-                       "--extra serve (or pip install 'ser[serve]')") from None
+        raise SerError(
+            f"ser serve needs {error.name}, which is not installed: uv sync --locked "
+            "--extra serve (or pip install 'ser[serve]')"
+        ) from None
     import functools
     import resource
 
     predictor = ready_predictor(args.model, args.max_seconds)
-    app = create_app(predictor, max_body_bytes=int(args.max_upload_mb * 1e6), body_timeout=args.body_timeout,
-                     allowed_hosts=(args.host, *args.allow_host), max_requests=args.max_connections,
-                     queue_timeout=args.queue_timeout, max_request_seconds=args.max_request_seconds)
-    to_stderr(f"serving {args.model} ({', '.join(predictor.classes)}): the page at /, the API at POST /predict, "
-              "GET /health, GET /model")
+    app = create_app(
+        predictor,
+        max_body_bytes=int(args.max_upload_mb * 1e6),
+        body_timeout=args.body_timeout,
+        allowed_hosts=(args.host, *args.allow_host),
+        max_requests=args.max_connections,
+        queue_timeout=args.queue_timeout,
+        max_request_seconds=args.max_request_seconds,
+    )
+    to_stderr(
+        f"serving {args.model} ({', '.join(predictor.classes)}): the page at /, the API at POST /predict, "
+        "GET /health, GET /model"
+    )
     escape_logs()
     max_open = min(MAX_OPEN_CONNECTIONS, resource.getrlimit(resource.RLIMIT_NOFILE)[0] // 2)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info",
-                http=functools.partial(TimedH11Protocol, header_timeout=args.header_timeout, max_open=max_open))
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="info",
+        http=functools.partial(TimedH11Protocol, header_timeout=args.header_timeout, max_open=max_open),
+    )
     return 0
 
 
@@ -239,8 +285,15 @@ def run_explore(args: argparse.Namespace) -> int:
 
     use_writable_numba_cache()
     out = args.out or str(Path("explore") / Path(args.file).stem)
-    written = write_explore_plots(args.file, out, sample_rate=args.sample_rate, n_fft=args.n_fft,
-                                  hop_length=args.hop_length, n_mels=args.n_mels, n_mfcc=args.n_mfcc)
+    written = write_explore_plots(
+        args.file,
+        out,
+        sample_rate=args.sample_rate,
+        n_fft=args.n_fft,
+        hop_length=args.hop_length,
+        n_mels=args.n_mels,
+        n_mfcc=args.n_mfcc,
+    )
     for path in written:
         print(path)
     return 0
@@ -279,8 +332,12 @@ def add_command(commands, name: str, run, help: str, **options) -> argparse.Argu
 
 
 def add_model_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default=DEFAULT_MODEL, metavar="DIR",
-                        help=f"model bundle folder (default: {DEFAULT_MODEL}, written by dvc repro)")
+    parser.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        metavar="DIR",
+        help=f"model bundle folder (default: {DEFAULT_MODEL}, written by dvc repro)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -291,83 +348,167 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ser {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    predict = add_command(commands, "predict", run_predict, "predict the emotion of recordings",
-                          epilog="Exit status: 0 every file predicted; 1 some paths failed (reasons on stderr, the rest "
-                                 "printed); 2 bad usage or an unusable model bundle.")
+    predict = add_command(
+        commands,
+        "predict",
+        run_predict,
+        "predict the emotion of recordings",
+        epilog="Exit status: 0 every file predicted; 1 some paths failed (reasons on stderr, the rest "
+        "printed); 2 bad usage or an unusable model bundle.",
+    )
     predict.add_argument("paths", nargs="+", metavar="PATH", help="an audio file or a folder of them")
     add_model_option(predict)
-    predict.add_argument("--format", choices=FORMATS, default="table",
-                         help="table (default), json (one object per line) or csv")
-    predict.add_argument("--speaker", metavar="ID",
-                         help="with a model that normalises per speaker: all files are of this one speaker "
-                              "(default: read each file's speaker from its name)")
-    predict.add_argument("--max-seconds", type=positive_number, metavar="S",
-                         help="longest recording accepted, in seconds, read from its header before decoding "
-                              "(default: the bundle's audio.max_seconds)")
-    predict.add_argument("--quiet", action="store_true",
-                         help="no progress bar (there is none anyway when stderr is not a terminal)")
+    predict.add_argument(
+        "--format", choices=FORMATS, default="table", help="table (default), json (one object per line) or csv"
+    )
+    predict.add_argument(
+        "--speaker",
+        metavar="ID",
+        help="with a model that normalises per speaker: all files are of this one speaker "
+        "(default: read each file's speaker from its name)",
+    )
+    predict.add_argument(
+        "--max-seconds",
+        type=positive_number,
+        metavar="S",
+        help="longest recording accepted, in seconds, read from its header before decoding "
+        "(default: the bundle's audio.max_seconds)",
+    )
+    predict.add_argument(
+        "--quiet", action="store_true", help="no progress bar (there is none anyway when stderr is not a terminal)"
+    )
 
-    timeline = add_command(commands, "timeline", run_timeline, "label the emotion of long recordings over time",
-                           epilog="Exit status: 0 every file labelled; 1 some paths failed (reasons on stderr, the "
-                                  "rest printed); 2 bad usage or an unusable model bundle.")
+    timeline = add_command(
+        commands,
+        "timeline",
+        run_timeline,
+        "label the emotion of long recordings over time",
+        epilog="Exit status: 0 every file labelled; 1 some paths failed (reasons on stderr, the "
+        "rest printed); 2 bad usage or an unusable model bundle.",
+    )
     timeline.add_argument("paths", nargs="+", metavar="FILE_OR_FOLDER", help="an audio file or a folder of them")
     add_model_option(timeline)
-    timeline.add_argument("--format", choices=FORMATS, default="table",
-                          help="table (default: tab-separated, one row per segment), json (one object per file) "
-                               "or csv (one row per segment)")
-    timeline.add_argument("--max-seconds", type=positive_number, metavar="S",
-                          help="longest recording accepted, in seconds, read from its header "
-                               "(default: timeline.max_seconds, 4 hours)")
+    timeline.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="table",
+        help="table (default: tab-separated, one row per segment), json (one object per file) "
+        "or csv (one row per segment)",
+    )
+    timeline.add_argument(
+        "--max-seconds",
+        type=positive_number,
+        metavar="S",
+        help="longest recording accepted, in seconds, read from its header (default: timeline.max_seconds, 4 hours)",
+    )
+    timeline.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bar of audio seconds (there is none anyway when stderr is not a terminal)",
+    )
 
-    serve = add_command(commands, "serve", run_serve,
-                        "serve a model over HTTP: an API and a page that records from the microphone")
+    serve = add_command(
+        commands, "serve", run_serve, "serve a model over HTTP: an API and a page that records from the microphone"
+    )
     add_model_option(serve)
-    serve.add_argument("--host", default="127.0.0.1",
-                       help="address to listen on (default: 127.0.0.1, this machine only)")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)"
+    )
     serve.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
-    serve.add_argument("--max-upload-mb", type=float, default=MAX_UPLOAD_MB, metavar="MB",
-                       help=f"largest request body accepted, in megabytes; larger ones get 413 "
-                            f"(default: {MAX_UPLOAD_MB:g})")
-    serve.add_argument("--max-seconds", type=positive_number, default=SERVE_MAX_SECONDS, metavar="S",
-                       help="longest recording accepted, in seconds, read from its header before decoding; a longer "
-                            f"part gets 422 (default: {SERVE_MAX_SECONDS:g})")
-    serve.add_argument("--max-request-seconds", type=positive_number, default=MAX_REQUEST_SECONDS, metavar="S",
-                       help="most audio one request may hold, in seconds, by the parts' headers; a part past it gets "
-                            f"422 (default: {MAX_REQUEST_SECONDS:g})")
-    serve.add_argument("--allow-host", action="append", default=[], metavar="NAME",
-                       help="a host name the server answers to besides localhost and IP addresses (repeatable); "
-                            "requests naming another get 421, against DNS rebinding")
-    serve.add_argument("--body-timeout", type=positive_number, default=BODY_TIMEOUT, metavar="S",
-                       help=f"seconds allowed to receive a request's body; slower ones get 408 "
-                            f"(default: {BODY_TIMEOUT:g})")
-    serve.add_argument("--header-timeout", type=positive_number, default=HEADER_TIMEOUT, metavar="S",
-                       help="seconds allowed to send a request's headers, from the connection's opening or its last "
-                            f"response; slower connections are closed (default: {HEADER_TIMEOUT:g})")
-    serve.add_argument("--queue-timeout", type=positive_number, default=QUEUE_TIMEOUT, metavar="S",
-                       help="seconds a request may wait for the prediction workers; longer gets 503 with Retry-After "
-                            f"(default: {QUEUE_TIMEOUT:g})")
-    serve.add_argument("--max-connections", type=positive_int, default=MAX_CONNECTIONS, metavar="N",
-                       help="requests in progress at once; requests beyond get 503 (idle connections, and ones still "
-                            f"sending headers, do not count) (default: {MAX_CONNECTIONS})")
+    serve.add_argument(
+        "--max-upload-mb",
+        type=float,
+        default=MAX_UPLOAD_MB,
+        metavar="MB",
+        help=f"largest request body accepted, in megabytes; larger ones get 413 (default: {MAX_UPLOAD_MB:g})",
+    )
+    serve.add_argument(
+        "--max-seconds",
+        type=positive_number,
+        default=SERVE_MAX_SECONDS,
+        metavar="S",
+        help="longest recording accepted, in seconds, read from its header before decoding; a longer "
+        f"part gets 422 (default: {SERVE_MAX_SECONDS:g})",
+    )
+    serve.add_argument(
+        "--max-request-seconds",
+        type=positive_number,
+        default=MAX_REQUEST_SECONDS,
+        metavar="S",
+        help="most audio one request may hold, in seconds, by the parts' headers; a part past it gets "
+        f"422 (default: {MAX_REQUEST_SECONDS:g})",
+    )
+    serve.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a host name the server answers to besides localhost and IP addresses (repeatable); "
+        "requests naming another get 421, against DNS rebinding",
+    )
+    serve.add_argument(
+        "--body-timeout",
+        type=positive_number,
+        default=BODY_TIMEOUT,
+        metavar="S",
+        help=f"seconds allowed to receive a request's body; slower ones get 408 (default: {BODY_TIMEOUT:g})",
+    )
+    serve.add_argument(
+        "--header-timeout",
+        type=positive_number,
+        default=HEADER_TIMEOUT,
+        metavar="S",
+        help="seconds allowed to send a request's headers, from the connection's opening or its last "
+        f"response; slower connections are closed (default: {HEADER_TIMEOUT:g})",
+    )
+    serve.add_argument(
+        "--queue-timeout",
+        type=positive_number,
+        default=QUEUE_TIMEOUT,
+        metavar="S",
+        help="seconds a request may wait for the prediction workers; longer gets 503 with Retry-After "
+        f"(default: {QUEUE_TIMEOUT:g})",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=positive_int,
+        default=MAX_CONNECTIONS,
+        metavar="N",
+        help="requests in progress at once; requests beyond get 503 (idle connections, and ones still "
+        f"sending headers, do not count) (default: {MAX_CONNECTIONS})",
+    )
 
     explore = add_command(commands, "explore", run_explore, "write exploratory figures of one recording as PNG")
     explore.add_argument("file", metavar="FILE", help="an audio file")
     explore.add_argument("--out", metavar="DIR", help="output folder (default: explore/<file name without suffix>)")
     audio, features = AudioParams(), FeatureParams()  # the pipeline's defaults
-    explore.add_argument("--sample-rate", type=int, default=audio.sample_rate,
-                         help=f"decode at this rate (default: {audio.sample_rate})")
-    for option, meaning in (("n_fft", "STFT frame length"), ("hop_length", "STFT hop"), ("n_mels", "mel bands"),
-                            ("n_mfcc", "MFCC coefficients")):
+    explore.add_argument(
+        "--sample-rate", type=int, default=audio.sample_rate, help=f"decode at this rate (default: {audio.sample_rate})"
+    )
+    for option, meaning in (
+        ("n_fft", "STFT frame length"),
+        ("hop_length", "STFT hop"),
+        ("n_mels", "mel bands"),
+        ("n_mfcc", "MFCC coefficients"),
+    ):
         default = getattr(features, option)
-        explore.add_argument(f"--{option.replace('_', '-')}", type=int, default=default,
-                             help=f"{meaning} (default: {default})")
+        explore.add_argument(
+            f"--{option.replace('_', '-')}", type=int, default=default, help=f"{meaning} (default: {default})"
+        )
 
-    report_parser = add_command(commands, "report", run_report,
-                                "print which emotions are confused with which, overall and for each speaker")
-    report_parser.add_argument("predictions", nargs="?", default=DEFAULT_PREDICTIONS, metavar="PATH",
-                               help=f"a predictions CSV (default: {DEFAULT_PREDICTIONS}, written by dvc repro)")
-    report_parser.add_argument("--top", type=positive_int, default=5, metavar="N",
-                               help="pairs listed per section (default: 5)")
+    report_parser = add_command(
+        commands, "report", run_report, "print which emotions are confused with which, overall and for each speaker"
+    )
+    report_parser.add_argument(
+        "predictions",
+        nargs="?",
+        default=DEFAULT_PREDICTIONS,
+        metavar="PATH",
+        help=f"a predictions CSV (default: {DEFAULT_PREDICTIONS}, written by dvc repro)",
+    )
+    report_parser.add_argument(
+        "--top", type=positive_int, default=5, metavar="N", help="pairs listed per section (default: 5)"
+    )
     return parser
 
 

@@ -8,13 +8,15 @@ What only a corpus can tell (whether ``data.dataset``'s corpus has an emotion, w
 ``data.source`` is an archive a checksum can pin) :mod:`ser.corpus` checks when ingest
 starts, before it downloads or reads anything: ser.corpus imports this module, never the reverse.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 
@@ -44,18 +46,23 @@ def _choice(key: str, value: Any, allowed: Iterable[str]) -> str:
 
 
 def _integer(key: str, value: Any, *, low: int | None = None, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or (low is not None and value < low) \
-            or (high is not None and value > high):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or (low is not None and value < low)
+        or (high is not None and value > high)
+    ):
         bound = f" in [{low}, {high}]" if high is not None else f" >= {low}" if low is not None else ""
         raise ParamError(key, f"got {value!r}; allowed: an integer{bound}")
     return value
 
 
-def _number(key: str, value: Any, *, low: float, high: float | None = None,
-            low_open: bool = False, high_open: bool = False) -> float:
+def _number(
+    key: str, value: Any, *, low: float, high: float | None = None, low_open: bool = False, high_open: bool = False
+) -> float:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     if ok:
-        ok = (value > low if low_open else value >= low)
+        ok = value > low if low_open else value >= low
         if high is not None:
             ok = ok and (value < high if high_open else value <= high)
     if not ok:
@@ -138,8 +145,12 @@ class AudioParams:
 def _names(key: str, value, allowed: tuple[str, ...]) -> tuple[str, ...]:
     """A non-empty list of distinct names from ``allowed``."""
     names = (value,) if isinstance(value, str) else value
-    if not names or not isinstance(names, (list, tuple)) or len(set(names)) != len(names) \
-            or any(name not in allowed for name in names):
+    if (
+        not names
+        or not isinstance(names, (list, tuple))
+        or len(set(names)) != len(names)
+        or any(name not in allowed for name in names)
+    ):
         raise ParamError(key, f"got {value!r}; allowed: a list of distinct names from {', '.join(allowed)}")
     return tuple(names)
 
@@ -156,17 +167,26 @@ class WhisperParams:
 
     def __post_init__(self):
         if not isinstance(self.model, str) or not self.model:
-            raise ParamError("features.whisper.model", f"got {self.model!r}; allowed: base, or the path of a "
-                                                       "CTranslate2 Whisper folder")
+            raise ParamError(
+                "features.whisper.model",
+                f"got {self.model!r}; allowed: base, or the path of a CTranslate2 Whisper folder",
+            )
         _choice("features.whisper.compute_type", self.compute_type, WHISPER_COMPUTE_TYPES)
         _boolean("features.whisper.padded", self.padded)
         object.__setattr__(self, "stats", _names("features.whisper.stats", self.stats, FEATURE_STATS))
         if self.layers != "all":
             layers = (self.layers,) if isinstance(self.layers, int) else self.layers
-            if not isinstance(layers, (list, tuple)) or not layers or len(set(layers)) != len(layers) or any(
-                    isinstance(layer, bool) or not isinstance(layer, int) or layer < 1 for layer in layers):
-                raise ParamError("features.whisper.layers", f"got {self.layers!r}; allowed: all, or a list of distinct "
-                                                            "layer numbers from 1 (the encoder's first layer)")
+            if (
+                not isinstance(layers, (list, tuple))
+                or not layers
+                or len(set(layers)) != len(layers)
+                or any(isinstance(layer, bool) or not isinstance(layer, int) or layer < 1 for layer in layers)
+            ):
+                raise ParamError(
+                    "features.whisper.layers",
+                    f"got {self.layers!r}; allowed: all, or a list of distinct "
+                    "layer numbers from 1 (the encoder's first layer)",
+                )
             object.__setattr__(self, "layers", tuple(sorted(layers)))
 
 
@@ -201,8 +221,10 @@ class FeatureParams:
         _integer("features.workers", self.workers, low=0)
         _choice("features.executor", self.executor, ("local", "dask"))
         if self.executor == "dask" and not (isinstance(self.scheduler, str) and "://" in self.scheduler):
-            raise ParamError("features.scheduler", f"got {self.scheduler!r}; allowed with executor dask: "
-                                                   "a scheduler address such as tcp://10.0.0.5:8786")
+            raise ParamError(
+                "features.scheduler",
+                f"got {self.scheduler!r}; allowed with executor dask: a scheduler address such as tcp://10.0.0.5:8786",
+            )
 
     @property
     def min_samples(self) -> int:
@@ -247,7 +269,9 @@ def _subsection(key: str, value: Any, cls: type):
     if isinstance(value, cls):
         return value
     if not isinstance(value, dict):
-        raise ParamError(key, f"got {value!r}; allowed: a mapping with keys {', '.join(f.name for f in dataclasses.fields(cls))}")
+        raise ParamError(
+            key, f"got {value!r}; allowed: a mapping with keys {', '.join(f.name for f in dataclasses.fields(cls))}"
+        )
     known = [f.name for f in dataclasses.fields(cls)]
     for name in value:
         if name not in known:
@@ -315,10 +339,13 @@ class TrainParams:
         if isinstance(sizes, int):
             sizes = (sizes,)
         largest, most = 4096, 10  # a 3,072 x 4,096 layer and its optimiser state take about 0.4 GB per network
-        if not 0 < len(sizes) <= most or any(isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= largest
-                                             for s in sizes):
-            raise ParamError("train.hidden_layer_sizes", f"got {self.hidden_layer_sizes!r}; allowed: a list of 1 to "
-                                                         f"{most} integers from 1 to {largest:,}")
+        if not 0 < len(sizes) <= most or any(
+            isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= largest for s in sizes
+        ):
+            raise ParamError(
+                "train.hidden_layer_sizes",
+                f"got {self.hidden_layer_sizes!r}; allowed: a list of 1 to {most} integers from 1 to {largest:,}",
+            )
         object.__setattr__(self, "hidden_layer_sizes", tuple(sizes))
         _choice("train.learning_rate", self.learning_rate, ("constant", "invscaling", "adaptive"))
         _integer("train.max_iter", self.max_iter, low=1)
@@ -341,8 +368,12 @@ class EvaluateParams:
 
 def _seconds_range(key: str, value: Any, *, low: float) -> tuple[float, float]:
     """A ``[shortest, longest]`` pair of seconds, ``low <= shortest <= longest``."""
-    if not isinstance(value, (list, tuple)) or len(value) != 2 or any(
-            isinstance(v, bool) or not isinstance(v, (int, float)) for v in value) or not low <= value[0] <= value[1]:
+    if (
+        not isinstance(value, (list, tuple))
+        or len(value) != 2
+        or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in value)
+        or not low <= value[0] <= value[1]
+    ):
         raise ParamError(key, f"got {value!r}; allowed: [shortest, longest] in seconds, {low:g} <= shortest <= longest")
     return float(value[0]), float(value[1])
 
@@ -352,14 +383,14 @@ class TimelineEvalParams:
     """``timeline.eval``: the long recordings the timeline stage builds from the test split's speakers, and their
     scoring (ser.timeline.recordings, ser.timeline.scoring)."""
 
-    recordings: int = 8             # how many, each of one test speaker (in turn)
-    seconds: float = 30             # length of each
+    recordings: int = 8  # how many, each of one test speaker (in turn)
+    seconds: float = 30  # length of each
     seed: int = 0
-    episode_seconds: tuple[float, float] = (3.0, 8.0)   # an episode: clips of one emotion, at least this long
-    gap_seconds: tuple[float, float] = (0.5, 3.0)       # non-speech between episodes (and before the first)
-    pause_seconds: tuple[float, float] = (0.05, 0.25)   # between the clips of an episode (labelled as the episode)
-    noise_dbfs: float = -60         # RMS level of the noise under the whole recording
-    collar: float = 0.25            # seconds either side of each truth boundary left unscored
+    episode_seconds: tuple[float, float] = (3.0, 8.0)  # an episode: clips of one emotion, at least this long
+    gap_seconds: tuple[float, float] = (0.5, 3.0)  # non-speech between episodes (and before the first)
+    pause_seconds: tuple[float, float] = (0.05, 0.25)  # between the clips of an episode (labelled as the episode)
+    noise_dbfs: float = -60  # RMS level of the noise under the whole recording
+    collar: float = 0.25  # seconds either side of each truth boundary left unscored
 
     def __post_init__(self):
         _integer("timeline.eval.recordings", self.recordings, low=1)
@@ -378,10 +409,10 @@ SMOOTHINGS = ("average", "median", "viterbi")  # implemented in ser.timeline.smo
 class VadParams:
     """``timeline.vad``: speech detection (ser.timeline.speech)."""
 
-    threshold: float = 0.4      # a 32 ms frame with this speech probability starts speech
-    min_silence: float = 0.8    # seconds below it that end speech
-    min_speech: float = 0.25    # shorter speech is dropped
-    pad: float = 0.2            # seconds added to both sides of each region
+    threshold: float = 0.4  # a 32 ms frame with this speech probability starts speech
+    min_silence: float = 0.8  # seconds below it that end speech
+    min_speech: float = 0.25  # shorter speech is dropped
+    pad: float = 0.2  # seconds added to both sides of each region
 
     def __post_init__(self):
         _number("timeline.vad.threshold", self.threshold, low=0, high=1, low_open=True)
@@ -393,13 +424,13 @@ class VadParams:
 class TimelineParams:
     """``timeline``: emotion over time in long recordings (ser.timeline)."""
 
-    window: float = 2.0           # seconds of speech each prediction summarises
-    hop: float = 0.5              # seconds between window starts
-    smoothing: str = "viterbi"    # of the windows' probabilities over time
-    change_penalty: float = 4.0   # viterbi: the cost of a change of emotion (natural log of probability)
-    median_seconds: float = 1.0   # median: the filter's length
-    uncertain: float = 0.3        # a segment whose mean top probability is lower is labelled uncertain
-    max_seconds: float = 14400    # a longer recording is refused from its header
+    window: float = 2.0  # seconds of speech each prediction summarises
+    hop: float = 0.5  # seconds between window starts
+    smoothing: str = "viterbi"  # of the windows' probabilities over time
+    change_penalty: float = 4.0  # viterbi: the cost of a change of emotion (natural log of probability)
+    median_seconds: float = 1.0  # median: the filter's length
+    uncertain: float = 0.2  # a segment whose mean top probability is lower is labelled uncertain
+    max_seconds: float = 14400  # a longer recording is refused from its header
     vad: VadParams = field(default_factory=VadParams)
     eval: TimelineEvalParams = field(default_factory=TimelineEvalParams)
 
@@ -418,8 +449,9 @@ class TimelineParams:
 def check_audio_for_features(audio: AudioParams, features: FeatureParams) -> None:
     """The checks across sections, for params.yaml and a bundle alike: the whisper family needs 16000 Hz."""
     if "whisper" in features.families and audio.sample_rate != 16000:
-        raise ParamError("audio.sample_rate", f"got {audio.sample_rate}; the whisper feature family "
-                                              "needs 16000 (Whisper's own rate)")
+        raise ParamError(
+            "audio.sample_rate", f"got {audio.sample_rate}; the whisper feature family needs 16000 (Whisper's own rate)"
+        )
 
 
 @dataclass(frozen=True)
@@ -438,7 +470,7 @@ class Params:
         check_audio_for_features(self.audio, self.features)
 
     @classmethod
-    def from_dict(cls, raw: dict) -> "Params":
+    def from_dict(cls, raw: dict) -> Params:
         """Build and validate from a parsed params.yaml; unknown keys are errors."""
         if not isinstance(raw, dict):
             raise ParamError("(top level)", "params.yaml must be a mapping of sections")

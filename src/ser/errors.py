@@ -1,5 +1,6 @@
 """The base of every error a user can fix from its message: bad input, a wrong parameter; names as messages show
 them."""
+
 import re
 
 SHORT_NAME = 120  # characters of a name a message shows

@@ -4,6 +4,7 @@ the code that makes them), records read back and the per-machine cache folder.
 A stage killed mid-write leaves at most a ``.tmp`` file behind, never a
 half-written output that DVC could cache.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -12,9 +13,10 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -86,7 +88,7 @@ def stat_key(status: os.stat_result) -> str:
 
 
 def sha256_kept(path: str | Path, kept: dict | None) -> dict:
-    """``{"stat": stat_key, "sha256": digest}`` of ``path``, reusing ``kept``'s digest while its stat key still holds."""
+    """``{"stat": stat_key, "sha256": digest}`` of ``path``, reusing ``kept``'s digest while its stat key holds."""
     key = stat_key(os.stat(path))
     if kept and kept.get("stat") == key and kept.get("sha256"):
         return {"stat": key, "sha256": kept["sha256"]}

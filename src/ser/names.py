@@ -11,13 +11,35 @@ EMOTIONS = RAVDESS_EMOTIONS + ("boredom",)  # the shared vocabulary every corpus
 CORPUS_CONVENTIONS = ("ravdess", "cremad", "tess", "savee", "emodb", "manifest")  # ser.corpus.conventions.CONVENTIONS
 
 FEATURE_FAMILIES = (  # ser.features.families.FAMILIES
-    "mfcc", "chroma", "mel",
-    "mfcc_delta", "mfcc_delta2", "contrast", "flatness", "rolloff", "centroid", "rms", "zcr", "f0", "voicing",
-    "logmel", "loudness", "balance",
-    "egemaps", "compare",  # openSMILE functional sets (ser.features.smile): one vector per file, stats do not apply
+    "mfcc",
+    "chroma",
+    "mel",
+    "mfcc_delta",
+    "mfcc_delta2",
+    "contrast",
+    "flatness",
+    "rolloff",
+    "centroid",
+    "rms",
+    "zcr",
+    "f0",
+    "voicing",
+    "logmel",
+    "loudness",
+    "balance",
+    "egemaps",
+    "compare",  # openSMILE functional sets (ser.features.smile): one vector per file, stats do not apply
     "whisper",  # Whisper's encoder (ser.features.whisper): its frames summarised by features.whisper.stats
 )
 FEATURE_STATS = (  # ser.features.stats.STATS
-    "mean", "std", "min", "max", "median", "p10", "p90", "skew", "kurtosis", "slope",
+    "mean",
+    "std",
+    "min",
+    "max",
+    "median",
+    "p10",
+    "p90",
+    "skew",
+    "kurtosis",
+    "slope",
 )
-

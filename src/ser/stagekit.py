@@ -1,9 +1,10 @@
 """What every stage script shares: argument parsing and clear one-line failures."""
+
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from ser.config import Params, load_params
 from ser.errors import SerError
@@ -14,8 +15,9 @@ def stage_parser(description: str, progress: bool = False) -> argparse.ArgumentP
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--params", default="params.yaml", help="parameters file (default: params.yaml)")
     if progress:
-        parser.add_argument("--quiet", action="store_true",
-                            help="no progress bar (one is drawn on stderr only when it is a terminal)")
+        parser.add_argument(
+            "--quiet", action="store_true", help="no progress bar (one is drawn on stderr only when it is a terminal)"
+        )
     return parser
 
 

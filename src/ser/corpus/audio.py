@@ -4,6 +4,7 @@
 training, evaluation and prediction all hear the same thing. Files that cannot
 give usable samples raise :class:`AudioError` with a reason a person can act on.
 """
+
 from __future__ import annotations
 
 import os
@@ -96,25 +97,38 @@ def probe(path: str | Path) -> AudioInfo:
     return header
 
 
-def check_size(info: AudioInfo, file_bytes: int, max_seconds: float | None = None,
-               limit: str = "audio.max_seconds") -> None:
+def check_size(
+    info: AudioInfo, file_bytes: int, max_seconds: float | None = None, limit: str = "audio.max_seconds"
+) -> None:
     """Refuse, from the header alone, a file whose sample rate is implausible (:data:`SAMPLE_RATES`), that would
     decode to more samples than its size allows (:data:`MAX_SAMPLES_PER_BYTE`) or that lasts longer than
     ``max_seconds`` (the setting named ``limit``)."""
     samples = info.frames * info.channels
     if not SAMPLE_RATES[0] <= info.sample_rate <= SAMPLE_RATES[1]:
-        raise AudioError(f"has a sample rate of {info.sample_rate:,} Hz, which is not plausible (allowed: "
-                         f"{SAMPLE_RATES[0]:,} to {SAMPLE_RATES[1]:,} Hz): it is damaged or forged")
+        raise AudioError(
+            f"has a sample rate of {info.sample_rate:,} Hz, which is not plausible (allowed: "
+            f"{SAMPLE_RATES[0]:,} to {SAMPLE_RATES[1]:,} Hz): it is damaged or forged"
+        )
     if samples > MAX_SAMPLES_PER_BYTE * file_bytes:
-        raise AudioError(f"has a header claiming {samples:,} samples in {file_bytes:,} bytes (more than "
-                         f"{MAX_SAMPLES_PER_BYTE:,} per byte): it is damaged or forged")
+        raise AudioError(
+            f"has a header claiming {samples:,} samples in {file_bytes:,} bytes (more than "
+            f"{MAX_SAMPLES_PER_BYTE:,} per byte): it is damaged or forged"
+        )
     if max_seconds is not None and info.duration > max_seconds:
-        raise AudioError(f"is longer than the {max_seconds:g} s limit ({info.duration:,.1f} s): split it into "
-                         f"shorter recordings, or raise {limit}")
+        raise AudioError(
+            f"is longer than the {max_seconds:g} s limit ({info.duration:,.1f} s): split it into "
+            f"shorter recordings, or raise {limit}"
+        )
 
 
-def load_audio(path: str | Path, sample_rate: int, *, min_samples: int = 1, max_seconds: float | None = None,
-               limit: str = "audio.max_seconds") -> np.ndarray:
+def load_audio(
+    path: str | Path,
+    sample_rate: int,
+    *,
+    min_samples: int = 1,
+    max_seconds: float | None = None,
+    limit: str = "audio.max_seconds",
+) -> np.ndarray:
     """Decode ``path`` to float32 mono at ``sample_rate``; reject unusable audio.
 
     Channels are averaged; resampling uses soxr's high-quality filter (as
@@ -131,8 +145,9 @@ def load_audio(path: str | Path, sample_rate: int, *, min_samples: int = 1, max_
     if not np.isfinite(peak):
         raise AudioError("contains NaN or infinite samples")
     if peak > MAX_PEAK:
-        raise AudioError(f"has samples far beyond full scale (peak {peak:.3g}, more than {MAX_PEAK:g}): it is "
-                         "damaged or not audio")
+        raise AudioError(
+            f"has samples far beyond full scale (peak {peak:.3g}, more than {MAX_PEAK:g}): it is damaged or not audio"
+        )
     mono = samples.mean(axis=1, dtype=np.float32) if samples.shape[1] > 1 else samples[:, 0]
     if native_rate != sample_rate:
         try:
@@ -145,8 +160,7 @@ def load_audio(path: str | Path, sample_rate: int, *, min_samples: int = 1, max_
         raise AudioError("is silent (peak below -80 dBFS)")
     if mono.size < min_samples:
         raise AudioError(
-            f"is too short: {mono.size} samples at {sample_rate} Hz, "
-            f"fewer than one analysis frame ({min_samples})"
+            f"is too short: {mono.size} samples at {sample_rate} Hz, fewer than one analysis frame ({min_samples})"
         )
     return np.ascontiguousarray(mono)
 
@@ -169,8 +183,9 @@ def _decode(path: Path, max_seconds: float | None, limit: str) -> tuple[np.ndarr
         with open(path, "rb") as raw, sf.SoundFile(raw) as handle:  # as in probe: any path length the OS takes
             frames = handle.frames
             check_size(AudioInfo(handle.samplerate, handle.channels, frames), status.st_size, max_seconds, limit)
-            return handle.read(frames if not handle.seekable() else -1, dtype="float32", always_2d=True), \
-                handle.samplerate
+            return handle.read(
+                frames if not handle.seekable() else -1, dtype="float32", always_2d=True
+            ), handle.samplerate
     except AudioError:
         raise
     except (OSError, RuntimeError) as error:  # libsndfile's errors are RuntimeErrors
@@ -182,8 +197,14 @@ def _decode(path: Path, max_seconds: float | None, limit: str) -> tuple[np.ndarr
         raise AudioError(f"cannot be decoded ({type(error).__name__}: {error})") from None
 
 
-def decode_blocks(path: str | Path, sample_rate: int, *, max_seconds: float | None = None,
-                  limit: str = "audio.max_seconds", block_seconds: float = 60.0):
+def decode_blocks(
+    path: str | Path,
+    sample_rate: int,
+    *,
+    max_seconds: float | None = None,
+    limit: str = "audio.max_seconds",
+    block_seconds: float = 60.0,
+):
     """``path`` decoded as :func:`load_audio` decodes it (mono float32 at ``sample_rate``), block by block, so a
     recording of hours is read in the memory of one block; the header is checked first (:func:`check_size`).
     Raises :class:`AudioError` for unreadable files and non-finite or far too loud samples as they come; the
@@ -194,8 +215,11 @@ def decode_blocks(path: str | Path, sample_rate: int, *, max_seconds: float | No
         with open(path, "rb") as raw, sf.SoundFile(raw) as handle:
             check_size(AudioInfo(handle.samplerate, handle.channels, handle.frames), status.st_size, max_seconds, limit)
             native = handle.samplerate
-            stream = soxr.ResampleStream(native, sample_rate, 1, dtype="float32", quality="HQ") \
-                if native != sample_rate else None
+            stream = (
+                soxr.ResampleStream(native, sample_rate, 1, dtype="float32", quality="HQ")
+                if native != sample_rate
+                else None
+            )
             size = max(1, int(block_seconds * native))
             while True:
                 block = handle.read(size, dtype="float32", always_2d=True)
@@ -204,8 +228,10 @@ def decode_blocks(path: str | Path, sample_rate: int, *, max_seconds: float | No
                 if not np.isfinite(peak):
                     raise AudioError("contains NaN or infinite samples")
                 if peak > MAX_PEAK:
-                    raise AudioError(f"has samples far beyond full scale (peak {peak:.3g}, more than {MAX_PEAK:g}): "
-                                     "it is damaged or not audio")
+                    raise AudioError(
+                        f"has samples far beyond full scale (peak {peak:.3g}, more than {MAX_PEAK:g}): "
+                        "it is damaged or not audio"
+                    )
                 mono = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
                 if stream is not None:
                     mono = stream.resample_chunk(mono, last=last)

@@ -1,5 +1,6 @@
 """The catalogue ingest writes (``data/catalog.csv``): one row per usable file, with its id, path, speaker,
 emotion, the corpus's other labels, and its duration, sample rate, channels and SHA-256."""
+
 from __future__ import annotations
 
 import csv
@@ -22,5 +23,12 @@ def read_catalog(path: str | Path, columns: tuple[str, ...]) -> list[dict[str, s
         if missing:
             raise SerError(f"{path} lacks the columns {missing}; re-run the ingest stage")
         repeated: dict[str, str] = {}  # speakers and emotions recur: keep one copy of each
-        return [{column: repeated.setdefault(row[column], row[column]) if column in ("speaker", "emotion")
-                 else row[column] for column in columns} for row in reader]
+        return [
+            {
+                column: repeated.setdefault(row[column], row[column])
+                if column in ("speaker", "emotion")
+                else row[column]
+                for column in columns
+            }
+            for row in reader
+        ]

@@ -7,13 +7,15 @@ labels from file names; the ``manifest`` convention reads them from a CSV file.
 A file whose name or row cannot be understood becomes an :class:`Entry` with a
 ``problem``, never an exception, so one bad name does not stop a corpus.
 """
+
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING
 
 from ser.config import ParamError
 from ser.errors import SerError
@@ -26,8 +28,14 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif")  # file name
 
 # Labels a manifest may use for a shared emotion (matched case-insensitively).
 EMOTION_ALIASES = {
-    "anger": "angry", "happiness": "happy", "joy": "happy", "sadness": "sad", "fear": "fearful",
-    "surprise": "surprised", "pleasant surprise": "surprised", "bored": "boredom",
+    "anger": "angry",
+    "happiness": "happy",
+    "joy": "happy",
+    "sadness": "sad",
+    "fear": "fearful",
+    "surprise": "surprised",
+    "pleasant surprise": "surprised",
+    "bored": "boredom",
 }
 
 
@@ -99,9 +107,13 @@ class Convention:
         """Every audio-named file below the folder ``root``, parsed."""
         root = Path(root)
         if not root.exists():
-            raise CorpusError(f"data.source {str(root)!r} does not exist; check the path (relative paths start at the project root)")
+            raise CorpusError(
+                f"data.source {str(root)!r} does not exist; check the path (relative paths start at the project root)"
+            )
         if not root.is_dir():
-            raise CorpusError(f"data.source {str(root)!r} is not a folder; the {self.name} convention reads a folder of audio files")
+            raise CorpusError(
+                f"data.source {str(root)!r} is not a folder; the {self.name} convention reads a folder of audio files"
+            )
         found, unlisted = find_audio_files(root)
         for folder, reason in unlisted:
             yield Entry(folder, _relative(folder, root), problem=f"folder cannot be listed: {reason}")
@@ -173,9 +185,13 @@ def parse_cremad(path: Path) -> dict[str, str]:
         raise UnparsableName(f"expected ActorID_Sentence_Emotion_Level such as 1001_DFA_ANG_XX, got {_name(path)!r}")
     actor, sentence, emotion, level = parts
     if sentence not in _CREMAD_SENTENCES:
-        raise UnparsableName(f"sentence code {sentence!r} in {_name(path)!r} is not one of {', '.join(_CREMAD_SENTENCES)}")
+        raise UnparsableName(
+            f"sentence code {sentence!r} in {_name(path)!r} is not one of {', '.join(_CREMAD_SENTENCES)}"
+        )
     return {
-        "speaker": actor, "actor": actor, "sentence": sentence,
+        "speaker": actor,
+        "actor": actor,
+        "sentence": sentence,
         "emotion": _lookup(_CREMAD_EMOTIONS, emotion, "emotion", path),
         "level": _lookup(_CREMAD_LEVELS, level, "level", path),
     }
@@ -183,8 +199,15 @@ def parse_cremad(path: Path) -> dict[str, str]:
 
 # TESS: Speaker_word_emotion.wav, e.g. OAF_back_angry.wav (Pichora-Fuller & Dupuis 2020).
 _TESS_SPEAKERS = ("OAF", "YAF")
-_TESS_EMOTIONS = {"neutral": "neutral", "happy": "happy", "sad": "sad", "angry": "angry",
-                  "fear": "fearful", "disgust": "disgust", "ps": "surprised"}
+_TESS_EMOTIONS = {
+    "neutral": "neutral",
+    "happy": "happy",
+    "sad": "sad",
+    "angry": "angry",
+    "fear": "fearful",
+    "disgust": "disgust",
+    "ps": "surprised",
+}
 
 
 def parse_tess(path: Path) -> dict[str, str]:
@@ -203,13 +226,23 @@ def parse_tess(path: Path) -> dict[str, str]:
         if folder_speaker not in _TESS_SPEAKERS or not folder_speaker.startswith(speaker.upper()):
             raise UnparsableName(f"speaker {speaker!r} in {_name(path)!r} is not OAF or YAF")
         speaker = folder_speaker
-    return {"speaker": speaker, "word": word.lower(),
-            "emotion": _lookup(_TESS_EMOTIONS, emotion.lower(), "emotion", path)}
+    return {
+        "speaker": speaker,
+        "word": word.lower(),
+        "emotion": _lookup(_TESS_EMOTIONS, emotion.lower(), "emotion", path),
+    }
 
 
 # SAVEE: Speaker_<emotion><nn>.wav (DC_a01.wav) or AudioData/<Speaker>/<emotion><nn>.wav (Haq & Jackson 2009).
-_SAVEE_EMOTIONS = {"n": "neutral", "h": "happy", "sa": "sad", "a": "angry", "f": "fearful",
-                   "d": "disgust", "su": "surprised"}
+_SAVEE_EMOTIONS = {
+    "n": "neutral",
+    "h": "happy",
+    "sa": "sad",
+    "a": "angry",
+    "f": "fearful",
+    "d": "disgust",
+    "su": "surprised",
+}
 _SAVEE_NAME = re.compile(r"(?:(?P<speaker>[A-Z]{2})_)?(?P<emotion>sa|su|[adfhn])(?P<sentence>\d{2})")
 
 
@@ -220,15 +253,35 @@ def parse_savee(path: Path) -> dict[str, str]:
         raise UnparsableName(f"expected [Speaker_]<a|d|f|h|n|sa|su><two digits> such as DC_a01, got {_name(path)!r}")
     speaker = match["speaker"] or PurePath(path).parent.name
     if not re.fullmatch(r"[A-Z]{2}", speaker):
-        raise UnparsableName(f"{_name(path)!r} names no speaker: expected a DC_ prefix or a two-letter speaker folder, got folder {speaker!r}")
+        raise UnparsableName(
+            f"{_name(path)!r} names no speaker: expected a DC_ prefix or a two-letter speaker folder, "
+            f"got folder {speaker!r}"
+        )
     return {"speaker": speaker, "emotion": _SAVEE_EMOTIONS[match["emotion"]], "sentence": match["sentence"]}
 
 
 # EmoDB: SSTTTEV.wav, e.g. 03a01Fa.wav (Burkhardt et al. 2005). Letters are the German emotion words.
-_EMODB_EMOTIONS = {"W": "angry", "L": "boredom", "E": "disgust", "A": "fearful",
-                   "F": "happy", "T": "sad", "N": "neutral"}
-_EMODB_GENDERS = {"03": "male", "08": "female", "09": "female", "10": "male", "11": "male",
-                  "12": "male", "13": "female", "14": "female", "15": "male", "16": "female"}
+_EMODB_EMOTIONS = {
+    "W": "angry",
+    "L": "boredom",
+    "E": "disgust",
+    "A": "fearful",
+    "F": "happy",
+    "T": "sad",
+    "N": "neutral",
+}
+_EMODB_GENDERS = {
+    "03": "male",
+    "08": "female",
+    "09": "female",
+    "10": "male",
+    "11": "male",
+    "12": "male",
+    "13": "female",
+    "14": "female",
+    "15": "male",
+    "16": "female",
+}
 _EMODB_NAME = re.compile(r"(?P<speaker>\d{2})(?P<text>[ab]\d{2})(?P<emotion>[A-Z])(?P<version>[a-z])")
 
 
@@ -236,12 +289,16 @@ def parse_emodb(path: Path) -> dict[str, str]:
     """Parse ``03a01Fa.wav``: speaker 03, text a01, Freude (happy), version a."""
     match = _EMODB_NAME.fullmatch(_stem(path))
     if match is None:
-        raise UnparsableName(f"expected speaker(2 digits) text(a01-b10) emotion letter version such as 03a01Fa, got {_name(path)!r}")
+        raise UnparsableName(
+            f"expected speaker(2 digits) text(a01-b10) emotion letter version such as 03a01Fa, got {_name(path)!r}"
+        )
     speaker = match["speaker"]
     return {
-        "speaker": speaker, "text": match["text"],
+        "speaker": speaker,
+        "text": match["text"],
         "emotion": _lookup(_EMODB_EMOTIONS, match["emotion"], "emotion", path),
-        "version": match["version"], "gender": _EMODB_GENDERS.get(speaker, "unknown"),
+        "version": match["version"],
+        "gender": _EMODB_GENDERS.get(speaker, "unknown"),
     }
 
 
@@ -275,11 +332,16 @@ class ManifestConvention:
         if root.is_file():
             return root
         if not root.is_dir():
-            raise CorpusError(f"data.source {str(root)!r} does not exist; give a manifest CSV or a folder holding {MANIFEST_NAME}")
+            raise CorpusError(
+                f"data.source {str(root)!r} does not exist; give a manifest CSV or a folder holding {MANIFEST_NAME}"
+            )
         found = sorted(root.rglob(MANIFEST_NAME))
         if len(found) != 1:
             listed = ", ".join(str(p) for p in found) or "none"
-            raise CorpusError(f"{str(root)!r} must hold exactly one {MANIFEST_NAME} (found: {listed}); or point data.source at the CSV")
+            raise CorpusError(
+                f"{str(root)!r} must hold exactly one {MANIFEST_NAME} (found: {listed}); "
+                "or point data.source at the CSV"
+            )
         return found[0]
 
     def entries(self, root: Path) -> Iterator[Entry]:
@@ -297,7 +359,9 @@ class ManifestConvention:
             file = PurePath(given).as_posix()
             emotion = emotion_from_label(row["emotion"])
             if emotion is None:
-                yield Entry(path, file, problem=f"unknown emotion {row['emotion']!r} ({where}); allowed: {', '.join(EMOTIONS)}")
+                yield Entry(
+                    path, file, problem=f"unknown emotion {row['emotion']!r} ({where}); allowed: {', '.join(EMOTIONS)}"
+                )
             elif not row["speaker"].strip():
                 yield Entry(path, file, problem=f"bad manifest row: empty speaker ({where})")
             else:
@@ -314,7 +378,9 @@ def _read_manifest_csv(csv_path: Path) -> pd.DataFrame:
     try:
         table = pd.read_csv(csv_path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-        raise CorpusError(f"manifest {str(csv_path)!r} is not a readable UTF-8 CSV: {error}".replace("\n", " ")) from None
+        raise CorpusError(
+            f"manifest {str(csv_path)!r} is not a readable UTF-8 CSV: {error}".replace("\n", " ")
+        ) from None
     except OSError as error:
         raise CorpusError(f"manifest {str(csv_path)!r} cannot be read: {error.strerror or error}") from None
     table.columns = [str(c).strip() for c in table.columns]
@@ -322,12 +388,16 @@ def _read_manifest_csv(csv_path: Path) -> pd.DataFrame:
     table = table.rename(columns=renamed)
     missing = [c for c in MANIFEST_REQUIRED if c not in table.columns]
     if missing:
-        raise CorpusError(f"manifest {str(csv_path)!r} lacks column(s) {', '.join(missing)}; "
-                          f"it needs {','.join(MANIFEST_REQUIRED)} (got {','.join(table.columns)})")
+        raise CorpusError(
+            f"manifest {str(csv_path)!r} lacks column(s) {', '.join(missing)}; "
+            f"it needs {','.join(MANIFEST_REQUIRED)} (got {','.join(table.columns)})"
+        )
     reserved = [c for c in table.columns if c.lower() in MANIFEST_RESERVED]
     if reserved:
-        raise CorpusError(f"manifest {str(csv_path)!r}: column(s) {', '.join(reserved)} clash with columns ingest "
-                          f"computes ({', '.join(MANIFEST_RESERVED)}); rename them")
+        raise CorpusError(
+            f"manifest {str(csv_path)!r}: column(s) {', '.join(reserved)} clash with columns ingest "
+            f"computes ({', '.join(MANIFEST_RESERVED)}); rename them"
+        )
     return table
 
 
@@ -352,6 +422,9 @@ def selected_convention(dataset: str, emotions: tuple[str, ...] | str) -> Conven
     convention = CONVENTIONS[dataset]
     for emotion in () if emotions == "all" else emotions:
         if emotion not in convention.emotions:
-            raise ParamError("data.emotions", f"{emotion!r} is not an emotion of the {dataset} corpus; "
-                                              f"allowed: all or a list of {', '.join(convention.emotions)}")
+            raise ParamError(
+                "data.emotions",
+                f"{emotion!r} is not an emotion of the {dataset} corpus; "
+                f"allowed: all or a list of {', '.join(convention.emotions)}",
+            )
     return convention

@@ -26,6 +26,7 @@ Files follow the RAVDESS naming convention (``03-01-EE-II-SS-RR-AA.wav`` in ``Ac
 folders, 60 per actor), so the whole pipeline runs on them unchanged. Generation is
 deterministic: the same arguments always give byte-identical files.
 """
+
 from __future__ import annotations
 
 import functools
@@ -87,12 +88,14 @@ CONSONANTS = {
 
 # The two RAVDESS statements as (onset, vowel, stressed) syllables; a pause may follow the
 # fourth ("Kids are talking | by the door").
+# fmt: off
 STATEMENTS = {
     1: (("k", "I", True), ("z", "ar", False), ("t", "O", True), ("k", "I", False),
         ("b", "ai", True), ("dh", "@", False), ("d", "Or", True)),
     2: (("d", "A", True), ("z", "ar", False), ("s", "I", True), ("t", "I", False),
         ("b", "ai", True), ("dh", "@", False), ("d", "Or", True)),
 }
+# fmt: on
 PHRASE_BREAK = 4
 
 
@@ -169,9 +172,16 @@ def voice_for(actor: int, seed: int) -> Voice:
 
 # Plausible limits of the cues, so that exaggerated portrayals stay speech.
 LIMITS = {
-    "pitch_range": (0.5, 12.0), "tempo": (0.7, 1.6), "open_quotient": (0.3, 0.85), "skew": (1.0, 4.0),
-    "breath": (0.0, 0.3), "jitter": (0.0, 0.05), "shimmer": (0.0, 0.2), "tremor": (0.0, 1.5),
-    "formants": (0.9, 1.1), "pause": (0.0, 0.3),
+    "pitch_range": (0.5, 12.0),
+    "tempo": (0.7, 1.6),
+    "open_quotient": (0.3, 0.85),
+    "skew": (1.0, 4.0),
+    "breath": (0.0, 0.3),
+    "jitter": (0.0, 0.05),
+    "shimmer": (0.0, 0.2),
+    "tremor": (0.0, 1.5),
+    "formants": (0.9, 1.1),
+    "pause": (0.0, 0.3),
 }
 
 
@@ -212,11 +222,10 @@ class Timeline:
     speech: slice  # from the first to the last speech sample
 
 
-def plan_utterance(syllables, voice: Voice, prosody: Prosody, rng: np.random.Generator,
-                   sample_rate: int) -> Timeline:
+def plan_utterance(syllables, voice: Voice, prosody: Prosody, rng: np.random.Generator, sample_rate: int) -> Timeline:
     """Lay out the syllables in time with their pitch targets, formant targets and envelopes."""
     syllable_time = 1.0 / (voice.rate * prosody.tempo)
-    consonant_time = prosody.tempo ** -0.5  # consonants stretch less than vowels
+    consonant_time = prosody.tempo**-0.5  # consonants stretch less than vowels
     lead, tail = rng.uniform(0.1, 0.25, 2)
     segments, pitch_points, formant_points = [], [], []
     t = lead
@@ -247,8 +256,10 @@ def plan_utterance(syllables, voice: Voice, prosody: Prosody, rng: np.random.Gen
         t = stop
     n = int(round((t + tail) * sample_rate))
     timeline = Timeline(
-        voicing=np.zeros(n), frication=[],
-        pitch_points=_points(pitch_points, sample_rate), formant_points=_points(formant_points, sample_rate),
+        voicing=np.zeros(n),
+        frication=[],
+        pitch_points=_points(pitch_points, sample_rate),
+        formant_points=_points(formant_points, sample_rate),
         speech=slice(int(lead * sample_rate), int(t * sample_rate)),
     )
     for segment in segments:
@@ -263,8 +274,13 @@ def formant_targets(vowel: str, stressed: bool, voice: Voice, prosody: Prosody) 
     """Formant targets of a vowel for this speaker and emotion; unstressed vowels drift to schwa."""
     habits = voice.vowel_habits[list(VOWELS).index(vowel)]
     reduction = 0.0 if stressed else 0.3
-    return [((1 - reduction) * np.array(target + HIGHER_FORMANTS) + reduction * SCHWA)
-            * habit * voice.formant_scale * prosody.formants for target, habit in zip(VOWELS[vowel], habits)]
+    return [
+        ((1 - reduction) * np.array(target + HIGHER_FORMANTS) + reduction * SCHWA)
+        * habit
+        * voice.formant_scale
+        * prosody.formants
+        for target, habit in zip(VOWELS[vowel], habits)
+    ]
 
 
 def _points(points, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
@@ -272,8 +288,18 @@ def _points(points, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
     return np.array(times) * sample_rate, np.array(values)
 
 
-def _articulate(timeline: Timeline, onset: float, release: float, start: float, stop: float,
-                consonant: Consonant, stressed: bool, position: float, *, sample_rate: int):
+def _articulate(
+    timeline: Timeline,
+    onset: float,
+    release: float,
+    start: float,
+    stop: float,
+    consonant: Consonant,
+    stressed: bool,
+    position: float,
+    *,
+    sample_rate: int,
+):
     """Write one syllable's consonant and vowel gains into the timeline."""
     o, r, s, e = (int(x * sample_rate) for x in (onset, release, start, stop))
     if consonant.voiced:
@@ -285,8 +311,9 @@ def _articulate(timeline: Timeline, onset: float, release: float, start: float, 
     timeline.voicing[s:e] = stress * declination * np.sin(np.pi * np.linspace(0, 1, e - s)) ** 0.4
 
 
-def glottal_source(timeline: Timeline, voice: Voice, prosody: Prosody, rng: np.random.Generator,
-                   sample_rate: int) -> np.ndarray:
+def glottal_source(
+    timeline: Timeline, voice: Voice, prosody: Prosody, rng: np.random.Generator, sample_rate: int
+) -> np.ndarray:
     """The voiced excitation: a jittered, shimmered glottal flow derivative plus aspiration."""
     n = timeline.voicing.size
     times, semitones = timeline.pitch_points
@@ -309,20 +336,19 @@ def glottal_source(timeline: Timeline, voice: Voice, prosody: Prosody, rng: np.r
     flow = 0.5 - 0.5 * np.cos(np.pi * u)
     derivative = np.sin(np.pi * u) * np.where(rising, np.pi / (2 * opening), np.pi / (2 * closing))
 
-    breath = (voice.breathiness + prosody.breath) * np.sqrt(np.mean(derivative ** 2))
+    breath = (voice.breathiness + prosody.breath) * np.sqrt(np.mean(derivative**2))
     aspiration = breath * (0.3 + flow) * rng.standard_normal(n)
     return timeline.voicing * amplitude[cycle] * (derivative + aspiration)
 
 
-def vocal_tract(formants: np.ndarray, bandwidths: np.ndarray, tilt: float, sample_rate: int,
-                n_fft: int) -> np.ndarray:
+def vocal_tract(formants: np.ndarray, bandwidths: np.ndarray, tilt: float, sample_rate: int, n_fft: int) -> np.ndarray:
     """Complex frequency response per STFT frame of cascaded two-pole formant resonators
     (unit gain at 0 Hz, minimum phase), a 60 Hz high-pass and a spectral tilt around 1 kHz;
     formants and bandwidths are (frames, formants) arrays in Hz; formants too close to the
     Nyquist frequency are left out."""
     radius = np.where(formants < 0.45 * sample_rate, np.exp(-np.pi * bandwidths / sample_rate), 0.0)
     a1 = (-2 * radius * np.cos(2 * np.pi * formants / sample_rate)).astype(np.float32)
-    a2 = (radius ** 2).astype(np.float32)
+    a2 = (radius**2).astype(np.float32)
     dc_gain = 1 + a1 + a2
     omega = 2 * np.pi * np.arange(n_fft // 2 + 1, dtype=np.float32) / n_fft
     cos1, sin1, cos2, sin2 = np.cos(omega), np.sin(omega), np.cos(2 * omega), np.sin(2 * omega)
@@ -342,14 +368,16 @@ def frication_noise(timeline: Timeline, rng: np.random.Generator, sample_rate: i
     """Band-passed noise bursts and frication, each at its consonant's level (re the vowel)."""
     noise = np.zeros(timeline.voicing.size)
     for span, consonant in timeline.frication:
-        burst = scipy.signal.sosfilt(_band_pass(consonant.band, sample_rate), rng.standard_normal(span.stop - span.start))
+        burst = scipy.signal.sosfilt(
+            _band_pass(consonant.band, sample_rate), rng.standard_normal(span.stop - span.start)
+        )
         x = np.linspace(0, 1, burst.size)
         shape = np.exp(-3 * x) if consonant.closure else np.sin(np.pi * x) ** 0.5
         noise[span] = consonant.level * shape * burst / (np.std(burst) + 1e-12)
     return noise
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _band_pass(band: tuple[float, float], sample_rate: int) -> np.ndarray:
     high = min(band[1], 0.47 * sample_rate)
     return scipy.signal.butter(2, (min(band[0], 0.5 * high), high), btype="bandpass", fs=sample_rate, output="sos")
@@ -361,12 +389,11 @@ def istft(spectra: np.ndarray, n_fft: int, hop: int, window: np.ndarray, length:
     frames = scipy.fft.irfft(spectra, n=n_fft, axis=-1) * window
     out = np.zeros((len(frames) + n_fft // hop) * hop)
     for k in range(n_fft // hop):
-        out[k * hop: k * hop + len(frames) * hop] += frames[:, k * hop:(k + 1) * hop].ravel()
-    return out[n_fft: n_fft + length] / (n_fft / hop / 2)
+        out[k * hop : k * hop + len(frames) * hop] += frames[:, k * hop : (k + 1) * hop].ravel()
+    return out[n_fft : n_fft + length] / (n_fft / hop / 2)
 
 
-def synthesize(voice: Voice, prosody: Prosody, syllables, rng: np.random.Generator,
-               sample_rate: int) -> np.ndarray:
+def synthesize(voice: Voice, prosody: Prosody, syllables, rng: np.random.Generator, sample_rate: int) -> np.ndarray:
     """One utterance as float32 samples in (-1, 1)."""
     timeline = plan_utterance(syllables, voice, prosody, rng, sample_rate)
     n = timeline.voicing.size
@@ -384,7 +411,7 @@ def synthesize(voice: Voice, prosody: Prosody, syllables, rng: np.random.Generat
     spectra *= vocal_tract(formants, bandwidths, SOURCE_TILT + voice.tilt + prosody.tilt, sample_rate, n_fft)
     voiced = istft(spectra, n_fft, hop, window, n)
 
-    vowel_rms = np.sqrt(np.sum(voiced ** 2) / np.sum(timeline.voicing ** 2))
+    vowel_rms = np.sqrt(np.sum(voiced**2) / np.sum(timeline.voicing**2))
     speech = voiced + vowel_rms * frication_noise(timeline, rng, sample_rate)
     level = 10 ** ((REFERENCE_RMS_DB + voice.gain + prosody.loudness) / 20)
     speech *= level / np.sqrt(np.mean(speech[timeline.speech] ** 2))

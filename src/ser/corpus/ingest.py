@@ -6,14 +6,15 @@ selection with too little usable data does, with a message saying what is missin
 What decoding a file found is kept in a :class:`CheckCache` keyed by the file's
 status, so a run over an unchanged corpus decodes nothing.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import pandas as pd
 
@@ -35,7 +36,7 @@ class IngestError(SerError, RuntimeError):
     still be reported.
     """
 
-    def __init__(self, message: str, result: "IngestResult | None" = None):
+    def __init__(self, message: str, result: IngestResult | None = None):
         super().__init__(message)
         self.result = result
 
@@ -58,7 +59,8 @@ class IngestResult:
             "skipped_unselected_emotion": int(self.skipped),
             "speakers": int(self.catalog["speaker"].nunique()) if len(self.catalog) else 0,
             "per_emotion": {k: int(v) for k, v in self.catalog["emotion"].value_counts().sort_index().items()}
-            if len(self.catalog) else {},
+            if len(self.catalog)
+            else {},
         }
 
 
@@ -122,9 +124,19 @@ def _inside(path: Path, root: Path) -> bool:
     return Path(os.path.realpath(path)).is_relative_to(root)
 
 
-def ingest(source: Path, convention: Convention | ManifestConvention, emotions: tuple[str, ...] | str, *,
-            sample_rate: int, min_samples: int, max_seconds: float | None = None, rejected: Iterable[dict] = (),
-            cache: CheckCache | None = None, inside: Path | None = None, progress: bool = False) -> IngestResult:
+def ingest(
+    source: Path,
+    convention: Convention | ManifestConvention,
+    emotions: tuple[str, ...] | str,
+    *,
+    sample_rate: int,
+    min_samples: int,
+    max_seconds: float | None = None,
+    rejected: Iterable[dict] = (),
+    cache: CheckCache | None = None,
+    inside: Path | None = None,
+    progress: bool = False,
+) -> IngestResult:
     """Check every audio file of the corpus at ``source`` and keep those of the selected emotions.
 
     ``emotions`` is a tuple of emotion names or ``"all"`` (every emotion the corpus has). A file longer
@@ -154,12 +166,16 @@ def ingest(source: Path, convention: Convention | ManifestConvention, emotions: 
             skipped += 1
             continue
         if root is not None and not _inside(entry.path, root):
-            rejected.append({"path": str(entry.path), "reason": "outside the archive: a manifest in an archive "
-                                                                  "may only name files of that archive"})
+            rejected.append(
+                {
+                    "path": str(entry.path),
+                    "reason": "outside the archive: a manifest in an archive may only name files of that archive",
+                }
+            )
             continue
         try:
             status = check_file_kind(entry.path)
-            examine = lambda: _examine(entry.path, sample_rate, min_samples, max_seconds)  # noqa: E731
+            examine = lambda: _examine(entry.path, sample_rate, min_samples, max_seconds)  # noqa: E731, B023 (called in this pass)
             outcome = cache.outcome(status, examine) if cache is not None else examine()
         except AudioError as error:  # what the file system shows, or an unreadable file: never cached
             outcome = ["bad", f"file {error}"]
@@ -169,14 +185,22 @@ def ingest(source: Path, convention: Convention | ManifestConvention, emotions: 
         _, digest, audio_digest, duration, rate, channels = outcome
         if audio_digest in first_with_audio:
             duplicates += 1
-            rejected.append({"path": str(entry.path),
-                             "reason": f"duplicate: same audio as {first_with_audio[audio_digest]}"})
+            rejected.append(
+                {"path": str(entry.path), "reason": f"duplicate: same audio as {first_with_audio[audio_digest]}"}
+            )
             continue
         first_with_audio[audio_digest] = entry.file
-        rows.append({
-            "file": entry.file, "path": str(entry.path), **entry.fields,
-            "duration": duration, "sample_rate": rate, "channels": channels, "sha256": digest,
-        })
+        rows.append(
+            {
+                "file": entry.file,
+                "path": str(entry.path),
+                **entry.fields,
+                "duration": duration,
+                "sample_rate": rate,
+                "channels": channels,
+                "sha256": digest,
+            }
+        )
     result = IngestResult(
         catalog=_ordered(pd.DataFrame(rows)),
         rejected=pd.DataFrame(rejected, columns=["path", "reason"]),
@@ -192,17 +216,22 @@ def _ordered(catalog: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=list(FIRST_COLUMNS))
     return catalog[list(FIRST_COLUMNS) + [c for c in catalog.columns if c not in FIRST_COLUMNS]]
 
+
 def _check_enough(result: IngestResult, emotions, selected: set[str]) -> None:
     counts = result.catalog["emotion"].value_counts() if len(result.catalog) else pd.Series(dtype=int)
     wanted = sorted(selected) if emotions != "all" else sorted(counts.index)
     if not wanted:
         raise IngestError(
             f"no usable audio files found ({len(result.rejected)} rejected, {result.skipped} of unselected emotions); "
-            "check data.source and data.dataset", result)
+            "check data.source and data.dataset",
+            result,
+        )
     short = {e: int(counts.get(e, 0)) for e in wanted if counts.get(e, 0) < MIN_FILES_PER_EMOTION}
     if short:
         listed = ", ".join(f"{e}: {n}" for e, n in short.items())
         raise IngestError(
             f"too few usable files for data.emotions ({listed}; at least {MIN_FILES_PER_EMOTION} each needed, "
             f"{len(result.rejected)} files rejected, see rejected.csv); drop these emotions from data.emotions "
-            "or fix the corpus", result)
+            "or fix the corpus",
+            result,
+        )

@@ -6,6 +6,7 @@ the downloads folder) is extracted into it; a folder or manifest CSV is read in 
 digest, the code that made it) and the archive entries refused, so an unchanged source
 rebuilds nothing and its outputs stay byte-identical.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,9 @@ from ser.files import atomic_dir, atomic_path, code_digest, read_record
 STAMP = "SOURCE.json"  # in data/raw: what it was made from, the archive's digest record, the entries refused
 
 
-def fill_raw(raw: Path, downloads: Path, data: DataParams, sample_rate: int,
-             progress: bool = True) -> tuple[Path, list[dict], Path | None]:
+def fill_raw(
+    raw: Path, downloads: Path, data: DataParams, sample_rate: int, progress: bool = True
+) -> tuple[Path, list[dict], Path | None]:
     """Make data/raw hold the source's files unless it already does (``progress``: a download's bar on stderr, if
     it is a terminal).
 
@@ -33,12 +35,19 @@ def fill_raw(raw: Path, downloads: Path, data: DataParams, sample_rate: int,
     if kind == "demo":
         made_from = {"source": "demo", "sample_rate": sample_rate, "generator": code_digest("ser.corpus.demo")}
     elif kind in ("url", "archive"):
-        archive = (download(source, downloads, sha256=data.sha256, max_bytes=data.max_download_bytes, progress=progress)
-                   if kind == "url" else local_archive(source))
+        archive = (
+            download(source, downloads, sha256=data.sha256, max_bytes=data.max_download_bytes, progress=progress)
+            if kind == "url"
+            else local_archive(source)
+        )
         limits = ArchiveLimits(data.max_archive_bytes, data.max_archive_files)
         record = verify_sha256(archive, data.sha256, kept.get("archive"))
-        made_from = {"source": source, "sha256": record["sha256"], "limits": [limits.max_bytes, limits.max_files],
-                     "extractor": code_digest("ser.corpus.sources")}
+        made_from = {
+            "source": source,
+            "sha256": record["sha256"],
+            "limits": [limits.max_bytes, limits.max_files],
+            "extractor": code_digest("ser.corpus.sources"),
+        }
     else:
         made_from = {"source": source}
     if kept.get("made_from") != made_from:
@@ -62,7 +71,9 @@ def fill_raw(raw: Path, downloads: Path, data: DataParams, sample_rate: int,
         kept["archive"] = record
         with atomic_path(raw / STAMP) as tmp:
             tmp.write_text(json.dumps(kept, indent=1))
-    rejected = [{"path": entry, "reason": f"archive entry refused: {reason}"} for entry, reason in kept.get("refused", [])]
+    rejected = [
+        {"path": entry, "reason": f"archive entry refused: {reason}"} for entry, reason in kept.get("refused", [])
+    ]
     if kind == "path":
         return Path(source), rejected, None
     return raw, rejected, (raw if archive is not None else None)

@@ -11,6 +11,7 @@ here (a name too long, a path through a file) are refused alone with a reason. A
 long-name or pax header over :data:`MAX_TAR_HEADER` bytes refuses the archive before
 :mod:`tarfile` reads it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -24,9 +25,9 @@ import urllib.error
 import urllib.request
 import zipfile
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Iterable
 from urllib.parse import unquote, urlsplit
 
 from ser.config import SOURCE_KINDS, DataParams, ParamError
@@ -65,13 +66,18 @@ def source_kind(data: DataParams) -> str:
     elif is_url(source):
         kind = "url"
     elif "://" in source:
-        raise ParamError("data.source", f"got {source!r}: scheme {urlsplit(source).scheme!r} is not supported; "
-                                        f"allowed: {SOURCE_KINDS}")
+        raise ParamError(
+            "data.source",
+            f"got {source!r}: scheme {urlsplit(source).scheme!r} is not supported; allowed: {SOURCE_KINDS}",
+        )
     else:
         kind = "archive" if has_archive_suffix(source) else "path"
     if data.sha256 is not None and kind not in ("url", "archive"):
-        raise ParamError("data.sha256", f"got a checksum for data.source {source!r}; allowed: null unless "
-                                        "data.source is a URL or an archive file (.zip, .tar, .tar.gz, ...)")
+        raise ParamError(
+            "data.sha256",
+            f"got a checksum for data.source {source!r}; allowed: null unless "
+            "data.source is a URL or an archive file (.zip, .tar, .tar.gz, ...)",
+        )
     return kind
 
 
@@ -87,8 +93,10 @@ def local_archive(source: str) -> Path:
     """The archive file ``source`` names; :class:`SourceError` if there is none."""
     path = Path(source)
     if not path.is_file():
-        raise SourceError(f"data.source {source!r} is not an existing archive file; check the path "
-                          "(relative paths start at the project root)")
+        raise SourceError(
+            f"data.source {source!r} is not an existing archive file; check the path "
+            "(relative paths start at the project root)"
+        )
     return path
 
 
@@ -97,13 +105,15 @@ def verify_sha256(path: Path, expected: str | None, kept: dict | None = None) ->
     :class:`SourceError` unless its SHA-256 is ``expected`` (when given)."""
     record = sha256_kept(path, kept)
     if expected is not None and record["sha256"] != expected:
-        raise SourceError(f"{path} has SHA-256 {record['sha256']}, but data.sha256 is {expected}; "
-                          "fix data.sha256 or the archive")
+        raise SourceError(
+            f"{path} has SHA-256 {record['sha256']}, but data.sha256 is {expected}; fix data.sha256 or the archive"
+        )
     return record
 
 
-def download(url: str, folder: Path, *, sha256: str | None = None, progress: bool = True,
-             max_bytes: int | None = None) -> Path:
+def download(
+    url: str, folder: Path, *, sha256: str | None = None, progress: bool = True, max_bytes: int | None = None
+) -> Path:
     """The archive at ``url`` as a file in ``folder``, downloaded only when needed.
 
     A download over ``max_bytes`` (``data.max_download_bytes``) is refused: from its
@@ -126,8 +136,16 @@ def download(url: str, folder: Path, *, sha256: str | None = None, progress: boo
     if fetched is None:
         return target
     digest, headers = fetched
-    write_json(record, {"url": url, "sha256": digest, "stat": stat_key(target.stat()), "etag": headers.get("ETag"),
-                        "last_modified": headers.get("Last-Modified")})
+    write_json(
+        record,
+        {
+            "url": url,
+            "sha256": digest,
+            "stat": stat_key(target.stat()),
+            "etag": headers.get("ETag"),
+            "last_modified": headers.get("Last-Modified"),
+        },
+    )
     if sha256 is None:
         print(f"downloaded {url} (SHA-256 {digest}); set data.sha256 to this value to pin it", file=sys.stderr)
     return target
@@ -146,8 +164,15 @@ def _kept_validators(target: Path, record: Path, url: str) -> dict[str, str]:
     return headers
 
 
-def _fetch(url: str, target: Path, validators: dict[str, str], *, sha256: str | None, progress: bool,
-           max_bytes: int | None = None) -> tuple[str, http.client.HTTPMessage] | None:
+def _fetch(
+    url: str,
+    target: Path,
+    validators: dict[str, str],
+    *,
+    sha256: str | None,
+    progress: bool,
+    max_bytes: int | None = None,
+) -> tuple[str, http.client.HTTPMessage] | None:
     """Stream ``url`` into ``target`` atomically; None when the server says the kept copy is current."""
     request = urllib.request.Request(url, headers={"User-Agent": "ser-ingest", **validators})
     try:
@@ -162,16 +187,27 @@ def _fetch(url: str, target: Path, validators: dict[str, str], *, sha256: str | 
     length = response.headers.get("Content-Length")
     total = int(length) if length and length.isdigit() else None
     max_bytes = max_bytes if max_bytes is not None else sys.maxsize
-    too_large = (f"data.source {url} is larger than data.max_download_bytes ({max_bytes:,} bytes); refused. Raise "
-                 "the limit if you trust the source")
+    too_large = (
+        f"data.source {url} is larger than data.max_download_bytes ({max_bytes:,} bytes); refused. Raise "
+        "the limit if you trust the source"
+    )
     if total is not None and total > max_bytes:
         response.close()
         raise SourceError(f"{too_large} (its Content-Length is {total:,})")
     digest, received = hashlib.sha256(), 0
     try:
-        with response, atomic_path(target) as tmp, open(tmp, "wb") as out, progress_bar(
-            desc=target.name, unit="B", unit_scale=True, total=total, shown=progress,
-        ) as bar:
+        with (
+            response,
+            atomic_path(target) as tmp,
+            open(tmp, "wb") as out,
+            progress_bar(
+                desc=target.name,
+                unit="B",
+                unit_scale=True,
+                total=total,
+                shown=progress,
+            ) as bar,
+        ):
             for block in iter(lambda: response.read(BLOCK), b""):
                 out.write(block)
                 digest.update(block)
@@ -182,8 +218,10 @@ def _fetch(url: str, target: Path, validators: dict[str, str], *, sha256: str | 
             if total is not None and received != total:
                 raise SourceError(f"download of {url} stopped after {received} of {total} bytes; run again")
             if sha256 is not None and digest.hexdigest() != sha256:
-                raise SourceError(f"{url} has SHA-256 {digest.hexdigest()}, but data.sha256 is {sha256}; "
-                                  "the file on the server differs from the one pinned: check the URL or update data.sha256")
+                raise SourceError(
+                    f"{url} has SHA-256 {digest.hexdigest()}, but data.sha256 is {sha256}; "
+                    "the file on the server differs from the one pinned: check the URL or update data.sha256"
+                )
     except (OSError, http.client.HTTPException) as error:
         raise SourceError(f"download of {url} failed after {received} bytes ({error}); run again") from None
     return digest.hexdigest(), response.headers
@@ -207,16 +245,22 @@ class ArchiveLimits:
         for size in sizes:
             count, total = count + 1, total + size
             if count > self.max_files:
-                raise SourceError(f"archive {archive} has more than data.max_archive_files ({self.max_files}) "
-                                  "entries; refused before extraction. Raise the limit if you trust the archive")
+                raise SourceError(
+                    f"archive {archive} has more than data.max_archive_files ({self.max_files}) "
+                    "entries; refused before extraction. Raise the limit if you trust the archive"
+                )
             if total > self.max_bytes:
-                raise SourceError(f"archive {archive} would expand to more than data.max_archive_bytes "
-                                  f"({self.max_bytes} bytes); refused before extraction. Raise the limit if "
-                                  "you trust the archive")
+                raise SourceError(
+                    f"archive {archive} would expand to more than data.max_archive_bytes "
+                    f"({self.max_bytes} bytes); refused before extraction. Raise the limit if "
+                    "you trust the archive"
+                )
         free = shutil.disk_usage(destination).free
         if total > free:
-            raise SourceError(f"archive {archive} would expand to {total} bytes but only {free} are free "
-                              f"where it is extracted ({destination}); free some space")
+            raise SourceError(
+                f"archive {archive} would expand to {total} bytes but only {free} are free "
+                f"where it is extracted ({destination}); free some space"
+            )
 
 
 class HugeTarHeader(Exception):
@@ -231,8 +275,17 @@ class BoundedTarInfo(tarfile.TarInfo):
     :mod:`tarfile` reads its body whole (it would hold all of it in memory, and put it in messages)."""
 
     def _proc_member(self, tarfile_):
-        if self.type in (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE,
-                         tarfile.SOLARIS_XHDTYPE) and self.size > MAX_TAR_HEADER:
+        if (
+            self.type
+            in (
+                tarfile.GNUTYPE_LONGNAME,
+                tarfile.GNUTYPE_LONGLINK,
+                tarfile.XHDTYPE,
+                tarfile.XGLTYPE,
+                tarfile.SOLARIS_XHDTYPE,
+            )
+            and self.size > MAX_TAR_HEADER
+        ):
             long_name = self.type in (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK)
             raise HugeTarHeader("long-name" if long_name else "pax", self.size)
         return super()._proc_member(tarfile_)
@@ -260,8 +313,9 @@ def extract_archive(archive: Path, destination: Path, limits: ArchiveLimits) -> 
     except HugeTarHeader as error:
         raise SourceError(f"archive {archive} has {error}; refused: the archive is damaged or hostile") from None
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, OSError) as error:
-        raise SourceError(f"archive {archive} is corrupt or truncated ({shorten(str(error))}); download or copy it "
-                          "again") from None
+        raise SourceError(
+            f"archive {archive} is corrupt or truncated ({shorten(str(error))}); download or copy it again"
+        ) from None
     raise SourceError(f"{archive} is not a readable zip or tar archive (corrupt, truncated or another format)")
 
 
@@ -341,7 +395,7 @@ def _extract_zip(archive: Path, destination: Path, limits: ArchiveLimits) -> lis
             elif info.is_dir() or stat.S_ISDIR(mode):
                 _make_folder(target, info.filename, refused)
             else:
-                _write_entry(lambda: bundle.open(info), target, info.filename, refused)
+                _write_entry(lambda: bundle.open(info), target, info.filename, refused)  # noqa: B023 (called at once)
     return refused
 
 
@@ -357,7 +411,7 @@ def _extract_tar(bundle: tarfile.TarFile, archive: Path, destination: Path, limi
         elif member.isdir():
             _make_folder(target, member.name, refused)
         elif member.isreg():
-            _write_entry(lambda: bundle.extractfile(member), target, member.name, refused)
+            _write_entry(lambda: bundle.extractfile(member), target, member.name, refused)  # noqa: B023 (called at once)
         else:
             refuse(refused, member.name, "device, FIFO or other special file")
     return refused

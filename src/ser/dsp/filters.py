@@ -6,6 +6,7 @@ DCT-II, ``power_to_db`` with a 1e-10 floor and an 80 dB range), so the features
 equal librosa's, without importing librosa (about a second of start-up, and a
 numba compile on a fresh machine). The tests compare each against librosa.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -70,7 +71,7 @@ class BlockedBank:
         self.dtype = bank.dtype
         self.blocks = []
         for start in range(0, bank.shape[0], rows_per_block):
-            rows = bank[start: start + rows_per_block]
+            rows = bank[start : start + rows_per_block]
             used = np.flatnonzero(rows.any(axis=0))
             low, high = (int(used[0]), int(used[-1]) + 1) if used.size else (0, 0)
             self.blocks.append((start, start + len(rows), low, high, np.ascontiguousarray(rows[:, low:high])))
@@ -100,7 +101,7 @@ def chroma_filter_bank(sample_rate: int, n_fft: int, n_chroma: int, tuning: floa
     half = np.round(n_chroma / 2)
     distance = np.remainder(position[None, :] - np.arange(n_chroma)[:, None] + half + 10 * n_chroma, n_chroma) - half
     weights = np.exp(-0.5 * (2 * distance / width) ** 2)
-    norms = np.sqrt((weights ** 2).sum(axis=0))
+    norms = np.sqrt((weights**2).sum(axis=0))
     weights = weights / np.where(norms < np.finfo(np.float64).tiny, 1.0, norms)
     weights *= np.exp(-0.5 * ((position / n_chroma - 5.0) / 2.0) ** 2)
     weights = np.roll(weights, -3 * (n_chroma // 12), axis=0)  # start the classes at C, not A

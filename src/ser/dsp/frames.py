@@ -4,6 +4,7 @@ The feature extractor's power spectrogram, Whisper's log-mel front end and the d
 synthesiser's filtering all frame a signal here, centred on multiples of the hop (the
 signal padded by half a frame at both ends), window each frame and take its real FFT.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,15 +22,17 @@ def periodic_hann(length: int) -> np.ndarray:
     return np.hanning(length + 1)[:-1].astype(np.float32)
 
 
-def short_time_spectra(samples: np.ndarray, *, window: np.ndarray, hop_length: int,
-                       pad_mode: str = "constant") -> np.ndarray:
+def short_time_spectra(
+    samples: np.ndarray, *, window: np.ndarray, hop_length: int, pad_mode: str = "constant"
+) -> np.ndarray:
     """Real FFT of each windowed centred frame: ``(frames, len(window) // 2 + 1)`` complex."""
     frames = frame_signal(samples, frame_length=len(window), hop_length=hop_length, pad_mode=pad_mode)
     return scipy.fft.rfft(frames * window, axis=1, workers=1)
 
 
-def power_spectrogram(samples: np.ndarray, *, window: np.ndarray, hop_length: int,
-                      pad_mode: str = "constant") -> np.ndarray:
+def power_spectrogram(
+    samples: np.ndarray, *, window: np.ndarray, hop_length: int, pad_mode: str = "constant"
+) -> np.ndarray:
     """|STFT|^2 as ``(bins, frames)``, C-contiguous (filter banks multiply it from the left)."""
     spectrum = short_time_spectra(samples, window=window, hop_length=hop_length, pad_mode=pad_mode)
-    return np.ascontiguousarray((spectrum.real ** 2 + spectrum.imag ** 2).T)
+    return np.ascontiguousarray((spectrum.real**2 + spectrum.imag**2).T)

@@ -11,13 +11,14 @@ Three properties hold whatever the executor or number of workers:
 * Bounded memory: workers store vectors in the cache themselves, and the table is
   written in row groups of bounded size, so memory hardly grows with the corpus.
 """
+
 from __future__ import annotations
 
 import ctypes
 import multiprocessing
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -103,13 +104,16 @@ def _extract_and_cache(task: tuple[str, str]) -> tuple[str, str | None]:
     return sha256, None
 
 
-def _extract_batch_on_dask_worker(batch: list[tuple[str, str]], params: FeatureParams, sample_rate: int,
-                                  expected_key: str) -> list:
+def _extract_batch_on_dask_worker(
+    batch: list[tuple[str, str]], params: FeatureParams, sample_rate: int, expected_key: str
+) -> list:
     """:func:`_extract_file` over ``batch`` on a Dask worker that runs the client's feature code."""
     if configuration_key(params, sample_rate) != expected_key:
-        raise ExtractError("a Dask worker runs different feature code than this project "
-                           f"(configuration {configuration_key(params, sample_rate)}, expected {expected_key}); "
-                           "install the same version of ser on every worker")
+        raise ExtractError(
+            "a Dask worker runs different feature code than this project "
+            f"(configuration {configuration_key(params, sample_rate)}, expected {expected_key}); "
+            "install the same version of ser on every worker"
+        )
     if _worker_extractor is None or _worker_extractor.params != params or _worker_extractor.sample_rate != sample_rate:
         _start_worker(params, sample_rate)
     with threadpool_limits(1):  # the Dask worker's own BLAS setting comes back after the batch
@@ -125,13 +129,16 @@ def _extract_dask(params: FeatureParams, sample_rate: int, tasks: list[tuple[str
 
     key = configuration_key(params, sample_rate)
     resolved = [(sha256, str(Path(path).resolve())) for sha256, path in tasks]
-    batches = iter(resolved[start: start + DASK_BATCH_FILES] for start in range(0, len(resolved), DASK_BATCH_FILES))
+    batches = iter(resolved[start : start + DASK_BATCH_FILES] for start in range(0, len(resolved), DASK_BATCH_FILES))
     try:
         client = Client(params.scheduler, timeout=DASK_CONNECT_TIMEOUT)
     except (OSError, TimeoutError) as error:
-        raise ExtractError(f"features.scheduler: cannot reach the Dask scheduler at {params.scheduler} ({error}); "
-                           "start one (`dask scheduler`) or set features.executor: local") from None
+        raise ExtractError(
+            f"features.scheduler: cannot reach the Dask scheduler at {params.scheduler} ({error}); "
+            "start one (`dask scheduler`) or set features.executor: local"
+        ) from None
     with client:
+
         def submit(batch):
             return client.submit(_extract_batch_on_dask_worker, batch, params, sample_rate, key, pure=False)
 
@@ -144,8 +151,9 @@ def _extract_dask(params: FeatureParams, sample_rate: int, tasks: list[tuple[str
                 running.add(submit(batch))
 
 
-def _extract_local(params: FeatureParams, sample_rate: int, tasks: list[tuple[str, str]], workers: int,
-                   cache: FeatureCache) -> Iterator:
+def _extract_local(
+    params: FeatureParams, sample_rate: int, tasks: list[tuple[str, str]], workers: int, cache: FeatureCache
+) -> Iterator:
     """Run in forked processes that inherit the imported libraries, or in this one; each stores what it computes.
 
     BLAS runs on one thread while this one computes and is given back its threads after.
@@ -169,13 +177,20 @@ def resolve_workers(workers: int) -> int:
     return workers or len(os.sched_getaffinity(0))
 
 
-def compute_missing(catalog_rows: list[dict], params: FeatureParams, sample_rate: int,
-                    cache: FeatureCache, workers: int, progress: bool = False) -> tuple[int, list[str]]:
+def compute_missing(
+    catalog_rows: list[dict],
+    params: FeatureParams,
+    sample_rate: int,
+    cache: FeatureCache,
+    workers: int,
+    progress: bool = False,
+) -> tuple[int, list[str]]:
     """Compute and cache the vectors of files not cached yet: how many were computed, and a message for each
     file whose features could not be computed (the others are computed and cached all the same). ``progress``:
     a bar of the files done on stderr, if it is a terminal."""
-    tasks = list({row["sha256"]: (row["sha256"], row["path"]) for row in catalog_rows
-                  if not cache.has(row["sha256"])}.values())
+    tasks = list(
+        {row["sha256"]: (row["sha256"], row["path"]) for row in catalog_rows if not cache.has(row["sha256"])}.values()
+    )
     if not tasks:
         return 0, []
     if params.executor == "dask":
@@ -191,9 +206,16 @@ def compute_missing(catalog_rows: list[dict], params: FeatureParams, sample_rate
     return len(tasks) - len(failures), sorted(failures)
 
 
-def extract_features(catalog_rows: list[dict], params: FeatureParams, sample_rate: int, out: str | Path,
-                     cache_dir: str | Path, workers: int = 0, progress: bool = False,
-                     warn: Callable[[str], None] = print) -> int:
+def extract_features(
+    catalog_rows: list[dict],
+    params: FeatureParams,
+    sample_rate: int,
+    out: str | Path,
+    cache_dir: str | Path,
+    workers: int = 0,
+    progress: bool = False,
+    warn: Callable[[str], None] = print,
+) -> int:
     """Extract every catalog file's features into one parquet table, computing only what the cache lacks.
 
     A file whose features cannot be computed (changed since ingest checked it, or features that are not finite)
@@ -236,7 +258,9 @@ def extract_features(catalog_rows: list[dict], params: FeatureParams, sample_rat
         warn(f"warning: {failure}; it is left out of the features table (re-run the ingest stage if it changed)")
     kept = [row for row in catalog_rows if cache.has(row["sha256"])]
     if catalog_rows and not kept:
-        raise ExtractError(f"no file's features could be computed ({len(failures)} failed, e.g. {failures[0]}); "
-                           "re-run the ingest stage, or check features.* in params.yaml")
+        raise ExtractError(
+            f"no file's features could be computed ({len(failures)} failed, e.g. {failures[0]}); "
+            "re-run the ingest stage, or check features.* in params.yaml"
+        )
     write_feature_table(out, kept, names, cache)
     return computed

@@ -6,6 +6,7 @@ it, the versions of the libraries they run on and the encoder weights' digest
 (:func:`library_versions`). Changing any of them starts a new folder, so a cached vector
 is never reused for a different computation.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -93,6 +94,13 @@ def _installed_version(distribution: str) -> str:
 def configuration_key(params: FeatureParams, sample_rate: int) -> str:
     """Hash of everything that decides a file's vector: params, the code that computes it, the versions of
     its libraries and the encoder's weights (:func:`library_versions`)."""
-    text = json.dumps([params.definition(), sample_rate, library_versions(params),
-                       code_digest(*(module.__name__ for module in FEATURE_CODE))], sort_keys=True)
+    text = json.dumps(
+        [
+            params.definition(),
+            sample_rate,
+            library_versions(params),
+            code_digest(*(module.__name__ for module in FEATURE_CODE)),
+        ],
+        sort_keys=True,
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:16]

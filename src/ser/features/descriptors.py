@@ -11,6 +11,7 @@ hop), so every descriptor has one value per STFT frame.
 
 Every function returns a 2-D array: one row per coefficient, one column per frame.
 """
+
 from __future__ import annotations
 
 import math
@@ -92,8 +93,9 @@ def spectral_centroid(power: np.ndarray, *, sample_rate: int, n_fft: int) -> np.
     return np.where(total > 0, weighted / np.where(total > 0, total, 1.0), 0.0)[np.newaxis]
 
 
-def spectral_contrast(power: np.ndarray, *, sample_rate: int, n_fft: int, n_bands: int = 6,
-                      fmin: float = 200.0, quantile: float = 0.02) -> np.ndarray:
+def spectral_contrast(
+    power: np.ndarray, *, sample_rate: int, n_fft: int, n_bands: int = 6, fmin: float = 200.0, quantile: float = 0.02
+) -> np.ndarray:
     """Peak minus valley level in dB of ``n_bands + 1`` octave bands (Jiang et al. 2002).
 
     Band edges are ``0, fmin, 2 fmin, ... , 2**n_bands fmin`` (the last band runs to
@@ -135,7 +137,7 @@ def spectral_contrast(power: np.ndarray, *, sample_rate: int, n_fft: int, n_band
         if k > 0:
             in_band[members[0] - 1] = True  # the bin just below the band belongs to it too
         if k == n_bands:
-            in_band[members[-1] + 1:] = True  # the last band runs to Nyquist
+            in_band[members[-1] + 1 :] = True  # the last band runs to Nyquist
         band = magnitude[in_band]
         if k < n_bands:
             band = band[:-1]  # the top edge bin belongs to the next band
@@ -168,7 +170,7 @@ def rms_energy(power: np.ndarray, *, n_fft: int) -> np.ndarray:
     weights[0] = 1.0  # DC and (for even n_fft) Nyquist appear once in the one-sided spectrum
     if n_fft % 2 == 0:
         weights[-1] = 1.0
-    return np.sqrt(weights @ power.astype(np.float64) / n_fft ** 2)[np.newaxis]
+    return np.sqrt(weights @ power.astype(np.float64) / n_fft**2)[np.newaxis]
 
 
 def level_db(power: np.ndarray, *, n_fft: int) -> np.ndarray:
@@ -218,8 +220,14 @@ def spectral_balance(power: np.ndarray, *, sample_rate: int, n_fft: int) -> np.n
         y = level[mask]
         return x @ (y - y.mean(axis=0)) / (x @ x)
 
-    return np.vstack([ratio(band(50, 1000), band(1000, 5000)), hammarberg(band(0, 2000), band(2000, 5000)),
-                      slope(band(0, 500)), slope(band(500, 1500))])
+    return np.vstack(
+        [
+            ratio(band(50, 1000), band(1000, 5000)),
+            hammarberg(band(0, 2000), band(2000, 5000)),
+            slope(band(0, 500)),
+            slope(band(500, 1500)),
+        ]
+    )
 
 
 def chromagram(power: np.ndarray, *, sample_rate: int, n_fft: int, n_chroma: int) -> np.ndarray:
@@ -258,7 +266,7 @@ def estimate_tuning(power: np.ndarray, sample_rate: int, n_fft: int, bins_per_oc
     if band is None:
         return 0.0
     low, high = band
-    rows_around = power[low - 1: high + 1]  # the band and one bin either side
+    rows_around = power[low - 1 : high + 1]  # the band and one bin either side
     inner = rows_around[1:-1]
     # librosa's local maxima of the power zeroed below a tenth of each frame's peak: a bin above that
     # threshold is such a maximum exactly when it exceeds the bin below and is not exceeded by the one above.
@@ -300,8 +308,9 @@ def _chroma_basis(sample_rate: int, n_fft: int, n_chroma: int, tuning: float) ->
     return chroma_filter_bank(sample_rate, n_fft, n_chroma, tuning)
 
 
-def zero_crossing_rate(samples: np.ndarray, *, frame_length: int, hop_length: int,
-                       threshold: float = 1e-10) -> np.ndarray:
+def zero_crossing_rate(
+    samples: np.ndarray, *, frame_length: int, hop_length: int, threshold: float = 1e-10
+) -> np.ndarray:
     """Share of adjacent sample pairs in each frame whose signs differ; magnitudes up to ``threshold`` count as 0
     (positive).
 
@@ -355,8 +364,9 @@ def delta(frames: np.ndarray, *, order: int = 1, width: int = 9) -> np.ndarray:
     inner = np.lib.stride_tricks.sliding_window_view(frames, width, axis=1) @ _savgol_weights(width, order)
     # Near the ends the fitted polynomial is that of the first (last) full window; its order-th
     # derivative is a constant, so the edge frames repeat the nearest inner value (scipy's "interp").
-    return np.concatenate([np.repeat(inner[:, :1], half, axis=1), inner, np.repeat(inner[:, -1:], half, axis=1)],
-                          axis=1)
+    return np.concatenate(
+        [np.repeat(inner[:, :1], half, axis=1), inner, np.repeat(inner[:, -1:], half, axis=1)], axis=1
+    )
 
 
 @lru_cache(maxsize=16)
@@ -387,8 +397,15 @@ class Pitch:
     voiced: np.ndarray
 
 
-def yin(samples: np.ndarray, *, sample_rate: int, frame_length: int, hop_length: int,
-        fmin: float = F0_MIN, fmax: float = F0_MAX) -> Pitch:
+def yin(
+    samples: np.ndarray,
+    *,
+    sample_rate: int,
+    frame_length: int,
+    hop_length: int,
+    fmin: float = F0_MIN,
+    fmax: float = F0_MAX,
+) -> Pitch:
     """Fundamental frequency per frame by YIN (de Cheveigne & Kawahara, JASA 111(4), 2002).
 
     For each centred frame ``x`` of ``frame_length`` samples and each lag ``tau`` up to
@@ -431,7 +448,7 @@ def yin(samples: np.ndarray, *, sample_rate: int, frame_length: int, hop_length:
     spectrum = scipy.fft.rfft(frames, n=frame_length, axis=1)
     head = scipy.fft.rfft(frames[:, :window], n=frame_length, axis=1)
     correlation = scipy.fft.irfft(np.conj(head) * spectrum, n=frame_length, axis=1)[:, : longest + 1]
-    energy = np.concatenate([np.zeros((len(frames), 1)), np.cumsum(frames ** 2, axis=1)], axis=1)
+    energy = np.concatenate([np.zeros((len(frames), 1)), np.cumsum(frames**2, axis=1)], axis=1)
     lags = np.arange(longest + 1)
     shifted = energy[:, lags + window] - energy[:, lags]
     difference = np.maximum(energy[:, [window]] + shifted - 2.0 * correlation, 0.0)
@@ -440,7 +457,7 @@ def yin(samples: np.ndarray, *, sample_rate: int, frame_length: int, hop_length:
     normalised = np.ones_like(difference)
     normalised[:, 1:] = np.where(running > 0, difference[:, 1:] * lags[1:] / np.where(running > 0, running, 1.0), 1.0)
 
-    search = normalised[:, shortest: longest + 1]
+    search = normalised[:, shortest : longest + 1]
     inner = search[:, 1:-1]
     dips = (inner < search[:, :-2]) & (inner <= search[:, 2:]) & (inner < YIN_THRESHOLD)
     first = np.argmax(dips, axis=1) + 1

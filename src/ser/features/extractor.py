@@ -5,6 +5,7 @@ The extractor takes one power spectrogram per file and hands it to every selecte
 of its own, share one; its window and filter banks are built once per process. It then takes each
 statistic (:mod:`ser.features.stats`) over each family's frames.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -65,8 +66,9 @@ class FeatureExtractor:
             Shape ``(1 + n_fft // 2, 1 + n_samples // hop_length)``, float32: centred frames, zero-padded at
             both ends, periodic Hann window.
         """
-        return power_spectrogram(samples.astype(np.float32, copy=False), window=self.window,
-                                 hop_length=self.params.hop_length)
+        return power_spectrogram(
+            samples.astype(np.float32, copy=False), window=self.window, hop_length=self.params.hop_length
+        )
 
     def __call__(self, samples: np.ndarray) -> np.ndarray:
         """The feature vector of one file's samples.
@@ -81,8 +83,9 @@ class FeatureExtractor:
         numpy.ndarray
             Shape ``(len(names),)``, float64, in the order of :attr:`names`.
         """
-        shared = Representations(samples, self.power_spectrogram(samples), self.params, self.sample_rate,
-                                 self.mel_bank, self.dct)
+        shared = Representations(
+            samples, self.power_spectrogram(samples), self.params, self.sample_rate, self.mel_bank, self.dct
+        )
         values = []
         for family in self.params.families:
             frames = FAMILIES[family].frames(shared)
@@ -90,5 +93,7 @@ class FeatureExtractor:
                 values.append(frames)
                 continue
             stats = FAMILIES[family].stats(self.params)
-            values.extend(STATS[stat](part) for part in (frames if FAMILIES[family].parts else [frames]) for stat in stats)
+            values.extend(
+                STATS[stat](part) for part in (frames if FAMILIES[family].parts else [frames]) for stat in stats
+            )
         return np.concatenate(values).astype(np.float64)

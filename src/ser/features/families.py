@@ -17,11 +17,12 @@ openSMILE's eGeMAPS and ComParE (:mod:`ser.features.smile`) give one vector per 
 columns are named ``{family}_{openSMILE name}``; the statistics do not apply to them. The
 ``whisper`` family takes its frames from Whisper's encoder (:mod:`ser.features.whisper`).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Callable
 
 import numpy as np
 
@@ -60,8 +61,12 @@ class Representations:
     @cached_property
     def pitch(self) -> Pitch:
         """YIN pitch per STFT frame, shared by the ``f0`` and ``voicing`` families."""
-        return yin(self.samples, sample_rate=self.sample_rate, frame_length=self.params.n_fft,
-                   hop_length=self.params.hop_length)
+        return yin(
+            self.samples,
+            sample_rate=self.sample_rate,
+            frame_length=self.params.n_fft,
+            hop_length=self.params.hop_length,
+        )
 
 
 @dataclass(frozen=True)
@@ -99,16 +104,23 @@ def feature_names(params: FeatureParams) -> list[str]:
             continue
         size = FAMILIES[family].size(params)
         width = max(2, len(str(size - 1)))
-        prefixes = [f"{family}_{part}" for part in FAMILIES[family].parts(params)] if FAMILIES[family].parts else [family]
-        names.extend(f"{prefix}_{stat}_{i:0{width}d}" for prefix in prefixes for stat in FAMILIES[family].stats(params)
-                     for i in range(size))
+        prefixes = (
+            [f"{family}_{part}" for part in FAMILIES[family].parts(params)] if FAMILIES[family].parts else [family]
+        )
+        names.extend(
+            f"{prefix}_{stat}_{i:0{width}d}"
+            for prefix in prefixes
+            for stat in FAMILIES[family].stats(params)
+            for i in range(size)
+        )
     return names
 
 
 def _chroma(shared: Representations) -> np.ndarray:
     params = shared.params
-    return descriptors.chromagram(shared.power, sample_rate=shared.sample_rate, n_fft=params.n_fft,
-                                  n_chroma=params.n_chroma)
+    return descriptors.chromagram(
+        shared.power, sample_rate=shared.sample_rate, n_fft=params.n_fft, n_chroma=params.n_chroma
+    )
 
 
 def _shape(shared: Representations) -> dict:
@@ -130,7 +142,7 @@ def _f0(shared: Representations) -> np.ndarray:
 
 
 def _voicing(shared: Representations) -> np.ndarray:
-    """Two rows over all frames: periodicity (1 - YIN aperiodicity) and the voiced flag (its mean is the voiced share)."""
+    """Two rows over all frames: periodicity (1 - YIN aperiodicity) and the voiced flag (its mean: the voiced share)."""
     pitch = shared.pitch
     return np.vstack([1.0 - pitch.aperiodicity, pitch.voiced.astype(np.float64)])
 
@@ -139,14 +151,16 @@ def _balance(shared: Representations) -> np.ndarray:
     """Spectral balance over the frames within 40 dB of the loudest (pauses have no meaningful tilt)."""
     params = shared.params
     active = descriptors.active_frames(shared.power, n_fft=params.n_fft)
-    return descriptors.spectral_balance(shared.power[:, active], sample_rate=shared.sample_rate,
-                                        n_fft=params.n_fft)
+    return descriptors.spectral_balance(shared.power[:, active], sample_rate=shared.sample_rate, n_fft=params.n_fft)
 
 
 def _functional_set(name: str) -> Family:
     names = lambda params: smile.feature_names(name)  # noqa: E731
-    return Family(frames=lambda shared: smile.functionals(name, shared.samples, shared.sample_rate),
-                  size=lambda params: len(names(params)), names=names)
+    return Family(
+        frames=lambda shared: smile.functionals(name, shared.samples, shared.sample_rate),
+        size=lambda params: len(names(params)),
+        names=names,
+    )
 
 
 CONTRAST_BANDS = 6  # octave bands above 200 Hz, plus the one below: 7 rows
@@ -157,24 +171,26 @@ FAMILIES: dict[str, Family] = {
     "mel": Family(lambda shared: shared.mel, lambda params: params.n_mels),
     "mfcc_delta": Family(lambda shared: descriptors.delta(shared.mfcc, order=1), lambda params: params.n_mfcc),
     "mfcc_delta2": Family(lambda shared: descriptors.delta(shared.mfcc, order=2), lambda params: params.n_mfcc),
-    "contrast": Family(lambda shared: descriptors.spectral_contrast(shared.power, n_bands=CONTRAST_BANDS,
-                                                                    **_shape(shared)),
-                       lambda params: CONTRAST_BANDS + 1),
+    "contrast": Family(
+        lambda shared: descriptors.spectral_contrast(shared.power, n_bands=CONTRAST_BANDS, **_shape(shared)),
+        lambda params: CONTRAST_BANDS + 1,
+    ),
     "flatness": Family(lambda shared: descriptors.spectral_flatness(shared.power), lambda params: 1),
     "rolloff": Family(lambda shared: descriptors.spectral_rolloff(shared.power, **_shape(shared)), lambda params: 1),
     "centroid": Family(lambda shared: descriptors.spectral_centroid(shared.power, **_shape(shared)), lambda params: 1),
-    "rms": Family(lambda shared: descriptors.rms_energy(shared.power, n_fft=shared.params.n_fft),
-                  lambda params: 1),
+    "rms": Family(lambda shared: descriptors.rms_energy(shared.power, n_fft=shared.params.n_fft), lambda params: 1),
     "zcr": Family(_zcr, lambda params: 1),
     "logmel": Family(lambda shared: shared.log_mel, lambda params: params.n_mels),
-    "loudness": Family(lambda shared: descriptors.level_db(shared.power, n_fft=shared.params.n_fft),
-                       lambda params: 1),
+    "loudness": Family(lambda shared: descriptors.level_db(shared.power, n_fft=shared.params.n_fft), lambda params: 1),
     "balance": Family(_balance, lambda params: 4),
     "f0": Family(_f0, lambda params: 1),
     "voicing": Family(_voicing, lambda params: 2),
     "egemaps": _functional_set("egemaps"),
     "compare": _functional_set("compare"),
-    "whisper": Family(lambda shared: whisper.encoder(shared.params.whisper).frames(shared.samples),
-                      lambda params: whisper.encoder(params.whisper).width, stats=lambda params: params.whisper.stats,
-                      parts=lambda params: [f"layer{layer}" for layer in whisper.encoder(params.whisper).layers]),
+    "whisper": Family(
+        lambda shared: whisper.encoder(shared.params.whisper).frames(shared.samples),
+        lambda params: whisper.encoder(params.whisper).width,
+        stats=lambda params: params.whisper.stats,
+        parts=lambda params: [f"layer{layer}" for layer in whisper.encoder(params.whisper).layers],
+    ),
 }

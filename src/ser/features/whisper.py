@@ -17,6 +17,7 @@ The weights come offline, checked by digest (:mod:`ser.features.weights`).
 CTranslate2 is imported only when the family is used, and each process loads its own
 model with one thread, so a file's vector is the same in any worker.
 """
+
 from __future__ import annotations
 
 import os
@@ -90,12 +91,19 @@ class WhisperEncoder:
 
             files = layer_model(self.folder, layer)
             try:
-                self._models[key] = ctranslate2.models.Whisper(f"{self.folder}#layer{layer}", device="cpu",
-                                                               compute_type=self.compute_type,
-                                                               intra_threads=1, inter_threads=1, files=files)
+                self._models[key] = ctranslate2.models.Whisper(
+                    f"{self.folder}#layer{layer}",
+                    device="cpu",
+                    compute_type=self.compute_type,
+                    intra_threads=1,
+                    inter_threads=1,
+                    files=files,
+                )
             except (RuntimeError, ValueError) as error:
-                raise WhisperError(f"features.whisper.model: {self.folder} cannot be loaded by CTranslate2 "
-                                   f"({error}); give the folder of a CTranslate2 conversion of Whisper") from None
+                raise WhisperError(
+                    f"features.whisper.model: {self.folder} cannot be loaded by CTranslate2 "
+                    f"({error}); give the folder of a CTranslate2 conversion of Whisper"
+                ) from None
         return self._models[key]
 
     def encode(self, mel: np.ndarray, layer: int) -> np.ndarray:
@@ -103,7 +111,8 @@ class WhisperEncoder:
         import ctranslate2
 
         output = self._model(layer).encode(
-            ctranslate2.StorageView.from_array(np.ascontiguousarray(mel[np.newaxis])), to_cpu=True)
+            ctranslate2.StorageView.from_array(np.ascontiguousarray(mel[np.newaxis])), to_cpu=True
+        )
         return np.asarray(output)[0]
 
     @cached_property
@@ -115,7 +124,7 @@ class WhisperEncoder:
         """``(width, frames)`` of each chosen layer, in :attr:`layers` order: the encoder frames that cover the
         audio, encoded in chunks of at most 30 s."""
         mel = log_mel(samples, padded=self.padded)
-        chunks = [mel[:, start: start + CHUNK_FRAMES] for start in range(0, mel.shape[1], CHUNK_FRAMES)]
+        chunks = [mel[:, start : start + CHUNK_FRAMES] for start in range(0, mel.shape[1], CHUNK_FRAMES)]
         covered = audio_frames(len(samples))
         return [np.concatenate([self.encode(chunk, layer) for chunk in chunks])[:covered].T for layer in self.layers]
 

@@ -22,6 +22,7 @@ project ever saves. Then skops' own audit runs with the same list. A file that
 is not a skops zip (a pickle, a truncated copy) is refused before anything reads
 its contents as objects.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -34,8 +35,16 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ser.config import (AudioParams, DataParams, FeatureParams, ParamError, Params, SplitParams, TrainParams,
-                        check_audio_for_features)
+from ser.config import (
+    AudioParams,
+    DataParams,
+    FeatureParams,
+    ParamError,
+    Params,
+    SplitParams,
+    TrainParams,
+    check_audio_for_features,
+)
 from ser.errors import SerError, shorten
 from ser.files import atomic_dir, sha256_of
 
@@ -81,9 +90,19 @@ PART_TYPES = [  # objects those estimators hold once fitted
     "sklearn.calibration._SigmoidCalibration",
 ]
 DATA_TYPES = [  # plain data: containers, numbers, arrays, random state
-    "builtins.dict", "builtins.list", "builtins.tuple",
-    "builtins.str", "builtins.int", "builtins.float", "builtins.bool", "builtins.slice",
-    "numpy.ndarray", "numpy.float64", "numpy.float32", "numpy.int64", "numpy.int32",
+    "builtins.dict",
+    "builtins.list",
+    "builtins.tuple",
+    "builtins.str",
+    "builtins.int",
+    "builtins.float",
+    "builtins.bool",
+    "builtins.slice",
+    "numpy.ndarray",
+    "numpy.float64",
+    "numpy.float32",
+    "numpy.int64",
+    "numpy.int32",
     "numpy.random.mtrand.RandomState",
 ]
 TRUSTED_TYPES = MODEL_TYPES + PART_TYPES + DATA_TYPES
@@ -95,6 +114,7 @@ class BundleError(SerError, ValueError):
 
 # ---- The record: model.json, typed and validated -------------------------------------------------------------
 
+
 def _check(ok: bool, key: str, value, allowed: str) -> None:
     """Refuse ``value`` at ``key`` unless ``ok``, worded as params.yaml's checks are."""
     if not ok:
@@ -103,16 +123,27 @@ def _check(ok: bool, key: str, value, allowed: str) -> None:
 
 def _names(key: str, value, minimum: int) -> tuple[str, ...]:
     """At least ``minimum`` distinct strings, as a tuple."""
-    _check(isinstance(value, (list, tuple)) and len(value) >= minimum and all(isinstance(v, str) for v in value)
-           and len(set(value)) == len(value), key, value, f"a list of at least {minimum} distinct names")
+    _check(
+        isinstance(value, (list, tuple))
+        and len(value) >= minimum
+        and all(isinstance(v, str) for v in value)
+        and len(set(value)) == len(value),
+        key,
+        value,
+        f"a list of at least {minimum} distinct names",
+    )
     return tuple(value)
 
 
 def _numbers(key: str, value) -> tuple[float, ...]:
     """A list of finite numbers, as a tuple of floats."""
-    _check(isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                                    and math.isfinite(v) for v in value),
-           key, value, "a list of finite numbers")
+    _check(
+        isinstance(value, (list, tuple))
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value),
+        key,
+        value,
+        "a list of finite numbers",
+    )
     return tuple(map(float, value))
 
 
@@ -126,8 +157,10 @@ def _fields(key: str, value, required: tuple[str, ...], optional: tuple[str, ...
     _check(isinstance(value, dict), key or "(top level)", value, "a mapping")
     for name in value:
         if name not in required + optional:
-            raise ParamError(f"{where}{name}", f"unknown key; allowed keys{f' in {key}' if key else ''}: "
-                                               f"{', '.join(required + optional)}")
+            raise ParamError(
+                f"{where}{name}",
+                f"unknown key; allowed keys{f' in {key}' if key else ''}: {', '.join(required + optional)}",
+            )
     for name in required:
         if name not in value:
             raise ParamError(f"{where}{name}", "missing")
@@ -167,8 +200,12 @@ class TrainingData:
 
     def __post_init__(self):
         DataParams(source=self.source, dataset=self.dataset, emotions="all")  # params.yaml's rules for the two
-        _check(isinstance(self.train_files, int) and not isinstance(self.train_files, bool) and self.train_files >= 1,
-               "data.train_files", self.train_files, "an integer >= 1")
+        _check(
+            isinstance(self.train_files, int) and not isinstance(self.train_files, bool) and self.train_files >= 1,
+            "data.train_files",
+            self.train_files,
+            "an integer >= 1",
+        )
         object.__setattr__(self, "train_speakers", _names("data.train_speakers", self.train_speakers, 1))
         _check(_is_digest(self.train_sha256), "data.train_sha256", self.train_sha256, "64 hexadecimal digits")
 
@@ -189,10 +226,17 @@ class EncoderWeights:
             value = getattr(self, name)
             _check(isinstance(value, str) and value != "", f"weights.whisper.{name}", value, "a non-empty string")
         _check(_is_digest(self.sha256), "weights.whisper.sha256", self.sha256, "64 hexadecimal digits")
-        _check(isinstance(self.layers, dict) and self.layers != {} and all(
-            isinstance(layer, str) and re.fullmatch(r"[0-9]+", layer) and _is_digest(digest)
-            for layer, digest in self.layers.items()),
-            "weights.whisper.layers", self.layers, "a mapping of layer numbers to 64 hexadecimal digits")
+        _check(
+            isinstance(self.layers, dict)
+            and self.layers != {}
+            and all(
+                isinstance(layer, str) and re.fullmatch(r"[0-9]+", layer) and _is_digest(digest)
+                for layer, digest in self.layers.items()
+            ),
+            "weights.whisper.layers",
+            self.layers,
+            "a mapping of layer numbers to 64 hexadecimal digits",
+        )
 
 
 @dataclass(frozen=True)
@@ -220,20 +264,38 @@ class ModelRecord:
         object.__setattr__(self, "classes", _names("classes", self.classes, 2))
         object.__setattr__(self, "feature_columns", _names("feature_columns", self.feature_columns, 1))
         check_audio_for_features(self.audio, self.features)
-        _check(isinstance(self.versions, dict) and all(isinstance(v, str) for v in self.versions.values()),
-               "versions", self.versions, "a mapping of library names to versions")
-        _check((self.whisper_weights is None) == ("whisper" not in self.features.families), "weights",
-               self.whisper_weights, "the whisper weights, exactly when features.families holds whisper")
-        _check((self.speaker_reference is None) == (self.normalize != "speaker"), "speaker_reference",
-               self.speaker_reference, "the training speakers' statistics, exactly when train.normalize is speaker")
+        _check(
+            isinstance(self.versions, dict) and all(isinstance(v, str) for v in self.versions.values()),
+            "versions",
+            self.versions,
+            "a mapping of library names to versions",
+        )
+        _check(
+            (self.whisper_weights is None) == ("whisper" not in self.features.families),
+            "weights",
+            self.whisper_weights,
+            "the whisper weights, exactly when features.families holds whisper",
+        )
+        _check(
+            (self.speaker_reference is None) == (self.normalize != "speaker"),
+            "speaker_reference",
+            self.speaker_reference,
+            "the training speakers' statistics, exactly when train.normalize is speaker",
+        )
         if self.speaker_reference is not None:
             for name in ("mean", "std"):
                 count = len(getattr(self.speaker_reference, name))
                 if count != len(self.feature_columns):
-                    raise ParamError(f"speaker_reference.{name}", f"got {count} numbers; allowed: one per feature "
-                                                                  f"column ({len(self.feature_columns)})")
-        _check(self.model_sha256 is None or _is_digest(self.model_sha256), "model_sha256", self.model_sha256,
-               "64 hexadecimal digits")
+                    raise ParamError(
+                        f"speaker_reference.{name}",
+                        f"got {count} numbers; allowed: one per feature column ({len(self.feature_columns)})",
+                    )
+        _check(
+            self.model_sha256 is None or _is_digest(self.model_sha256),
+            "model_sha256",
+            self.model_sha256,
+            "64 hexadecimal digits",
+        )
         _check(self.estimator is None or isinstance(self.estimator, str), "estimator", self.estimator, "a string")
         if self.metrics is not None:
             _fields("metrics", self.metrics, ("test", "crossval"))
@@ -261,13 +323,25 @@ class ModelRecord:
 
             mean, std = reference_statistics(train[columns].to_numpy(), train["speaker"].to_numpy())
             reference = SpeakerReference(tuple(mean.tolist()), tuple(std.tolist()))
-        data = TrainingData(source=params.data.source, dataset=params.data.dataset, train_files=len(train),
-                            train_speakers=tuple(sorted(map(str, train["speaker"].unique()))),
-                            train_sha256=hashlib.sha256("".join(sorted(train["sha256"])).encode()).hexdigest())
-        return cls(classes=tuple(str(c) for c in model.classes_), feature_columns=tuple(columns),
-                   audio=params.audio, features=params.features, train=params.train, split=params.split, data=data,
-                   versions={name: version(name) for name in VERSIONED}, whisper_weights=whisper_weights,
-                   speaker_reference=reference)
+        data = TrainingData(
+            source=params.data.source,
+            dataset=params.data.dataset,
+            train_files=len(train),
+            train_speakers=tuple(sorted(map(str, train["speaker"].unique()))),
+            train_sha256=hashlib.sha256("".join(sorted(train["sha256"])).encode()).hexdigest(),
+        )
+        return cls(
+            classes=tuple(str(c) for c in model.classes_),
+            feature_columns=tuple(columns),
+            audio=params.audio,
+            features=params.features,
+            train=params.train,
+            split=params.split,
+            data=data,
+            versions={name: version(name) for name in VERSIONED},
+            whisper_weights=whisper_weights,
+            speaker_reference=reference,
+        )
 
     @classmethod
     def from_dict(cls, info) -> ModelRecord:
@@ -276,29 +350,52 @@ class ModelRecord:
         info = _fields("", info, STORED_KEYS, OPTIONAL_KEYS)
         params = Params.from_dict({name: info[name] for name in ("audio", "features", "train", "split")})
         if info["normalize"] != params.train.normalize:
-            raise ParamError("normalize", f"got {shorten(repr(info['normalize']))}; allowed: train.normalize's "
-                                          f"value ({params.train.normalize})")
+            raise ParamError(
+                "normalize",
+                f"got {shorten(repr(info['normalize']))}; allowed: train.normalize's value ({params.train.normalize})",
+            )
         weights = _fields("weights", info.get("weights", {}), (), ("whisper",))
         reference = info.get("speaker_reference")
         return cls(
-            classes=info["classes"], feature_columns=info["feature_columns"], audio=params.audio,
-            features=params.features, train=params.train, split=params.split,
+            classes=info["classes"],
+            feature_columns=info["feature_columns"],
+            audio=params.audio,
+            features=params.features,
+            train=params.train,
+            split=params.split,
             data=TrainingData(**_fields("data", info["data"], _names_of(TrainingData))),
             versions=info["versions"],
-            whisper_weights=None if "whisper" not in weights else EncoderWeights(
-                **_fields("weights.whisper", weights["whisper"], _names_of(EncoderWeights))),
-            speaker_reference=None if reference is None else SpeakerReference(
-                **_fields("speaker_reference", reference, ("mean", "std"))),
-            model_sha256=info.get("model_sha256"), estimator=info.get("estimator"), metrics=info.get("metrics"))
+            whisper_weights=None
+            if "whisper" not in weights
+            else EncoderWeights(**_fields("weights.whisper", weights["whisper"], _names_of(EncoderWeights))),
+            speaker_reference=None
+            if reference is None
+            else SpeakerReference(**_fields("speaker_reference", reference, ("mean", "std"))),
+            model_sha256=info.get("model_sha256"),
+            estimator=info.get("estimator"),
+            metrics=info.get("metrics"),
+        )
 
     def as_dict(self) -> dict:
         """The record as ``model.json`` stores it, in JSON types (:func:`write_info` adds ``info_sha256``)."""
-        info = {"classes": self.classes, "feature_columns": self.feature_columns, "normalize": self.normalize,
-                "audio": asdict(self.audio), "features": self.features.definition(), "train": asdict(self.train),
-                "split": asdict(self.split), "data": asdict(self.data), "versions": self.versions}
-        optional = {"weights": None if self.whisper_weights is None else {"whisper": asdict(self.whisper_weights)},
-                    "speaker_reference": None if self.speaker_reference is None else asdict(self.speaker_reference),
-                    "model_sha256": self.model_sha256, "estimator": self.estimator, "metrics": self.metrics}
+        info = {
+            "classes": self.classes,
+            "feature_columns": self.feature_columns,
+            "normalize": self.normalize,
+            "audio": asdict(self.audio),
+            "features": self.features.definition(),
+            "train": asdict(self.train),
+            "split": asdict(self.split),
+            "data": asdict(self.data),
+            "versions": self.versions,
+        }
+        optional = {
+            "weights": None if self.whisper_weights is None else {"whisper": asdict(self.whisper_weights)},
+            "speaker_reference": None if self.speaker_reference is None else asdict(self.speaker_reference),
+            "model_sha256": self.model_sha256,
+            "estimator": self.estimator,
+            "metrics": self.metrics,
+        }
         info.update({key: value for key, value in optional.items() if value is not None})
         return json.loads(json.dumps(info))  # as it reads back: tuples as lists
 
@@ -312,6 +409,7 @@ OPTIONAL_KEYS = ("weights", "speaker_reference", "model_sha256", "estimator", "m
 
 
 # ---- The bundle's files -----------------------------------------------------------------------------------------
+
 
 def save_bundle(directory: str | Path, model, record: ModelRecord, card: str | None = None) -> None:
     """Write ``model``, ``record`` (with the model file's SHA-256) and an optional card, atomically."""
@@ -366,8 +464,10 @@ def read_info(directory: str | Path) -> dict:
     with open(info_path, "rb") as handle:
         content = handle.read(MAX_INFO_BYTES + 1)
     if len(content) > MAX_INFO_BYTES:
-        raise BundleError(f"{info_path} is larger than the {MAX_INFO_BYTES:,} bytes a model.json may take; refusing "
-                          "to read it: re-run dvc repro or copy the bundle again")
+        raise BundleError(
+            f"{info_path} is larger than the {MAX_INFO_BYTES:,} bytes a model.json may take; refusing "
+            "to read it: re-run dvc repro or copy the bundle again"
+        )
     info = _parse_json(content, str(info_path))
     if not isinstance(info, dict):
         raise BundleError(f"{info_path} is not a JSON object; re-run dvc repro to rebuild the bundle")
@@ -381,11 +481,14 @@ def _parse_json(content: bytes, name: str):
     except RecursionError:
         value = None
     except ValueError as error:  # not JSON, or not UTF-8
-        raise BundleError(f"{name} is not valid JSON ({shorten(str(error))}); re-run dvc repro to rebuild the "
-                          "bundle") from None
+        raise BundleError(
+            f"{name} is not valid JSON ({shorten(str(error))}); re-run dvc repro to rebuild the bundle"
+        ) from None
     if value is None or _depth(value) > MAX_JSON_DEPTH:
-        raise BundleError(f"{name} is nested more than {MAX_JSON_DEPTH} levels deep; refusing to read it: re-run "
-                          "dvc repro to rebuild the bundle")
+        raise BundleError(
+            f"{name} is nested more than {MAX_JSON_DEPTH} levels deep; refusing to read it: re-run "
+            "dvc repro to rebuild the bundle"
+        )
     return value
 
 
@@ -410,19 +513,24 @@ def load_bundle(directory: str | Path) -> tuple[object, ModelRecord]:
     try:
         record = ModelRecord.from_dict({key: value for key, value in info.items() if key != "info_sha256"})
     except ParamError as error:
-        raise BundleError(f"{info_path}: {error.key}: {error.problem}; refusing the bundle: retrain it with "
-                          "dvc repro") from None
+        raise BundleError(
+            f"{info_path}: {error.key}: {error.problem}; refusing the bundle: retrain it with dvc repro"
+        ) from None
     untrusted = sorted(bundle_types(model_path) - set(TRUSTED_TYPES))
     if untrusted:
-        raise BundleError(f"{model_path} contains untrusted types {untrusted}; refusing to load it "
-                          "(only types in ser.inference.bundle.TRUSTED_TYPES are loaded)")
+        raise BundleError(
+            f"{model_path} contains untrusted types {untrusted}; refusing to load it "
+            "(only types in ser.inference.bundle.TRUSTED_TYPES are loaded)"
+        )
     import skops.io as sio  # after the checks: a refused bundle costs no skops import
 
     try:
         model = sio.load(model_path, trusted=TRUSTED_TYPES)
     except Exception as error:  # skops raises many kinds on damaged files
-        raise BundleError(f"{model_path} is not a readable skops model ({type(error).__name__}: "
-                          f"{shorten(str(error))}); re-run dvc repro") from None
+        raise BundleError(
+            f"{model_path} is not a readable skops model ({type(error).__name__}: "
+            f"{shorten(str(error))}); re-run dvc repro"
+        ) from None
     _check_model(model, record, model_path)
     return model, record
 
@@ -431,34 +539,48 @@ def _check_digests(info: dict, model_path: Path, info_path: Path) -> None:
     """``model.skops`` (size-capped before it is hashed) and ``model.json`` must match the digests recorded."""
     recorded = info.get("model_sha256")
     if not isinstance(recorded, str):
-        raise BundleError(f"{info_path} lacks the SHA-256 of {MODEL_FILE} (model_sha256); refusing to load an "
-                          "unverifiable model: re-run dvc repro or copy the bundle again")
+        raise BundleError(
+            f"{info_path} lacks the SHA-256 of {MODEL_FILE} (model_sha256); refusing to load an "
+            "unverifiable model: re-run dvc repro or copy the bundle again"
+        )
     size = model_path.stat().st_size
     if size > MAX_MODEL_BYTES:
-        raise BundleError(f"{model_path} is {size:,} bytes, more than the {MAX_MODEL_BYTES:,} a model may take; "
-                          "refusing to read it: re-run dvc repro or copy the bundle again")
+        raise BundleError(
+            f"{model_path} is {size:,} bytes, more than the {MAX_MODEL_BYTES:,} a model may take; "
+            "refusing to read it: re-run dvc repro or copy the bundle again"
+        )
     if recorded != sha256_of(model_path):
-        raise BundleError(f"{model_path} does not match the SHA-256 recorded in model.json (damaged or replaced); "
-                          "refusing to load it: re-run dvc repro or copy the bundle again")
+        raise BundleError(
+            f"{model_path} does not match the SHA-256 recorded in model.json (damaged or replaced); "
+            "refusing to load it: re-run dvc repro or copy the bundle again"
+        )
     if not isinstance(info.get("info_sha256"), str):
-        raise BundleError(f"{info_path} lacks its own SHA-256 (info_sha256; bundles of older versions of "
-                          "ser do); refusing settings that cannot be verified: retrain: dvc repro")
+        raise BundleError(
+            f"{info_path} lacks its own SHA-256 (info_sha256; bundles of older versions of "
+            "ser do); refusing settings that cannot be verified: retrain: dvc repro"
+        )
     if info["info_sha256"] != info_digest(info):
-        raise BundleError(f"{info_path} does not match its SHA-256 (info_sha256): it was edited or damaged "
-                          "after training, and its settings change predictions; refusing it: re-run dvc repro or copy "
-                          "the bundle again")
+        raise BundleError(
+            f"{info_path} does not match its SHA-256 (info_sha256): it was edited or damaged "
+            "after training, and its settings change predictions; refusing it: re-run dvc repro or copy "
+            "the bundle again"
+        )
 
 
 def _check_model(model, record: ModelRecord, model_path: Path) -> None:
     """The model must predict the record's classes from as many features as it lists."""
     classes = [str(c) for c in getattr(model, "classes_", [])]
     if classes != list(record.classes):
-        raise BundleError(f"{model_path} predicts classes {shorten(str(classes))} but model.json lists "
-                          f"{shorten(str(list(record.classes)))}; re-run dvc repro to rebuild the bundle")
+        raise BundleError(
+            f"{model_path} predicts classes {shorten(str(classes))} but model.json lists "
+            f"{shorten(str(list(record.classes)))}; re-run dvc repro to rebuild the bundle"
+        )
     takes = getattr(model, "n_features_in_", None)
     if takes != len(record.feature_columns):
-        raise BundleError(f"{model_path} takes {takes} features but model.json lists {len(record.feature_columns)} "
-                          "feature_columns; re-run dvc repro to rebuild the bundle")
+        raise BundleError(
+            f"{model_path} takes {takes} features but model.json lists {len(record.feature_columns)} "
+            "feature_columns; re-run dvc repro to rebuild the bundle"
+        )
 
 
 def bundle_types(model_path: str | Path) -> set[str]:
@@ -494,13 +616,19 @@ def _read_schema(model_path: Path) -> bytes:
                 with archive.open("schema.json") as schema:
                     return schema.read()  # never past the declared size: a longer stream fails its CRC
     except zipfile.BadZipFile as error:
-        raise BundleError(f"{model_path} is not a skops file (a damaged or foreign zip: {error}); it may be truncated "
-                          "or a pickle; refusing to load it: re-run dvc repro") from None
+        raise BundleError(
+            f"{model_path} is not a skops file (a damaged or foreign zip: {error}); it may be truncated "
+            "or a pickle; refusing to load it: re-run dvc repro"
+        ) from None
     except KeyError:
-        raise BundleError(f"{model_path} is not a skops file (no schema.json); refusing to load it: "
-                          "re-run dvc repro") from None
+        raise BundleError(
+            f"{model_path} is not a skops file (no schema.json); refusing to load it: re-run dvc repro"
+        ) from None
     except (OSError, EOFError, zlib.error) as error:
-        raise BundleError(f"{model_path} is damaged ({type(error).__name__}: {error}); refusing to load it: "
-                          "re-run dvc repro") from None
-    raise BundleError(f"{model_path} would expand to {expanded:,} bytes, its schema.json to {declared:,} (at most "
-                      f"{MAX_MODEL_BYTES:,} and {MAX_SCHEMA_BYTES:,}); refusing to read it: re-run dvc repro")
+        raise BundleError(
+            f"{model_path} is damaged ({type(error).__name__}: {error}); refusing to load it: re-run dvc repro"
+        ) from None
+    raise BundleError(
+        f"{model_path} would expand to {expanded:,} bytes, its schema.json to {declared:,} (at most "
+        f"{MAX_MODEL_BYTES:,} and {MAX_SCHEMA_BYTES:,}); refusing to read it: re-run dvc repro"
+    )

@@ -3,6 +3,7 @@
 Written from ``model.json`` (with its metrics) alone, so the card can never
 disagree with the bundle it describes.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict
@@ -14,7 +15,7 @@ from ser.modeling.normalize import SHRINK_BELOW
 # What each corpus convention's recordings are, for the card's limits section.
 CORPUS_NOTES = {
     "ravdess": "RAVDESS recordings (professional North American actors speaking two fixed English sentences "
-               "in each emotion, in a studio)",
+    "in each emotion, in a studio)",
     "cremad": "CREMA-D recordings (actors of varied age and ethnicity speaking 12 fixed English sentences)",
     "tess": "TESS recordings (two female Canadian English speakers, aged 26 and 64, saying target words)",
     "savee": "SAVEE recordings (male British English speakers reading phonetically balanced sentences)",
@@ -24,8 +25,12 @@ CORPUS_NOTES = {
 
 
 MODEL_KEYS = ("svm", "logreg")  # train.* sections that only their model reads
-SCORE_ROWS = (("accuracy", "accuracy"), ("uar", "UAR (balanced accuracy), many recordings of a speaker"),
-              ("uar_one_clip", "UAR, one recording at a time"), ("f1_macro", "macro F1"))
+SCORE_ROWS = (
+    ("accuracy", "accuracy"),
+    ("uar", "UAR (balanced accuracy), many recordings of a speaker"),
+    ("uar_one_clip", "UAR, one recording at a time"),
+    ("f1_macro", "macro F1"),
+)
 
 
 def _score(value) -> str:
@@ -49,32 +54,42 @@ def protocol_text(record: ModelRecord) -> str:
     if not test:
         return f"Split by {by}; the test speakers are not recorded in this bundle."
     if shared:
-        return (f"**Not speaker-independent**: {len(shared)} of the {len(test)} test speakers ({', '.join(shared)}) "
-                f"also appear in training (split by {by}), so the test numbers overstate accuracy on new voices.")
-    return (f"**Speaker-independent**: the {len(test)} test speakers ({', '.join(test)}) never appear in training "
-            f"(split by {by}).")
+        return (
+            f"**Not speaker-independent**: {len(shared)} of the {len(test)} test speakers ({', '.join(shared)}) "
+            f"also appear in training (split by {by}), so the test numbers overstate accuracy on new voices."
+        )
+    return (
+        f"**Speaker-independent**: the {len(test)} test speakers ({', '.join(test)}) never appear in training "
+        f"(split by {by})."
+    )
 
 
 def normalization_text(record: ModelRecord) -> str:
     """One sentence on per-speaker normalisation and what it asks of the user."""
     if record.normalize == "speaker":
-        return ("Features are standardised per speaker, each speaker with the statistics of their own recordings "
-                "(no labels needed). `ser predict` therefore groups recordings by speaker (from the file names, "
-                f"or `--speaker`); a speaker with fewer than {SHRINK_BELOW} recordings, or a file whose name gives "
-                "no speaker, has statistics shrunk toward the training speakers' average, with a warning, and "
-                "scores lower than with a speaker's full set of recordings.")
+        return (
+            "Features are standardised per speaker, each speaker with the statistics of their own recordings "
+            "(no labels needed). `ser predict` therefore groups recordings by speaker (from the file names, "
+            f"or `--speaker`); a speaker with fewer than {SHRINK_BELOW} recordings, or a file whose name gives "
+            "no speaker, has statistics shrunk toward the training speakers' average, with a warning, and "
+            "scores lower than with a speaker's full set of recordings."
+        )
     return "Features are not normalised per speaker: each recording is judged on its own."
 
 
 def calibration_text(record: ModelRecord) -> str:
     """What the probabilities can be trusted for."""
     test = record.metrics["test"]
-    measured = (f" On the test speakers their expected calibration error (10 bins of the top probability) is "
-                f"{_score(test['ece'])}, {_score(test['ece_one_clip'])} for one recording at a time.")
+    measured = (
+        f" On the test speakers their expected calibration error (10 bins of the top probability) is "
+        f"{_score(test['ece'])}, {_score(test['ece_one_clip'])} for one recording at a time."
+    )
     if record.train.calibrate:
-        return ("The probabilities are temperature-scaled, the temperature fitted on speakers held out from the "
-                "training folds." + measured + " On other corpora and recording conditions they can still be "
-                "overconfident.")
+        return (
+            "The probabilities are temperature-scaled, the temperature fitted on speakers held out from the "
+            "training folds." + measured + " On other corpora and recording conditions they can still be "
+            "overconfident."
+        )
     return "The probabilities are the model's outputs, not calibrated confidences." + measured
 
 
@@ -87,8 +102,10 @@ def family_descriptions(features: FeatureParams) -> list[str]:
         named = "every layer" if layers == "all" else "layers " + ", ".join(map(str, layers))
         parts.append(f"Whisper's encoder, {named}: {', '.join(features.whisper.stats)} of each layer's frames")
     if own:
-        parts.append(f"{', '.join(own)}: {', '.join(features.stats)} over frames of an STFT (n_fft "
-                     f"{features.n_fft}, hop {features.hop_length})")
+        parts.append(
+            f"{', '.join(own)}: {', '.join(features.stats)} over frames of an STFT (n_fft "
+            f"{features.n_fft}, hop {features.hop_length})"
+        )
     return parts
 
 
@@ -99,8 +116,10 @@ def frames_text(features: FeatureParams) -> str:
         stats |= set(features.whisper.stats)
     if stats == {"mean"}:
         return "Features are averages over the whole file: how the voice changes over time is not used."
-    return ("Features summarise each file by statistics over its frames: their spread and trend are kept, but not "
-            "the order of events within the recording.")
+    return (
+        "Features summarise each file by statistics over its frames: their spread and trend are kept, but not "
+        "the order of events within the recording."
+    )
 
 
 def weights_lines(record: ModelRecord) -> list[str]:
@@ -109,10 +128,14 @@ def weights_lines(record: ModelRecord) -> list[str]:
     weights = record.whisper_weights
     if weights is None:
         return []
-    return [f"- Pretrained encoder `whisper` (`features.whisper.model: {weights.model}`): {weights.source}; "
-            f"weights SHA-256 `{weights.sha256}`.",
-            *(f"  - layer {layer}: its model, cut down from these weights, SHA-256 `{digest}`."
-              for layer, digest in weights.layers.items())]
+    return [
+        f"- Pretrained encoder `whisper` (`features.whisper.model: {weights.model}`): {weights.source}; "
+        f"weights SHA-256 `{weights.sha256}`.",
+        *(
+            f"  - layer {layer}: its model, cut down from these weights, SHA-256 `{digest}`."
+            for layer, digest in weights.layers.items()
+        ),
+    ]
 
 
 def data_lines(record: ModelRecord, corpus: str) -> list[str]:
@@ -137,8 +160,10 @@ def metrics_lines(record: ModelRecord) -> list[str]:
         "",
         "| measure | test set | cross-validation (mean ± std) |",
         "| --- | --- | --- |",
-        *(f"| {name} | {_score(test[key])} | {crossval[key + '_mean']:.3f} ± {crossval[key + '_std']:.3f} |"
-          for key, name in SCORE_ROWS),
+        *(
+            f"| {name} | {_score(test[key])} | {crossval[key + '_mean']:.3f} ± {crossval[key + '_std']:.3f} |"
+            for key, name in SCORE_ROWS
+        ),
         f"| ROC AUC, macro one-vs-rest | {_score(test['roc_auc_macro'])} | n/a |",
         f"| expected calibration error (10 bins; one recording) | {_score(test['ece'])} "
         f"({_score(test['ece_one_clip'])}) | n/a |",
@@ -147,14 +172,19 @@ def metrics_lines(record: ModelRecord) -> list[str]:
         "| --- | --- | --- | --- |",
     ]
     per_class = test["per_class"]
-    return lines + [f"| {c} | {_score(per_class[c]['recall'])} | {_score(per_class[c]['precision'])} "
-                    f"| {per_class[c]['support']} |" for c in record.classes if c in per_class]
+    return lines + [
+        f"| {c} | {_score(per_class[c]['recall'])} | {_score(per_class[c]['precision'])} | {per_class[c]['support']} |"
+        for c in record.classes
+        if c in per_class
+    ]
 
 
 def limits_lines(record: ModelRecord, corpus: str) -> list[str]:
     test, shared = speaker_overlap(record)
-    synthetic = ["- **Trained on synthetic signals, not speech.** Its predictions on real recordings mean "
-                 "nothing; it exists so the pipeline runs offline. Train on a real corpus for real use."]
+    synthetic = [
+        "- **Trained on synthetic signals, not speech.** Its predictions on real recordings mean "
+        "nothing; it exists so the pipeline runs offline. Train on a real corpus for real use."
+    ]
     return [
         *(synthetic if record.data.source == "demo" else []),
         "- Acted speech: actors portraying emotions on cue, clean studio audio, one speaker per file. Spontaneous, "
@@ -163,9 +193,12 @@ def limits_lines(record: ModelRecord, corpus: str) -> list[str]:
         "and older voices were not tested.",
         f"- Only these {len(record.classes)} emotions exist for the model: any recording gets one of them, even if "
         "it expresses none. " + calibration_text(record),
-        "- " + ("Speaker-independent test: the numbers above estimate accuracy on new voices of the same corpus."
-                if test and not shared else "The test set shares speakers with training: expect lower accuracy on "
-                                            "new voices."),
+        "- "
+        + (
+            "Speaker-independent test: the numbers above estimate accuracy on new voices of the same corpus."
+            if test and not shared
+            else "The test set shares speakers with training: expect lower accuracy on new voices."
+        ),
         "- " + frames_text(record.features),
     ]
 
@@ -175,29 +208,42 @@ def model_card(record: ModelRecord) -> str:
     if record.metrics is None:
         raise ValueError("a model card needs the metrics of the complete bundle (the bundle stage's record)")
     train, classes = record.train, record.classes
-    corpus = ("the synthetic demo corpus: generated signals, not speech" if record.data.source == "demo"
-              else CORPUS_NOTES[record.data.dataset])
-    trained_with = ", ".join(f"{key} {_param(value)}" for key, value in asdict(train).items()
-                             if key not in MODEL_KEYS or key == train.model)
+    corpus = (
+        "the synthetic demo corpus: generated signals, not speech"
+        if record.data.source == "demo"
+        else CORPUS_NOTES[record.data.dataset]
+    )
+    trained_with = ", ".join(
+        f"{key} {_param(value)}" for key, value in asdict(train).items() if key not in MODEL_KEYS or key == train.model
+    )
     crossval = record.metrics["crossval"]
     sections = {
         "Intended use": [
             f"Research and teaching: label a short recording of one speaker with one of {len(classes)} emotions "
             f"({', '.join(classes)}), as the emotion is *portrayed*, with `ser predict`. Not for decisions about "
-            "people (hiring, health, security, policing): it recognises acted portrayals, not what anyone feels."],
+            "people (hiring, health, security, policing): it recognises acted portrayals, not what anyone feels."
+        ],
         "Data": data_lines(record, corpus),
-        "Model": [f"scikit-learn pipeline `{record.estimator}`, trained with {trained_with} (`train` in params.yaml).",
-                  "", normalization_text(record)],
+        "Model": [
+            f"scikit-learn pipeline `{record.estimator}`, trained with {trained_with} (`train` in params.yaml).",
+            "",
+            normalization_text(record),
+        ],
         "Evaluation protocol": [
             protocol_text(record),
             f"Cross-validation: {crossval['folds']} folds over all selected files, grouped by "
-            f"{'speaker' if crossval['by'] == 'speaker' else 'nothing (random folds)'}."],
+            f"{'speaker' if crossval['by'] == 'speaker' else 'nothing (random folds)'}.",
+        ],
         "Metrics": metrics_lines(record),
         "Limits": limits_lines(record, corpus),
         "Versions": [", ".join(f"{name} {v}" for name, v in record.versions.items()) + "."],
     }
-    lines = ["# Model card: speech emotion recognition", "",
-             "Written by the `bundle` stage from `model.json`; regenerate it with `dvc repro`, do not edit it.", ""]
+    lines = [
+        "# Model card: speech emotion recognition",
+        "",
+        "Written by the `bundle` stage from `model.json`; regenerate it with `dvc repro`, do not edit it.",
+        "",
+    ]
     for title, body in sections.items():
         lines += [f"## {title}", "", *body, ""]
     return "\n".join(lines)

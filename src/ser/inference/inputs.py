@@ -1,5 +1,6 @@
 """What a user gives to predict: the audio files among the paths, and each path that gives none, worded
 with what to do about it (``x.wav is empty; give a readable audio file ...``)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -6,13 +6,15 @@ current ``params.yaml``, so editing the params cannot skew a trained model's
 predictions. This module is the hot path of ``ser predict``: it imports only
 what predicting needs (no pandas of its own, no matplotlib, no DVC).
 """
+
 from __future__ import annotations
 
 import warnings
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -124,8 +126,13 @@ class Predictor:
         ser.corpus.audio.AudioError
             The file cannot be used (missing, not audio, silent, too short or longer than ``max_seconds``).
         """
-        samples = load_audio(path, self.sample_rate, min_samples=self.extractor.params.min_samples,
-                             max_seconds=self.max_seconds, limit="--max-seconds")
+        samples = load_audio(
+            path,
+            self.sample_rate,
+            min_samples=self.extractor.params.min_samples,
+            max_seconds=self.max_seconds,
+            limit="--max-seconds",
+        )
         _check_speech(samples, self.sample_rate)
         vector = self.extractor(samples)[self.order]
         if not np.isfinite(vector).all():
@@ -146,8 +153,13 @@ class Predictor:
         except MemoryError:
             return Failure(str(path), "cannot be processed: its features do not fit in memory")
 
-    def predict(self, paths: str | Path | Iterable[str | Path], speaker: str | None = None,
-                warn: Callable[[str], None] | None = None, progress: bool = False) -> list[Prediction | Failure]:
+    def predict(
+        self,
+        paths: str | Path | Iterable[str | Path],
+        speaker: str | None = None,
+        warn: Callable[[str], None] | None = None,
+        progress: bool = False,
+    ) -> list[Prediction | Failure]:
         """Predict the emotion of each audio file.
 
         Features are normalised as the model was trained (``normalize`` in ``model.json``). With ``speaker``
@@ -176,8 +188,10 @@ class Predictor:
         """
         paths = [str(paths)] if isinstance(paths, (str, Path)) else [str(path) for path in paths]
         if warn is None:
+
             def warn(message: str) -> None:
                 warnings.warn(message.removeprefix("warning: "), stacklevel=4)  # at predict()'s caller
+
         results: dict[str, Failure] = {}
         rows, kept = [], []
         for path in _progress(paths, progress):
@@ -201,8 +215,9 @@ class Predictor:
             probabilities = self.model.predict_proba(X)
             emotions = self.model.classes_[probabilities.argmax(axis=1)]  # predict()'s labels, from these probabilities
             for row, path in enumerate(kept):
-                results[path] = Prediction(path, str(emotions[row]),
-                                           {c: float(p) for c, p in zip(self.classes, probabilities[row])})
+                results[path] = Prediction(
+                    path, str(emotions[row]), {c: float(p) for c, p in zip(self.classes, probabilities[row])}
+                )
         return [results[path] for path in paths]
 
     @property
@@ -234,8 +249,9 @@ class Predictor:
         except SerError:
             return None
 
-    def _normalize_by_speaker(self, X: np.ndarray, paths: list[str], speaker: str | None,
-                              warn: Callable[[str], None]) -> np.ndarray:
+    def _normalize_by_speaker(
+        self, X: np.ndarray, paths: list[str], speaker: str | None, warn: Callable[[str], None]
+    ) -> np.ndarray:
         """``X`` (one row per path) standardised speaker by speaker, as :meth:`predict` describes."""
         from ser.modeling.normalize import SHRINK_BELOW, normalize_new_speakers
 
@@ -247,15 +263,19 @@ class Predictor:
                 unnamed.append(path)
             speakers.append(who)
         if unnamed:
-            warn(f"warning: {len(unnamed)} file(s) have no speaker id in their names (e.g. {unnamed[0]}); each is "
-                 "treated as a speaker of its own: give --speaker ID when files share a speaker")
+            warn(
+                f"warning: {len(unnamed)} file(s) have no speaker id in their names (e.g. {unnamed[0]}); each is "
+                "treated as a speaker of its own: give --speaker ID when files share a speaker"
+            )
         alone = set(unnamed)
         counts = Counter(who for who, path in zip(speakers, paths) if path not in alone)
         few = sorted(who for who, count in counts.items() if count < SHRINK_BELOW)
         if few:
-            warn(f"warning: fewer than {SHRINK_BELOW} recordings of speaker(s) {', '.join(few)}: their statistics "
-                 "are shrunk toward the training speakers' average; accuracy is lower than with a speaker's "
-                 "full set of recordings")
+            warn(
+                f"warning: fewer than {SHRINK_BELOW} recordings of speaker(s) {', '.join(few)}: their statistics "
+                "are shrunk toward the training speakers' average; accuracy is lower than with a speaker's "
+                "full set of recordings"
+            )
         return normalize_new_speakers(X, speakers, self.speaker_reference)
 
     @property
@@ -303,8 +323,10 @@ def _extractor_for(record: ModelRecord, info_path: Path):
     index = {name: i for i, name in enumerate(extractor.names)}
     missing = [c for c in record.feature_columns if c not in index]
     if missing:
-        raise BundleError(f"{info_path} expects features this version of ser does not compute ({missing[:3]}...); "
-                          "retrain with dvc repro")
+        raise BundleError(
+            f"{info_path} expects features this version of ser does not compute ({missing[:3]}...); "
+            "retrain with dvc repro"
+        )
     return extractor, np.array([index[c] for c in record.feature_columns])
 
 
@@ -316,18 +338,24 @@ def _check_weights(record: ModelRecord, info_path: Path) -> None:
     trained, whisper_params = record.whisper_weights, record.features.whisper
     folder, found = resolve_model(whisper_params.model)
     if trained.sha256 != found:
-        raise BundleError(f"{info_path}: the model was trained on whisper weights with sha256 {trained.sha256}, "
-                          f"but features.whisper.model {whisper_params.model!r} has sha256 {found}; give the weights it "
-                          "was trained with, or retrain with dvc repro")
+        raise BundleError(
+            f"{info_path}: the model was trained on whisper weights with sha256 {trained.sha256}, "
+            f"but features.whisper.model {whisper_params.model!r} has sha256 {found}; give the weights it "
+            "was trained with, or retrain with dvc repro"
+        )
     derived, recorded = layer_digests(folder, whisper_params.layers), trained.layers
     if sorted(derived, key=int) != sorted(recorded, key=int):
-        raise BundleError(f"{info_path}: the model was trained on whisper layers {sorted(recorded, key=int)}, but its "
-                          f"features ask for layers {sorted(derived, key=int)}; the bundle is inconsistent: retrain "
-                          "with dvc repro")
+        raise BundleError(
+            f"{info_path}: the model was trained on whisper layers {sorted(recorded, key=int)}, but its "
+            f"features ask for layers {sorted(derived, key=int)}; the bundle is inconsistent: retrain "
+            "with dvc repro"
+        )
     changed = sorted((layer for layer in derived if derived[layer] != recorded[layer]), key=int)
     if changed:
-        raise BundleError(f"{info_path}: whisper layer(s) {', '.join(changed)} derived here differ from those the "
-                          "model was trained on (another version of ser?); retrain with dvc repro")
+        raise BundleError(
+            f"{info_path}: whisper layer(s) {', '.join(changed)} derived here differ from those the "
+            "model was trained on (another version of ser?); retrain with dvc repro"
+        )
 
 
 def version_warning(record: ModelRecord) -> str | None:
@@ -336,7 +364,8 @@ def version_warning(record: ModelRecord) -> str | None:
 
     trained = record.versions.get("scikit-learn")
     if trained and trained != sklearn.__version__:
-        return (f"warning: the model was trained with scikit-learn {trained}, this is {sklearn.__version__}; "
-                "if predictions look wrong, retrain with dvc repro")
+        return (
+            f"warning: the model was trained with scikit-learn {trained}, this is {sklearn.__version__}; "
+            "if predictions look wrong, retrain with dvc repro"
+        )
     return None
-

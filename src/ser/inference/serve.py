@@ -21,6 +21,7 @@ The API (FastAPI; its schema is at ``/openapi.json``):
 * ``GET /``: the page (``ser/page/``), every byte of it served from here: no CDN, no build step.
   FastAPI's own documentation pages are switched off, as they load their scripts from a CDN.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -77,16 +78,24 @@ def escape_logs() -> None:
         logging.getLogger(name).addFilter(Printable())
 
 
-def create_app(predictor: Predictor, max_body_bytes: int, *, body_timeout: float = 60.0,
-               allowed_hosts: tuple[str, ...] = (), max_requests: int = 64, queue_timeout: float = 10.0,
-               max_request_seconds: float | None = None) -> FastAPI:
+def create_app(
+    predictor: Predictor,
+    max_body_bytes: int,
+    *,
+    body_timeout: float = 60.0,
+    allowed_hosts: tuple[str, ...] = (),
+    max_requests: int = 64,
+    queue_timeout: float = 10.0,
+    max_request_seconds: float | None = None,
+) -> FastAPI:
     """The ASGI app serving ``predictor``: request bodies over ``max_body_bytes`` get 413, bodies not received
     within ``body_timeout`` seconds 408; Host names other than ``localhost`` and ``allowed_hosts`` get 421; past
     ``max_requests`` requests in progress, 503. A prediction that cannot start within ``queue_timeout`` seconds
     (the pool busy with others) gets 503 with ``Retry-After``; a part that would take its request past
     ``max_request_seconds`` of audio (by the headers) is refused as that part's failure."""
-    app = FastAPI(title="ser", summary="Speech emotion recognition with a trained model bundle",
-                  docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="ser", summary="Speech emotion recognition with a trained model bundle", docs_url=None, redoc_url=None
+    )
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, timeout=body_timeout)
     app.add_middleware(HostGuard, allowed=allowed_hosts)
     app.add_middleware(RequestLimit, max_requests=max_requests)
@@ -100,18 +109,29 @@ def create_app(predictor: Predictor, max_body_bytes: int, *, body_timeout: float
     @app.exception_handler(RequestValidationError)
     async def malformed(request, error: RequestValidationError):
         problems = "; ".join(f"{'.'.join(map(str, e['loc'][1:])) or 'body'}: {e['msg']}" for e in error.errors())
-        return JSONResponse(error_body(f"the form is not what POST /predict takes ({problems}); send audio files "
-                                       "as multipart/form-data parts named file"), status_code=422)
+        return JSONResponse(
+            error_body(
+                f"the form is not what POST /predict takes ({problems}); send audio files "
+                "as multipart/form-data parts named file"
+            ),
+            status_code=422,
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request, error: StarletteHTTPException):  # FastAPI's and the form parser's own refusals
-        return JSONResponse(error_body(shorten(str(error.detail), 400)), status_code=error.status_code,
-                            headers=error.headers)
+        return JSONResponse(
+            error_body(shorten(str(error.detail), 400)), status_code=error.status_code, headers=error.headers
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request, error: Exception):  # Starlette raises it on after this answer: uvicorn logs it
-        return JSONResponse(error_body(f"the server failed unexpectedly ({type(error).__name__}); the server's log "
-                                       "has the details: please report it"), status_code=500)
+        return JSONResponse(
+            error_body(
+                f"the server failed unexpectedly ({type(error).__name__}); the server's log "
+                "has the details: please report it"
+            ),
+            status_code=500,
+        )
 
     @app.get("/", include_in_schema=False)
     def index() -> Response:
@@ -129,29 +149,45 @@ def create_app(predictor: Predictor, max_body_bytes: int, *, body_timeout: float
     def model() -> dict:
         return with_digest(predictor.record.as_dict())  # as model.json stores it
 
-    @app.post("/predict", summary="Predict the emotion of each uploaded recording",
-              responses={408: {"description": "The body did not arrive within the body timeout"},
-                         413: {"description": "The body is over the size limit"},
-                         422: {"description": "No part is usable audio: {error, file, predictions}"},
-                         503: {"description": "Too busy: the prediction could not start in time (Retry-After)"}})
-    async def predict(file: Annotated[list[UploadFile], File(description="audio files (WAV, FLAC, OGG, AIFF)")],
-                      speaker: Annotated[str | None, Form(description="one speaker id for every file")] = None):
+    @app.post(
+        "/predict",
+        summary="Predict the emotion of each uploaded recording",
+        responses={
+            408: {"description": "The body did not arrive within the body timeout"},
+            413: {"description": "The body is over the size limit"},
+            422: {"description": "No part is usable audio: {error, file, predictions}"},
+            503: {"description": "Too busy: the prediction could not start in time (Retry-After)"},
+        },
+    )
+    async def predict(
+        file: Annotated[list[UploadFile], File(description="audio files (WAV, FLAC, OGG, AIFF)")],
+        speaker: Annotated[str | None, Form(description="one speaker id for every file")] = None,
+    ):
         try:
             async with asyncio.timeout(queue_timeout):
                 await free_workers.acquire()
         except TimeoutError:
-            return busy(f"the server is busy: this request could not start within {queue_timeout:g} s; send it "
-                        "again later, or start ser serve with a longer --queue-timeout", queue_timeout)
+            return busy(
+                f"the server is busy: this request could not start within {queue_timeout:g} s; send it "
+                "again later, or start ser serve with a longer --queue-timeout",
+                queue_timeout,
+            )
         try:
             results = await asyncio.get_running_loop().run_in_executor(
-                pool, predict_uploads, predictor, file, (speaker or "").strip() or None, max_request_seconds)
+                pool, predict_uploads, predictor, file, (speaker or "").strip() or None, max_request_seconds
+            )
         finally:
             free_workers.release()
-        parts = [{"file": result.file, "status": 422, "error": str(result)} if isinstance(result, Failure)
-                 else result.as_dict() for _, result in results]
+        parts = [
+            {"file": result.file, "status": 422, "error": str(result)}
+            if isinstance(result, Failure)
+            else result.as_dict()
+            for _, result in results
+        ]
         if all(isinstance(result, Failure) for _, result in results):
-            return JSONResponse({**error_body(parts[0]["error"], parts[0]["file"]), "predictions": parts},
-                                status_code=422)
+            return JSONResponse(
+                {**error_body(parts[0]["error"], parts[0]["file"]), "predictions": parts}, status_code=422
+            )
         return {"predictions": parts}
 
     return app
@@ -165,13 +201,16 @@ def busy(message: str, retry_after: float) -> JSONResponse:
 def content_security_policy(page: bytes) -> str:
     """The page's policy: its own inline script and style (by digest), scripts and requests to this server only,
     recordings played back from blob: URLs, never framed."""
+
     def digests(tag: str) -> str:
         blocks = re.findall(rf"<{tag}>(.*?)</{tag}>".encode(), page, flags=re.S)
         return " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(b).digest()).decode()}'" for b in blocks)
 
-    return (f"default-src 'none'; script-src 'self' {digests('script')}; style-src {digests('style')}; "
-            "connect-src 'self'; media-src blob:; img-src data:; base-uri 'none'; form-action 'none'; "
-            "frame-ancestors 'none'")
+    return (
+        f"default-src 'none'; script-src 'self' {digests('script')}; style-src {digests('style')}; "
+        "connect-src 'self'; media-src blob:; img-src data:; base-uri 'none'; form-action 'none'; "
+        "frame-ancestors 'none'"
+    )
 
 
 class SecurityHeaders:
@@ -180,8 +219,11 @@ class SecurityHeaders:
 
     def __init__(self, app, policy: str):
         self.app = app
-        self.headers = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
-                        (b"content-security-policy", policy.encode())]
+        self.headers = [
+            (b"x-content-type-options", b"nosniff"),
+            (b"x-frame-options", b"DENY"),
+            (b"content-security-policy", policy.encode()),
+        ]
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -207,8 +249,10 @@ class RequestLimit:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         if self.in_progress >= self.max_requests:
-            message = (f"the server is busy: {self.max_requests} requests are in progress; send it again later, or "
-                       "start ser serve with a larger --max-connections")
+            message = (
+                f"the server is busy: {self.max_requests} requests are in progress; send it again later, or "
+                "start ser serve with a larger --max-connections"
+            )
             return await busy(message, 1)(scope, receive, send)
         self.in_progress += 1
         try:
@@ -267,6 +311,7 @@ class TimedH11Protocol(H11Protocol):
         if self.waiting and not self.transport.is_closing():
             self.transport.close()  # a request in progress is under --body-timeout instead
 
+
 class HostGuard:
     """ASGI middleware against DNS rebinding and cross-site posts: 421 for a ``Host`` that is neither an IP
     address nor an allowed name (``localhost`` and ``allowed``); 403 for a request other than GET or HEAD whose
@@ -282,11 +327,16 @@ class HostGuard:
         host = headers.get(b"host", b"").decode("latin-1")
         origin = headers.get(b"origin")
         if host and not self.allows(host):
-            message = (f"this server does not answer to the name {shorten(host)!r}; use its address, or start "
-                       "ser serve with --allow-host NAME")
+            message = (
+                f"this server does not answer to the name {shorten(host)!r}; use its address, or start "
+                "ser serve with --allow-host NAME"
+            )
             return await JSONResponse(error_body(message), status_code=421)(scope, receive, send)
-        if scope["method"] not in ("GET", "HEAD") and origin is not None and \
-                urlsplit(origin.decode("latin-1")).netloc.lower() != host.lower():
+        if (
+            scope["method"] not in ("GET", "HEAD")
+            and origin is not None
+            and urlsplit(origin.decode("latin-1")).netloc.lower() != host.lower()
+        ):
             message = f"a page of another site ({shorten(origin.decode('latin-1'))}) may not post to this server"
             return await JSONResponse(error_body(message), status_code=403)(scope, receive, send)
         await self.app(scope, receive, send)
@@ -332,7 +382,7 @@ class BodyLimit:
                 return await receive()
             try:
                 message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 over = 408
                 raise BodyRefused from None
             complete = not message.get("more_body", False)
@@ -358,16 +408,21 @@ class BodyLimit:
 
     async def refuse(self, scope, receive, send, status: int) -> None:
         if status == 408:
-            message = (f"the request body did not arrive within {self.timeout:g} s; send it again on a faster link, "
-                       "or start ser serve with a longer --body-timeout")
+            message = (
+                f"the request body did not arrive within {self.timeout:g} s; send it again on a faster link, "
+                "or start ser serve with a longer --body-timeout"
+            )
         else:
-            message = (f"the request body is over the server's limit of {self.max_bytes:,} bytes; send fewer or "
-                       "shorter recordings, or start ser serve with a larger --max-upload-mb")
+            message = (
+                f"the request body is over the server's limit of {self.max_bytes:,} bytes; send fewer or "
+                "shorter recordings, or start ser serve with a larger --max-upload-mb"
+            )
         await JSONResponse(error_body(message), status_code=status)(scope, receive, send)
 
 
-def predict_uploads(predictor: Predictor, uploads: list[UploadFile], speaker: str | None,
-                    max_seconds: float | None = None) -> list[tuple[str, Prediction | Failure]]:
+def predict_uploads(
+    predictor: Predictor, uploads: list[UploadFile], speaker: str | None, max_seconds: float | None = None
+) -> list[tuple[str, Prediction | Failure]]:
     """Each upload's name and result, in the order sent; a failure's path is the upload's name.
 
     Every upload is written to a file of its own under its own name (``ser predict``
@@ -391,11 +446,24 @@ def predict_uploads(predictor: Predictor, uploads: list[UploadFile], speaker: st
 
         refused = over_budget(paths, max_seconds, predictor.max_seconds) if max_seconds is not None else {}
         kept = [path for path in paths if path not in refused]
-        results = dict(zip(kept, predictor.predict(kept, speaker, warn=lambda message: log.warning(
-            named(message).removeprefix("warning: ")))))
+        results = dict(
+            zip(
+                kept,
+                predictor.predict(
+                    kept, speaker, warn=lambda message: log.warning(named(message).removeprefix("warning: "))
+                ),
+            )
+        )
         results.update(refused)
-    return [(name, Failure(name, named(results[path].reason)) if isinstance(results[path], Failure)
-             else dataclasses.replace(results[path], file=name)) for name, path in zip(names, paths)]
+    return [
+        (
+            name,
+            Failure(name, named(results[path].reason))
+            if isinstance(results[path], Failure)
+            else dataclasses.replace(results[path], file=name),
+        )
+        for name, path in zip(names, paths)
+    ]
 
 
 def over_budget(paths: list[str], max_seconds: float, longest: float) -> dict[str, Failure]:
@@ -411,9 +479,12 @@ def over_budget(paths: list[str], max_seconds: float, longest: float) -> dict[st
         if seconds > longest:
             continue
         if used + seconds > max_seconds:
-            refused[path] = Failure(path, f"would take this request past its {max_seconds:g} s of audio "
-                                          f"({seconds:,.1f} s after {used:,.1f} s in the parts before it): send it "
-                                          "in another request, or start ser serve with a larger --max-request-seconds")
+            refused[path] = Failure(
+                path,
+                f"would take this request past its {max_seconds:g} s of audio "
+                f"({seconds:,.1f} s after {used:,.1f} s in the parts before it): send it "
+                "in another request, or start ser serve with a larger --max-request-seconds",
+            )
         else:
             used += seconds
     return refused

@@ -5,6 +5,7 @@ recordings are never on both sides); the labels, the argmax of the probabilities
 Kept apart from :mod:`ser.modeling.model` because a saved bundle holds a :class:`TemperatureScaled`: loading it
 for prediction imports this module, not the training code.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -47,9 +48,11 @@ class TemperatureScaled(ClassifierMixin, BaseEstimator):
     def fit(self, X, y, groups):
         speakers = len(set(groups))
         if speakers < 2:  # the temperature is fitted on speakers held out of training: it takes two
-            raise SerError(f"train.calibrate needs at least 2 training speakers, and the model is trained on "
-                           f"{speakers}; give a corpus of more speakers (or a smaller split.test_size), or set "
-                           "train.calibrate=false")
+            raise SerError(
+                f"train.calibrate needs at least 2 training speakers, and the model is trained on "
+                f"{speakers}; give a corpus of more speakers (or a smaller split.test_size), or set "
+                "train.calibrate=false"
+            )
         y = np.asarray(y)
         self.classes_ = np.unique(y)
         held_out = np.zeros((len(y), len(self.classes_)))

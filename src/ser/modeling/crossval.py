@@ -4,9 +4,10 @@ With per-speaker normalisation, each fold normalises its training rows and its t
 rows separately, each speaker with its own rows on that side only (for folds by
 speaker this is each speaker's own statistics over all its files).
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -28,8 +29,11 @@ def fold_splitter(params: EvaluateParams, groups, seed: int):
         return StratifiedKFold(n_splits=params.cv_folds, shuffle=True, random_state=seed)
     n_speakers = len(set(groups))
     if params.cv_folds > n_speakers:
-        raise ParamError("evaluate.cv_folds", f"got {params.cv_folds} but the data has {n_speakers} speakers; "
-                         f"allowed with cv_by speaker: 2 to {n_speakers}")
+        raise ParamError(
+            "evaluate.cv_folds",
+            f"got {params.cv_folds} but the data has {n_speakers} speakers; "
+            f"allowed with cv_by speaker: 2 to {n_speakers}",
+        )
     if params.cv_folds == n_speakers:
         return LeaveOneGroupOut()
     return StratifiedGroupKFold(n_splits=params.cv_folds, shuffle=True, random_state=seed)
@@ -40,15 +44,26 @@ def fit_predict(model, X, y, groups, train, test, normalization: str = "none") -
     test speakers' recordings together, and each test recording alone (one clip, as ``ser predict`` takes one file,
     against the training rows' :func:`~ser.modeling.normalize.reference_statistics`). Only labels are returned, so the
     model's calibration, which changes none, is not fitted."""
-    fitted = fit_model(clone(without_calibration(model)), normalize(X[train], groups[train], normalization), y[train],
-                       groups[train])
+    fitted = fit_model(
+        clone(without_calibration(model)), normalize(X[train], groups[train], normalization), y[train], groups[train]
+    )
     reference = reference_statistics(X[train], groups[train]) if normalization == "speaker" else None
     together, alone = normalize_held_out(X[test], groups[test], normalization, reference)
     return fitted.predict(together), fitted.predict(alone)
 
 
-def cross_validate_model(model, X, y, groups, params: EvaluateParams, *, seed: int,
-                         normalization: str = "none", n_jobs: int = -1, progress: bool = False) -> dict:
+def cross_validate_model(
+    model,
+    X,
+    y,
+    groups,
+    params: EvaluateParams,
+    *,
+    seed: int,
+    normalization: str = "none",
+    n_jobs: int = -1,
+    progress: bool = False,
+) -> dict:
     """Per-fold and mean/std accuracy, UAR and macro F1, each fold's test speakers, and per-speaker
     scores of the out-of-fold predictions (each file is predicted by the one fold that held it out).
     ``progress``: a bar of the folds done on stderr, if it is a terminal.
@@ -59,9 +74,17 @@ def cross_validate_model(model, X, y, groups, params: EvaluateParams, *, seed: i
     X, y, groups = np.asarray(X, dtype=np.float64), np.asarray(y), np.asarray(groups)
     grouping = groups if params.cv_by == "speaker" else None  # random folds take no groups (and warn if given)
     folds = list(fold_splitter(params, groups, seed).split(X, y, grouping))
-    predictions = list(progress_bar(Parallel(n_jobs=n_jobs, return_as="generator")(
-        delayed(fit_predict)(model, X, y, groups, train, test, normalization) for train, test in folds),
-        desc="crossvalidate", unit="fold", total=len(folds), shown=progress))
+    predictions = list(
+        progress_bar(
+            Parallel(n_jobs=n_jobs, return_as="generator")(
+                delayed(fit_predict)(model, X, y, groups, train, test, normalization) for train, test in folds
+            ),
+            desc="crossvalidate",
+            unit="fold",
+            total=len(folds),
+            shown=progress,
+        )
+    )
     scores = [held_out_scores(y[test], together, alone) for (_, test), (together, alone) in zip(folds, predictions)]
     result = {"folds": len(folds)}
     for name in (*SCORES, "uar_one_clip"):
@@ -87,8 +110,9 @@ def _held_out_scores(model, columns, normalization, X, y, groups, excluded, held
     return scores["uar"], scores["uar_one_clip"]
 
 
-def nested_leave_one_speaker_out(candidates: dict | Callable[[object], dict], X, y, groups, *,
-                                 inner_folds: int | None = None, n_jobs: int = -1) -> dict:
+def nested_leave_one_speaker_out(
+    candidates: dict | Callable[[object], dict], X, y, groups, *, inner_folds: int | None = None, n_jobs: int = -1
+) -> dict:
     """Honest leave-one-speaker-out: settings chosen for each held-out speaker without its data.
 
     ``candidates`` maps a name to ``(model, columns, normalization)``: an unfitted
@@ -135,18 +159,22 @@ def nested_leave_one_speaker_out(candidates: dict | Callable[[object], dict], X,
         tasks = [task for task in dict.fromkeys(tasks) if task not in scores]
         results = Parallel(n_jobs=n_jobs)(
             delayed(_held_out_scores)(*offered[outer][name], X, y, groups, outer, held_out)
-            for outer, held_out, name in tasks)
+            for outer, held_out, name in tasks
+        )
         scores.update(zip(tasks, results))
 
     def choose(outer) -> dict:
-        inner = {name: float(np.mean([scores[(outer, group, name)] for group in inner_groups(outer)]))
-                 for name in offered[outer]}
+        inner = {
+            name: float(np.mean([scores[(outer, group, name)] for group in inner_groups(outer)]))
+            for name in offered[outer]
+        }
         names = list(inner)
         chosen = max(names, key=lambda name: (inner[name], -names.index(name)))
         return {"chosen": chosen, "inner_score": inner[chosen], "inner": inner}
 
-    tasks = [(outer, group, name)
-             for outer in (None, *speakers) for group in inner_groups(outer) for name in offered[outer]]
+    tasks = [
+        (outer, group, name) for outer in (None, *speakers) for group in inner_groups(outer) for name in offered[outer]
+    ]
     if fixed:  # every candidate's plain leave-one-speaker-out folds, the outer fits among them
         tasks += [outer_task(speaker, name) for speaker in speakers for name in candidates]
     run(tasks)
@@ -158,15 +186,23 @@ def nested_leave_one_speaker_out(candidates: dict | Callable[[object], dict], X,
         folds.append({"speaker": str(speaker), **choices[speaker], "uar": uar, "uar_one_clip": one_clip})
     result = {
         "folds": folds,
-        **{f"{key}_{stat}": float(function([fold[key] for fold in folds]))
-           for key in ("uar", "uar_one_clip") for stat, function in (("mean", np.mean), ("std", np.std))},
+        **{
+            f"{key}_{stat}": float(function([fold[key] for fold in folds]))
+            for key in ("uar", "uar_one_clip")
+            for stat, function in (("mean", np.mean), ("std", np.std))
+        },
         "on_every_speaker": choices[None],
     }
     if fixed:
         plain = {name: [scores[outer_task(s, name)] for s in speakers] for name in candidates}
-        result["candidates"] = {name: {"uar_mean": float(np.mean([u for u, _ in v])),
-                                       "uar_std": float(np.std([u for u, _ in v])),
-                                       "uar_one_clip_mean": float(np.mean([c for _, c in v])),
-                                       "uar_per_fold": [u for u, _ in v], "uar_one_clip_per_fold": [c for _, c in v]}
-                                for name, v in plain.items()}
+        result["candidates"] = {
+            name: {
+                "uar_mean": float(np.mean([u for u, _ in v])),
+                "uar_std": float(np.std([u for u, _ in v])),
+                "uar_one_clip_mean": float(np.mean([c for _, c in v])),
+                "uar_per_fold": [u for u, _ in v],
+                "uar_one_clip_per_fold": [c for _, c in v],
+            }
+            for name, v in plain.items()
+        }
     return result

@@ -3,6 +3,7 @@
 ROC and precision-recall curves are one-vs-rest per class and use the model's
 probabilities: hard labels would collapse each curve to one point.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -10,8 +11,15 @@ import warnings
 import numpy as np
 import pandas as pd
 from sklearn.metrics import (
-    accuracy_score, average_precision_score, balanced_accuracy_score, f1_score, log_loss,
-    precision_recall_curve, precision_recall_fscore_support, roc_auc_score, roc_curve,
+    accuracy_score,
+    average_precision_score,
+    balanced_accuracy_score,
+    f1_score,
+    log_loss,
+    precision_recall_curve,
+    precision_recall_fscore_support,
+    roc_auc_score,
+    roc_curve,
 )
 
 
@@ -37,7 +45,7 @@ def summary_scores(y_true, y_pred) -> dict:
 
 
 def held_out_scores(y_true, together, alone) -> dict:
-    """Scores of held-out files predicted the two ways :func:`ser.modeling.normalize.normalize_held_out` normalises them.
+    """Scores of held-out files predicted both ways :func:`ser.modeling.normalize.normalize_held_out` normalises them.
 
     Parameters
     ----------
@@ -98,9 +106,11 @@ def per_speaker_scores(actual, predicted, speakers) -> dict[str, dict]:
         warnings.filterwarnings("ignore", message="A single label was found")
         for speaker in sorted(set(speakers)):
             mine = speakers == speaker
-            scores[str(speaker)] = {"uar": float(balanced_accuracy_score(actual[mine], predicted[mine])),
-                                    "accuracy": float(accuracy_score(actual[mine], predicted[mine])),
-                                    "files": int(mine.sum())}
+            scores[str(speaker)] = {
+                "uar": float(balanced_accuracy_score(actual[mine], predicted[mine])),
+                "accuracy": float(accuracy_score(actual[mine], predicted[mine])),
+                "files": int(mine.sum()),
+            }
     return scores
 
 
@@ -129,8 +139,13 @@ def expected_calibration_error(y_true, probabilities: np.ndarray, classes, bins:
     top = probabilities.max(axis=1)
     correct = predicted_labels(probabilities, classes) == np.asarray(y_true)
     which = np.clip(np.ceil(top * bins).astype(int) - 1, 0, bins - 1)  # (0, 0.1] is bin 0, ..., (0.9, 1] bin 9
-    return float(sum(abs(correct[which == b].mean() - top[which == b].mean()) * np.mean(which == b)
-                     for b in range(bins) if (which == b).any()))
+    return float(
+        sum(
+            abs(correct[which == b].mean() - top[which == b].mean()) * np.mean(which == b)
+            for b in range(bins)
+            if (which == b).any()
+        )
+    )
 
 
 def evaluate_predictions(y_true, probabilities: np.ndarray, classes, *, one_clip: np.ndarray) -> dict:
@@ -164,17 +179,19 @@ def evaluate_predictions(y_true, probabilities: np.ndarray, classes, *, one_clip
     classes = list(classes)
     y_pred = predicted_labels(probabilities, classes)
     scores = held_out_scores(y_true, y_pred, predicted_labels(one_clip, classes))
-    one_clip_scores = {"uar_one_clip": scores.pop("uar_one_clip"),
-                       "ece_one_clip": expected_calibration_error(y_true, one_clip, classes)}
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=classes, zero_division=0
-    )
+    one_clip_scores = {
+        "uar_one_clip": scores.pop("uar_one_clip"),
+        "ece_one_clip": expected_calibration_error(y_true, one_clip, classes),
+    }
+    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=classes, zero_division=0)
     per_class = {}
     for i, label in enumerate(classes):
         positives = y_true == label
         has_both = 0 < positives.sum() < len(y_true)
         per_class[label] = {
-            "precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+            "precision": float(precision[i]),
+            "recall": float(recall[i]),
+            "f1": float(f1[i]),
             "support": int(support[i]),
             "roc_auc": float(roc_auc_score(positives, probabilities[:, i])) if has_both else None,
             "average_precision": float(average_precision_score(positives, probabilities[:, i])) if has_both else None,

@@ -16,6 +16,7 @@ L2-penalised model would otherwise lean on whichever block has more columns); wi
 Calibration (``train.calibrate``): the classifier is wrapped in
 :class:`ser.modeling.calibration.TemperatureScaled`.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -85,15 +86,19 @@ def build_classifier(params: TrainParams):
     if params.model == "svm":
         # Probabilities (evaluate's ROC and precision-recall curves need them) by Platt scaling on 5 internal
         # folds; ensemble=False keeps one SVM fitted on all training rows (as libsvm's own probability=True does).
-        return CalibratedClassifierCV(SVC(kernel="rbf", C=params.svm.C, gamma=params.svm.gamma),
-                                      method="sigmoid", cv=5, ensemble=False)
+        return CalibratedClassifierCV(
+            SVC(kernel="rbf", C=params.svm.C, gamma=params.svm.gamma), method="sigmoid", cv=5, ensemble=False
+        )
     if params.model == "logreg":
         return LogisticRegression(C=params.logreg.C, max_iter=params.logreg.max_iter, random_state=params.seed)
     if params.ensemble == 1:
         return _mlp(params, params.seed)
     # train.ensemble MLPs that differ only in their seed, their probabilities averaged; fitted on every core at once
-    return VotingClassifier([(f"seed{params.seed + i}", _mlp(params, params.seed + i)) for i in range(params.ensemble)],
-                            voting="soft", n_jobs=-1)
+    return VotingClassifier(
+        [(f"seed{params.seed + i}", _mlp(params, params.seed + i)) for i in range(params.ensemble)],
+        voting="soft",
+        n_jobs=-1,
+    )
 
 
 def build_scaler(params: TrainParams, columns: list[str]):
@@ -116,9 +121,12 @@ def build_scaler(params: TrainParams, columns: list[str]):
     if params.blocks == "columns" or len(blocks) == 1:
         return StandardScaler()
     # weight sqrt(n / (k * m)) on a block of m of the n columns, one of k blocks: each block's variance n / k
-    return ColumnTransformer([(name, StandardScaler(), indices) for name, indices in blocks.items()],
-                             transformer_weights={name: float(np.sqrt(len(columns) / (len(blocks) * len(indices))))
-                                                  for name, indices in blocks.items()})
+    return ColumnTransformer(
+        [(name, StandardScaler(), indices) for name, indices in blocks.items()],
+        transformer_weights={
+            name: float(np.sqrt(len(columns) / (len(blocks) * len(indices)))) for name, indices in blocks.items()
+        },
+    )
 
 
 def build_model(params: TrainParams, columns: list[str]) -> Pipeline:

@@ -12,14 +12,24 @@ group of rows come from those rows only. In cross-validation each fold's trainin
 and test rows are normalised separately, so no statistic crosses from one side of a
 fold to the other, and a speaker never borrows another speaker's statistics.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 from ser.config import NORMALIZATIONS
 
-__all__ = ["NORMALIZATIONS", "new_speaker_statistics", "normalize", "normalize_by_speaker", "normalize_each_alone",
-           "normalize_held_out", "normalize_new_speakers", "reference_statistics", "speaker_statistics"]
+__all__ = [
+    "NORMALIZATIONS",
+    "new_speaker_statistics",
+    "normalize",
+    "normalize_by_speaker",
+    "normalize_each_alone",
+    "normalize_held_out",
+    "normalize_new_speakers",
+    "reference_statistics",
+    "speaker_statistics",
+]
 
 # ser predict: a speaker with fewer recordings than this has statistics too noisy to use alone, so they are
 # shrunk toward the training speakers' average with the weight of SHRINK_PRIOR recordings. Measured on the
@@ -165,13 +175,13 @@ def new_speaker_statistics(X, reference: tuple[np.ndarray, np.ndarray]) -> tuple
     """
     X = np.asarray(X)
     mean = X.mean(axis=0, dtype=np.float64)
-    variance = sum(((X[i: i + 1024] - mean) ** 2).sum(axis=0) for i in range(0, len(X), 1024)) / len(X)
+    variance = sum(((X[i : i + 1024] - mean) ** 2).sum(axis=0) for i in range(0, len(X), 1024)) / len(X)
     if len(X) >= SHRINK_BELOW:
         return mean, _floored(np.sqrt(variance), mean)
     reference_mean, reference_std = reference
     weight = len(X) / (len(X) + SHRINK_PRIOR)
     shrunk_mean = weight * mean + (1 - weight) * reference_mean
-    std = np.sqrt(weight * variance + (1 - weight) * reference_std ** 2)
+    std = np.sqrt(weight * variance + (1 - weight) * reference_std**2)
     return shrunk_mean, np.where(std > 0, std, 1.0)
 
 

@@ -1,4 +1,5 @@
 """Train/test assignment: by speaker (no speaker on both sides) or by stratified shuffle."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -18,17 +19,21 @@ def assign_split(table: pd.DataFrame, params: SplitParams) -> pd.Series:
     elif params.test_speakers:
         unknown = sorted(set(params.test_speakers) - set(speakers))
         if unknown:
-            raise ParamError("split.test_speakers", f"speakers {unknown} are not in the data; allowed: {sorted(set(speakers))}")
+            raise ParamError(
+                "split.test_speakers", f"speakers {unknown} are not in the data; allowed: {sorted(set(speakers))}"
+            )
         is_test = speakers.isin(params.test_speakers).to_numpy()
         if is_test.all():
             raise ParamError("split.test_speakers", "holds out every speaker; leave at least one for training")
     else:
         if speakers.nunique() < 2:
-            raise ParamError("split.by", f"speaker needs at least 2 speakers, the data has {speakers.nunique()}; allowed here: random")
+            raise ParamError(
+                "split.by",
+                f"speaker needs at least 2 speakers, the data has {speakers.nunique()}; allowed here: random",
+            )
         splitter = GroupShuffleSplit(n_splits=1, test_size=params.test_size, random_state=params.seed)
         _, test_positions = next(splitter.split(table, groups=speakers))
         is_test = pd.Series(False, index=table.index)
         is_test.iloc[test_positions] = True
         is_test = is_test.to_numpy()
     return pd.Series(["test" if t else "train" for t in is_test], index=table.index, name="set")
-

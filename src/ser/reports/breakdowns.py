@@ -5,6 +5,7 @@ metrics files hold only headline numbers (and the settings they were measured wi
 class, per speaker and per fold go to one CSV each, which DVC tracks as plots (``dvc plots show``) and
 the bundle stage reads back. This module is the one place that knows those files.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,9 +14,9 @@ import pandas as pd
 
 from ser.files import write_csv, write_json
 
-CLASS_SCORES = "class_scores.csv"                        # emotion, precision, recall, f1, support, roc_auc, ...
-SPEAKER_SCORES = "speaker_scores.csv"                    # speaker, uar, accuracy, files (test set)
-CROSSVAL_FOLDS = "crossval_folds.csv"                    # fold, accuracy, uar, f1_macro, uar_one_clip, test_speakers
+CLASS_SCORES = "class_scores.csv"  # emotion, precision, recall, f1, support, roc_auc, ...
+SPEAKER_SCORES = "speaker_scores.csv"  # speaker, uar, accuracy, files (test set)
+CROSSVAL_FOLDS = "crossval_folds.csv"  # fold, accuracy, uar, f1_macro, uar_one_clip, test_speakers
 CROSSVAL_SPEAKER_SCORES = "crossval_speaker_scores.csv"  # speaker, uar, accuracy, files (out-of-fold predictions)
 NAMES = ("emotion", "speaker", "fold", "test_speakers")  # columns of names, read as text ("03" is a speaker, not 3)
 
@@ -26,7 +27,7 @@ def headline(metrics: dict) -> dict:
 
 
 def write_scores(path: str | Path, scores: dict[str, dict], key: str) -> None:
-    """``{name: {column: value}}`` as a CSV: the names in column ``key``, then the columns, rows in ``scores``' order."""
+    """``{name: {column: value}}`` as a CSV: names in column ``key``, then the columns, rows in ``scores``' order."""
     write_csv(path, pd.DataFrame([{key: name, **row} for name, row in scores.items()]))
 
 
@@ -41,8 +42,13 @@ def read_scores(path: str | Path, key: str) -> dict[str, dict]:
 def fold_scores(crossval: dict) -> dict[str, dict]:
     """Each cross-validation fold (numbered from 1): its scores and its held-out speakers (space-separated)."""
     per_fold = {key.removesuffix("_per_fold"): values for key, values in crossval.items() if key.endswith("_per_fold")}
-    return {str(fold + 1): {name: " ".join(values[fold]) if name == "test_speakers" else values[fold]
-                            for name, values in per_fold.items()} for fold in range(crossval["folds"])}
+    return {
+        str(fold + 1): {
+            name: " ".join(values[fold]) if name == "test_speakers" else values[fold]
+            for name, values in per_fold.items()
+        }
+        for fold in range(crossval["folds"])
+    }
 
 
 def write_evaluation(metrics: dict, per_speaker: dict[str, dict], metrics_path: str | Path, plots: str | Path) -> None:

@@ -3,6 +3,7 @@
 Everything here needs only labels, speakers and (for the predictions table) the
 model's class probabilities, so it works for any model with ``predict_proba``.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -65,8 +66,10 @@ def confused_pairs(frame: pd.DataFrame, top: int = 5) -> pd.DataFrame:
 def _pair_lines(pairs: pd.DataFrame, width: int) -> list[str]:
     if pairs.empty:
         return ["  (no confusions)"]
-    return [f"  {f'{row.actual} -> {row.predicted}':<{width}}  {row.count:>4}  "
-            f"({row.share:.0%} of {row.of} {row.actual})" for row in pairs.itertuples()]
+    return [
+        f"  {f'{row.actual} -> {row.predicted}':<{width}}  {row.count:>4}  ({row.share:.0%} of {row.of} {row.actual})"
+        for row in pairs.itertuples()
+    ]
 
 
 def confusion_report(frame: pd.DataFrame, top: int = 5) -> str:
@@ -74,14 +77,18 @@ def confusion_report(frame: pd.DataFrame, top: int = 5) -> str:
     scores = per_speaker_scores(frame["actual"], frame["predicted"], frame["speaker"])
     actual, predicted = frame["actual"], frame["predicted"]
     width = 2 * max(len(label) for label in set(actual) | set(predicted)) + len(" -> ")
-    lines = [f"{len(frame)} files, {len(scores)} speakers: accuracy {np.mean(actual == predicted):.3f}, "
-             f"UAR {summary_scores(actual, predicted)['uar']:.3f}",
-             "",
-             "Most confused pairs overall (actual -> predicted, files):"]
+    lines = [
+        f"{len(frame)} files, {len(scores)} speakers: accuracy {np.mean(actual == predicted):.3f}, "
+        f"UAR {summary_scores(actual, predicted)['uar']:.3f}",
+        "",
+        "Most confused pairs overall (actual -> predicted, files):",
+    ]
     lines += _pair_lines(confused_pairs(frame, top), width)
     for speaker in sorted(scores, key=lambda s: (scores[s]["uar"], s)):
         score = scores[speaker]
-        lines += ["", f"Speaker {speaker} ({score['files']} files): UAR {score['uar']:.3f}, "
-                      f"accuracy {score['accuracy']:.3f}"]
+        lines += [
+            "",
+            f"Speaker {speaker} ({score['files']} files): UAR {score['uar']:.3f}, accuracy {score['accuracy']:.3f}",
+        ]
         lines += _pair_lines(confused_pairs(frame[frame["speaker"] == speaker], top), width)
     return "\n".join(lines)

@@ -1,5 +1,6 @@
 """PNG figures of the evaluation: confusion matrix, ROC, precision-recall, loss curve, class counts and
 per-speaker UAR."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -57,8 +58,14 @@ def loss_figure(losses: list[float]):
     axes.plot(range(1, len(losses) + 1), losses)
     axes.set(xlabel="epoch", ylabel="training loss", title="MLP loss curve")
     if not losses:
-        axes.text(0.5, 0.5, "no loss curve: this model is not trained by epochs", ha="center", va="center",
-                  transform=axes.transAxes)
+        axes.text(
+            0.5,
+            0.5,
+            "no loss curve: this model is not trained by epochs",
+            ha="center",
+            va="center",
+            transform=axes.transAxes,
+        )
     return figure
 
 
@@ -70,8 +77,12 @@ def class_counts_figure(counts: pd.DataFrame):
     figure, axes = plt.subplots(figsize=(6, 1.0 + 0.45 * len(emotions)))
     for i, part in enumerate(sets):
         mine = counts[counts["set"] == part].set_index("emotion")["count"].reindex(emotions, fill_value=0)
-        bars = axes.barh(np.arange(len(emotions)) + (i - (len(sets) - 1) / 2) * height, mine.to_numpy(), height,
-                         label=f"{part} ({mine.sum()} files)")
+        bars = axes.barh(
+            np.arange(len(emotions)) + (i - (len(sets) - 1) / 2) * height,
+            mine.to_numpy(),
+            height,
+            label=f"{part} ({mine.sum()} files)",
+        )
         axes.bar_label(bars, padding=2, fontsize="small")
     axes.set_yticks(range(len(emotions)), emotions)
     axes.invert_yaxis()

@@ -5,6 +5,7 @@ blank. This template carries the three libraries inline, from the ``vl-convert-p
 wheel that ships them), and leaves out DVC's ``{scripts}`` placeholder, where the CDN tags would go: the
 page DVC writes from it needs nothing but itself, wherever it is written or copied.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,8 +13,8 @@ from pathlib import Path
 from ser.errors import SerError
 from ser.files import atomic_path
 
-VEGA_LITE_VERSION = "5.21"   # DVC's plot templates are Vega-Lite v5 specs
-PLACEHOLDERS = ("{plot_divs}", "{refresh_tag}", "{scripts}")   # what DVC replaces in the template
+VEGA_LITE_VERSION = "5.21"  # DVC's plot templates are Vega-Lite v5 specs
+PLACEHOLDERS = ("{plot_divs}", "{refresh_tag}", "{scripts}")  # what DVC replaces in the template
 
 HEAD = """<!DOCTYPE html>
 <html>
@@ -43,13 +44,17 @@ def vega_bundle(vl_version: str = VEGA_LITE_VERSION) -> str:
     try:
         import vl_convert
     except ImportError:
-        raise SerError("the package vl-convert-python is missing (it ships the Vega libraries); "
-                       "install it with uv sync --locked --extra pipeline") from None
+        raise SerError(
+            "the package vl-convert-python is missing (it ships the Vega libraries); "
+            "install it with uv sync --locked --extra pipeline"
+        ) from None
     bundle = vl_convert.javascript_bundle(vl_version=vl_version)
     clash = [text for text in ("</script", *PLACEHOLDERS) if text in bundle]
     if clash:
-        raise SerError(f"vl-convert-python's Vega bundle contains {clash}, which would break the page; "
-                       "pin another vl-convert-python version")
+        raise SerError(
+            f"vl-convert-python's Vega bundle contains {clash}, which would break the page; "
+            "pin another vl-convert-python version"
+        )
     return bundle
 
 

@@ -18,6 +18,7 @@ any repeats. Recording ``i`` is drawn from its own random stream (``seed``, ``i`
 are built, and the recordings are built one at a time (:func:`build_recordings` is a generator): memory holds one
 recording and a few hundred trimmed clips, however many recordings are asked for.
 """
+
 from __future__ import annotations
 
 import csv
@@ -97,8 +98,9 @@ def split_clips(catalog: str | Path, split: str | Path, which: str = "test") -> 
     return clips
 
 
-def speech_runs(samples: np.ndarray, sample_rate: int, *, top_db: float = TRIM_DB,
-                bridge: float = BRIDGE) -> list[tuple[int, int]]:
+def speech_runs(
+    samples: np.ndarray, sample_rate: int, *, top_db: float = TRIM_DB, bridge: float = BRIDGE
+) -> list[tuple[int, int]]:
     """``[(start, stop)]`` in samples: runs of frames whose energy is within ``top_db`` dB of the loudest frame's,
     joined across silences shorter than ``bridge`` seconds.
 
@@ -127,8 +129,12 @@ def _faded(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     return faded
 
 
-def build_recordings(clips: Sequence[Clip], settings: TimelineEvalParams, sample_rate: int,
-                     load: Callable[[str], np.ndarray] | None = None) -> Iterator[Recording]:
+def build_recordings(
+    clips: Sequence[Clip],
+    settings: TimelineEvalParams,
+    sample_rate: int,
+    load: Callable[[str], np.ndarray] | None = None,
+) -> Iterator[Recording]:
     """``settings.recordings`` recordings, one at a time; recording ``i`` is of the ``i % n``-th of the ``n`` speakers
     (in sorted order) of ``clips``.
 
@@ -148,12 +154,19 @@ def build_recordings(clips: Sequence[Clip], settings: TimelineEvalParams, sample
         samples = decode(path)
         runs = speech_runs(samples, sample_rate)
         start = runs[0][0]
-        return _faded(samples[start:runs[-1][1]], sample_rate), [(a - start, b - start) for a, b in runs]
+        return _faded(samples[start : runs[-1][1]], sample_rate), [(a - start, b - start) for a, b in runs]
 
     for index in range(settings.recordings):
         speaker = speakers[index % len(speakers)]
-        yield _recording(f"{speaker}_{index:03d}", speaker, by_speaker[speaker], settings, sample_rate, trimmed,
-                         np.random.default_rng([settings.seed, index]))
+        yield _recording(
+            f"{speaker}_{index:03d}",
+            speaker,
+            by_speaker[speaker],
+            settings,
+            sample_rate,
+            trimmed,
+            np.random.default_rng([settings.seed, index]),
+        )
 
 
 class _Shuffled:
@@ -171,9 +184,15 @@ class _Shuffled:
         return self.last
 
 
-def _recording(name: str, speaker: str, by_emotion: dict[str, list[Clip]], settings: TimelineEvalParams,
-               sample_rate: int, trimmed: Callable[[str], tuple[np.ndarray, list[tuple[int, int]]]],
-               rng: np.random.Generator) -> Recording:
+def _recording(
+    name: str,
+    speaker: str,
+    by_emotion: dict[str, list[Clip]],
+    settings: TimelineEvalParams,
+    sample_rate: int,
+    trimmed: Callable[[str], tuple[np.ndarray, list[tuple[int, int]]]],
+    rng: np.random.Generator,
+) -> Recording:
     emotions = _Shuffled(sorted(by_emotion), rng)
     takes = {emotion: _Shuffled(by_emotion[emotion], rng) for emotion in by_emotion}
 
@@ -203,10 +222,18 @@ def _recording(name: str, speaker: str, by_emotion: dict[str, list[Clip]], setti
     total = max(round(settings.seconds * sample_rate), round(truth[-1].end * sample_rate) + end_gap)
     audio = rng.normal(0.0, 10 ** (settings.noise_dbfs / 20), total).astype(np.float32)
     for start, _, samples in placed:
-        audio[start:start + len(samples)] += samples
-    return Recording(name, speaker, sample_rate, audio, truth,
-                     [Placement(clip.file, start / sample_rate, (start + len(samples)) / sample_rate)
-                      for start, clip, samples in placed])
+        audio[start : start + len(samples)] += samples
+    return Recording(
+        name,
+        speaker,
+        sample_rate,
+        audio,
+        truth,
+        [
+            Placement(clip.file, start / sample_rate, (start + len(samples)) / sample_rate)
+            for start, clip, samples in placed
+        ],
+    )
 
 
 def _bridged(runs: list[tuple[int, int]], sample_rate: int) -> list[tuple[int, int]]:

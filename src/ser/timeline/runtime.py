@@ -9,6 +9,7 @@ recordings (shrunk toward the training speakers' average when they are few, as `
 with few recordings), given to the model, and their calibrated probabilities smoothed into segments
 (:mod:`ser.timeline.smoothing`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from ser.timeline.windows import WindowFeatures, stretches, windows_in
 
 BLOCK_ROWS = 1024  # windows given to the model at once
 
+
 @dataclass(frozen=True)
 class Timeline:
     """A recording's duration and its segments of speech, in time order."""
@@ -32,8 +34,11 @@ class Timeline:
 
     def as_dict(self, digits: int | None = None) -> dict:
         """``{"file", "duration", "segments": [...]}`` (:meth:`Segment.as_dict`)."""
-        return {"file": self.file, "duration": round(self.duration, 3),
-                "segments": [segment.as_dict(digits) for segment in self.segments]}
+        return {
+            "file": self.file,
+            "duration": round(self.duration, 3),
+            "segments": [segment.as_dict(digits) for segment in self.segments],
+        }
 
 
 def _probabilities(predictor, rows: list[np.ndarray]) -> np.ndarray:
@@ -47,8 +52,9 @@ def _probabilities(predictor, rows: list[np.ndarray]) -> np.ndarray:
         mean, std = new_speaker_statistics(X, predictor.speaker_reference)
     else:
         mean, std = 0.0, 1.0
-    return np.vstack([predictor.model.predict_proba((X[i: i + BLOCK_ROWS] - mean) / std)
-                      for i in range(0, len(X), BLOCK_ROWS)])
+    return np.vstack(
+        [predictor.model.predict_proba((X[i : i + BLOCK_ROWS] - mean) / std) for i in range(0, len(X), BLOCK_ROWS)]
+    )
 
 
 def _timeline(predictor, stretch_samples, regions, duration: float, settings) -> list[Segment]:
@@ -76,8 +82,9 @@ def timeline_of_samples(predictor, samples: np.ndarray, sample_rate: int, settin
     scorer.feed(samples)
     duration = len(samples) / SAMPLE_RATE
     regions = regions_of_scores(scorer.finish(), duration, settings.vad)
-    pieces = ((start, samples[round(start * SAMPLE_RATE): round(end * SAMPLE_RATE)])
-              for start, end in stretches(regions))
+    pieces = (
+        (start, samples[round(start * SAMPLE_RATE) : round(end * SAMPLE_RATE)]) for start, end in stretches(regions)
+    )
     return _timeline(predictor, pieces, regions, duration, settings)
 
 
@@ -108,7 +115,7 @@ def _stretches_of_file(path: str, pieces: list[tuple[float, float]], max_seconds
             first, last = spans[index]
             if first >= end_of_block:
                 break
-            parts.append(block[max(first, position) - position: min(last, end_of_block) - position])
+            parts.append(block[max(first, position) - position : min(last, end_of_block) - position])
             if last > end_of_block:
                 break
             yield first / SAMPLE_RATE, np.concatenate(parts)

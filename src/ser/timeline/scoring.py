@@ -14,6 +14,7 @@ breath and onset, not of emotion. Over the scored frames, as shares of the truth
 Several recordings are scored by adding their frame counts (:class:`FrameCounts`), so a long recording weighs
 more than a short one, as the time it holds.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -46,7 +47,7 @@ def frame_labels(segments: Iterable[Labelled], frames: int, names: dict[str, int
     labels = np.full(frames, -1, dtype=np.int32)
     for segment in segments:
         first, stop = _frame_range(segment.start, segment.end)
-        labels[max(first, 0):max(min(stop, frames), 0)] = names.setdefault(segment.emotion, len(names))
+        labels[max(first, 0) : max(min(stop, frames), 0)] = names.setdefault(segment.emotion, len(names))
     return labels
 
 
@@ -85,13 +86,20 @@ class FrameCounts:
         confusion = sum(n for (t, p), n in counts.items() if None not in (t, p) and t != p)
         emotions = sorted({t for t, _ in counts if t is not None})
         recalls = [counts[e, e] / sum(n for (t, _), n in counts.items() if t == e) for e in emotions]
-        return {"eder": (missed + false_alarm + confusion) / speech, "frame_uar": float(np.mean(recalls)),
-                "missed": missed / speech, "uncertain": uncertain / speech, "false_alarm": false_alarm / speech,
-                "confusion": confusion / speech, "speech_seconds": speech * GRID}
+        return {
+            "eder": (missed + false_alarm + confusion) / speech,
+            "frame_uar": float(np.mean(recalls)),
+            "missed": missed / speech,
+            "uncertain": uncertain / speech,
+            "false_alarm": false_alarm / speech,
+            "confusion": confusion / speech,
+            "speech_seconds": speech * GRID,
+        }
 
 
-def frame_counts(truth: Iterable[Labelled], predicted: Iterable[Labelled], duration: float,
-                 collar: float = 0.25) -> FrameCounts:
+def frame_counts(
+    truth: Iterable[Labelled], predicted: Iterable[Labelled], duration: float, collar: float = 0.25
+) -> FrameCounts:
     """One recording's scored frames, counted by (truth emotion, predicted emotion)."""
     truth, frames, names = list(truth), int(np.ceil(round(duration / GRID, 6))), {}
     truth_labels = frame_labels(truth, frames, names)
@@ -100,5 +108,6 @@ def frame_counts(truth: Iterable[Labelled], predicted: Iterable[Labelled], durat
     width = len(names) + 1
     codes, counts = np.unique((truth_labels[scored] + 1) * width + predicted_labels[scored] + 1, return_counts=True)
     label = {index + 1: name for name, index in names.items()} | {0: None}
-    return FrameCounts(Counter({(label[code // width], label[code % width]): int(n)
-                                for code, n in zip(codes.tolist(), counts)}))
+    return FrameCounts(
+        Counter({(label[code // width], label[code % width]): int(n) for code, n in zip(codes.tolist(), counts)})
+    )

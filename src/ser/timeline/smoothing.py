@@ -15,6 +15,7 @@ their averaged probability of that emotion, and its ``probabilities`` the mean o
 whose confidence is below ``uncertain`` is labelled ``uncertain`` (joined with uncertain neighbours). Non-speech
 has no segment.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,8 +39,13 @@ class Segment:
     def as_dict(self, digits: int | None = None) -> dict:
         """``{"start", "end", "emotion", "confidence", "probabilities"}``, numbers rounded to ``digits`` if given."""
         r = (lambda x: round(x, digits)) if digits is not None else (lambda x: x)
-        return {"start": round(float(self.start), 2), "end": round(float(self.end), 2), "emotion": self.emotion,
-                "confidence": r(self.confidence), "probabilities": {c: r(p) for c, p in self.probabilities.items()}}
+        return {
+            "start": round(float(self.start), 2),
+            "end": round(float(self.end), 2),
+            "emotion": self.emotion,
+            "confidence": r(self.confidence),
+            "probabilities": {c: r(p) for c, p in self.probabilities.items()},
+        }
 
 
 def cell(seconds: float) -> int:

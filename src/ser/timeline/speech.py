@@ -10,6 +10,7 @@ Frame probabilities become regions as Silero's own post-processing does: speech 
 ``threshold`` and lasts until frames fall below ``threshold - 0.15`` for longer than ``min_silence``; regions
 shorter than ``min_speech`` are dropped, and each is padded by ``pad`` on both sides (clipped to the recording).
 """
+
 from __future__ import annotations
 
 import ctypes

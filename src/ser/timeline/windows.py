@@ -9,6 +9,7 @@ the family's statistics (mean, std, ...) over the encoder frames (20 ms each) th
 windows share one encoding instead of each being encoded again. For any other model each window's samples go
 through the model's feature extractor.
 """
+
 from __future__ import annotations
 
 import math
@@ -74,8 +75,9 @@ class WindowFeatures:
 
                 samples = soxr.resample(samples, SAMPLE_RATE, rate, quality="HQ").astype(np.float32)
             extractor = self.predictor.extractor
-            rows = [extractor(samples[round((w.start - start) * rate): round((w.end - start) * rate)])
-                    for w in windows]
+            rows = [
+                extractor(samples[round((w.start - start) * rate) : round((w.end - start) * rate)]) for w in windows
+            ]
             return np.vstack(rows)[:, self.predictor.order]
         layers = self.encoder.frames(samples)  # each (width, frames)
         count = layers[0].shape[1]
