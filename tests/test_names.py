@@ -8,6 +8,7 @@ from ser import names
 from ser.corpus.conventions import CONVENTIONS
 from ser.features.families import FAMILIES
 from ser.features.stats import STATS
+from ser.timeline.smoothing import SMOOTHERS
 from tests.conftest import PROJECT
 
 
@@ -17,8 +18,9 @@ from tests.conftest import PROJECT
         (names.CORPUS_CONVENTIONS, CONVENTIONS),
         (names.FEATURE_FAMILIES, FAMILIES),
         (names.FEATURE_STATS, STATS),
+        (names.SMOOTHINGS, SMOOTHERS),
     ],
-    ids=["conventions", "families", "stats"],
+    ids=["conventions", "families", "stats", "smoothings"],
 )
 def test_every_name_has_an_implementation_and_every_implementation_a_name(listed, implemented):
     assert len(set(listed)) == len(listed)

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from ser.errors import SerError
-from ser.names import CORPUS_CONVENTIONS, EMOTIONS, FEATURE_FAMILIES, FEATURE_STATS
+from ser.names import CORPUS_CONVENTIONS, EMOTIONS, FEATURE_FAMILIES, FEATURE_STATS, SMOOTHINGS
 
 WHISPER_COMPUTE_TYPES = ("int8", "int8_float32", "int16", "float32")  # CTranslate2's CPU compute types
 FEATURE_EXECUTION_KEYS = ("workers", "executor", "scheduler")  # change how, never what, features are computed
@@ -400,9 +400,6 @@ class TimelineEvalParams:
             object.__setattr__(self, name, _seconds_range(f"timeline.eval.{name}", getattr(self, name), low=low))
         _number("timeline.eval.noise_dbfs", self.noise_dbfs, low=-200, high=0)
         _number("timeline.eval.collar", self.collar, low=0)
-
-
-SMOOTHINGS = ("average", "median", "viterbi")  # implemented in ser.timeline.smoothing
 
 
 @dataclass(frozen=True)

@@ -43,3 +43,5 @@ FEATURE_STATS = (  # ser.features.stats.STATS
     "kurtosis",
     "slope",
 )
+
+SMOOTHINGS = ("average", "median", "viterbi")  # ser.timeline.smoothing.SMOOTHERS

@@ -101,6 +101,13 @@ def _viterbi(probabilities: np.ndarray, penalty: float) -> np.ndarray:
     return np.repeat(path, lengths)
 
 
+SMOOTHERS = {  # timeline.smoothing: each cell's emotion (an index) from a speech region's averaged probabilities
+    "average": lambda region, settings: region.argmax(axis=1),
+    "median": lambda region, settings: _median_filtered(region, settings.median_seconds).argmax(axis=1),
+    "viterbi": lambda region, settings: _viterbi(region, settings.change_penalty),
+}
+
+
 def segments(windows, probabilities: np.ndarray, classes: list[str], duration: float, settings) -> list[Segment]:
     """The segments of a recording of ``duration`` seconds from its windows and their probabilities
     (``settings``: :class:`ser.config.TimelineParams`)."""
@@ -111,12 +118,7 @@ def segments(windows, probabilities: np.ndarray, classes: list[str], duration: f
     found: list[Segment] = []
     for first, last in _runs(covered):
         region = mean[first:last]
-        if settings.smoothing == "viterbi":
-            labels = _viterbi(region, settings.change_penalty)
-        elif settings.smoothing == "median":
-            labels = _median_filtered(region, settings.median_seconds).argmax(axis=1)
-        else:
-            labels = region.argmax(axis=1)
+        labels = SMOOTHERS[settings.smoothing](region, settings)
         bounds = np.flatnonzero(np.diff(labels)) + 1
         for a, b in zip(np.concatenate([[0], bounds]), np.concatenate([bounds, [len(labels)]])):
             label = int(labels[a])
