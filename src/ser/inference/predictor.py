@@ -140,9 +140,22 @@ class Predictor:
         return vector
 
     def timeline(self, path: str | Path, settings=None) -> Timeline | Failure:
-        """The emotion over time of one recording: a :class:`ser.timeline.runtime.Timeline` of its speech segments,
-        or a :class:`Failure` with the reason ``ser predict`` would give (``settings``: a
-        :class:`ser.config.TimelineParams`, default: the shipped ``timeline`` defaults)."""
+        """The emotion over time of one recording, as ``ser timeline`` gives it (docs/timeline.md).
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            An audio file, read in blocks: hours of it take the memory of one block and of its windows.
+        settings : ser.config.TimelineParams, optional
+            Speech detection, windows, smoothing and the ``uncertain`` threshold; default: the shipped
+            ``timeline`` defaults.
+
+        Returns
+        -------
+        ser.timeline.runtime.Timeline or Failure
+            The recording's duration and its segments of speech (none for a recording without speech), or the
+            reason ``ser predict`` would give for a file it cannot use.
+        """
         from ser.config import TimelineParams
         from ser.timeline.runtime import timeline_of_file
 
