@@ -527,8 +527,7 @@ def main() -> None:
         for deep in (folder / "batch/deep", folder / "batch-pipe/corpus/deep"):  # rmtree would recurse 1,200 deep
             if deep.exists():
                 remove_tree(deep)
-        if "long_name_tar_gz" in figures:
-            figures["long_name_tar_gz"]["message"] = figures["long_name_tar_gz"]["message"].replace(str(folder), "$TMP")
+        figures = json.loads(json.dumps(figures).replace(str(folder), "$TMP"))  # the JSON file names no temporary path
     report(figures, args.json)
 
 

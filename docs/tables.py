@@ -75,7 +75,92 @@ def hostile() -> list[str]:
         f"| the two awkward zips | {zipped} |",
         f"| a {tar['archive_kb']:.0f} KB .tar.gz with a 256 MB GNU long name | refused in {tar['seconds']:.3f} s, "
         f"peak memory {tar['peak_mb']} MB, a message of {tar['message_chars']} characters |",
+        held_connections_row(found["held_connections"]),
+        *hostile_batch_rows(found["hostile_batch"], found["hostile_batch_exp_run"]),
+        *constant_flac_rows(found["constant_flacs"]),
+        *hostile_bundle_rows(found["predict_hostile_bundle"]),
     ]
+
+
+def counted(values: list) -> str:
+    """``[200, 200, 422]`` as ``2 × 200, 1 × 422``."""
+    return ", ".join(f"{values.count(value)} × {value}" for value in sorted(set(values)))
+
+
+def held_connections_row(held: dict) -> str:
+    """Measurement 5: silent and trickling connections held open against ``ser serve``."""
+    first = f"the first trickling one after {held['slow_closed_after_s']} s" if held["slow_closed_by_server"] else ""
+    return (
+        f"| `ser serve` (its defaults): {held['idle']} connections that send nothing and {held['slow']} that send "
+        f"headers a byte a second, held open for 15 s | `GET /health` status "
+        f"{', '.join(map(str, held['health_statuses']))} to {held['health_probes']} probes a quarter second apart, "
+        f"the slowest in {held['health_slowest_s_all_open']:.3f} s while all were open "
+        f"({held['health_slowest_s']:.3f} s over the 15 s); the server closed {held['idle_closed_by_server']} of the "
+        f"silent and {held['slow_closed_by_server']} of the trickling connections{first and ', ' + first} |"
+    )
+
+
+def hostile_batch_rows(batch: dict, run: dict) -> list[str]:
+    """Measurement 6: the hostile batch through ``ser predict``, one ``POST /predict`` and ``dvc exp run``."""
+    predict, post = batch["ser_predict"], batch["post_predict"]
+    failures = [  # each file's line as name: "reason", without the advice all share; the summary line left out
+        '{}: "{}"'.format(*line.removeprefix("$TMP/batch/").split("; give")[0].split(" ", 1))
+        for line in predict["failure_lines"]
+        if line.startswith("$TMP/")
+    ]
+    gsm = "" if any(line.startswith("gsm.wav") for line in failures) else " (the real files' and the GSM WAV's)"
+    reasons = "; ".join(f'"{reason}"' for reason in run["rejected"].values())
+    return [
+        f"| `ser predict`: {predict['real_files']} real files (one 1,200 folders deep) beside a GSM 6.10 WAV, float "
+        f"WAVs peaking at 1e20 and 3e38 and a header claiming 2,000,000,000 Hz | {predict['rows']} results "
+        f"printed{gsm}, {len(failures)} failure lines ({'; '.join(failures)}), exit status {predict['returncode']}"
+        f"{', a traceback' if predict['traceback'] else ''} |",
+        f"| one `POST /predict` of those {post['parts']} files | status {post['status']}; per part: "
+        f"{counted(post['part_statuses'])} |",
+        f"| `dvc exp run` on {run['real_files']} real files (one 1,200 folders deep) and those hostile files | exit "
+        f"status {run['returncode']}, {run['featurised']} rows featurised, {len(run['rejected'])} rejected in "
+        f"`data/rejected.csv` ({reasons}) |",
+    ]
+
+
+def served(args: str) -> str:
+    return "`ser serve` (its defaults)" if args == "defaults" else f"`ser serve {args}`"
+
+
+def constant_flac_rows(found: list[dict]) -> list[str]:
+    """Measurement 7: a normal request beside requests of constant FLACs; the default model's cost of those FLACs."""
+    *delays, features = found
+    rows = [
+        f"| {served(delay['server_args'])}: a real file's request while two requests of eight "
+        f"{delay['flac_kb']} KB FLACs of {delay['flac_seconds']} s of a constant signal run | status "
+        f"{delay['normal_status']} in {delay['normal_during_s']:.3f} s ({delay['normal_alone_s']:.3f} s alone); "
+        f"the FLAC requests: status {' and '.join(str(r['status']) for r in delay['flac_requests'])}, "
+        f"{' and '.join(str(r['parts_predicted']) for r in delay['flac_requests'])} of 8 parts predicted, in "
+        f"{' and '.join(format(r['seconds'], '.3f') for r in delay['flac_requests'])} s |"
+        for delay in delays
+    ]
+    took = "; ".join(f"{length}: {seconds:.2f} s" for length, seconds in features["seconds_per_file"].items())
+    return rows + [
+        f"| params.yaml's default model ({', '.join(features['families'])}): the features of one constant FLAC, "
+        f"on one thread | {took} |"
+    ]
+
+
+def hostile_bundle_rows(found: dict) -> list[str]:
+    """Measurement 8: ``ser predict`` with hostile copies of the bundle."""
+    damages = {
+        "sample_rate_1e8": "whose model.json says `audio.sample_rate` 1e8 (digests recomputed)",
+        "model_json_300mb": "whose model.json is 300 MB (its digest stale)",
+    }
+    rows = []
+    for name, what in damages.items():
+        run = found[name]
+        lines = "1 line" if run["lines"] == 1 else f"{run['lines']} lines"
+        rows.append(
+            f"| `ser predict` with a copy of the bundle {what} | exit status {run['returncode']} in "
+            f'{run["seconds"]:.2f} s, peak memory {run["peak_mb"]} MB, {lines} ("{run["first_line"]}") |'
+        )
+    return rows
 
 
 def headline() -> list[str]:
