@@ -113,11 +113,19 @@ def timeline_figure(truth, predicted, duration: float, emotions: list[str], titl
     figure, axes = plt.subplots(figsize=(10, 2.4))
     for row, segments in ((1, truth), (0, predicted)):
         for segment in segments:
-            axes.broken_barh([(segment.start, segment.end - segment.start)], (row - 0.4, 0.8),
-                             facecolors=colours.get(segment.emotion, "black"))
+            axes.broken_barh(
+                [(segment.start, segment.end - segment.start)],
+                (row - 0.4, 0.8),
+                facecolors=colours.get(segment.emotion, "black"),
+            )
     axes.set_yticks([0, 1], ["timeline", "truth"])
     axes.set(xlim=(0, duration), ylim=(-0.6, 1.6), xlabel="seconds", title=title)
     shown = [e for e in colours if any(s.emotion == e for s in (*truth, *predicted))]
-    axes.legend(handles=[Patch(color=colours[e], label=e) for e in shown], loc="upper left",
-                bbox_to_anchor=(1.0, 1.0), fontsize="small", frameon=False)
+    axes.legend(
+        handles=[Patch(color=colours[e], label=e) for e in shown],
+        loc="upper left",
+        bbox_to_anchor=(1.0, 1.0),
+        fontsize="small",
+        frameon=False,
+    )
     return figure
