@@ -117,27 +117,15 @@ def ready_predictor(model: str, max_seconds: float | None = None):
 def run_predict(args: argparse.Namespace) -> int:
     """Predict the emotion of each audio file (folders are searched recursively) with a model bundle, using the
     audio and feature configuration stored in the bundle."""
-    from ser.inference.inputs import Failure, find_inputs
+    from ser.inference.inputs import find_inputs
 
     files, failures = find_inputs(args.paths)
     for failure in failures:
         to_stderr(f"error: {failure}")
     predictor = ready_predictor(args.model, args.max_seconds)
     writer = WRITERS[args.format](sys.stdout, predictor.classes, files)
-    predicted = 0
-    for result in predictor.predict(files, args.speaker, warn=to_stderr, progress=not args.quiet):
-        if isinstance(result, Failure):
-            failures.append(result)
-            to_stderr(f"error: {result}")
-        else:
-            writer.write(result)
-            predicted += 1
-    if failures:
-        to_stderr(
-            f"error: {len(failures)} path(s) could not be predicted (reasons above); {predicted} file(s) were predicted"
-        )
-        return 1
-    return 0
+    results = predictor.predict(files, args.speaker, warn=to_stderr, progress=not args.quiet)
+    return write_results(results, writer, failures, "predicted")
 
 
 class SegmentWriter:
@@ -205,7 +193,7 @@ def run_timeline(args: argparse.Namespace) -> int:
     import dataclasses
 
     from ser.config import TimelineParams
-    from ser.inference.inputs import Failure, find_inputs
+    from ser.inference.inputs import find_inputs
     from ser.progress import progress_bar
 
     files, failures = find_inputs(args.paths)
@@ -218,20 +206,15 @@ def run_timeline(args: argparse.Namespace) -> int:
     writer = SegmentWriter(sys.stdout, predictor.classes, args.format)
     seconds = [_header_seconds(path) for path in files]
     bar = progress_bar(desc="timeline", unit="s", total=round(sum(seconds)), shown=not args.quiet)
-    done = 0
-    for result, length in zip(timelines(predictor, settings, files), seconds):
-        bar.update(round(length))
-        if isinstance(result, Failure):
-            failures.append(result)
-            to_stderr(f"error: {result}")
-        else:
-            writer.write(result)
-            done += 1
+
+    def counted():
+        for result, length in zip(timelines(predictor, settings, files), seconds):
+            bar.update(round(length))
+            yield result
+
+    status = write_results(counted(), writer, failures, "labelled")
     bar.close()
-    if failures:
-        to_stderr(f"error: {len(failures)} path(s) could not be labelled (reasons above); {done} file(s) were")
-        return 1
-    return 0
+    return status
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -308,6 +291,25 @@ def run_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def write_results(results, writer, failures: list, verb: str) -> int:
+    """Write each result, report each failure on stderr as it comes, then a summary line if any path failed;
+    the exit status (0 or 1)."""
+    from ser.inference.inputs import Failure
+
+    done = 0
+    for result in results:
+        if isinstance(result, Failure):
+            failures.append(result)
+            to_stderr(f"error: {result}")
+        else:
+            writer.write(result)
+            done += 1
+    if failures:
+        to_stderr(f"error: {len(failures)} path(s) could not be {verb} (reasons above); {done} file(s) were {verb}")
+        return 1
+    return 0
+
+
 def positive_number(text: str) -> float:
     try:
         value = float(text)
@@ -340,6 +342,32 @@ def add_model_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_file_command(commands, name: str, run, help: str, *, formats: str, max_seconds: str):
+    """A subcommand over audio files and folders (``predict``, ``timeline``): paths, --model, --format,
+    --max-seconds and --quiet, with one exit-status convention."""
+    parser = add_command(
+        commands,
+        name,
+        run,
+        help,
+        epilog="Exit status: 0 every file done; 1 some paths failed (reasons on stderr, the rest printed); "
+        "2 bad usage or an unusable model bundle.",
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="an audio file or a folder of them")
+    add_model_option(parser)
+    parser.add_argument("--format", choices=FORMATS, default="table", help=formats)
+    parser.add_argument(
+        "--max-seconds",
+        type=positive_number,
+        metavar="S",
+        help=f"longest recording accepted, in seconds, read from its header {max_seconds}",
+    )
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress bar (there is none anyway when stderr is not a terminal)"
+    )
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ser import __version__
     from ser.config import AudioParams, FeatureParams
@@ -348,18 +376,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ser {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    predict = add_command(
+    predict = add_file_command(
         commands,
         "predict",
         run_predict,
         "predict the emotion of recordings",
-        epilog="Exit status: 0 every file predicted; 1 some paths failed (reasons on stderr, the rest "
-        "printed); 2 bad usage or an unusable model bundle.",
-    )
-    predict.add_argument("paths", nargs="+", metavar="PATH", help="an audio file or a folder of them")
-    add_model_option(predict)
-    predict.add_argument(
-        "--format", choices=FORMATS, default="table", help="table (default), json (one object per line) or csv"
+        formats="table (default), json (one object per line) or csv",
+        max_seconds="before decoding (default: the bundle's audio.max_seconds)",
     )
     predict.add_argument(
         "--speaker",
@@ -367,44 +390,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="with a model that normalises per speaker: all files are of this one speaker "
         "(default: read each file's speaker from its name)",
     )
-    predict.add_argument(
-        "--max-seconds",
-        type=positive_number,
-        metavar="S",
-        help="longest recording accepted, in seconds, read from its header before decoding "
-        "(default: the bundle's audio.max_seconds)",
-    )
-    predict.add_argument(
-        "--quiet", action="store_true", help="no progress bar (there is none anyway when stderr is not a terminal)"
-    )
-
-    timeline = add_command(
+    add_file_command(
         commands,
         "timeline",
         run_timeline,
         "label the emotion of long recordings over time",
-        epilog="Exit status: 0 every file labelled; 1 some paths failed (reasons on stderr, the "
-        "rest printed); 2 bad usage or an unusable model bundle.",
-    )
-    timeline.add_argument("paths", nargs="+", metavar="FILE_OR_FOLDER", help="an audio file or a folder of them")
-    add_model_option(timeline)
-    timeline.add_argument(
-        "--format",
-        choices=FORMATS,
-        default="table",
-        help="table (default: tab-separated, one row per segment), json (one object per file) "
+        formats="table (default: tab-separated, one row per segment), json (one object per file) "
         "or csv (one row per segment)",
-    )
-    timeline.add_argument(
-        "--max-seconds",
-        type=positive_number,
-        metavar="S",
-        help="longest recording accepted, in seconds, read from its header (default: timeline.max_seconds, 4 hours)",
-    )
-    timeline.add_argument(
-        "--quiet",
-        action="store_true",
-        help="no progress bar of audio seconds (there is none anyway when stderr is not a terminal)",
+        max_seconds="(default: timeline.max_seconds, 4 hours)",
     )
 
     serve = add_command(
