@@ -278,9 +278,10 @@ def held_connections(model: Path, idle: int = 200, slow: int = 64, seconds: floa
 def hostile_batch(folder: Path, data: Path) -> dict[str, Path]:
     """The hostile files of measurement 6, and a real file 1,200 folders deep."""
     deep = deep_folder(folder / "deep", 1200)
-    shutil.copyfile(spread_files(data, 8)[-1], deep / "deep.wav")  # not one of the corpus's good files
+    real = spread_files(data, 8)
+    shutil.copyfile(real[-1], deep / "deep.wav")  # not one of the corpus's good files
     return {
-        "gsm": write_gsm_wav(folder / "gsm.wav"),
+        "gsm": write_gsm_wav(folder / "gsm.wav", real[-2]),
         "loud 1e20": write_loud_wav(folder / "loud.wav", 1e20),
         "loud 3e38": write_loud_wav(folder / "loud38.wav", 3e38),
         "ghz": write_ghz_wav(folder / "ghz.wav"),

@@ -132,10 +132,14 @@ def bad_audio_files(folder: Path, good: Path) -> dict[str, Path]:
 SUFFIXES = {"absurd header": ".flac", "too long": ".flac"}
 
 
-def write_gsm_wav(path: Path, seconds: float = 2.0) -> Path:
-    """A GSM 6.10 WAV at 8 kHz (a telephony format libsndfile cannot seek in), as ``sox -e gsm-full-rate`` writes."""
+def write_gsm_wav(path: Path, speech: Path) -> Path:
+    """The recording ``speech`` as a GSM 6.10 WAV at 8 kHz (a telephony format libsndfile cannot seek in), as
+    ``sox speech.wav -e gsm-full-rate -r 8000 gsm.wav`` writes it."""
+    import soxr
+
+    samples, rate = sf.read(speech, dtype="float32", always_2d=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(path, tone(seconds, 8000), 8000, subtype="GSM610", format="WAV")
+    sf.write(path, soxr.resample(samples.mean(axis=1), rate, 8000), 8000, subtype="GSM610", format="WAV")
     return path
 
 
