@@ -130,7 +130,8 @@ def test_recording_from_the_microphone_shows_the_emotion_of_what_it_heard(server
         timeout=60,
         files=[("file", (name, (ravdess16k / name).read_bytes())) for name in CANDIDATES],
     ).json()["predictions"]
-    surest = max(range(len(CANDIDATES)), key=lambda i: max(predictions[i]["probabilities"].values()))
+    predicted = [i for i, part in enumerate(predictions) if "probabilities" in part]  # the detector may miss a shout
+    surest = max(predicted, key=lambda i: max(predictions[i]["probabilities"].values()))
     speech, expected = ravdess16k / CANDIDATES[surest], predictions[surest]
     seconds = sf.info(speech).duration
     browser = chromium(tmp_path / "profile", microphone=speech)
