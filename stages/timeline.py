@@ -59,7 +59,7 @@ if __name__ == "__main__":
     parser = stage_parser(__doc__)
     parser.add_argument("--catalog", default="data/catalog.csv")
     parser.add_argument("--split", default="data/split.csv")
-    parser.add_argument("--model", default="data/model")
+    parser.add_argument("--model", default="data/timeline_model", help="the timeline model (train_timeline)")
     parser.add_argument("--metrics", default="metrics/timeline.json")
     parser.add_argument("--scores", default="plots/timeline.csv", help="one row per recording: its scores")
     parser.add_argument("--plot", default="plots/timeline.png", help="the first recording's truth and timeline")

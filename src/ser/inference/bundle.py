@@ -9,6 +9,8 @@ A bundle is a folder::
                     ``info_sha256``, the SHA-256 of the rest of model.json (canonical JSON),
                     as its settings (``speaker_reference``, ``audio``, ...) change predictions
     MODEL_CARD.md   intended use, data, protocol, metrics and limits (complete bundle only)
+    timeline/       the timeline's model, a bundle of its own (model.skops, model.json), trained on windows of
+                    speech (its record's ``windows``); the same classes and features (complete bundle only)
 
 ``model.json`` is validated on load with params.yaml's own rules for the sections the two share
 (``audio``, ``features``, ``train``, ``split``, ``data.source``), and against the model for what only a bundle
@@ -42,7 +44,9 @@ from ser.config import (
     ParamError,
     Params,
     SplitParams,
+    TimelineParams,
     TrainParams,
+    VadParams,
     check_audio_for_features,
 )
 from ser.errors import SerError, shorten
@@ -54,6 +58,7 @@ if TYPE_CHECKING:  # numpy is imported where arrays are made: loading a bundle's
 MODEL_FILE = "model.skops"
 INFO_FILE = "model.json"
 CARD_FILE = "MODEL_CARD.md"
+TIMELINE_FOLDER = "timeline"
 
 # Sizes past which a bundle file is refused unread. The defaults' bundle: model.json 0.2 MB, model.skops 17 MB
 # (1 MB of it skops' schema.json, 26 levels deep); the caps leave room for far larger models while keeping a
@@ -240,6 +245,33 @@ class EncoderWeights:
 
 
 @dataclass(frozen=True)
+class WindowTraining:
+    """How a timeline model's training rows were taken (:mod:`ser.timeline.training`): windows of ``window``
+    seconds every ``hop`` over each training clip's speech, found with ``vad``, and each clip's speech whole;
+    ``rows`` of them."""
+
+    window: float
+    hop: float
+    vad: VadParams
+    rows: int
+
+    def __post_init__(self):
+        vad = (
+            self.vad
+            if isinstance(self.vad, VadParams)
+            else VadParams(**_fields("windows.vad", self.vad, _names_of(VadParams)))
+        )
+        object.__setattr__(self, "vad", vad)
+        TimelineParams(window=self.window, hop=self.hop, vad=vad)  # params.yaml's rules for the three
+        _check(
+            isinstance(self.rows, int) and not isinstance(self.rows, bool) and self.rows >= 1,
+            "windows.rows",
+            self.rows,
+            "an integer >= 1",
+        )
+
+
+@dataclass(frozen=True)
 class ModelRecord:
     """What ``model.json`` says of a bundle's model: what it predicts, from which features, how it was trained
     and on what, and (in the complete bundle) how it scored. Built by :meth:`from_training`; a stored one is
@@ -256,6 +288,7 @@ class ModelRecord:
     versions: dict[str, str]  # the libraries of VERSIONED at training time
     whisper_weights: EncoderWeights | None = None  # exactly when features.families holds whisper
     speaker_reference: SpeakerReference | None = None  # exactly when train.normalize is speaker
+    windows: WindowTraining | None = None  # a timeline model: the windows of speech it was trained on
     model_sha256: str | None = None  # of model.skops: set when the bundle is written
     estimator: str | None = None  # the complete bundle: the pipeline's steps, e.g. StandardScaler -> TemperatureScaled
     metrics: dict | None = None  # the complete bundle: {"test": {...}, "crossval": {...}}
@@ -307,9 +340,12 @@ class ModelRecord:
         return self.train.normalize
 
     @classmethod
-    def from_training(cls, model, params: Params, train, columns: list[str]) -> ModelRecord:
+    def from_training(
+        cls, model, params: Params, train, columns: list[str], windows: WindowTraining | None = None
+    ) -> ModelRecord:
         """The record of ``model``, fitted with ``params`` on the rows of ``train`` (the features table's
-        training rows: ``speaker``, ``sha256`` and the feature ``columns`` before any normalisation)."""
+        training rows, or a timeline model's windows table and its ``windows``: ``file``, ``speaker``,
+        ``sha256`` and the feature ``columns`` before any normalisation)."""
         from importlib.metadata import version
 
         whisper_weights = reference = None
@@ -323,12 +359,13 @@ class ModelRecord:
 
             mean, std = reference_statistics(train[columns].to_numpy(), train["speaker"].to_numpy())
             reference = SpeakerReference(tuple(mean.tolist()), tuple(std.tolist()))
+        files = train.drop_duplicates("file")  # a clip gives a timeline model several rows
         data = TrainingData(
             source=params.data.source,
             dataset=params.data.dataset,
-            train_files=len(train),
-            train_speakers=tuple(sorted(map(str, train["speaker"].unique()))),
-            train_sha256=hashlib.sha256("".join(sorted(train["sha256"])).encode()).hexdigest(),
+            train_files=len(files),
+            train_speakers=tuple(sorted(map(str, files["speaker"].unique()))),
+            train_sha256=hashlib.sha256("".join(sorted(files["sha256"])).encode()).hexdigest(),
         )
         return cls(
             classes=tuple(str(c) for c in model.classes_),
@@ -341,6 +378,7 @@ class ModelRecord:
             versions={name: version(name) for name in VERSIONED},
             whisper_weights=whisper_weights,
             speaker_reference=reference,
+            windows=windows,
         )
 
     @classmethod
@@ -356,6 +394,7 @@ class ModelRecord:
             )
         weights = _fields("weights", info.get("weights", {}), (), ("whisper",))
         reference = info.get("speaker_reference")
+        windows = info.get("windows")
         return cls(
             classes=info["classes"],
             feature_columns=info["feature_columns"],
@@ -371,6 +410,9 @@ class ModelRecord:
             speaker_reference=None
             if reference is None
             else SpeakerReference(**_fields("speaker_reference", reference, ("mean", "std"))),
+            windows=None
+            if windows is None
+            else WindowTraining(**_fields("windows", windows, _names_of(WindowTraining))),
             model_sha256=info.get("model_sha256"),
             estimator=info.get("estimator"),
             metrics=info.get("metrics"),
@@ -392,6 +434,7 @@ class ModelRecord:
         optional = {
             "weights": None if self.whisper_weights is None else {"whisper": asdict(self.whisper_weights)},
             "speaker_reference": None if self.speaker_reference is None else asdict(self.speaker_reference),
+            "windows": None if self.windows is None else asdict(self.windows),
             "model_sha256": self.model_sha256,
             "estimator": self.estimator,
             "metrics": self.metrics,
@@ -405,7 +448,7 @@ def _names_of(cls) -> tuple[str, ...]:
 
 
 STORED_KEYS = ("classes", "feature_columns", "normalize", "audio", "features", "train", "split", "data", "versions")
-OPTIONAL_KEYS = ("weights", "speaker_reference", "model_sha256", "estimator", "metrics")
+OPTIONAL_KEYS = ("weights", "speaker_reference", "windows", "model_sha256", "estimator", "metrics")
 
 
 # ---- The bundle's files -----------------------------------------------------------------------------------------
@@ -420,12 +463,23 @@ def save_bundle(directory: str | Path, model, record: ModelRecord, card: str | N
         _write_record_and_card(tmp, record, card)
 
 
-def copy_bundle(source: str | Path, directory: str | Path, record: ModelRecord, card: str | None = None) -> None:
-    """Write a bundle holding ``source``'s model file byte for byte, with a new ``record`` and card."""
+def copy_bundle(
+    source: str | Path,
+    directory: str | Path,
+    record: ModelRecord,
+    card: str | None = None,
+    timeline: str | Path | None = None,
+) -> None:
+    """Write a bundle holding ``source``'s model file byte for byte, with a new ``record`` and card, and the
+    timeline model's bundle ``timeline`` (its two files as they are) in :data:`TIMELINE_FOLDER`."""
     model_bytes = (Path(source) / MODEL_FILE).read_bytes()
     with atomic_dir(directory) as tmp:
         (tmp / MODEL_FILE).write_bytes(model_bytes)
         _write_record_and_card(tmp, record, card)
+        if timeline is not None:
+            (tmp / TIMELINE_FOLDER).mkdir()
+            for name in (MODEL_FILE, INFO_FILE):
+                (tmp / TIMELINE_FOLDER / name).write_bytes((Path(timeline) / name).read_bytes())
 
 
 def _write_record_and_card(folder: Path, record: ModelRecord, card: str | None) -> None:
@@ -632,3 +686,18 @@ def _read_schema(model_path: Path) -> bytes:
         f"{model_path} would expand to {expanded:,} bytes, its schema.json to {declared:,} (at most "
         f"{MAX_MODEL_BYTES:,} and {MAX_SCHEMA_BYTES:,}); refusing to read it: re-run dvc repro"
     )
+
+
+def check_timeline_model(record: ModelRecord, timeline: ModelRecord, folder: Path) -> None:
+    """A bundle's timeline model (``timeline``, loaded from ``folder``) must be trained on windows and predict the
+    same classes from the same features as the bundle's model (``record``)."""
+    for key, problem in (
+        ("windows", timeline.windows is None),
+        ("classes", timeline.classes != record.classes),
+        ("features", timeline.features != record.features or timeline.audio != record.audio),
+    ):
+        if problem:
+            raise BundleError(
+                f"{folder / INFO_FILE}: its {key} do not fit the bundle's model (a timeline model is trained on "
+                "windows of speech, with the same classes and features); rebuild the bundle with dvc repro"
+            )

@@ -13,6 +13,7 @@ import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -98,6 +99,7 @@ class Predictor:
         with warnings.catch_warnings():  # version_warning says it in one line instead
             warnings.simplefilter("ignore", InconsistentVersionWarning)
             self.model, self.record = load_bundle(model_dir)
+        self.directory = Path(model_dir)
         self.classes: list[str] = list(self.record.classes)
         self.extractor, self.order = _extractor_for(self.record, Path(model_dir) / "model.json")
         self.max_seconds = max_seconds or self.record.audio.max_seconds
@@ -138,6 +140,25 @@ class Predictor:
         if not np.isfinite(vector).all():
             raise AudioError(NOT_FINITE)
         return vector
+
+    @cached_property
+    def timeline_model(self) -> Predictor:
+        """The model the timeline labels windows of speech with: the bundle's own timeline model (trained on
+        windows, in its ``timeline`` folder), loaded on first use, or this model when the bundle has none.
+
+        Raises
+        ------
+        ser.inference.bundle.BundleError
+            The timeline model is damaged or does not fit this model (other classes or features).
+        """
+        from ser.inference.bundle import TIMELINE_FOLDER, check_timeline_model
+
+        folder = self.directory / TIMELINE_FOLDER
+        if not folder.is_dir():
+            return self
+        model = Predictor(folder, self.max_seconds)
+        check_timeline_model(self.record, model.record, folder)
+        return model
 
     def timeline(self, path: str | Path, settings=None) -> Timeline | Failure:
         """The emotion over time of one recording, as ``ser timeline`` gives it (docs/timeline.md).

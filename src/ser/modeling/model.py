@@ -215,6 +215,15 @@ def fit_model(model, X, y, speakers):
         return model.fit(X, y, speakers) if isinstance(model, TemperatureScaled) else model.fit(X, y)
 
 
+def train_model(params: TrainParams, columns: list[str], features, emotions, speakers):
+    """A model of ``params`` (the ``train`` section) fitted on rows of ``features`` (named by ``columns``, before
+    any normalisation), each speaker's rows normalised as ``params.normalize`` says (:func:`fit_model`)."""
+    from ser.modeling.normalize import normalize
+
+    X = normalize(features, speakers, params.normalize)
+    return fit_model(build_model(params, columns), X, emotions, speakers)
+
+
 def loss_curve(model: Pipeline) -> list[float]:
     """Training loss per epoch, averaged over an ensemble's members still training at that epoch.
 

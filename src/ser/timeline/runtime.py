@@ -7,7 +7,8 @@ each stretch of speech (at most 30 s), encodes it once and keeps its windows' fe
 (:mod:`ser.timeline.windows`). The windows of the recording are then standardised together, as one speaker's
 recordings (shrunk toward the training speakers' average when they are few, as ``ser predict`` does for a speaker
 with few recordings), given to the model, and their calibrated probabilities smoothed into segments
-(:mod:`ser.timeline.smoothing`).
+(:mod:`ser.timeline.smoothing`). The model is the bundle's timeline model, trained on such windows of its
+training clips (:mod:`ser.timeline.training`), when the bundle holds one; its clip model otherwise.
 """
 
 from __future__ import annotations
@@ -59,8 +60,10 @@ def _probabilities(predictor, rows: list[np.ndarray]) -> np.ndarray:
 
 def _timeline(predictor, stretch_samples, regions, duration: float, settings) -> list[Segment]:
     """Segments from ``stretch_samples`` (an iterable of (start seconds, samples) for :func:`stretches` of
-    ``regions``, in order)."""
-    features = WindowFeatures(predictor)
+    ``regions``, in order), labelled by the predictor's timeline model
+    (:attr:`ser.inference.predictor.Predictor.timeline_model`)."""
+    predictor = predictor.timeline_model
+    features = WindowFeatures(predictor.extractor, predictor.order)
     windows, rows = [], []
     for start, samples in stretch_samples:
         found = windows_in(start, start + len(samples) / SAMPLE_RATE, settings.window, settings.hop)

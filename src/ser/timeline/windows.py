@@ -54,11 +54,13 @@ def windows_in(start: float, end: float, window: float, hop: float) -> list[Wind
 
 
 class WindowFeatures:
-    """The feature vectors of windows of one stretch, in a predictor's column order, before normalisation."""
+    """The feature vectors of windows of one stretch, before normalisation, in the column order ``order`` gives
+    (indices into ``extractor.names``; default: the extractor's own order)."""
 
-    def __init__(self, predictor):
-        self.predictor = predictor
-        params = predictor.extractor.params
+    def __init__(self, extractor, order: np.ndarray | None = None):
+        self.extractor = extractor
+        self.order = np.arange(len(extractor.names)) if order is None else order
+        params = extractor.params
         self.pooled = tuple(params.families) == ("whisper",)
         if self.pooled:
             from ser.features.whisper import encoder
@@ -68,17 +70,17 @@ class WindowFeatures:
 
     def __call__(self, samples: np.ndarray, start: float, windows: list[Window]) -> np.ndarray:
         """One row per window of the stretch whose 16 kHz ``samples`` begin at ``start`` seconds."""
-        rate = self.predictor.sample_rate
+        rate = self.extractor.sample_rate
         if not self.pooled:
             if rate != SAMPLE_RATE:  # the model's own rate, as its training files were decoded
                 import soxr
 
                 samples = soxr.resample(samples, SAMPLE_RATE, rate, quality="HQ").astype(np.float32)
-            extractor = self.predictor.extractor
             rows = [
-                extractor(samples[round((w.start - start) * rate) : round((w.end - start) * rate)]) for w in windows
+                self.extractor(samples[round((w.start - start) * rate) : round((w.end - start) * rate)])
+                for w in windows
             ]
-            return np.vstack(rows)[:, self.predictor.order]
+            return np.vstack(rows)[:, self.order]
         layers = self.encoder.frames(samples)  # each (width, frames)
         count = layers[0].shape[1]
         rows = []
@@ -86,4 +88,4 @@ class WindowFeatures:
             first = min(count - 1, int(round((w.start - start) / ENCODER_FRAME)))
             last = max(first + 1, min(count, int(round((w.end - start) / ENCODER_FRAME))))
             rows.append(np.concatenate([stat(frames[:, first:last]) for frames in layers for stat in self.stats]))
-        return np.vstack(rows)[:, self.predictor.order]
+        return np.vstack(rows)[:, self.order]
