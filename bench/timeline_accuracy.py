@@ -3,7 +3,8 @@
     python bench/timeline_accuracy.py --run DIR [--recordings 8] [--set timeline.window=3 ...] [--json FILE]
 
 DIR is a project folder after a speaker-split ``dvc repro`` (it reads ``data/catalog.csv``, ``data/split.csv``
-and ``data/model``). Recordings are built from the test split's speakers (:mod:`ser.timeline.recordings`, with
+and the timeline model ``data/timeline_model``, or the bundle ``--model`` names). Recordings are built from the
+test split's speakers (:mod:`ser.timeline.recordings`, with
 ``params.yaml``'s ``timeline.eval``), run through :func:`ser.timeline.runtime.timeline_of_samples` and scored
 (:mod:`ser.timeline.scoring`). Each ``--set KEY=VALUE`` (repeatable, ``;``-separated for several keys at once)
 is one setting of the ``timeline`` section scored on the same recordings; the windows' probabilities are
@@ -52,14 +53,14 @@ def test_clips(run: Path, part: str = "test") -> list[Clip]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", type=Path, required=True)
-    parser.add_argument("--model", type=Path, help="bundle folder (default: DIR/data/model)")
+    parser.add_argument("--model", type=Path, help="bundle folder (default: DIR/data/timeline_model)")
     parser.add_argument("--recordings", type=int, help="overrides timeline.eval.recordings")
     parser.add_argument("--set", action="append", default=[], dest="settings")
     add_json_output(parser, "timeline_accuracy")
     args = parser.parse_args()
     base = load_params(PROJECT / "params.yaml").timeline
     evaluation = base.eval if args.recordings is None else dataclasses.replace(base.eval, recordings=args.recordings)
-    predictor = Predictor(args.model or args.run / "data/model")
+    predictor = Predictor(args.model or args.run / "data/timeline_model")
     recordings = list(build_recordings(test_clips(args.run), evaluation, predictor.sample_rate))
     results = {}
     for text in args.settings or [""]:

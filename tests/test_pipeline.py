@@ -9,6 +9,7 @@ import time
 import warnings
 from collections import Counter
 
+import pandas as pd
 import pytest
 import yaml
 from sklearn.metrics import balanced_accuracy_score
@@ -25,6 +26,8 @@ ALL_STAGES = [
     "train",
     "evaluate",
     "crossvalidate",
+    "windows",
+    "train_timeline",
     "timeline",
     "bundle",
     "plots_template",
@@ -105,8 +108,10 @@ def test_metrics_files_hold_only_headline_numbers(repo):
 
 def test_bundle_carries_the_metrics_and_a_card(repo):
     bundle = repo.root / "model"
-    assert sorted(p.name for p in bundle.iterdir()) == ["MODEL_CARD.md", "model.json", "model.skops"]
+    assert sorted(p.name for p in bundle.iterdir()) == ["MODEL_CARD.md", "model.json", "model.skops", "timeline"]
     assert (bundle / "model.skops").read_bytes() == (repo.root / "data/model/model.skops").read_bytes()
+    for name in ("model.json", "model.skops"):  # the timeline model as train_timeline wrote it
+        assert (bundle / "timeline" / name).read_bytes() == (repo.root / "data/timeline_model" / name).read_bytes()
     info = json.loads((bundle / "model.json").read_text())
     evaluate = json.loads((repo.root / "metrics/evaluate.json").read_text())
     crossval = json.loads((repo.root / "metrics/crossval.json").read_text())
@@ -311,7 +316,15 @@ def test_experiment_reruns_only_what_the_change_touches(repo):
     before, before_predictions = read_metrics(repo), read_csv(repo.root / "plots/predictions.csv")
     snapshot = repo.snapshot()
     repo.dvc("exp", "run", "-S", "train.alpha=0.05")
-    assert repo.changes_since(snapshot).stages == ["ingest", "train", "evaluate", "crossvalidate", "timeline", "bundle"]
+    assert repo.changes_since(snapshot).stages == [
+        "ingest",
+        "train",
+        "evaluate",
+        "crossvalidate",
+        "train_timeline",
+        "timeline",
+        "bundle",
+    ]
     params_diff = json.loads(repo.dvc("params", "diff", "--json").stdout)["params.yaml"]
     assert {key: (change["old"], change["new"]) for key, change in params_diff.items()} == {
         "train.alpha": (alpha, 0.05)
@@ -354,8 +367,9 @@ def test_experiment_reruns_only_what_the_change_touches(repo):
 
 
 def test_timeline_scores_the_test_speakers_recordings_and_reruns_alone(repo):
-    """The timeline stage's recordings are the test speakers' in turn, its metrics pool theirs; a timeline param
-    re-runs it and nothing else (ingest checks the corpus every time)."""
+    """The timeline stage's recordings are the test speakers' in turn, its metrics pool theirs; a window param
+    re-runs the timeline model's stages, the timeline and the bundle, and a param of the timeline alone re-runs it
+    alone (ingest checks the corpus every time)."""
     split = read_csv(repo.root / "data/split.csv")
     test_speakers = sorted({row["speaker"] for row in split if row["set"] == "test"})
     recordings = PARAMS["timeline"]["eval"]["recordings"]
@@ -371,13 +385,26 @@ def test_timeline_scores_the_test_speakers_recordings_and_reruns_alone(repo):
     assert (repo.root / "plots/timeline.png").stat().st_size > 0
 
     # the runtime's params reach the stage: nearly every segment uncertain leaves the speech missed
-    window = PARAMS["timeline"]["window"]
     snapshot = repo.snapshot()
     try:
-        repo.dvc("exp", "run", "-S", f"timeline.window={window / 2}", "-S", "timeline.uncertain=1.0")
+        repo.dvc("exp", "run", "-S", "timeline.uncertain=1.0")
         assert repo.changes_since(snapshot).stages == ["ingest", "timeline"]
         changed = json.loads((repo.root / "metrics/timeline.json").read_text())
         assert changed["uncertain"] > 0.5 > metrics["uncertain"] and changed["eder"] > metrics["eder"]
+    finally:
+        repo.run("git", "checkout", "--", ".")
+        repo.dvc("checkout")
+
+    # the window is the timeline model's too: its rows and the model are made again, and the bundle holds the new one
+    window = PARAMS["timeline"]["window"]
+    rows = len(pd.read_parquet(repo.root / "data/windows.parquet"))
+    snapshot = repo.snapshot()
+    try:
+        repo.dvc("exp", "run", "-S", f"timeline.window={window / 2}")
+        assert repo.changes_since(snapshot).stages == ["ingest", "windows", "train_timeline", "timeline", "bundle"]
+        assert len(pd.read_parquet(repo.root / "data/windows.parquet")) > rows
+        shipped = json.loads((repo.root / "model/timeline/model.json").read_text())
+        assert shipped["windows"]["window"] == window / 2 and shipped["windows"]["rows"] > rows
     finally:
         repo.run("git", "checkout", "--", ".")
         repo.dvc("checkout")

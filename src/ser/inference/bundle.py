@@ -359,7 +359,7 @@ class ModelRecord:
 
             mean, std = reference_statistics(train[columns].to_numpy(), train["speaker"].to_numpy())
             reference = SpeakerReference(tuple(mean.tolist()), tuple(std.tolist()))
-        files = train.drop_duplicates("file")  # a clip gives a timeline model several rows
+        files = train.drop_duplicates("sha256")  # a clip gives a timeline model several rows
         data = TrainingData(
             source=params.data.source,
             dataset=params.data.dataset,
