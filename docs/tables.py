@@ -20,6 +20,9 @@ a JSON file under docs/results/, written by the command the table's caption name
 * ``hostile.json``: ``python bench/hostile.py --data ../shared/data/ravdess16k --json docs/results/hostile.json``
 * ``timeline.json``: after that real-corpus run (its timeline stage included), ``python docs/tables.py
   --record-timeline <that clone>``
+* ``timeline_select_windows.json``: ``python bench/timeline_select.py --run <that clone> --rows windows --set ...
+  --json docs/results/timeline_select_windows.json`` (the settings in docs/timeline.md)
+* ``clip_windows.json``: ``python bench/clip_windows.py --run <that clone> --json docs/results/clip_windows.json``
 """
 
 from __future__ import annotations
@@ -354,6 +357,8 @@ def timeline_eval() -> list[str]:
         f"| {run['recordings']} recordings of {run['seconds']:g} s, test speakers "
         f"{', '.join(run['test_speakers'])} (the model trained on {', '.join(run['train_speakers'])}) | |",
         "| --- | --- |",
+        f"| settings | {run['window']:g} s windows every {run['hop']:g} s, {run['smoothing']} "
+        f"(change penalty {run['change_penalty']:g}), uncertain below {run['uncertain']:g} |",
         f"| **EDER** (collar {run['collar']:g} s) | **{run['eder']:.3f}** |",
         *(
             f"| {label} | {run[key]:.3f} |"
@@ -366,6 +371,30 @@ def timeline_eval() -> list[str]:
             )
         ),
         f"| real-time factor (seconds of audio per second, in the stage) | {run['real_time_factor']:.1f} |",
+    ]
+
+
+def timeline_select() -> list[str]:
+    found = result("timeline_select_windows")
+    chosen = found["chosen"]
+    lines = ["| setting | mean EDER over the two groups of training speakers |", "| --- | --- |"]
+    for setting, eder in found["inner_mean_eder"].items():
+        name = setting.replace(";", ", ")
+        lines.append(f"| **{name}** (chosen) | **{eder:.3f}** |" if setting == chosen else f"| {name} | {eder:.3f} |")
+    return lines
+
+
+def clip_windows() -> list[str]:
+    found = result("clip_windows")
+    return [
+        "| the clip model trained on | rows | UAR | one clip |",
+        "| --- | --- | --- | --- |",
+        f"| whole clips (the features stage's rows) | {found['clips']:,} | {found['clips_uar_mean']:.3f} ± "
+        f"{found['clips_uar_std']:.3f} | {found['clips_uar_one_clip_mean']:.3f} ± "
+        f"{found['clips_uar_one_clip_std']:.3f} |",
+        f"| windows of {found['window']:g} s every {found['hop']:g} s and the speech whole, probabilities averaged "
+        f"over a clip's rows | {found['rows']:,} | {found['windows_uar_mean']:.3f} ± {found['windows_uar_std']:.3f} | "
+        f"{found['windows_uar_one_clip_mean']:.3f} ± {found['windows_uar_one_clip_std']:.3f} |",
     ]
 
 
@@ -382,6 +411,8 @@ TABLES = {
     "serve-speed": serve_speed,
     "hostile": hostile,
     "timeline-eval": timeline_eval,
+    "timeline-select": timeline_select,
+    "clip-windows": clip_windows,
 }
 
 
@@ -412,8 +443,10 @@ def record_timeline(folder: Path) -> None:
     settings = yaml.safe_load((folder / "params.yaml").read_text())["timeline"]["eval"]
     with open(folder / "data" / "split.csv", newline="") as handle:
         split = [(row["speaker"], row["set"]) for row in csv.DictReader(handle)]
+    runtime = yaml.safe_load((folder / "params.yaml").read_text())["timeline"]
     kept = {
         **metrics,
+        **{key: runtime[key] for key in ("window", "hop", "smoothing", "change_penalty", "uncertain")},
         "seconds": settings["seconds"],
         "collar": settings["collar"],
         "seed": settings["seed"],

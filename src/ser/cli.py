@@ -167,6 +167,7 @@ def timelines(predictor, settings, files: list[str]):
     """Each file's timeline or failure, in order, on every core (one worker process per core, forked)."""
     global _TIMELINE_JOB
     workers = min(len(os.sched_getaffinity(0)), len(files))
+    predictor.timeline_model  # noqa: B018 - loaded (and checked) once, before the workers fork
     _TIMELINE_JOB = (predictor, settings)
     if workers < 2:
         yield from map(_timeline_of, files)
