@@ -86,6 +86,8 @@ class Predictor:
         The emotions the model tells apart, in the order of its probabilities.
     extractor : ser.features.extractor.FeatureExtractor
         Configured from ``model.json``, never from ``params.yaml``.
+    directory : Path
+        The bundle's folder.
 
     Raises
     ------
@@ -161,7 +163,8 @@ class Predictor:
         return model
 
     def timeline(self, path: str | Path, settings=None) -> Timeline | Failure:
-        """The emotion over time of one recording, as ``ser timeline`` gives it (docs/timeline.md).
+        """The emotion over time of one recording, as ``ser timeline`` gives it (docs/timeline.md), its windows
+        labelled by :attr:`timeline_model`.
 
         Parameters
         ----------
