@@ -353,12 +353,13 @@ def vad() -> list[str]:
 
 def timeline_eval() -> list[str]:
     run = result("timeline")
+    settings = run["settings"]
     return [
         f"| {run['recordings']} recordings of {run['seconds']:g} s, test speakers "
         f"{', '.join(run['test_speakers'])} (the model trained on {', '.join(run['train_speakers'])}) | |",
         "| --- | --- |",
-        f"| settings | {run['window']:g} s windows every {run['hop']:g} s, {run['smoothing']} "
-        f"(change penalty {run['change_penalty']:g}), uncertain below {run['uncertain']:g} |",
+        f"| settings | {settings['window']:g} s windows every {settings['hop']:g} s, {settings['smoothing']} "
+        f"(change penalty {settings['change_penalty']:g}), uncertain below {settings['uncertain']:g} |",
         f"| **EDER** (collar {run['collar']:g} s) | **{run['eder']:.3f}** |",
         *(
             f"| {label} | {run[key]:.3f} |"
@@ -446,7 +447,7 @@ def record_timeline(folder: Path) -> None:
     runtime = yaml.safe_load((folder / "params.yaml").read_text())["timeline"]
     kept = {
         **metrics,
-        **{key: runtime[key] for key in ("window", "hop", "smoothing", "change_penalty", "uncertain")},
+        "settings": {key: runtime[key] for key in ("window", "hop", "smoothing", "change_penalty", "uncertain")},
         "seconds": settings["seconds"],
         "collar": settings["collar"],
         "seed": settings["seed"],

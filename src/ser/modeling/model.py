@@ -216,8 +216,27 @@ def fit_model(model, X, y, speakers):
 
 
 def train_model(params: TrainParams, columns: list[str], features, emotions, speakers):
-    """A model of ``params`` (the ``train`` section) fitted on rows of ``features`` (named by ``columns``, before
-    any normalisation), each speaker's rows normalised as ``params.normalize`` says (:func:`fit_model`)."""
+    """A model of ``params`` fitted on rows whose speakers are known, as the train and train_timeline stages fit one.
+
+    Parameters
+    ----------
+    params : ser.config.TrainParams
+        The ``train`` section: the model (:func:`build_model`) and ``normalize``.
+    columns : list of str
+        The feature names of the columns of ``features``.
+    features : array_like
+        Shape ``(n_rows, n_features)``, before any normalisation: each speaker's rows are normalised as
+        ``params.normalize`` says (:func:`ser.modeling.normalize.normalize`).
+    emotions : array_like
+        Shape ``(n_rows,)``, each row's emotion.
+    speakers : array_like
+        Shape ``(n_rows,)``, each row's speaker id (normalisation and the calibration's folds group them).
+
+    Returns
+    -------
+    sklearn.pipeline.Pipeline or classifier
+        Fitted (:func:`fit_model`).
+    """
     from ser.modeling.normalize import normalize
 
     X = normalize(features, speakers, params.normalize)
