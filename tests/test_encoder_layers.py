@@ -130,7 +130,10 @@ def test_the_graph_is_valid_onnx_with_an_output_per_layer_and_the_same_bytes_eve
     assert info["sha256"] == weights.BASE_SHA256 and info["runtime"] == f"onnxruntime {encoder.runtime_version()}"
     encoder.graph.cache_clear()
     assert info["graph"] == encoder.graph_digest(base_folder, (2, 3, 4), "int8")  # rebuilt: the same bytes
-    others = {encoder.graph_digest(base_folder, (2, 3), "int8"), encoder.graph_digest(base_folder, (2, 3, 4), "float32")}
+    others = {
+        encoder.graph_digest(base_folder, (2, 3), "int8"),
+        encoder.graph_digest(base_folder, (2, 3, 4), "float32"),
+    }
     assert info["graph"] not in others and len(others) == 2
 
 

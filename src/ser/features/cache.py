@@ -26,7 +26,18 @@ from ser.files import code_digest
 
 # The modules whose code decides a file's vector (decoding included).
 FEATURE_CODE = (
-    audio, filters, frames, descriptors, families, stats, extractor, smile, whisper, encoder, onnx_graph, weights
+    audio,
+    filters,
+    frames,
+    descriptors,
+    families,
+    stats,
+    extractor,
+    smile,
+    whisper,
+    encoder,
+    onnx_graph,
+    weights,
 )
 
 

@@ -15,8 +15,7 @@ Each process runs its own session with one thread, so a file's frames are the sa
 from __future__ import annotations
 
 import hashlib
-import os
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np

@@ -63,9 +63,7 @@ def node(op_type: str, inputs: list[str], outputs: list[str], attributes: dict, 
 def value_info(name: str, dtype, dims: tuple[int | str, ...]) -> bytes:
     """A ValueInfoProto of a tensor: name (1), type (2: TypeProto.tensor_type (1): elem_type (1), shape (2)); each
     dimension a number (dim_value, 1) or a name (dim_param, 2)."""
-    shape = b"".join(
-        _bytes(1, _integer(1, dim) if isinstance(dim, int) else _bytes(2, dim)) for dim in dims
-    )
+    shape = b"".join(_bytes(1, _integer(1, dim) if isinstance(dim, int) else _bytes(2, dim)) for dim in dims)
     return _bytes(1, name) + _bytes(2, _bytes(1, _integer(1, TENSOR_TYPES[np.dtype(dtype)]) + _bytes(2, shape)))
 
 
