@@ -15,8 +15,8 @@ from ser.features import encoder, weights, whisper
 from ser.features.extractor import FeatureExtractor
 from tests.conftest import require
 
-FLOAT32_TOLERANCE = 2e-4  # largest difference from the numpy encoder, float32 graph (values of magnitude ~1)
-INT8_TOLERANCE = 0.08  # root mean square difference from it over the reference's own, int8 graph
+FLOAT32_TOLERANCE = 5e-4  # largest difference from the numpy encoder, float32 graph (values of magnitude ~1)
+INT8_TOLERANCE = 0.12  # root mean square difference from it over the reference's own, int8 graph
 
 
 def encoder_arrays(model: weights.ModelFile) -> dict[str, np.ndarray]:
@@ -99,16 +99,18 @@ def test_one_pass_gives_each_layer_of_a_float32_numpy_encoder_of_the_same_weight
     assert encoder.layers == (1, 2, 3, 4, 5, 6)
     outputs = encoder.encode(mel)
     assert len(outputs) == 6
+
+    def relative(ours, theirs):
+        return np.sqrt(np.mean((ours - theirs) ** 2) / np.mean(theirs**2))
+
     for layer, ours, theirs in zip(encoder.layers, outputs, expected):
         assert ours.shape == theirs.shape == (150, 512) and ours.dtype == np.float32
         if compute_type == "float32":
-            error = np.abs(ours - theirs).max()
-            assert error < FLOAT32_TOLERANCE, (layer, error)
+            assert np.abs(ours - theirs).max() < FLOAT32_TOLERANCE, layer
         else:
-            error = np.sqrt(np.mean((ours - theirs) ** 2) / np.mean(theirs**2))
-            assert error < INT8_TOLERANCE, (layer, error)
-        others = [np.abs(ours - other).max() for index, other in enumerate(expected, start=1) if index != layer]
-        assert min(others) > 3 * np.abs(ours - theirs).max(), (layer, others)  # the output is that layer's
+            assert relative(ours, theirs) < INT8_TOLERANCE, (layer, relative(ours, theirs))
+        others = [relative(ours, other) for index, other in enumerate(expected, start=1) if index != layer]
+        assert min(others) > 3 * relative(ours, theirs), (layer, others)  # the output is that layer's
 
 
 def test_a_layer_is_the_same_whichever_other_layers_the_pass_returns(base_folder, reference):
@@ -125,7 +127,7 @@ def test_the_graph_is_valid_onnx_with_an_output_per_layer_and_the_same_bytes_eve
     onnx.checker.check_model(model)
     assert [output.name for output in model.graph.output] == ["layer2", "layer3", "layer4"]
     assert not any("layer_4/" in tensor.name for tensor in model.graph.initializer)  # nothing past layer 4 runs
-    assert any(node.op_type == "DynamicQuantizeMatMul" for node in model.graph.node)
+    assert sum(node.op_type == "MatMulInteger" for node in model.graph.node) == 4 * 4  # each block's linear layers
     info = weights.weights_info("base", (2, 3, 4), "int8")
     assert info["sha256"] == weights.BASE_SHA256 and info["runtime"] == f"onnxruntime {encoder.runtime_version()}"
     encoder.graph.cache_clear()

@@ -5,9 +5,10 @@ convolutions with GELU, the sinusoidal positions, then pre-norm blocks of self-a
 the deepest chosen layer; after each chosen layer the running frames pass through the encoder's final layer norm
 into an output of their own (``layer2``, ``layer3``, ...). So layers 2, 3 and 4 cost one pass through 4 layers.
 
-``compute_type`` ``float32`` runs every product in float32. ``int8`` quantises the weights of the blocks' linear
-layers per output column (symmetric, the column's largest magnitude to 127) and lets ONNX Runtime quantise their
-inputs on the fly (``DynamicQuantizeMatMul``); the convolutions, attention scores and norms stay float32.
+``compute_type`` ``float32`` runs every product in float32. ``int8`` runs the blocks' linear layers as CTranslate2
+does: the weights quantised per output column and each frame of their input per row, both symmetric (the largest
+magnitude to 127), the products summed in int32 (``MatMulInteger``) and scaled back; the convolutions, attention
+scores and norms stay float32.
 
 Each process runs its own session with one thread, so a file's frames are the same in any worker.
 """
@@ -25,7 +26,9 @@ from ser.features.weights import WhisperError, encoder_layers, model_file
 
 RUNTIME = "onnxruntime"
 COMPUTE_TYPES = ("int8", "float32")
-OPSETS = {"": 20, "com.microsoft": 1}  # ONNX's operators (Gelu from 20), ONNX Runtime's (DynamicQuantizeMatMul)
+OPSETS = {"": 20}  # ONNX's operators (Gelu from 20)
+FLOAT, UINT8 = 1, 2  # TensorProto.DataType, for Cast
+TINY = np.finfo(np.float32).tiny
 EPSILON = 1e-5  # Whisper's layer norms
 
 
@@ -61,6 +64,12 @@ class _Builder:
         self.nodes: list[bytes] = []
         self.initializers: list[bytes] = []
         self.count = 0
+        if compute_type == "int8":  # the constants every int8 product shares
+            self.constant("last_axis", np.array([-1], np.int64))
+            self.constant("tiny", np.array(TINY, np.float32))
+            self.constant("int8_max", np.array(127, np.float32))
+            self.constant("offset", np.array(128, np.float32))
+            self.constant("zero_point", np.array(128, np.uint8))
 
     def constant(self, name: str, array: np.ndarray) -> str:
         self.initializers.append(onnx_graph.tensor(name, array))
@@ -76,22 +85,24 @@ class _Builder:
         return names[0] if outputs == 1 else names
 
     def linear(self, x: str, name: str, weight: np.ndarray, bias: np.ndarray) -> str:
-        """``x @ weight.T + bias``: in float32, or with int8 weights quantised per output column."""
+        """``x @ weight.T + bias``: in float32, or in int8 with a scale per output column of the weight and per
+        row (frame) of ``x``, the integer products summed exactly in int32."""
         matrix = np.ascontiguousarray(weight.T)  # (inputs, outputs)
         if self.compute_type == "float32":
             product = self.op("MatMul", x, self.constant(name + "/weight", matrix))
             return self.op("Add", product, self.constant(name + "/bias", bias))
-        scale = np.maximum(np.abs(matrix).max(axis=0), np.finfo(np.float32).tiny) / 127
-        quantised = np.clip(np.round(matrix / scale), -127, 127).astype(np.int8)
-        return self.op(
-            "DynamicQuantizeMatMul",
-            x,
-            self.constant(name + "/weight", quantised),
-            self.constant(name + "/scale", scale.astype(np.float32)),
-            self.constant(name + "/zero", np.zeros(scale.shape, np.int8)),
-            self.constant(name + "/bias", bias),
-            domain="com.microsoft",
+        columns = np.maximum(np.abs(matrix).max(axis=0), TINY) / 127
+        quantised = np.clip(np.round(matrix / columns), -127, 127).astype(np.int8)
+        rows = self.op("Div", self.op("Max", self.op("ReduceMax", self.op("Abs", x), "last_axis"), "tiny"), "int8_max")
+        # each frame as uint8 around 128 (ONNX Runtime's fast integer kernels take uint8 by int8)
+        shifted = self.op("Cast", self.op("Add", self.op("Round", self.op("Div", x, rows)), "offset"), to=UINT8)
+        product = self.op("MatMulInteger", shifted, self.constant(name + "/weight", quantised), "zero_point")
+        product = self.op(
+            "Mul",
+            self.op("Mul", self.op("Cast", product, to=FLOAT), rows),
+            self.constant(name + "/scale", columns.astype(np.float32)),
         )
+        return self.op("Add", product, self.constant(name + "/bias", bias))
 
     def norm(self, x: str, gamma: str, beta: str, output: str = "") -> str:
         """Layer norm of ``x`` over its last axis, with the named constants ``gamma`` and ``beta``."""
