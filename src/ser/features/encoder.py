@@ -25,7 +25,6 @@ from ser.features import onnx_graph
 from ser.features.weights import WhisperError, encoder_layers, model_file
 
 RUNTIME = "onnxruntime"
-COMPUTE_TYPES = ("int8", "float32")
 OPSETS = {"": 20}  # ONNX's operators (Gelu from 20)
 FLOAT, UINT8 = 1, 2  # TensorProto.DataType, for Cast
 TINY = np.finfo(np.float32).tiny
@@ -41,7 +40,7 @@ def session(model: bytes):
     options.intra_op_num_threads = options.inter_op_num_threads = 1
     try:
         return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-    except Exception as error:  # noqa: BLE001 - ONNX Runtime raises its own classes for a model it cannot run
+    except Exception as error:  # ONNX Runtime raises classes of its own for a model it cannot run
         raise WhisperError(f"features.whisper: ONNX Runtime cannot run the encoder graph ({error})") from None
 
 
@@ -76,12 +75,12 @@ class _Builder:
         return name
 
     def op(
-        self, op_type: str, *inputs: str, domain: str = "", outputs: int = 1, name: str = "", **attributes
+        self, op_type: str, *inputs: str, outputs: int = 1, name: str = "", **attributes
     ) -> str | list[str]:
         """The output name(s) of a new node: ``name``, or numbered in the order the nodes are made."""
         self.count += 1
         names = [name] if name else [f"{op_type.lower()}{self.count}_{k}" for k in range(outputs)]
-        self.nodes.append(onnx_graph.node(op_type, list(inputs), names, attributes, domain))
+        self.nodes.append(onnx_graph.node(op_type, list(inputs), names, attributes))
         return names[0] if outputs == 1 else names
 
     def linear(self, x: str, name: str, weight: np.ndarray, bias: np.ndarray) -> str:

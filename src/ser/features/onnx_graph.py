@@ -53,11 +53,11 @@ def attribute(name: str, value: float | int | tuple[int, ...]) -> bytes:
     return _bytes(1, name) + b"".join(_integer(8, item) for item in value) + _integer(20, ATTRIBUTE_INTS)
 
 
-def node(op_type: str, inputs: list[str], outputs: list[str], attributes: dict, domain: str = "") -> bytes:
-    """A NodeProto: input (1), output (2), op_type (4), attribute (5), domain (7)."""
+def node(op_type: str, inputs: list[str], outputs: list[str], attributes: dict) -> bytes:
+    """A NodeProto of ONNX's own operators: input (1), output (2), op_type (4), attribute (5)."""
     fields = [_bytes(1, name) for name in inputs] + [_bytes(2, name) for name in outputs] + [_bytes(4, op_type)]
     fields += [_bytes(5, attribute(key, value)) for key, value in attributes.items()]
-    return b"".join(fields) + (_bytes(7, domain) if domain else b"")
+    return b"".join(fields)
 
 
 def value_info(name: str, dtype, dims: tuple[int | str, ...]) -> bytes:
