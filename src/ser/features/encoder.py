@@ -74,9 +74,7 @@ class _Builder:
         self.initializers.append(onnx_graph.tensor(name, array))
         return name
 
-    def op(
-        self, op_type: str, *inputs: str, outputs: int = 1, name: str = "", **attributes
-    ) -> str | list[str]:
+    def op(self, op_type: str, *inputs: str, outputs: int = 1, name: str = "", **attributes) -> str | list[str]:
         """The output name(s) of a new node: ``name``, or numbered in the order the nodes are made."""
         self.count += 1
         names = [name] if name else [f"{op_type.lower()}{self.count}_{k}" for k in range(outputs)]
