@@ -14,10 +14,11 @@ for each run so nothing is reused):
 * floor: ``soundfile.read`` plus one numpy STFT per file, one process.
 
 The whisper family (Whisper's encoder) is timed on its own: its seconds per file through
-``extract_features`` (one worker) with the default layers, beside its floor, CTranslate2's
-encode alone for those layers on the same log-mel frames in one process
-(``whisper_over_floor``), and beside the family with the last layer only, the cost of summarising
-several layers (``whisper_over_last_layer``).
+``extract_features`` (one worker) with the default layers, beside its floor, the encoder graph's
+pass alone for those layers on the same log-mel frames in one process (``whisper_over_floor``),
+and beside the family with the last layer only, one pass through every layer
+(``whisper_over_last_layer``); and the family with ``layers: all`` beside that
+(``whisper_all_over_last_layer``).
 
 Then the real features stage as a subprocess (with params.yaml's features, or the
 notebook's with ``--stage-features notebook``): peak RSS (largest process), and with
@@ -61,6 +62,7 @@ from tests.featuresets import NOTEBOOK_FEATURES
 PROJECT = Path(__file__).resolve().parents[1]
 WHISPER = FeatureParams(families=("whisper",), workers=1)  # with the default layers
 LAST_LAYER = FeatureParams(families=("whisper",), workers=1, whisper=replace(WHISPER.whisper, layers=(6,)))
+ALL_LAYERS = FeatureParams(families=("whisper",), workers=1, whisper=replace(WHISPER.whisper, layers="all"))
 WHISPER_FILES = 60  # the encoder is the slowest family: timed on this many files
 MEASURE_CHILD = (
     "import resource, subprocess, sys\n"
@@ -136,20 +138,21 @@ def project_extract(rows: list[dict], workers: int, scratch: Path, cache: Path |
 
 
 def whisper_costs(rows: list[dict], scratch: Path) -> dict:
-    """Seconds per file of the whisper family with the default layers (one worker), of CTranslate2's encode alone
-    for those layers (its floor), and of the family with the last layer only (one encoder pass, one layer)."""
+    """Seconds per file of the whisper family with the default layers (one worker), of the encoder's pass alone
+    for those layers (its floor), of the family with the last layer only (a pass through every layer, one layer
+    summarised) and of the family with every layer."""
     sample = rows[:WHISPER_FILES]
-    encoder = whisper.encoder(WHISPER.whisper)
     mels = [whisper.log_mel(load_audio(row["path"], 16000), padded=WHISPER.whisper.padded) for row in sample]
-    for layer in encoder.layers:  # load the models and warm up outside the timings
-        encoder.encode(mels[0], layer)
-    floor_s = timed(lambda: [encoder.encode(mel, layer) for mel in mels for layer in encoder.layers])
+    for params in (WHISPER, LAST_LAYER, ALL_LAYERS):  # build the graphs and warm up outside the timings
+        whisper.encoder(params.whisper).encode(mels[0])
+    encoder = whisper.encoder(WHISPER.whisper)
+    floor_s = timed(lambda: [encoder.encode(mel) for mel in mels])
 
     def family(params: FeatureParams) -> float:
         with tempfile.TemporaryDirectory(dir=scratch) as fresh:
             return timed(extract_features, sample, params, 16000, Path(fresh) / "out.parquet", Path(fresh) / "cache", 1)
 
-    family_s, last_s = family(WHISPER), family(LAST_LAYER)
+    family_s, last_s, all_s = family(WHISPER), family(LAST_LAYER), family(ALL_LAYERS)
     return {
         "whisper_files": len(sample),
         "whisper_layers": list(encoder.layers),
@@ -158,6 +161,8 @@ def whisper_costs(rows: list[dict], scratch: Path) -> dict:
         "whisper_over_floor": family_s / floor_s,
         "whisper_last_layer_per_file_s": last_s / len(sample),
         "whisper_over_last_layer": family_s / last_s,
+        "whisper_all_layers_per_file_s": all_s / len(sample),
+        "whisper_all_over_last_layer": all_s / last_s,
     }
 
 
@@ -274,6 +279,8 @@ def main() -> None:
         "whisper_over_floor",
         "whisper_last_layer_per_file_s",
         "whisper_over_last_layer",
+        "whisper_all_layers_per_file_s",
+        "whisper_all_over_last_layer",
         "speedup_one_worker",
         "speedup_all_workers",
         "over_floor",

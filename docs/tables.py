@@ -228,11 +228,13 @@ def extract_costs() -> list[str]:
         "| --- | --- |",
         f"| the whisper family, layers {', '.join(map(str, costs['whisper_layers']))} (default) | "
         f"{costs['whisper_per_file_s']:.3f} |",
-        f"| CTranslate2's encode alone for those layers (the floor) | {costs['whisper_floor_per_file_s']:.3f} |",
-        f"| the family with the last layer only (the previous default's encoder block) | "
+        f"| the encoder's pass alone for those layers (the floor) | {costs['whisper_floor_per_file_s']:.3f} |",
+        f"| the family with the last layer only (a pass through all 6 layers) | "
         f"{costs['whisper_last_layer_per_file_s']:.3f} |",
-        f"| default over floor; default over last layer only | {costs['whisper_over_floor']:.2f}; "
-        f"{costs['whisper_over_last_layer']:.2f} |",
+        f"| the family with every layer (`layers: all`) | {costs['whisper_all_layers_per_file_s']:.3f} |",
+        f"| default over floor; default over last layer only; every layer over last layer only | "
+        f"{costs['whisper_over_floor']:.2f}; {costs['whisper_over_last_layer']:.2f}; "
+        f"{costs['whisper_all_over_last_layer']:.2f} |",
         f"| cores other programs kept busy meanwhile (the ratios hold; the seconds are inflated) | "
         f"{costs['background_cores']:.2f} |",
     ]

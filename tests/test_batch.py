@@ -203,11 +203,11 @@ def test_a_library_version_change_changes_the_cache_key(monkeypatch):
     )
     assert {"numpy", "scipy", "soxr", "soundfile", "libsndfile"} <= set(cache.library_versions(own))
     assert "opensmile" not in cache.library_versions(own) and "opensmile" in cache.library_versions(smile)
-    assert {"ctranslate2", "whisper weights sha256"} <= set(cache.library_versions(encoder))
+    assert {"onnxruntime", "whisper weights sha256"} <= set(cache.library_versions(encoder))
     every = (own, smile, encoder)
     before = {params: cache.configuration_key(params, 16000) for params in every}
     real = cache.library_versions
-    for library in ("numpy", "soundfile", "opensmile", "ctranslate2", "whisper weights sha256"):
+    for library in ("numpy", "soundfile", "opensmile", "onnxruntime", "whisper weights sha256"):
         monkeypatch.setattr(
             cache,
             "library_versions",

