@@ -9,7 +9,7 @@ import pandas as pd
 from ser.files import write_csv, write_json
 from ser.inference.predictor import Predictor
 from ser.reports.figures import save_figure, timeline_figure
-from ser.stagekit import run_stage, stage_parser
+from ser.stagekit import origin, run_stage, stage_parser
 from ser.timeline.recordings import build_recordings, split_clips
 from ser.timeline.runtime import timeline_of_samples
 from ser.timeline.scoring import FrameCounts, frame_counts
@@ -19,7 +19,9 @@ def main(args, params):
     predictor = Predictor(args.model)
     settings = params.timeline
     total, rows, audio_seconds, busy_seconds, shown = FrameCounts(), [], 0.0, 0.0, None
-    for recording in build_recordings(split_clips(args.catalog, args.split), settings.eval, predictor.sample_rate):
+    for recording in build_recordings(
+        split_clips(args.catalog, args.split, origin=origin()), settings.eval, predictor.sample_rate
+    ):
         start = time.perf_counter()
         segments = timeline_of_samples(predictor, recording.samples, recording.sample_rate, settings)
         busy_seconds += time.perf_counter() - start
