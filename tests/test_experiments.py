@@ -2,6 +2,7 @@
 queued runs, a failed run and what to do after it, and the documented table of experiments."""
 
 import json
+import os
 import re
 import shlex
 import time
@@ -89,7 +90,7 @@ def test_a_failed_run_removes_no_output_and_the_documented_recovery_works(repo):
 def test_the_documented_experiments_table_fits_120_columns(repo):
     names = experiments(repo)
     assert len(names) == 3, names  # the two queued runs and the workspace run above
-    table = repo.run(*documented_table_command()).stdout
+    table = repo.run(*documented_table_command(), env={**os.environ, "COLUMNS": "120"}).stdout  # a 120-column terminal
     lines = table.rstrip("\n").splitlines()
     assert max(len(line) for line in lines) <= 120, table
     assert all(name in table for name in names), table
