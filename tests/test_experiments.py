@@ -29,14 +29,13 @@ def repo(tmp_path_factory, speech16k):
 
 
 def experiments(repo) -> dict[str, dict]:
-    """Each experiment of ``dvc exp show --json`` by name: its state, params.yaml and metrics files."""
+    """Each experiment of ``dvc exp show --json`` by name: its params.yaml and metrics files."""
     found = {}
     for baseline in json.loads(repo.dvc("exp", "show", "--json").stdout):
         for experiment in baseline.get("experiments") or []:
             for run in experiment["revs"]:
                 data = run.get("data") or {}
                 found[run["name"]] = {
-                    "status": data.get("status") or run.get("error"),
                     "params": ((data.get("params") or {}).get("params.yaml") or {}).get("data", {}),
                     "metrics": {path: entry.get("data", {}) for path, entry in (data.get("metrics") or {}).items()},
                 }
