@@ -11,6 +11,7 @@ outputs come out byte-identical and DVC skips everything downstream.
 
 from pathlib import Path
 
+from ser.corpus.catalog import locate
 from ser.corpus.conventions import selected_convention
 from ser.corpus.ingest import CheckCache, IngestError, ingest
 from ser.corpus.raw import fill_raw
@@ -35,7 +36,13 @@ def main(args, params):
         progress=not args.quiet,
         origin=started_from,
     )
-    cache = CheckCache(args.cache, params.audio.sample_rate, params.features.min_samples, params.audio.max_seconds)
+    cache = CheckCache(
+        args.cache,
+        params.audio.sample_rate,
+        params.features.min_samples,
+        params.audio.max_seconds,
+        corpus=locate(corpus, started_from),
+    )
     try:
         result = ingest(
             corpus,

@@ -71,11 +71,20 @@ class CheckCache:
     by path: a second link to a file is not decoded again, and a file whose
     content changes gets a new key. The configuration (sample rate, minimum length and the
     longest duration and the source of :mod:`ser.corpus.audio`) names the file, so changing any of them starts afresh.
-    Only the entries used by the last run are saved, so removed files drop out.
+    Only the entries used by the last run are saved, so removed files drop out; the corpus folder (``corpus``, its
+    real path) names the file too, so workspaces that share one cache folder keep their entries apart.
     """
 
-    def __init__(self, folder: str | Path, sample_rate: int, min_samples: int, max_seconds: float | None = None):
-        text = json.dumps([sample_rate, min_samples, max_seconds, code_digest(audio.__name__)])
+    def __init__(
+        self,
+        folder: str | Path,
+        sample_rate: int,
+        min_samples: int,
+        max_seconds: float | None = None,
+        corpus: str | Path | None = None,
+    ):
+        where = os.path.realpath(corpus) if corpus is not None else None
+        text = json.dumps([sample_rate, min_samples, max_seconds, code_digest(audio.__name__), where])
         self.path = Path(folder) / f"checks-{hashlib.sha256(text.encode()).hexdigest()[:16]}.json"
         self.known: dict[str, list] = read_record(self.path)
         self.used: dict[str, list] = {}
