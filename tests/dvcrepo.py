@@ -45,7 +45,8 @@ class DvcRepo:
         return repo
 
     def run(self, *command: str, check: bool = True, timeout: float = 900, **options) -> subprocess.CompletedProcess:
-        """Run ``command`` in the repository; ``options`` go to :func:`subprocess.run` (e.g. ``preexec_fn``)."""
+        """Run ``command`` in the repository, with the repository's own user cache folder as ``$SER_CACHE`` (unless
+        ``options`` give an ``env``); ``options`` go to :func:`subprocess.run` (e.g. ``preexec_fn``)."""
         options.setdefault("env", {**os.environ, "SER_CACHE": str(self.root / USER_CACHE)})
         result = subprocess.run(command, cwd=self.root, capture_output=True, text=True, timeout=timeout, **options)
         if check and result.returncode != 0:
