@@ -35,6 +35,7 @@ from ser.corpus.conventions import CONVENTIONS  # noqa: E402
 from ser.corpus.ingest import ingest  # noqa: E402
 from ser.features.batch import extract_features  # noqa: E402
 from ser.features.table import feature_columns  # noqa: E402
+from ser.files import user_cache_dir  # noqa: E402
 from ser.modeling.crossval import nested_leave_one_speaker_out  # noqa: E402
 from ser.modeling.model import build_model, feature_blocks  # noqa: E402
 
@@ -63,7 +64,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True, help="a RAVDESS folder (e.g. ../shared/data/ravdess16k)")
     parser.add_argument("--params", default=str(ROOT / "params.yaml"))
-    parser.add_argument("--cache", default=str(ROOT / ".cache/features"), help="per-file feature cache")
+    parser.add_argument(
+        "--cache", default=str(user_cache_dir() / "features"), help="per-file feature cache (the features stage's)"
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--jobs", type=int, default=2, help="parallel fits")
     parser.add_argument(

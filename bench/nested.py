@@ -37,6 +37,7 @@ from ser.corpus.conventions import CONVENTIONS  # noqa: E402
 from ser.corpus.ingest import ingest  # noqa: E402
 from ser.features.batch import extract_features  # noqa: E402
 from ser.features.families import feature_names  # noqa: E402
+from ser.files import user_cache_dir  # noqa: E402
 from ser.modeling.crossval import nested_leave_one_speaker_out  # noqa: E402
 from ser.modeling.model import build_model  # noqa: E402
 from ser.names import FEATURE_STATS  # noqa: E402
@@ -107,7 +108,9 @@ def print_result(result: dict, table: pd.DataFrame, grid: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True, help="a RAVDESS folder (e.g. ../shared/data/ravdess16k)")
-    parser.add_argument("--cache", default=str(ROOT / ".cache/features"), help="per-file feature cache")
+    parser.add_argument(
+        "--cache", default=str(user_cache_dir() / "features"), help="per-file feature cache (the features stage's)"
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--jobs", type=int, default=2, help="parallel fits")
     parser.add_argument("--out", help="write the full result as JSON here")

@@ -373,7 +373,6 @@ def timeline_eval() -> list[str]:
                 ("frame UAR", "frame_uar"),
             )
         ),
-        f"| real-time factor (seconds of audio per second, in the stage) | {run['real_time_factor']:.1f} |",
     ]
 
 

@@ -4,6 +4,7 @@ figures, and the exploratory figures of one test-set file (the first by name).""
 
 from pathlib import Path
 
+from ser.corpus.catalog import locate
 from ser.features.table import read_split_table
 from ser.files import write_csv
 from ser.inference.bundle import load_bundle
@@ -13,7 +14,7 @@ from ser.reports.breakdowns import write_evaluation
 from ser.reports.error_analysis import class_counts, predictions_table
 from ser.reports.explore import write_explore_plots
 from ser.reports.figures import class_counts_figure, confusion_figure, curve_figure, save_figure, speaker_uar_figure
-from ser.stagekit import run_stage, stage_parser
+from ser.stagekit import origin, run_stage, stage_parser
 
 
 def main(args, params):
@@ -70,7 +71,7 @@ def main(args, params):
     example = test.sort_values("file").iloc[0]
     features = record.features
     write_explore_plots(
-        example["path"],
+        locate(example["path"], origin()),
         args.explore,
         sample_rate=record.audio.sample_rate,
         n_fft=features.n_fft,

@@ -9,7 +9,8 @@ os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 from ser.corpus.catalog import read_catalog
 from ser.features.batch import extract_features
 from ser.features.table import KEY_COLUMNS
-from ser.stagekit import run_stage, stage_parser
+from ser.files import user_cache_dir
+from ser.stagekit import origin, run_stage, stage_parser
 
 
 def main(args, params):
@@ -22,6 +23,7 @@ def main(args, params):
         args.cache,
         workers=params.features.workers,
         progress=not args.quiet,
+        origin=origin(),
     )
     print(f"features: {len(rows)} files ({computed} computed, {len(rows) - computed} from cache) -> {args.out}")
 
@@ -30,5 +32,9 @@ if __name__ == "__main__":
     parser = stage_parser(__doc__, progress=True)
     parser.add_argument("--catalog", default="data/catalog.csv")
     parser.add_argument("--out", default="data/features.parquet")
-    parser.add_argument("--cache", default=".cache/features", help="per-file feature cache, outside DVC's outputs")
+    parser.add_argument(
+        "--cache",
+        default=user_cache_dir() / "features",
+        help="per-file feature cache, shared by every workspace of this user (default: $SER_CACHE/features)",
+    )
     run_stage(main, parser)

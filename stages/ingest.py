@@ -11,11 +11,12 @@ outputs come out byte-identical and DVC skips everything downstream.
 
 from pathlib import Path
 
+from ser.corpus.catalog import locate
 from ser.corpus.conventions import selected_convention
 from ser.corpus.ingest import CheckCache, IngestError, ingest
 from ser.corpus.raw import fill_raw
-from ser.files import atomic_path, write_csv, write_json
-from ser.stagekit import run_stage, stage_parser
+from ser.files import atomic_path, user_cache_dir, write_csv, write_json
+from ser.stagekit import origin, run_stage, stage_parser
 
 DOWNLOADS_NOTE = "Archives downloaded for URL data.source values, kept across runs (not cached by DVC).\n"
 
@@ -26,10 +27,22 @@ def main(args, params):
     if not note.is_file():
         with atomic_path(note) as tmp:
             tmp.write_text(DOWNLOADS_NOTE)
+    started_from = origin()
     corpus, refused, inside = fill_raw(
-        Path(args.raw), Path(args.downloads), params.data, params.audio.sample_rate, progress=not args.quiet
+        Path(args.raw),
+        Path(args.downloads),
+        params.data,
+        params.audio.sample_rate,
+        progress=not args.quiet,
+        origin=started_from,
     )
-    cache = CheckCache(args.cache, params.audio.sample_rate, params.features.min_samples, params.audio.max_seconds)
+    cache = CheckCache(
+        args.cache,
+        params.audio.sample_rate,
+        params.features.min_samples,
+        params.audio.max_seconds,
+        corpus=locate(corpus, started_from),
+    )
     try:
         result = ingest(
             corpus,
@@ -42,6 +55,7 @@ def main(args, params):
             cache=cache,
             inside=inside,
             progress=not args.quiet,
+            origin=started_from,
         )
     except IngestError as error:
         if error.result is not None:
@@ -66,5 +80,9 @@ if __name__ == "__main__":
     parser.add_argument("--catalog", default="data/catalog.csv")
     parser.add_argument("--rejected", default="data/rejected.csv")
     parser.add_argument("--metrics", default="metrics/ingest.json")
-    parser.add_argument("--cache", default=".cache/ingest", help="what each file's checks found, outside DVC's outputs")
+    parser.add_argument(
+        "--cache",
+        default=user_cache_dir() / "ingest",
+        help="what each file's checks found, shared by every workspace of this user (default: $SER_CACHE/ingest)",
+    )
     run_stage(main, parser)

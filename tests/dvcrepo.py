@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -13,7 +14,8 @@ import yaml
 from tests.conftest import PROJECT
 
 PROJECT_FILES = ("dvc.yaml", "params.yaml", "stages", "src", "demo", ".gitignore")
-INGEST_CACHE, FEATURE_CACHE = ".cache/ingest", ".cache/features"  # the stages' --cache folders in dvc.yaml
+USER_CACHE = ".cache/ser"  # $SER_CACHE of the repository's commands: the user cache folder, one per test repository
+INGEST_CACHE, FEATURE_CACHE = f"{USER_CACHE}/ingest", f"{USER_CACHE}/features"  # the stages' default --cache folders
 
 
 class DvcRepo:
@@ -43,7 +45,9 @@ class DvcRepo:
         return repo
 
     def run(self, *command: str, check: bool = True, timeout: float = 900, **options) -> subprocess.CompletedProcess:
-        """Run ``command`` in the repository; ``options`` go to :func:`subprocess.run` (e.g. ``preexec_fn``)."""
+        """Run ``command`` in the repository, with the repository's own user cache folder as ``$SER_CACHE`` (unless
+        ``options`` give an ``env``); ``options`` go to :func:`subprocess.run` (e.g. ``preexec_fn``)."""
+        options.setdefault("env", {**os.environ, "SER_CACHE": str(self.root / USER_CACHE)})
         result = subprocess.run(command, cwd=self.root, capture_output=True, text=True, timeout=timeout, **options)
         if check and result.returncode != 0:
             raise AssertionError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")

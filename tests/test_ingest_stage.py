@@ -19,7 +19,11 @@ def run_stage(tmp_path, data: dict) -> subprocess.CompletedProcess:
     params = yaml.safe_load((PROJECT / "params.yaml").read_text())
     params["data"].update(data)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT / "src"), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(PROJECT / "src"), os.environ.get("PYTHONPATH", "")]),
+        "SER_CACHE": str(tmp_path / "cache"),  # the check cache's default home: this test's own
+    }
     return subprocess.run(
         [sys.executable, str(PROJECT / "stages/ingest.py"), "--params", "params.yaml"],
         cwd=tmp_path,

@@ -380,7 +380,7 @@ def test_timeline_scores_the_test_speakers_recordings_and_reruns_alone(repo):
         sum(float(row["seconds"]) for row in rows)
     )
     assert metrics["eder"] == pytest.approx(metrics["missed"] + metrics["false_alarm"] + metrics["confusion"])
-    assert 0 <= metrics["frame_uar"] <= 1 and metrics["real_time_factor"] > 0
+    assert 0 <= metrics["frame_uar"] <= 1
     assert metrics["eder"] < 1, "the demo's speech must be found and mostly named"
     assert (repo.root / "plots/timeline.png").stat().st_size > 0
 

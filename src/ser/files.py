@@ -95,12 +95,31 @@ def sha256_kept(path: str | Path, kept: dict | None) -> dict:
     return {"stat": key, "sha256": sha256_of(path)}
 
 
+def current_umask() -> int:
+    """The process's file mode creation mask, from /proc (reading it there changes nothing another thread sees);
+    where /proc is not mounted, by setting it and setting it back."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success rename it onto ``path``."""
+    """Yield a temporary path beside ``path``; on success rename it onto ``path``.
+
+    The file gets the mode any new file gets (0666 less the umask: 0644 by default), not mkstemp's 0600, so
+    whoever may read the folder may read the output.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, 0o666 & ~current_umask())
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -112,10 +131,14 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 @contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Yield a fresh temporary folder beside ``path``; on success it replaces ``path``."""
+    """Yield a fresh temporary folder beside ``path``; on success it replaces ``path``.
+
+    The folder gets the mode any new folder gets (0777 less the umask: 0755 by default), not mkdtemp's 0700.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    tmp.chmod(0o777 & ~current_umask())
     try:
         yield tmp
         if path.exists():

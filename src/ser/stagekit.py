@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from ser.config import Params, load_params
 from ser.errors import SerError
@@ -19,6 +21,14 @@ def stage_parser(description: str, progress: bool = False) -> argparse.ArgumentP
             "--quiet", action="store_true", help="no progress bar (one is drawn on stderr only when it is a terminal)"
         )
     return parser
+
+
+def origin() -> Path | None:
+    """The repository this run started from, where relative ``data.source`` paths point from: DVC sets
+    ``DVC_ROOT`` to it, also for an experiment it runs in a temporary copy (``dvc exp run --queue`` or ``--temp``).
+    None outside DVC: relative paths then start at the current folder."""
+    root = os.environ.get("DVC_ROOT")
+    return Path(root) if root else None
 
 
 def run_stage(main: Callable[[argparse.Namespace, Params], None], parser: argparse.ArgumentParser) -> None:

@@ -4,11 +4,25 @@ emotion, the corpus's other labels, and its duration, sample rate, channels and 
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 from ser.errors import SerError
 
 FIRST_COLUMNS = ("file", "path", "speaker", "emotion")  # then the corpus's own labels, then what ingest measured
+
+
+def locate(path: str | Path, origin: str | Path | None) -> Path:
+    """Where to open ``path``, a relative ``data.source`` or a catalogue row's path as written: from the current
+    folder when it is there (or is absolute), else from ``origin``, the folder such paths were written for.
+
+    A DVC experiment queued or run with ``--temp`` runs in a temporary copy of the repository that holds what git
+    and DVC track, not a corpus beside or inside the workspace: ``origin`` is then the repository it started from.
+    """
+    path = Path(path)
+    if origin is None or path.is_absolute() or os.path.lexists(path):
+        return path
+    return Path(origin) / path
 
 
 def read_catalog(path: str | Path, columns: tuple[str, ...]) -> list[dict[str, str]]:

@@ -20,7 +20,7 @@ import pandas as pd
 
 from ser.corpus import audio
 from ser.corpus.audio import AudioError, UnreadableFile, check_file_kind, load_audio, probe
-from ser.corpus.catalog import FIRST_COLUMNS
+from ser.corpus.catalog import FIRST_COLUMNS, locate
 from ser.corpus.conventions import Convention, CorpusError, ManifestConvention
 from ser.errors import SerError
 from ser.files import atomic_path, code_digest, read_record, sha256_of, stat_key
@@ -71,11 +71,20 @@ class CheckCache:
     by path: a second link to a file is not decoded again, and a file whose
     content changes gets a new key. The configuration (sample rate, minimum length and the
     longest duration and the source of :mod:`ser.corpus.audio`) names the file, so changing any of them starts afresh.
-    Only the entries used by the last run are saved, so removed files drop out.
+    Only the entries used by the last run are saved, so removed files drop out; the corpus folder (``corpus``, its
+    real path) names the file too, so workspaces that share one cache folder keep their entries apart.
     """
 
-    def __init__(self, folder: str | Path, sample_rate: int, min_samples: int, max_seconds: float | None = None):
-        text = json.dumps([sample_rate, min_samples, max_seconds, code_digest(audio.__name__)])
+    def __init__(
+        self,
+        folder: str | Path,
+        sample_rate: int,
+        min_samples: int,
+        max_seconds: float | None = None,
+        corpus: str | Path | None = None,
+    ):
+        where = os.path.realpath(corpus) if corpus is not None else None
+        text = json.dumps([sample_rate, min_samples, max_seconds, code_digest(audio.__name__), where])
         self.path = Path(folder) / f"checks-{hashlib.sha256(text.encode()).hexdigest()[:16]}.json"
         self.known: dict[str, list] = read_record(self.path)
         self.used: dict[str, list] = {}
@@ -136,6 +145,7 @@ def ingest(
     cache: CheckCache | None = None,
     inside: Path | None = None,
     progress: bool = False,
+    origin: Path | None = None,
 ) -> IngestResult:
     """Check every audio file of the corpus at ``source`` and keep those of the selected emotions.
 
@@ -148,10 +158,14 @@ def ingest(
     anything opens a file; decoding and hashing go through ``cache`` when one is given.
     With ``inside`` (an extracted archive), a file that resolves outside that folder is
     rejected unopened. ``progress``: a bar of the files checked on stderr, if it is a terminal.
+    A relative ``source`` missing from the current folder is read from ``origin`` (:func:`~ser.corpus.catalog.locate`),
+    and the catalogue names its files relative to ``origin``, as a run there would.
     Raises :class:`IngestError` when a selected emotion ends up with too few files.
     """
+    located = locate(source, origin)
+    named = str if located == Path(source) else lambda path: os.path.relpath(path, origin)
     try:
-        entries = list(convention.entries(Path(source)))
+        entries = list(convention.entries(located))
     except CorpusError as error:
         raise IngestError(str(error)) from None
     selected = set(convention.emotions if emotions == "all" else emotions)
@@ -160,7 +174,7 @@ def ingest(
     root = Path(os.path.realpath(inside)) if inside is not None else None
     for entry in progress_bar(entries, desc="ingest", shown=progress):
         if entry.problem:
-            rejected.append({"path": str(entry.path), "reason": entry.problem})
+            rejected.append({"path": named(entry.path), "reason": entry.problem})
             continue
         if entry.fields["emotion"] not in selected:
             skipped += 1
@@ -168,7 +182,7 @@ def ingest(
         if root is not None and not _inside(entry.path, root):
             rejected.append(
                 {
-                    "path": str(entry.path),
+                    "path": named(entry.path),
                     "reason": "outside the archive: a manifest in an archive may only name files of that archive",
                 }
             )
@@ -180,20 +194,20 @@ def ingest(
         except AudioError as error:  # what the file system shows, or an unreadable file: never cached
             outcome = ["bad", f"file {error}"]
         if outcome[0] == "bad":
-            rejected.append({"path": str(entry.path), "reason": outcome[1]})
+            rejected.append({"path": named(entry.path), "reason": outcome[1]})
             continue
         _, digest, audio_digest, duration, rate, channels = outcome
         if audio_digest in first_with_audio:
             duplicates += 1
             rejected.append(
-                {"path": str(entry.path), "reason": f"duplicate: same audio as {first_with_audio[audio_digest]}"}
+                {"path": named(entry.path), "reason": f"duplicate: same audio as {first_with_audio[audio_digest]}"}
             )
             continue
         first_with_audio[audio_digest] = entry.file
         rows.append(
             {
                 "file": entry.file,
-                "path": str(entry.path),
+                "path": named(entry.path),
                 **entry.fields,
                 "duration": duration,
                 "sample_rate": rate,

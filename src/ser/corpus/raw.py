@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from ser.config import DataParams
+from ser.corpus.catalog import locate
 from ser.corpus.sources import ArchiveLimits, download, extract_archive, local_archive, source_kind, verify_sha256
 from ser.files import atomic_dir, atomic_path, code_digest, read_record
 
@@ -21,10 +22,11 @@ STAMP = "SOURCE.json"  # in data/raw: what it was made from, the archive's diges
 
 
 def fill_raw(
-    raw: Path, downloads: Path, data: DataParams, sample_rate: int, progress: bool = True
+    raw: Path, downloads: Path, data: DataParams, sample_rate: int, progress: bool = True, origin: Path | None = None
 ) -> tuple[Path, list[dict], Path | None]:
     """Make data/raw hold the source's files unless it already does (``progress``: a download's bar on stderr, if
-    it is a terminal).
+    it is a terminal; ``origin``: where a relative archive path missing here is read from,
+    :func:`~ser.corpus.catalog.locate`).
 
     Returns where the corpus is, the refused archive entries, and (for an archive) the
     folder every file of the corpus must resolve into. A ``data.source`` or ``data.sha256`` that
@@ -38,7 +40,7 @@ def fill_raw(
         archive = (
             download(source, downloads, sha256=data.sha256, max_bytes=data.max_download_bytes, progress=progress)
             if kind == "url"
-            else local_archive(source)
+            else local_archive(str(locate(source, origin)))
         )
         limits = ArchiveLimits(data.max_archive_bytes, data.max_archive_files)
         record = verify_sha256(archive, data.sha256, kept.get("archive"))

@@ -25,6 +25,7 @@ from threadpoolctl import threadpool_limits
 
 from ser.config import FeatureParams
 from ser.corpus.audio import AudioError, load_audio
+from ser.corpus.catalog import locate
 from ser.errors import SerError
 from ser.features.cache import FeatureCache, configuration_key
 from ser.features.extractor import NOT_FINITE, FeatureExtractor
@@ -184,12 +185,17 @@ def compute_missing(
     cache: FeatureCache,
     workers: int,
     progress: bool = False,
+    origin: str | Path | None = None,
 ) -> tuple[int, list[str]]:
     """Compute and cache the vectors of files not cached yet: how many were computed, and a message for each
     file whose features could not be computed (the others are computed and cached all the same). ``progress``:
-    a bar of the files done on stderr, if it is a terminal."""
+    a bar of the files done on stderr, if it is a terminal; ``origin``: see :func:`ser.corpus.catalog.locate`."""
     tasks = list(
-        {row["sha256"]: (row["sha256"], row["path"]) for row in catalog_rows if not cache.has(row["sha256"])}.values()
+        {
+            row["sha256"]: (row["sha256"], str(locate(row["path"], origin)))
+            for row in catalog_rows
+            if not cache.has(row["sha256"])
+        }.values()
     )
     if not tasks:
         return 0, []
@@ -215,6 +221,7 @@ def extract_features(
     workers: int = 0,
     progress: bool = False,
     warn: Callable[[str], None] = print,
+    origin: str | Path | None = None,
 ) -> int:
     """Extract every catalog file's features into one parquet table, computing only what the cache lacks.
 
@@ -240,6 +247,8 @@ def extract_features(
         Show a progress bar on stderr, if it is a terminal.
     warn : callable
         Called with one line for each file left out.
+    origin : str or Path, optional
+        Where relative paths missing from the current folder are read from (:func:`ser.corpus.catalog.locate`).
 
     Returns
     -------
@@ -253,7 +262,7 @@ def extract_features(
     """
     names = feature_names(params)
     cache = FeatureCache(cache_dir, params, sample_rate, len(names))
-    computed, failures = compute_missing(catalog_rows, params, sample_rate, cache, workers, progress)
+    computed, failures = compute_missing(catalog_rows, params, sample_rate, cache, workers, progress, origin)
     for failure in failures:
         warn(f"warning: {failure}; it is left out of the features table (re-run the ingest stage if it changed)")
     kept = [row for row in catalog_rows if cache.has(row["sha256"])]

@@ -28,6 +28,7 @@ its contents as objects.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import re
@@ -450,8 +451,51 @@ def save_bundle(directory: str | Path, model, record: ModelRecord, card: str | N
     import skops.io as sio
 
     with atomic_dir(directory) as tmp:
-        sio.dump(model, tmp / MODEL_FILE)
+        (tmp / MODEL_FILE).write_bytes(reproducible_skops(sio.dumps(model)))
         _write_record_and_card(tmp, record, card)
+
+
+def reproducible_skops(data: bytes) -> bytes:
+    """A skops file's bytes rewritten so that the same model always gives the same bytes.
+
+    skops names each array's entry after the array's memory address and each bytes entry after a random UUID,
+    marks each object with its memory address (``__id__``, how a loader knows two references for one object) and
+    stamps every entry with the time it was written. Here entries and ``__id__`` values are numbered in the order
+    skops wrote them (its walk of the model, fixed by the model), ``schema.json`` follows, and every entry gets the
+    same timestamp (1980-01-01, the earliest a zip holds) and permissions.
+    """
+    with zipfile.ZipFile(io.BytesIO(data)) as source:
+        entries = [info for info in source.infolist() if info.filename != "schema.json"]
+        names = {info.filename: f"{number:06d}{Path(info.filename).suffix}" for number, info in enumerate(entries)}
+        schema = _numbered(json.loads(source.read("schema.json")), names, {})
+        contents = [(names[info.filename], info.compress_type, source.read(info)) for info in entries]
+    contents.append(("schema.json", zipfile.ZIP_STORED, json.dumps(schema, indent=2).encode()))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as target:
+        for name, compression, content in contents:
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = compression
+            info.external_attr = 0o644 << 16
+            target.writestr(info, content)
+    return buffer.getvalue()
+
+
+def _numbered(node, names: dict[str, str], ids: dict[int, int]):
+    """``node`` (a skops schema) with its ``"file"`` references renamed by ``names`` and each ``"__id__"`` replaced
+    by its number in order of first appearance (kept in ``ids``)."""
+    if isinstance(node, list):
+        return [_numbered(value, names, ids) for value in node]
+    if not isinstance(node, dict):
+        return node
+    numbered = {}
+    for key, value in node.items():
+        if key == "file" and isinstance(value, str):
+            numbered[key] = names[value]
+        elif key == "__id__" and isinstance(value, int):
+            numbered[key] = ids.setdefault(value, len(ids) + 1)
+        else:
+            numbered[key] = _numbered(value, names, ids)
+    return numbered
 
 
 def copy_bundle(

@@ -32,7 +32,7 @@ import numpy as np
 
 from ser.config import TimelineEvalParams
 from ser.corpus.audio import load_audio
-from ser.corpus.catalog import read_catalog
+from ser.corpus.catalog import locate, read_catalog
 from ser.dsp.frames import frame_signal
 from ser.errors import SerError
 
@@ -87,12 +87,15 @@ class Recording:
         return len(self.samples) / self.sample_rate
 
 
-def split_clips(catalog: str | Path, split: str | Path, which: str = "test") -> list[Clip]:
-    """The clips of the catalogue that the split file (``file``, ``set`` columns) puts in ``which`` set."""
+def split_clips(
+    catalog: str | Path, split: str | Path, which: str = "test", origin: str | Path | None = None
+) -> list[Clip]:
+    """The clips of the catalogue that the split file (``file``, ``set`` columns) puts in ``which`` set, each ``path``
+    where it opens (``origin``: see :func:`ser.corpus.catalog.locate`)."""
     with open(split, newline="", encoding="utf-8") as handle:
         chosen = {row["file"] for row in csv.DictReader(handle) if row.get("set") == which}
     rows = read_catalog(catalog, ("file", "path", "speaker", "emotion"))
-    clips = [Clip(**row) for row in rows if row["file"] in chosen]
+    clips = [Clip(**{**row, "path": str(locate(row["path"], origin))}) for row in rows if row["file"] in chosen]
     if not clips:
         raise SerError(f"{split} puts no file of {catalog} in the {which} set; re-run the split stage")
     return clips
