@@ -29,6 +29,9 @@ MAX_UPLOAD_MB = 50.0  # ser serve's default body limit: 4.7 minutes of 44.1 kHz 
 # such requests would hold the prediction pool about that long (bench/hostile.py); 60 s is the page's longest
 SERVE_MAX_SECONDS = 60.0
 MAX_REQUEST_SECONDS = 60.0
+# ser serve's most audio in one POST /timeline: the default model labels 30 s recordings at about 28x real time on 2
+# busy cores (bench/timeline.py), so ten minutes hold a worker for about half a minute; ser timeline takes hours
+MAX_TIMELINE_SECONDS = 600.0
 BODY_TIMEOUT = 60.0  # seconds ser serve waits for a request's whole body
 HEADER_TIMEOUT = 10.0  # seconds ser serve waits for a request's headers, from the connection or the last response
 QUEUE_TIMEOUT = 10.0  # seconds a request may wait for the prediction pool; beyond, 503 with Retry-After
@@ -129,14 +132,16 @@ def run_predict(args: argparse.Namespace) -> int:
 
 
 class SegmentWriter:
-    """``ser timeline``'s output: one row per segment (table or csv: file, start, end, emotion, confidence, then
-    each class's probability), or one JSON object per file (:meth:`ser.timeline.runtime.Timeline.as_dict`)."""
+    """``ser timeline``'s output: one row per segment (table or csv: file, start, end, emotion, confidence, the
+    speaker with ``speakers``, then each class's probability), or one JSON object per file
+    (:meth:`ser.timeline.runtime.Timeline.as_dict`)."""
 
-    def __init__(self, out: TextIO, classes: list[str], form: str):
-        self.out, self.classes, self.form = out, classes, form
+    def __init__(self, out: TextIO, classes: list[str], form: str, speakers: bool = False):
+        self.out, self.classes, self.form, self.speakers = out, classes, form, speakers
         self.writer = csv.writer(out, lineterminator="\n", delimiter="," if form == "csv" else "\t")
         if form != "json":
-            self.writer.writerow(["file", "start", "end", "emotion", "confidence", *classes])
+            speaker = ["speaker"] if speakers else []
+            self.writer.writerow(["file", "start", "end", "emotion", "confidence", *speaker, *classes])
 
     def write(self, timeline) -> None:
         if self.form == "json":
@@ -149,25 +154,27 @@ class SegmentWriter:
                     f"{segment.end:.2f}",
                     segment.emotion,
                     f"{segment.confidence:.3f}",
+                    *([printable(segment.speaker)] if self.speakers else []),
                     *(f"{segment.probabilities[c]:.3f}" for c in self.classes),
                 ]
             )
         self.out.flush()
 
 
-_TIMELINE_JOB: tuple = ()  # (predictor, settings) for the forked workers of run_timeline
+_TIMELINE_JOB: tuple = ()  # (predictor, settings, turns) for the forked workers of run_timeline
 
 
 def _timeline_of(path: str):
-    predictor, settings = _TIMELINE_JOB
-    return predictor.timeline(path, settings)
+    predictor, settings, turns = _TIMELINE_JOB
+    return predictor.timeline(path, settings, turns.get(path))
 
 
-def timelines(predictor, settings, files: list[str]):
-    """Each file's timeline or failure, in order, on every core (one worker process per core, forked)."""
+def timelines(predictor, settings, files: list[str], turns: dict | None = None):
+    """Each file's timeline or failure, in order, on every core (one worker process per core, forked); ``turns``:
+    the speaker turns of each file that has them."""
     global _TIMELINE_JOB
     workers = min(len(os.sched_getaffinity(0)), len(files))
-    _TIMELINE_JOB = (predictor, settings)
+    _TIMELINE_JOB = (predictor, settings, turns or {})
     if workers < 2:
         yield from map(_timeline_of, files)
         return
@@ -203,12 +210,14 @@ def run_timeline(args: argparse.Namespace) -> int:
     settings = TimelineParams()
     if args.max_seconds:
         settings = dataclasses.replace(settings, max_seconds=args.max_seconds)
-    writer = SegmentWriter(sys.stdout, predictor.classes, args.format)
+    turns = speaker_turns(args.speaker_turns, files, failures) if args.speaker_turns else {}
+    files = [path for path in files if path in turns] if args.speaker_turns else files
+    writer = SegmentWriter(sys.stdout, predictor.classes, args.format, speakers=bool(args.speaker_turns))
     seconds = [_header_seconds(path) for path in files]
     bar = progress_bar(desc="timeline", unit="s", total=round(sum(seconds)), shown=not args.quiet)
 
     def counted():
-        for result, length in zip(timelines(predictor, settings, files), seconds):
+        for result, length in zip(timelines(predictor, settings, files, turns), seconds):
             bar.update(round(length))
             yield result
 
@@ -217,9 +226,27 @@ def run_timeline(args: argparse.Namespace) -> int:
     return status
 
 
+def speaker_turns(rttm: str, files: list[str], failures: list) -> dict:
+    """The turns of each of ``files`` in the RTTM file ``rttm`` (a malformed one stops the run with its line); a
+    file without turns there is reported among ``failures`` and left out."""
+    from ser.inference.inputs import Failure
+    from ser.timeline.turns import TurnsError, read_rttm, turns_of
+
+    table, found = read_rttm(rttm), {}
+    for path in files:
+        try:
+            found[path] = turns_of(path, table, rttm, alone=len(files) == 1)
+        except TurnsError as error:
+            failure = Failure(path, str(error))
+            failures.append(failure)
+            to_stderr(f"error: {failure}")
+    return found
+
+
 def run_serve(args: argparse.Namespace) -> int:
     """Load a model bundle once and serve it: POST /predict (multipart parts named file, optional field speaker),
-    GET /health, GET /model, and at / a page to upload or record audio. See docs/serve.md."""
+    POST /timeline (parts named file), GET /health, GET /model, and at / a page to upload or record audio. See
+    docs/serve.md."""
     try:
         import uvicorn
 
@@ -241,10 +268,11 @@ def run_serve(args: argparse.Namespace) -> int:
         max_requests=args.max_connections,
         queue_timeout=args.queue_timeout,
         max_request_seconds=args.max_request_seconds,
+        max_timeline_seconds=args.max_timeline_seconds,
     )
     to_stderr(
         f"serving {args.model} ({', '.join(predictor.classes)}): the page at /, the API at POST /predict, "
-        "GET /health, GET /model"
+        "POST /timeline, GET /health, GET /model"
     )
     escape_logs()
     max_open = min(MAX_OPEN_CONNECTIONS, resource.getrlimit(resource.RLIMIT_NOFILE)[0] // 2)
@@ -390,7 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="with a model that normalises per speaker: all files are of this one speaker "
         "(default: read each file's speaker from its name)",
     )
-    add_file_command(
+    timeline = add_file_command(
         commands,
         "timeline",
         run_timeline,
@@ -398,6 +426,13 @@ def build_parser() -> argparse.ArgumentParser:
         formats="table (default: tab-separated, one row per segment), json (one object per file) "
         "or csv (one row per segment)",
         max_seconds="(default: timeline.max_seconds, 4 hours)",
+    )
+    timeline.add_argument(
+        "--speaker-turns",
+        metavar="FILE.rttm",
+        help="who speaks when, from a diarization (RTTM: SPEAKER lines, file id = the recording's name without "
+        "suffix): each speaker is standardised by their own speech and each segment names its speaker "
+        "(default: each recording is one speaker's)",
     )
 
     serve = add_command(
@@ -430,6 +465,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="most audio one request may hold, in seconds, by the parts' headers; a part past it gets "
         f"422 (default: {MAX_REQUEST_SECONDS:g})",
+    )
+    serve.add_argument(
+        "--max-timeline-seconds",
+        type=positive_number,
+        default=MAX_TIMELINE_SECONDS,
+        metavar="S",
+        help="most audio one POST /timeline may hold, in seconds, by the parts' headers; a part past it gets "
+        f"422 (default: {MAX_TIMELINE_SECONDS:g})",
     )
     serve.add_argument(
         "--allow-host",
