@@ -184,6 +184,66 @@ def timelines(predictor, settings, files: list[str], turns: dict | None = None):
         yield from pool.imap(_timeline_of, files)
 
 
+DASK_CONNECT_TIMEOUT = "30s"
+_DASK_PREDICTOR: dict = {}  # a Dask worker's bundle, loaded once: {(folder, model_sha256): Predictor}
+
+
+def _timeline_on_dask_worker(model: str, digest: str, settings, path: str, turns):
+    """One recording's timeline on a Dask worker, with the bundle the client uses (read from the same folder)."""
+    from ser.inference.predictor import Predictor
+
+    key = (model, digest)
+    if key not in _DASK_PREDICTOR:
+        predictor = Predictor(model)
+        if predictor.record.model_sha256 != digest:
+            raise SerError(
+                f"a Dask worker reads another model at {model} (model_sha256 {predictor.record.model_sha256}, "
+                f"expected {digest}); give the workers the same bundle folder"
+            )
+        _DASK_PREDICTOR.clear()
+        _DASK_PREDICTOR[key] = predictor
+    return _DASK_PREDICTOR[key].timeline(path, settings, turns)
+
+
+def timelines_on_dask(scheduler: str, model: str, digest: str, settings, files: list[str], turns: dict):
+    """Each file's timeline or failure, in order, from the workers of the Dask cluster at ``scheduler``: a few
+    recordings per worker in flight. The workers read the files and the bundle by their absolute paths (a shared
+    file system)."""
+    import dataclasses
+
+    from ser.inference.inputs import Failure
+
+    try:
+        from dask.distributed import Client
+    except ModuleNotFoundError:
+        raise SerError("--scheduler needs dask.distributed: uv sync --locked --extra dask") from None
+    try:
+        client = Client(scheduler, timeout=DASK_CONNECT_TIMEOUT)
+    except (OSError, TimeoutError) as error:
+        raise SerError(
+            f"--scheduler: cannot reach the Dask scheduler at {scheduler} ({error}); start one (`dask scheduler`) "
+            "or leave --scheduler out to use this machine's cores"
+        ) from None
+    model = os.path.abspath(model)
+    with client:
+
+        def submit(path: str):
+            return client.submit(
+                _timeline_on_dask_worker, model, digest, settings, os.path.abspath(path), turns.get(path), pure=False
+            )
+
+        window = 2 * max(1, len(client.scheduler_info()["workers"]))
+        pending = [submit(path) for path in files[:window]]
+        for index, path in enumerate(files):
+            result = pending[index].result()
+            pending[index] = None
+            if index + window < len(files):
+                pending.append(submit(files[index + window]))
+            yield (
+                dataclasses.replace(result, file=path) if hasattr(result, "segments") else Failure(path, result.reason)
+            )
+
+
 def _header_seconds(path: str) -> float:
     """A file's duration by its header, 0 if it has none readable (its failure comes when it is labelled)."""
     from ser.corpus.audio import AudioError, probe
@@ -217,7 +277,11 @@ def run_timeline(args: argparse.Namespace) -> int:
     bar = progress_bar(desc="timeline", unit="s", total=round(sum(seconds)), shown=not args.quiet)
 
     def counted():
-        for result, length in zip(timelines(predictor, settings, files, turns), seconds):
+        if args.scheduler:
+            found = timelines_on_dask(args.scheduler, args.model, predictor.record.model_sha256, settings, files, turns)
+        else:
+            found = timelines(predictor, settings, files, turns)
+        for result, length in zip(found, seconds):
             bar.update(round(length))
             yield result
 
@@ -433,6 +497,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="who speaks when, from a diarization (RTTM: SPEAKER lines, file id = the recording's name without "
         "suffix): each speaker is standardised by their own speech and each segment names its speaker "
         "(default: each recording is one speaker's)",
+    )
+    timeline.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="label the recordings on the Dask cluster of this scheduler (e.g. tcp://10.0.0.5:8786), whose "
+        "workers read the files and the model at the same paths (default: every core of this machine)",
     )
 
     serve = add_command(
