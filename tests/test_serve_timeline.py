@@ -125,6 +125,46 @@ def test_a_form_without_file_parts_is_422_naming_the_endpoint(server):
     assert body["file"] is None and "POST /timeline" in body["error"] and "parts named file" in body["error"]
 
 
+def test_speaker_turns_name_each_segments_speaker_as_ser_timeline_does(server, bundle, speech16k, tmp_path):
+    path = tmp_path / "talk.wav"
+    spans = write_conversation(path, [speech16k / name for name in CLIPS], gap=2.0)
+    rttm = tmp_path / "talk.rttm"
+    rttm.write_text(
+        "".join(f"SPEAKER talk 1 {a:.3f} {b - a:.3f} <NA> <NA> {who} <NA> <NA>\n" for (a, b), who in zip(spans, "ABA"))
+    )
+    parts = [("file", (path.name, path.read_bytes())), ("speaker_turns", (rttm.name, rttm.read_bytes()))]
+    response = requests.post(f"{server.url}/timeline", files=parts, timeout=120)
+    assert response.status_code == 200, response.text
+    [served] = response.json()["timelines"]
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ser",
+            "timeline",
+            "--model",
+            str(bundle),
+            "--format",
+            "json",
+            "--speaker-turns",
+            str(rttm),
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert served == {**json.loads(run.stdout), "file": path.name}
+    assert {segment["speaker"] for segment in served["segments"]} == {"A", "B"}
+    rttm.write_text("SPEAKER talk 1 0.5 <NA> <NA> A <NA> <NA>\n")
+    parts[1] = ("speaker_turns", (rttm.name, rttm.read_bytes()))
+    refused = requests.post(f"{server.url}/timeline", files=parts, timeout=120)
+    assert refused.status_code == 422
+    body = refused.json()
+    assert body["file"] == "talk.rttm" and body["error"].startswith("talk.rttm line 1 ")
+
+
 @pytest.mark.real_speech
 def test_real_speech_of_two_actors_gets_segments_within_the_speech(server, ravdess16k, tmp_path):
     clips = (

@@ -18,7 +18,8 @@ The API (FastAPI; its schema is at ``/openapi.json``):
   prints for that file (:meth:`ser.inference.predictor.Predictor.timeline`); a part that is not usable audio, or
   that would take the request past ``--max-timeline-seconds`` of audio by the headers, takes its place as
   ``{"file", "status": 422, "error"}``, and 422 with ``{"error", "file", "timelines"}`` when no part was usable.
-  It runs in the same pool as ``/predict``.
+  An optional part ``speaker_turns``, an RTTM file, gives who speaks when (``ser timeline --speaker-turns``);
+  a malformed one is 422 naming its line. It runs in the same pool as ``/predict``.
 * Every request: 421 when its ``Host`` is not an IP address, ``localhost`` or a name given with
   ``--allow-host`` (a DNS-rebinding page reaches the server under its own name); 403 for a POST
   whose ``Origin`` is another site (a form on another page posting here).
@@ -220,8 +221,18 @@ def add_timeline_route(app: FastAPI, predictor: Predictor, in_pool, max_seconds:
             503: {"description": "Too busy: the work could not start in time (Retry-After)"},
         },
     )
-    async def timeline(file: Annotated[list[UploadFile], File(description="audio files (WAV, FLAC, OGG, AIFF)")]):
-        results = await in_pool(timeline_uploads, predictor, file, max_seconds)
+    async def timeline(
+        file: Annotated[list[UploadFile], File(description="audio files (WAV, FLAC, OGG, AIFF)")],
+        speaker_turns: Annotated[
+            UploadFile | None, File(description="who speaks when: an RTTM file, its file ids the files' names")
+        ] = None,
+    ):
+        from ser.timeline.turns import TurnsError
+
+        try:
+            results = await in_pool(timeline_uploads, predictor, file, max_seconds, speaker_turns)
+        except TurnsError as error:
+            return JSONResponse(error_body(str(error), speaker_turns.filename), status_code=422)
         if isinstance(results, JSONResponse):
             return results
         parts = [
@@ -519,20 +530,47 @@ def saved_uploads(uploads: list[UploadFile]):
         yield names, paths, named
 
 
-def timeline_uploads(predictor: Predictor, uploads: list[UploadFile], max_seconds: float) -> list:
+def timeline_uploads(
+    predictor: Predictor, uploads: list[UploadFile], max_seconds: float, rttm: UploadFile | None = None
+) -> list:
     """Each upload's :class:`~ser.timeline.runtime.Timeline` or :class:`Failure`, named as sent, in that order. The
     parts may hold ``max_seconds`` of audio in all, by their headers (:func:`over_budget`); a part past it is
-    refused unopened."""
+    refused unopened. With ``rttm``, each part's speaker turns are its lines (:func:`speaker_turns_of_uploads`)."""
     from ser.config import TimelineParams
 
     settings = TimelineParams(max_seconds=max_seconds)
     with saved_uploads(uploads) as (names, paths, named):
         refused = over_budget(paths, max_seconds, math.inf, option="--max-timeline-seconds")
-        results = [refused.get(path) or predictor.timeline(path, settings) for path in paths]
+        turns = speaker_turns_of_uploads(rttm, names, paths) if rttm is not None else {}
+        results = []
+        for path in paths:
+            given = refused.get(path) or turns.get(path)  # a Failure, the part's speaker turns, or None
+            results.append(given if isinstance(given, Failure) else predictor.timeline(path, settings, given))
     return [
         Failure(name, named(result.reason)) if isinstance(result, Failure) else dataclasses.replace(result, file=name)
         for name, result in zip(names, results)
     ]
+
+
+def speaker_turns_of_uploads(rttm: UploadFile, names: list[str], paths: list[str]) -> dict:
+    """Each path's speaker turns in the uploaded RTTM file (the lines whose file id is the part's name without its
+    suffix), or its :class:`Failure` when it has none; raises :class:`ser.timeline.turns.TurnsError`, worded with
+    the upload's name, for an RTTM file that cannot be read."""
+    from ser.timeline.turns import TurnsError, read_rttm, turns_of
+
+    name = rttm.filename or "speaker_turns"
+    with saved_uploads([rttm]) as (_, [path], _named):
+        try:
+            table = read_rttm(path)
+        except TurnsError as error:
+            raise TurnsError(str(error).replace(path, name)) from None
+    found = {}
+    for part, saved in zip(names, paths):
+        try:
+            found[saved] = turns_of(part, table, name, alone=len(paths) == 1)
+        except TurnsError as error:
+            found[saved] = Failure(saved, str(error))
+    return found
 
 
 def over_budget(
