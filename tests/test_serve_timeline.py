@@ -162,7 +162,7 @@ def test_speaker_turns_name_each_segments_speaker_as_ser_timeline_does(server, b
     refused = requests.post(f"{server.url}/timeline", files=parts, timeout=120)
     assert refused.status_code == 422
     body = refused.json()
-    assert body["file"] == "talk.rttm" and body["error"].startswith("talk.rttm line 1 ")
+    assert body["file"] == "talk.rttm" and body["error"].startswith("talk.rttm line 1")
 
 
 @pytest.mark.real_speech
