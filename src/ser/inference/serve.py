@@ -192,17 +192,7 @@ def create_app(
         results = await in_pool(predict_uploads, predictor, file, (speaker or "").strip() or None, max_request_seconds)
         if isinstance(results, JSONResponse):
             return results
-        parts = [
-            {"file": result.file, "status": 422, "error": str(result)}
-            if isinstance(result, Failure)
-            else result.as_dict()
-            for _, result in results
-        ]
-        if all(isinstance(result, Failure) for _, result in results):
-            return JSONResponse(
-                {**error_body(parts[0]["error"], parts[0]["file"]), "predictions": parts}, status_code=422
-            )
-        return {"predictions": parts}
+        return answer([result for _, result in results], "predictions")
 
     add_timeline_route(app, predictor, in_pool, max_timeline_seconds)
     return app
@@ -235,17 +225,21 @@ def add_timeline_route(app: FastAPI, predictor: Predictor, in_pool, max_seconds:
             return JSONResponse(error_body(str(error), speaker_turns.filename), status_code=422)
         if isinstance(results, JSONResponse):
             return results
-        parts = [
-            {"file": result.file, "status": 422, "error": str(result)}
-            if isinstance(result, Failure)
-            else result.as_dict(digits=6)
-            for result in results
-        ]
-        if all(isinstance(result, Failure) for result in results):
-            return JSONResponse(
-                {**error_body(parts[0]["error"], parts[0]["file"]), "timelines": parts}, status_code=422
-            )
-        return {"timelines": parts}
+        return answer(results, "timelines", digits=6)
+
+
+def answer(results: list, key: str, digits: int | None = None) -> dict | JSONResponse:
+    """``{key: [...]}``, each part's result as a dict (``as_dict(digits)``) or, for a :class:`Failure`, ``{"file",
+    "status": 422, "error"}``; 422 with the first part's ``error`` and ``file`` beside them when every part failed."""
+    parts = [
+        {"file": result.file, "status": 422, "error": str(result)}
+        if isinstance(result, Failure)
+        else result.as_dict(digits)
+        for result in results
+    ]
+    if all(isinstance(result, Failure) for result in results):
+        return JSONResponse({**error_body(parts[0]["error"], parts[0]["file"]), key: parts}, status_code=422)
+    return {key: parts}
 
 
 def busy(message: str, retry_after: float) -> JSONResponse:
