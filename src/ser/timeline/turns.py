@@ -78,16 +78,14 @@ def _turn(fields: list[str], where: str) -> tuple[str, Turn]:
 def turns_of(recording: str, table: dict[str, list[Turn]], rttm: str, alone: bool = False) -> list[Turn]:
     """The turns of ``recording`` in ``table`` (from :func:`read_rttm` of ``rttm``): those of its name without
     its suffix; an RTTM of one file id applies to a recording given ``alone`` whatever its name. Raises
-    :class:`TurnsError` when it has none (the recording's failure, not the run's)."""
+    :class:`TurnsError` when it has none, worded to follow the recording's path (its failure, not the run's)."""
     stem = Path(recording).stem
     if stem in table:
         return table[stem]
     if alone and len(table) == 1:
         return next(iter(table.values()))
     ids = ", ".join(sorted(table)[:5]) + (", ..." if len(table) > 5 else "")
-    raise TurnsError(
-        f"has no speaker turns in {rttm} (its file ids: {ids}); name the recording after its file id in the RTTM"
-    )
+    raise TurnsError(f"has no speaker turns in {rttm} (its file ids: {ids})")
 
 
 def speaker_regions(regions: list[tuple[float, float]], turns: list[Turn]) -> dict[str, list[tuple[float, float]]]:
