@@ -16,6 +16,7 @@ import soundfile as sf
 
 import ser
 from ser.timeline.runtime import Timeline
+from ser.timeline.smoothing import CELL
 from ser.timeline.turns import Turn, TurnsError, read_rttm
 from tests.audiofiles import write_conversation
 from tests.bundles import train_bundle
@@ -64,7 +65,7 @@ def test_each_segment_is_its_speakers_and_lies_in_their_turns(bundle, conversati
     assert isinstance(timeline, Timeline) and timeline.segments
     for segment in timeline.segments:
         turns = [span for span, who in zip(spans, SPEAKERS) if who == segment.speaker]
-        assert any(a - 1e-6 <= segment.start < segment.end <= b + 1e-6 for a, b in turns), segment
+        assert any(a - CELL <= segment.start < segment.end <= b + CELL for a, b in turns), segment  # on the grid
     assert {s.speaker for s in timeline.segments} == {"alice", "bob"}
     assert [s.start for s in timeline.segments] == sorted(s.start for s in timeline.segments)
 
