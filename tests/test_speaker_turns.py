@@ -31,7 +31,6 @@ CLIPS = (
     "Actor_06/03-01-01-01-02-02-06.wav",
 )
 SPEAKERS = ("alice", "bob", "alice", "bob")
-PAD = 0.5  # seconds a segment may reach past its turn: the detector's padding and a frame
 
 
 @pytest.fixture(scope="module")
