@@ -2,6 +2,7 @@
 memory of a 2-hour recording against a 30 s one's.
 
     python bench/timeline.py [--model model] [--data ../shared/data/ravdess16k] [--recordings 20] [--hours 2]
+                             [--cores N]
 
 The recordings are built by ser.timeline.recordings from the real files under ``--data`` (RAVDESS names; the timeline
 stage's defaults: one speaker each, episodes of one emotion, non-speech gaps) and written as 16-bit WAV to a
@@ -15,6 +16,10 @@ temporary folder:
   ``--hours`` hours (the 30 s recordings back to back, written block by block), and their difference; long_s,
   long_real_time_factor: that long run's wall seconds and factor;
 * background_cores: how many cores other programs kept busy meanwhile (from /proc/stat).
+
+``--cores N`` runs ``ser timeline`` on N of the cores this process may use (its CPU affinity; ``ser timeline`` starts
+a worker per core it may use), so ``--cores 1`` against the default measures what labelling a folder on every core
+gains; ``--hours 0`` leaves the long recording out.
 
 The last line printed is one JSON object.
 """
@@ -74,10 +79,16 @@ def write_long(clips: list[Clip], hours: float, path: Path) -> float:
     return sf.info(str(path)).duration
 
 
-def timed(command: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS in MB) of ``command``, a fresh process that must succeed."""
+def timed(command: list[str], cores: set[int] | None = None) -> tuple[float, float]:
+    """(wall seconds, peak RSS in MB) of ``command``, a fresh process that must succeed, on ``cores`` if given."""
     start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=None if cores is None else lambda: os.sched_setaffinity(0, cores),
+    )
     stderr = process.stderr.read()
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - start
@@ -92,45 +103,53 @@ def main() -> None:
     add_model_and_data(parser)
     parser.add_argument("--recordings", type=int, default=20, help="30 s recordings in the folder run")
     parser.add_argument("--repeat", type=int, default=3, help="runs of the folder (median)")
-    parser.add_argument("--hours", type=float, default=2.0, help="length of the long recording")
+    parser.add_argument("--hours", type=float, default=2.0, help="length of the long recording (0: none)")
+    parser.add_argument("--cores", type=int, help="cores ser timeline may use (default: all this process may)")
     add_json_output(parser, "timeline")
     args = parser.parse_args()
     clips = clips_of(args.data)
     ser = [sys.executable, "-m", "ser", "timeline", "--model", str(args.model), "--format", "csv"]
     start_wall, start_busy, start_own = time.perf_counter(), machine_busy_seconds(), children_cpu_seconds()
+    cores = set(sorted(os.sched_getaffinity(0))[: args.cores]) if args.cores else None
     with tempfile.TemporaryDirectory() as scratch:
         folder, long = Path(scratch) / "recordings", Path(scratch) / "long.wav"
         audio = write_recordings(clips, args.recordings, folder)
-        long_audio = write_long(clips, args.hours, long)
         one = str(sorted(folder.iterdir())[0])
-        timed(ser + [one])  # warm the OS file cache and Python's bytecode caches
-        walls = [timed(ser + [str(folder)])[0] for _ in range(args.repeat)]
-        _, rss_short = timed(ser + [one])
-        long_s, rss_long = timed(ser + [str(long)])
-    result = {
-        "recordings": args.recordings,
-        "audio_s": audio,
-        "repeat": args.repeat,
-        "folder_s": statistics.median(walls),
-        "real_time_factor": audio / statistics.median(walls),
-        "long_audio_s": long_audio,
-        "long_s": long_s,
-        "long_real_time_factor": long_audio / long_s,
-        "rss_30s_mb": rss_short,
-        "rss_long_mb": rss_long,
-        "rss_growth_mb": rss_long - rss_short,
-    }
+        timed(ser + [one], cores)  # warm the OS file cache and Python's bytecode caches
+        walls = [timed(ser + [str(folder)], cores)[0] for _ in range(args.repeat)]
+        result = {
+            "recordings": args.recordings,
+            "cores": len(cores or os.sched_getaffinity(0)),
+            "audio_s": audio,
+            "repeat": args.repeat,
+            "folder_s": statistics.median(walls),
+            "real_time_factor": audio / statistics.median(walls),
+        }
+        if args.hours > 0:
+            long_audio = write_long(clips, args.hours, long)
+            _, rss_short = timed(ser + [one], cores)
+            long_s, rss_long = timed(ser + [str(long)], cores)
+            result.update(
+                long_audio_s=long_audio,
+                long_s=long_s,
+                long_real_time_factor=long_audio / long_s,
+                rss_30s_mb=rss_short,
+                rss_long_mb=rss_long,
+                rss_growth_mb=rss_long - rss_short,
+            )
     if start_busy is not None:
         others = (machine_busy_seconds() - start_busy) - (children_cpu_seconds() - start_own)
         result["background_cores"] = max(0.0, others / (time.perf_counter() - start_wall))
     print(
-        f"ser timeline, folder of {args.recordings} x {SECONDS} s ({audio:.0f} s of audio): "
-        f"{result['folder_s']:.2f} s, {result['real_time_factor']:.1f}x real time"
+        f"ser timeline on {result['cores']} core(s), folder of {args.recordings} x {SECONDS} s ({audio:.0f} s of "
+        f"audio): {result['folder_s']:.2f} s, {result['real_time_factor']:.1f}x real time"
     )
-    print(
-        f"one {long_audio / 3600:.2f} h recording: {long_s:.1f} s ({result['long_real_time_factor']:.1f}x real "
-        f"time); peak RSS {rss_long:.0f} MB against {rss_short:.0f} MB for 30 s ({result['rss_growth_mb']:+.0f} MB)"
-    )
+    if args.hours > 0:
+        print(
+            f"one {result['long_audio_s'] / 3600:.2f} h recording: {result['long_s']:.1f} s "
+            f"({result['long_real_time_factor']:.1f}x real time); peak RSS {result['rss_long_mb']:.0f} MB against "
+            f"{result['rss_30s_mb']:.0f} MB for 30 s ({result['rss_growth_mb']:+.0f} MB)"
+        )
     if "background_cores" in result:
         print(f"cores busy with other programs: {result['background_cores']:.2f}")
     report(result, args.json)

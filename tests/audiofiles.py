@@ -186,3 +186,22 @@ def remove_tree(root: Path) -> None:
         else:
             os.rmdir(folder)
             pending.pop()
+
+
+def write_conversation(path: Path, clips: list[Path], gap: float = 1.0, sample_rate: int = 16000) -> list[tuple]:
+    """The ``clips`` back to back, ``gap`` seconds of silence before each and at the end, as a 16-bit WAV at
+    ``sample_rate`` (a long recording; with clips of two speakers, a conversation); each clip's ``(start, end)``
+    in seconds."""
+    from ser.corpus.audio import load_audio
+
+    silence = np.zeros(int(gap * sample_rate), np.float32)
+    parts, spans, position = [], [], 0.0
+    for clip in clips:
+        samples = load_audio(clip, sample_rate)
+        parts += [silence, samples]
+        spans.append((position + gap, position + gap + len(samples) / sample_rate))
+        position = spans[-1][1]
+    parts.append(silence)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, np.concatenate(parts), sample_rate, subtype="PCM_16")
+    return spans

@@ -12,6 +12,7 @@ import pytest
 import requests
 import soundfile as sf
 
+from tests.audiofiles import write_conversation
 from tests.bundles import train_bundle
 from tests.conftest import require, require_program
 from tests.servers import ServeProcess
@@ -148,3 +149,77 @@ def test_recording_from_the_microphone_shows_the_emotion_of_what_it_heard(server
     assert result["emotion"] == result["heading"] == expected["emotion"]
     assert [bar["class"] for bar in result["bars"]] == list(expected["probabilities"])
     assert abs(sum(bar["p"] for bar in result["bars"]) - 1) < 1e-6
+
+
+def bands(browser) -> list[dict]:
+    """The timeline view's bands: start, end, emotion, confidence and their left and width in % of the lane."""
+    found = []
+    for band in browser.find_elements(By.CSS_SELECTOR, "#results .timeline .band"):
+        found.append(
+            {
+                "start": float(band.get_attribute("data-start")),
+                "end": float(band.get_attribute("data-end")),
+                "emotion": band.get_attribute("data-emotion"),
+                "confidence": float(band.get_attribute("data-confidence")),
+                "left": percent(band, "left"),
+                "width": percent(band, "width"),
+                "current": "current" in band.get_attribute("class").split(),
+            }
+        )
+    return found
+
+
+def percent(element, key: str) -> float:
+    return float(re.search(rf"(?:^|; ){key}: ([\d.]+)%", element.get_attribute("style")).group(1))
+
+
+def test_a_long_recording_shows_its_timeline_with_a_cursor_that_follows_playback(server, speech16k, tmp_path):
+    path = tmp_path / "call.wav"
+    write_conversation(path, [speech16k / name for name in CANDIDATES], gap=1.5)
+    answer = requests.post(f"{server.url}/timeline", files=[("file", (path.name, path.read_bytes()))], timeout=120)
+    [expected] = answer.json()["timelines"]
+    duration, segments = expected["duration"], expected["segments"]
+    assert len(segments) >= 2, expected  # so that clicking one band and another can be told apart
+    browser = chromium(tmp_path / "profile")
+    try:
+        open_page(browser, server.url)
+        browser.find_element(By.ID, "timeline-file").send_keys(str(path))
+        WebDriverWait(browser, 120).until(lambda b: b.find_elements(By.CSS_SELECTOR, "#results .timeline"))
+        shown_bands = bands(browser)
+        audio = browser.find_element(By.CSS_SELECTOR, "#results .timeline audio")
+        WebDriverWait(browser, 30).until(lambda b: b.execute_script("return arguments[0].readyState", audio) >= 1)
+        cursor = browser.find_element(By.CSS_SELECTOR, "#results .timeline .cursor")
+        positions = []
+        for segment in segments[:2]:  # the cursor follows the audio's currentTime
+            middle = (segment["start"] + segment["end"]) / 2
+            browser.execute_script("arguments[0].currentTime = arguments[1]", audio, middle)
+            WebDriverWait(browser, 10).until(
+                lambda b, t=middle: abs(float(cursor.get_attribute("data-time") or -1) - t) < 1e-3
+            )
+            positions.append((percent(cursor, "left"), [band["current"] for band in bands(browser)]))
+        clicked = []
+        for index in (1, 0):  # a click on a band moves the playback to its start
+            browser.find_elements(By.CSS_SELECTOR, "#results .timeline .band")[index].click()
+            start = segments[index]["start"]
+            WebDriverWait(browser, 10).until(
+                lambda b, t=start: abs(float(cursor.get_attribute("data-time") or -1) - t) < 1e-3
+            )
+            clicked.append(browser.execute_script("return arguments[0].currentTime", audio))
+        duration_shown = float(
+            browser.find_element(By.CSS_SELECTOR, "#results .timeline").get_attribute("data-duration")
+        )
+    finally:
+        browser.quit()
+    assert duration_shown == duration
+    assert [(b["start"], b["end"], b["emotion"]) for b in shown_bands] == [
+        (s["start"], s["end"], s["emotion"]) for s in segments
+    ]
+    for band, segment in zip(shown_bands, segments):
+        assert band["confidence"] == pytest.approx(segment["confidence"], abs=1e-6)
+        assert band["left"] == pytest.approx(100 * segment["start"] / duration, abs=0.01)
+        assert band["width"] == pytest.approx(100 * (segment["end"] - segment["start"]) / duration, abs=0.01)
+    for k, (left, current) in enumerate(positions):
+        middle = (segments[k]["start"] + segments[k]["end"]) / 2
+        assert left == pytest.approx(100 * middle / duration, abs=0.01)
+        assert current == [i == k for i in range(len(segments))]
+    assert clicked == pytest.approx([segments[1]["start"], segments[0]["start"]], abs=1e-3)

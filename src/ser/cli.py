@@ -29,6 +29,9 @@ MAX_UPLOAD_MB = 50.0  # ser serve's default body limit: 4.7 minutes of 44.1 kHz 
 # such requests would hold the prediction pool about that long (bench/hostile.py); 60 s is the page's longest
 SERVE_MAX_SECONDS = 60.0
 MAX_REQUEST_SECONDS = 60.0
+# ser serve's most audio in one POST /timeline: the default model labels 30 s recordings at about 28x real time on 2
+# busy cores (bench/timeline.py), so ten minutes hold a worker for about half a minute; ser timeline takes hours
+MAX_TIMELINE_SECONDS = 600.0
 BODY_TIMEOUT = 60.0  # seconds ser serve waits for a request's whole body
 HEADER_TIMEOUT = 10.0  # seconds ser serve waits for a request's headers, from the connection or the last response
 QUEUE_TIMEOUT = 10.0  # seconds a request may wait for the prediction pool; beyond, 503 with Retry-After
@@ -129,14 +132,16 @@ def run_predict(args: argparse.Namespace) -> int:
 
 
 class SegmentWriter:
-    """``ser timeline``'s output: one row per segment (table or csv: file, start, end, emotion, confidence, then
-    each class's probability), or one JSON object per file (:meth:`ser.timeline.runtime.Timeline.as_dict`)."""
+    """``ser timeline``'s output: one row per segment (table or csv: file, start, end, emotion, confidence, the
+    speaker with ``speakers``, then each class's probability), or one JSON object per file
+    (:meth:`ser.timeline.runtime.Timeline.as_dict`)."""
 
-    def __init__(self, out: TextIO, classes: list[str], form: str):
-        self.out, self.classes, self.form = out, classes, form
+    def __init__(self, out: TextIO, classes: list[str], form: str, speakers: bool = False):
+        self.out, self.classes, self.form, self.speakers = out, classes, form, speakers
         self.writer = csv.writer(out, lineterminator="\n", delimiter="," if form == "csv" else "\t")
         if form != "json":
-            self.writer.writerow(["file", "start", "end", "emotion", "confidence", *classes])
+            speaker = ["speaker"] if speakers else []
+            self.writer.writerow(["file", "start", "end", "emotion", "confidence", *speaker, *classes])
 
     def write(self, timeline) -> None:
         if self.form == "json":
@@ -149,26 +154,28 @@ class SegmentWriter:
                     f"{segment.end:.2f}",
                     segment.emotion,
                     f"{segment.confidence:.3f}",
+                    *([printable(segment.speaker)] if self.speakers else []),
                     *(f"{segment.probabilities[c]:.3f}" for c in self.classes),
                 ]
             )
         self.out.flush()
 
 
-_TIMELINE_JOB: tuple = ()  # (predictor, settings) for the forked workers of run_timeline
+_TIMELINE_JOB: tuple = ()  # (predictor, settings, turns) for the forked workers of run_timeline
 
 
 def _timeline_of(path: str):
-    predictor, settings = _TIMELINE_JOB
-    return predictor.timeline(path, settings)
+    predictor, settings, turns = _TIMELINE_JOB
+    return predictor.timeline(path, settings, turns.get(path))
 
 
-def timelines(predictor, settings, files: list[str]):
-    """Each file's timeline or failure, in order, on every core (one worker process per core, forked)."""
+def timelines(predictor, settings, files: list[str], turns: dict | None = None):
+    """Each file's timeline or failure, in order, on every core (one worker process per core, forked); ``turns``:
+    the speaker turns of each file that has them."""
     global _TIMELINE_JOB
     workers = min(len(os.sched_getaffinity(0)), len(files))
     predictor.timeline_model  # noqa: B018 - loaded (and checked) once, before the workers fork
-    _TIMELINE_JOB = (predictor, settings)
+    _TIMELINE_JOB = (predictor, settings, turns or {})
     if workers < 2:
         yield from map(_timeline_of, files)
         return
@@ -176,6 +183,66 @@ def timelines(predictor, settings, files: list[str]):
 
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         yield from pool.imap(_timeline_of, files)
+
+
+DASK_CONNECT_TIMEOUT = "30s"
+_DASK_PREDICTOR: dict = {}  # a Dask worker's bundle, loaded once: {(folder, model_sha256): Predictor}
+
+
+def _timeline_on_dask_worker(model: str, digest: str, settings, path: str, turns):
+    """One recording's timeline on a Dask worker, with the bundle the client uses (read from the same folder)."""
+    from ser.inference.predictor import Predictor
+
+    key = (model, digest)
+    if key not in _DASK_PREDICTOR:
+        predictor = Predictor(model)
+        if predictor.record.model_sha256 != digest:
+            raise SerError(
+                f"a Dask worker reads another model at {model} (model_sha256 {predictor.record.model_sha256}, "
+                f"expected {digest}); give the workers the same bundle folder"
+            )
+        _DASK_PREDICTOR.clear()
+        _DASK_PREDICTOR[key] = predictor
+    return _DASK_PREDICTOR[key].timeline(path, settings, turns)
+
+
+def timelines_on_dask(scheduler: str, model: str, digest: str, settings, files: list[str], turns: dict):
+    """Each file's timeline or failure, in order, from the workers of the Dask cluster at ``scheduler``: a few
+    recordings per worker in flight. The workers read the files and the bundle by their absolute paths (a shared
+    file system)."""
+    import dataclasses
+
+    from ser.inference.inputs import Failure
+
+    try:
+        from dask.distributed import Client
+    except ModuleNotFoundError:
+        raise SerError("--scheduler needs dask.distributed: uv sync --locked --extra dask") from None
+    try:
+        client = Client(scheduler, timeout=DASK_CONNECT_TIMEOUT)
+    except (OSError, TimeoutError) as error:
+        raise SerError(
+            f"--scheduler: cannot reach the Dask scheduler at {scheduler} ({error}); start one (`dask scheduler`) "
+            "or leave --scheduler out to use this machine's cores"
+        ) from None
+    model = os.path.abspath(model)
+    with client:
+
+        def submit(path: str):
+            return client.submit(
+                _timeline_on_dask_worker, model, digest, settings, os.path.abspath(path), turns.get(path), pure=False
+            )
+
+        window = 2 * max(1, len(client.scheduler_info()["workers"]))
+        pending = [submit(path) for path in files[:window]]
+        for index, path in enumerate(files):
+            result = pending[index].result()
+            pending[index] = None
+            if index + window < len(files):
+                pending.append(submit(files[index + window]))
+            yield (
+                dataclasses.replace(result, file=path) if hasattr(result, "segments") else Failure(path, result.reason)
+            )
 
 
 def _header_seconds(path: str) -> float:
@@ -204,12 +271,18 @@ def run_timeline(args: argparse.Namespace) -> int:
     settings = TimelineParams()
     if args.max_seconds:
         settings = dataclasses.replace(settings, max_seconds=args.max_seconds)
-    writer = SegmentWriter(sys.stdout, predictor.classes, args.format)
+    turns = speaker_turns(args.speaker_turns, files, failures) if args.speaker_turns else {}
+    files = [path for path in files if path in turns] if args.speaker_turns else files
+    writer = SegmentWriter(sys.stdout, predictor.classes, args.format, speakers=bool(args.speaker_turns))
     seconds = [_header_seconds(path) for path in files]
     bar = progress_bar(desc="timeline", unit="s", total=round(sum(seconds)), shown=not args.quiet)
 
     def counted():
-        for result, length in zip(timelines(predictor, settings, files), seconds):
+        if args.scheduler:
+            found = timelines_on_dask(args.scheduler, args.model, predictor.record.model_sha256, settings, files, turns)
+        else:
+            found = timelines(predictor, settings, files, turns)
+        for result, length in zip(found, seconds):
             bar.update(round(length))
             yield result
 
@@ -218,9 +291,27 @@ def run_timeline(args: argparse.Namespace) -> int:
     return status
 
 
+def speaker_turns(rttm: str, files: list[str], failures: list) -> dict:
+    """The turns of each of ``files`` in the RTTM file ``rttm`` (a malformed one stops the run with its line); a
+    file without turns there is reported among ``failures`` and left out."""
+    from ser.inference.inputs import Failure
+    from ser.timeline.turns import TurnsError, read_rttm, turns_of
+
+    table, found = read_rttm(rttm), {}
+    for path in files:
+        try:
+            found[path] = turns_of(path, table, rttm, alone=len(files) == 1)
+        except TurnsError as error:
+            failure = Failure(path, str(error))
+            failures.append(failure)
+            to_stderr(f"error: {failure}")
+    return found
+
+
 def run_serve(args: argparse.Namespace) -> int:
     """Load a model bundle once and serve it: POST /predict (multipart parts named file, optional field speaker),
-    GET /health, GET /model, and at / a page to upload or record audio. See docs/serve.md."""
+    POST /timeline (parts named file), GET /health, GET /model, and at / a page to upload or record audio. See
+    docs/serve.md."""
     try:
         import uvicorn
 
@@ -242,10 +333,11 @@ def run_serve(args: argparse.Namespace) -> int:
         max_requests=args.max_connections,
         queue_timeout=args.queue_timeout,
         max_request_seconds=args.max_request_seconds,
+        max_timeline_seconds=args.max_timeline_seconds,
     )
     to_stderr(
         f"serving {args.model} ({', '.join(predictor.classes)}): the page at /, the API at POST /predict, "
-        "GET /health, GET /model"
+        "POST /timeline, GET /health, GET /model"
     )
     escape_logs()
     max_open = min(MAX_OPEN_CONNECTIONS, resource.getrlimit(resource.RLIMIT_NOFILE)[0] // 2)
@@ -391,7 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="with a model that normalises per speaker: all files are of this one speaker "
         "(default: read each file's speaker from its name)",
     )
-    add_file_command(
+    timeline = add_file_command(
         commands,
         "timeline",
         run_timeline,
@@ -399,6 +491,19 @@ def build_parser() -> argparse.ArgumentParser:
         formats="table (default: tab-separated, one row per segment), json (one object per file) "
         "or csv (one row per segment)",
         max_seconds="(default: timeline.max_seconds, 4 hours)",
+    )
+    timeline.add_argument(
+        "--speaker-turns",
+        metavar="FILE.rttm",
+        help="who speaks when, from a diarization (RTTM: SPEAKER lines, file id = the recording's name without "
+        "suffix): each speaker is standardised by their own speech and each segment names its speaker "
+        "(default: each recording is one speaker's)",
+    )
+    timeline.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="label the recordings on the Dask cluster of this scheduler (e.g. tcp://10.0.0.5:8786), whose "
+        "workers read the files and the model at the same paths (default: every core of this machine)",
     )
 
     serve = add_command(
@@ -431,6 +536,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="most audio one request may hold, in seconds, by the parts' headers; a part past it gets "
         f"422 (default: {MAX_REQUEST_SECONDS:g})",
+    )
+    serve.add_argument(
+        "--max-timeline-seconds",
+        type=positive_number,
+        default=MAX_TIMELINE_SECONDS,
+        metavar="S",
+        help="most audio one POST /timeline may hold, in seconds, by the parts' headers; a part past it gets "
+        f"422 (default: {MAX_TIMELINE_SECONDS:g})",
     )
     serve.add_argument(
         "--allow-host",

@@ -21,6 +21,7 @@ FIXES = (
     ("is longer than", ""),  # the reason says what to do
     ("is a directory", "give the audio files inside it"),
     ("would take this request past", ""),  # the reason says what to do
+    ("has no speaker turns", "name the recording after its file id there"),
 )
 DEFAULT_FIX = "give a readable audio file (WAV, FLAC, OGG or AIFF)"
 

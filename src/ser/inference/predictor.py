@@ -162,7 +162,7 @@ class Predictor:
         check_timeline_model(self.record, model.record, folder)
         return model
 
-    def timeline(self, path: str | Path, settings=None) -> Timeline | Failure:
+    def timeline(self, path: str | Path, settings=None, speaker_turns=None) -> Timeline | Failure:
         """The emotion over time of one recording, as ``ser timeline`` gives it (docs/timeline.md), its windows
         labelled by :attr:`timeline_model`.
 
@@ -173,6 +173,10 @@ class Predictor:
         settings : ser.config.TimelineParams, optional
             Speech detection, windows, smoothing and the ``uncertain`` threshold; default: the shipped
             ``timeline`` defaults.
+        speaker_turns : str, pathlib.Path or list of ser.timeline.turns.Turn, optional
+            Who speaks when: an RTTM file (its turns of the recording's name without suffix, or its only file
+            id's) or the turns themselves. Each speaker is then standardised by their own speech and every segment
+            has a ``speaker``. Default: the recording is one speaker's.
 
         Returns
         -------
@@ -183,12 +187,27 @@ class Predictor:
         from ser.config import TimelineParams
         from ser.timeline.runtime import timeline_of_file
 
+        settings = settings or TimelineParams()
         try:
-            return timeline_of_file(self, str(path), settings or TimelineParams())
+            if speaker_turns is not None:
+                return self._timeline_of_speakers(str(path), settings, speaker_turns)
+            return timeline_of_file(self, str(path), settings)
         except AudioError as error:
             return Failure(str(path), str(error))
         except MemoryError:
             return Failure(str(path), "cannot be processed: its features do not fit in memory")
+
+    def _timeline_of_speakers(self, path: str, settings, speaker_turns) -> Timeline:
+        """:meth:`timeline` with speaker turns (raises what it turns into a :class:`Failure`)."""
+        from ser.timeline.runtime import speaker_timeline_of_file
+        from ser.timeline.turns import TurnsError, read_rttm, turns_of
+
+        if isinstance(speaker_turns, (str, Path)):
+            try:
+                speaker_turns = turns_of(path, read_rttm(speaker_turns), str(speaker_turns), alone=True)
+            except TurnsError as error:
+                raise AudioError(str(error)) from None
+        return speaker_timeline_of_file(self, path, settings, speaker_turns)
 
     def predict(
         self,

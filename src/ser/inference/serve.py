@@ -13,6 +13,13 @@ The API (FastAPI; its schema is at ``/openapi.json``):
   "predictions"}`` (the first part's error). A body over the limit: 413, answered before the body
   is read whole; a body not received within ``--body-timeout`` seconds: 408.
   Prediction runs in a pool of one thread per core: concurrent requests queue for it.
+* ``POST /timeline``: the same form (parts named ``file``), each a long recording: 200 with ``{"timelines":
+  [{"file", "duration", "segments": [...]}, ...]}`` in the order sent, each what ``ser timeline --format json``
+  prints for that file (:meth:`ser.inference.predictor.Predictor.timeline`); a part that is not usable audio, or
+  that would take the request past ``--max-timeline-seconds`` of audio by the headers, takes its place as
+  ``{"file", "status": 422, "error"}``, and 422 with ``{"error", "file", "timelines"}`` when no part was usable.
+  An optional part ``speaker_turns``, an RTTM file, gives who speaks when (``ser timeline --speaker-turns``);
+  a malformed one is 422 naming its line. It runs in the same pool as ``/predict``.
 * Every request: 421 when its ``Host`` is not an IP address, ``localhost`` or a name given with
   ``--allow-host`` (a DNS-rebinding page reaches the server under its own name); 403 for a POST
   whose ``Origin`` is another site (a form on another page posting here).
@@ -26,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import dataclasses
 import hashlib
 import ipaddress
@@ -87,12 +95,14 @@ def create_app(
     max_requests: int = 64,
     queue_timeout: float = 10.0,
     max_request_seconds: float | None = None,
+    max_timeline_seconds: float = 600.0,
 ) -> FastAPI:
     """The ASGI app serving ``predictor``: request bodies over ``max_body_bytes`` get 413, bodies not received
     within ``body_timeout`` seconds 408; Host names other than ``localhost`` and ``allowed_hosts`` get 421; past
     ``max_requests`` requests in progress, 503. A prediction that cannot start within ``queue_timeout`` seconds
     (the pool busy with others) gets 503 with ``Retry-After``; a part that would take its request past
-    ``max_request_seconds`` of audio (by the headers) is refused as that part's failure."""
+    ``max_request_seconds`` of audio (by the headers) is refused as that part's failure; ``POST /timeline`` takes at
+    most ``max_timeline_seconds`` of audio in a request."""
     app = FastAPI(
         title="ser", summary="Speech emotion recognition with a trained model bundle", docs_url=None, redoc_url=None
     )
@@ -106,12 +116,28 @@ def create_app(
     free_workers = asyncio.Semaphore(workers)  # a request waits here, in arrival order, never inside the pool
     recorder = (PAGE / "recorder.js").read_bytes()
 
+    async def in_pool(function, *args):
+        """``function(*args)`` on a worker of the pool, once one is free; 503 when none is within the queue timeout."""
+        try:
+            async with asyncio.timeout(queue_timeout):
+                await free_workers.acquire()
+        except TimeoutError:
+            return busy(
+                f"the server is busy: this request could not start within {queue_timeout:g} s; send it "
+                "again later, or start ser serve with a longer --queue-timeout",
+                queue_timeout,
+            )
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, function, *args)
+        finally:
+            free_workers.release()
+
     @app.exception_handler(RequestValidationError)
     async def malformed(request, error: RequestValidationError):
         problems = "; ".join(f"{'.'.join(map(str, e['loc'][1:])) or 'body'}: {e['msg']}" for e in error.errors())
         return JSONResponse(
             error_body(
-                f"the form is not what POST /predict takes ({problems}); send audio files "
+                f"the form is not what POST {request.url.path} takes ({problems}); send audio files "
                 "as multipart/form-data parts named file"
             ),
             status_code=422,
@@ -163,34 +189,57 @@ def create_app(
         file: Annotated[list[UploadFile], File(description="audio files (WAV, FLAC, OGG, AIFF)")],
         speaker: Annotated[str | None, Form(description="one speaker id for every file")] = None,
     ):
-        try:
-            async with asyncio.timeout(queue_timeout):
-                await free_workers.acquire()
-        except TimeoutError:
-            return busy(
-                f"the server is busy: this request could not start within {queue_timeout:g} s; send it "
-                "again later, or start ser serve with a longer --queue-timeout",
-                queue_timeout,
-            )
-        try:
-            results = await asyncio.get_running_loop().run_in_executor(
-                pool, predict_uploads, predictor, file, (speaker or "").strip() or None, max_request_seconds
-            )
-        finally:
-            free_workers.release()
-        parts = [
-            {"file": result.file, "status": 422, "error": str(result)}
-            if isinstance(result, Failure)
-            else result.as_dict()
-            for _, result in results
-        ]
-        if all(isinstance(result, Failure) for _, result in results):
-            return JSONResponse(
-                {**error_body(parts[0]["error"], parts[0]["file"]), "predictions": parts}, status_code=422
-            )
-        return {"predictions": parts}
+        results = await in_pool(predict_uploads, predictor, file, (speaker or "").strip() or None, max_request_seconds)
+        if isinstance(results, JSONResponse):
+            return results
+        return answer([result for _, result in results], "predictions")
 
+    add_timeline_route(app, predictor, in_pool, max_timeline_seconds)
     return app
+
+
+def add_timeline_route(app: FastAPI, predictor: Predictor, in_pool, max_seconds: float) -> None:
+    """``POST /timeline`` (the module's docstring): ``in_pool`` runs the work on the prediction pool."""
+
+    @app.post(
+        "/timeline",
+        summary="The emotion over time of each uploaded recording: its duration and its segments of speech",
+        responses={
+            408: {"description": "The body did not arrive within the body timeout"},
+            413: {"description": "The body is over the size limit"},
+            422: {"description": "No part is usable audio: {error, file, timelines}"},
+            503: {"description": "Too busy: the work could not start in time (Retry-After)"},
+        },
+    )
+    async def timeline(
+        file: Annotated[list[UploadFile], File(description="audio files (WAV, FLAC, OGG, AIFF)")],
+        speaker_turns: Annotated[
+            UploadFile | None, File(description="who speaks when: an RTTM file, its file ids the files' names")
+        ] = None,
+    ):
+        from ser.timeline.turns import TurnsError
+
+        try:
+            results = await in_pool(timeline_uploads, predictor, file, max_seconds, speaker_turns)
+        except TurnsError as error:
+            return JSONResponse(error_body(str(error), speaker_turns.filename), status_code=422)
+        if isinstance(results, JSONResponse):
+            return results
+        return answer(results, "timelines", digits=6)
+
+
+def answer(results: list, key: str, digits: int | None = None) -> dict | JSONResponse:
+    """``{key: [...]}``, each part's result as a dict (``as_dict(digits)``) or, for a :class:`Failure`, ``{"file",
+    "status": 422, "error"}``; 422 with the first part's ``error`` and ``file`` beside them when every part failed."""
+    parts = [
+        {"file": result.file, "status": 422, "error": str(result)}
+        if isinstance(result, Failure)
+        else result.as_dict(digits)
+        for result in results
+    ]
+    if all(isinstance(result, Failure) for result in results):
+        return JSONResponse({**error_body(parts[0]["error"], parts[0]["file"]), key: parts}, status_code=422)
+    return {key: parts}
 
 
 def busy(message: str, retry_after: float) -> JSONResponse:
@@ -429,21 +478,7 @@ def predict_uploads(
     reads speakers from file names), in a temporary folder removed afterwards. A part that would take the
     request past ``max_seconds`` of audio by the headers is refused unopened (:func:`over_budget`).
     """
-    names = [upload.filename or f"part {i + 1}" for i, upload in enumerate(uploads)]
-    with tempfile.TemporaryDirectory(prefix="ser-serve-") as scratch:
-        paths = []
-        for i, (name, upload) in enumerate(zip(names, uploads)):
-            path = Path(scratch) / str(i) / safe_file_name(name)
-            path.parent.mkdir()
-            with open(path, "wb") as out:
-                shutil.copyfileobj(upload.file, out)
-            paths.append(str(path))
-
-        def named(text: str) -> str:
-            for path, name in zip(paths, names):
-                text = text.replace(path, name)
-            return text
-
+    with saved_uploads(uploads) as (names, paths, named):
         refused = over_budget(paths, max_seconds, predictor.max_seconds) if max_seconds is not None else {}
         kept = [path for path in paths if path not in refused]
         results = dict(
@@ -466,10 +501,78 @@ def predict_uploads(
     ]
 
 
-def over_budget(paths: list[str], max_seconds: float, longest: float) -> dict[str, Failure]:
-    """The parts that would take a request past ``max_seconds`` of audio, in the order sent, by their headers. A
-    part whose header cannot be read, or that is longer than ``longest`` (one part's limit), counts nothing:
-    predicting it says what is wrong with it."""
+@contextlib.contextmanager
+def saved_uploads(uploads: list[UploadFile]):
+    """``(names, paths, named)``: each upload's name (``part N`` when it has none), the file it was written to
+    under that name (``ser predict`` reads speakers from file names) in a temporary folder of its own, removed
+    afterwards, and a function that puts the names in place of the paths in a text."""
+    names = [upload.filename or f"part {i + 1}" for i, upload in enumerate(uploads)]
+    with tempfile.TemporaryDirectory(prefix="ser-serve-") as scratch:
+        paths = []
+        for i, (name, upload) in enumerate(zip(names, uploads)):
+            path = Path(scratch) / str(i) / safe_file_name(name)
+            path.parent.mkdir()
+            with open(path, "wb") as out:
+                shutil.copyfileobj(upload.file, out)
+            paths.append(str(path))
+
+        def named(text: str) -> str:
+            for path, name in zip(paths, names):
+                text = text.replace(path, name)
+            return text
+
+        yield names, paths, named
+
+
+def timeline_uploads(
+    predictor: Predictor, uploads: list[UploadFile], max_seconds: float, rttm: UploadFile | None = None
+) -> list:
+    """Each upload's :class:`~ser.timeline.runtime.Timeline` or :class:`Failure`, named as sent, in that order. The
+    parts may hold ``max_seconds`` of audio in all, by their headers (:func:`over_budget`); a part past it is
+    refused unopened. With ``rttm``, each part's speaker turns are its lines (:func:`speaker_turns_of_uploads`)."""
+    from ser.config import TimelineParams
+
+    settings = TimelineParams(max_seconds=max_seconds)
+    with saved_uploads(uploads) as (names, paths, named):
+        refused = over_budget(paths, max_seconds, math.inf, option="--max-timeline-seconds")
+        turns = speaker_turns_of_uploads(rttm, names, paths) if rttm is not None else {}
+        results = []
+        for path in paths:
+            given = refused.get(path) or turns.get(path)  # a Failure, the part's speaker turns, or None
+            results.append(given if isinstance(given, Failure) else predictor.timeline(path, settings, given))
+    return [
+        Failure(name, named(result.reason)) if isinstance(result, Failure) else dataclasses.replace(result, file=name)
+        for name, result in zip(names, results)
+    ]
+
+
+def speaker_turns_of_uploads(rttm: UploadFile, names: list[str], paths: list[str]) -> dict:
+    """Each path's speaker turns in the uploaded RTTM file (the lines whose file id is the part's name without its
+    suffix), or its :class:`Failure` when it has none; raises :class:`ser.timeline.turns.TurnsError`, worded with
+    the upload's name, for an RTTM file that cannot be read."""
+    from ser.timeline.turns import TurnsError, read_rttm, turns_of
+
+    name = rttm.filename or "speaker_turns"
+    with saved_uploads([rttm]) as (_, [path], _named):
+        try:
+            table = read_rttm(path)
+        except TurnsError as error:
+            raise TurnsError(str(error).replace(path, name)) from None
+    found = {}
+    for part, saved in zip(names, paths):
+        try:
+            found[saved] = turns_of(part, table, name, alone=len(paths) == 1)
+        except TurnsError as error:
+            found[saved] = Failure(saved, str(error))
+    return found
+
+
+def over_budget(
+    paths: list[str], max_seconds: float, longest: float, option: str = "--max-request-seconds"
+) -> dict[str, Failure]:
+    """The parts that would take a request past ``max_seconds`` of audio, in the order sent, by their headers, each
+    refused naming ``option`` (the setting that raises the bound). A part whose header cannot be read, or that is
+    longer than ``longest`` (one part's limit), counts nothing: predicting it says what is wrong with it."""
     used, refused = 0.0, {}
     for path in paths:
         try:
@@ -478,12 +581,18 @@ def over_budget(paths: list[str], max_seconds: float, longest: float) -> dict[st
             continue
         if seconds > longest:
             continue
-        if used + seconds > max_seconds:
+        if seconds > max_seconds:
+            refused[path] = Failure(
+                path,
+                f"is longer than the {max_seconds:g} s this server takes in one request ({seconds:,.1f} s): split "
+                f"it into shorter recordings, or start ser serve with a larger {option}",
+            )
+        elif used + seconds > max_seconds:
             refused[path] = Failure(
                 path,
                 f"would take this request past its {max_seconds:g} s of audio "
                 f"({seconds:,.1f} s after {used:,.1f} s in the parts before it): send it "
-                "in another request, or start ser serve with a larger --max-request-seconds",
+                f"in another request, or start ser serve with a larger {option}",
             )
         else:
             used += seconds

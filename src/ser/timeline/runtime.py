@@ -13,6 +13,7 @@ training clips (:mod:`ser.timeline.training`), when the bundle holds one; its cl
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -135,3 +136,20 @@ def timeline_of_file(predictor, path: str, settings) -> Timeline:
     pieces = stretches(regions)
     found = _timeline(predictor, _stretches_of_file(path, pieces, settings.max_seconds), regions, duration, settings)
     return Timeline(str(path), duration, found)
+
+
+def speaker_timeline_of_file(predictor, path: str, settings, turns) -> Timeline:
+    """The :class:`Timeline` of a conversation whose speaker ``turns`` (:class:`ser.timeline.turns.Turn`) are
+    known: each speaker's speech (the detector's regions within their turns) is windowed, standardised by that
+    speaker's own windows and smoothed on its own, and its segments carry the speaker's name. Each speaker's
+    stretches are collected in a pass of their own over the file."""
+    from ser.timeline.turns import speaker_regions
+
+    regions, duration = speech_of_file(path, settings, settings.max_seconds)
+    found = []
+    for speaker, mine in speaker_regions(regions, turns).items():
+        pieces = _stretches_of_file(path, stretches(mine), settings.max_seconds)
+        found += [
+            dataclasses.replace(s, speaker=speaker) for s in _timeline(predictor, pieces, mine, duration, settings)
+        ]
+    return Timeline(str(path), duration, sorted(found, key=lambda s: (s.start, s.end, s.speaker)))

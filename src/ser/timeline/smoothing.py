@@ -35,9 +35,11 @@ class Segment:
     emotion: str
     confidence: float
     probabilities: dict[str, float]
+    speaker: str | None = None  # who speaks, when the recording's speaker turns are given
 
     def as_dict(self, digits: int | None = None) -> dict:
-        """``{"start", "end", "emotion", "confidence", "probabilities"}``, numbers rounded to ``digits`` if given."""
+        """``{"start", "end", "emotion", "confidence", "probabilities"}`` and ``speaker`` when known, numbers rounded
+        to ``digits`` if given."""
         r = (lambda x: round(x, digits)) if digits is not None else (lambda x: x)
         return {
             "start": round(float(self.start), 2),
@@ -45,6 +47,7 @@ class Segment:
             "emotion": self.emotion,
             "confidence": r(self.confidence),
             "probabilities": {c: r(p) for c, p in self.probabilities.items()},
+            **({"speaker": self.speaker} if self.speaker is not None else {}),
         }
 
 

