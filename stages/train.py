@@ -18,7 +18,7 @@ def main(args, params):
     features, speakers = train[columns].to_numpy(), train["speaker"].to_numpy()
     X = normalize(features, speakers, params.train.normalize)
     model = fit_model(build_model(params.train, columns), X, train["emotion"].to_numpy(), speakers)
-    save_bundle(args.model, model, ModelRecord.from_training(model, params, train, columns))
+    save_bundle(args.model, model, ModelRecord.from_training(model, params, train, columns, len(table)))
     losses = loss_curve(model)
     write_csv(args.loss, pd.DataFrame({"epoch": range(1, len(losses) + 1), "loss": losses}))
     save_figure(loss_figure(losses), args.loss_png)
