@@ -17,7 +17,9 @@ def main(args, params):
     columns = feature_columns(table)
     features, speakers = train[columns].to_numpy(), train["speaker"].to_numpy()
     X = normalize(features, speakers, params.train.normalize)
-    model = fit_model(build_model(params.train, columns), X, train["emotion"].to_numpy(), speakers)
+    model = fit_model(
+        build_model(params.train, columns), X, train["emotion"].to_numpy(), speakers, progress=not args.quiet
+    )
     save_bundle(args.model, model, ModelRecord.from_training(model, params, train, columns, len(table)))
     losses = loss_curve(model)
     write_csv(args.loss, pd.DataFrame({"epoch": range(1, len(losses) + 1), "loss": losses}))
@@ -27,7 +29,7 @@ def main(args, params):
 
 
 if __name__ == "__main__":
-    parser = stage_parser(__doc__)
+    parser = stage_parser(__doc__, progress=True)
     parser.add_argument("--features", default="data/features.parquet")
     parser.add_argument("--split", default="data/split.csv")
     parser.add_argument("--model", default="data/model")

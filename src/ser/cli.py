@@ -292,6 +292,12 @@ def run_explore(args: argparse.Namespace) -> int:
 
     use_writable_numba_cache()
     out = args.out or str(Path("explore") / Path(args.file).stem)
+    compiled = Path(os.environ["NUMBA_CACHE_DIR"])
+    first_run = not compiled.is_dir() or not any(compiled.iterdir())
+    to_stderr(
+        f"explore: drawing the figures of {args.file} into {out}/"
+        + (f" (the first run compiles librosa's functions into {compiled}: once, about 20 s)" if first_run else "")
+    )
     written = write_explore_plots(
         args.file,
         out,

@@ -277,13 +277,21 @@ def model_summary(record: ModelRecord) -> dict:
             "test_files": test.get("test_files"),
             **{f"test_{key}": test.get(key) for key, _ in SCORE_ROWS},
             "crossval_folds": crossval.get("folds"),
-            **{f"crossval_{key}_{end}": crossval.get(f"{key}_{end}") for key, _ in SCORE_ROWS[1:3] for end in ("mean", "std")},
+            **{
+                f"crossval_{key}_{end}": crossval.get(f"{key}_{end}")
+                for key, _ in SCORE_ROWS[1:3]
+                for end in ("mean", "std")
+            },
         },
         "versions": dict(record.versions),
         "sha256": {
             "model.skops": record.model_sha256,
             "training files": data.train_sha256,
             **({} if weights is None else {f"whisper {weights.model} weights": weights.sha256}),
-            **({} if weights is None else {f"whisper layer {layer}": digest for layer, digest in weights.layers.items()}),
+            **(
+                {}
+                if weights is None
+                else {f"whisper layer {layer}": digest for layer, digest in weights.layers.items()}
+            ),
         },
     }
