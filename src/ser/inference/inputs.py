@@ -64,8 +64,18 @@ class Failure:
         return False
 
     def as_dict(self, digits: int | None = None) -> dict:
-        """``{"file", "error"}``: the path as given and the one-line message, as the HTTP API reports a part it
-        refused (``digits`` is accepted for a prediction's signature and unused: a failure has no numbers)."""
+        """The record of a file that could not be used, as the HTTP API reports a part it refused.
+
+        Parameters
+        ----------
+        digits : int or None
+            Unused: taken so that a failure and a prediction are called alike (a failure has no numbers).
+
+        Returns
+        -------
+        dict
+            ``{"file": str, "error": str}``: the path as given and the one-line message ``str(failure)``.
+        """
         return {"file": self.file, "error": str(self)}
 
     @property
