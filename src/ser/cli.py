@@ -287,9 +287,11 @@ def run_explore(args: argparse.Namespace) -> int:
     recording as PNG files."""
     from pathlib import Path
 
+    from ser.corpus.audio import probe
     from ser.files import use_writable_numba_cache
     from ser.reports.explore import write_explore_plots
 
+    probe(args.file)  # a file that is not audio is refused before anything is announced
     use_writable_numba_cache()
     out = args.out or str(Path("explore") / Path(args.file).stem)
     compiled = Path(os.environ["NUMBA_CACHE_DIR"])
