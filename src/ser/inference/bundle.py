@@ -112,8 +112,8 @@ class BundleError(SerError, ValueError):
     """A model bundle is missing, damaged or holds untrusted content."""
 
 
-# What speaks for a model trained on the demo corpus (TrainingData.demo) says first: ser predict on stderr, ser.load
-# as a warning, the model card, ser info (the page words it in its own banner)
+# What everything that speaks for a model of the demo corpus (TrainingData.demo) says: ser predict, ser timeline,
+# ser serve and ser info on stderr, ser.load as a DemoModelWarning, the model card (the page has its own banner)
 DEMO_WARNING = (
     "this model was trained on the synthetic demo corpus (generated signals, not speech): its predictions on real "
     "recordings mean nothing; train on real speech: dvc exp run -S data.source=FOLDER -S data.emotions=all "
