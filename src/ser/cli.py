@@ -271,10 +271,9 @@ def check_listening(host: str, port: int) -> None:
     if not 0 <= port <= 65535:
         raise SerError(f"--port {port} is not a port number; allowed: 0 to 65535 (0 picks a free one)")
     try:
-        family, kind, protocol, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-        with socket.socket(family, kind, protocol) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
-            probe.bind(address)
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:  # as uvicorn binds
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
     except OSError as error:
         raise SerError(
             f"cannot listen on {host}:{port} ({error.strerror or error}); give another --port (0 picks a free "
