@@ -15,8 +15,8 @@ def main(args, params):
     train = table[table["set"] == "train"]
     columns = feature_columns(table)
     features, speakers = train[columns].to_numpy(), train["speaker"].to_numpy()
-    model = train_model(params.train, columns, features, train["emotion"].to_numpy(), speakers)
-    save_bundle(args.model, model, ModelRecord.from_training(model, params, train, columns))
+    model = train_model(params.train, columns, features, train["emotion"].to_numpy(), speakers, progress=not args.quiet)
+    save_bundle(args.model, model, ModelRecord.from_training(model, params, train, columns, corpus_files=len(table)))
     losses = loss_curve(model)
     write_csv(args.loss, pd.DataFrame({"epoch": range(1, len(losses) + 1), "loss": losses}))
     save_figure(loss_figure(losses), args.loss_png)
@@ -25,7 +25,7 @@ def main(args, params):
 
 
 if __name__ == "__main__":
-    parser = stage_parser(__doc__)
+    parser = stage_parser(__doc__, progress=True)
     parser.add_argument("--features", default="data/features.parquet")
     parser.add_argument("--split", default="data/split.csv")
     parser.add_argument("--model", default="data/model")

@@ -16,7 +16,7 @@ def main(args, params):
     model = train_model(params.train, columns, features, table["emotion"].to_numpy(), speakers)
     settings = params.timeline
     windows = WindowTraining(settings.window, settings.hop, settings.vad, len(table))
-    save_bundle(args.model, model, ModelRecord.from_training(model, params, table, columns, windows))
+    save_bundle(args.model, model, ModelRecord.from_training(model, params, table, columns, windows=windows))
     print(
         f"train_timeline: {params.train.model} on {len(table)} windows of {table['file'].nunique()} clips "
         f"({settings.window:g} s every {settings.hop:g} s, and each clip's speech whole) -> {args.model}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -72,3 +73,23 @@ def test_cli_writes_five_pngs_and_names_a_bad_file(tmp_path):
     )
     assert missing.returncode == 2
     assert_one_line(missing.stderr, "error: ", str(tmp_path / "nope.wav"), "does not exist")
+
+
+def test_the_cli_says_what_it_does_before_its_first_slow_step(tmp_path):
+    """With librosa's compiled functions not yet cached (a first run: about 20 s of compiling), a line on stderr
+    comes before any figure is written."""
+    tone = write_tone(tmp_path / "tone.wav", sample_rate=16000, seconds=2.0)
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ser", "explore", str(tone), "--out", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")},
+    )
+    try:
+        line = process.stderr.readline()
+        assert line.strip() and not list(out.glob("*.png")) and process.poll() is None
+    finally:
+        process.kill()
+        process.wait()

@@ -13,7 +13,7 @@ import requests
 import soundfile as sf
 
 from tests.audiofiles import write_conversation
-from tests.bundles import train_bundle
+from tests.bundles import complete_bundle, train_bundle
 from tests.conftest import require, require_program
 from tests.servers import ServeProcess
 
@@ -223,3 +223,46 @@ def test_a_long_recording_shows_its_timeline_with_a_cursor_that_follows_playback
         assert left == pytest.approx(100 * middle / duration, abs=0.01)
         assert current == [i == k for i in range(len(segments))]
     assert clicked == pytest.approx([segments[1]["start"], segments[0]["start"]], abs=1e-3)
+
+
+@pytest.fixture(scope="module")
+def demo_server(bundle, tmp_path_factory):
+    """The same model, completed as the bundle stage does, as if trained on the demo corpus."""
+    server = ServeProcess(complete_bundle(bundle, tmp_path_factory.mktemp("demo") / "model", demo=True))
+    yield server
+    assert server.stop() == 0, "".join(server.lines)
+
+
+def described(browser, url: str) -> tuple[bool, str]:
+    """Whether the page shows its demo banner, and its line describing the model."""
+    open_page(browser, url)
+    return browser.find_element(By.ID, "demo").is_displayed(), browser.find_element(By.ID, "model").text
+
+
+def test_the_page_names_the_training_source_and_flags_a_demo_model(server, demo_server, bundle, speech16k, tmp_path):
+    browser = chromium(tmp_path / "profile")
+    try:
+        banner, text = described(browser, server.url)
+        demo_banner, demo_text = described(browser, demo_server.url)
+    finally:
+        browser.quit()
+    demo = requests.get(f"{demo_server.url}/model", timeout=10).json()["data"]
+    assert demo["demo"] is True and demo["corpus_files"] > demo["train_files"]
+    assert (banner, demo_banner) == (False, True)
+    assert f"trained on {speech16k} (ravdess naming convention), " in text and "demo" not in text
+    assert f"{demo['train_files']} of its {demo['corpus_files']} files" in demo_text and "ravdess" not in demo_text
+
+
+def test_a_file_the_browser_cannot_read_is_named_and_the_server_not_blamed(server, tmp_path):
+    unreadable = tmp_path / "gone.wav"
+    unreadable.mkdir()  # the browser takes its name, then cannot read it, as a file deleted after it was chosen
+    browser = chromium(tmp_path / "profile")
+    try:
+        open_page(browser, server.url)
+        browser.find_element(By.ID, "file").send_keys(str(unreadable))
+        WebDriverWait(browser, 60).until(lambda b: b.find_element(By.ID, "status").get_attribute("class") == "error")
+        status = browser.find_element(By.ID, "status").text
+        results = browser.find_elements(By.CSS_SELECTOR, "#results .result")
+    finally:
+        browser.quit()
+    assert "gone.wav" in status and "ser serve" not in status and results == []

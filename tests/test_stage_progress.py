@@ -1,4 +1,4 @@
-"""The ingest, features and crossvalidate stages draw a progress bar on stderr when it is a terminal: not when
+"""The ingest, features, crossvalidate and train stages draw a progress bar on stderr when it is a terminal: not when
 stderr is redirected, never with --quiet; stdout and every output are the same in the three cases."""
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from ser.inference.bundle import read_record
+from ser.modeling.calibration import CALIBRATION_FOLDS
 from tests.conftest import PROJECT
 from tests.terminal import run_with_stderr_on_a_terminal
 
@@ -44,10 +46,13 @@ STAGES = {  # each stage's command line, with the same relative paths in every m
         "--speaker-plot",
         "plots/crossval_speaker_uar.png",
     ],
+    "train": ["--features", "data/features.parquet", "--split", "data/split.csv", "--model", "data/model"],
 }
+BEFORE = {"train": ["split", "--catalog", "data/catalog.csv", "--out", "data/split.csv"]}  # a stage without a bar
 OUTPUTS = {
     "ingest": ["data/catalog.csv", "data/rejected.csv", "metrics/ingest.json"],
     "crossvalidate": ["metrics/crossval.json", "plots/crossval_folds.csv", "plots/crossval_speaker_scores.csv"],
+    "train": ["plots/loss.csv"],
 }
 
 
@@ -71,6 +76,16 @@ def runs(speech16k, tmp_path_factory) -> dict[tuple[str, str], tuple[int, str, s
         folder = tmp_path_factory.mktemp(mode)
         (folder / "params.yaml").write_text(yaml.safe_dump(params))
         for stage, arguments in STAGES.items():
+            if stage in BEFORE:
+                script, *before = BEFORE[stage]
+                subprocess.run(
+                    [sys.executable, str(PROJECT / f"stages/{script}.py"), *before],
+                    cwd=folder,
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                    timeout=300,
+                )
             command = [sys.executable, str(PROJECT / f"stages/{stage}.py"), *arguments]
             if mode == "redirected":
                 done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=300)
@@ -85,12 +100,16 @@ def runs(speech16k, tmp_path_factory) -> dict[tuple[str, str], tuple[int, str, s
 
 
 def expected_total(folder, stage: str) -> int:
-    """What the stage's bar counts: the corpus's files (ingest), the catalog's (features) or the folds."""
+    """What the stage's bar counts: the corpus's files (ingest), the catalog's (features), the classifier's fits
+    (train) or the folds."""
     if stage == "ingest":
         counts = json.loads((folder / "metrics/ingest.json").read_text())
         return counts["files"] + counts["rejected"] + counts["skipped_unselected_emotion"]
     if stage == "features":
         return len(pd.read_csv(folder / "data/catalog.csv"))
+    if stage == "train":
+        record = read_record(folder / "data/model")
+        return min(CALIBRATION_FOLDS, len(record.data.train_speakers)) + 1 if record.train.calibrate else 1
     return json.loads((folder / "metrics/crossval.json").read_text())["folds"]
 
 

@@ -1,9 +1,14 @@
 """Speech emotion recognition: a small library behind a reproducible DVC pipeline.
 
 Its Python API is :func:`load`: ``ser.load("model").predict(["a.wav"])`` gives what ``ser predict a.wav`` prints.
+Every error a user can fix from its one-line message is a :class:`SerError`.
 """
 
 from importlib.metadata import PackageNotFoundError, version
+
+from ser.errors import SerError
+
+__all__ = ["DemoModelWarning", "SerError", "load"]
 
 try:
     __version__ = version("ser")  # the installed package's metadata (pyproject.toml's version)
@@ -11,14 +16,24 @@ except PackageNotFoundError:  # a source tree on sys.path that was never install
     __version__ = "unknown (not installed)"
 
 
-def load(model: str = "model"):
+class DemoModelWarning(UserWarning):
+    """:func:`load` gave a model trained on the synthetic demo corpus: its predictions on real speech mean nothing."""
+
+
+def load(model: str = "model", max_seconds: float | None = None):
     """Load the model bundle in folder ``model``, ready to predict.
+
+    A model trained on the synthetic demo corpus (``predictor.record.data.demo``) loads with a
+    :class:`DemoModelWarning`: its predictions on real recordings mean nothing.
 
     Parameters
     ----------
     model : str
         The bundle's folder, as the pipeline's ``bundle`` stage writes it (``model/``: ``model.skops``,
         ``model.json``, ``MODEL_CARD.md``).
+    max_seconds : float or None
+        The longest recording accepted, read from its header before decoding; a longer one is a ``Failure``.
+        None: the bundle's ``audio.max_seconds``.
 
     Returns
     -------
@@ -28,8 +43,9 @@ def load(model: str = "model"):
 
     Raises
     ------
-    ser.inference.bundle.BundleError
-        The folder is not a bundle, or a file in it is damaged, edited or untrusted; the message names it.
+    SerError
+        The folder is not a bundle, or a file in it is damaged, edited or untrusted; the message names it (a
+        ``ser.inference.bundle.BundleError``).
 
     Examples
     --------
@@ -37,6 +53,12 @@ def load(model: str = "model"):
     >>> [p.emotion for p in ser.load("model").predict(["a.wav", "b.wav"])]  # doctest: +SKIP
     ['happy', 'neutral']
     """
+    import warnings
+
+    from ser.inference.bundle import DEMO_WARNING
     from ser.inference.predictor import Predictor  # only when called: the pipeline's stages never pay for it
 
-    return Predictor(model)
+    predictor = Predictor(model, max_seconds)
+    if predictor.record.data.demo:
+        warnings.warn(DEMO_WARNING, DemoModelWarning, stacklevel=2)
+    return predictor

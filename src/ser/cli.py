@@ -1,5 +1,5 @@
-"""The ``ser`` command: ``ser predict``, ``ser timeline``, ``ser serve``, ``ser explore`` and ``ser report``
-(also ``python -m ser``).
+"""The ``ser`` command: ``ser predict``, ``ser timeline``, ``ser serve``, ``ser explore``, ``ser info`` and
+``ser report`` (also ``python -m ser``).
 
 Each subcommand imports its libraries only when it runs, so ``ser predict``
 never pays for matplotlib or librosa. Expected failures (a :class:`SerError`)
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 import os
 import sys
@@ -105,9 +106,13 @@ def ready_predictor(model: str, max_seconds: float | None = None):
     """The bundle's :class:`~ser.inference.predictor.Predictor`, BLAS on one thread, a version mismatch reported."""
     from threadpoolctl import threadpool_limits  # already imported by scikit-learn
 
+    from ser.inference.bundle import DEMO_WARNING
+    from ser.inference.inputs import COMMAND_LINE
     from ser.inference.predictor import Predictor, version_warning
 
-    predictor = Predictor(model, max_seconds)
+    predictor = Predictor(model, max_seconds, COMMAND_LINE)
+    if predictor.record.data.demo:
+        to_stderr(f"warning: {DEMO_WARNING}")
     # One file's matrices are small: extra BLAS threads only wait for each other (about 50 ms per
     # file with the default threads, 6 ms with one, on 2 busy cores). Set once every BLAS is loaded.
     threadpool_limits(1)
@@ -126,7 +131,7 @@ def run_predict(args: argparse.Namespace) -> int:
     for failure in failures:
         to_stderr(f"error: {failure}")
     predictor = ready_predictor(args.model, args.max_seconds)
-    writer = WRITERS[args.format](sys.stdout, predictor.classes, files)
+    writer = functools.partial(WRITERS[args.format], sys.stdout, predictor.classes, files)
     results = predictor.predict(files, args.speaker, warn=to_stderr, progress=not args.quiet)
     return write_results(results, writer, failures, "predicted")
 
@@ -273,7 +278,9 @@ def run_timeline(args: argparse.Namespace) -> int:
         settings = dataclasses.replace(settings, max_seconds=args.max_seconds)
     turns = speaker_turns(args.speaker_turns, files, failures) if args.speaker_turns else {}
     files = [path for path in files if path in turns] if args.speaker_turns else files
-    writer = SegmentWriter(sys.stdout, predictor.classes, args.format, speakers=bool(args.speaker_turns))
+    writer = functools.partial(
+        SegmentWriter, sys.stdout, predictor.classes, args.format, speakers=bool(args.speaker_turns)
+    )
     seconds = [_header_seconds(path) for path in files]
     bar = progress_bar(desc="timeline", unit="s", total=round(sum(seconds)), shown=not args.quiet)
 
@@ -321,9 +328,9 @@ def run_serve(args: argparse.Namespace) -> int:
             f"ser serve needs {error.name}, which is not installed: uv sync --locked "
             "--extra serve (or pip install 'ser[serve]')"
         ) from None
-    import functools
     import resource
 
+    check_listening(args.host, args.port)
     predictor = ready_predictor(args.model, args.max_seconds)
     app = create_app(
         predictor,
@@ -351,16 +358,42 @@ def run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_listening(host: str, port: int) -> None:
+    """Refuse, before the model loads, an address this process cannot listen on now (a port in use, a host that is
+    not this machine's)."""
+    import socket
+
+    if not 0 <= port <= 65535:
+        raise SerError(f"--port {port} is not a port number; allowed: 0 to 65535 (0 picks a free one)")
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:  # as uvicorn binds
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as error:
+        raise SerError(
+            f"cannot listen on {host}:{port} ({error.strerror or error}); give another --port (0 picks a free "
+            "one) or --host"
+        ) from None
+
+
 def run_explore(args: argparse.Namespace) -> int:
     """Write waveform, harmonic/percussive, onset-autocorrelation, mel-spectrogram and MFCC figures of one
     recording as PNG files."""
     from pathlib import Path
 
+    from ser.corpus.audio import probe
     from ser.files import use_writable_numba_cache
     from ser.reports.explore import write_explore_plots
 
+    probe(args.file)  # a file that is not audio is refused before anything is announced
     use_writable_numba_cache()
     out = args.out or str(Path("explore") / Path(args.file).stem)
+    compiled = Path(os.environ["NUMBA_CACHE_DIR"])
+    first_run = not compiled.is_dir() or not any(compiled.iterdir())
+    to_stderr(
+        f"explore: drawing the figures of {args.file} into {out}/"
+        + (f" (the first run compiles librosa's functions into {compiled}: once, about 20 s)" if first_run else "")
+    )
     written = write_explore_plots(
         args.file,
         out,
@@ -375,28 +408,96 @@ def run_explore(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_report(args: argparse.Namespace) -> int:
-    """From the evaluate stage's per-file predictions: accuracy and UAR, the most confused (actual -> predicted)
-    pairs overall, then each speaker's scores and most confused pairs, lowest UAR first."""
-    from ser.reports.error_analysis import confusion_report, read_predictions
+def run_info(args: argparse.Namespace) -> int:
+    """Describe a model bundle without loading its model: its emotions, the corpus it was trained on and its size,
+    whether it is the demo model, its headline metrics, library versions and SHA-256 digests (the bundle's files
+    are checked against them first)."""
+    from ser.inference.bundle import DEMO_WARNING, read_record
+    from ser.inference.card import corpus_size, model_summary
 
-    print(confusion_report(read_predictions(args.predictions), args.top))
+    record = read_record(args.model, "another bundle folder")
+    summary = model_summary(record)
+    if record.data.demo:
+        to_stderr(f"warning: {DEMO_WARNING}")
+    if args.format == "json":
+        print(json.dumps({"bundle": args.model, **summary}, indent=2))
+        return 0
+    metrics = summary["metrics"]
+    rows = [
+        ("bundle", f"{args.model} ({summary['model']}, normalize {summary['normalize']})"),
+        ("emotions", f"{', '.join(summary['emotions'])} ({len(summary['emotions'])})"),
+        (
+            "trained on",
+            "demo: the synthetic demo corpus, generated signals, not speech"
+            if record.data.demo
+            else f"{record.data.source} ({record.data.dataset} naming convention)",
+        ),
+        ("training files", corpus_size(record)),
+        *(
+            [("metrics", "none: the train stage's bundle (the bundle stage adds them)")]
+            if metrics is None
+            else [
+                (
+                    "test set",
+                    f"UAR {metrics['test_uar']:.3f}, one recording at a time {metrics['test_uar_one_clip']:.3f}, "
+                    f"accuracy {metrics['test_accuracy']:.3f} ({metrics['test_files']} files)",
+                ),
+                (
+                    "cross-validation",
+                    f"UAR {metrics['crossval_uar_mean']:.3f} ± {metrics['crossval_uar_std']:.3f}, one recording "
+                    f"{metrics['crossval_uar_one_clip_mean']:.3f} ± {metrics['crossval_uar_one_clip_std']:.3f} "
+                    f"({metrics['crossval_folds']} folds)",
+                ),
+            ]
+        ),
+        ("versions", ", ".join(f"{name} {v}" for name, v in summary["versions"].items())),
+        *((f"sha256 {name}", digest) for name, digest in summary["sha256"].items()),
+    ]
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"{name:<{width}}  {printable(value)}")
     return 0
 
 
-def write_results(results, writer, failures: list, verb: str) -> int:
-    """Write each result, report each failure on stderr as it comes, then a summary line if any path failed;
-    the exit status (0 or 1)."""
-    from ser.inference.inputs import Failure
+def run_report(args: argparse.Namespace) -> int:
+    """From per-file predictions (the evaluate stage's, or ser predict --format csv output with the true emotions
+    read from the file names by --convention, or given in a column): accuracy and UAR, the most confused
+    (actual -> predicted) pairs overall, then each speaker's scores and most confused pairs, lowest UAR first."""
+    from ser.reports.error_analysis import confusion_report, read_predictions
 
-    done = 0
+    labels = None
+    if args.convention:
+        from pathlib import Path
+
+        from ser.corpus.conventions import CONVENTIONS, Convention
+
+        convention = CONVENTIONS[args.convention]
+        if not isinstance(convention, Convention):
+            raise SerError(
+                f"--convention {args.convention} reads labels from a manifest CSV, not from file names; give the "
+                "true emotions as a column of the predictions (--actual-column)"
+            )
+
+        def labels(file: str) -> dict[str, str]:
+            return convention.parse(Path(file))
+
+    print(confusion_report(read_predictions(args.predictions, labels, args.actual_column), args.top))
+    return 0
+
+
+def write_results(results, make_writer, failures: list, verb: str) -> int:
+    """Write each result with the writer ``make_writer()`` makes for the first one (so a run whose every path fails
+    prints no header), report each failure on stderr as it comes, then a summary line if any path failed; the exit
+    status (0 or 1)."""
+    done, writer = 0, None
     for result in results:
-        if isinstance(result, Failure):
+        if not result.ok:
             failures.append(result)
             to_stderr(f"error: {result}")
-        else:
-            writer.write(result)
-            done += 1
+            continue
+        writer = writer or make_writer()
+        writer.write(result)
+        done += 1
     if failures:
         to_stderr(f"error: {len(failures)} path(s) could not be {verb} (reasons above); {done} file(s) were {verb}")
         return 1
@@ -464,6 +565,7 @@ def add_file_command(commands, name: str, run, help: str, *, formats: str, max_s
 def build_parser() -> argparse.ArgumentParser:
     from ser import __version__
     from ser.config import AudioParams, FeatureParams
+    from ser.names import CORPUS_CONVENTIONS
 
     parser = argparse.ArgumentParser(prog="ser", description="Speech emotion recognition: use a trained model.")
     parser.add_argument("--version", action="version", version=f"ser {__version__}")
@@ -603,6 +705,16 @@ def build_parser() -> argparse.ArgumentParser:
             f"--{option.replace('_', '-')}", type=int, default=default, help=f"{meaning} (default: {default})"
         )
 
+    info = add_command(commands, "info", run_info, "describe a model bundle: what it predicts, what it was trained on")
+    info.add_argument(
+        "model",
+        nargs="?",
+        default=DEFAULT_MODEL,
+        metavar="MODEL",
+        help=f"model bundle folder (default: {DEFAULT_MODEL}, written by dvc repro)",
+    )
+    info.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json")
+
     report_parser = add_command(
         commands, "report", run_report, "print which emotions are confused with which, overall and for each speaker"
     )
@@ -611,7 +723,20 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="?",
         default=DEFAULT_PREDICTIONS,
         metavar="PATH",
-        help=f"a predictions CSV (default: {DEFAULT_PREDICTIONS}, written by dvc repro)",
+        help=f"a predictions CSV (default: {DEFAULT_PREDICTIONS}, written by dvc repro), or ser predict "
+        "--format csv output with --convention or --actual-column",
+    )
+    report_parser.add_argument(
+        "--convention",
+        choices=CORPUS_CONVENTIONS,
+        metavar="NAME",
+        help="with ser predict output: read each file's true emotion and speaker from its name by this corpus "
+        f"naming convention ({', '.join(CORPUS_CONVENTIONS)}; docs/corpora.md)",
+    )
+    report_parser.add_argument(
+        "--actual-column",
+        metavar="COLUMN",
+        help="with ser predict output: the column holding each file's true emotion (added to the CSV by you)",
     )
     report_parser.add_argument(
         "--top", type=positive_int, default=5, metavar="N", help="pairs listed per section (default: 5)"

@@ -24,7 +24,25 @@ from ser.names import EMOTIONS, RAVDESS_EMOTIONS
 if TYPE_CHECKING:
     import pandas as pd
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif")  # file names that count as audio
+# The file names that count as audio when a folder is searched (a corpus, or a folder given to ser predict, ser timeline
+# or ser serve's page): the usual suffixes of every format libsndfile decodes that has one, so a folder finds each file
+# that, given by name, decodes (docs/corpora.md#audio-formats; tests/test_audio_formats.py writes and decodes each)
+AUDIO_SUFFIXES = (
+    ".wav",
+    ".flac",
+    ".ogg",
+    ".oga",
+    ".opus",
+    ".mp3",
+    ".aiff",
+    ".aif",
+    ".aifc",
+    ".au",
+    ".snd",
+    ".caf",
+    ".w64",
+    ".rf64",
+)
 
 # Labels a manifest may use for a shared emotion (matched case-insensitively).
 EMOTION_ALIASES = {

@@ -34,7 +34,7 @@ import math
 import re
 import zipfile
 import zlib
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import MISSING, asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -118,6 +118,15 @@ class BundleError(SerError, ValueError):
     """A model bundle is missing, damaged or holds untrusted content."""
 
 
+# What everything that speaks for a model of the demo corpus (TrainingData.demo) says: ser predict, ser timeline,
+# ser serve and ser info on stderr, ser.load as a DemoModelWarning, the model card (the page has its own banner)
+DEMO_WARNING = (
+    "this model was trained on the synthetic demo corpus (generated signals, not speech): its predictions on real "
+    "recordings mean nothing; train on real speech: dvc exp run -S data.source=FOLDER -S data.emotions=all "
+    "(docs/corpora.md)"
+)
+
+
 # ---- The record: model.json, typed and validated -------------------------------------------------------------
 
 
@@ -151,6 +160,11 @@ def _numbers(key: str, value) -> tuple[float, ...]:
         "a list of finite numbers",
     )
     return tuple(map(float, value))
+
+
+def _is_count(value) -> bool:
+    """An integer >= 1 (not a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def _is_digest(value) -> bool:
@@ -196,24 +210,36 @@ class SpeakerReference:
 @dataclass(frozen=True)
 class TrainingData:
     """The corpus the model was trained on (``data.source`` and ``data.dataset``, as params.yaml gave them), its
-    training files' count and speakers, and ``train_sha256``: the SHA-256 over their sorted content hashes."""
+    training files' count and speakers, and ``train_sha256``: the SHA-256 over their sorted content hashes.
+
+    ``demo`` says whether that corpus is the synthetic demo one (``data.source: demo``): signals, not speech, so the
+    model's predictions on real recordings mean nothing, and everything that speaks for the model says so.
+    ``corpus_files`` counts the files the model's split drew from (training and test); None in bundles written
+    before it was recorded, whose ``demo`` is read from ``source``."""
 
     source: str
     dataset: str
     train_files: int
     train_speakers: tuple[str, ...]
     train_sha256: str
+    demo: bool | None = None  # None: from source
+    corpus_files: int | None = None
 
     def __post_init__(self):
         DataParams(source=self.source, dataset=self.dataset, emotions="all")  # params.yaml's rules for the two
-        _check(
-            isinstance(self.train_files, int) and not isinstance(self.train_files, bool) and self.train_files >= 1,
-            "data.train_files",
-            self.train_files,
-            "an integer >= 1",
-        )
+        _check(_is_count(self.train_files), "data.train_files", self.train_files, "an integer >= 1")
         object.__setattr__(self, "train_speakers", _names("data.train_speakers", self.train_speakers, 1))
         _check(_is_digest(self.train_sha256), "data.train_sha256", self.train_sha256, "64 hexadecimal digits")
+        is_demo = self.source == "demo"
+        if self.demo is None:
+            object.__setattr__(self, "demo", is_demo)
+        _check(self.demo is is_demo, "data.demo", self.demo, f"{str(is_demo).lower()} (data.source is {self.source!r})")
+        _check(
+            self.corpus_files is None or (_is_count(self.corpus_files) and self.corpus_files >= self.train_files),
+            "data.corpus_files",
+            self.corpus_files,
+            f"an integer >= data.train_files ({self.train_files})",
+        )
 
 
 @dataclass(frozen=True)
@@ -333,11 +359,19 @@ class ModelRecord:
 
     @classmethod
     def from_training(
-        cls, model, params: Params, train, columns: list[str], windows: WindowTraining | None = None
+        cls,
+        model,
+        params: Params,
+        train,
+        columns: list[str],
+        *,
+        windows: WindowTraining | None = None,
+        corpus_files: int | None = None,
     ) -> ModelRecord:
         """The record of ``model``, fitted with ``params`` on the rows of ``train`` (the features table's
         training rows, or a timeline model's windows table and its ``windows``: ``file``, ``speaker``,
-        ``sha256`` and the feature ``columns`` before any normalisation)."""
+        ``sha256`` and the feature ``columns`` before any normalisation), drawn from a corpus of
+        ``corpus_files`` files (the features table's rows)."""
         from importlib.metadata import version
 
         whisper_weights = reference = None
@@ -358,6 +392,7 @@ class ModelRecord:
             train_files=len(files),
             train_speakers=tuple(sorted(map(str, files["speaker"].unique()))),
             train_sha256=hashlib.sha256("".join(sorted(files["sha256"])).encode()).hexdigest(),
+            corpus_files=corpus_files,
         )
         return cls(
             classes=tuple(str(c) for c in model.classes_),
@@ -394,7 +429,7 @@ class ModelRecord:
             features=params.features,
             train=params.train,
             split=params.split,
-            data=TrainingData(**_fields("data", info["data"], _names_of(TrainingData))),
+            data=TrainingData(**_fields("data", info["data"], *_keys_of(TrainingData))),
             versions=info["versions"],
             whisper_weights=None
             if "whisper" not in weights
@@ -420,7 +455,7 @@ class ModelRecord:
             "features": self.features.definition(),
             "train": asdict(self.train),
             "split": asdict(self.split),
-            "data": asdict(self.data),
+            "data": {key: value for key, value in asdict(self.data).items() if value is not None},
             "versions": self.versions,
         }
         optional = {
@@ -437,6 +472,13 @@ class ModelRecord:
 
 def _names_of(cls) -> tuple[str, ...]:
     return tuple(f.name for f in fields(cls))
+
+
+def _keys_of(cls) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A record dataclass's stored keys: ``(required, optional)``, the optional ones those with a default."""
+    return tuple(f.name for f in fields(cls) if f.default is MISSING), tuple(
+        f.name for f in fields(cls) if f.default is not MISSING
+    )
 
 
 STORED_KEYS = ("classes", "feature_columns", "normalize", "audio", "features", "train", "split", "data", "versions")
@@ -540,16 +582,16 @@ def info_digest(info: dict) -> str:
     return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def read_info(directory: str | Path) -> dict:
+def read_info(directory: str | Path, given_as: str = "--model DIR") -> dict:
     """``model.json`` of a bundle as stored (a JSON object of bounded size and depth, not yet validated), without
-    touching the model file."""
+    touching the model file; a missing bundle's message tells to give another as ``given_as``."""
     directory = Path(directory)
     model_path, info_path = directory / MODEL_FILE, directory / INFO_FILE
     if not directory.is_dir():
-        raise BundleError(f"model bundle {directory} not found; train one first (dvc repro) or pass --model DIR")
+        raise BundleError(f"model bundle {directory} not found; train one first (dvc repro) or pass {given_as}")
     for path in (model_path, info_path):
         if not path.is_file():
-            raise BundleError(f"{path} not found; the bundle is incomplete: re-run dvc repro or pass --model DIR")
+            raise BundleError(f"{path} not found; the bundle is incomplete: re-run dvc repro or pass {given_as}")
     with open(info_path, "rb") as handle:
         content = handle.read(MAX_INFO_BYTES + 1)
     if len(content) > MAX_INFO_BYTES:
@@ -592,19 +634,26 @@ def _depth(value) -> int:
     return deepest
 
 
-def load_bundle(directory: str | Path) -> tuple[object, ModelRecord]:
-    """Return ``(model, record)`` from a bundle folder, refusing damaged, oversized or untrusted files, and settings
-    that params.yaml's rules or the model itself contradict."""
+def read_record(directory: str | Path, given_as: str = "--model DIR") -> ModelRecord:
+    """A bundle's :class:`ModelRecord`, its files checked against the digests ``model.json`` records and its
+    settings validated, without loading the model (``given_as``: as :func:`read_info`)."""
     directory = Path(directory)
-    info = read_info(directory)
-    model_path, info_path = directory / MODEL_FILE, directory / INFO_FILE
-    _check_digests(info, model_path, info_path)
+    info = read_info(directory, given_as)
+    info_path = directory / INFO_FILE
+    _check_digests(info, directory / MODEL_FILE, info_path)
     try:
-        record = ModelRecord.from_dict({key: value for key, value in info.items() if key != "info_sha256"})
+        return ModelRecord.from_dict({key: value for key, value in info.items() if key != "info_sha256"})
     except ParamError as error:
         raise BundleError(
             f"{info_path}: {error.key}: {error.problem}; refusing the bundle: retrain it with dvc repro"
         ) from None
+
+
+def load_bundle(directory: str | Path, given_as: str = "--model DIR") -> tuple[object, ModelRecord]:
+    """Return ``(model, record)`` from a bundle folder, refusing damaged, oversized or untrusted files, and settings
+    that params.yaml's rules or the model itself contradict (``given_as``: as :func:`read_info`)."""
+    record = read_record(directory, given_as)
+    model_path = Path(directory) / MODEL_FILE
     untrusted = sorted(bundle_types(model_path) - set(TRUSTED_TYPES))
     if untrusted:
         raise BundleError(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from ser.config import FeatureParams
-from ser.inference.bundle import ModelRecord
+from ser.inference.bundle import DEMO_WARNING, ModelRecord
 from ser.modeling.normalize import SHRINK_BELOW
 
 # What each corpus convention's recordings are, for the card's limits section.
@@ -136,12 +136,18 @@ def weights_lines(record: ModelRecord) -> list[str]:
     ]
 
 
+def corpus_size(record: ModelRecord) -> str:
+    """``112 of the corpus's 168 files, 4 speakers`` (the corpus's count where the bundle records it)."""
+    data = record.data
+    of = f" of the corpus's {data.corpus_files}" if data.corpus_files is not None else ""
+    return f"{data.train_files}{of} files, {len(data.train_speakers)} speakers"
+
+
 def data_lines(record: ModelRecord, corpus: str) -> list[str]:
     data = record.data
     return [
         f"- Source: `{data.source}` ({data.dataset} naming convention): {corpus}.",
-        f"- Training: {data.train_files} files from {len(data.train_speakers)} speakers "
-        f"({', '.join(data.train_speakers)}).",
+        f"- Training: {corpus_size(record)} ({', '.join(data.train_speakers)}).",
         f"- Content hash of the training files (SHA-256 over their sorted audio hashes): `{data.train_sha256}`.",
         f"- Audio: decoded to mono at {record.audio.sample_rate} Hz; features: {len(record.feature_columns)} numbers "
         f"per file ({'; '.join(family_descriptions(record.features))}).",
@@ -184,7 +190,7 @@ def limits_lines(record: ModelRecord, corpus: str) -> list[str]:
         "nothing; it exists so the pipeline runs offline. Train on a real corpus for real use."
     ]
     return [
-        *(synthetic if record.data.source == "demo" else []),
+        *(synthetic if record.data.demo else []),
         "- Acted speech: actors portraying emotions on cue, clean studio audio, one speaker per file. Spontaneous, "
         "noisy, overlapping, telephone-band or far-field speech was not tested and will score lower.",
         f"- Language and voices: trained and tested only on {corpus}. Other languages, accents, children's "
@@ -208,7 +214,7 @@ def model_card(record: ModelRecord) -> str:
     train, classes = record.train, record.classes
     corpus = (
         "the synthetic demo corpus: generated signals, not speech"
-        if record.data.source == "demo"
+        if record.data.demo
         else CORPUS_NOTES[record.data.dataset]
     )
     trained_with = ", ".join(
@@ -241,7 +247,49 @@ def model_card(record: ModelRecord) -> str:
         "",
         "Written by the `bundle` stage from `model.json`; regenerate it with `dvc repro`, do not edit it.",
         "",
+        *([f"**Warning: {DEMO_WARNING}.**", ""] if record.data.demo else []),
     ]
     for title, body in sections.items():
         lines += [f"## {title}", "", *body, ""]
     return "\n".join(lines)
+
+
+def model_summary(record: ModelRecord) -> dict:
+    """What ``ser info`` shows of a bundle: its emotions, training corpus and size, whether it is the demo model,
+    headline metrics (None before the ``bundle`` stage adds them), versions and digests, in JSON types."""
+    data, weights = record.data, record.whisper_weights
+    test, crossval = (record.metrics or {}).get("test", {}), (record.metrics or {}).get("crossval", {})
+    return {
+        "emotions": list(record.classes),
+        "demo": data.demo,
+        "source": data.source,
+        "convention": data.dataset,
+        "corpus_files": data.corpus_files,
+        "train_files": data.train_files,
+        "train_speakers": list(data.train_speakers),
+        "model": record.estimator or record.train.model,
+        "normalize": record.normalize,
+        "metrics": None
+        if record.metrics is None
+        else {
+            "test_files": test.get("test_files"),
+            **{f"test_{key}": test.get(key) for key, _ in SCORE_ROWS},
+            "crossval_folds": crossval.get("folds"),
+            **{
+                f"crossval_{key}_{end}": crossval.get(f"{key}_{end}")
+                for key, _ in SCORE_ROWS[1:3]
+                for end in ("mean", "std")
+            },
+        },
+        "versions": dict(record.versions),
+        "sha256": {
+            "model.skops": record.model_sha256,
+            "training files": data.train_sha256,
+            **({} if weights is None else {f"whisper {weights.model} weights": weights.sha256}),
+            **(
+                {}
+                if weights is None
+                else {f"whisper layer {layer}": digest for layer, digest in weights.layers.items()}
+            ),
+        },
+    }

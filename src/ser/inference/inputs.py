@@ -27,11 +27,26 @@ DEFAULT_FIX = "give a readable audio file (WAV, FLAC, OGG or AIFF)"
 
 
 @dataclass(frozen=True)
+class Arguments:
+    """How a caller names what it can change, for messages that tell a person to change it: the command line's
+    options (:data:`COMMAND_LINE`) or the Python API's arguments (:data:`PYTHON_API`)."""
+
+    model: str  # the bundle's folder
+    speaker: str  # one speaker for every file
+    max_seconds: str  # the longest recording accepted
+
+
+COMMAND_LINE = Arguments(model="--model DIR", speaker="--speaker ID", max_seconds="--max-seconds")
+PYTHON_API = Arguments(model="ser.load(FOLDER)", speaker="speaker=ID", max_seconds="ser.load(..., max_seconds=S)")
+
+
+@dataclass(frozen=True)
 class Failure:
     """A file (or a path given for files) that could not be predicted, and why.
 
     ``str(failure)`` is the one-line message ``ser predict`` prints: the file, the reason, and what to do
-    (``x.wav is empty; give a readable audio file (WAV, FLAC, OGG or AIFF)``).
+    (``x.wav is empty; give a readable audio file (WAV, FLAC, OGG or AIFF)``). Like a prediction, it has ``ok``
+    (False here) and :meth:`as_dict`, so a loop over ``predict``'s results needs no type check.
 
     Attributes
     ----------
@@ -43,6 +58,26 @@ class Failure:
 
     file: str
     reason: str
+
+    @property
+    def ok(self) -> bool:
+        """False: this file has no prediction (a :class:`~ser.inference.predictor.Prediction`'s ``ok`` is True)."""
+        return False
+
+    def as_dict(self, digits: int | None = None) -> dict:
+        """The record of a file that could not be used, as the HTTP API reports a part it refused.
+
+        Parameters
+        ----------
+        digits : int or None
+            Unused: taken so that a failure and a prediction are called alike (a failure has no numbers).
+
+        Returns
+        -------
+        dict
+            ``{"file": str, "error": str}``: the path as given and the one-line message ``str(failure)``.
+        """
+        return {"file": self.file, "error": str(self)}
 
     @property
     def fix(self) -> str:

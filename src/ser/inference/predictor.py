@@ -23,7 +23,7 @@ from ser.corpus.audio import AudioError, load_audio
 from ser.errors import SerError
 from ser.features.extractor import NOT_FINITE
 from ser.inference.bundle import BundleError, ModelRecord, load_bundle
-from ser.inference.inputs import Failure
+from ser.inference.inputs import PYTHON_API, Arguments, Failure
 
 if TYPE_CHECKING:
     from ser.timeline.runtime import Timeline
@@ -46,6 +46,11 @@ class Prediction:
     file: str
     emotion: str
     probabilities: dict[str, float]
+
+    @property
+    def ok(self) -> bool:
+        """True: this file was predicted (a :class:`~ser.inference.inputs.Failure`'s ``ok`` is False)."""
+        return True
 
     def as_dict(self, digits: int | None = None) -> dict:
         """The record ``ser predict --format json`` prints and the HTTP API returns.
@@ -75,6 +80,9 @@ class Predictor:
     max_seconds : float or None
         The longest recording accepted, read from its header before decoding; a longer one fails with a
         :class:`Failure`. None: the bundle's ``audio.max_seconds``.
+    arguments : ser.inference.inputs.Arguments
+        How messages name what the caller can change: the Python API's arguments (``speaker=ID``), or
+        ``ser``'s options (``--speaker ID``) for the command line.
 
     Attributes
     ----------
@@ -95,12 +103,13 @@ class Predictor:
         The bundle is missing, damaged, untrusted, or records features this version of ser does not compute.
     """
 
-    def __init__(self, model_dir: str | Path, max_seconds: float | None = None):
+    def __init__(self, model_dir: str | Path, max_seconds: float | None = None, arguments: Arguments = PYTHON_API):
         from sklearn.exceptions import InconsistentVersionWarning
 
+        self.arguments = arguments
         with warnings.catch_warnings():  # version_warning says it in one line instead
             warnings.simplefilter("ignore", InconsistentVersionWarning)
-            self.model, self.record = load_bundle(model_dir)
+            self.model, self.record = load_bundle(model_dir, arguments.model)
         self.directory = Path(model_dir)
         self.classes: list[str] = list(self.record.classes)
         self.extractor, self.order = _extractor_for(self.record, Path(model_dir) / "model.json")
@@ -135,7 +144,7 @@ class Predictor:
             self.sample_rate,
             min_samples=self.extractor.params.min_samples,
             max_seconds=self.max_seconds,
-            limit="--max-seconds",
+            limit=self.arguments.max_seconds,
         )
         _check_speech(samples, self.sample_rate)
         vector = self.extractor(samples)[self.order]
@@ -321,7 +330,7 @@ class Predictor:
         if unnamed:
             warn(
                 f"warning: {len(unnamed)} file(s) have no speaker id in their names (e.g. {unnamed[0]}); each is "
-                "treated as a speaker of its own: give --speaker ID when files share a speaker"
+                f"treated as a speaker of its own: give {self.arguments.speaker} when files share a speaker"
             )
         alone = set(unnamed)
         counts = Counter(who for who, path in zip(speakers, paths) if path not in alone)

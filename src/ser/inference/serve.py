@@ -25,7 +25,8 @@ The API (FastAPI; its schema is at ``/openapi.json``):
   whose ``Origin`` is another site (a form on another page posting here).
 * ``GET /health``: 200 once the model is loaded (it is loaded before the server listens).
 * ``GET /model``: the bundle's ``model.json`` (classes, configuration, training data, metrics).
-* ``GET /``: the page (``ser/page/``), every byte of it served from here: no CDN, no build step.
+* ``GET /``: the page (``ser/page/``), every byte of it served from here: no CDN, no build step (its file chooser
+  offers :data:`ser.corpus.conventions.AUDIO_SUFFIXES`).
   FastAPI's own documentation pages are switched off, as they load their scripts from a CDN.
 """
 
@@ -54,6 +55,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ser.corpus.audio import AudioError, probe
+from ser.corpus.conventions import AUDIO_SUFFIXES
 from ser.errors import printable, shorten
 from ser.inference.bundle import with_digest
 from ser.inference.inputs import Failure
@@ -109,7 +111,7 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, timeout=body_timeout)
     app.add_middleware(HostGuard, allowed=allowed_hosts)
     app.add_middleware(RequestLimit, max_requests=max_requests)
-    page = (PAGE / "index.html").read_bytes()
+    page = (PAGE / "index.html").read_bytes().replace(b"AUDIO_SUFFIXES", ",".join(AUDIO_SUFFIXES).encode())
     app.add_middleware(SecurityHeaders, policy=content_security_policy(page))  # added last: runs first
     workers = len(os.sched_getaffinity(0))
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="predict")
@@ -231,13 +233,8 @@ def add_timeline_route(app: FastAPI, predictor: Predictor, in_pool, max_seconds:
 def answer(results: list, key: str, digits: int | None = None) -> dict | JSONResponse:
     """``{key: [...]}``, each part's result as a dict (``as_dict(digits)``) or, for a :class:`Failure`, ``{"file",
     "status": 422, "error"}``; 422 with the first part's ``error`` and ``file`` beside them when every part failed."""
-    parts = [
-        {"file": result.file, "status": 422, "error": str(result)}
-        if isinstance(result, Failure)
-        else result.as_dict(digits)
-        for result in results
-    ]
-    if all(isinstance(result, Failure) for result in results):
+    parts = [result.as_dict(digits) if result.ok else {**result.as_dict(), "status": 422} for result in results]
+    if not any(result.ok for result in results):
         return JSONResponse({**error_body(parts[0]["error"], parts[0]["file"]), key: parts}, status_code=422)
     return {key: parts}
 

@@ -45,7 +45,14 @@ class TemperatureScaled(ClassifierMixin, BaseEstimator):
         self.classifier = classifier
         self.folds = folds
 
-    def fit(self, X, y, groups):
+    def fits(self, groups) -> int:
+        """How many times :meth:`fit` fits the classifier for rows of these speakers: a fold each, then all rows."""
+        return min(self.folds, len(set(groups))) + 1
+
+    def fit(self, X, y, groups, on_fit=None):
+        """Fit on rows ``X`` of emotions ``y`` and speakers ``groups``, calling ``on_fit()`` (if given) after each
+        of the classifier's :meth:`fits`."""
+        done = on_fit or (lambda: None)
         speakers = len(set(groups))
         if speakers < 2:  # the temperature is fitted on speakers held out of training: it takes two
             raise SerError(
@@ -59,8 +66,10 @@ class TemperatureScaled(ClassifierMixin, BaseEstimator):
         for train, test in GroupKFold(n_splits=min(self.folds, len(set(groups)))).split(X, y, groups):
             fitted = clone(self.classifier).fit(X[train], y[train])
             held_out[np.ix_(test, np.searchsorted(self.classes_, fitted.classes_))] = fitted.predict_proba(X[test])
+            done()
         self.temperature_ = fit_temperature(held_out, np.searchsorted(self.classes_, y))
         self.classifier_ = clone(self.classifier).fit(X, y)
+        done()
         return self
 
     @property

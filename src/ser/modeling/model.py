@@ -33,6 +33,7 @@ from sklearn.svm import SVC
 
 from ser.config import TrainParams
 from ser.modeling.calibration import TemperatureScaled
+from ser.progress import progress_bar
 
 BLOCK_FAMILIES = ("whisper", "egemaps", "compare")  # each its own block; every other family is "handcrafted"
 
@@ -182,7 +183,7 @@ def without_calibration(model):
     return model.classifier if isinstance(model, TemperatureScaled) else model
 
 
-def fit_model(model, X, y, speakers):
+def fit_model(model, X, y, speakers, progress: bool = False):
     """Fit ``model`` on normalised rows whose speakers are known.
 
     The rows are fitted in float32, which scikit-learn keeps through the scaler and the MLP: its matrix
@@ -201,6 +202,9 @@ def fit_model(model, X, y, speakers):
     speakers : array_like
         Shape ``(n_files,)``, each row's speaker id: the calibration's folds group them, so the temperature
         is fitted on speakers the classifier did not train on.
+    progress : bool
+        A bar on stderr (if it is a terminal) counting the classifier's fits: each calibration fold's, then the
+        last on every row.
 
     Returns
     -------
@@ -208,14 +212,25 @@ def fit_model(model, X, y, speakers):
         ``model``, fitted.
     """
     X, speakers = np.asarray(X, dtype=np.float32), np.asarray(speakers)
-    with warnings.catch_warnings():  # a batch larger than a small corpus is clipped to it: nothing to act on
+    calibrated = model[-1] if isinstance(model, Pipeline) else model
+    calibrated = calibrated if isinstance(calibrated, TemperatureScaled) else None
+    fits = calibrated.fits(speakers) if calibrated is not None else 1
+    with (
+        warnings.catch_warnings(),  # a batch larger than a small corpus is clipped to it: nothing to act on
+        progress_bar(desc="train", unit="fit", total=fits, shown=progress) as bar,
+    ):
         warnings.filterwarnings("ignore", message="Got `batch_size` less than 1 or larger than sample size")
-        if isinstance(model, Pipeline) and isinstance(model[-1], TemperatureScaled):
-            return model.fit(X, y, **{f"{model.steps[-1][0]}__groups": speakers})
-        return model.fit(X, y, speakers) if isinstance(model, TemperatureScaled) else model.fit(X, y)
+        if calibrated is None:
+            model.fit(X, y)
+            bar.update()
+        elif isinstance(model, Pipeline):
+            model.fit(X, y, **{f"{model.steps[-1][0]}__groups": speakers, f"{model.steps[-1][0]}__on_fit": bar.update})
+        else:
+            model.fit(X, y, speakers, on_fit=bar.update)
+    return model
 
 
-def train_model(params: TrainParams, columns: list[str], features, emotions, speakers):
+def train_model(params: TrainParams, columns: list[str], features, emotions, speakers, progress: bool = False):
     """A model of ``params`` fitted on rows whose speakers are known, as the train and train_timeline stages fit one.
 
     Parameters
@@ -231,6 +246,8 @@ def train_model(params: TrainParams, columns: list[str], features, emotions, spe
         Shape ``(n_rows,)``, each row's emotion.
     speakers : array_like
         Shape ``(n_rows,)``, each row's speaker id (normalisation and the calibration's folds group them).
+    progress : bool, default False
+        Show a progress bar of the model fits on stderr.
 
     Returns
     -------
@@ -240,7 +257,7 @@ def train_model(params: TrainParams, columns: list[str], features, emotions, spe
     from ser.modeling.normalize import normalize
 
     X = normalize(features, speakers, params.normalize)
-    return fit_model(build_model(params, columns), X, emotions, speakers)
+    return fit_model(build_model(params, columns), X, emotions, speakers, progress=progress)
 
 
 def loss_curve(model: Pipeline) -> list[float]:

@@ -33,20 +33,63 @@ def class_counts(emotions, sets) -> pd.DataFrame:
     return counts.stack().rename("count").reset_index()
 
 
-def read_predictions(path) -> pd.DataFrame:
-    """A predictions.csv written by the evaluate stage; a clear error if it is not one."""
+def read_predictions(path, labels=None, actual_column: str | None = None) -> pd.DataFrame:
+    """Per-file predictions with ``file, speaker, actual, predicted``; a clear error if ``path`` holds none.
+
+    ``path`` is the evaluate stage's predictions.csv, or ``ser predict --format csv`` output (``file, emotion,
+    <class>...``), whose true emotions come from column ``actual_column`` or from each file's name by ``labels``
+    (a function of the file giving its ``{"speaker", "emotion"}``, raising :class:`SerError` when the name tells
+    none). A predict CSV's speakers are those ``labels`` gives, else its ``speaker`` column, else one unnamed
+    speaker.
+    """
     try:
-        frame = pd.read_csv(path, dtype={key: str for key in PREDICTION_KEYS}, keep_default_na=False)
+        text_columns = (*PREDICTION_KEYS, "emotion", *([actual_column] if actual_column else []))
+        frame = pd.read_csv(path, dtype=dict.fromkeys(text_columns, str), keep_default_na=False)
     except FileNotFoundError:
         raise SerError(f"{path} not found; run `dvc repro evaluate` to write it, or pass its path") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
         raise SerError(f"{path} is not a readable CSV ({error}); re-run `dvc repro evaluate`") from None
+    if {"file", "emotion"} <= set(frame.columns) and "actual" not in frame.columns:
+        frame = _scored_predict_output(frame, path, labels, actual_column)
     missing = [key for key in PREDICTION_KEYS if key not in frame.columns]
     if missing:
-        raise SerError(f"{path} lacks the columns {missing}; it must be plots/predictions.csv from the evaluate stage")
+        raise SerError(
+            f"{path} lacks the columns {missing}; give plots/predictions.csv from the evaluate stage, or the "
+            "output of ser predict --format csv"
+        )
     if frame.empty:
         raise SerError(f"{path} has no rows; re-run `dvc repro evaluate`")
     return frame
+
+
+def _scored_predict_output(frame: pd.DataFrame, path, labels, actual_column: str | None) -> pd.DataFrame:
+    """``ser predict --format csv`` rows as ``file, speaker, actual, predicted`` (see :func:`read_predictions`)."""
+    if actual_column is None and labels is None:
+        raise SerError(
+            f"{path} is ser predict output, which does not hold the true emotions: give --convention NAME to read "
+            "them from the file names, or --actual-column COLUMN"
+        )
+    if actual_column is not None and actual_column not in frame.columns:
+        raise SerError(f"{path} has no column {actual_column!r} (it has {', '.join(frame.columns)}); name another")
+    named = []
+    for row, file in enumerate(frame["file"], start=2):  # line numbers of the file: its header is line 1
+        try:
+            named.append(labels(file) if labels is not None else {})
+        except SerError as error:
+            raise SerError(
+                f"{path} line {row}: {file}: {error}; give another --convention, or the true emotions as a "
+                "column (--actual-column)"
+            ) from None
+    actual = frame[actual_column].str.strip().str.lower() if actual_column else [n["emotion"] for n in named]
+    if labels is not None:
+        speakers = [n["speaker"] for n in named]
+    else:
+        speakers = frame["speaker"] if "speaker" in frame.columns else ["(unnamed)"] * len(frame)
+    scored = pd.DataFrame({"file": frame["file"], "speaker": speakers, "actual": actual, "predicted": frame["emotion"]})
+    empty = scored.index[scored["actual"] == ""]
+    if len(empty):
+        raise SerError(f"{path} line {empty[0] + 2}: no true emotion in column {actual_column!r}; fill it in")
+    return scored
 
 
 def confused_pairs(frame: pd.DataFrame, top: int = 5) -> pd.DataFrame:

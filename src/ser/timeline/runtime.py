@@ -34,6 +34,11 @@ class Timeline:
     duration: float
     segments: list[Segment] = field(default_factory=list)
 
+    @property
+    def ok(self) -> bool:
+        """True: this recording was labelled (a :class:`~ser.inference.inputs.Failure`'s ``ok`` is False)."""
+        return True
+
     def as_dict(self, digits: int | None = None) -> dict:
         """``{"file", "duration", "segments": [...]}`` (:meth:`Segment.as_dict`)."""
         return {
