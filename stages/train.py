@@ -6,7 +6,6 @@ from ser.features.table import feature_columns, read_split_table
 from ser.files import write_csv
 from ser.inference.bundle import ModelRecord, save_bundle
 from ser.modeling.model import build_model, fit_model, loss_curve
-from ser.modeling.normalize import normalize
 from ser.reports.figures import loss_figure, save_figure
 from ser.stagekit import run_stage, stage_parser
 
@@ -16,8 +15,9 @@ def main(args, params):
     train = table[table["set"] == "train"]
     columns = feature_columns(table)
     features, speakers = train[columns].to_numpy(), train["speaker"].to_numpy()
-    X = normalize(features, speakers, params.train.normalize)
-    model = fit_model(build_model(params.train, columns), X, train["emotion"].to_numpy(), speakers)
+    model = fit_model(
+        build_model(params.train, columns), features, train["emotion"].to_numpy(), speakers, params.train.normalize
+    )
     save_bundle(args.model, model, ModelRecord.from_training(model, params, train, columns))
     losses = loss_curve(model)
     write_csv(args.loss, pd.DataFrame({"epoch": range(1, len(losses) + 1), "loss": losses}))

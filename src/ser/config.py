@@ -27,6 +27,9 @@ WHISPER_COMPUTE_TYPES = ("int8", "int8_float32", "int16", "float32")  # CTransla
 FEATURE_EXECUTION_KEYS = ("workers", "executor", "scheduler")  # change how, never what, features are computed
 MODELS = ("mlp", "svm", "logreg")
 NORMALIZATIONS = ("none", "speaker")  # implemented in ser.modeling.normalize
+# how a file was normalised, each with its own calibration (ser.modeling.calibration): with its speaker's
+# recordings (own statistics), or alone (a lone clip, or a speaker with few recordings: shrunk statistics)
+CALIBRATION_MODES = ("together", "alone")
 BLOCK_WEIGHTINGS = ("equal", "columns")  # implemented in ser.modeling.model.build_scaler
 
 

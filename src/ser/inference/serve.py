@@ -2,8 +2,10 @@
 
 The API (FastAPI; its schema is at ``/openapi.json``):
 
-* ``POST /predict``: a multipart form with one or more parts named ``file`` and an optional
-  field ``speaker`` (every file is that speaker's). 200 with ``{"predictions": [{"file",
+* ``POST /predict``: a multipart form with one or more parts named ``file``, an optional
+  field ``speaker`` (every file is that speaker's) and optional parts named ``enroll``: enrollment
+  recordings of the speaker of every file, which normalise the files as one speaker's recordings and
+  are never predicted (an unusable one: 422 naming it). 200 with ``{"predictions": [{"file",
   "emotion", "probabilities"}, ...]}`` in the order sent. The files go through
   :meth:`ser.inference.predictor.Predictor.predict`, as the files of one ``ser predict`` call
   do (same features, same per-speaker normalisation, speakers read from the file names
@@ -49,7 +51,7 @@ from ser.corpus.audio import AudioError, probe
 from ser.errors import printable, shorten
 from ser.inference.bundle import with_digest
 from ser.inference.inputs import Failure
-from ser.inference.predictor import Prediction, Predictor
+from ser.inference.predictor import EnrollmentError, Prediction, Predictor
 
 PAGE = Path(__file__).with_name("page")
 log = logging.getLogger("uvicorn.error")  # printed beside uvicorn's own lines
@@ -162,6 +164,13 @@ def create_app(
     async def predict(
         file: Annotated[list[UploadFile], File(description="audio files (WAV, FLAC, OGG, AIFF)")],
         speaker: Annotated[str | None, Form(description="one speaker id for every file")] = None,
+        enroll: Annotated[
+            list[UploadFile] | None,
+            File(
+                description="enrollment recordings of the speaker of every file: they normalise the files as "
+                "one speaker's recordings and are never predicted"
+            ),
+        ] = None,
     ):
         try:
             async with asyncio.timeout(queue_timeout):
@@ -174,8 +183,10 @@ def create_app(
             )
         try:
             results = await asyncio.get_running_loop().run_in_executor(
-                pool, predict_uploads, predictor, file, (speaker or "").strip() or None, max_request_seconds
+                pool, predict_uploads, predictor, file, (speaker or "").strip() or None, max_request_seconds, enroll
             )
+        except EnrollmentError as error:
+            return JSONResponse(error_body(str(error), error.file), status_code=422)
         finally:
             free_workers.release()
         parts = [
@@ -421,39 +432,52 @@ class BodyLimit:
 
 
 def predict_uploads(
-    predictor: Predictor, uploads: list[UploadFile], speaker: str | None, max_seconds: float | None = None
+    predictor: Predictor,
+    uploads: list[UploadFile],
+    speaker: str | None,
+    max_seconds: float | None = None,
+    enroll: list[UploadFile] | None = None,
 ) -> list[tuple[str, Prediction | Failure]]:
     """Each upload's name and result, in the order sent; a failure's path is the upload's name.
 
     Every upload is written to a file of its own under its own name (``ser predict``
     reads speakers from file names), in a temporary folder removed afterwards. A part that would take the
-    request past ``max_seconds`` of audio by the headers is refused unopened (:func:`over_budget`).
+    request past ``max_seconds`` of audio by the headers is refused unopened (:func:`over_budget`); the
+    enrollment recordings ``enroll`` count first.
+
+    Raises
+    ------
+    ser.inference.predictor.EnrollmentError
+        An enrollment recording cannot be used (or would take the request past ``max_seconds``); it is named as sent.
     """
     names = [upload.filename or f"part {i + 1}" for i, upload in enumerate(uploads)]
+    enroll_names = [upload.filename or f"enroll part {i + 1}" for i, upload in enumerate(enroll or [])]
     with tempfile.TemporaryDirectory(prefix="ser-serve-") as scratch:
-        paths = []
-        for i, (name, upload) in enumerate(zip(names, uploads)):
-            path = Path(scratch) / str(i) / safe_file_name(name)
-            path.parent.mkdir()
-            with open(path, "wb") as out:
-                shutil.copyfileobj(upload.file, out)
-            paths.append(str(path))
+        paths = save_uploads(uploads, names, Path(scratch) / "file")
+        enroll_paths = save_uploads(enroll or [], enroll_names, Path(scratch) / "enroll")
 
         def named(text: str) -> str:
-            for path, name in zip(paths, names):
+            for path, name in zip(paths + enroll_paths, names + enroll_names):
                 text = text.replace(path, name)
             return text
 
-        refused = over_budget(paths, max_seconds, predictor.max_seconds) if max_seconds is not None else {}
-        kept = [path for path in paths if path not in refused]
-        results = dict(
-            zip(
-                kept,
-                predictor.predict(
-                    kept, speaker, warn=lambda message: log.warning(named(message).removeprefix("warning: "))
-                ),
-            )
+        refused = (
+            over_budget(enroll_paths + paths, max_seconds, predictor.max_seconds) if max_seconds is not None else {}
         )
+        for path, name in zip(enroll_paths, enroll_names):
+            if path in refused:
+                raise EnrollmentError(f"enrollment recording {named(str(refused[path]))}", name)
+        kept = [path for path in paths if path not in refused]
+        try:
+            predicted = predictor.predict(
+                kept,
+                speaker,
+                warn=lambda message: log.warning(named(message).removeprefix("warning: ")),
+                enroll=enroll_paths,
+            )
+        except EnrollmentError as error:
+            raise EnrollmentError(named(str(error)), named(error.file)) from None
+        results = dict(zip(kept, predicted))
         results.update(refused)
     return [
         (
@@ -464,6 +488,18 @@ def predict_uploads(
         )
         for name, path in zip(names, paths)
     ]
+
+
+def save_uploads(uploads: list[UploadFile], names: list[str], folder: Path) -> list[str]:
+    """Write each upload to a file of its own under ``folder``, named as sent (made safe); their paths in order."""
+    paths = []
+    for i, (name, upload) in enumerate(zip(names, uploads)):
+        path = folder / str(i) / safe_file_name(name)
+        path.parent.mkdir(parents=True)
+        with open(path, "wb") as out:
+            shutil.copyfileobj(upload.file, out)
+        paths.append(str(path))
+    return paths
 
 
 def over_budget(paths: list[str], max_seconds: float, longest: float) -> dict[str, Failure]:
