@@ -25,8 +25,9 @@ from ser.config import load_params
 from ser.features.table import feature_columns, read_split_table
 from ser.inference.bundle import SpeakerReference, load_bundle, save_bundle
 from ser.inference.predictor import Predictor
+from ser.modeling.calibration import temperatures_of
 from ser.modeling.model import build_model, fit_model
-from ser.modeling.normalize import normalize, reference_statistics
+from ser.modeling.normalize import reference_statistics
 from ser.timeline.recordings import build_recordings
 from ser.timeline.runtime import timeline_of_samples
 from ser.timeline.scoring import frame_counts
@@ -49,15 +50,16 @@ def inner_model(run: Path, params, speakers: list[str], folder: Path) -> Predict
     columns = feature_columns(table)
     features, who = train[columns].to_numpy(), train["speaker"].to_numpy()
     model = fit_model(
-        build_model(params.train, columns),
-        normalize(features, who, params.train.normalize),
-        train["emotion"].to_numpy(),
-        who,
+        build_model(params.train, columns), features, train["emotion"].to_numpy(), who, params.train.normalize
     )
     mean, std = reference_statistics(features, who)
     _, record = load_bundle(run / "data/model")
     reference = SpeakerReference(mean.tolist(), std.tolist())
-    save_bundle(folder, model, dataclasses.replace(record, speaker_reference=reference, model_sha256=None))
+    save_bundle(
+        folder,
+        model,
+        dataclasses.replace(record, speaker_reference=reference, calibration=temperatures_of(model), model_sha256=None),
+    )
     return Predictor(folder)
 
 

@@ -26,8 +26,9 @@ from ser.config import load_params
 from ser.corpus.audio import load_audio
 from ser.inference.bundle import SpeakerReference, save_bundle
 from ser.inference.predictor import Predictor
+from ser.modeling.calibration import temperatures_of
 from ser.modeling.model import build_model, fit_model
-from ser.modeling.normalize import normalize, reference_statistics
+from ser.modeling.normalize import reference_statistics
 from ser.timeline.recordings import build_recordings
 from ser.timeline.speech import SAMPLE_RATE, speech_regions
 from ser.timeline.windows import Window, WindowFeatures, stretches, windows_in
@@ -69,10 +70,12 @@ def main() -> None:
     print(f"{len(X)} rows ({args.rows}) from {len(train)} training clips", flush=True)
     record = clip_model.record
     columns = list(record.feature_columns)
-    model = fit_model(build_model(params.train, columns), normalize(X, who, params.train.normalize), y, who)
+    model = fit_model(build_model(params.train, columns), X, y, who, params.train.normalize)
     mean, std = reference_statistics(X, who)
     reference = SpeakerReference(mean.tolist(), std.tolist())
-    record = dataclasses.replace(record, speaker_reference=reference, model_sha256=None)
+    record = dataclasses.replace(
+        record, speaker_reference=reference, calibration=temperatures_of(model), model_sha256=None
+    )
     evaluation = dataclasses.replace(params.timeline.eval, recordings=args.recordings)
     recordings = list(build_recordings(test_clips(args.run), evaluation, SAMPLE_RATE))
     results = {}
