@@ -216,7 +216,7 @@ class Predictor:
             def warn(message: str) -> None:
                 warnings.warn(message.removeprefix("warning: "), stacklevel=4)  # at predict()'s caller
 
-        enrolled = self.enrollment_features(enroll)
+        enrolled = self._enrollment_features(enroll)
         results: dict[str, Failure] = {}
         rows, kept = [], []
         for path in _progress(paths, progress):
@@ -274,7 +274,7 @@ class Predictor:
         except SerError:
             return None
 
-    def enrollment_features(self, paths: Iterable[str | Path]) -> np.ndarray | None:
+    def _enrollment_features(self, paths: Iterable[str | Path]) -> np.ndarray | None:
         """The feature rows of enrollment recordings (:meth:`predict`'s ``enroll``), or None when there are none.
 
         Raises
