@@ -327,6 +327,10 @@ SETTINGS = {
         speaker_normalised({"mean": [0.0] * 32, "std": [float("nan")] * 32}),
         "speaker_reference.std",
     ),
+    "a temperature the model does not hold": (lambda info: info["calibration"].update(alone=7.0), "calibration"),
+    "no temperature for lone clips": (lambda info: info["calibration"].pop("alone"), "calibration"),
+    "a temperature of 0": (lambda info: info["calibration"].update(together=0), "calibration"),
+    "no calibration for a calibrated model": (lambda info: info.pop("calibration"), "calibration"),
 }
 
 

@@ -87,9 +87,9 @@ class TemperatureScaled(ClassifierMixin, BaseEstimator):
 
 def temperatures_of(model) -> dict[str, float] | None:
     """The temperature per mode of a fitted model (a pipeline ending in :class:`TemperatureScaled`, or one), or
-    None for a model without calibration."""
+    None for a model without calibration; empty for one saved without them (by an older ser: it must be retrained)."""
     last = model[-1] if isinstance(model, Pipeline) else model
-    return dict(last.temperatures_) if isinstance(last, TemperatureScaled) else None
+    return dict(getattr(last, "temperatures_", {})) if isinstance(last, TemperatureScaled) else None
 
 
 def calibrated_probabilities(model, X, mode: str) -> np.ndarray:
