@@ -124,8 +124,8 @@ def run_predict(args: argparse.Namespace) -> int:
         to_stderr(f"error: {failure}")
     enroll = enrollment_files(args.enroll)
     predictor = ready_predictor(args.model, args.max_seconds)
-    writer = WRITERS[args.format](sys.stdout, predictor.classes, files)
     results = predictor.predict(files, args.speaker, warn=to_stderr, progress=not args.quiet, enroll=enroll)
+    writer = WRITERS[args.format](sys.stdout, predictor.classes, files)  # after: a bad enrollment prints nothing
     return write_results(results, writer, failures, "predicted")
 
 

@@ -245,6 +245,19 @@ def fit_held_out(model, features, y, speakers, train, test, normalization: str):
     ``ser predict`` takes one file, against the training rows'
     :func:`~ser.modeling.normalize.reference_statistics`).
 
+    Parameters
+    ----------
+    model : sklearn.pipeline.Pipeline or classifier
+        As :func:`build_model` returns it; fitted without its calibration.
+    features : numpy.ndarray
+        Shape ``(n_files, n_features)``, before any normalisation.
+    y, speakers : numpy.ndarray
+        Shape ``(n_files,)``: the emotions, and each row's speaker id.
+    train, test : numpy.ndarray
+        Row indices of the two sides (no speaker on both).
+    normalization : str
+        ``train.normalize``: ``none`` or ``speaker``.
+
     Returns
     -------
     tuple
