@@ -65,7 +65,9 @@ def test_an_unusable_enrollment_recording_fails_naming_it(predictor, bundle, cli
     with pytest.raises(EnrollmentError) as raised:
         predictor.predict([clips[0]], enroll=[clips[1], broken])
     assert raised.value.file == str(broken) and str(broken) in str(raised.value)
-    for given in (broken, tmp_path / "missing.wav", tmp_path):  # not audio, absent, a folder without audio
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for given in (broken, tmp_path / "missing.wav", empty):  # not audio, absent, a folder without audio
         run = ser("predict", "--model", str(bundle), clips[0], "--enroll", clips[1], str(given))
         lines = run.stderr.splitlines()
         assert run.returncode == 2 and run.stdout == "" and len(lines) == 1, run.stderr
