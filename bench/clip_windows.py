@@ -44,7 +44,7 @@ def window_labels(params, table: pd.DataFrame, columns: list[str], held_out: str
     train, test = table[table["speaker"] != held_out], table[table["speaker"] == held_out]
     X, speakers = train[columns].to_numpy(), train["speaker"].to_numpy()
     model = clone(without_calibration(build_model(params.train, columns)))
-    model = fit_model(model, normalize_by_speaker(X, speakers), train["emotion"].to_numpy(), speakers)
+    model = fit_model(model, X, train["emotion"].to_numpy(), speakers, "speaker")
     X_test = test[columns].to_numpy()
     labels = []
     for normalised in (

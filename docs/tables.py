@@ -8,6 +8,7 @@ Each table sits in a markdown file between ``<!-- table: NAME -->`` and ``<!-- /
 a JSON file under docs/results/, written by the command the table's caption names:
 
 * ``selection.json``: ``python bench/select_defaults.py --features <table> --out docs/results/selection.json``
+  (its step 3 alone, on the choices already recorded: ``--choices docs/results/selection.json``)
 * ``ravdess_run.json``: ``dvc exp run -S data.source=../shared/data/ravdess16k -S data.emotions=all
   -S evaluate.cv_folds=12`` in a clone, then ``python docs/tables.py --record-run <that clone>``
 * ``few_recordings.json``: ``python bench/few_recordings.py --run <that clone> --json docs/results/few_recordings.json``
@@ -174,6 +175,8 @@ def headline() -> list[str]:
         "| --- | --- | --- |",
         f"| **the defaults, nested** (each held-out actor's features and MLP chosen on the other 11) | "
         f"**{pm(selection['summary']['mlp']['uar'])}** | **{pm(selection['summary']['mlp']['uar_one_clip'])}** |",
+        f"| the defaults, nested, one recording with 4 enrollment recordings of its actor (`--enroll`) | — | "
+        f"{pm(selection['summary']['mlp']['uar_enrolled_4'])} |",
         f"| logistic regression on the same nested folds (the linear baseline) | "
         f"{pm(selection['summary']['logreg']['uar'])} | {pm(selection['summary']['logreg']['uar_one_clip'])} |",
         f"| the defaults, {crossval['folds']}-fold leave-one-speaker-out (chosen on these folds: optimistic) | "
@@ -215,10 +218,34 @@ def calibration() -> list[str]:
     return [
         "| probabilities of the nested outer folds | many recordings of a speaker | one recording |",
         "| --- | --- | --- |",
-        f"| with the fitted temperature (`train.calibrate: true`, default) | {ece['calibrated']:.3f} | "
+        f"| a temperature per normalisation mode (`train.calibrate_per_mode: true`) | {ece['calibrated']:.3f} | "
         f"{ece['calibrated_one_clip']:.3f} |",
+        f"| one temperature, fitted with speakers' recordings together, for both (default) | {ece['calibrated']:.3f} | "
+        f"{ece['one_temperature_one_clip']:.3f} |",
         f"| without | {ece['uncalibrated']:.3f} | {ece['uncalibrated_one_clip']:.3f} |",
     ]
+
+
+def enrollment() -> list[str]:
+    selection = result("selection")
+    summary, ece = selection["summary"]["mlp"], selection["ece"]
+    enrolled = sorted(int(key.rsplit("_", 1)[1]) for key in summary if key.startswith("uar_enrolled_"))
+    rows = [
+        "| a held-out actor's recording predicted with | UAR | ECE, a temperature per mode | ECE, one temperature |",
+        "| --- | --- | --- | --- |",
+        f"| nothing else (one clip) | {pm(summary['uar_one_clip'])} | {ece['calibrated_one_clip']:.3f} | "
+        f"{ece['one_temperature_one_clip']:.3f} |",
+    ]
+    rows += [
+        f"| {k} enrollment recording{'s' if k > 1 else ''} of the actor | {pm(summary[f'uar_enrolled_{k}'])} | "
+        f"{ece[f'calibrated_enrolled_{k}']:.3f} | {ece[f'one_temperature_enrolled_{k}']:.3f} |"
+        for k in enrolled
+    ]
+    rows.append(
+        f"| all the actor's recordings, normalised together | {pm(summary['uar'])} | {ece['calibrated']:.3f} | "
+        f"{ece['calibrated']:.3f} |"
+    )
+    return rows
 
 
 def extract_costs() -> list[str]:
@@ -406,6 +433,7 @@ TABLES = {
     "selection-folds": selection_folds,
     "selection-scores": selection_scores,
     "calibration": calibration,
+    "enrollment": enrollment,
     "extract-costs": extract_costs,
     "extract-stage": extract_stage,
     "few-recordings": few_recordings,

@@ -8,6 +8,7 @@ from ser.corpus.catalog import locate
 from ser.features.table import read_split_table
 from ser.files import write_csv
 from ser.inference.bundle import load_bundle
+from ser.modeling.calibration import calibrated_probabilities
 from ser.modeling.metrics import curves, evaluate_predictions, per_speaker_scores, predicted_labels
 from ser.modeling.normalize import normalize_held_out
 from ser.reports.breakdowns import write_evaluation
@@ -26,9 +27,10 @@ def main(args, params):
     reference = record.speaker_reference.arrays() if method == "speaker" else None
     together, alone = normalize_held_out(unnormalised, test["speaker"].to_numpy(), method, reference)
     y_true = test["emotion"].to_numpy()
-    probabilities = model.predict_proba(together)
+    probabilities = calibrated_probabilities(model, together, "together")
     y_pred = predicted_labels(probabilities, classes)
-    metrics = evaluate_predictions(y_true, probabilities, classes, one_clip=model.predict_proba(alone))
+    one_clip = calibrated_probabilities(model, alone, "alone")
+    metrics = evaluate_predictions(y_true, probabilities, classes, one_clip=one_clip)
     per_speaker = per_speaker_scores(y_true, y_pred, test["speaker"])
     plots = Path(args.plots)
     write_evaluation(metrics, per_speaker, args.metrics, plots)

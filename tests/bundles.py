@@ -31,7 +31,6 @@ from ser.inference.bundle import (
 )
 from ser.inference.card import model_card
 from ser.modeling.model import build_model, fit_model
-from ser.modeling.normalize import normalize as normalize_features
 
 SAMPLE_RATE = 8000
 FEATURES = FeatureParams(families=("mfcc", "chroma"), stats=("mean",), n_mfcc=20, n_mels=40, n_fft=512, hop_length=128)
@@ -100,7 +99,7 @@ def train_bundle(speech16k: Path, directory: Path, normalize: str = "none") -> P
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence warnings of a deliberately small network
-        model = fit_model(build_model(params.train, columns), normalize_features(X, speakers, normalize), y, speakers)
+        model = fit_model(build_model(params.train, columns), X, y, speakers, normalize)
     table = training_table(X, columns, speakers, [sha256_of(path) for path in files])
     save_bundle(directory, model, ModelRecord.from_training(model, params, table, columns))
     return directory

@@ -78,7 +78,7 @@ def test_every_model_train_can_save_loads_with_the_trusted_list(tmp_path, scale,
         params = TrainParams(
             model="mlp", hidden_layer_sizes=(8,), max_iter=30, solver=solver, scale=scale, calibrate=calibrate
         )
-        model = fit_model(build_model(params, COLUMNS), X, y, SPEAKERS)
+        model = fit_model(build_model(params, COLUMNS), X, y, SPEAKERS, "none")
     assert_saves_and_loads_with_the_trusted_list(tmp_path, model, X)
 
 
@@ -95,7 +95,7 @@ def test_fused_blocks_and_seed_ensembles_load_with_the_trusted_list(tmp_path, tr
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = fit_model(
-            build_model(TrainParams(hidden_layer_sizes=(8,), max_iter=30, **train), COLUMNS), X, y, SPEAKERS
+            build_model(TrainParams(hidden_layer_sizes=(8,), max_iter=30, **train), COLUMNS), X, y, SPEAKERS, "none"
         )
     assert_saves_and_loads_with_the_trusted_list(tmp_path, model, X)
 
@@ -327,6 +327,10 @@ SETTINGS = {
         speaker_normalised({"mean": [0.0] * 32, "std": [float("nan")] * 32}),
         "speaker_reference.std",
     ),
+    "a temperature the model does not hold": (lambda info: info["calibration"].update(alone=7.0), "calibration"),
+    "no temperature for lone clips": (lambda info: info["calibration"].pop("alone"), "calibration"),
+    "a temperature of 0": (lambda info: info["calibration"].update(together=0), "calibration"),
+    "no calibration for a calibrated model": (lambda info: info.pop("calibration"), "calibration"),
 }
 
 

@@ -1,4 +1,7 @@
-"""train.calibrate: a temperature fitted on speaker-grouped folds; the labels stay the classifier's own."""
+"""train.calibrate: a temperature per normalisation mode, fitted on speaker-grouped folds in that mode; the labels
+stay the classifier's own."""
+
+import dataclasses
 
 import numpy as np
 import pytest
@@ -6,8 +9,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 
 from ser.config import TrainParams
-from ser.modeling.calibration import TemperatureScaled, fit_temperature, temper
+from ser.modeling.calibration import TemperatureScaled, calibrated_probabilities, fit_temperature, temper
 from ser.modeling.model import build_model, fit_model, without_calibration
+from ser.modeling.normalize import normalize_held_out, reference_statistics
 
 
 def speakers_data(seed=0, speakers=8, rows=30):
@@ -44,18 +48,19 @@ def test_folds_are_grouped_by_speaker_and_labels_do_not_change():
             Recorder.fitted_on.append(X)
             return super().fit(X, y)
 
-    model = TemperatureScaled(Recorder(C=1e4, max_iter=5000)).fit(X, y, groups)
+    model = fit_model(TemperatureScaled(Recorder(C=1e4, max_iter=5000)), X, y, groups, "none")
     *fold_fits, final_fit = Recorder.fitted_on
     assert len(fold_fits) == 3 and len(final_fit) == len(X)
-    row_speaker = {row.tobytes(): speaker for row, speaker in zip(X, groups)}
+    row_speaker = {row.tobytes(): speaker for row, speaker in zip(X.astype(np.float32), groups)}
     for fit in fold_fits:  # a fold trains on whole speakers: all 30 rows of each, or none
         speakers, counts = np.unique([row_speaker[row.tobytes()] for row in fit], return_counts=True)
         assert 0 < len(speakers) < 8 and set(counts) == {30}
     held_out = [set(groups) - {row_speaker[row.tobytes()] for row in fit} for fit in fold_fits]
     assert sorted(s for speakers in held_out for s in speakers) == sorted(set(groups))  # each held out exactly once
-    plain = LogisticRegression(C=1e4, max_iter=5000).fit(X, y)
+    plain = LogisticRegression(C=1e4, max_iter=5000).fit(X.astype(np.float32), y)
     np.testing.assert_array_equal(model.predict(X), plain.predict(X))
-    assert model.temperature_ > 1.5  # overconfident on speakers it did not hear: softened
+    assert model.temperatures_["together"] > 1.5  # overconfident on speakers it did not hear: softened
+    assert model.temperatures_["alone"] == model.temperatures_["together"]  # without normalisation, one mode
 
 
 def test_calibration_lowers_the_log_loss_on_new_speakers_and_fit_model_passes_the_speakers():
@@ -64,8 +69,39 @@ def test_calibration_lowers_the_log_loss_on_new_speakers_and_fit_model_passes_th
     params = TrainParams(model="logreg", normalize="none", scale=True, calibrate=True)
     params = TrainParams(**{**params.__dict__, "logreg": {"C": 1e4, "max_iter": 5000}})
     columns = [f"mfcc_mean_{i:02d}" for i in range(20)]
-    calibrated = fit_model(build_model(params, columns), X[train], y[train], groups[train])
-    raw = fit_model(without_calibration(build_model(params, columns)), X[train], y[train], groups[train])
+    calibrated = fit_model(build_model(params, columns), X[train], y[train], groups[train], "none")
+    raw = fit_model(without_calibration(build_model(params, columns)), X[train], y[train], groups[train], "none")
     assert isinstance(calibrated[-1], TemperatureScaled) and not isinstance(raw[-1], TemperatureScaled)
     np.testing.assert_array_equal(calibrated.predict(X[test]), raw.predict(X[test]))
     assert log_loss(y[test], calibrated.predict_proba(X[test])) < log_loss(y[test], raw.predict_proba(X[test]))
+
+
+def test_each_normalisation_mode_gets_the_temperature_that_fits_it_on_new_speakers():
+    """Large speaker offsets: a clip standardised alone keeps most of its speaker's offset, so the model is less
+    sure of it than of a speaker's recordings standardised together, and each mode needs its own temperature."""
+    X, y, groups = speakers_data(seed=3, speakers=12, rows=30)
+    X += np.repeat(np.random.default_rng(4).normal(0, 3, (12, 20)), 30, 0)
+    train, test = groups < "09", groups >= "09"
+    params = TrainParams(model="logreg", normalize="speaker", scale=True, calibrate=True, calibrate_per_mode=True)
+    params = TrainParams(**{**params.__dict__, "logreg": {"C": 1e4, "max_iter": 5000}})
+    columns = [f"mfcc_mean_{i:02d}" for i in range(20)]
+    model = fit_model(build_model(params, columns), X[train], y[train], groups[train], "speaker")
+    temperatures = model[-1].temperatures_
+    assert temperatures["alone"] > 1.2 * temperatures["together"]
+    shared = dataclasses.replace(params, calibrate_per_mode=False)
+    one = fit_model(build_model(shared, columns), X[train], y[train], groups[train], "speaker")[-1].temperatures_
+    assert one["alone"] == one["together"] == pytest.approx(temperatures["together"])
+    reference = reference_statistics(X[train], groups[train])
+    together, alone = normalize_held_out(X[test], groups[test], "speaker", reference)
+    raw = model[-1].classifier_.predict_proba(model[:-1].transform(alone))
+    for mode, rows in (("together", together), ("alone", alone)):
+        own = log_loss(y[test], calibrated_probabilities(model, rows, mode))
+        other = log_loss(
+            y[test],
+            temper(
+                model[-1].classifier_.predict_proba(model[:-1].transform(rows)),
+                temperatures["alone" if mode == "together" else "together"],
+            ),
+        )
+        assert own < other, mode
+    assert calibrated_probabilities(model, alone, "alone") == pytest.approx(temper(raw, temperatures["alone"]))

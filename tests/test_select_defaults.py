@@ -1,9 +1,12 @@
 """bench/select_defaults.py, the procedure that chose the shipped defaults, runs the library's nested
 leave-one-speaker-out and gives, on a small synthetic table, exactly what its own loop gave before (the values
 below were measured with that loop: per fold the chosen feature set and MLP, the outer scores of the MLP and of
-the linear baseline, the temperature; the calibration errors; the choice on every speaker)."""
+the linear baseline, the temperature of speakers' recordings together; the calibration errors with it; the choice
+on every speaker). The temperature of lone clips, the errors with it and the enrollment scores were measured when
+they were added; ``--choices`` reruns step 3 alone and gives the same result."""
 
 import importlib.util
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -13,18 +16,91 @@ import pytest
 from ser.features.table import feature_columns
 from tests.conftest import PROJECT
 
-FOLDS = [  # speaker, feature set, MLP setting, MLP UAR, MLP one-clip UAR, baseline UAR, its one-clip UAR, temperature
-    ("01", "layers 1-6 + handcrafted", "MLP 16, alpha 3", 0.6, 0.333333, 0.6, 0.333333, 0.495786),
-    ("02", "layers 1-6 + handcrafted", "MLP 16, alpha 3", 0.733333, 0.466667, 0.733333, 0.733333, 0.602748),
-    ("03", "layers 1-6 + handcrafted", "MLP 16, alpha 3", 0.933333, 0.4, 0.8, 0.6, 0.543574),
-    ("04", "layers 2-4 + handcrafted", "MLP 16, alpha 3", 0.933333, 0.466667, 0.866667, 0.4, 0.37887),
-    ("05", "layers 2-4 + handcrafted", "MLP 16, alpha 3", 0.8, 0.333333, 0.8, 0.333333, 0.284006),
+FOLDS = [  # speaker, feature set, MLP setting, MLP UAR, MLP one-clip UAR, baseline UAR, its one-clip UAR,
+    # temperature together, temperature alone, MLP UAR of one clip with 1, 2, 4 enrollment recordings
+    (
+        "01",
+        "layers 1-6 + handcrafted",
+        "MLP 16, alpha 3",
+        0.6,
+        0.333333,
+        0.6,
+        0.333333,
+        0.495786,
+        1.432,
+        0.333333,
+        0.466667,
+        0.533333,
+    ),
+    (
+        "02",
+        "layers 1-6 + handcrafted",
+        "MLP 16, alpha 3",
+        0.733333,
+        0.466667,
+        0.733333,
+        0.733333,
+        0.602748,
+        1.980394,
+        0.6,
+        0.6,
+        0.666667,
+    ),
+    (
+        "03",
+        "layers 1-6 + handcrafted",
+        "MLP 16, alpha 3",
+        0.933333,
+        0.4,
+        0.8,
+        0.6,
+        0.543574,
+        1.866668,
+        0.4,
+        0.533333,
+        0.8,
+    ),
+    (
+        "04",
+        "layers 2-4 + handcrafted",
+        "MLP 16, alpha 3",
+        0.933333,
+        0.466667,
+        0.866667,
+        0.4,
+        0.37887,
+        2.532398,
+        0.533333,
+        0.6,
+        0.666667,
+    ),
+    (
+        "05",
+        "layers 2-4 + handcrafted",
+        "MLP 16, alpha 3",
+        0.8,
+        0.333333,
+        0.8,
+        0.333333,
+        0.284006,
+        2.429197,
+        0.333333,
+        0.466667,
+        0.533333,
+    ),
 ]
 ECE = {
     "calibrated": 0.083067,
     "uncalibrated": 0.12713,
-    "calibrated_one_clip": 0.511565,
+    "calibrated_one_clip": 0.249398,
+    "one_temperature_one_clip": 0.511565,
     "uncalibrated_one_clip": 0.40149,
+    "calibrated_enrolled_1": 0.242639,
+    "one_temperature_enrolled_1": 0.464591,
+    "calibrated_enrolled_2": 0.116786,
+    "one_temperature_enrolled_2": 0.338607,
+    "calibrated_enrolled_4": 0.111114,
+    "one_temperature_enrolled_4": 0.234902,
 }
 DEFAULT_SET_SCORES = {
     "layer 6 (the previous default)": 0.372222,
@@ -91,7 +167,9 @@ def test_select_defaults_gives_what_its_own_loop_gave(select_defaults):
             f["mlp"]["uar_one_clip"],
             f["logreg"]["uar"],
             f["logreg"]["uar_one_clip"],
-            f["mlp"]["temperature"],
+            f["mlp"]["temperature"]["together"],
+            f["mlp"]["temperature"]["alone"],
+            *(f["mlp"][f"uar_enrolled_{k}"] for k in (1, 2, 4)),
         )
         for f in result["folds"]
     ]
@@ -104,7 +182,16 @@ def test_select_defaults_gives_what_its_own_loop_gave(select_defaults):
         "feature_sets": pytest.approx(DEFAULT_SET_SCORES, abs=1e-6),
         "mlps": pytest.approx(DEFAULT_MLP_SCORES, abs=1e-6),
     }
-    for label in ("mlp", "logreg"):
-        for key in ("uar", "uar_one_clip"):
+    for label, keys in (("mlp", ("uar", "uar_one_clip", "uar_enrolled_4")), ("logreg", ("uar", "uar_one_clip"))):
+        for key in keys:
             values = [f[label][key] for f in result["folds"]]
             assert result["summary"][label][key] == pytest.approx((np.mean(values), np.std(values)))
+    again = select_defaults.selection(
+        columns,
+        table[columns].to_numpy(),
+        table["emotion"].to_numpy(),
+        table["speaker"].to_numpy(),
+        jobs=1,
+        choices=json.loads(json.dumps(result)),
+    )
+    assert json.dumps(again, sort_keys=True) == json.dumps(result, sort_keys=True)

@@ -130,10 +130,22 @@ def run_predict(args: argparse.Namespace) -> int:
     files, failures = find_inputs(args.paths)
     for failure in failures:
         to_stderr(f"error: {failure}")
+    enroll = enrollment_files(args.enroll)
     predictor = ready_predictor(args.model, args.max_seconds)
+    results = predictor.predict(files, args.speaker, warn=to_stderr, progress=not args.quiet, enroll=enroll)
     writer = functools.partial(WRITERS[args.format], sys.stdout, predictor.classes, files)
-    results = predictor.predict(files, args.speaker, warn=to_stderr, progress=not args.quiet)
     return write_results(results, writer, failures, "predicted")
+
+
+def enrollment_files(paths: list[str]) -> list[str]:
+    """The audio files among ``--enroll``'s paths (folders searched as for the files to predict); a path that gives
+    none stops the command, as an enrollment recording that cannot be used does (one line naming it)."""
+    from ser.inference.inputs import find_inputs
+
+    files, failures = find_inputs(paths)
+    if failures:
+        raise SerError(f"enrollment recording {failures[0]}")
+    return files
 
 
 class SegmentWriter:
@@ -584,6 +596,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ID",
         help="with a model that normalises per speaker: all files are of this one speaker "
         "(default: read each file's speaker from its name)",
+    )
+    predict.add_argument(
+        "--enroll",
+        nargs="+",
+        default=[],
+        metavar="PATH",
+        help="a few recordings of the speaker in their usual voice (files or folders): every file predicted is "
+        "normalised with them as one speaker's recordings; they are never predicted themselves",
     )
     timeline = add_file_command(
         commands,

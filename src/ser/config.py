@@ -27,6 +27,9 @@ WHISPER_COMPUTE_TYPES = ("int8", "float32")  # the encoder graph's arithmetic (s
 FEATURE_EXECUTION_KEYS = ("workers", "executor", "scheduler")  # change how, never what, features are computed
 MODELS = ("mlp", "svm", "logreg")
 NORMALIZATIONS = ("none", "speaker")  # implemented in ser.modeling.normalize
+# how a file was normalised, each with its own calibration (ser.modeling.calibration): with its speaker's
+# recordings (own statistics), or alone (a lone clip, or a speaker with few recordings: shrunk statistics)
+CALIBRATION_MODES = ("together", "alone")
 BLOCK_WEIGHTINGS = ("equal", "columns")  # implemented in ser.modeling.model.build_scaler
 
 
@@ -319,6 +322,7 @@ class TrainParams:
     scale: bool = True
     model: str = "mlp"
     calibrate: bool = True
+    calibrate_per_mode: bool = False
     ensemble: int = 5
     blocks: str = "equal"
     normalize: str = "speaker"
@@ -328,6 +332,7 @@ class TrainParams:
     def __post_init__(self):
         _choice("train.model", self.model, MODELS)
         _boolean("train.calibrate", self.calibrate)
+        _boolean("train.calibrate_per_mode", self.calibrate_per_mode)
         _integer("train.ensemble", self.ensemble, low=1)
         _choice("train.blocks", self.blocks, BLOCK_WEIGHTINGS)
         _choice("train.normalize", self.normalize, NORMALIZATIONS)

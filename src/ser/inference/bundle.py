@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ser.config import (
+    CALIBRATION_MODES,
     AudioParams,
     DataParams,
     FeatureParams,
@@ -81,7 +82,7 @@ MODEL_TYPES = [  # estimators the train stage can save
     "sklearn.ensemble._voting.VotingClassifier",  # train.ensemble > 1: MLPs of several seeds, probabilities averaged
     "sklearn.neural_network._multilayer_perceptron.MLPClassifier",
     "sklearn.linear_model._logistic.LogisticRegression",  # train.model logreg
-    "ser.modeling.calibration.TemperatureScaled",  # train.calibrate: the classifier with a fitted temperature
+    "ser.modeling.calibration.TemperatureScaled",  # train.calibrate: the classifier with a temperature per mode
     "sklearn.calibration.CalibratedClassifierCV",  # train.model svm: Platt-scaled probabilities around...
     "sklearn.svm._classes.SVC",  # ...the RBF SVM
 ]
@@ -165,6 +166,22 @@ def _numbers(key: str, value) -> tuple[float, ...]:
 def _is_count(value) -> bool:
     """An integer >= 1 (not a bool)."""
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _temperatures(value) -> dict[str, float]:
+    """A positive finite temperature for each mode of :data:`ser.config.CALIBRATION_MODES`, in that order."""
+    _check(
+        isinstance(value, dict)
+        and sorted(value) == sorted(CALIBRATION_MODES)
+        and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+            for v in value.values()
+        ),
+        "calibration",
+        value,
+        f"a positive number for each of {', '.join(CALIBRATION_MODES)}",
+    )
+    return {mode: float(value[mode]) for mode in CALIBRATION_MODES}
 
 
 def _is_digest(value) -> bool:
@@ -307,6 +324,7 @@ class ModelRecord:
     whisper_weights: EncoderWeights | None = None  # exactly when features.families holds whisper
     speaker_reference: SpeakerReference | None = None  # exactly when train.normalize is speaker
     windows: WindowTraining | None = None  # a timeline model: the windows of speech it was trained on
+    calibration: dict[str, float] | None = None  # a calibrated model's temperature per normalisation mode
     model_sha256: str | None = None  # of model.skops: set when the bundle is written
     estimator: str | None = None  # the complete bundle: the pipeline's steps, e.g. StandardScaler -> TemperatureScaled
     metrics: dict | None = None  # the complete bundle: {"test": {...}, "crossval": {...}}
@@ -341,6 +359,8 @@ class ModelRecord:
                         f"speaker_reference.{name}",
                         f"got {count} numbers; allowed: one per feature column ({len(self.feature_columns)})",
                     )
+        if self.calibration is not None:
+            object.__setattr__(self, "calibration", _temperatures(self.calibration))
         _check(
             self.model_sha256 is None or _is_digest(self.model_sha256),
             "model_sha256",
@@ -394,6 +414,8 @@ class ModelRecord:
             train_sha256=hashlib.sha256("".join(sorted(files["sha256"])).encode()).hexdigest(),
             corpus_files=corpus_files,
         )
+        from ser.modeling.calibration import temperatures_of
+
         return cls(
             classes=tuple(str(c) for c in model.classes_),
             feature_columns=tuple(columns),
@@ -406,6 +428,7 @@ class ModelRecord:
             whisper_weights=whisper_weights,
             speaker_reference=reference,
             windows=windows,
+            calibration=temperatures_of(model),
         )
 
     @classmethod
@@ -440,6 +463,7 @@ class ModelRecord:
             windows=None
             if windows is None
             else WindowTraining(**_fields("windows", windows, _names_of(WindowTraining))),
+            calibration=info.get("calibration"),
             model_sha256=info.get("model_sha256"),
             estimator=info.get("estimator"),
             metrics=info.get("metrics"),
@@ -462,6 +486,7 @@ class ModelRecord:
             "weights": None if self.whisper_weights is None else {"whisper": asdict(self.whisper_weights)},
             "speaker_reference": None if self.speaker_reference is None else asdict(self.speaker_reference),
             "windows": None if self.windows is None else asdict(self.windows),
+            "calibration": self.calibration,
             "model_sha256": self.model_sha256,
             "estimator": self.estimator,
             "metrics": self.metrics,
@@ -482,7 +507,7 @@ def _keys_of(cls) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 
 STORED_KEYS = ("classes", "feature_columns", "normalize", "audio", "features", "train", "split", "data", "versions")
-OPTIONAL_KEYS = ("weights", "speaker_reference", "windows", "model_sha256", "estimator", "metrics")
+OPTIONAL_KEYS = ("weights", "speaker_reference", "windows", "calibration", "model_sha256", "estimator", "metrics")
 
 
 # ---- The bundle's files -----------------------------------------------------------------------------------------
@@ -718,6 +743,20 @@ def _check_model(model, record: ModelRecord, model_path: Path) -> None:
         raise BundleError(
             f"{model_path} takes {takes} features but model.json lists {len(record.feature_columns)} "
             "feature_columns; re-run dvc repro to rebuild the bundle"
+        )
+    _check_calibration(model, record, model_path)
+
+
+def _check_calibration(model, record: ModelRecord, model_path: Path) -> None:
+    """The model's temperature per normalisation mode must be the one model.json lists (the predictor applies the
+    model's, by the mode the record names)."""
+    from ser.modeling.calibration import temperatures_of
+
+    found = temperatures_of(model)
+    if found != record.calibration:
+        raise BundleError(
+            f"{model_path} holds the temperatures {found} but model.json lists calibration {record.calibration}; "
+            "re-run dvc repro to rebuild the bundle"
         )
 
 

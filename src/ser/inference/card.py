@@ -86,8 +86,11 @@ def calibration_text(record: ModelRecord) -> str:
     )
     if record.train.calibrate:
         return (
-            "The probabilities are temperature-scaled, the temperature fitted on speakers held out from the "
-            "training folds." + measured + " On other corpora and recording conditions they can still be "
+            "The probabilities are temperature-scaled, with a temperature for a speaker's recordings normalised "
+            "together and one for a lone recording (or a speaker with fewer than 10), each fitted on speakers held "
+            "out from the training folds, normalised that way."
+            + measured
+            + " On other corpora and recording conditions they can still be "
             "overconfident."
         )
     return "The probabilities are the model's outputs, not calibrated confidences." + measured

@@ -224,13 +224,15 @@ class Predictor:
         speaker: str | None = None,
         warn: Callable[[str], None] | None = None,
         progress: bool = False,
+        enroll: Iterable[str | Path] = (),
     ) -> list[Prediction | Failure]:
         """Predict the emotion of each audio file.
 
         Features are normalised as the model was trained (``normalize`` in ``model.json``). With ``speaker``
         normalisation each speaker's recordings are standardised together: a speaker with fewer than
         ``SHRINK_BELOW`` recordings, a lone clip included, has their statistics shrunk toward the training
-        speakers' average (``speaker_reference`` in ``model.json``).
+        speakers' average (``speaker_reference`` in ``model.json``). The probabilities are calibrated for the
+        way each file was normalised (``calibration`` in ``model.json``: ``together`` or ``alone``).
 
         Parameters
         ----------
@@ -244,12 +246,21 @@ class Predictor:
             with few recordings). None: :func:`warnings.warn`.
         progress : bool
             Show a progress bar on stderr, if it is a terminal.
+        enroll : iterable of str or Path
+            Enrollment recordings: every path and they are taken as one speaker's recordings (``speaker`` and the
+            names' speaker ids are then unused), normalised together; they are never predicted. A few recordings
+            in the speaker's usual voice raise the accuracy on one clip (docs/predict.md).
 
         Returns
         -------
         list of Prediction or Failure
             One per path, in the order given: a :class:`Prediction`, or a :class:`Failure` saying why that
             file could not be used. One bad file never stops the others.
+
+        Raises
+        ------
+        EnrollmentError
+            An enrollment recording cannot be used; the message names it and why.
         """
         paths = [str(paths)] if isinstance(paths, (str, Path)) else [str(path) for path in paths]
         if warn is None:
@@ -257,6 +268,7 @@ class Predictor:
             def warn(message: str) -> None:
                 warnings.warn(message.removeprefix("warning: "), stacklevel=4)  # at predict()'s caller
 
+        enrolled = self._enrollment_features(enroll)
         results: dict[str, Failure] = {}
         rows, kept = [], []
         for path in _progress(paths, progress):
@@ -270,14 +282,14 @@ class Predictor:
             except Exception as error:  # noqa: BLE001 - one file's failure, whatever raises it, is that file's
                 results[path] = Failure(path, f"cannot be processed ({type(error).__name__}: {error})")
         if kept:
-            X = np.vstack(rows)
+            X, shrunk = np.vstack(rows), np.zeros(len(rows), dtype=bool)
             if self.normalization == "speaker":
-                X = self._normalize_by_speaker(X, kept, speaker, warn)
+                X, shrunk = self._normalize_by_speaker(X, kept, speaker, warn, enrolled)
             finite = np.isfinite(X).all(axis=1)  # the model's input, row by row: a bad row is its file's failure
             results.update((path, Failure(path, NOT_FINITE)) for path, ok in zip(kept, finite) if not ok)
-            X, kept = X[finite], [path for path, ok in zip(kept, finite) if ok]
+            X, shrunk, kept = X[finite], shrunk[finite], [path for path, ok in zip(kept, finite) if ok]
         if kept:
-            probabilities = self.model.predict_proba(X)
+            probabilities = self._probabilities(X, shrunk)
             emotions = self.model.classes_[probabilities.argmax(axis=1)]  # predict()'s labels, from these probabilities
             for row, path in enumerate(kept):
                 results[path] = Prediction(
@@ -314,12 +326,55 @@ class Predictor:
         except SerError:
             return None
 
+    def _enrollment_features(self, paths: Iterable[str | Path]) -> np.ndarray | None:
+        """The feature rows of enrollment recordings (:meth:`predict`'s ``enroll``), or None when there are none.
+
+        Raises
+        ------
+        EnrollmentError
+            A recording cannot be used: the one-line message names it, says why and what to do.
+        """
+        rows = []
+        for path in map(str, paths):
+            try:
+                rows.append(self.features(path))
+            except AudioError as error:
+                raise EnrollmentError(f"enrollment recording {Failure(path, str(error))}", path) from None
+            except MemoryError:
+                raise EnrollmentError(
+                    f"enrollment recording {path} cannot be processed: its features do not fit in memory; "
+                    "give a shorter recording",
+                    path,
+                ) from None
+        return np.vstack(rows) if rows else None
+
+    def _probabilities(self, X: np.ndarray, shrunk: np.ndarray) -> np.ndarray:
+        """The model's probabilities for the normalised rows ``X``, each at the temperature of the way it was
+        normalised: ``alone`` where ``shrunk`` (a speaker with fewer than ``SHRINK_BELOW`` recordings), else
+        ``together``."""
+        from ser.modeling.calibration import calibrated_probabilities
+
+        probabilities = np.empty((len(X), len(self.classes)))
+        for mode, rows in (("together", ~shrunk), ("alone", shrunk)):
+            if rows.any():
+                probabilities[rows] = calibrated_probabilities(self.model, X[rows], mode)
+        return probabilities
+
     def _normalize_by_speaker(
-        self, X: np.ndarray, paths: list[str], speaker: str | None, warn: Callable[[str], None]
-    ) -> np.ndarray:
-        """``X`` (one row per path) standardised speaker by speaker, as :meth:`predict` describes."""
+        self,
+        X: np.ndarray,
+        paths: list[str],
+        speaker: str | None,
+        warn: Callable[[str], None],
+        enrolled: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``X`` (one row per path) standardised speaker by speaker, as :meth:`predict` describes, and which rows
+        were standardised as a speaker with fewer than ``SHRINK_BELOW`` recordings (their statistics shrunk). The
+        ``enrolled`` rows, if any, are more recordings of one speaker shared by every path."""
         from ser.modeling.normalize import SHRINK_BELOW, normalize_new_speakers
 
+        if enrolled is not None:
+            return self._normalize_with_enrollment(X, enrolled)
         speakers, unnamed = [], []
         for path in paths:
             who = speaker if speaker is not None else self.speaker_of(path)
@@ -341,7 +396,18 @@ class Predictor:
                 "are shrunk toward the training speakers' average; accuracy is lower than with a speaker's "
                 "full set of recordings"
             )
-        return normalize_new_speakers(X, speakers, self.speaker_reference)
+        sizes = Counter(speakers)
+        shrunk = np.array([sizes[who] < SHRINK_BELOW for who in speakers])
+        return normalize_new_speakers(X, speakers, self.speaker_reference), shrunk
+
+    def _normalize_with_enrollment(self, X: np.ndarray, enrolled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``X`` standardised as one speaker's recordings together with the rows ``enrolled``, and whether their
+        statistics were shrunk (fewer than ``SHRINK_BELOW`` rows in all), as :meth:`_normalize_by_speaker`. No
+        warning: enrollment is a few recordings by design."""
+        from ser.modeling.normalize import SHRINK_BELOW, new_speaker_statistics
+
+        mean, std = new_speaker_statistics(np.vstack([X, enrolled]), self.speaker_reference)
+        return (X - mean) / std, np.full(len(X), len(X) + len(enrolled) < SHRINK_BELOW)
 
     @property
     def speaker_reference(self) -> tuple[np.ndarray, np.ndarray]:
@@ -353,6 +419,14 @@ class Predictor:
             ``(mean, std)``, each of shape ``(n_features,)``: what a speaker with few recordings is shrunk toward.
         """
         return self.record.speaker_reference.arrays()
+
+
+class EnrollmentError(SerError, ValueError):
+    """An enrollment recording cannot be used; the message names it, and ``file`` is it as given."""
+
+    def __init__(self, message: str, file: str):
+        super().__init__(message)
+        self.file = file
 
 
 def _check_speech(samples: np.ndarray, sample_rate: int) -> None:

@@ -2,8 +2,10 @@
 
 The API (FastAPI; its schema is at ``/openapi.json``):
 
-* ``POST /predict``: a multipart form with one or more parts named ``file`` and an optional
-  field ``speaker`` (every file is that speaker's). 200 with ``{"predictions": [{"file",
+* ``POST /predict``: a multipart form with one or more parts named ``file``, an optional
+  field ``speaker`` (every file is that speaker's) and optional parts named ``enroll``: enrollment
+  recordings of the speaker of every file, which normalise the files as one speaker's recordings and
+  are never predicted (an unusable one: 422 naming it). 200 with ``{"predictions": [{"file",
   "emotion", "probabilities"}, ...]}`` in the order sent. The files go through
   :meth:`ser.inference.predictor.Predictor.predict`, as the files of one ``ser predict`` call
   do (same features, same per-speaker normalisation, speakers read from the file names
@@ -59,7 +61,7 @@ from ser.corpus.conventions import AUDIO_SUFFIXES
 from ser.errors import printable, shorten
 from ser.inference.bundle import with_digest
 from ser.inference.inputs import Failure
-from ser.inference.predictor import Prediction, Predictor
+from ser.inference.predictor import EnrollmentError, Prediction, Predictor
 
 PAGE = Path(__file__).with_name("page")
 log = logging.getLogger("uvicorn.error")  # printed beside uvicorn's own lines
@@ -190,8 +192,20 @@ def create_app(
     async def predict(
         file: Annotated[list[UploadFile], File(description="audio files (WAV, FLAC, OGG, AIFF)")],
         speaker: Annotated[str | None, Form(description="one speaker id for every file")] = None,
+        enroll: Annotated[
+            list[UploadFile] | None,
+            File(
+                description="enrollment recordings of the speaker of every file: they normalise the files as "
+                "one speaker's recordings and are never predicted"
+            ),
+        ] = None,
     ):
-        results = await in_pool(predict_uploads, predictor, file, (speaker or "").strip() or None, max_request_seconds)
+        try:
+            results = await in_pool(
+                predict_uploads, predictor, file, (speaker or "").strip() or None, max_request_seconds, enroll
+            )
+        except EnrollmentError as error:
+            return JSONResponse(error_body(str(error), error.file), status_code=422)
         if isinstance(results, JSONResponse):
             return results
         return answer([result for _, result in results], "predictions")
@@ -467,25 +481,49 @@ class BodyLimit:
 
 
 def predict_uploads(
-    predictor: Predictor, uploads: list[UploadFile], speaker: str | None, max_seconds: float | None = None
+    predictor: Predictor,
+    uploads: list[UploadFile],
+    speaker: str | None,
+    max_seconds: float | None = None,
+    enroll: list[UploadFile] | None = None,
 ) -> list[tuple[str, Prediction | Failure]]:
     """Each upload's name and result, in the order sent; a failure's path is the upload's name.
 
     Every upload is written to a file of its own under its own name (``ser predict``
     reads speakers from file names), in a temporary folder removed afterwards. A part that would take the
-    request past ``max_seconds`` of audio by the headers is refused unopened (:func:`over_budget`).
+    request past ``max_seconds`` of audio by the headers is refused unopened (:func:`over_budget`); the
+    enrollment recordings ``enroll`` count first.
+
+    Raises
+    ------
+    ser.inference.predictor.EnrollmentError
+        An enrollment recording cannot be used (or would take the request past ``max_seconds``); it is named as sent.
     """
-    with saved_uploads(uploads) as (names, paths, named):
-        refused = over_budget(paths, max_seconds, predictor.max_seconds) if max_seconds is not None else {}
-        kept = [path for path in paths if path not in refused]
-        results = dict(
-            zip(
-                kept,
-                predictor.predict(
-                    kept, speaker, warn=lambda message: log.warning(named(message).removeprefix("warning: "))
-                ),
-            )
+    with (
+        saved_uploads(uploads) as (names, paths, named_part),
+        saved_uploads(enroll or [], unnamed="enroll part") as (enroll_names, enroll_paths, named_enrollment),
+    ):
+
+        def named(text: str) -> str:
+            return named_enrollment(named_part(text))
+
+        refused = (
+            over_budget(enroll_paths + paths, max_seconds, predictor.max_seconds) if max_seconds is not None else {}
         )
+        for path, name in zip(enroll_paths, enroll_names):
+            if path in refused:
+                raise EnrollmentError(f"enrollment recording {named(str(refused[path]))}", name)
+        kept = [path for path in paths if path not in refused]
+        try:
+            predicted = predictor.predict(
+                kept,
+                speaker,
+                warn=lambda message: log.warning(named(message).removeprefix("warning: ")),
+                enroll=enroll_paths,
+            )
+        except EnrollmentError as error:
+            raise EnrollmentError(named(str(error)), named(error.file)) from None
+        results = dict(zip(kept, predicted))
         results.update(refused)
     return [
         (
@@ -499,11 +537,11 @@ def predict_uploads(
 
 
 @contextlib.contextmanager
-def saved_uploads(uploads: list[UploadFile]):
-    """``(names, paths, named)``: each upload's name (``part N`` when it has none), the file it was written to
-    under that name (``ser predict`` reads speakers from file names) in a temporary folder of its own, removed
+def saved_uploads(uploads: list[UploadFile], unnamed: str = "part"):
+    """``(names, paths, named)``: each upload's name (``{unnamed} N`` when it has none), the file it was written
+    to under that name (``ser predict`` reads speakers from file names) in a temporary folder of its own, removed
     afterwards, and a function that puts the names in place of the paths in a text."""
-    names = [upload.filename or f"part {i + 1}" for i, upload in enumerate(uploads)]
+    names = [upload.filename or f"{unnamed} {i + 1}" for i, upload in enumerate(uploads)]
     with tempfile.TemporaryDirectory(prefix="ser-serve-") as scratch:
         paths = []
         for i, (name, upload) in enumerate(zip(names, uploads)):

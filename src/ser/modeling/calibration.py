@@ -1,6 +1,9 @@
-"""Calibration (``train.calibrate``): a classifier wrapped in :class:`TemperatureScaled`, whose temperature is
-fitted to the probabilities of models trained on the other speakers (folds grouped by speaker, so a speaker's
-recordings are never on both sides); the labels, the argmax of the probabilities, do not change.
+"""Calibration (``train.calibrate``): a classifier wrapped in :class:`TemperatureScaled`, with a temperature for
+each way a file is normalised (:data:`~ser.config.CALIBRATION_MODES`): ``together``, a speaker's recordings
+standardised by their own statistics, and ``alone``, a lone clip or a speaker with few recordings, whose statistics
+are shrunk toward the training speakers' average. The two give probabilities of different sharpness, so each
+temperature is fitted on held-out speakers normalised that same way (:func:`ser.modeling.model.fit_model`); the
+labels, the argmax of the probabilities, do not change.
 
 Kept apart from :mod:`ser.modeling.model` because a saved bundle holds a :class:`TemperatureScaled`: loading it
 for prediction imports this module, not the training code.
@@ -8,14 +11,16 @@ for prediction imports this module, not the training code.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.optimize import minimize_scalar
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.model_selection import GroupKFold
+from sklearn.pipeline import Pipeline
 
-from ser.errors import SerError
+from ser.config import CALIBRATION_MODES
 
-CALIBRATION_FOLDS = 3  # folds of the training speakers whose held-out probabilities fit the temperature
+CALIBRATION_FOLDS = 3  # folds of the training speakers whose held-out probabilities fit the temperatures
 
 
 def temper(probabilities: np.ndarray, temperature: float) -> np.ndarray:
@@ -36,40 +41,37 @@ def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:
     return float(np.exp(minimize_scalar(log_loss, bounds=(-3.0, 3.0), method="bounded").x))
 
 
+def check_temperatures(temperatures) -> dict[str, float]:
+    """``temperatures`` as a dict of each mode of :data:`~ser.config.CALIBRATION_MODES` to a positive finite number.
+
+    Raises
+    ------
+    ValueError
+        A mode is missing or unknown, or a temperature is not a positive finite number.
+    """
+    if not isinstance(temperatures, dict) or sorted(temperatures) != sorted(CALIBRATION_MODES):
+        raise ValueError(f"got temperatures {temperatures!r}; allowed: one for each of {', '.join(CALIBRATION_MODES)}")
+    for mode, value in temperatures.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            raise ValueError(f"temperature {mode}: got {value!r}; allowed: a positive finite number")
+    return {mode: float(temperatures[mode]) for mode in CALIBRATION_MODES}
+
+
 class TemperatureScaled(ClassifierMixin, BaseEstimator):
-    """``classifier`` with calibrated probabilities: ``fit(X, y, groups)`` first fits copies on speaker-grouped
-    folds and finds the temperature that best fits their probabilities on the held-out speakers, then fits
-    ``classifier`` on every row. Labels are the classifier's own (a temperature keeps the argmax)."""
+    """``classifier`` with calibrated probabilities: ``fit(X, y, temperatures)`` fits ``classifier`` on every row
+    and keeps a temperature per normalisation mode, fitted beforehand on held-out speakers (their rows need the
+    unnormalised features, which a pipeline step never sees: :func:`ser.modeling.model.fit_model` does it).
+    Labels are the classifier's own (a temperature keeps the argmax). ``per_mode``: whether the temperatures were
+    fitted each in its own mode, or one serves every mode (``train.calibrate_per_mode``)."""
 
-    def __init__(self, classifier, folds: int = CALIBRATION_FOLDS):
+    def __init__(self, classifier, per_mode: bool = False):
         self.classifier = classifier
-        self.folds = folds
+        self.per_mode = per_mode
 
-    def fits(self, groups) -> int:
-        """How many times :meth:`fit` fits the classifier for rows of these speakers: a fold each, then all rows."""
-        return min(self.folds, len(set(groups))) + 1
-
-    def fit(self, X, y, groups, on_fit=None):
-        """Fit on rows ``X`` of emotions ``y`` and speakers ``groups``, calling ``on_fit()`` (if given) after each
-        of the classifier's :meth:`fits`."""
-        done = on_fit or (lambda: None)
-        speakers = len(set(groups))
-        if speakers < 2:  # the temperature is fitted on speakers held out of training: it takes two
-            raise SerError(
-                f"train.calibrate needs at least 2 training speakers, and the model is trained on "
-                f"{speakers}; give a corpus of more speakers (or a smaller split.test_size), or set "
-                "train.calibrate=false"
-            )
-        y = np.asarray(y)
-        self.classes_ = np.unique(y)
-        held_out = np.zeros((len(y), len(self.classes_)))
-        for train, test in GroupKFold(n_splits=min(self.folds, len(set(groups)))).split(X, y, groups):
-            fitted = clone(self.classifier).fit(X[train], y[train])
-            held_out[np.ix_(test, np.searchsorted(self.classes_, fitted.classes_))] = fitted.predict_proba(X[test])
-            done()
-        self.temperature_ = fit_temperature(held_out, np.searchsorted(self.classes_, y))
+    def fit(self, X, y, temperatures: dict[str, float]):
+        self.temperatures_ = check_temperatures(temperatures)
         self.classifier_ = clone(self.classifier).fit(X, y)
-        done()
+        self.classes_ = self.classifier_.classes_
         return self
 
     @property
@@ -77,8 +79,24 @@ class TemperatureScaled(ClassifierMixin, BaseEstimator):
         """How many features the fitted classifier takes."""
         return self.classifier_.n_features_in_
 
-    def predict_proba(self, X) -> np.ndarray:
-        return temper(self.classifier_.predict_proba(X), self.temperature_)
+    def predict_proba(self, X, mode: str = "together") -> np.ndarray:
+        """The classifier's probabilities at the temperature of ``mode`` (how the rows were normalised)."""
+        return temper(self.classifier_.predict_proba(X), self.temperatures_[mode])
 
     def predict(self, X) -> np.ndarray:
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        return self.classes_[self.classifier_.predict_proba(X).argmax(axis=1)]
+
+
+def temperatures_of(model) -> dict[str, float] | None:
+    """The temperature per mode of a fitted model (a pipeline ending in :class:`TemperatureScaled`, or one), or
+    None for a model without calibration; empty for one saved without them (by an older ser: it must be retrained)."""
+    last = model[-1] if isinstance(model, Pipeline) else model
+    return dict(getattr(last, "temperatures_", {})) if isinstance(last, TemperatureScaled) else None
+
+
+def calibrated_probabilities(model, X, mode: str) -> np.ndarray:
+    """``model``'s probabilities for rows ``X`` normalised as ``mode`` says (``together`` or ``alone``): at that
+    mode's temperature when the model is calibrated, else its own."""
+    if mode not in CALIBRATION_MODES:
+        raise ValueError(f"unknown calibration mode {mode!r}; allowed: {', '.join(CALIBRATION_MODES)}")
+    return model.predict_proba(X, mode=mode) if temperatures_of(model) is not None else model.predict_proba(X)

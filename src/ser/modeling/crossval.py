@@ -11,13 +11,11 @@ from collections.abc import Callable
 
 import numpy as np
 from joblib import Parallel, delayed
-from sklearn.base import clone
 from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold, StratifiedKFold
 
 from ser.config import EvaluateParams, ParamError
 from ser.modeling.metrics import held_out_scores, per_speaker_scores
-from ser.modeling.model import fit_model, without_calibration
-from ser.modeling.normalize import normalize, normalize_held_out, reference_statistics
+from ser.modeling.model import fit_held_out
 from ser.progress import progress_bar
 
 SCORES = ("accuracy", "uar", "f1_macro")
@@ -40,15 +38,10 @@ def fold_splitter(params: EvaluateParams, groups, seed: int):
 
 
 def fit_predict(model, X, y, groups, train, test, normalization: str = "none") -> tuple[np.ndarray, np.ndarray]:
-    """Fit a clone of ``model`` on rows ``train`` and predict rows ``test``, each side normalised on its own: the
-    test speakers' recordings together, and each test recording alone (one clip, as ``ser predict`` takes one file,
-    against the training rows' :func:`~ser.modeling.normalize.reference_statistics`). Only labels are returned, so the
-    model's calibration, which changes none, is not fitted."""
-    fitted = fit_model(
-        clone(without_calibration(model)), normalize(X[train], groups[train], normalization), y[train], groups[train]
-    )
-    reference = reference_statistics(X[train], groups[train]) if normalization == "speaker" else None
-    together, alone = normalize_held_out(X[test], groups[test], normalization, reference)
+    """Fit a clone of ``model`` on rows ``train`` and predict rows ``test``, the test speakers' recordings together
+    and each alone (:func:`~ser.modeling.model.fit_held_out`). Only labels are returned, so the model's calibration,
+    which changes none, is not fitted."""
+    fitted, (together, alone) = fit_held_out(model, X, y, groups, train, test, normalization)
     return fitted.predict(together), fitted.predict(alone)
 
 

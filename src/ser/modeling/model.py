@@ -2,9 +2,10 @@
 or logistic regression, with its probabilities calibrated on speakers it did not train on.
 
 Per-speaker normalisation (``train.normalize``) is not a pipeline step: it needs to
-know which rows share a speaker, so callers apply :func:`ser.modeling.normalize.normalize`
-to the features before ``fit`` and ``predict`` (train, evaluate and crossvalidate do;
-the bundle's ``model.json`` records the method under ``normalize``).
+know which rows share a speaker, so :func:`fit_model` normalises the features it is given
+(:func:`ser.modeling.normalize.normalize`), and callers normalise the rows they predict
+(evaluate, crossvalidate and ``ser predict`` do; the bundle's ``model.json`` records the method
+under ``normalize``).
 
 Feature blocks: a learned encoder (``whisper``) and each openSMILE functional set are a
 block of their own, and the project's frame-statistics families together form one. With
@@ -14,7 +15,7 @@ L2-penalised model would otherwise lean on whichever block has more columns); wi
 ``columns`` every column weighs the same. With a single block the two are the same.
 
 Calibration (``train.calibrate``): the classifier is wrapped in
-:class:`ser.modeling.calibration.TemperatureScaled`.
+:class:`ser.modeling.calibration.TemperatureScaled`, a temperature per normalisation mode.
 """
 
 from __future__ import annotations
@@ -22,17 +23,21 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from sklearn.base import clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import VotingClassifier
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GroupKFold
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from ser.config import TrainParams
-from ser.modeling.calibration import TemperatureScaled
+from ser.config import CALIBRATION_MODES, TrainParams
+from ser.errors import SerError
+from ser.modeling.calibration import CALIBRATION_FOLDS, TemperatureScaled, fit_temperature
+from ser.modeling.normalize import normalize, normalize_held_out, reference_statistics
 from ser.progress import progress_bar
 
 BLOCK_FAMILIES = ("whisper", "egemaps", "compare")  # each its own block; every other family is "handcrafted"
@@ -146,7 +151,7 @@ def build_model(params: TrainParams, columns: list[str]) -> Pipeline:
     sklearn.pipeline.Pipeline
         Steps ``scale`` (if ``train.scale``) and the classifier, named by ``train.model``, wrapped in
         :class:`ser.modeling.calibration.TemperatureScaled` if ``train.calibrate``. Fit it with
-        :func:`fit_model`, which gives the calibration the speakers it needs.
+        :func:`fit_model`, which fits the calibration on held-out speakers.
 
     Examples
     --------
@@ -157,14 +162,16 @@ def build_model(params: TrainParams, columns: list[str]) -> Pipeline:
     """
     steps = [("scale", build_scaler(params, columns))] if params.scale else []
     classifier = build_classifier(params)
-    steps.append((params.model, TemperatureScaled(classifier) if params.calibrate else classifier))
+    steps.append(
+        (params.model, TemperatureScaled(classifier, params.calibrate_per_mode) if params.calibrate else classifier)
+    )
     return Pipeline(steps)
 
 
 def without_calibration(model):
-    """``model`` without its temperature: the same labels for a fourth of the fitting.
+    """``model`` without its temperatures: the same labels for a fourth of the fitting.
 
-    A temperature keeps the argmax, so scores that count only labels need not fit it.
+    A temperature keeps the argmax, so scores that count only labels need not fit them.
 
     Parameters
     ----------
@@ -183,8 +190,13 @@ def without_calibration(model):
     return model.classifier if isinstance(model, TemperatureScaled) else model
 
 
-def fit_model(model, X, y, speakers, progress: bool = False):
-    """Fit ``model`` on normalised rows whose speakers are known.
+def fit_model(model, features, y, speakers, normalization: str, progress: bool = False):
+    """Fit ``model`` on rows whose speakers are known, normalised as ``normalization`` says.
+
+    A calibrated model (:class:`ser.modeling.calibration.TemperatureScaled`) first gets a temperature per
+    normalisation mode: copies without calibration are fitted on :data:`~ser.modeling.calibration.CALIBRATION_FOLDS`
+    folds of the speakers (grouped, so no speaker is on both sides), and each mode's temperature minimises the log
+    loss of their probabilities on the held-out speakers normalised in that mode (:func:`fit_held_out`).
 
     The rows are fitted in float32, which scikit-learn keeps through the scaler and the MLP: its matrix
     products take about 0.6 of the time (same epochs, probabilities equal to 1e-4 on the demo corpus);
@@ -194,14 +206,14 @@ def fit_model(model, X, y, speakers, progress: bool = False):
     ----------
     model : sklearn.pipeline.Pipeline or classifier
         As :func:`build_model` returns it.
-    X : array_like
-        Shape ``(n_files, n_features)``, normalised as ``train.normalize`` says
-        (:func:`ser.modeling.normalize.normalize`).
+    features : array_like
+        Shape ``(n_files, n_features)``, before any normalisation.
     y : array_like
         Shape ``(n_files,)``, the emotions.
     speakers : array_like
-        Shape ``(n_files,)``, each row's speaker id: the calibration's folds group them, so the temperature
-        is fitted on speakers the classifier did not train on.
+        Shape ``(n_files,)``, each row's speaker id: the normalisation and the calibration's folds group them.
+    normalization : str
+        ``train.normalize``: ``none`` or ``speaker`` (:func:`ser.modeling.normalize.normalize`).
     progress : bool
         A bar on stderr (if it is a terminal) counting the classifier's fits: each calibration fold's, then the
         last on every row.
@@ -210,24 +222,88 @@ def fit_model(model, X, y, speakers, progress: bool = False):
     -------
     sklearn.pipeline.Pipeline or classifier
         ``model``, fitted.
+
+    Raises
+    ------
+    ser.errors.SerError
+        A calibrated model with fewer than 2 training speakers (its temperatures are fitted on held-out ones).
     """
-    X, speakers = np.asarray(X, dtype=np.float32), np.asarray(speakers)
-    calibrated = model[-1] if isinstance(model, Pipeline) else model
-    calibrated = calibrated if isinstance(calibrated, TemperatureScaled) else None
-    fits = calibrated.fits(speakers) if calibrated is not None else 1
-    with (
-        warnings.catch_warnings(),  # a batch larger than a small corpus is clipped to it: nothing to act on
-        progress_bar(desc="train", unit="fit", total=fits, shown=progress) as bar,
-    ):
-        warnings.filterwarnings("ignore", message="Got `batch_size` less than 1 or larger than sample size")
-        if calibrated is None:
-            model.fit(X, y)
-            bar.update()
-        elif isinstance(model, Pipeline):
-            model.fit(X, y, **{f"{model.steps[-1][0]}__groups": speakers, f"{model.steps[-1][0]}__on_fit": bar.update})
-        else:
-            model.fit(X, y, speakers, on_fit=bar.update)
+    features, y, speakers = np.asarray(features), np.asarray(y), np.asarray(speakers)
+    last = model[-1] if isinstance(model, Pipeline) else model
+    calibrated = isinstance(last, TemperatureScaled)
+    fits = min(CALIBRATION_FOLDS, len(set(speakers))) + 1 if calibrated else 1
+    with progress_bar(desc="train", unit="fit", total=fits, shown=progress) as bar:
+        temperatures = (
+            _held_out_temperatures(model, features, y, speakers, normalization, bar.update) if calibrated else None
+        )
+        X = np.asarray(normalize(features, speakers, normalization), dtype=np.float32)
+        with warnings.catch_warnings():  # a batch larger than a small corpus is clipped to it: nothing to act on
+            warnings.filterwarnings("ignore", message="Got `batch_size` less than 1 or larger than sample size")
+            if temperatures is None:
+                model.fit(X, y)
+            elif isinstance(model, Pipeline):
+                model.fit(X, y, **{f"{model.steps[-1][0]}__temperatures": temperatures})
+            else:
+                model.fit(X, y, temperatures)
+        bar.update()
     return model
+
+
+def fit_held_out(model, features, y, speakers, train, test, normalization: str):
+    """``model`` without calibration fitted on rows ``train``, and rows ``test`` normalised on their own the two
+    ways they are scored: the test speakers' recordings together, and each recording alone (one clip, as
+    ``ser predict`` takes one file, against the training rows'
+    :func:`~ser.modeling.normalize.reference_statistics`).
+
+    Parameters
+    ----------
+    model : sklearn.pipeline.Pipeline or classifier
+        As :func:`build_model` returns it; fitted without its calibration.
+    features : numpy.ndarray
+        Shape ``(n_files, n_features)``, before any normalisation.
+    y, speakers : numpy.ndarray
+        Shape ``(n_files,)``: the emotions, and each row's speaker id.
+    train, test : numpy.ndarray
+        Row indices of the two sides (no speaker on both).
+    normalization : str
+        ``train.normalize``: ``none`` or ``speaker``.
+
+    Returns
+    -------
+    tuple
+        ``(fitted, (together, alone))``: the fitted model, and the test rows normalised each way
+        (:func:`ser.modeling.normalize.normalize_held_out`).
+    """
+    fitted = fit_model(clone(without_calibration(model)), features[train], y[train], speakers[train], normalization)
+    reference = reference_statistics(features[train], speakers[train]) if normalization == "speaker" else None
+    return fitted, normalize_held_out(features[test], speakers[test], normalization, reference)
+
+
+def _held_out_temperatures(model, features, y, speakers, normalization: str, on_fit) -> dict[str, float]:
+    """A temperature per mode of :data:`~ser.config.CALIBRATION_MODES`, fitted to the probabilities of copies of
+    ``model`` on speakers they did not train on, normalised in that mode; ``on_fit()`` is called after each copy's
+    fit. Unless the model's calibration is ``per_mode``, the temperature fitted in the first mode (a speaker's
+    recordings together) serves every mode: chosen by nested selection (docs/whisper.md)."""
+    count = len(set(speakers))
+    if count < 2:  # the temperatures are fitted on speakers held out of training: it takes two
+        raise SerError(
+            f"train.calibrate needs at least 2 training speakers, and the model is trained on "
+            f"{count}; give a corpus of more speakers (or a smaller split.test_size), or set "
+            "train.calibrate=false"
+        )
+    classes = np.unique(y)
+    held_out = {mode: np.zeros((len(y), len(classes))) for mode in CALIBRATION_MODES}
+    for train, test in GroupKFold(n_splits=min(CALIBRATION_FOLDS, count)).split(features, y, speakers):
+        fitted, rows = fit_held_out(model, features, y, speakers, train, test, normalization)
+        columns = np.searchsorted(classes, fitted.classes_)
+        for mode, X in zip(CALIBRATION_MODES, rows):
+            held_out[mode][np.ix_(test, columns)] = fitted.predict_proba(X)
+        on_fit()
+    labels = np.searchsorted(classes, y)
+    if not (model[-1] if isinstance(model, Pipeline) else model).per_mode:
+        shared = fit_temperature(held_out[CALIBRATION_MODES[0]], labels)
+        return dict.fromkeys(CALIBRATION_MODES, shared)
+    return {mode: fit_temperature(held_out[mode], labels) for mode in CALIBRATION_MODES}
 
 
 def train_model(params: TrainParams, columns: list[str], features, emotions, speakers, progress: bool = False):
@@ -254,10 +330,7 @@ def train_model(params: TrainParams, columns: list[str], features, emotions, spe
     sklearn.pipeline.Pipeline or classifier
         Fitted (:func:`fit_model`).
     """
-    from ser.modeling.normalize import normalize
-
-    X = normalize(features, speakers, params.normalize)
-    return fit_model(build_model(params, columns), X, emotions, speakers, progress=progress)
+    return fit_model(build_model(params, columns), features, emotions, speakers, params.normalize, progress=progress)
 
 
 def loss_curve(model: Pipeline) -> list[float]:
