@@ -12,6 +12,8 @@ the process, which other programs on a shared machine disturb less:
 * one_file_s: ``ser predict`` on one 4-second file;
 * folder_s / per_file_s: ``ser predict`` on a folder of ``--files`` copies of real files,
   and that time divided by the number of files;
+* refused: the chosen files ``ser predict`` refuses (a clip in which the speech detector finds
+  no speech), with its reason; they are left out of the folder, and ``files`` counts those kept;
 * marginal_file_s, marginal_file_cpu_s: (folder - one file) / (files - 1), the cost of one
   more file once the process is up (wall differences this small drown in noise on a busy
   machine; the CPU figure holds up better).
@@ -25,6 +27,7 @@ printed is one JSON object.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
@@ -57,6 +60,21 @@ def top_imports(model: Path, count: int) -> list[tuple[str, float]]:
     return sorted(modules, key=lambda item: -item[1])[:count]
 
 
+def refused(ser: list[str], folder: Path) -> dict[str, str]:
+    """The files in ``folder`` that ``ser predict`` refuses, each with its error line; one run, which also warms the
+    OS file cache and Python's bytecode caches."""
+    result = subprocess.run(ser + ["--format", "json", str(folder)], capture_output=True, text=True)
+    if result.returncode not in (0, 1):
+        raise SystemExit(f"{' '.join(ser)} {folder} failed ({result.returncode}):\n{result.stderr}")
+    done = {Path(json.loads(line)["file"]).name for line in result.stdout.splitlines()}
+    errors = result.stderr.splitlines()
+    return {
+        path.name: next((line for line in errors if path.name in line), "not predicted")
+        for path in sorted(folder.iterdir())
+        if path.name not in done
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_and_data(parser)
@@ -73,9 +91,12 @@ def main() -> None:
         folder.mkdir()
         for i, source in enumerate(chosen):
             shutil.copyfile(source, folder / f"{i:03d}_{source.name}")
+        skipped = refused(ser, folder)
+        for name in skipped:
+            (folder / name).unlink()
+        files = len(chosen) - len(skipped)
         one = str(folder / sorted(p.name for p in folder.iterdir())[0])
-        run(ser + [one], 1)  # warm the OS file cache and Python's bytecode caches
-        result = {"files": args.files, "repeat": args.repeat}
+        result = {"files": files, "repeat": args.repeat, "refused": skipped}
         for name, command in (
             ("python", [sys.executable, "-c", "pass"]),
             ("ready", ready),
@@ -83,9 +104,9 @@ def main() -> None:
             ("folder", ser + [str(folder)]),
         ):
             result[f"{name}_s"], result[f"{name}_cpu_s"] = run(command, args.repeat)
-    result["per_file_s"] = result["folder_s"] / args.files
-    result["marginal_file_s"] = (result["folder_s"] - result["one_file_s"]) / (args.files - 1)
-    result["marginal_file_cpu_s"] = (result["folder_cpu_s"] - result["one_file_cpu_s"]) / (args.files - 1)
+    result["per_file_s"] = result["folder_s"] / files
+    result["marginal_file_s"] = (result["folder_s"] - result["one_file_s"]) / (files - 1)
+    result["marginal_file_cpu_s"] = (result["folder_cpu_s"] - result["one_file_cpu_s"]) / (files - 1)
     result["ready_share_of_one_file"] = result["ready_s"] / result["one_file_s"]
     imports = top_imports(args.model, 8)
     result["top_imports_s"] = {name: round(seconds, 3) for name, seconds in imports}
@@ -98,7 +119,7 @@ def main() -> None:
         ("python", "python -c pass"),
         ("ready", "imports + bundle loaded (ready)"),
         ("one_file", "ser predict, 1 file"),
-        ("folder", f"ser predict, folder of {args.files}"),
+        ("folder", f"ser predict, folder of {files}"),
     ):
         print(f"{label:>34} {result[key + '_s']:7.3f} s {result[key + '_cpu_s']:7.3f} s")
     print(f"{'  per file':>34} {result['per_file_s']:7.3f} s")
@@ -108,6 +129,8 @@ def main() -> None:
     print(f"{'ready / 1 file':>34} {result['ready_share_of_one_file']:7.1%}")
     if "background_cores" in result:
         print(f"{'cores busy with other programs':>34} {result['background_cores']:7.2f}")
+    for name, reason in skipped.items():
+        print(f"left out, refused by ser predict: {name}: {reason}")
     print("slowest top-level imports while getting ready (cumulative s):")
     for name, seconds in imports:
         print(f"{name:>34} {seconds:7.3f}")

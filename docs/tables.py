@@ -335,6 +335,10 @@ def predict_speed() -> list[str]:
         f"| per file, folder of {speed['files']} | {speed['per_file_s']:.3f} | |",
         f"| each extra file once running | {speed['marginal_file_s']:.3f} | {speed['marginal_file_cpu_s']:.3f} |",
         f"| cores other programs kept busy meanwhile | {speed.get('background_cores', float('nan')):.2f} | |",
+        *(
+            f"| left out of the folder, refused: `{name}` ({why}) | | |"
+            for name, why in speed.get("refused", {}).items()
+        ),
     ]
 
 
