@@ -23,6 +23,7 @@ a JSON file under docs/results/, written by the command the table's caption name
   --record-timeline <that clone>``
 * ``timeline_select_windows.json``: ``python bench/timeline_select.py --run <that clone> --rows windows --set ...
   --json docs/results/timeline_select_windows.json`` (the settings in docs/timeline.md)
+* ``first_run.json``: ``python bench/first_run.py --json docs/results/first_run.json``
 * ``clip_windows.json``: ``python bench/clip_windows.py --run <that clone> --json docs/results/clip_windows.json``
 """
 
@@ -342,6 +343,19 @@ def predict_speed() -> list[str]:
     ]
 
 
+def first_run() -> list[str]:
+    run = result("first_run")
+    stages = [(key.removeprefix("stage_"), seconds) for key, seconds in run.items() if key.startswith("stage_")]
+    return [
+        "| first `dvc repro` of the demo, fresh clone | wall (s) |",
+        "| --- | --- |",
+        *(f"| {stage} | {seconds:.1f} |" for stage, seconds in stages),
+        f"| **total** | **{run['total_seconds']:.1f}** |",
+        f"| no-op `dvc repro` afterwards | {run['noop_seconds']:.1f} |",
+        f"| the machine's cores busy meanwhile (this run included) | {run['machine_busy_fraction']:.0%} |",
+    ]
+
+
 def serve_speed() -> list[str]:
     speed = result("serve")
     levels = sorted(int(key.split("_")[1]) for key in speed if key.startswith("p50_") and key.endswith("_s"))
@@ -443,6 +457,7 @@ TABLES = {
     "few-recordings": few_recordings,
     "predict-speed": predict_speed,
     "serve-speed": serve_speed,
+    "first-run": first_run,
     "hostile": hostile,
     "timeline-eval": timeline_eval,
     "timeline-select": timeline_select,

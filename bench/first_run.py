@@ -1,0 +1,80 @@
+"""Time the first ``dvc repro`` of the demo corpus in a fresh clone, stage by stage, then the no-op ``dvc repro``.
+
+    python bench/first_run.py --json docs/results/first_run.json
+
+Clones this repository's committed HEAD into a scratch folder, points ``SER_CACHE`` at an empty folder (no cached
+features) and runs ``dvc repro`` with the current Python environment. A stage's time runs from DVC's line naming it to
+the next stage's line (or the end), so it includes DVC's own work for that stage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import PROJECT, add_json_output, machine_busy_seconds, report
+
+STAGE_LINE = re.compile(r"^Running stage '(?P<stage>[^']+)'")
+
+
+def timed_repro(clone: Path, env: dict) -> tuple[dict[str, float], float]:
+    """Per-stage and total wall seconds of one ``dvc repro`` in ``clone``."""
+    stages: dict[str, float] = {}
+    start = time.perf_counter()
+    current, since = None, start
+    with subprocess.Popen(
+        ["dvc", "repro"], cwd=clone, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as process:
+        output = []
+        for line in process.stdout:
+            output.append(line)
+            match = STAGE_LINE.match(line)
+            if match:
+                now = time.perf_counter()
+                if current:
+                    stages[current] = now - since
+                current, since = match["stage"], now
+    end = time.perf_counter()
+    if process.returncode != 0:
+        raise SystemExit(f"dvc repro failed ({process.returncode}):\n{''.join(output)}")
+    if current:
+        stages[current] = end - since
+    return stages, end - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_json_output(parser, "first_run")
+    parser.add_argument("--keep", type=Path, help="clone into this (new) folder and keep it (default: a temporary one)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="ser-first-run-") as scratch:
+        clone = args.keep or Path(scratch) / "clone"
+        subprocess.run(["git", "clone", "-q", str(PROJECT), str(clone)], check=True)
+        env = {**os.environ, "SER_CACHE": str(Path(scratch) / "cache")}
+        busy = machine_busy_seconds()
+        stages, total = timed_repro(clone, env)
+        if busy is not None:
+            busy = (machine_busy_seconds() - busy) / total / (os.cpu_count() or 1)
+        _, noop = timed_repro(clone, env)
+    result = {
+        "commit": subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT, capture_output=True, text=True, check=True
+        ).stdout.strip(),
+        "cores": os.cpu_count(),
+        "python": sys.version.split()[0],
+        **{f"stage_{name}": seconds for name, seconds in stages.items()},
+        "total_seconds": total,
+        "noop_seconds": noop,
+        "machine_busy_fraction": busy,
+    }
+    report(result, args.json)
+
+
+if __name__ == "__main__":
+    main()
