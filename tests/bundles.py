@@ -73,7 +73,7 @@ def bundle_params(
     )
 
 
-def train_bundle(speech16k: Path, directory: Path, normalize: str = "none") -> Path:
+def train_bundle(speech16k: Path, directory: Path, normalize: str = "none", calibrate_per_mode: bool = False) -> Path:
     """Train on actors 01-04 (neutral, angry, surprised) and save a bundle into ``directory``.
 
     ``normalize="speaker"`` standardises each actor's features by that actor's statistics
@@ -95,6 +95,7 @@ def train_bundle(speech16k: Path, directory: Path, normalize: str = "none") -> P
         alpha=0.1,
         ensemble=1,
         calibrate=True,
+        calibrate_per_mode=calibrate_per_mode,
         seed=0,
     )
     with warnings.catch_warnings():

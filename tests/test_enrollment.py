@@ -22,8 +22,9 @@ from tests.servers import ServeProcess
 
 @pytest.fixture(scope="module")
 def bundle(speech16k, tmp_path_factory) -> Path:
-    """A model that normalises per speaker, trained on actors 01-04."""
-    return train_bundle(speech16k, tmp_path_factory.mktemp("bundle") / "model", normalize="speaker")
+    """A model that normalises per speaker, with a temperature per normalisation mode, trained on actors 01-04."""
+    folder = tmp_path_factory.mktemp("bundle") / "model"
+    return train_bundle(speech16k, folder, normalize="speaker", calibrate_per_mode=True)
 
 
 @pytest.fixture(scope="module")

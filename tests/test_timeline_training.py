@@ -91,7 +91,7 @@ def bundles(speech16k, tmp_path_factory) -> dict[str, Path]:
         warnings.simplefilter("ignore")  # convergence warnings of a deliberately small network
         model = train_model(params.train, columns, table[columns].to_numpy(), table["emotion"], table["speaker"])
     windows = WindowTraining(SETTINGS.window, SETTINGS.hop, SETTINGS.vad, len(table))
-    save_bundle(folder / "windows", model, ModelRecord.from_training(model, params, table, columns, windows))
+    save_bundle(folder / "windows", model, ModelRecord.from_training(model, params, table, columns, windows=windows))
     copy_bundle(clip_model, folder / "complete", load_bundle(clip_model)[1], timeline=folder / "windows")
     return {"clips": clip_model, "windows": folder / "windows", "complete": folder / "complete", "rows": len(table)}
 
