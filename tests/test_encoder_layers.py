@@ -206,6 +206,7 @@ def whisper_bundle(folder, layers) -> None:
 
 def test_a_bundle_records_the_graph_and_one_built_differently_is_refused(tmp_path, base_folder):
     from ser.inference.bundle import BundleError, read_info, write_info
+    from ser.inference.card import model_summary
     from ser.inference.predictor import Predictor
 
     whisper_bundle(tmp_path / "same", (2, 3))
@@ -214,6 +215,8 @@ def test_a_bundle_records_the_graph_and_one_built_differently_is_refused(tmp_pat
     assert recorded["runtime"] == f"onnxruntime {encoder.runtime_version()}"
     predictor = Predictor(tmp_path / "same")  # consistent: loads, and predicts with those layers
     assert predictor.extractor.params.whisper.layers == (2, 3) and len(predictor.order) == 2 * 2 * 512
+    summary = model_summary(predictor.record)["sha256"]  # ser info names the runtime and the graph's digest
+    assert summary[f"encoder graph (onnxruntime {encoder.runtime_version()})"] == recorded["graph"]
     whisper_bundle(tmp_path / "changed", (2, 3))
     info = json.loads((tmp_path / "changed" / "model.json").read_text())
     info["weights"]["whisper"]["graph"] = encoder.graph_digest(base_folder, (2, 4), "int8")  # another graph's

@@ -289,10 +289,6 @@ def model_summary(record: ModelRecord) -> dict:
             "model.skops": record.model_sha256,
             "training files": data.train_sha256,
             **({} if weights is None else {f"whisper {weights.model} weights": weights.sha256}),
-            **(
-                {}
-                if weights is None
-                else {f"whisper layer {layer}": digest for layer, digest in weights.layers.items()}
-            ),
+            **({} if weights is None else {f"encoder graph ({weights.runtime})": weights.graph}),
         },
     }
