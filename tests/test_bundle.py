@@ -17,7 +17,9 @@ import skops.io as sio
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from ser.config import TrainParams
+from ser.config import CALIBRATION_MODES, FeatureParams, TrainParams
+from ser.corpus.audio import load_audio
+from ser.features.extractor import FeatureExtractor
 from ser.files import sha256_of
 from ser.inference.bundle import (
     INFO_FILE,
@@ -28,15 +30,28 @@ from ser.inference.bundle import (
     MODEL_FILE,
     TRUSTED_TYPES,
     BundleError,
+    ModelRecord,
     bundle_types,
     load_bundle,
+    load_for_prediction,
     read_info,
     save_bundle,
     with_digest,
     write_info,
 )
+from ser.modeling.calibration import Calibrated, calibrated_probabilities
+from ser.modeling.forward import Forward
 from ser.modeling.model import build_model, fit_model
-from tests.bundles import nested_json, pad_info, record_of, replace_schema, rewrite_info, train_bundle
+from tests.bundles import (
+    bundle_params,
+    nested_json,
+    pad_info,
+    record_of,
+    replace_schema,
+    rewrite_info,
+    train_bundle,
+    training_table,
+)
 
 
 class Payload:
@@ -80,6 +95,7 @@ def test_every_model_train_can_save_loads_with_the_trusted_list(tmp_path, scale,
         )
         model = fit_model(build_model(params, COLUMNS), X, y, SPEAKERS, "none")
     assert_saves_and_loads_with_the_trusted_list(tmp_path, model, X)
+    assert_predicts_as_scikit_learn(tmp_path / "b", model, X, arrays=True)
 
 
 # two feature blocks (encoder and handcrafted), so train.blocks equal builds its weighted scaler
@@ -98,6 +114,7 @@ def test_fused_blocks_and_seed_ensembles_load_with_the_trusted_list(tmp_path, tr
             build_model(TrainParams(hidden_layer_sizes=(8,), max_iter=30, **train), COLUMNS), X, y, SPEAKERS, "none"
         )
     assert_saves_and_loads_with_the_trusted_list(tmp_path, model, X)
+    assert_predicts_as_scikit_learn(tmp_path / "b", model, X, arrays=train["model"] == "mlp")
 
 
 def assert_saves_and_loads_with_the_trusted_list(tmp_path, model, X):
@@ -106,6 +123,50 @@ def assert_saves_and_loads_with_the_trusted_list(tmp_path, model, X):
     loaded, record = load_bundle(tmp_path / "b")
     np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
     assert record.model_sha256 == sha256_of(tmp_path / "b" / MODEL_FILE)
+
+
+def assert_predicts_as_scikit_learn(folder: Path, model, X: np.ndarray, arrays: bool) -> None:
+    """What predicting loads gives ``model``'s probabilities in every calibration mode, to 1e-6, for rows in float64
+    and float32: read as arrays (``arrays``: every MLP configuration train makes), else loaded by skops."""
+    loaded, record = load_for_prediction(folder)
+    assert isinstance(loaded, Forward if arrays else Calibrated)
+    assert list(loaded.classes_) == list(model.classes_) and loaded.n_features_in_ == model.n_features_in_
+    assert record == load_bundle(folder)[1]
+    for rows in (X, X.astype(np.float32)):
+        for mode in CALIBRATION_MODES:
+            expected = calibrated_probabilities(model, rows, mode)
+            np.testing.assert_allclose(loaded.predict_proba(rows, mode), expected, rtol=0, atol=1e-6)
+
+
+def test_predicting_reads_the_real_bundle_as_arrays(bundle, speech16k):
+    model, _ = load_bundle(bundle)
+    extractor = FeatureExtractor(load_bundle(bundle)[1].features, 8000)
+    files = sorted((speech16k / "Actor_05").glob("*.wav"))[:8]  # speakers the model never heard
+    rows = np.array([extractor(load_audio(p, 8000, min_samples=extractor.params.min_samples)) for p in files])
+    rows = rows[:, ::-1]  # the bundle's column order (tests/bundles.py)
+    assert_predicts_as_scikit_learn(bundle, model, rows, arrays=True)
+    assert_predicts_as_scikit_learn(bundle, model, (rows - rows.mean(axis=0)) / rows.std(axis=0), arrays=True)
+
+
+@pytest.mark.real_speech
+def test_predicting_reads_a_default_model_of_real_speech_as_arrays(ravdess16k, tmp_path):
+    """The default classifier (five calibrated MLPs) on encoder and MFCC blocks (a weighted scaler per block) of
+    real speech: the arrays give scikit-learn's probabilities on actors it never heard."""
+    features = FeatureParams(families=("whisper", "mfcc"))
+    extractor = FeatureExtractor(features, 16000)
+    files = sorted(ravdess16k.glob("Actor_0[1-6]/03-01-0[1-4]-01-01-*.wav"))
+    rows = np.array([extractor(load_audio(p, 16000, min_samples=features.min_samples)) for p in files])
+    emotions = np.array([p.name.split("-")[2] for p in files])
+    speakers = np.array([p.stem.split("-")[6] for p in files])
+    train = speakers <= "04"
+    params = bundle_params(features=features, sample_rate=16000, source=str(ravdess16k), max_iter=50, normalize="none")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a few iterations do not converge
+        model = fit_model(build_model(params.train, extractor.names), rows[train], emotions[train], speakers[train], "none")
+    table = training_table(rows[train], extractor.names, speakers[train])
+    save_bundle(tmp_path / "b", model, ModelRecord.from_training(model, params, table, extractor.names))
+    assert [type(step).__name__ for _, step in model.steps] == ["ColumnTransformer", "TemperatureScaled"]
+    assert_predicts_as_scikit_learn(tmp_path / "b", model, rows[~train], arrays=True)
 
 
 def test_the_real_bundle_loads_and_records_what_predicting_needs(bundle):
@@ -184,12 +245,13 @@ def restamp(copy: Path) -> None:
     write_info(copy, info)  # and model.json's own digest
 
 
+@pytest.mark.parametrize("load", [load_bundle, load_for_prediction])
 @pytest.mark.parametrize("name", TAMPERINGS)
-def test_tampered_bundle_is_refused_even_with_a_matching_hash(copy, name):
+def test_tampered_bundle_is_refused_even_with_a_matching_hash(copy, name, load):
     expected = TAMPERINGS[name](copy)
     restamp(copy)
     with pytest.raises(BundleError) as refused:
-        load_bundle(copy)
+        load(copy)
     message = str(refused.value)
     assert expected in message and str(copy / MODEL_FILE) in message and "\n" not in message
     assert not (copy.parent / "unpickled").exists()

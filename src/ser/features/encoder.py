@@ -11,11 +11,17 @@ magnitude to 127), the products summed in int32 (``MatMulInteger``) and scaled b
 scores and norms stay float32.
 
 Each process runs its own session with one thread, so a file's frames are the same in any worker.
+
+Building the graph (quantising the weights) takes about half a second, so it is built once per machine and kept in
+the user cache folder (:func:`ser.files.user_cache_dir`), keyed by the weights file (checked by digest on every use
+before it gets here), the layers, the arithmetic and the code that builds it; each kept graph is named with its own
+sha256 and read back only when its bytes match it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from functools import lru_cache
 from pathlib import Path
 
@@ -23,12 +29,14 @@ import numpy as np
 
 from ser.features import onnx_graph
 from ser.features.weights import WhisperError, encoder_layers, model_file
+from ser.files import atomic_path, code_digest, stat_key, user_cache_dir
 
 RUNTIME = "onnxruntime"
 OPSETS = {"": 20}  # ONNX's operators (Gelu from 20)
 FLOAT, UINT8 = 1, 2  # TensorProto.DataType, for Cast
 TINY = np.finfo(np.float32).tiny
 EPSILON = 1e-5  # Whisper's layer norms
+GRAPH_CACHE = "encoder-graphs"  # the folder of built graphs in the user cache folder
 
 
 def session(model: bytes):
@@ -113,7 +121,38 @@ class _Builder:
 @lru_cache(maxsize=4)
 def graph(folder: Path, layers: tuple[int, ...], compute_type: str) -> bytes:
     """The ONNX model of the encoder in ``folder`` whose outputs are ``layer{k}`` for each of ``layers`` (sorted):
-    ``(1, frames, width)`` float32 each, from the input ``mel``, ``(1, mel bands, mel frames)`` of at most 30 s."""
+    ``(1, frames, width)`` float32 each, from the input ``mel``, ``(1, mel bands, mel frames)`` of at most 30 s.
+    Read from the user cache folder when it was built before on this machine, else built and kept there."""
+    cache = user_cache_dir() / GRAPH_CACHE
+    key = json.dumps(
+        [
+            stat_key((folder / "model.bin").stat()),
+            list(layers),
+            compute_type,
+            code_digest("ser.features.encoder", "ser.features.onnx_graph"),
+            np.__version__,
+        ]
+    )
+    key = hashlib.sha256(key.encode()).hexdigest()[:32]
+    for kept in sorted(cache.glob(f"{key}-*.onnx")):
+        try:
+            model = kept.read_bytes()
+        except OSError:
+            continue
+        if hashlib.sha256(model).hexdigest() == kept.stem.removeprefix(f"{key}-"):
+            return model
+    model = _build(folder, layers, compute_type)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        with atomic_path(cache / f"{key}-{hashlib.sha256(model).hexdigest()}.onnx") as tmp:
+            tmp.write_bytes(model)
+    except OSError:  # a cache folder this user cannot write: the graph is built again next time
+        pass
+    return model
+
+
+def _build(folder: Path, layers: tuple[int, ...], compute_type: str) -> bytes:
+    """The encoder graph :func:`graph` describes, built from the weights."""
     weights = model_file(folder)
     read = weights.array
     heads = int(read("encoder/num_heads"))

@@ -32,6 +32,7 @@ import io
 import json
 import math
 import re
+import warnings
 import zipfile
 import zlib
 from dataclasses import MISSING, asdict, dataclass, fields, replace
@@ -679,23 +680,55 @@ def load_bundle(directory: str | Path, given_as: str = "--model DIR") -> tuple[o
     that params.yaml's rules or the model itself contradict (``given_as``: as :func:`read_info`)."""
     record = read_record(directory, given_as)
     model_path = Path(directory) / MODEL_FILE
-    untrusted = sorted(bundle_types(model_path) - set(TRUSTED_TYPES))
+    _check_types(_schema(model_path), model_path)
+    model = _skops_model(model_path)
+    _check_model(model, record, model_path)
+    return model, record
+
+
+def load_for_prediction(directory: str | Path, given_as: str = "--model DIR") -> tuple[object, ModelRecord]:
+    """:func:`load_bundle`'s ``(model, record)``, checked as it checks them, the model read as arrays without
+    scikit-learn (:func:`ser.inference.fitted.forward_model`) where it can be, else loaded by skops and given the
+    same ``predict_proba(X, mode)`` (:class:`ser.modeling.calibration.Calibrated`)."""
+    from ser.inference.fitted import forward_model
+
+    record = read_record(directory, given_as)
+    model_path = Path(directory) / MODEL_FILE
+    schema = _schema(model_path)
+    _check_types(schema, model_path)
+    model = forward_model(model_path, schema)
+    if model is None:
+        from sklearn.exceptions import InconsistentVersionWarning
+
+        from ser.modeling.calibration import Calibrated
+
+        with warnings.catch_warnings():  # ser.inference.predictor.version_warning says it in one line instead
+            warnings.simplefilter("ignore", InconsistentVersionWarning)
+            model = Calibrated(_skops_model(model_path))
+    _check_model(model, record, model_path)
+    return model, record
+
+
+def _check_types(schema, model_path: Path) -> None:
+    untrusted = sorted(_types_in(schema, model_path) - set(TRUSTED_TYPES))
     if untrusted:
         raise BundleError(
             f"{model_path} contains untrusted types {untrusted}; refusing to load it "
             "(only types in ser.inference.bundle.TRUSTED_TYPES are loaded)"
         )
+
+
+def _skops_model(model_path: Path):
+    """The model in a skops file whose types were checked, loaded by skops with the trusted list."""
     import skops.io as sio  # after the checks: a refused bundle costs no skops import
 
     try:
-        model = sio.load(model_path, trusted=TRUSTED_TYPES)
+        return sio.load(model_path, trusted=TRUSTED_TYPES)
     except Exception as error:  # skops raises many kinds on damaged files
         raise BundleError(
             f"{model_path} is not a readable skops model ({type(error).__name__}: "
             f"{shorten(str(error))}); re-run dvc repro"
         ) from None
-    _check_model(model, record, model_path)
-    return model, record
 
 
 def _check_digests(info: dict, model_path: Path, info_path: Path) -> None:
@@ -750,9 +783,12 @@ def _check_model(model, record: ModelRecord, model_path: Path) -> None:
 def _check_calibration(model, record: ModelRecord, model_path: Path) -> None:
     """The model's temperature per normalisation mode must be the one model.json lists (the predictor applies the
     model's, by the mode the record names)."""
-    from ser.modeling.calibration import temperatures_of
+    if hasattr(model, "temperatures"):  # read as arrays, or wrapped for prediction
+        found = model.temperatures
+    else:
+        from ser.modeling.calibration import temperatures_of
 
-    found = temperatures_of(model)
+        found = temperatures_of(model)
     if found != record.calibration:
         raise BundleError(
             f"{model_path} holds the temperatures {found} but model.json lists calibration {record.calibration}; "
@@ -766,7 +802,15 @@ def bundle_types(model_path: str | Path) -> set[str]:
     skops writes a tree of nodes, each naming its ``__module__`` and ``__class__``;
     this collects them all, at any depth.
     """
-    schema = _parse_json(_read_schema(Path(model_path)), f"{model_path} (its schema.json)")
+    return _types_in(_schema(Path(model_path)), model_path)
+
+
+def _schema(model_path: Path):
+    """A skops file's ``schema.json``, parsed (bounded as :func:`_read_schema` and :func:`_parse_json` say)."""
+    return _parse_json(_read_schema(model_path), f"{model_path} (its schema.json)")
+
+
+def _types_in(schema, model_path: str | Path) -> set[str]:
     found: set[str] = set()
     pending = [schema]
     while pending:

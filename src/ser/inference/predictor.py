@@ -22,7 +22,7 @@ import numpy as np
 from ser.corpus.audio import AudioError, load_audio
 from ser.errors import SerError
 from ser.features.extractor import NOT_FINITE
-from ser.inference.bundle import BundleError, ModelRecord, load_bundle
+from ser.inference.bundle import BundleError, ModelRecord, load_for_prediction
 from ser.inference.inputs import PYTHON_API, Arguments, Failure
 
 if TYPE_CHECKING:
@@ -86,8 +86,10 @@ class Predictor:
 
     Attributes
     ----------
-    model : sklearn.pipeline.Pipeline
-        The fitted model, loaded by skops with only the types the bundle is allowed to hold.
+    model : ser.modeling.forward.Forward or ser.modeling.calibration.Calibrated
+        The fitted model, its ``predict_proba(X, mode)`` scikit-learn's: read as arrays without scikit-learn, or
+        (a model those do not compute) loaded by skops; either only with the types the bundle is allowed to hold
+        (:func:`ser.inference.bundle.load_for_prediction`).
     record : ser.inference.bundle.ModelRecord
         The bundle's ``model.json``, validated.
     classes : list of str
@@ -104,12 +106,8 @@ class Predictor:
     """
 
     def __init__(self, model_dir: str | Path, max_seconds: float | None = None, arguments: Arguments = PYTHON_API):
-        from sklearn.exceptions import InconsistentVersionWarning
-
         self.arguments = arguments
-        with warnings.catch_warnings():  # version_warning says it in one line instead
-            warnings.simplefilter("ignore", InconsistentVersionWarning)
-            self.model, self.record = load_bundle(model_dir, arguments.model)
+        self.model, self.record = load_for_prediction(model_dir, arguments.model)
         self.directory = Path(model_dir)
         self.classes: list[str] = list(self.record.classes)
         self.extractor, self.order = _extractor_for(self.record, Path(model_dir) / "model.json")
@@ -352,12 +350,10 @@ class Predictor:
         """The model's probabilities for the normalised rows ``X``, each at the temperature of the way it was
         normalised: ``alone`` where ``shrunk`` (a speaker with fewer than ``SHRINK_BELOW`` recordings), else
         ``together``."""
-        from ser.modeling.calibration import calibrated_probabilities
-
         probabilities = np.empty((len(X), len(self.classes)))
         for mode, rows in (("together", ~shrunk), ("alone", shrunk)):
             if rows.any():
-                probabilities[rows] = calibrated_probabilities(self.model, X[rows], mode)
+                probabilities[rows] = self.model.predict_proba(X[rows], mode)
         return probabilities
 
     def _normalize_by_speaker(
@@ -493,12 +489,12 @@ def _check_weights(record: ModelRecord, info_path: Path) -> None:
 
 def version_warning(record: ModelRecord) -> str | None:
     """A one-line warning when the running scikit-learn differs from the one that trained the model."""
-    import sklearn
+    from importlib.metadata import version
 
-    trained = record.versions.get("scikit-learn")
-    if trained and trained != sklearn.__version__:
+    trained, running = record.versions.get("scikit-learn"), version("scikit-learn")
+    if trained and trained != running:
         return (
-            f"warning: the model was trained with scikit-learn {trained}, this is {sklearn.__version__}; "
+            f"warning: the model was trained with scikit-learn {trained}, this is {running}; "
             "if predictions look wrong, retrain with dvc repro"
         )
     return None

@@ -6,7 +6,8 @@ temperature is fitted on held-out speakers normalised that same way (:func:`ser.
 labels, the argmax of the probabilities, do not change.
 
 Kept apart from :mod:`ser.modeling.model` because a saved bundle holds a :class:`TemperatureScaled`: loading it
-for prediction imports this module, not the training code.
+with skops imports this module, not the training code (predicting reads the default models as arrays instead,
+:mod:`ser.modeling.forward`, whose :func:`temper` this module applies).
 """
 
 from __future__ import annotations
@@ -19,16 +20,9 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.pipeline import Pipeline
 
 from ser.config import CALIBRATION_MODES
+from ser.modeling.forward import temper
 
 CALIBRATION_FOLDS = 3  # folds of the training speakers whose held-out probabilities fit the temperatures
-
-
-def temper(probabilities: np.ndarray, temperature: float) -> np.ndarray:
-    """``probabilities`` raised to ``1 / temperature`` and renormalised: softer above 1, sharper below."""
-    logits = np.log(np.clip(probabilities, 1e-12, 1.0)) / temperature
-    logits -= logits.max(axis=1, keepdims=True)
-    tempered = np.exp(logits)
-    return tempered / tempered.sum(axis=1, keepdims=True)
 
 
 def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:
@@ -100,3 +94,18 @@ def calibrated_probabilities(model, X, mode: str) -> np.ndarray:
     if mode not in CALIBRATION_MODES:
         raise ValueError(f"unknown calibration mode {mode!r}; allowed: {', '.join(CALIBRATION_MODES)}")
     return model.predict_proba(X, mode=mode) if temperatures_of(model) is not None else model.predict_proba(X)
+
+
+class Calibrated:
+    """A fitted scikit-learn model (one :mod:`ser.modeling.forward` does not compute) with the interface of
+    :class:`ser.modeling.forward.Forward`: ``classes_``, ``n_features_in_``, ``temperatures`` and
+    ``predict_proba(X, mode)``."""
+
+    def __init__(self, model):
+        self.model = model
+        self.classes_ = model.classes_
+        self.n_features_in_ = model.n_features_in_
+        self.temperatures = temperatures_of(model)
+
+    def predict_proba(self, X, mode: str = "together") -> np.ndarray:
+        return calibrated_probabilities(self.model, X, mode)
