@@ -2,24 +2,25 @@
 memory of a 2-hour recording against a 30 s one's.
 
     python bench/timeline.py [--model model] [--data ../shared/data/ravdess16k] [--recordings 20] [--hours 2]
-                             [--cores N]
+                             [--cores N [N ...]] [--json docs/results/timeline_speed.json]
 
 The recordings are built by ser.timeline.recordings from the real files under ``--data`` (RAVDESS names; the timeline
 stage's defaults: one speaker each, episodes of one emotion, non-speech gaps) and written as 16-bit WAV to a
 temporary folder:
 
-* folder_s, real_time_factor: ``ser timeline --format csv`` over a folder of ``--recordings`` 30 s recordings, one
-  process, wall seconds from its start to its exit; the factor is seconds of audio per wall second, start-up
-  included (``--repeat`` runs, the median);
+* folders: for each ``--cores`` count, folder_s and real_time_factor: ``ser timeline --format csv`` over a folder of
+  ``--recordings`` 30 s recordings, one process, wall seconds from its start to its exit; the factor is seconds of
+  audio per wall second, start-up included (``--repeat`` runs, the median); and background_cores: how many cores
+  other programs kept busy meanwhile (from /proc/stat);
 * rss_30s_mb, rss_long_mb, rss_growth_mb: the peak resident memory of ``ser timeline`` (the kernel's ``ru_maxrss``
   from ``wait4``: the largest of the process and its worker processes) on one 30 s recording and on one of
   ``--hours`` hours (the 30 s recordings back to back, written block by block), and their difference; long_s,
-  long_real_time_factor: that long run's wall seconds and factor;
-* background_cores: how many cores other programs kept busy meanwhile (from /proc/stat).
+  long_real_time_factor: that long run's wall seconds and factor, long_background_cores as above; on every core
+  this process may use.
 
 ``--cores N`` runs ``ser timeline`` on N of the cores this process may use (its CPU affinity; ``ser timeline`` starts
-a worker per core it may use), so ``--cores 1`` against the default measures what labelling a folder on every core
-gains; ``--hours 0`` leaves the long recording out.
+a worker per core it may use), so ``--cores 1 2`` measures what labelling a folder on a second core gains (default:
+every core); ``--hours 0`` leaves the long recording out.
 
 The last line printed is one JSON object.
 """
@@ -98,60 +99,74 @@ def timed(command: list[str], cores: set[int] | None = None) -> tuple[float, flo
     return wall, usage.ru_maxrss / 1024  # kB on Linux
 
 
+class Busy:
+    """``result``: ``{"background_cores": ...}``, how many cores other programs kept busy during the ``with`` block
+    (empty where /proc/stat is not there)."""
+
+    def __enter__(self):
+        self.wall, self.busy, self.own = time.perf_counter(), machine_busy_seconds(), children_cpu_seconds()
+        return self
+
+    def __exit__(self, *exc):
+        self.result = {}
+        if self.busy is not None:
+            others = (machine_busy_seconds() - self.busy) - (children_cpu_seconds() - self.own)
+            self.result["background_cores"] = max(0.0, others / (time.perf_counter() - self.wall))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_and_data(parser)
     parser.add_argument("--recordings", type=int, default=20, help="30 s recordings in the folder run")
     parser.add_argument("--repeat", type=int, default=3, help="runs of the folder (median)")
     parser.add_argument("--hours", type=float, default=2.0, help="length of the long recording (0: none)")
-    parser.add_argument("--cores", type=int, help="cores ser timeline may use (default: all this process may)")
-    add_json_output(parser, "timeline")
+    parser.add_argument(
+        "--cores", type=int, nargs="+", help="cores ser timeline may use, a folder run for each (default: all)"
+    )
+    add_json_output(parser, "timeline_speed")
     args = parser.parse_args()
     clips = clips_of(args.data)
     ser = [sys.executable, "-m", "ser", "timeline", "--model", str(args.model), "--format", "csv"]
-    start_wall, start_busy, start_own = time.perf_counter(), machine_busy_seconds(), children_cpu_seconds()
-    cores = set(sorted(os.sched_getaffinity(0))[: args.cores]) if args.cores else None
+    available = sorted(os.sched_getaffinity(0))
     with tempfile.TemporaryDirectory() as scratch:
         folder, long = Path(scratch) / "recordings", Path(scratch) / "long.wav"
         audio = write_recordings(clips, args.recordings, folder)
         one = str(sorted(folder.iterdir())[0])
-        timed(ser + [one], cores)  # warm the OS file cache and Python's bytecode caches
-        walls = [timed(ser + [str(folder)], cores)[0] for _ in range(args.repeat)]
-        result = {
-            "recordings": args.recordings,
-            "cores": len(cores or os.sched_getaffinity(0)),
-            "audio_s": audio,
-            "repeat": args.repeat,
-            "folder_s": statistics.median(walls),
-            "real_time_factor": audio / statistics.median(walls),
-        }
+        timed(ser + [one])  # warm the OS file cache and Python's bytecode caches
+        result = {"recordings": args.recordings, "audio_s": audio, "repeat": args.repeat, "folders": []}
+        for count in args.cores or [len(available)]:
+            cores = set(available[:count])
+            with Busy() as busy:
+                walls = [timed(ser + [str(folder)], cores)[0] for _ in range(args.repeat)]
+            run = {"folder_s": statistics.median(walls), "real_time_factor": audio / statistics.median(walls)}
+            run.update(busy.result)
+            result["folders"].append({"cores": len(cores), **{key: round(v, 4) for key, v in run.items()}})
         if args.hours > 0:
             long_audio = write_long(clips, args.hours, long)
-            _, rss_short = timed(ser + [one], cores)
-            long_s, rss_long = timed(ser + [str(long)], cores)
+            _, rss_short = timed(ser + [one])
+            with Busy() as busy:
+                long_s, rss_long = timed(ser + [str(long)])
             result.update(
                 long_audio_s=long_audio,
                 long_s=long_s,
                 long_real_time_factor=long_audio / long_s,
+                long_background_cores=busy.result.get("background_cores"),
                 rss_30s_mb=rss_short,
                 rss_long_mb=rss_long,
                 rss_growth_mb=rss_long - rss_short,
             )
-    if start_busy is not None:
-        others = (machine_busy_seconds() - start_busy) - (children_cpu_seconds() - start_own)
-        result["background_cores"] = max(0.0, others / (time.perf_counter() - start_wall))
-    print(
-        f"ser timeline on {result['cores']} core(s), folder of {args.recordings} x {SECONDS} s ({audio:.0f} s of "
-        f"audio): {result['folder_s']:.2f} s, {result['real_time_factor']:.1f}x real time"
-    )
+    for run in result["folders"]:
+        print(
+            f"ser timeline on {run['cores']} core(s), folder of {args.recordings} x {SECONDS} s ({audio:.0f} s of "
+            f"audio): {run['folder_s']:.2f} s, {run['real_time_factor']:.1f}x real time; cores busy with other "
+            f"programs: {run.get('background_cores', float('nan')):.2f}"
+        )
     if args.hours > 0:
         print(
             f"one {result['long_audio_s'] / 3600:.2f} h recording: {result['long_s']:.1f} s "
             f"({result['long_real_time_factor']:.1f}x real time); peak RSS {result['rss_long_mb']:.0f} MB against "
             f"{result['rss_30s_mb']:.0f} MB for 30 s ({result['rss_growth_mb']:+.0f} MB)"
         )
-    if "background_cores" in result:
-        print(f"cores busy with other programs: {result['background_cores']:.2f}")
     report(result, args.json)
 
 
