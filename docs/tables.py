@@ -24,6 +24,8 @@ a JSON file under docs/results/, written by the command the table's caption name
 * ``timeline_select_windows.json``: ``python bench/timeline_select.py --run <that clone> --rows windows --set ...
   --json docs/results/timeline_select_windows.json`` (the settings in docs/timeline.md)
 * ``first_run.json``: ``python bench/first_run.py --json docs/results/first_run.json``
+* ``timeline_speed.json``: ``python bench/timeline.py --model <a bundle> --cores 1 2 --json
+  docs/results/timeline_speed.json``
 * ``clip_windows.json``: ``python bench/clip_windows.py --run <that clone> --json docs/results/clip_windows.json``
 """
 
@@ -421,6 +423,40 @@ def timeline_eval() -> list[str]:
     ]
 
 
+def timeline_speed() -> list[str]:
+    speed = result("timeline_speed")
+    lines = [
+        "| `ser timeline --format csv`, one fresh process, start-up included | audio | wall | x real time | "
+        "cores busy with other programs meanwhile |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for run in speed["folders"]:
+        workers = "one worker (`--cores 1`)" if run["cores"] == 1 else f"a worker per core ({run['cores']})"
+        lines.append(
+            f"| folder of {speed['recordings']} recordings of 30 s, {workers} (median of {speed['repeat']}) | "
+            f"{speed['audio_s']:,.0f} s | {run['folder_s']:.2f} s | {run['real_time_factor']:.1f} | "
+            f"{run.get('background_cores', float('nan')):.2f} |"
+        )
+    if "long_s" in speed:
+        lines.append(
+            f"| one recording of {speed['long_audio_s'] / 3600:g} hours (the 30 s recordings back to back) | "
+            f"{speed['long_audio_s']:,.0f} s | {speed['long_s']:.1f} s | {speed['long_real_time_factor']:.1f} | "
+            f"{speed.get('long_background_cores', float('nan')):.2f} |"
+        )
+    return lines
+
+
+def timeline_memory() -> list[str]:
+    speed = result("timeline_speed")
+    return [
+        "| peak resident memory of `ser timeline` (the process and its workers) | MB |",
+        "| --- | --- |",
+        f"| one recording of 30 s | {speed['rss_30s_mb']:,.0f} |",
+        f"| one recording of {speed['long_audio_s'] / 3600:g} hours | {speed['rss_long_mb']:,.0f} |",
+        f"| growth | {speed['rss_growth_mb']:+,.0f} |",
+    ]
+
+
 def timeline_select() -> list[str]:
     found = result("timeline_select_windows")
     chosen = found["chosen"]
@@ -461,6 +497,8 @@ TABLES = {
     "hostile": hostile,
     "timeline-eval": timeline_eval,
     "timeline-select": timeline_select,
+    "timeline-speed": timeline_speed,
+    "timeline-memory": timeline_memory,
     "clip-windows": clip_windows,
 }
 

@@ -104,7 +104,7 @@ def to_stderr(message: str) -> None:
 
 def ready_predictor(model: str, max_seconds: float | None = None):
     """The bundle's :class:`~ser.inference.predictor.Predictor`, BLAS on one thread, a version mismatch reported."""
-    from threadpoolctl import threadpool_limits  # already imported by scikit-learn
+    from threadpoolctl import threadpool_limits
 
     from ser.inference.bundle import DEMO_WARNING
     from ser.inference.inputs import COMMAND_LINE
