@@ -162,7 +162,8 @@ def test_predicting_reads_a_default_model_of_real_speech_as_arrays(ravdess16k, t
     params = bundle_params(features=features, sample_rate=16000, source=str(ravdess16k), max_iter=50, normalize="none")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a few iterations do not converge
-        model = fit_model(build_model(params.train, extractor.names), rows[train], emotions[train], speakers[train], "none")
+        model = build_model(params.train, extractor.names)
+        model = fit_model(model, rows[train], emotions[train], speakers[train], "none")
     table = training_table(rows[train], extractor.names, speakers[train])
     save_bundle(tmp_path / "b", model, ModelRecord.from_training(model, params, table, extractor.names))
     assert [type(step).__name__ for _, step in model.steps] == ["ColumnTransformer", "TemperatureScaled"]
