@@ -52,18 +52,6 @@ def session(model: bytes):
         raise WhisperError(f"features.whisper: ONNX Runtime cannot run the encoder graph ({error})") from None
 
 
-@lru_cache(maxsize=1)
-def run_options():
-    """The options of every run: the session's memory arena shrunk back after each run, so the working memory of a
-    30 s stretch (about 300 MB, mostly attention scores) is not kept, and fragmented, across a long recording's
-    runs (``bench/timeline.py``'s 2-hour peak)."""
-    import onnxruntime
-
-    options = onnxruntime.RunOptions()
-    options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
-    return options
-
-
 def graph_digest(folder: Path, layers, compute_type: str) -> str:
     """The sha256 of the graph that computes ``features.whisper.layers`` from the weights in ``folder``."""
     return hashlib.sha256(graph(folder, encoder_layers(folder, layers), compute_type)).hexdigest()

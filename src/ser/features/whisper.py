@@ -27,7 +27,7 @@ import numpy as np
 
 from ser.dsp.filters import mel_filter_bank
 from ser.dsp.frames import periodic_hann, power_spectrogram
-from ser.features.encoder import graph, run_options, session
+from ser.features.encoder import graph, session
 from ser.features.weights import encoder_layers, model_file, resolve_model
 
 SAMPLE_RATE = 16000
@@ -92,7 +92,7 @@ class WhisperEncoder:
 
     def encode(self, mel: np.ndarray) -> list[np.ndarray]:
         """Each chosen layer's frames, ``(frames, width)``, of one log-mel chunk of at most 30 s."""
-        outputs = self._session().run(None, {"mel": np.ascontiguousarray(mel[np.newaxis])}, run_options())
+        outputs = self._session().run(None, {"mel": np.ascontiguousarray(mel[np.newaxis])})
         return [output[0] for output in outputs]
 
     @cached_property
