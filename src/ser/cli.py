@@ -30,8 +30,9 @@ MAX_UPLOAD_MB = 50.0  # ser serve's default body limit: 4.7 minutes of 44.1 kHz 
 # such requests would hold the prediction pool about that long (bench/hostile.py); 60 s is the page's longest
 SERVE_MAX_SECONDS = 60.0
 MAX_REQUEST_SECONDS = 60.0
-# ser serve's most audio in one POST /timeline: the default model labels 30 s recordings at about 28x real time on 2
-# busy cores (bench/timeline.py), so ten minutes hold a worker for about half a minute; ser timeline takes hours
+# ser serve's most audio in one POST /timeline: a model of the default architecture labels a long recording at about
+# 87x real time in one worker on 2 busy cores (bench/timeline.py), so ten minutes hold a worker for about 7 s and a
+# slow or busy machine several times that; ser timeline takes hours
 MAX_TIMELINE_SECONDS = 600.0
 BODY_TIMEOUT = 60.0  # seconds ser serve waits for a request's whole body
 HEADER_TIMEOUT = 10.0  # seconds ser serve waits for a request's headers, from the connection or the last response
