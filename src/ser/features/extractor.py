@@ -1,9 +1,9 @@
 """The feature extractor: mono samples in, one named feature vector out.
 
-The extractor takes one power spectrogram per file and hands it to every selected family
-(:mod:`ser.features.families`), so MFCC, chroma and mel, which librosa computes each from an STFT
-of its own, share one; its window and filter banks are built once per process. It then takes each
-statistic (:mod:`ser.features.stats`) over each family's frames.
+The extractor takes one power spectrogram per file, on first use, and hands it to every selected family
+(:mod:`ser.features.families`), so MFCC, chroma and mel, which librosa computes each from an STFT of its own,
+share one, and the whisper family alone takes none; its window and filter banks are built once per process. It
+then takes each statistic (:mod:`ser.features.stats`) over each family's frames.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ class FeatureExtractor:
             Shape ``(len(names),)``, float64, in the order of :attr:`names`.
         """
         shared = Representations(
-            samples, self.power_spectrogram(samples), self.params, self.sample_rate, self.mel_bank, self.dct
+            samples, self.power_spectrogram, self.params, self.sample_rate, self.mel_bank, self.dct
         )
         values = []
         for family in self.params.families:

@@ -34,14 +34,21 @@ from ser.features.descriptors import Pitch, yin
 
 @dataclass
 class Representations:
-    """One file's samples, its power spectrogram, and what families derive from them once, on first use."""
+    """One file's samples, and what families derive from them once, on first use: its power spectrogram, mel
+    power, log-mel, MFCC, pitch. A family that needs none of them (whisper) costs no STFT."""
 
     samples: np.ndarray
-    power: np.ndarray
+    spectrogram: Callable[[np.ndarray], np.ndarray]  # the extractor's power spectrogram of samples
     params: FeatureParams
     sample_rate: int
     mel_bank: BlockedBank  # the extractor's, built once per process
     dct: np.ndarray
+
+    @cached_property
+    def power(self) -> np.ndarray:
+        """The power spectrogram every spectral family shares
+        (:meth:`ser.features.extractor.FeatureExtractor.power_spectrogram`)."""
+        return self.spectrogram(self.samples)
 
     @cached_property
     def mel(self) -> np.ndarray:
