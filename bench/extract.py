@@ -66,7 +66,7 @@ WHISPER = FeatureParams(families=("whisper",), workers=1)  # with the default la
 LAST_LAYER = FeatureParams(families=("whisper",), workers=1, whisper=replace(WHISPER.whisper, layers=(6,)))
 ALL_LAYERS = FeatureParams(families=("whisper",), workers=1, whisper=replace(WHISPER.whisper, layers="all"))
 WHISPER_FILES = 60  # the encoder is the slowest family: timed on this many files
-WHISPER_ROUNDS = 3  # its timings are each the least of this many rounds, taken in turn
+WHISPER_ROUNDS = 5  # its timings are each the least of this many rounds, taken in turn
 MEASURE_CHILD = (
     "import resource, subprocess, sys\n"
     "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode\n"
