@@ -24,14 +24,20 @@ def main(args, params):
         workers=params.features.workers,
         progress=not args.quiet,
         origin=origin(),
+        copies_out=args.copies,
     )
-    print(f"features: {len(rows)} files ({computed} computed, {len(rows) - computed} from cache) -> {args.out}")
+    copies = len(params.features.augment.copies) * len(rows)
+    print(
+        f"features: {len(rows)} files and {copies} copies ({computed} computed, {len(rows) + copies - computed} "
+        f"from cache) -> {args.out}, {args.copies}"
+    )
 
 
 if __name__ == "__main__":
     parser = stage_parser(__doc__, progress=True)
     parser.add_argument("--catalog", default="data/catalog.csv")
     parser.add_argument("--out", default="data/features.parquet")
+    parser.add_argument("--copies", default="data/copies.parquet", help="features of the perturbed copies")
     parser.add_argument(
         "--cache",
         default=user_cache_dir() / "features",
