@@ -57,6 +57,7 @@ CANDIDATES = {  # name: (copies trained on beside the originals, statistics used
     "vtlp 0.9 and 1.1": (("vtlp 0.9", "vtlp 1.1"), ("mean", "std"), None),
     "noise 15 dB": (("noise 15",), ("mean", "std"), None),
     "reverb RT60 0.5 s": (("reverb 0.5",), ("mean", "std"), None),
+    "noise 15 dB and reverb RT60 0.5 s": (("noise 15", "reverb 0.5"), ("mean", "std"), None),
     "pooling mean, std, p10, p90": ((), POOLING, None),
     "projection, k 10, trained on projected rows": ((), ("mean", "std"), 10),
 }
