@@ -24,7 +24,7 @@ def main(args, params):
         seed=params.split.seed,
         normalization=params.train.normalize,
         progress=not args.quiet,
-        copies=read_copies(args.copies, table, columns),
+        copies=read_copies(args.copies, table, columns) if params.features.augment.copies else None,
     )
     result["by"] = params.evaluate.cv_by
     result["model"] = params.train.model

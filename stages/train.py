@@ -15,7 +15,8 @@ def main(args, params):
     train = table[table["set"] == "train"].reset_index(drop=True)
     columns = feature_columns(table)
     features, speakers = train[columns].to_numpy(), train["speaker"].to_numpy()
-    copies = read_copies(args.copies, train, columns)  # of the training files only
+    copies = read_copies(args.copies, train, columns) if params.features.augment.copies else None
+
     model = train_model(
         params.train, columns, features, train["emotion"].to_numpy(), speakers, progress=not args.quiet, copies=copies
     )

@@ -198,7 +198,7 @@ class AugmentParams:
     """``features.augment``: perturbed copies of every file that the model trains on beside the training speakers'
     own (ser.features.augment), each copy of a speaker a pseudo-speaker of its own."""
 
-    copies: tuple[str, ...] = ("noise 15",)  # each a kind of AUGMENTATIONS and its value; () for none
+    copies: tuple[str, ...] = ()  # e.g. ("noise 15",): each a kind of AUGMENTATIONS and its value
     seed: int = 0
 
     def __post_init__(self):
