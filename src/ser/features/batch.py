@@ -134,7 +134,7 @@ def _extract_dask(params: FeatureParams, sample_rate: int, tasks: list[tuple]) -
     from dask.distributed import Client, as_completed
 
     key = configuration_key(params, sample_rate)
-    resolved = [(sha256, str(Path(path).resolve())) for sha256, path in tasks]
+    resolved = [(sha256, str(Path(path).resolve()), perturbation) for sha256, path, perturbation in tasks]
     batches = iter(resolved[start : start + DASK_BATCH_FILES] for start in range(0, len(resolved), DASK_BATCH_FILES))
     try:
         client = Client(params.scheduler, timeout=DASK_CONNECT_TIMEOUT)
