@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
-from scipy.signal import fftconvolve, istft, resample_poly, stft
 
 from ser.names import AUGMENTATIONS as KINDS  # kind: (lowest value, highest value) allowed
 
@@ -65,6 +64,8 @@ def speed(samples: np.ndarray, factor: float) -> np.ndarray:
     """``samples`` played ``factor`` times faster (Kaldi's speed perturbation): ``len / factor`` samples long,
     every frequency multiplied by ``factor``. Resampled by a polyphase filter at the nearest ratio of
     integers up to 100."""
+    from scipy.signal import resample_poly  # here, not at the top: the features stage imports this module
+
     ratio = Fraction(factor).limit_denominator(100)
     return resample_poly(samples, ratio.denominator, ratio.numerator).astype(np.float32)
 
@@ -75,6 +76,8 @@ def vtlp(samples: np.ndarray, warp: float, sample_rate: int) -> np.ndarray:
     mapped linearly onto the band up to Nyquist. Magnitudes are interpolated; each output bin's phase advances at
     its source bin's instantaneous frequency, warped (a phase vocoder), so a partial at ``f`` comes out at its
     warped frequency. At the RMS level of ``samples``, and the same length."""
+    from scipy.signal import istft, stft  # here, not at the top: a third of a second in every extraction worker
+
     nperseg, hop = 512, 128
     nyquist = sample_rate / 2
     frequencies, _, spectrum = stft(samples, fs=sample_rate, nperseg=nperseg, noverlap=nperseg - hop)
@@ -133,6 +136,8 @@ def room_response(rt60: float, sample_rate: int, rng: np.random.Generator) -> np
 
 def reverberate(samples: np.ndarray, response: np.ndarray) -> np.ndarray:
     """``samples`` convolved with ``response``, cut to their length, at their peak level."""
+    from scipy.signal import fftconvolve  # here, not at the top: the features stage imports this module
+
     wet = fftconvolve(samples, response)[: len(samples)]
     peak = float(np.max(np.abs(samples)))
     return (wet * peak / max(float(np.max(np.abs(wet))), 1e-12)).astype(np.float32)
