@@ -298,8 +298,22 @@ def fit_held_out(model, features, y, speakers, train, test, normalization: str, 
 
 
 def copies_of(copies, rows):
-    """The ``copies`` (``(features, y, pseudo-speakers, source rows)``, or None) of the rows ``rows`` (indices), their
-    source rows renumbered to positions in ``rows``: a copy of any other row (held out) is never among them."""
+    """The copies of the rows ``rows``: a copy of any other row (held out) is never among them.
+
+    Parameters
+    ----------
+    copies : tuple of numpy.ndarray, or None
+        ``(features, y, pseudo-speakers, source rows)`` of perturbed copies (:mod:`ser.features.augment`), each
+        copy's source row an index into the rows ``rows`` index.
+    rows : array_like
+        Indices of the rows kept (a fold's training side).
+
+    Returns
+    -------
+    tuple of numpy.ndarray, or None
+        The same four parts for the copies of ``rows`` only, their source rows renumbered to positions in ``rows``;
+        None for ``copies`` None.
+    """
     if copies is None:
         return None
     rows, sources = np.asarray(rows), np.asarray(copies[3])
