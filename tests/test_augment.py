@@ -1,7 +1,14 @@
-"""Perturbed copies (ser.features.augment): deterministic, the lengths and levels they promise."""
+"""Perturbed copies (ser.features.augment): deterministic, the lengths and levels they promise; never trained on
+where their source file is held out, through the library and the real stage scripts."""
+
+import os
+import subprocess
+import sys
 
 import numpy as np
+import pandas as pd
 import pytest
+import yaml
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from ser.config import EvaluateParams
@@ -16,9 +23,11 @@ from ser.features.augment import (
     speed,
     vtlp,
 )
+from ser.files import sha256_of
 from ser.modeling.calibration import CALIBRATION_FOLDS, TemperatureScaled
 from ser.modeling.crossval import cross_validate_model
 from ser.modeling.model import copies_of, fit_model
+from tests.conftest import PROJECT
 
 RATE = 16000
 
@@ -197,3 +206,50 @@ def test_copies_of_renumbers_the_sources_and_drops_the_rest():
     np.testing.assert_array_equal(kept[3], np.arange(len(rows)))
     assert set(kept[2]) == {"02~noise15", "05~noise15"}
     assert copies_of(None, rows) is None
+
+
+def test_the_stages_make_the_copies_and_train_on_those_of_the_training_files_only(speech16k, tmp_path):
+    """The real features, train and crossvalidate stage scripts with one copy: the features stage writes a copy of
+    every file (its pseudo-speaker), train takes those of the training files, crossvalidate runs on them."""
+    files = [p for a in ("01", "02", "03", "04") for p in sorted((speech16k / f"Actor_{a}").glob("*.wav"))[:12]]
+    rows = pd.DataFrame(
+        {
+            "file": [f"{p.parent.name}/{p.name}" for p in files],
+            "path": [str(p) for p in files],
+            "speaker": [p.stem[-2:] for p in files],
+            "emotion": [["calm", "angry"][i % 2] for i in range(len(files))],
+            "sha256": [sha256_of(p) for p in files],
+        }
+    )
+    (tmp_path / "data").mkdir()
+    rows.to_csv(tmp_path / "data/catalog.csv", index=False)
+    split = rows[["file", "speaker", "emotion"]].assign(set=np.where(rows["speaker"] == "04", "test", "train"))
+    split.to_csv(tmp_path / "data/split.csv", index=False)
+    params = yaml.safe_load((PROJECT / "params.yaml").read_text())
+    params["features"].update(families=["mfcc"], stats=["mean", "std"], n_mfcc=13, workers=1)
+    params["features"]["augment"] = {"copies": ["noise 15"], "seed": 0}
+    params["train"].update(model="logreg", calibrate=True)
+    params["evaluate"]["cv_folds"] = 4
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT / "src"), os.environ.get("PYTHONPATH", "")])}
+
+    def stage(name, *args):
+        done = subprocess.run(
+            [sys.executable, str(PROJECT / f"stages/{name}.py"), "--params", "params.yaml", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    stage("features", "--cache", str(tmp_path / "cache"))
+    originals, copies = (pd.read_parquet(tmp_path / f"data/{name}.parquet") for name in ("features", "copies"))
+    assert list(copies["file"]) == list(originals["file"])
+    assert list(copies["speaker"]) == [f"{s}~noise15" for s in originals["speaker"]]
+    columns = [c for c in originals.columns if c.startswith("mfcc")]
+    assert not np.allclose(copies[columns].to_numpy(), originals[columns].to_numpy())
+    assert "36 copies" in stage("train")  # of the 36 training files; the 12 of actor 04 are left out
+    stage("crossvalidate")
