@@ -4,7 +4,8 @@
 
 Clones this repository's committed HEAD into a scratch folder, points ``SER_CACHE`` at an empty folder (no cached
 features) and runs ``dvc repro`` with the current Python environment. A stage's time runs from DVC's line naming it to
-the next stage's line (or the end), so it includes DVC's own work for that stage.
+the next stage's line (or the end), so it includes DVC's own work for that stage; its CPU seconds are those DVC and
+the processes it waited for spent in that time (every core's, so on a busy machine the steadier figure).
 """
 
 from __future__ import annotations
@@ -18,16 +19,23 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import PROJECT, add_json_output, machine_busy_seconds, report
+from common import PROJECT, add_json_output, children_cpu_seconds, machine_busy_seconds, report
 
 STAGE_LINE = re.compile(r"^Running stage '(?P<stage>[^']+)'")
 
 
-def timed_repro(clone: Path, env: dict) -> tuple[dict[str, float], float]:
-    """Per-stage and total wall seconds of one ``dvc repro`` in ``clone``."""
+def process_cpu_seconds(pid: int) -> float:
+    """CPU seconds of process ``pid`` and of the children it has waited for (Linux's /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime, stime, cutime, cstime
+
+
+def timed_repro(clone: Path, env: dict) -> tuple[dict[str, float], dict[str, float], float]:
+    """Per-stage wall seconds, per-stage CPU seconds and total wall seconds of one ``dvc repro`` in ``clone``."""
     stages: dict[str, float] = {}
-    start = time.perf_counter()
-    current, since = None, start
+    cpu: dict[str, float] = {}
+    start, cpu_start = time.perf_counter(), children_cpu_seconds()
+    current, since, cpu_since = None, start, 0.0
     with subprocess.Popen(
         ["dvc", "repro"], cwd=clone, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     ) as process:
@@ -36,16 +44,16 @@ def timed_repro(clone: Path, env: dict) -> tuple[dict[str, float], float]:
             output.append(line)
             match = STAGE_LINE.match(line)
             if match:
-                now = time.perf_counter()
+                now, cpu_now = time.perf_counter(), process_cpu_seconds(process.pid)
                 if current:
-                    stages[current] = now - since
-                current, since = match["stage"], now
+                    stages[current], cpu[current] = now - since, cpu_now - cpu_since
+                current, since, cpu_since = match["stage"], now, cpu_now
     end = time.perf_counter()
     if process.returncode != 0:
         raise SystemExit(f"dvc repro failed ({process.returncode}):\n{''.join(output)}")
     if current:
-        stages[current] = end - since
-    return stages, end - start
+        stages[current], cpu[current] = end - since, children_cpu_seconds() - cpu_start - cpu_since
+    return stages, cpu, end - start
 
 
 def main() -> None:
@@ -58,10 +66,10 @@ def main() -> None:
         subprocess.run(["git", "clone", "-q", str(PROJECT), str(clone)], check=True)
         env = {**os.environ, "SER_CACHE": str(Path(scratch) / "cache")}
         busy = machine_busy_seconds()
-        stages, total = timed_repro(clone, env)
+        stages, cpu, total = timed_repro(clone, env)
         if busy is not None:
             busy = (machine_busy_seconds() - busy) / total / (os.cpu_count() or 1)
-        _, noop = timed_repro(clone, env)
+        _, _, noop = timed_repro(clone, env)
     result = {
         "commit": subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT, capture_output=True, text=True, check=True
@@ -69,7 +77,9 @@ def main() -> None:
         "cores": os.cpu_count(),
         "python": sys.version.split()[0],
         **{f"stage_{name}": seconds for name, seconds in stages.items()},
+        **{f"cpu_{name}": seconds for name, seconds in cpu.items()},
         "total_seconds": total,
+        "cpu_seconds": sum(cpu.values()),
         "noop_seconds": noop,
         "machine_busy_fraction": busy,
     }

@@ -196,8 +196,8 @@ def selection(columns: list[str], X, y, groups, jobs: int, choices: dict | None 
                 "mlp_setting": mlp_fold["chosen"],
                 "inner": {"feature_sets": set_fold["inner"], "mlps": mlp_fold["inner"]},
                 "mlp": {
-                    "uar": mlp_fold["uar"],
-                    "uar_one_clip": mlp_fold["uar_one_clip"],
+                    "uar": outer_uar(probabilities, "probabilities"),
+                    "uar_one_clip": outer_uar(probabilities, "probabilities_one_clip"),
                     **{f"uar_enrolled_{k}": outer_uar(probabilities, f"probabilities_enrolled_{k}") for k in ENROLLED},
                     "temperature": probabilities["temperature"],
                 },
@@ -224,7 +224,7 @@ def selection(columns: list[str], X, y, groups, jobs: int, choices: dict | None 
 
 def recorded_steps(choices: dict) -> tuple[dict, dict]:
     """Steps 1 and 2 as :func:`select` returns them, read from a selection's result: each fold's choices and inner
-    scores, the outer scores of its MLP, the linear baseline's per fold, and the choice on every speaker."""
+    scores, the linear baseline's per fold, and the choice on every speaker."""
     folds = choices["folds"]
     sets = {
         "folds": [
@@ -243,15 +243,7 @@ def recorded_steps(choices: dict) -> tuple[dict, dict]:
         },
     }
     mlps = {
-        "folds": [
-            {
-                "chosen": f["mlp_setting"],
-                "inner": f["inner"]["mlps"],
-                "uar": f["mlp"]["uar"],
-                "uar_one_clip": f["mlp"]["uar_one_clip"],
-            }
-            for f in folds
-        ],
+        "folds": [{"chosen": f["mlp_setting"], "inner": f["inner"]["mlps"]} for f in folds],
         "on_every_speaker": {"chosen": choices["defaults"]["mlp"], "inner": choices["defaults"]["inner"]["mlps"]},
     }
     return sets, mlps

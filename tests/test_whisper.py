@@ -98,6 +98,21 @@ def test_names_follow_the_whisper_stats_not_the_families_stats():
     assert names[2:] == [f"whisper_layer6_std_{i:03d}" for i in range(512)]
 
 
+def test_the_whisper_family_takes_no_stft_of_the_extractors_and_a_spectral_family_beside_it_does(monkeypatch):
+    """Whisper's own log-mel is its only front end: the shared spectrogram is taken only for a family that uses it."""
+    import ser.features.extractor as extractor_module
+
+    taken = []
+    shared = extractor_module.power_spectrogram
+    monkeypatch.setattr(extractor_module, "power_spectrogram", lambda *a, **k: taken.append(1) or shared(*a, **k))
+    samples = noise(1.0)
+    whisper_only = FeatureExtractor(WHISPER_ONLY, 16000)(samples)
+    assert taken == []
+    both = FeatureExtractor(FeatureParams(families=("rms", "whisper"), stats=("mean",)), 16000)(samples)
+    assert taken == [1]
+    assert both[1:].tobytes() == whisper_only.tobytes()
+
+
 def test_parquet_is_byte_identical_for_one_or_two_workers_and_for_dask(rows, tmp_path, monkeypatch):
     one = extract_features(rows, WHISPER_ONLY, 16000, tmp_path / "one.parquet", tmp_path / "c1", workers=1)
     two = extract_features(rows, WHISPER_ONLY, 16000, tmp_path / "two.parquet", tmp_path / "c2", workers=2)

@@ -1,12 +1,14 @@
 """The feature extractor: mono samples in, one named feature vector out.
 
-The extractor takes one power spectrogram per file and hands it to every selected family
-(:mod:`ser.features.families`), so MFCC, chroma and mel, which librosa computes each from an STFT
-of its own, share one; its window and filter banks are built once per process. It then takes each
-statistic (:mod:`ser.features.stats`) over each family's frames.
+The extractor takes one power spectrogram per file, on first use, and hands it to every selected family
+(:mod:`ser.features.families`), so MFCC, chroma and mel, which librosa computes each from an STFT of its own,
+share one, and the whisper family alone takes none; its window and filter banks are built once per process. It
+then takes each statistic (:mod:`ser.features.stats`) over each family's frames.
 """
 
 from __future__ import annotations
+
+from functools import cached_property
 
 import numpy as np
 
@@ -46,11 +48,22 @@ class FeatureExtractor:
     def __init__(self, params: FeatureParams, sample_rate: int):
         self.params = params
         self.sample_rate = sample_rate
-        self.window = periodic_hann(params.n_fft)
-        self.mel_basis = mel_filter_bank(sample_rate, params.n_fft, params.n_mels)
-        self.mel_bank = BlockedBank(self.mel_basis)
-        self.dct = dct_matrix(params.n_mfcc, params.n_mels)
         self.names = feature_names(params)
+
+    @cached_property
+    def window(self) -> np.ndarray:
+        """The STFT's periodic Hann window (this and the banks are built on first use: whisper needs none)."""
+        return periodic_hann(self.params.n_fft)
+
+    @cached_property
+    def mel_bank(self) -> BlockedBank:
+        """The mel filter bank, applied band block by band block (:class:`ser.dsp.filters.BlockedBank`)."""
+        return BlockedBank(mel_filter_bank(self.sample_rate, self.params.n_fft, self.params.n_mels))
+
+    @cached_property
+    def dct(self) -> np.ndarray:
+        """The DCT that turns log-mel bands into MFCC."""
+        return dct_matrix(self.params.n_mfcc, self.params.n_mels)
 
     def power_spectrogram(self, samples: np.ndarray) -> np.ndarray:
         """The power spectrogram every family shares: ``|STFT|**2`` with librosa's default framing.
@@ -83,9 +96,7 @@ class FeatureExtractor:
         numpy.ndarray
             Shape ``(len(names),)``, float64, in the order of :attr:`names`.
         """
-        shared = Representations(
-            samples, self.power_spectrogram(samples), self.params, self.sample_rate, self.mel_bank, self.dct
-        )
+        shared = Representations(samples, self, self.params, self.sample_rate)
         values = []
         for family in self.params.families:
             frames = FAMILIES[family].frames(shared)

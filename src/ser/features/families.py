@@ -23,30 +23,39 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ser.config import FeatureParams
-from ser.dsp.filters import BlockedBank, power_to_db
+from ser.dsp.filters import power_to_db
 from ser.features import descriptors, smile, whisper
 from ser.features.descriptors import Pitch, yin
+
+if TYPE_CHECKING:
+    from ser.features.extractor import FeatureExtractor
 
 
 @dataclass
 class Representations:
-    """One file's samples, its power spectrogram, and what families derive from them once, on first use."""
+    """One file's samples, and what families derive from them once, on first use: its power spectrogram, mel
+    power, log-mel, MFCC, pitch. A family that needs none of them (whisper) costs no STFT."""
 
     samples: np.ndarray
-    power: np.ndarray
+    extractor: FeatureExtractor  # its window and filter banks, built once per process
     params: FeatureParams
     sample_rate: int
-    mel_bank: BlockedBank  # the extractor's, built once per process
-    dct: np.ndarray
+
+    @cached_property
+    def power(self) -> np.ndarray:
+        """The power spectrogram every spectral family shares
+        (:meth:`ser.features.extractor.FeatureExtractor.power_spectrogram`)."""
+        return self.extractor.power_spectrogram(self.samples)
 
     @cached_property
     def mel(self) -> np.ndarray:
         """Mel-band power, as ``librosa.feature.melspectrogram``."""
-        return self.mel_bank @ self.power
+        return self.extractor.mel_bank @ self.power
 
     @cached_property
     def log_mel(self) -> np.ndarray:
@@ -56,7 +65,7 @@ class Representations:
     @cached_property
     def mfcc(self) -> np.ndarray:
         """MFCC as ``librosa.feature.mfcc``: type-II orthonormal DCT of the log-mel (shared with the deltas)."""
-        return self.dct @ self.log_mel
+        return self.extractor.dct @ self.log_mel
 
     @cached_property
     def pitch(self) -> Pitch:

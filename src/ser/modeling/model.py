@@ -23,6 +23,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from joblib import parallel_config
 from sklearn.base import clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
@@ -33,6 +34,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
+from threadpoolctl import threadpool_limits
 
 from ser.config import CALIBRATION_MODES, TrainParams
 from ser.errors import SerError
@@ -376,11 +378,14 @@ def train_model(
     Returns
     -------
     sklearn.pipeline.Pipeline or classifier
-        Fitted (:func:`fit_model`).
+        Fitted (:func:`fit_model`), the ensemble's members in forked processes with one BLAS thread each: a forked
+        process starts with the libraries this one has imported, where joblib's default workers start afresh and
+        import scikit-learn again (about 2 s of CPU each, per stage); one thread per process, as those workers
+        have, keeps the fitted model byte-identical.
     """
-    return fit_model(
-        build_model(params, columns), features, emotions, speakers, params.normalize, progress=progress, copies=copies
-    )
+    model = build_model(params, columns)
+    with parallel_config(backend="multiprocessing"), threadpool_limits(1):
+        return fit_model(model, features, emotions, speakers, params.normalize, progress=progress, copies=copies)
 
 
 def loss_curve(model: Pipeline) -> list[float]:
