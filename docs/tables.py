@@ -27,6 +27,8 @@ a JSON file under docs/results/, written by the command the table's caption name
 * ``timeline_speed.json``: ``python bench/timeline.py --model <a bundle> --cores 1 2 --json
   docs/results/timeline_speed.json``
 * ``clip_windows.json``: ``python bench/clip_windows.py --run <that clone> --json docs/results/clip_windows.json``
+* ``augment.json``: ``python bench/augment.py --data ../shared/data/ravdess16k --work <scratch> --choices
+  docs/results/selection.json --json docs/results/augment.json``
 """
 
 from __future__ import annotations
@@ -481,6 +483,30 @@ def clip_windows() -> list[str]:
     ]
 
 
+def augment() -> list[str]:
+    found = result("augment")
+    lines = [
+        "| candidate | rows trained on (per fold) | UAR | one clip | score | ECE uncalibrated: together, one clip |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, c in found["candidates"].items():
+        lines.append(
+            f"| {name} | {c['rows_trained_on']:,} | {c['uar']:.3f} ± {c['uar_std']:.3f} | {c['uar_one_clip']:.3f} ± "
+            f"{c['uar_one_clip_std']:.3f} | {c['score']:.3f} | {c['ece_uncalibrated']:.3f}, "
+            f"{c['ece_uncalibrated_one_clip']:.3f} |"
+        )
+    return lines
+
+
+def augment_costs() -> list[str]:
+    seconds = result("augment")["seconds_per_file"]
+    return [
+        "| copy | CPU seconds per file (the copy made, then its features: every layer, 4 statistics) |",
+        "| --- | --- |",
+        *(f"| {'the file itself' if name == 'none' else name} | {value:.3f} |" for name, value in seconds.items()),
+    ]
+
+
 TABLES = {
     "vad": vad,
     "headline": headline,
@@ -500,6 +526,8 @@ TABLES = {
     "timeline-speed": timeline_speed,
     "timeline-memory": timeline_memory,
     "clip-windows": clip_windows,
+    "augment": augment,
+    "augment-costs": augment_costs,
 }
 
 

@@ -4,7 +4,7 @@ and a figure of the per-speaker UAR."""
 
 import pandas as pd
 
-from ser.features.table import feature_columns
+from ser.features.table import feature_columns, read_copies
 from ser.modeling.crossval import cross_validate_model
 from ser.modeling.model import build_model
 from ser.reports.breakdowns import write_crossval
@@ -24,6 +24,7 @@ def main(args, params):
         seed=params.split.seed,
         normalization=params.train.normalize,
         progress=not args.quiet,
+        copies=read_copies(args.copies, table, columns) if params.features.augment.copies else None,
     )
     result["by"] = params.evaluate.cv_by
     result["model"] = params.train.model
@@ -41,6 +42,7 @@ def main(args, params):
 if __name__ == "__main__":
     parser = stage_parser(__doc__, progress=True)
     parser.add_argument("--features", default="data/features.parquet")
+    parser.add_argument("--copies", default="data/copies.parquet", help="features of the perturbed copies")
     parser.add_argument("--metrics", default="metrics/crossval.json")
     parser.add_argument("--plots", default="plots", help="folder for the per-fold and per-speaker tables")
     parser.add_argument(

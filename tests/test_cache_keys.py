@@ -6,8 +6,16 @@ from dataclasses import fields, is_dataclass, replace
 
 import pytest
 
-from ser.config import FEATURE_EXECUTION_KEYS, WHISPER_COMPUTE_TYPES, AudioParams, FeatureParams, WhisperParams
+from ser.config import (
+    FEATURE_EXECUTION_KEYS,
+    WHISPER_COMPUTE_TYPES,
+    AudioParams,
+    AugmentParams,
+    FeatureParams,
+    WhisperParams,
+)
 from ser.corpus.ingest import CheckCache
+from ser.features.augment import copy_rows
 from ser.features.cache import configuration_key
 
 
@@ -64,7 +72,7 @@ def varied(params, tmp_path, skip=()) -> dict[str, object]:
 
 def test_every_feature_param_changes_the_feature_cache_key(base, tmp_path):
     key = configuration_key(base, 16000)
-    changes = varied(base, tmp_path, skip=FEATURE_EXECUTION_KEYS)
+    changes = varied(base, tmp_path, skip=FEATURE_EXECUTION_KEYS + ("augment",))  # copies: keyed each by its own
     assert {"hop_length", "n_fft", "families", "stats", "whisper.model", "whisper.layers"} <= set(changes)
     unchanged = [name for name, params in changes.items() if configuration_key(params, 16000) == key]
     assert unchanged == [], f"feature params {unchanged} do not key the feature cache"
@@ -75,6 +83,29 @@ def test_execution_settings_do_not_change_the_feature_cache_key(base):
     key = configuration_key(base, 16000)
     assert configuration_key(replace(base, workers=3), 16000) == key
     assert configuration_key(replace(base, executor="dask", scheduler="tcp://10.0.0.5:8786"), 16000) == key
+
+
+def test_a_copy_is_cached_by_its_files_content_its_perturbation_and_the_seed(base):
+    """The copies a run makes change no file's own vector, so they leave the configuration key alone; each copy's
+    vector is keyed by the content of its file, the perturbation and the seed."""
+    assert configuration_key(replace(base, augment=AugmentParams(copies=("speed 0.9",))), 16000) == configuration_key(
+        base, 16000
+    )
+    rows = [{"file": "a.wav", "path": "a.wav", "speaker": "01", "emotion": "calm", "sha256": "1" * 64}]
+    moved = [{**rows[0], "file": "b.wav", "path": "x/b.wav"}]
+    keys = {
+        row["sha256"]
+        for catalog, copies, seed in [
+            (rows, ("noise 15",), 0),
+            (rows, ("noise 10",), 0),
+            (rows, ("reverb 0.5",), 0),
+            (rows, ("noise 15",), 1),
+            ([{**rows[0], "sha256": "2" * 64}], ("noise 15",), 0),
+        ]
+        for row in copy_rows(catalog, copies, seed)
+    }
+    assert len(keys) == 5 and "1" * 64 not in keys
+    assert copy_rows(moved, ("noise 15",), 0)[0]["sha256"] == copy_rows(rows, ("noise 15",), 0)[0]["sha256"]
 
 
 def test_encoder_params_key_the_cache_only_where_the_encoder_is_used(base, tmp_path):
@@ -96,7 +127,7 @@ def test_every_param_of_the_ingest_checks_changes_the_check_cache(base, tmp_path
     path = check_cache(tmp_path, audio, base).path
     for name, changed in varied(audio, tmp_path).items():
         assert check_cache(tmp_path, changed, base).path != path, f"audio.{name} does not key the check cache"
-    changes = varied(base, tmp_path, skip=FEATURE_EXECUTION_KEYS)
+    changes = varied(base, tmp_path, skip=FEATURE_EXECUTION_KEYS + ("augment",))
     # of the feature params only n_fft (the shortest usable file, features.min_samples) decides what ingest keeps
     assert [name for name, features in changes.items() if check_cache(tmp_path, audio, features).path != path] == [
         "n_fft"

@@ -116,6 +116,19 @@ def test_dask_executor_needs_a_scheduler_address():
     assert Params.from_dict(raw).features.scheduler == "tcp://127.0.0.1:8786"
 
 
+@pytest.mark.parametrize("copies", [["noise"], ["echo 0.5"], ["speed 5"], ["noise 15", "noise 15"], "noise loud"])
+def test_a_bad_augmentation_copy_is_refused_naming_the_key(copies):
+    raw = params_with("features", "augment", {"copies": copies})
+    with pytest.raises(ParamError, match="features.augment.copies: got .*allowed"):
+        Params.from_dict(raw)
+
+
+def test_augmentation_copies_do_not_change_a_files_feature_definition():
+    plain = Params.from_dict(params_with("features", "augment", {"copies": []})).features
+    assert plain.augment.copies == ()
+    assert plain.definition() == load_params(PROJECT / "params.yaml").features.definition()
+
+
 def dataclass_keys(cls: type, prefix: str = "") -> list[str]:
     """Every parameter of ``cls`` as a dotted key; a field holding a dataclass is a section of its own."""
     keys = []

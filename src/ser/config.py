@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from ser.errors import SerError
-from ser.names import CORPUS_CONVENTIONS, EMOTIONS, FEATURE_FAMILIES, FEATURE_STATS, SMOOTHINGS
+from ser.names import AUGMENTATIONS, CORPUS_CONVENTIONS, EMOTIONS, FEATURE_FAMILIES, FEATURE_STATS, SMOOTHINGS
 
 WHISPER_COMPUTE_TYPES = ("int8", "float32")  # the encoder graph's arithmetic (ser.features.encoder)
 FEATURE_EXECUTION_KEYS = ("workers", "executor", "scheduler")  # change how, never what, features are computed
@@ -194,6 +194,32 @@ class WhisperParams:
 
 
 @dataclass(frozen=True)
+class AugmentParams:
+    """``features.augment``: perturbed copies of every file that the model trains on beside the training speakers'
+    own (ser.features.augment), each copy of a speaker a pseudo-speaker of its own."""
+
+    copies: tuple[str, ...] = ()  # e.g. ("noise 15",): each a kind of AUGMENTATIONS and its value
+    seed: int = 0
+
+    def __post_init__(self):
+        copies = (self.copies,) if isinstance(self.copies, str) else self.copies
+        allowed = ", ".join(f"{kind} {low:g} to {high:g}" for kind, (low, high) in AUGMENTATIONS.items())
+        if not isinstance(copies, (list, tuple)) or len(set(map(str, copies))) != len(copies):
+            raise ParamError("features.augment.copies", f"got {self.copies!r}; allowed: a list of distinct copies")
+        for copy in copies:
+            kind, _, value = str(copy).partition(" ")
+            low, high = AUGMENTATIONS.get(kind, (1.0, 0.0))
+            try:
+                valid = low <= float(value) <= high
+            except ValueError:
+                valid = False
+            if not valid:
+                raise ParamError("features.augment.copies", f"got {copy!r}; allowed: a kind and a value, {allowed}")
+        object.__setattr__(self, "copies", tuple(copies))
+        _integer("features.augment.seed", self.seed, low=0)
+
+
+@dataclass(frozen=True)
 class FeatureParams:
     """The per-file feature vector: statistics over frames of each feature family."""
 
@@ -208,10 +234,12 @@ class FeatureParams:
     executor: str = "local"
     scheduler: str | None = None
     whisper: WhisperParams = field(default_factory=WhisperParams)
+    augment: AugmentParams = field(default_factory=AugmentParams)
 
     def __post_init__(self):
         object.__setattr__(self, "families", _names("features.families", self.families, FEATURE_FAMILIES))
         object.__setattr__(self, "whisper", _subsection("features.whisper", self.whisper, WhisperParams))
+        object.__setattr__(self, "augment", _subsection("features.augment", self.augment, AugmentParams))
         object.__setattr__(self, "stats", _names("features.stats", self.stats, FEATURE_STATS))
         # upper bounds: filter banks and frames that fit in memory (a bundle's model.json carries these too)
         _integer("features.n_mels", self.n_mels, low=1, high=1024)
@@ -236,8 +264,8 @@ class FeatureParams:
 
     def definition(self) -> dict:
         """The params that decide the feature values: all but :data:`FEATURE_EXECUTION_KEYS` (and ``whisper``
-        unless that family is selected)."""
-        unused = FEATURE_EXECUTION_KEYS + (() if "whisper" in self.families else ("whisper",))
+        unless that family is selected); ``augment`` decides which copies are made, not a file's values."""
+        unused = FEATURE_EXECUTION_KEYS + ("augment",) + (() if "whisper" in self.families else ("whisper",))
         return {k: v for k, v in asdict(self).items() if k not in unused}
 
 

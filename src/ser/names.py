@@ -44,4 +44,11 @@ FEATURE_STATS = (  # ser.features.stats.STATS
     "slope",
 )
 
+AUGMENTATIONS = {  # ser.features.augment: each kind of perturbed copy and the (lowest, highest) value it takes
+    "speed": (0.5, 2.0),  # the factor a file is played faster by
+    "vtlp": (0.7, 1.4),  # the vocal tract length warp factor
+    "noise": (-10.0, 60.0),  # the signal-to-noise ratio in dB
+    "reverb": (0.05, 3.0),  # the room's reverberation time RT60 in seconds
+}
+
 SMOOTHINGS = ("average", "median", "viterbi")  # ser.timeline.smoothing.SMOOTHERS

@@ -27,6 +27,7 @@ from ser.config import FeatureParams
 from ser.corpus.audio import AudioError, load_audio
 from ser.corpus.catalog import locate
 from ser.errors import SerError
+from ser.features.augment import copy_rows, perturb
 from ser.features.cache import FeatureCache, configuration_key
 from ser.features.extractor import NOT_FINITE, FeatureExtractor
 from ser.features.families import feature_names
@@ -74,14 +75,19 @@ def _set_up_worker_process() -> None:
     _keep_freed_memory()
 
 
-def _extract_file(task: tuple[str, str]) -> tuple[str, np.ndarray | str]:
+def _extract_file(task: tuple) -> tuple[str, np.ndarray | str]:
     """``(sha256, vector)``, or ``(sha256, error message)`` for a file whose features cannot be computed: it
-    cannot be decoded, the extractor fails on it, or its vector is not finite (a model cannot take it)."""
-    sha256, path = task
+    cannot be decoded, the extractor fails on it, or its vector is not finite (a model cannot take it). A task is
+    ``(sha256, path)``, or ``(sha256, path, perturbation)`` for a perturbed copy
+    (:func:`ser.features.augment.copy_rows`; None for the file itself)."""
+    sha256, path, perturbation = (*task, None)[:3]
     if _worker_extractor is None:
         raise RuntimeError("worker not started")
     try:
         samples = load_audio(path, _worker_extractor.sample_rate, min_samples=_worker_extractor.params.min_samples)
+        if perturbation is not None:
+            copy, speaker, file, seed = perturbation
+            samples = perturb(samples, copy, _worker_extractor.sample_rate, speaker=speaker, file=file, seed=seed)
         vector = _worker_extractor(samples)
     except AudioError as error:
         return sha256, f"{path} {error}"
@@ -92,7 +98,7 @@ def _extract_file(task: tuple[str, str]) -> tuple[str, np.ndarray | str]:
     return sha256, vector
 
 
-def _extract_and_cache(task: tuple[str, str]) -> tuple[str, str | None]:
+def _extract_and_cache(task: tuple) -> tuple[str, str | None]:
     """:func:`_extract_file`, storing the vector in the cache here: only ``(sha256, error or None)`` goes back.
 
     Sending vectors back to the parent would let them pile up in its result queue
@@ -106,7 +112,7 @@ def _extract_and_cache(task: tuple[str, str]) -> tuple[str, str | None]:
 
 
 def _extract_batch_on_dask_worker(
-    batch: list[tuple[str, str]], params: FeatureParams, sample_rate: int, expected_key: str
+    batch: list[tuple], params: FeatureParams, sample_rate: int, expected_key: str
 ) -> list:
     """:func:`_extract_file` over ``batch`` on a Dask worker that runs the client's feature code."""
     if configuration_key(params, sample_rate) != expected_key:
@@ -121,7 +127,7 @@ def _extract_batch_on_dask_worker(
         return [_extract_file(task) for task in batch]
 
 
-def _extract_dask(params: FeatureParams, sample_rate: int, tasks: list[tuple[str, str]]) -> Iterator:
+def _extract_dask(params: FeatureParams, sample_rate: int, tasks: list[tuple]) -> Iterator:
     """Run on a Dask distributed cluster in batches, a few per worker in flight.
 
     Paths are made absolute first: workers see the files through a shared file system.
@@ -129,7 +135,7 @@ def _extract_dask(params: FeatureParams, sample_rate: int, tasks: list[tuple[str
     from dask.distributed import Client, as_completed
 
     key = configuration_key(params, sample_rate)
-    resolved = [(sha256, str(Path(path).resolve())) for sha256, path in tasks]
+    resolved = [(task[0], str(Path(task[1]).resolve()), *task[2:]) for task in tasks]
     batches = iter(resolved[start : start + DASK_BATCH_FILES] for start in range(0, len(resolved), DASK_BATCH_FILES))
     try:
         client = Client(params.scheduler, timeout=DASK_CONNECT_TIMEOUT)
@@ -153,7 +159,7 @@ def _extract_dask(params: FeatureParams, sample_rate: int, tasks: list[tuple[str
 
 
 def _extract_local(
-    params: FeatureParams, sample_rate: int, tasks: list[tuple[str, str]], workers: int, cache: FeatureCache
+    params: FeatureParams, sample_rate: int, tasks: list[tuple], workers: int, cache: FeatureCache
 ) -> Iterator:
     """Run in forked processes that inherit the imported libraries, or in this one; each stores what it computes.
 
@@ -192,7 +198,7 @@ def compute_missing(
     a bar of the files done on stderr, if it is a terminal; ``origin``: see :func:`ser.corpus.catalog.locate`."""
     tasks = list(
         {
-            row["sha256"]: (row["sha256"], str(locate(row["path"], origin)))
+            row["sha256"]: (row["sha256"], str(locate(row["path"], origin)), row.get("perturbation"))
             for row in catalog_rows
             if not cache.has(row["sha256"])
         }.values()
@@ -222,6 +228,7 @@ def extract_features(
     progress: bool = False,
     warn: Callable[[str], None] = print,
     origin: str | Path | None = None,
+    copies_out: str | Path | None = None,
 ) -> int:
     """Extract every catalog file's features into one parquet table, computing only what the cache lacks.
 
@@ -249,11 +256,15 @@ def extract_features(
         Called with one line for each file left out.
     origin : str or Path, optional
         Where relative paths missing from the current folder are read from (:func:`ser.corpus.catalog.locate`).
+    copies_out : str or Path, optional
+        Where to write the features of each copy of ``features.augment`` of every file in the table (a table of the
+        same columns, ``speaker`` each copy's pseudo-speaker, :func:`ser.features.augment.copy_rows`; no rows
+        without copies), cached as files are, by their content and perturbation.
 
     Returns
     -------
     int
-        How many files were computed (the others came from the cache).
+        How many files and copies were computed (the others came from the cache).
 
     Raises
     ------
@@ -272,4 +283,11 @@ def extract_features(
             "re-run the ingest stage, or check features.* in params.yaml"
         )
     write_feature_table(out, kept, names, cache)
-    return computed
+    if copies_out is None:
+        return computed
+    copies = copy_rows(kept, params.augment.copies, params.augment.seed)
+    computed_copies, failures = compute_missing(copies, params, sample_rate, cache, workers, progress, origin)
+    for failure in failures:
+        warn(f"warning: a copy of {failure}; it is left out of the copies table")
+    write_feature_table(copies_out, [row for row in copies if cache.has(row["sha256"])], names, cache)
+    return computed + computed_copies

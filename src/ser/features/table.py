@@ -41,6 +41,20 @@ def read_split_table(features_path, split_path) -> pd.DataFrame:
     return table
 
 
+def read_copies(path, table: pd.DataFrame, columns: list[str]) -> tuple | None:
+    """The perturbed copies (the features stage's copies table) of the files of ``table``: ``(features, emotions,
+    pseudo-speakers, source rows)``, each copy's source row its file's position in ``table``; None without copies.
+    Copies of files not in ``table`` (the test set's, for a training table) are left out."""
+    import pandas as pd
+
+    copies = pd.read_parquet(path, columns=["file", "speaker", "emotion", *columns])
+    sources = pd.Index(table["file"]).get_indexer(copies["file"])
+    copies = copies[sources >= 0]
+    if copies.empty:
+        return None
+    return copies[columns].to_numpy(), copies["emotion"].to_numpy(), copies["speaker"].to_numpy(), sources[sources >= 0]
+
+
 def write_feature_table(path: str | Path, catalog_rows: list[dict], names: list[str], cache: FeatureCache) -> None:
     """Write key columns and cached vectors in catalog order, in row groups of bounded size, atomically.
 

@@ -37,11 +37,13 @@ def fold_splitter(params: EvaluateParams, groups, seed: int):
     return StratifiedGroupKFold(n_splits=params.cv_folds, shuffle=True, random_state=seed)
 
 
-def fit_predict(model, X, y, groups, train, test, normalization: str = "none") -> tuple[np.ndarray, np.ndarray]:
-    """Fit a clone of ``model`` on rows ``train`` and predict rows ``test``, the test speakers' recordings together
-    and each alone (:func:`~ser.modeling.model.fit_held_out`). Only labels are returned, so the model's calibration,
-    which changes none, is not fitted."""
-    fitted, (together, alone) = fit_held_out(model, X, y, groups, train, test, normalization)
+def fit_predict(
+    model, X, y, groups, train, test, normalization: str = "none", copies=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fit a clone of ``model`` on rows ``train`` (and the ``copies`` of their speakers) and predict rows ``test``,
+    the test speakers' recordings together and each alone (:func:`~ser.modeling.model.fit_held_out`). Only labels
+    are returned, so the model's calibration, which changes none, is not fitted."""
+    fitted, (together, alone) = fit_held_out(model, X, y, groups, train, test, normalization, copies)
     return fitted.predict(together), fitted.predict(alone)
 
 
@@ -56,10 +58,13 @@ def cross_validate_model(
     normalization: str = "none",
     n_jobs: int = -1,
     progress: bool = False,
+    copies=None,
 ) -> dict:
     """Per-fold and mean/std accuracy, UAR and macro F1, each fold's test speakers, and per-speaker
     scores of the out-of-fold predictions (each file is predicted by the one fold that held it out).
-    ``progress``: a bar of the folds done on stderr, if it is a terminal.
+    ``progress``: a bar of the folds done on stderr, if it is a terminal. ``copies``: ``(features, y,
+    pseudo-speakers, source rows)`` of perturbed copies of rows of ``X`` (:mod:`ser.features.augment`), each fold
+    training on the copies of its training rows only.
 
     The crossvalidate stage keeps the means and standard deviations as metrics and puts the rest in tables
     (:mod:`ser.reports.breakdowns`).
@@ -70,7 +75,7 @@ def cross_validate_model(
     predictions = list(
         progress_bar(
             Parallel(n_jobs=n_jobs, return_as="generator")(
-                delayed(fit_predict)(model, X, y, groups, train, test, normalization) for train, test in folds
+                delayed(fit_predict)(model, X, y, groups, train, test, normalization, copies) for train, test in folds
             ),
             desc="crossvalidate",
             unit="fold",

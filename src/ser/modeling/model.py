@@ -192,7 +192,7 @@ def without_calibration(model):
     return model.classifier if isinstance(model, TemperatureScaled) else model
 
 
-def fit_model(model, features, y, speakers, normalization: str, progress: bool = False):
+def fit_model(model, features, y, speakers, normalization: str, progress: bool = False, copies=None):
     """Fit ``model`` on rows whose speakers are known, normalised as ``normalization`` says.
 
     A calibrated model (:class:`ser.modeling.calibration.TemperatureScaled`) first gets a temperature per
@@ -219,6 +219,10 @@ def fit_model(model, features, y, speakers, normalization: str, progress: bool =
     progress : bool
         A bar on stderr (if it is a terminal) counting the classifier's fits: each calibration fold's, then the
         last on every row.
+    copies : tuple of numpy.ndarray, optional
+        ``(features, y, speakers, sources)`` of perturbed copies of these rows' files (``speakers`` their
+        pseudo-speakers, :mod:`ser.features.augment`; ``sources`` the index of each copy's source row), trained on
+        beside the rows: in the calibration's folds only the copies of the fold's training rows, and never scored.
 
     Returns
     -------
@@ -236,8 +240,12 @@ def fit_model(model, features, y, speakers, normalization: str, progress: bool =
     fits = min(CALIBRATION_FOLDS, len(set(speakers))) + 1 if calibrated else 1
     with progress_bar(desc="train", unit="fit", total=fits, shown=progress) as bar:
         temperatures = (
-            _held_out_temperatures(model, features, y, speakers, normalization, bar.update) if calibrated else None
+            _held_out_temperatures(model, features, y, speakers, normalization, bar.update, copies)
+            if calibrated
+            else None
         )
+        if copies is not None:
+            features, y, speakers = (np.concatenate(pair) for pair in zip((features, y, speakers), copies[:3]))
         X = np.asarray(normalize(features, speakers, normalization), dtype=np.float32)
         with warnings.catch_warnings():  # a batch larger than a small corpus is clipped to it: nothing to act on
             warnings.filterwarnings("ignore", message="Got `batch_size` less than 1 or larger than sample size")
@@ -251,7 +259,7 @@ def fit_model(model, features, y, speakers, normalization: str, progress: bool =
     return model
 
 
-def fit_held_out(model, features, y, speakers, train, test, normalization: str):
+def fit_held_out(model, features, y, speakers, train, test, normalization: str, copies=None):
     """``model`` without calibration fitted on rows ``train``, and rows ``test`` normalised on their own the two
     ways they are scored: the test speakers' recordings together, and each recording alone (one clip, as
     ``ser predict`` takes one file, against the training rows'
@@ -269,6 +277,9 @@ def fit_held_out(model, features, y, speakers, train, test, normalization: str):
         Row indices of the two sides (no speaker on both).
     normalization : str
         ``train.normalize``: ``none`` or ``speaker``.
+    copies : tuple of numpy.ndarray, optional
+        ``(features, y, pseudo-speakers, source rows)`` of perturbed copies (:mod:`ser.features.augment`): the
+        copies of rows ``train`` are trained on beside them (:func:`fit_model`); the others (of ``test``) never.
 
     Returns
     -------
@@ -276,12 +287,45 @@ def fit_held_out(model, features, y, speakers, train, test, normalization: str):
         ``(fitted, (together, alone))``: the fitted model, and the test rows normalised each way
         (:func:`ser.modeling.normalize.normalize_held_out`).
     """
-    fitted = fit_model(clone(without_calibration(model)), features[train], y[train], speakers[train], normalization)
+    fitted = fit_model(
+        clone(without_calibration(model)),
+        features[train],
+        y[train],
+        speakers[train],
+        normalization,
+        copies=copies_of(copies, train),
+    )
     reference = reference_statistics(features[train], speakers[train]) if normalization == "speaker" else None
     return fitted, normalize_held_out(features[test], speakers[test], normalization, reference)
 
 
-def _held_out_temperatures(model, features, y, speakers, normalization: str, on_fit) -> dict[str, float]:
+def copies_of(copies, rows):
+    """The copies of the rows ``rows``: a copy of any other row (held out) is never among them.
+
+    Parameters
+    ----------
+    copies : tuple of numpy.ndarray, or None
+        ``(features, y, pseudo-speakers, source rows)`` of perturbed copies (:mod:`ser.features.augment`), each
+        copy's source row an index into the rows ``rows`` index.
+    rows : array_like
+        Indices of the rows kept (a fold's training side).
+
+    Returns
+    -------
+    tuple of numpy.ndarray, or None
+        The same four parts for the copies of ``rows`` only, their source rows renumbered to positions in ``rows``;
+        None for ``copies`` None.
+    """
+    if copies is None:
+        return None
+    rows, sources = np.asarray(rows), np.asarray(copies[3])
+    position = np.full(max(int(rows.max(initial=-1)), int(sources.max(initial=-1))) + 1, -1)
+    position[rows] = np.arange(len(rows))
+    kept = np.flatnonzero(position[sources] >= 0)
+    return (*(np.asarray(part)[kept] for part in copies[:3]), position[sources[kept]])
+
+
+def _held_out_temperatures(model, features, y, speakers, normalization: str, on_fit, copies) -> dict[str, float]:
     """A temperature per mode of :data:`~ser.config.CALIBRATION_MODES`, fitted to the probabilities of copies of
     ``model`` on speakers they did not train on, normalised in that mode; ``on_fit()`` is called after each copy's
     fit. Unless the model's calibration is ``per_mode``, the temperature fitted in the first mode (a speaker's
@@ -296,7 +340,7 @@ def _held_out_temperatures(model, features, y, speakers, normalization: str, on_
     classes = np.unique(y)
     held_out = {mode: np.zeros((len(y), len(classes))) for mode in CALIBRATION_MODES}
     for train, test in GroupKFold(n_splits=min(CALIBRATION_FOLDS, count)).split(features, y, speakers):
-        fitted, rows = fit_held_out(model, features, y, speakers, train, test, normalization)
+        fitted, rows = fit_held_out(model, features, y, speakers, train, test, normalization, copies)
         columns = np.searchsorted(classes, fitted.classes_)
         for mode, X in zip(CALIBRATION_MODES, rows):
             held_out[mode][np.ix_(test, columns)] = fitted.predict_proba(X)
@@ -308,7 +352,9 @@ def _held_out_temperatures(model, features, y, speakers, normalization: str, on_
     return {mode: fit_temperature(held_out[mode], labels) for mode in CALIBRATION_MODES}
 
 
-def train_model(params: TrainParams, columns: list[str], features, emotions, speakers, progress: bool = False):
+def train_model(
+    params: TrainParams, columns: list[str], features, emotions, speakers, progress: bool = False, copies=None
+):
     """A model of ``params`` fitted on rows whose speakers are known, as the train and train_timeline stages fit one.
 
     Parameters
@@ -326,6 +372,8 @@ def train_model(params: TrainParams, columns: list[str], features, emotions, spe
         Shape ``(n_rows,)``, each row's speaker id (normalisation and the calibration's folds group them).
     progress : bool, default False
         Show a progress bar of the model fits on stderr.
+    copies : tuple of numpy.ndarray, optional
+        ``(features, emotions, pseudo-speakers, source rows)`` of perturbed copies of these rows (:func:`fit_model`).
 
     Returns
     -------
@@ -337,7 +385,7 @@ def train_model(params: TrainParams, columns: list[str], features, emotions, spe
     """
     model = build_model(params, columns)
     with parallel_config(backend="multiprocessing"), threadpool_limits(1):
-        return fit_model(model, features, emotions, speakers, params.normalize, progress=progress)
+        return fit_model(model, features, emotions, speakers, params.normalize, progress=progress, copies=copies)
 
 
 def loss_curve(model: Pipeline) -> list[float]:
