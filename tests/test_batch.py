@@ -152,7 +152,7 @@ def test_dask_worker_refuses_to_run_different_feature_code(rows):
     from ser.features.batch import ExtractError, _extract_batch_on_dask_worker
     from ser.features.cache import configuration_key
 
-    batch = [(rows[0]["sha256"], rows[0]["path"])]
+    batch = [(rows[0]["sha256"], rows[0]["path"], None)]
     params = NOTEBOOK_FEATURES
     sha256, vector = _extract_batch_on_dask_worker(batch, params, 16000, configuration_key(params, 16000))[0]
     assert sha256 == rows[0]["sha256"] and vector.shape == (180,)

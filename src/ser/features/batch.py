@@ -78,9 +78,9 @@ def _set_up_worker_process() -> None:
 def _extract_file(task: tuple) -> tuple[str, np.ndarray | str]:
     """``(sha256, vector)``, or ``(sha256, error message)`` for a file whose features cannot be computed: it
     cannot be decoded, the extractor fails on it, or its vector is not finite (a model cannot take it). A task is
-    ``(sha256, path)``, or ``(sha256, path, perturbation)`` for a perturbed copy
-    (:func:`ser.features.augment.copy_rows`; None for the file itself)."""
-    sha256, path, perturbation = (*task, None)[:3]
+    ``(sha256, path, perturbation)``: the perturbation of a copy (:func:`ser.features.augment.copy_rows`), None for
+    the file itself."""
+    sha256, path, perturbation = task
     if _worker_extractor is None:
         raise RuntimeError("worker not started")
     try:
@@ -135,7 +135,7 @@ def _extract_dask(params: FeatureParams, sample_rate: int, tasks: list[tuple]) -
     from dask.distributed import Client, as_completed
 
     key = configuration_key(params, sample_rate)
-    resolved = [(task[0], str(Path(task[1]).resolve()), *task[2:]) for task in tasks]
+    resolved = [(sha256, str(Path(path).resolve()), perturbation) for sha256, path, perturbation in tasks]
     batches = iter(resolved[start : start + DASK_BATCH_FILES] for start in range(0, len(resolved), DASK_BATCH_FILES))
     try:
         client = Client(params.scheduler, timeout=DASK_CONNECT_TIMEOUT)
