@@ -41,8 +41,8 @@ GRAPH_CACHE = "encoder-graphs"  # the folder of built graphs in the user cache f
 
 def session(model: bytes):
     """An ONNX Runtime session of ``model`` on the CPU with one thread (ONNX Runtime is imported here, on first
-    use). Its memory pattern (one block planned per input length) is off: a 30 s input then takes about 220 MB of
-    working memory instead of 390, at the same speed."""
+    use). Its memory pattern (one block planned per input length) is off: with inputs of ever new lengths it kept
+    far more memory than a run needs, at no gain in speed (docs/timeline.md, Speed and memory)."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
