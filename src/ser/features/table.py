@@ -81,7 +81,7 @@ def _write_row_groups(
         for column, row in enumerate(batch):
             by_feature[:, column] = cache.load(row["sha256"])
         columns = [_string_column([str(row[key]) for row in batch]) for key in KEY_COLUMNS]
-        columns += _float_columns(by_feature, len(batch))
+        columns += [_float_column(values[: len(batch)]) for values in by_feature]
         writer.write_table(pa.Table.from_arrays(columns, schema=writer.schema))
 
 
@@ -95,12 +95,10 @@ def _string_column(values: list[str]) -> pa.Array:
     )
 
 
-def _float_columns(by_feature: np.ndarray, rows: int) -> list[pa.Array]:
-    """An arrow float64 array over the first ``rows`` values of each row of ``by_feature`` (C-contiguous float64),
-    each a slice of one buffer over the whole matrix: no copy, and one buffer for thousands of columns."""
-    buffer, stride = pa.py_buffer(by_feature), by_feature.shape[1]
-    columns = range(len(by_feature))
-    return [pa.Array.from_buffers(pa.float64(), rows, [None, buffer], offset=k * stride) for k in columns]
+def _float_column(values: np.ndarray) -> pa.Array:
+    """An arrow float64 array over a contiguous numpy vector, without a copy."""
+    values = np.ascontiguousarray(values, dtype="<f8")
+    return pa.Array.from_buffers(pa.float64(), len(values), [None, pa.py_buffer(values)])
 
 
 def _batches(rows: list, size: int) -> Iterable[list]:
