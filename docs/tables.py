@@ -374,7 +374,8 @@ def serve_speed() -> list[str]:
             f"{speed[f'files_per_s_{n}']:.1f} |"
             for n in levels
         ),
-        f"| errors | {speed['errors']} of {speed['requests']} |",
+        f"| errors (no answer, or one other than 200 or 422) | {speed['errors']} of {speed['requests']} |",
+        f"| refused (422: a file with no speech) | {speed['refused']} |",
         f"| server RSS after warm-up / after the requests | {speed['rss_before_mb']:.1f} MB / "
         f"{speed['rss_after_mb']:.1f} MB ({speed['rss_growth']:+.1%}) |",
         f"| **p50 at 1 client / `ser predict` one file** | **{speed['p50_1_over_predict']:.3f}** (target < 0.05: "
@@ -486,15 +487,37 @@ def clip_windows() -> list[str]:
 def augment() -> list[str]:
     found = result("augment")
     lines = [
-        "| candidate | rows trained on (per fold) | UAR | one clip | score | ECE uncalibrated: together, one clip |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| candidate | rows trained on (per fold) | UAR | one clip | score | score - none's, paired (± SE) "
+        "| one clip - none's (± SE) | ECE uncalibrated: together, one clip |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, c in found["candidates"].items():
+        differences = (
+            "(the reference) | (the reference)"
+            if name == "none"
+            else f"{c['score_difference']:+.3f} ± {c['score_difference_se']:.3f} | "
+            f"{c['uar_one_clip_difference']:+.3f} ± {c['uar_one_clip_difference_se']:.3f}"
+        )
         lines.append(
             f"| {name} | {c['rows_trained_on']:,} | {c['uar']:.3f} ± {c['uar_std']:.3f} | {c['uar_one_clip']:.3f} ± "
-            f"{c['uar_one_clip_std']:.3f} | {c['score']:.3f} | {c['ece_uncalibrated']:.3f}, "
+            f"{c['uar_one_clip_std']:.3f} | {c['score']:.3f} | {differences} | {c['ece_uncalibrated']:.3f}, "
             f"{c['ece_uncalibrated_one_clip']:.3f} |"
         )
+    return lines
+
+
+def augment_phone() -> list[str]:
+    found = result("augment")
+    lines = [
+        "| candidate | UAR | one clip | on the phone: UAR | on the phone: one clip |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, c in found["candidates"].items():
+        if "uar_phone" in c:
+            lines.append(
+                f"| {name} | {c['uar']:.3f} | {c['uar_one_clip']:.3f} | {c['uar_phone']:.3f} ± "
+                f"{c['uar_phone_std']:.3f} | {c['uar_phone_one_clip']:.3f} ± {c['uar_phone_one_clip_std']:.3f} |"
+            )
     return lines
 
 
@@ -527,6 +550,7 @@ TABLES = {
     "timeline-memory": timeline_memory,
     "clip-windows": clip_windows,
     "augment": augment,
+    "augment-phone": augment_phone,
     "augment-costs": augment_costs,
 }
 
