@@ -7,6 +7,7 @@ half-written output that DVC could cache.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import importlib.util
 import json
@@ -157,6 +158,20 @@ def write_json(path: str | Path, data) -> None:
     """Write ``data`` as indented JSON, atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def write_rows(path: str | Path, columns, rows: list[dict]) -> None:
+    """Write ``rows`` (dicts of str, int and float values; a missing key an empty field) as CSV in ``columns``
+    order, atomically: the bytes :func:`write_csv` writes for the same table (pandas' csv writer, a float as its
+    shortest repr), without importing pandas (about half a second)."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([_csv_field(row.get(column)) for column in columns] for row in rows)
+
+
+def _csv_field(value) -> str:
+    return "" if value is None else repr(value) if isinstance(value, float) else str(value)
 
 
 def write_csv(path: str | Path, frame: pd.DataFrame) -> None:
