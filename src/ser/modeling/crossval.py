@@ -17,8 +17,9 @@ from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold, Stra
 from threadpoolctl import threadpool_limits
 
 from ser.config import EvaluateParams, ParamError
+from ser.forked import ForkedCalls
 from ser.modeling.metrics import held_out_scores, per_speaker_scores
-from ser.modeling.model import ForkedCalls, fit_held_out
+from ser.modeling.model import fit_held_out
 from ser.progress import progress_bar
 
 SCORES = ("accuracy", "uar", "f1_macro")
@@ -68,7 +69,7 @@ def cross_validate_model(
     ``progress``: a bar of the folds done on stderr, if it is a terminal. ``copies``: ``(features, y,
     pseudo-speakers, source rows)`` of perturbed copies of rows of ``X`` (:mod:`ser.features.augment`), each fold
     training on the copies of its training rows only. ``n_jobs``: the folds are fitted in this many forked processes
-    at once (-1: one per core), each with one BLAS thread (:class:`~ser.modeling.model.ForkedCalls`).
+    at once (-1: one per core), each with one BLAS thread (:class:`~ser.forked.ForkedCalls`).
 
     The crossvalidate stage keeps the means and standard deviations as metrics and puts the rest in tables
     (:mod:`ser.reports.breakdowns`).
