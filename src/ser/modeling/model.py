@@ -222,8 +222,8 @@ def fit_model(
     normalization : str
         ``train.normalize``: ``none`` or ``speaker`` (:func:`ser.modeling.normalize.normalize`).
     progress : bool
-        A bar on stderr (if it is a terminal) counting the classifier's fits: the one on every row, then each
-        calibration fold's.
+        A bar on stderr (if it is a terminal) counting the classifier's fits: each calibration fold's and the one on
+        every row.
     copies : tuple of numpy.ndarray, optional
         ``(features, y, speakers, sources)`` of perturbed copies of these rows' files (``speakers`` their
         pseudo-speakers, :mod:`ser.features.augment`; ``sources`` the index of each copy's source row), trained on
@@ -251,13 +251,16 @@ def fit_model(
         partial(_held_out_probabilities, model, features, y, speakers, train, test, normalization, copies)
         for train, test in folds
     ]
-    with progress_bar(desc="train", unit="fit", total=len(folds) + 1, shown=progress) as bar:
-        # the folds start first, in processes of their own; the fit on every row is made here meanwhile, so that
-        # the model object is this process's own (what skops saves records which of its values are one object)
-        with ForkedCalls(calls, processes if processes > 1 else 0) as running:
-            _fit_every_row(model, features, y, speakers, normalization, copies, calibrated)
-            bar.update()
-            held_out = [bar.update() or result for result in running.results()]
+    with (
+        progress_bar(desc="train", unit="fit", total=len(folds) + 1, shown=progress) as bar,
+        ForkedCalls(calls, processes if processes > 1 else 0) as running,
+    ):
+        # forked, the folds run while the fit on every row is made here, so that the model object is this process's
+        # own (what skops saves records which of its values are one object); else the folds first, one by one
+        held_out = [] if running.processes else [bar.update() or result for result in running.results()]
+        _fit_every_row(model, features, y, speakers, normalization, copies, calibrated)
+        bar.update()
+        held_out = held_out or [bar.update() or result for result in running.results()]
     if calibrated:
         last.set_temperatures(_temperatures(held_out, folds, y, last.per_mode))
     return model
