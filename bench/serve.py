@@ -9,7 +9,8 @@ Starts ``ser serve --port 0`` on 127.0.0.1 and measures, in one run:
   and 16 concurrent clients; the ``--requests`` are shared among the three levels (15 %, 25 %,
   60 %), each client sending one real file per request, round robin over ``--files`` files;
 * files_per_s: the highest throughput of the three levels (saturation: 2 cores);
-* errors: requests that did not get 200 (must be 0);
+* errors: requests that got no answer or one other than 200 or 422 (must be 0); refused: the 422 answers, a
+  file the server found unusable (e.g. one with no speech), counted apart and in the latencies as answered;
 * server resident memory (``VmRSS``) after a warm-up (64 requests from 16 clients, which starts
   all the worker threads) and after the ``--requests`` (must stay within 10 %);
 * beside them, ``ser predict``'s one-file wall time (median of ``--repeat`` fresh processes), and
@@ -97,10 +98,10 @@ def start_server(model: Path, timeout: float) -> tuple[subprocess.Popen, int, fl
 
 def run_level(
     port: int, bodies: list[tuple[bytes, str]], clients: int, requests: int, seconds: float
-) -> tuple[list[float], int, float]:
-    """Latencies of the successful requests, the number of errors, and the wall time of one level."""
+) -> tuple[list[float], int, int, float]:
+    """Latencies of the answered requests, the numbers of refusals (422) and errors, and the level's wall time."""
     latencies: list[float] = []
-    errors = [0]
+    refused, errors = [0], [0]
     lock = threading.Lock()
     counter = iter(range(requests))
     deadline = time.perf_counter() + seconds
@@ -116,15 +117,16 @@ def run_level(
                 connection.request("POST", "/predict", body=body, headers={"Content-Type": content_type})
                 response = connection.getresponse()
                 response.read()
-                ok = response.status == 200
+                status = response.status
             except OSError:
-                ok = False
+                status = None
                 connection.close()
                 connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
             elapsed = time.perf_counter() - start
             with lock:
-                if ok:
+                if status in (200, 422):
                     latencies.append(elapsed)
+                    refused[0] += status == 422
                 else:
                     errors[0] += 1
         connection.close()
@@ -135,7 +137,7 @@ def run_level(
         thread.start()
     for thread in threads:
         thread.join()
-    return latencies, errors[0], time.perf_counter() - start
+    return latencies, refused[0], errors[0], time.perf_counter() - start
 
 
 def main() -> None:
@@ -159,12 +161,14 @@ def main() -> None:
         # warm-up at the highest concurrency: lazy imports, and the server's worker threads all started
         run_level(port, bodies, max(LEVELS), 4 * max(LEVELS), args.level_seconds)
         result["rss_before_mb"] = rss_mb(server.pid)
-        result["errors"] = 0
-        result["requests"] = 0
+        result["errors"] = result["refused"] = result["requests"] = 0
         throughputs = []
         for clients, share in LEVELS.items():
-            latencies, errors, wall = run_level(port, bodies, clients, round(share * args.requests), args.level_seconds)
+            latencies, refused, errors, wall = run_level(
+                port, bodies, clients, round(share * args.requests), args.level_seconds
+            )
             result["errors"] += errors
+            result["refused"] += refused
             result["requests"] += len(latencies) + errors
             result[f"p50_{clients}_s"] = statistics.median(latencies)
             result[f"p99_{clients}_s"] = percentile(latencies, 99)
@@ -189,6 +193,7 @@ def main() -> None:
         )
     print(f"files/s at saturation                  {result['files_per_s']:8.1f}")
     print(f"errors                                 {result['errors']:8d} of {result['requests']} requests")
+    print(f"refused (422, an unusable file)        {result['refused']:8d}")
     print(
         f"server RSS before / after              {result['rss_before_mb']:8.1f} / {result['rss_after_mb']:.1f} MB "
         f"({result['rss_growth']:+.1%})"

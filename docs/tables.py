@@ -378,7 +378,8 @@ def serve_speed() -> list[str]:
             f"{speed[f'files_per_s_{n}']:.1f} |"
             for n in levels
         ),
-        f"| errors | {speed['errors']} of {speed['requests']} |",
+        f"| errors (no answer, or one other than 200 or 422) | {speed['errors']} of {speed['requests']} |",
+        f"| refused (422: a file with no speech) | {speed['refused']} |",
         f"| server RSS after warm-up / after the requests | {speed['rss_before_mb']:.1f} MB / "
         f"{speed['rss_after_mb']:.1f} MB ({speed['rss_growth']:+.1%}) |",
         f"| **p50 at 1 client / `ser predict` one file** | **{speed['p50_1_over_predict']:.3f}** (target < 0.05: "

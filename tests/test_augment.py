@@ -1,10 +1,6 @@
 """Perturbed copies (ser.features.augment): deterministic, the lengths and levels they promise; never trained on
 where their source file is held out, through the library and the real stage scripts."""
 
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -28,6 +24,7 @@ from ser.modeling.calibration import CALIBRATION_FOLDS, TemperatureScaled
 from ser.modeling.crossval import cross_validate_model
 from ser.modeling.model import copies_of, fit_model
 from tests.conftest import PROJECT
+from tests.stagerun import run_stage
 
 RATE = 16000
 
@@ -231,17 +228,9 @@ def test_the_stages_make_the_copies_and_train_on_those_of_the_training_files_onl
     params["train"].update(model="logreg", calibrate=True)
     params["evaluate"]["cv_folds"] = 4
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT / "src"), os.environ.get("PYTHONPATH", "")])}
 
     def stage(name, *args):
-        done = subprocess.run(
-            [sys.executable, str(PROJECT / f"stages/{name}.py"), "--params", "params.yaml", *args],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+        done = run_stage(name, "--params", "params.yaml", *args, cwd=tmp_path)
         assert done.returncode == 0, done.stderr
         return done.stdout
 

@@ -4,7 +4,6 @@ import io
 import os
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import replace
 
@@ -18,6 +17,7 @@ from ser.features.cache import FeatureCache
 from ser.files import sha256_of
 from tests.conftest import PROJECT, require
 from tests.featuresets import NOTEBOOK_FEATURES
+from tests.stagerun import stage_command
 
 
 def catalog_rows(root, count):
@@ -103,9 +103,8 @@ def test_killed_stage_leaves_no_output_and_a_rerun_gives_identical_bytes(rows, r
     params["features"].update(families=list(NOTEBOOK_FEATURES.families), stats=list(NOTEBOOK_FEATURES.stats))
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     out, cache = tmp_path / "features.parquet", tmp_path / "cache"
-    command = [
-        sys.executable,
-        str(PROJECT / "stages/features.py"),
+    command = stage_command(
+        "features",
         "--params",
         str(tmp_path / "params.yaml"),
         "--catalog",
@@ -114,7 +113,7 @@ def test_killed_stage_leaves_no_output_and_a_rerun_gives_identical_bytes(rows, r
         str(out),
         "--cache",
         str(cache),
-    ]
+    )
     stage = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(list(cache.rglob("*.f8"))) < 5:

@@ -1,14 +1,13 @@
 """The ingest stage script on a local archive source: the pinned checksum guards it, outputs land atomically."""
 
 import json
-import os
 import subprocess
-import sys
 import zipfile
 
 import pandas as pd
 import yaml
 
+from tests import stagerun
 from tests.archives import awkward_zips, long_header_tar
 from tests.audiofiles import GOOD_RAVDESS
 from tests.conftest import PROJECT, assert_one_line
@@ -19,19 +18,8 @@ def run_stage(tmp_path, data: dict) -> subprocess.CompletedProcess:
     params = yaml.safe_load((PROJECT / "params.yaml").read_text())
     params["data"].update(data)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(PROJECT / "src"), os.environ.get("PYTHONPATH", "")]),
-        "SER_CACHE": str(tmp_path / "cache"),  # the check cache's default home: this test's own
-    }
-    return subprocess.run(
-        [sys.executable, str(PROJECT / "stages/ingest.py"), "--params", "params.yaml"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    env = stagerun.stage_env(SER_CACHE=str(tmp_path / "cache"))  # the check cache's default home: this test's own
+    return stagerun.run_stage("ingest", "--params", "params.yaml", cwd=tmp_path, env=env, timeout=300)
 
 
 def test_local_archive_is_checked_against_data_sha256_then_extracted(speech16k, tmp_path):

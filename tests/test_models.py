@@ -22,6 +22,7 @@ from ser.modeling.model import build_model
 from ser.modeling.normalize import normalize_by_speaker, normalize_new_speakers, reference_statistics
 from ser.reports.breakdowns import CROSSVAL_FOLDS, read_scores
 from tests.conftest import PROJECT
+from tests.stagerun import run_stage
 
 EMOTIONS = {"01": "neutral", "05": "angry", "06": "fearful", "08": "surprised"}  # RAVDESS codes
 ACTORS = ("01", "02", "03", "04")
@@ -59,16 +60,8 @@ def run_stages(root, **train) -> None:
     params["train"].update(train)
     params["evaluate"]["cv_folds"] = 4
     (root / "params.yaml").write_text(yaml.safe_dump(params))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT / "src"), os.environ.get("PYTHONPATH", "")])}
     for stage in ("train", "evaluate", "crossvalidate"):
-        done = subprocess.run(
-            [sys.executable, str(PROJECT / f"stages/{stage}.py"), "--params", "params.yaml"],
-            cwd=root,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+        done = run_stage(stage, "--params", "params.yaml", cwd=root)
         assert done.returncode == 0, done.stderr
 
 

@@ -2,30 +2,16 @@
 repository the run started from (DVC_ROOT), and the catalogue the same as a run there writes."""
 
 import json
-import os
 import subprocess
-import sys
 
 import yaml
 
 from tests.conftest import PROJECT
+from tests.stagerun import run_stage, stage_env
 
 
 def run_ingest(folder, origin, cache) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(PROJECT / "src"), os.environ.get("PYTHONPATH", "")]),
-        "SER_CACHE": str(cache),
-        "DVC_ROOT": str(origin),
-    }
-    return subprocess.run(
-        [sys.executable, str(PROJECT / "stages/ingest.py"), "--quiet"],
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return run_stage("ingest", "--quiet", cwd=folder, env=stage_env(SER_CACHE=str(cache), DVC_ROOT=str(origin)))
 
 
 def test_a_copy_reads_the_corpus_beside_the_repository_it_started_from(speech16k, tmp_path):

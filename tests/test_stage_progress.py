@@ -4,10 +4,8 @@ stderr is redirected, never with --quiet; stdout and every output are the same i
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 
 import pandas as pd
 import pytest
@@ -16,6 +14,7 @@ import yaml
 from ser.inference.bundle import read_record
 from ser.modeling.calibration import CALIBRATION_FOLDS
 from tests.conftest import PROJECT
+from tests.stagerun import run_stage, stage_command, stage_env
 from tests.terminal import run_with_stderr_on_a_terminal
 
 pytestmark = pytest.mark.slow
@@ -70,7 +69,7 @@ def runs(speech16k, tmp_path_factory) -> dict[tuple[str, str], tuple[int, str, s
     params["features"].update(families=["mfcc"], stats=["mean"])
     params["train"]["model"] = "logreg"
     params["evaluate"]["cv_folds"] = 3
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT / "src"), os.environ.get("PYTHONPATH", "")])}
+    env = stage_env()
     found = {}
     for mode in MODES:
         folder = tmp_path_factory.mktemp(mode)
@@ -78,15 +77,9 @@ def runs(speech16k, tmp_path_factory) -> dict[tuple[str, str], tuple[int, str, s
         for stage, arguments in STAGES.items():
             if stage in BEFORE:
                 script, *before = BEFORE[stage]
-                subprocess.run(
-                    [sys.executable, str(PROJECT / f"stages/{script}.py"), *before],
-                    cwd=folder,
-                    env=env,
-                    check=True,
-                    capture_output=True,
-                    timeout=300,
-                )
-            command = [sys.executable, str(PROJECT / f"stages/{stage}.py"), *arguments]
+                ran = run_stage(script, *before, cwd=folder, env=env, timeout=300)
+                assert ran.returncode == 0, ran.stderr
+            command = stage_command(stage, *arguments)
             if mode == "redirected":
                 done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=300)
                 found[mode, stage] = done.returncode, done.stdout, done.stderr
