@@ -491,15 +491,37 @@ def clip_windows() -> list[str]:
 def augment() -> list[str]:
     found = result("augment")
     lines = [
-        "| candidate | rows trained on (per fold) | UAR | one clip | score | ECE uncalibrated: together, one clip |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| candidate | rows trained on (per fold) | UAR | one clip | score | score - none's, paired (± SE) "
+        "| one clip - none's (± SE) | ECE uncalibrated: together, one clip |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, c in found["candidates"].items():
+        differences = (
+            "(the reference) | (the reference)"
+            if name == "none"
+            else f"{c['score_difference']:+.3f} ± {c['score_difference_se']:.3f} | "
+            f"{c['uar_one_clip_difference']:+.3f} ± {c['uar_one_clip_difference_se']:.3f}"
+        )
         lines.append(
             f"| {name} | {c['rows_trained_on']:,} | {c['uar']:.3f} ± {c['uar_std']:.3f} | {c['uar_one_clip']:.3f} ± "
-            f"{c['uar_one_clip_std']:.3f} | {c['score']:.3f} | {c['ece_uncalibrated']:.3f}, "
+            f"{c['uar_one_clip_std']:.3f} | {c['score']:.3f} | {differences} | {c['ece_uncalibrated']:.3f}, "
             f"{c['ece_uncalibrated_one_clip']:.3f} |"
         )
+    return lines
+
+
+def augment_phone() -> list[str]:
+    found = result("augment")
+    lines = [
+        "| candidate | UAR | one clip | on the phone: UAR | on the phone: one clip |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, c in found["candidates"].items():
+        if "uar_phone" in c:
+            lines.append(
+                f"| {name} | {c['uar']:.3f} | {c['uar_one_clip']:.3f} | {c['uar_phone']:.3f} ± "
+                f"{c['uar_phone_std']:.3f} | {c['uar_phone_one_clip']:.3f} ± {c['uar_phone_one_clip_std']:.3f} |"
+            )
     return lines
 
 
@@ -532,6 +554,7 @@ TABLES = {
     "timeline-memory": timeline_memory,
     "clip-windows": clip_windows,
     "augment": augment,
+    "augment-phone": augment_phone,
     "augment-costs": augment_costs,
 }
 

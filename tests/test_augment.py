@@ -12,11 +12,14 @@ from ser.features.augment import (
     Perturbation,
     add_noise,
     coloured_noise,
+    mu_law,
     perturb,
+    pitch_shift,
     pseudo_speaker,
     room_response,
     seeded,
     speed,
+    telephone,
     vtlp,
 )
 from ser.files import sha256_of
@@ -29,10 +32,10 @@ from tests.stagerun import run_stage
 RATE = 16000
 
 
-def voiced(seconds=1.0, f0=150.0):
-    """A harmonic tone with a slow vibrato, at a speech-like level."""
+def voiced(seconds=1.0, f0=150.0, vibrato=0.05):
+    """A harmonic tone (its fundamental the strongest partial) with a slow vibrato, at a speech-like level."""
     t = np.arange(int(seconds * RATE)) / RATE
-    phase = 2 * np.pi * np.cumsum(f0 * (1 + 0.05 * np.sin(2 * np.pi * 3 * t))) / RATE
+    phase = 2 * np.pi * np.cumsum(f0 * (1 + vibrato * np.sin(2 * np.pi * 3 * t))) / RATE
     return (0.1 * sum(np.sin(k * phase) / k for k in range(1, 20))).astype(np.float32)
 
 
@@ -41,7 +44,14 @@ def peak_frequency(samples):
     return np.fft.rfftfreq(len(samples), 1 / RATE)[spectrum.argmax()]
 
 
-@pytest.mark.parametrize("text", ["speed 0.9", "speed 1.1", "vtlp 0.9", "vtlp 1.1", "noise 15", "reverb 0.5"])
+def rms(samples):
+    return np.sqrt(np.mean(np.asarray(samples, dtype=np.float64) ** 2))
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["speed 0.9", "speed 1.1", "vtlp 0.9", "vtlp 1.1", "noise 15", "reverb 0.5", "pitch -2", "pitch 2", "phone 3400"],
+)
 def test_each_copy_is_the_same_for_the_same_arguments_and_differs_from_the_source(text):
     samples = voiced()
     copy = Perturbation.parse(text)
@@ -68,6 +78,49 @@ def test_vtlp_keeps_the_length_and_level_and_moves_low_frequencies_by_the_warp(w
     assert len(out) == len(tone)
     assert np.sqrt(np.mean(out.astype(np.float64) ** 2)) == pytest.approx(np.sqrt(0.5), rel=1e-3)
     assert peak_frequency(out[2000:-2000]) == pytest.approx(1000 * warp, rel=0.02)
+
+
+@pytest.mark.parametrize("semitones", [-2.0, 2.0, 5.0])
+def test_pitch_shift_moves_f0_by_the_ratio_at_the_same_tempo_length_and_level(semitones):
+    tone = voiced(seconds=1.5, vibrato=0.0)  # f0 150 Hz
+    out = pitch_shift(tone, semitones, RATE)
+    assert len(out) == len(tone)
+    assert rms(out) == pytest.approx(rms(tone), rel=1e-3)
+    assert peak_frequency(out[2000:-2000]) == pytest.approx(150 * 2 ** (semitones / 12), rel=0.01)
+    burst = np.zeros(RATE, dtype=np.float32)  # a tone from 0.3 s to 0.7 s: it starts and ends where it did
+    burst[int(0.3 * RATE) : int(0.7 * RATE)] = tone[: int(0.4 * RATE)]
+    loud = np.flatnonzero(np.abs(pitch_shift(burst, semitones, RATE)) > 0.05 * np.abs(burst).max())
+    assert loud[0] / RATE == pytest.approx(0.3, abs=0.02)
+    assert loud[-1] / RATE == pytest.approx(0.7, abs=0.02)
+
+
+@pytest.mark.parametrize("edge", [2000.0, 3400.0, 3800.0])
+def test_the_telephone_passes_300_hz_to_the_edge_and_nothing_outside(edge):
+    noise = (0.1 * np.random.default_rng(0).standard_normal(4 * RATE)).astype(np.float32)
+    out = telephone(noise, edge, RATE)
+    assert len(out) == len(noise) and out.dtype == np.float32
+    power = np.abs(np.fft.rfft(out * np.hanning(len(out)))) ** 2
+    frequencies = np.fft.rfftfreq(len(out), 1 / RATE)
+
+    def level(low, high):  # dB against the white input's power spectrum through the same window
+        reference = np.abs(np.fft.rfft(noise * np.hanning(len(noise)))) ** 2
+        band = (frequencies >= low) & (frequencies < high)
+        return 10 * np.log10(power[band].mean() / reference[band].mean())
+
+    assert level(400, edge - 200) == pytest.approx(0.0, abs=1.0)  # the pass band, through 8-bit mu-law
+    assert level(1.1 * edge, RATE / 2) < -50
+    assert level(0, 200) < -50
+
+
+def test_mu_law_keeps_a_sign_and_7_bits_of_companded_magnitude():
+    ramp = np.linspace(-1.0, 1.0, 100001)
+    coded = mu_law(ramp)
+    assert len(np.unique(coded)) == 255  # 127 magnitudes of each sign, and zero
+    assert mu_law(np.zeros(3)).tolist() == [0.0, 0.0, 0.0]
+    loud = np.abs(ramp) > 0.1
+    assert np.max(np.abs(coded[loud] - ramp[loud]) / np.abs(ramp[loud])) < 0.03  # about 2 % relative, everywhere
+    quiet = (np.abs(ramp) > 0.001) & (np.abs(ramp) < 0.01)
+    assert np.max(np.abs(coded[quiet] - ramp[quiet])) < 0.001  # small steps near zero, where speech is quiet
 
 
 @pytest.mark.parametrize("snr", [0.0, 10.0, 20.0])
@@ -121,7 +174,9 @@ def test_room_response_decays_by_60_db_in_rt60():
     assert slope == pytest.approx(-60 / rt60, rel=0.2)
 
 
-@pytest.mark.parametrize("text", ["speed", "speed fast", "speed 0.1", "echo 0.5", "noise 15 pink"])
+@pytest.mark.parametrize(
+    "text", ["speed", "speed fast", "speed 0.1", "echo 0.5", "noise 15 pink", "pitch 7", "phone 4000", "phone 300"]
+)
 def test_a_copy_outside_the_allowed_kinds_and_values_is_refused_naming_them(text):
     with pytest.raises(ValueError, match="speed 0.5..2"):
         Perturbation.parse(text)
@@ -130,6 +185,9 @@ def test_a_copy_outside_the_allowed_kinds_and_values_is_refused_naming_them(text
 def test_a_copys_name_is_its_kind_and_value():
     assert Perturbation.parse("speed 0.9").name == "speed0.9"
     assert Perturbation.parse("reverb 0.50").name == "reverb0.5"
+    assert Perturbation.parse("pitch -2").name == "pitch-2"
+    assert Perturbation.parse("pitch +2").name == "pitch2"
+    assert Perturbation.parse("phone 3400").name == "phone3400"
 
 
 class Recorder(ClassifierMixin, BaseEstimator):

@@ -116,7 +116,10 @@ def test_dask_executor_needs_a_scheduler_address():
     assert Params.from_dict(raw).features.scheduler == "tcp://127.0.0.1:8786"
 
 
-@pytest.mark.parametrize("copies", [["noise"], ["echo 0.5"], ["speed 5"], ["noise 15", "noise 15"], "noise loud"])
+@pytest.mark.parametrize(
+    "copies",
+    [["noise"], ["echo 0.5"], ["speed 5"], ["noise 15", "noise 15"], "noise loud", ["pitch 7"], ["phone 5000"]],
+)
 def test_a_bad_augmentation_copy_is_refused_naming_the_key(copies):
     raw = params_with("features", "augment", {"copies": copies})
     with pytest.raises(ParamError, match="features.augment.copies: got .*allowed"):
@@ -126,6 +129,10 @@ def test_a_bad_augmentation_copy_is_refused_naming_the_key(copies):
 def test_augmentation_copies_do_not_change_a_files_feature_definition():
     plain = Params.from_dict(params_with("features", "augment", {"copies": []})).features
     assert plain.augment.copies == ()
+    copies = ("pitch -2", "pitch +2", "phone 3400")
+    copied = Params.from_dict(params_with("features", "augment", {"copies": list(copies)})).features
+    assert copied.augment.copies == copies
+    assert copied.definition() == plain.definition()
     assert plain.definition() == load_params(PROJECT / "params.yaml").features.definition()
 
 

@@ -49,6 +49,8 @@ AUGMENTATIONS = {  # ser.features.augment: each kind of perturbed copy and the (
     "vtlp": (0.7, 1.4),  # the vocal tract length warp factor
     "noise": (-10.0, 60.0),  # the signal-to-noise ratio in dB
     "reverb": (0.05, 3.0),  # the room's reverberation time RT60 in seconds
+    "pitch": (-6.0, 6.0),  # the pitch shift in semitones, at the same tempo
+    "phone": (1000.0, 3800.0),  # the telephone channel's upper band edge in Hz (through 8 kHz and mu-law)
 }
 
 SMOOTHINGS = ("average", "median", "viterbi")  # ser.timeline.smoothing.SMOOTHERS

@@ -10,8 +10,11 @@ kind       value                           what the copy does
 =========  ==============================  =====================================================
 speed      factor, e.g. 0.9 or 1.1         plays the file that much faster: pitch, formants and tempo
 vtlp       warp factor, e.g. 0.9 or 1.1    vocal tract length: the spectrum's frequencies scaled (up to 4.8 kHz)
+pitch      semitones, e.g. -2 or 2         pitch and formants moved, at the same tempo and length
 noise      signal-to-noise ratio in dB     adds coloured noise (a colour drawn per speaker) at that SNR
 reverb     reverberation time RT60, s      convolves with a synthetic room response (one room per speaker)
+phone      upper band edge in Hz, e.g.     a telephone line: 300 Hz to the edge, at 8 kHz through 8-bit mu-law
+           3400
 =========  ==============================  =====================================================
 """
 
@@ -26,6 +29,10 @@ import numpy as np
 from ser.names import AUGMENTATIONS as KINDS  # kind: (lowest value, highest value) allowed
 
 VTLP_CUTOFF = 4800.0  # Hz: frequencies up to here scale by the warp factor, the rest map linearly onto the band
+NPERSEG, HOP = 512, 128  # the short-time spectra of the phase vocoders (vtlp, pitch)
+PHONE_RATE = 8000  # Hz: a telephone line's sample rate
+PHONE_LOW_EDGE = 300.0  # Hz: a telephone line's lower band edge
+MU = 255  # G.711's mu-law: 8 bits, a sign and 7 bits of companded magnitude
 
 
 @dataclass(frozen=True)
@@ -78,7 +85,7 @@ def vtlp(samples: np.ndarray, warp: float, sample_rate: int) -> np.ndarray:
     warped frequency. At the RMS level of ``samples``, and the same length."""
     from scipy.signal import istft, stft  # here, not at the top: a third of a second in every extraction worker
 
-    nperseg, hop = 512, 128
+    nperseg, hop = NPERSEG, HOP
     nyquist = sample_rate / 2
     frequencies, _, spectrum = stft(samples, fs=sample_rate, nperseg=nperseg, noverlap=nperseg - hop)
     bins = len(frequencies)
@@ -90,19 +97,78 @@ def vtlp(samples: np.ndarray, warp: float, sample_rate: int) -> np.ndarray:
     above = np.minimum(below + 1, bins - 1)
     weight = (position - below)[:, None]
     magnitude = (1 - weight) * np.abs(spectrum[below]) + weight * np.abs(spectrum[above])
-    # instantaneous frequency (radians per sample) of each source bin between frames, from its phase advance
     phase = np.angle(spectrum)
-    centre = 2 * np.pi * np.arange(bins) / nperseg
-    deviation = np.diff(phase, axis=1) - hop * centre[:, None]
-    instantaneous = centre[:, None] + (deviation + np.pi) % (2 * np.pi) / hop - np.pi / hop
+    instantaneous = instantaneous_frequency(phase)
     nearest = np.clip(np.rint(position).astype(int), 0, bins - 1)
     ratio = np.where(source > 0, frequencies / np.maximum(source, 1e-9), warp)[:, None]
     advance = hop * instantaneous[nearest] * ratio
     warped_phase = np.concatenate([phase[nearest, :1], phase[nearest, :1] + np.cumsum(advance, axis=1)], axis=1)
     _, warped = istft(magnitude * np.exp(1j * warped_phase), fs=sample_rate, nperseg=nperseg, noverlap=nperseg - hop)
-    warped = _fit_length(warped, len(samples))
-    level = np.sqrt(np.mean(np.asarray(samples, dtype=np.float64) ** 2) / max(float(np.mean(warped**2)), 1e-24))
-    return (warped * level).astype(np.float32)
+    return _at_level(_fit_length(warped, len(samples)), samples)
+
+
+def instantaneous_frequency(phase: np.ndarray) -> np.ndarray:
+    """The instantaneous frequency (radians per sample) of each bin between consecutive frames of a short-time
+    spectrum (:data:`NPERSEG`, :data:`HOP`) whose phases are ``phase``: from each bin's phase advance over a hop,
+    one column fewer."""
+    centre = 2 * np.pi * np.arange(phase.shape[0]) / NPERSEG
+    deviation = np.diff(phase, axis=1) - HOP * centre[:, None]
+    return centre[:, None] + (deviation + np.pi) % (2 * np.pi) / HOP - np.pi / HOP
+
+
+def time_stretch(samples: np.ndarray, factor: float, sample_rate: int) -> np.ndarray:
+    """``samples`` made ``factor`` times as long at the same pitch (a phase vocoder): each output frame's
+    magnitudes interpolated between the two input frames around it, its phases advanced at their instantaneous
+    frequencies."""
+    from scipy.signal import istft, stft  # here, not at the top: a third of a second in every extraction worker
+
+    _, _, spectrum = stft(samples, fs=sample_rate, nperseg=NPERSEG, noverlap=NPERSEG - HOP)
+    steps = np.arange(0.0, spectrum.shape[1] - 1, 1 / factor)
+    frame = steps.astype(int)
+    weight = steps - frame
+    magnitude = (1 - weight) * np.abs(spectrum[:, frame]) + weight * np.abs(spectrum[:, frame + 1])
+    phase = np.angle(spectrum)
+    advance = HOP * instantaneous_frequency(phase)[:, frame]
+    stretched_phase = phase[:, :1] + np.concatenate(
+        [np.zeros_like(phase[:, :1]), np.cumsum(advance[:, :-1], axis=1)], axis=1
+    )
+    _, stretched = istft(
+        magnitude * np.exp(1j * stretched_phase), fs=sample_rate, nperseg=NPERSEG, noverlap=NPERSEG - HOP
+    )
+    return stretched
+
+
+def pitch_shift(samples: np.ndarray, semitones: float, sample_rate: int) -> np.ndarray:
+    """``samples`` with every frequency (pitch and formants) multiplied by ``2 ** (semitones / 12)`` at the same
+    tempo: stretched that many times as long (:func:`time_stretch`), then played that much faster (:func:`speed`).
+    At the RMS level of ``samples``, and the same length."""
+    ratio = 2 ** (semitones / 12)
+    shifted = speed(time_stretch(samples, ratio, sample_rate), ratio)
+    return _at_level(_fit_length(shifted, len(samples)), samples)
+
+
+def mu_law(samples: np.ndarray) -> np.ndarray:
+    """``samples`` (in -1..1) through 8-bit mu-law (G.711): companded, the magnitude rounded to 7 bits, expanded."""
+    clipped = np.clip(np.asarray(samples, dtype=np.float64), -1.0, 1.0)
+    code = np.rint(np.log1p(MU * np.abs(clipped)) / np.log1p(MU) * 127) / 127
+    return np.sign(clipped) * np.expm1(code * np.log1p(MU)) / MU
+
+
+def telephone(samples: np.ndarray, edge: float, sample_rate: int) -> np.ndarray:
+    """``samples`` through a telephone line: resampled to 8 kHz, band-limited to :data:`PHONE_LOW_EDGE`..``edge`` Hz,
+    coded in 8-bit mu-law (:func:`mu_law`), resampled back to ``sample_rate`` and band-limited again on the receiving
+    side (which removes the coding noise and the resampling's images outside the band). The band-passes are elliptic
+    (0.5 dB ripple, 60 dB down outside) and causal, as a line's are. The same length."""
+    from scipy.signal import ellip, resample_poly, sosfilt  # here, not at the top: see vtlp
+
+    def band(rate: int) -> np.ndarray:
+        return ellip(6, 0.5, 60, [PHONE_LOW_EDGE, edge], btype="bandpass", fs=rate, output="sos")
+
+    ratio = Fraction(PHONE_RATE, sample_rate)
+    narrow = resample_poly(np.asarray(samples, dtype=np.float64), ratio.numerator, ratio.denominator)
+    coded = mu_law(sosfilt(band(PHONE_RATE), narrow))
+    received = sosfilt(band(sample_rate), resample_poly(coded, ratio.denominator, ratio.numerator))
+    return _fit_length(received, len(samples)).astype(np.float32)
 
 
 def coloured_noise(length: int, exponent: float, rng: np.random.Generator) -> np.ndarray:
@@ -153,6 +219,10 @@ def perturb(
         out = speed(samples, value)
     elif kind == "vtlp":
         out = vtlp(samples, value, sample_rate)
+    elif kind == "pitch":
+        out = pitch_shift(samples, value, sample_rate)
+    elif kind == "phone":
+        out = telephone(samples, value, sample_rate)
     elif kind == "noise":
         colour = seeded(seed, perturbation.name, speaker).uniform(0.0, 2.0)
         out = add_noise(samples, value, colour, seeded(seed, perturbation.name, speaker, file))
@@ -166,6 +236,12 @@ def _fit_length(samples: np.ndarray, length: int) -> np.ndarray:
     out = np.zeros(length, dtype=np.float32)
     out[: min(length, len(samples))] = samples[:length]
     return out.astype(np.float64)
+
+
+def _at_level(samples: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """``samples`` scaled to the RMS level of ``reference``, as float32."""
+    level = np.sqrt(np.mean(np.asarray(reference, dtype=np.float64) ** 2) / max(float(np.mean(samples**2)), 1e-24))
+    return (samples * level).astype(np.float32)
 
 
 def pseudo_speaker(speaker: str, perturbation: Perturbation) -> str:

@@ -106,7 +106,8 @@ class WhisperEncoder:
         mel = log_mel(samples, padded=self.padded)
         chunks = [self.encode(mel[:, start : start + CHUNK_FRAMES]) for start in range(0, mel.shape[1], CHUNK_FRAMES)]
         covered = audio_frames(len(samples))
-        return [np.concatenate(layer)[:covered].T for layer in zip(*chunks)]
+        # one chunk (any file of 30 s or less) is the runtime's own output: no copy
+        return [(layer[0] if len(layer) == 1 else np.concatenate(layer))[:covered].T for layer in zip(*chunks)]
 
 
 @lru_cache(maxsize=8)
