@@ -59,12 +59,13 @@ def children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run(command: list[str], repeat: int) -> tuple[float, float]:
-    """Median (wall, CPU) seconds of ``command`` over ``repeat`` fresh processes (each must succeed)."""
+def run(command: list[str], repeat: int, cwd: Path | None = None, env: dict | None = None) -> tuple[float, float]:
+    """Median (wall, CPU) seconds of ``command`` over ``repeat`` fresh processes (each must succeed), in ``cwd``
+    with ``env`` when given."""
     walls, cpus = [], []
     for _ in range(repeat):
         cpu, start = children_cpu_seconds(), time.perf_counter()
-        result = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        result = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=cwd, env=env)
         walls.append(time.perf_counter() - start)
         cpus.append(children_cpu_seconds() - cpu)
         if result.returncode != 0:

@@ -6,6 +6,11 @@ Clones this repository's committed HEAD into a scratch folder, points ``SER_CACH
 features) and runs ``dvc repro`` with the current Python environment. A stage's time runs from DVC's line naming it to
 the next stage's line (or the end), so it includes DVC's own work for that stage; its CPU seconds are those DVC and
 the processes it waited for spent in that time (every core's, so on a busy machine the steadier figure).
+
+Then, each the median of ``--repeat`` runs: the no-op ``dvc repro`` (wall and CPU seconds), the ingest stage it runs
+(its script alone, as DVC calls it) and ``dvc status``, which reads what ``dvc repro`` reads and runs nothing: what
+is left of the no-op beside ingest is DVC's own work (starting, reading dvc.yaml and dvc.lock, writing dvc.lock
+again after ingest).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import PROJECT, add_json_output, children_cpu_seconds, machine_busy_seconds, report
+from common import PROJECT, add_json_output, children_cpu_seconds, machine_busy_seconds, report, run
 
 STAGE_LINE = re.compile(r"^Running stage '(?P<stage>[^']+)'")
 
@@ -60,6 +65,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_json_output(parser, "first_run")
     parser.add_argument("--keep", type=Path, help="clone into this (new) folder and keep it (default: a temporary one)")
+    parser.add_argument("--repeat", type=int, default=5, help="runs of each no-op timing (their median is kept)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ser-first-run-") as scratch:
         clone = args.keep or Path(scratch) / "clone"
@@ -69,7 +75,14 @@ def main() -> None:
         stages, cpu, total = timed_repro(clone, env)
         if busy is not None:
             busy = (machine_busy_seconds() - busy) / total / (os.cpu_count() or 1)
-        _, _, noop = timed_repro(clone, env)
+        timings = {
+            name: run(command, args.repeat, cwd=clone, env=env)
+            for name, command in (
+                ("noop", ["dvc", "repro"]),
+                ("noop_ingest", [sys.executable, "stages/ingest.py"]),
+                ("noop_status", ["dvc", "status"]),
+            )
+        }
     result = {
         "commit": subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT, capture_output=True, text=True, check=True
@@ -80,7 +93,12 @@ def main() -> None:
         **{f"cpu_{name}": seconds for name, seconds in cpu.items()},
         "total_seconds": total,
         "cpu_seconds": sum(cpu.values()),
-        "noop_seconds": noop,
+        "noop_seconds": timings["noop"][0],
+        "noop_cpu_seconds": timings["noop"][1],
+        "noop_ingest_seconds": timings["noop_ingest"][0],
+        "noop_ingest_cpu_seconds": timings["noop_ingest"][1],
+        "noop_status_seconds": timings["noop_status"][0],
+        "noop_status_cpu_seconds": timings["noop_status"][1],
         "machine_busy_fraction": busy,
     }
     report(result, args.json)

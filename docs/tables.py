@@ -355,7 +355,11 @@ def first_run() -> list[str]:
         "| --- | --- | --- |",
         *(f"| {stage} | {seconds:.1f} | {run[f'cpu_{stage}']:.1f} |" for stage, seconds in stages),
         f"| **total** | **{run['total_seconds']:.1f}** | **{run['cpu_seconds']:.1f}** |",
-        f"| no-op `dvc repro` afterwards | {run['noop_seconds']:.1f} | |",
+        f"| no-op `dvc repro` afterwards (median of 5) | {run['noop_seconds']:.2f} | {run['noop_cpu_seconds']:.2f} |",
+        f"| of which the ingest stage (its script alone) | {run['noop_ingest_seconds']:.2f} "
+        f"| {run['noop_ingest_cpu_seconds']:.2f} |",
+        f"| `dvc status` (DVC reading the pipeline, running nothing) | {run['noop_status_seconds']:.2f} "
+        f"| {run['noop_status_cpu_seconds']:.2f} |",
         f"| the machine's cores busy meanwhile (this run included) | {run['machine_busy_fraction']:.0%} | |",
     ]
 

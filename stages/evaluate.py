@@ -2,12 +2,15 @@
 predictions, the class counts, the ROC and precision-recall curves (one table each, a line per emotion) and their
 figures, and the exploratory figures of one test-set file (the first by name)."""
 
+import os
+from functools import partial
 from pathlib import Path
 
 from ser.corpus.catalog import locate
 from ser.features.table import read_split_table
 from ser.files import write_csv
-from ser.inference.bundle import load_bundle
+from ser.forked import ForkedCalls
+from ser.inference.bundle import load_bundle, read_record
 from ser.modeling.calibration import calibrated_probabilities
 from ser.modeling.metrics import curves, evaluate_predictions, per_speaker_scores, predicted_labels
 from ser.modeling.normalize import normalize_held_out
@@ -19,9 +22,24 @@ from ser.stagekit import origin, run_stage, stage_parser
 
 
 def main(args, params):
-    model, record = load_bundle(args.model)
     table = read_split_table(args.features, args.split)
     test = table[table["set"] == "test"]
+    # the exploratory figures (librosa's; about half of this stage's time) are drawn in a forked process meanwhile
+    explore = partial(explore_plots, test, read_record(args.model), args.explore)
+    with ForkedCalls([explore], 1 if len(os.sched_getaffinity(0)) > 1 else 0) as drawing:
+        model, record = load_bundle(args.model)
+        metrics = evaluate(args, model, record, table, test)
+        list(drawing.results())
+    print(
+        f"evaluate: accuracy {metrics['accuracy']:.3f}, UAR {metrics['uar']:.3f} "
+        f"(one clip {metrics['uar_one_clip']:.3f}), "
+        f"macro F1 {metrics['f1_macro']:.3f}, ECE {metrics['ece']:.3f} "
+        f"on {len(test)} test files"
+    )
+
+
+def evaluate(args, model, record, table, test) -> dict:
+    """The test set's metrics, tables and figures, written; the metrics returned."""
     classes = list(record.classes)
     unnormalised, method = test[list(record.feature_columns)].to_numpy(), record.normalize
     reference = record.speaker_reference.arrays() if method == "speaker" else None
@@ -70,23 +88,22 @@ def main(args, params):
         ),
         plots / "precision_recall.png",
     )
+    return metrics
+
+
+def explore_plots(test, record, out: str) -> None:
+    """The exploratory figures of the first test file by name."""
     example = test.sort_values("file").iloc[0]
     features = record.features
     write_explore_plots(
         locate(example["path"], origin()),
-        args.explore,
+        out,
         sample_rate=record.audio.sample_rate,
         n_fft=features.n_fft,
         hop_length=features.hop_length,
         n_mels=features.n_mels,
         n_mfcc=features.n_mfcc,
         name=f"{example['file']} ({example['emotion']})",
-    )
-    print(
-        f"evaluate: accuracy {metrics['accuracy']:.3f}, UAR {metrics['uar']:.3f} "
-        f"(one clip {metrics['uar_one_clip']:.3f}), "
-        f"macro F1 {metrics['f1_macro']:.3f}, ECE {metrics['ece']:.3f} "
-        f"on {len(test)} test files"
     )
 
 

@@ -15,7 +15,7 @@ from ser.corpus.catalog import locate
 from ser.corpus.conventions import selected_convention
 from ser.corpus.ingest import CheckCache, IngestError, ingest
 from ser.corpus.raw import fill_raw
-from ser.files import atomic_path, user_cache_dir, write_csv, write_json
+from ser.files import atomic_path, user_cache_dir, write_json
 from ser.stagekit import origin, run_stage, stage_parser
 
 DOWNLOADS_NOTE = "Archives downloaded for URL data.source values, kept across runs (not cached by DVC).\n"
@@ -59,15 +59,15 @@ def main(args, params):
         )
     except IngestError as error:
         if error.result is not None:
-            write_csv(args.rejected, error.result.rejected)
+            error.result.write_rejected(args.rejected)
         raise
     finally:
         cache.save()
-    write_csv(args.catalog, result.catalog)
-    write_csv(args.rejected, result.rejected)
+    result.write_catalog(args.catalog)
+    result.write_rejected(args.rejected)
     write_json(args.metrics, result.counts())
     print(
-        f"ingest: {len(result.catalog)} files, {len(result.rejected)} rejected "
+        f"ingest: {len(result.rows)} files, {len(result.rejects)} rejected "
         f"({result.duplicates} duplicates), {result.skipped} skipped (emotion not selected); "
         f"{cache.computed} decoded, {len(cache.used) - cache.computed} unchanged since they were checked"
     )

@@ -1,21 +1,22 @@
 """Stage split: assign every file to train or test, by speaker unless asked otherwise."""
 
-import pandas as pd
-
 from ser.corpus.catalog import read_catalog
-from ser.files import write_csv
+from ser.files import write_rows
 from ser.modeling.split import assign_split
 from ser.stagekit import run_stage, stage_parser
 
+COLUMNS = ("file", "speaker", "emotion", "set")
+
 
 def main(args, params):
-    table = pd.DataFrame(read_catalog(args.catalog, ("file", "speaker", "emotion")))
-    table["set"] = assign_split(table, params.split)
-    write_csv(args.out, table)
-    counts = table["set"].value_counts()
-    test_speakers = sorted(table.loc[table["set"] == "test", "speaker"].unique())
+    rows = read_catalog(args.catalog, COLUMNS[:3])
+    sets = assign_split([row["speaker"] for row in rows], [row["emotion"] for row in rows], params.split)
+    for row, assigned in zip(rows, sets):
+        row["set"] = assigned
+    write_rows(args.out, COLUMNS, rows)
+    test_speakers = sorted({row["speaker"] for row in rows if row["set"] == "test"})
     print(
-        f"split ({params.split.by}): {counts.get('train', 0)} train, {counts.get('test', 0)} test; "
+        f"split ({params.split.by}): {sets.count('train')} train, {sets.count('test')} test; "
         f"test speakers {test_speakers}"
     )
 

@@ -4,9 +4,7 @@ each recording in a table, and the first recording's truth and timeline as a fig
 
 import time
 
-import pandas as pd
-
-from ser.files import write_csv, write_json
+from ser.files import write_json, write_rows
 from ser.inference.predictor import Predictor
 from ser.reports.figures import save_figure, timeline_figure
 from ser.stagekit import origin, run_stage, stage_parser
@@ -41,7 +39,7 @@ def main(args, params):
     metrics = {key: scores[key] for key in ("eder", "frame_uar", "missed", "uncertain", "false_alarm", "confusion")}
     metrics |= {"recordings": len(rows), "audio_seconds": audio_seconds}  # no timing: same inputs, same bytes
     write_json(args.metrics, metrics)
-    write_csv(args.scores, pd.DataFrame(rows))
+    write_rows(args.scores, list(rows[0]), rows)
     recording, segments, first = shown
     title = f"Recording {recording.name} (speaker {recording.speaker}): EDER {first['eder']:.2f}"
     save_figure(timeline_figure(recording.truth, segments, recording.duration, predictor.classes, title), args.plot)

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import pandas as pd
 import pytest
 
-from ser.files import atomic_dir, atomic_path, current_umask, write_csv, write_json
+from ser.files import atomic_dir, atomic_path, current_umask, write_csv, write_json, write_rows
 from ser.inference.bundle import CARD_FILE, INFO_FILE, MODEL_FILE
 from tests.bundles import train_bundle
 
@@ -56,3 +56,17 @@ def test_retraining_gives_the_same_bundle_bytes(speech16k, tmp_path):
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
     assert not (first / CARD_FILE).exists()
     assert mode(first) == 0o755 and {mode(path) for path in first.iterdir()} == {0o644}
+
+
+def test_rows_are_written_as_pandas_writes_the_same_table(tmp_path):
+    awkward = ["plain", "a,comma", 'a "quote"', "a\nnewline", " spaced ", "", "ünï", "01"]
+    rows = [
+        {"text": text, "whole": index * 7919, "real": real, "sometimes": None if index % 3 else f"x{index}"}
+        for index, (text, real) in enumerate(
+            zip(awkward, [0.1, 1e-05, 3.0, 123456.789, 2.5e16, 1 / 3, 299.999999, 0.0])
+        )
+    ]
+    columns = ["text", "whole", "real", "sometimes"]
+    write_rows(tmp_path / "rows.csv", columns, rows)
+    write_csv(tmp_path / "pandas.csv", pd.DataFrame(rows, columns=columns))
+    assert (tmp_path / "rows.csv").read_bytes() == (tmp_path / "pandas.csv").read_bytes()

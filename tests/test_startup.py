@@ -7,9 +7,12 @@ import subprocess
 import sys
 
 import pyarrow.parquet as pq
+import yaml
 
 from ser.files import sha256_of
+from tests.audiofiles import copy_good_files
 from tests.conftest import PROJECT
+from tests.stagerun import run_stage, stage_command, stage_env
 
 
 def imported_after(statement: str, env=None) -> set[str]:
@@ -124,3 +127,26 @@ def test_importing_ser_sets_no_environment_and_writes_nothing(tmp_path):
         [sys.executable, "-c", IMPORT_EVERY_MODULE, libraries], capture_output=True, text=True, env=env, check=True
     ).stdout.splitlines()[-1]
     assert json.loads(changes) == {"environment": {}, "home": []}
+
+
+def test_ingest_over_an_unchanged_corpus_imports_neither_pandas_nor_the_decoders(speech16k, tmp_path):
+    """DVC runs ingest on every repro: over a corpus it has checked, it lists and stats the files and writes the
+    same outputs, which needs none of the libraries that decode audio or build tables."""
+    copy_good_files(speech16k, tmp_path / "corpus")
+    params = yaml.safe_load((PROJECT / "params.yaml").read_text())
+    params["data"].update(source="corpus", emotions=["neutral", "calm"])
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    env = stage_env(SER_CACHE=str(tmp_path / "cache"))
+    first = run_stage("ingest", cwd=tmp_path, env=env)
+    assert first.returncode == 0, first.stderr
+    outputs = [tmp_path / "data" / name for name in ("catalog.csv", "rejected.csv")] + [
+        tmp_path / "metrics/ingest.json"
+    ]
+    written = [path.read_bytes() for path in outputs]
+    python, *script = stage_command("ingest")
+    again = subprocess.run([python, "-X", "importtime", *script], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    modules = {line.split("|")[-1].strip() for line in again.stderr.splitlines() if line.startswith("import time:")}
+    assert "ser.corpus.ingest" in modules  # what -X importtime reported is the stage's imports
+    assert not {"pandas", "numpy", "soundfile", "soxr", "scipy"} & {name.split(".")[0] for name in modules}
+    assert [path.read_bytes() for path in outputs] == written and len(written[0].splitlines()) > 1

@@ -7,6 +7,7 @@ half-written output that DVC could cache.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import importlib.util
 import json
@@ -157,6 +158,16 @@ def write_json(path: str | Path, data) -> None:
     """Write ``data`` as indented JSON, atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def write_rows(path: str | Path, columns, rows: list[dict]) -> None:
+    """Write ``rows`` as CSV in ``columns`` order, atomically, without importing pandas (about half a second): the
+    bytes :func:`write_csv` writes for the same table (pandas' csv writer, each value as ``str`` gives it) when each
+    column holds values of one type, str, int or float (a missing key: an empty field)."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows(["" if row.get(column) is None else str(row[column]) for column in columns] for row in rows)
 
 
 def write_csv(path: str | Path, frame: pd.DataFrame) -> None:

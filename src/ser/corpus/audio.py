@@ -3,6 +3,8 @@
 :func:`load_audio` is the only way the project turns a file into samples, so
 training, evaluation and prediction all hear the same thing. Files that cannot
 give usable samples raise :class:`AudioError` with a reason a person can act on.
+The decoders (numpy, libsndfile, soxr) are imported by the functions that decode: ingest's run over an unchanged
+corpus only looks at what the file system shows (:func:`check_file_kind`).
 """
 
 from __future__ import annotations
@@ -11,12 +13,12 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
-import soundfile as sf
-import soxr
+from typing import TYPE_CHECKING
 
 from ser.errors import SerError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 SILENCE_PEAK = 1e-4  # below this absolute peak (about -80 dBFS) a file counts as silent
 # A header claiming more decoded samples than this per byte of file is damaged or forged: speech in any codec
@@ -77,6 +79,8 @@ def probe(path: str | Path) -> AudioInfo:
     Checks what the file system says first (:func:`check_file_kind`), and opens the
     file itself before libsndfile does, so a read error keeps its own reason.
     """
+    import soundfile as sf
+
     path = Path(path)
     check_file_kind(path)
     try:
@@ -138,6 +142,9 @@ def load_audio(
     (the setting named ``limit``) by their header, or with an implausible rate or
     too large to decode (:func:`check_size`, checked before decoding).
     """
+    import numpy as np
+    import soxr
+
     samples, native_rate = _decode(Path(path), max_seconds, limit)
     if samples.size == 0:
         raise AudioError("has no audio samples")
@@ -177,6 +184,8 @@ def _decode(path: Path, max_seconds: float | None, limit: str) -> tuple[np.ndarr
     Formats libsndfile cannot seek in (GSM 6.10 in WAV, for one) are read for the frame count their header
     gives. Whatever else decoding raises is this file's failure, worded as such, never the caller's.
     """
+    import soundfile as sf
+
     status = check_file_kind(path)
     frames = 0
     try:
@@ -209,6 +218,10 @@ def decode_blocks(
     recording of hours is read in the memory of one block; the header is checked first (:func:`check_size`).
     Raises :class:`AudioError` for unreadable files and non-finite or far too loud samples as they come; the
     caller checks what only the whole file shows (silence)."""
+    import numpy as np
+    import soundfile as sf
+    import soxr
+
     path = Path(path)
     status = check_file_kind(path)
     try:

@@ -4,7 +4,8 @@ The result is a catalogue (one row per usable file) and a rejects table (one row
 per unusable file, with the reason). A bad file never stops the run; only a
 selection with too little usable data does, with a message saying what is missing.
 What decoding a file found is kept in a :class:`CheckCache` keyed by the file's
-status, so a run over an unchanged corpus decodes nothing.
+status, so a run over an unchanged corpus decodes nothing. That run imports neither pandas nor the audio decoders:
+ingest runs on every ``dvc repro``, and they would be most of its time.
 """
 
 from __future__ import annotations
@@ -12,19 +13,24 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from ser.corpus import audio
 from ser.corpus.audio import AudioError, UnreadableFile, check_file_kind, load_audio, probe
 from ser.corpus.catalog import FIRST_COLUMNS, locate
 from ser.corpus.conventions import Convention, CorpusError, ManifestConvention
 from ser.errors import SerError
-from ser.files import atomic_path, code_digest, read_record, sha256_of, stat_key
+from ser.files import atomic_path, code_digest, read_record, sha256_of, stat_key, write_rows
 from ser.progress import progress_bar
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+REJECTED_COLUMNS = ("path", "reason")
 
 MIN_FILES_PER_EMOTION = 2
 
@@ -43,24 +49,54 @@ class IngestError(SerError, RuntimeError):
 
 @dataclass
 class IngestResult:
-    """The usable files, the rejected ones with reasons, and how many were not selected."""
+    """The usable files (``rows``, one dict each), the rejected ones with reasons (``rejects``), and how many were
+    not selected."""
 
-    catalog: pd.DataFrame
-    rejected: pd.DataFrame
+    rows: list[dict]
+    rejects: list[dict]
     skipped: int
     duplicates: int = 0
+
+    @property
+    def columns(self) -> list[str]:
+        """The catalogue's columns: :data:`~ser.corpus.catalog.FIRST_COLUMNS`, then the others in order of first
+        appearance."""
+        seen = dict.fromkeys(FIRST_COLUMNS)
+        for row in self.rows:
+            seen.update(dict.fromkeys(row))
+        return list(seen)
+
+    @property
+    def catalog(self) -> pd.DataFrame:
+        """The usable files as a table, in the catalogue's columns."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows, columns=self.columns)
+
+    @property
+    def rejected(self) -> pd.DataFrame:
+        """The rejected files as a table: path and reason."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rejects, columns=list(REJECTED_COLUMNS))
+
+    def write_catalog(self, path: str | Path) -> None:
+        """Write the usable files as the catalogue CSV, atomically (:func:`ser.files.write_rows`)."""
+        write_rows(path, self.columns, self.rows)
+
+    def write_rejected(self, path: str | Path) -> None:
+        """Write the rejected files as a CSV of path and reason, atomically."""
+        write_rows(path, REJECTED_COLUMNS, self.rejects)
 
     def counts(self) -> dict:
         """Summary numbers for the ingest metrics file."""
         return {
-            "files": int(len(self.catalog)),
-            "rejected": int(len(self.rejected)),
-            "duplicates": int(self.duplicates),
-            "skipped_unselected_emotion": int(self.skipped),
-            "speakers": int(self.catalog["speaker"].nunique()) if len(self.catalog) else 0,
-            "per_emotion": {k: int(v) for k, v in self.catalog["emotion"].value_counts().sort_index().items()}
-            if len(self.catalog)
-            else {},
+            "files": len(self.rows),
+            "rejected": len(self.rejects),
+            "duplicates": self.duplicates,
+            "skipped_unselected_emotion": self.skipped,
+            "speakers": len({row["speaker"] for row in self.rows}),
+            "per_emotion": dict(sorted(Counter(row["emotion"] for row in self.rows).items())),
         }
 
 
@@ -215,37 +251,26 @@ def ingest(
                 "sha256": digest,
             }
         )
-    result = IngestResult(
-        catalog=_ordered(pd.DataFrame(rows)),
-        rejected=pd.DataFrame(rejected, columns=["path", "reason"]),
-        skipped=skipped,
-        duplicates=duplicates,
-    )
+    result = IngestResult(rows=rows, rejects=rejected, skipped=skipped, duplicates=duplicates)
     _check_enough(result, emotions, selected)
     return result
 
 
-def _ordered(catalog: pd.DataFrame) -> pd.DataFrame:
-    if catalog.empty:
-        return pd.DataFrame(columns=list(FIRST_COLUMNS))
-    return catalog[list(FIRST_COLUMNS) + [c for c in catalog.columns if c not in FIRST_COLUMNS]]
-
-
 def _check_enough(result: IngestResult, emotions, selected: set[str]) -> None:
-    counts = result.catalog["emotion"].value_counts() if len(result.catalog) else pd.Series(dtype=int)
-    wanted = sorted(selected) if emotions != "all" else sorted(counts.index)
+    counts = Counter(row["emotion"] for row in result.rows)
+    wanted = sorted(selected) if emotions != "all" else sorted(counts)
     if not wanted:
         raise IngestError(
-            f"no usable audio files found ({len(result.rejected)} rejected, {result.skipped} of unselected emotions); "
+            f"no usable audio files found ({len(result.rejects)} rejected, {result.skipped} of unselected emotions); "
             "check data.source and data.dataset",
             result,
         )
-    short = {e: int(counts.get(e, 0)) for e in wanted if counts.get(e, 0) < MIN_FILES_PER_EMOTION}
+    short = {e: counts[e] for e in wanted if counts[e] < MIN_FILES_PER_EMOTION}
     if short:
         listed = ", ".join(f"{e}: {n}" for e, n in short.items())
         raise IngestError(
             f"too few usable files for data.emotions ({listed}; at least {MIN_FILES_PER_EMOTION} each needed, "
-            f"{len(result.rejected)} files rejected, see rejected.csv); drop these emotions from data.emotions "
+            f"{len(result.rejects)} files rejected, see rejected.csv); drop these emotions from data.emotions "
             "or fix the corpus",
             result,
         )

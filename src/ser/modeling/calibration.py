@@ -63,9 +63,15 @@ class TemperatureScaled(ClassifierMixin, BaseEstimator):
         self.per_mode = per_mode
 
     def fit(self, X, y, temperatures: dict[str, float]):
-        self.temperatures_ = check_temperatures(temperatures)
+        self.set_temperatures(temperatures)
         self.classifier_ = clone(self.classifier).fit(X, y)
         self.classes_ = self.classifier_.classes_
+        return self
+
+    def set_temperatures(self, temperatures: dict[str, float]) -> TemperatureScaled:
+        """Keep ``temperatures``, one per mode: they change nothing the classifier fitted, so the fit may be made
+        before they are known (:func:`ser.modeling.model.fit_model`)."""
+        self.temperatures_ = check_temperatures(temperatures)
         return self
 
     @property

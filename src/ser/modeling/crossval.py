@@ -1,4 +1,4 @@
-"""K-fold cross-validation on the whole selected data, folds fitted in parallel.
+"""K-fold cross-validation on the whole selected data, folds fitted in parallel (forked processes, one per core).
 
 With per-speaker normalisation, each fold normalises its training rows and its test
 rows separately, each speaker with its own rows on that side only (for folds by
@@ -7,13 +7,17 @@ speaker this is each speaker's own statistics over all its files).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold, StratifiedKFold
+from threadpoolctl import threadpool_limits
 
 from ser.config import EvaluateParams, ParamError
+from ser.forked import ForkedCalls
 from ser.modeling.metrics import held_out_scores, per_speaker_scores
 from ser.modeling.model import fit_held_out
 from ser.progress import progress_bar
@@ -64,7 +68,8 @@ def cross_validate_model(
     scores of the out-of-fold predictions (each file is predicted by the one fold that held it out).
     ``progress``: a bar of the folds done on stderr, if it is a terminal. ``copies``: ``(features, y,
     pseudo-speakers, source rows)`` of perturbed copies of rows of ``X`` (:mod:`ser.features.augment`), each fold
-    training on the copies of its training rows only.
+    training on the copies of its training rows only. ``n_jobs``: the folds are fitted in this many forked processes
+    at once (-1: one per core), each with one BLAS thread (:class:`~ser.forked.ForkedCalls`).
 
     The crossvalidate stage keeps the means and standard deviations as metrics and puts the rest in tables
     (:mod:`ser.reports.breakdowns`).
@@ -72,17 +77,12 @@ def cross_validate_model(
     X, y, groups = np.asarray(X, dtype=np.float64), np.asarray(y), np.asarray(groups)
     grouping = groups if params.cv_by == "speaker" else None  # random folds take no groups (and warn if given)
     folds = list(fold_splitter(params, groups, seed).split(X, y, grouping))
-    predictions = list(
-        progress_bar(
-            Parallel(n_jobs=n_jobs, return_as="generator")(
-                delayed(fit_predict)(model, X, y, groups, train, test, normalization, copies) for train, test in folds
-            ),
-            desc="crossvalidate",
-            unit="fold",
-            total=len(folds),
-            shown=progress,
+    calls = [partial(fit_predict, model, X, y, groups, train, test, normalization, copies) for train, test in folds]
+    processes = n_jobs if n_jobs > 0 else len(os.sched_getaffinity(0))
+    with threadpool_limits(1), ForkedCalls(calls, processes if processes > 1 else 0) as running:
+        predictions = list(
+            progress_bar(running.results(), desc="crossvalidate", unit="fold", total=len(folds), shown=progress)
         )
-    )
     scores = [held_out_scores(y[test], together, alone) for (_, test), (together, alone) in zip(folds, predictions)]
     result = {"folds": len(folds)}
     for name in (*SCORES, "uar_one_clip"):

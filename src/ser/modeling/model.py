@@ -20,7 +20,9 @@ Calibration (``train.calibrate``): the classifier is wrapped in
 
 from __future__ import annotations
 
+import os
 import warnings
+from functools import partial
 
 import numpy as np
 from joblib import parallel_config
@@ -38,6 +40,7 @@ from threadpoolctl import threadpool_limits
 
 from ser.config import CALIBRATION_MODES, TrainParams
 from ser.errors import SerError
+from ser.forked import ForkedCalls
 from ser.modeling.calibration import CALIBRATION_FOLDS, TemperatureScaled, fit_temperature
 from ser.modeling.normalize import normalize, normalize_held_out, reference_statistics
 from ser.progress import progress_bar
@@ -192,7 +195,9 @@ def without_calibration(model):
     return model.classifier if isinstance(model, TemperatureScaled) else model
 
 
-def fit_model(model, features, y, speakers, normalization: str, progress: bool = False, copies=None):
+def fit_model(
+    model, features, y, speakers, normalization: str, progress: bool = False, copies=None, processes: int = 1
+):
     """Fit ``model`` on rows whose speakers are known, normalised as ``normalization`` says.
 
     A calibrated model (:class:`ser.modeling.calibration.TemperatureScaled`) first gets a temperature per
@@ -217,12 +222,16 @@ def fit_model(model, features, y, speakers, normalization: str, progress: bool =
     normalization : str
         ``train.normalize``: ``none`` or ``speaker`` (:func:`ser.modeling.normalize.normalize`).
     progress : bool
-        A bar on stderr (if it is a terminal) counting the classifier's fits: each calibration fold's, then the
-        last on every row.
+        A bar on stderr (if it is a terminal) counting the classifier's fits: each calibration fold's and the one on
+        every row.
     copies : tuple of numpy.ndarray, optional
         ``(features, y, speakers, sources)`` of perturbed copies of these rows' files (``speakers`` their
         pseudo-speakers, :mod:`ser.features.augment`; ``sources`` the index of each copy's source row), trained on
         beside the rows: in the calibration's folds only the copies of the fold's training rows, and never scored.
+    processes : int, default 1
+        With 2 or more, the calibration's folds are fitted in forked processes, all at once
+        (:class:`~ser.forked.ForkedCalls`), while the fit on every row is made in this one; 1: one after another in
+        this one.
 
     Returns
     -------
@@ -237,26 +246,42 @@ def fit_model(model, features, y, speakers, normalization: str, progress: bool =
     features, y, speakers = np.asarray(features), np.asarray(y), np.asarray(speakers)
     last = model[-1] if isinstance(model, Pipeline) else model
     calibrated = isinstance(last, TemperatureScaled)
-    fits = min(CALIBRATION_FOLDS, len(set(speakers))) + 1 if calibrated else 1
-    with progress_bar(desc="train", unit="fit", total=fits, shown=progress) as bar:
-        temperatures = (
-            _held_out_temperatures(model, features, y, speakers, normalization, bar.update, copies)
-            if calibrated
-            else None
-        )
-        if copies is not None:
-            features, y, speakers = (np.concatenate(pair) for pair in zip((features, y, speakers), copies[:3]))
-        X = np.asarray(normalize(features, speakers, normalization), dtype=np.float32)
-        with warnings.catch_warnings():  # a batch larger than a small corpus is clipped to it: nothing to act on
-            warnings.filterwarnings("ignore", message="Got `batch_size` less than 1 or larger than sample size")
-            if temperatures is None:
-                model.fit(X, y)
-            elif isinstance(model, Pipeline):
-                model.fit(X, y, **{f"{model.steps[-1][0]}__temperatures": temperatures})
-            else:
-                model.fit(X, y, temperatures)
+    folds = _calibration_folds(features, y, speakers) if calibrated else []
+    calls = [
+        partial(_held_out_probabilities, model, features, y, speakers, train, test, normalization, copies)
+        for train, test in folds
+    ]
+    with (
+        progress_bar(desc="train", unit="fit", total=len(folds) + 1, shown=progress) as bar,
+        ForkedCalls(calls, processes if processes > 1 else 0) as running,
+    ):
+        # forked, the folds run while the fit on every row is made here, so that the model object is this process's
+        # own (what skops saves records which of its values are one object); else the folds first, one by one
+        held_out = [] if running.processes else [bar.update() or result for result in running.results()]
+        _fit_every_row(model, features, y, speakers, normalization, copies, calibrated)
         bar.update()
+        held_out = held_out or [bar.update() or result for result in running.results()]
+    if calibrated:
+        last.set_temperatures(_temperatures(held_out, folds, y, last.per_mode))
     return model
+
+
+def _fit_every_row(model, features, y, speakers, normalization: str, copies, calibrated: bool) -> None:
+    """Fit ``model`` on every row and their copies; a calibrated one at temperature 1 in every mode until the
+    folds' temperatures are set (they change no fitted weight, so this fit need not wait for them)."""
+    if copies is not None:
+        features, y, speakers = (np.concatenate(pair) for pair in zip((features, y, speakers), copies[:3]))
+    X = np.asarray(normalize(features, speakers, normalization), dtype=np.float32)
+    with warnings.catch_warnings():  # a batch larger than a small corpus is clipped to it: nothing to act on
+        warnings.filterwarnings("ignore", message="Got `batch_size` less than 1 or larger than sample size")
+        if not calibrated:
+            model.fit(X, y)
+            return
+        unscaled = dict.fromkeys(CALIBRATION_MODES, 1.0)
+        if isinstance(model, Pipeline):
+            model.fit(X, y, **{f"{model.steps[-1][0]}__temperatures": unscaled})
+        else:
+            model.fit(X, y, unscaled)
 
 
 def fit_held_out(model, features, y, speakers, train, test, normalization: str, copies=None):
@@ -325,11 +350,9 @@ def copies_of(copies, rows):
     return (*(np.asarray(part)[kept] for part in copies[:3]), position[sources[kept]])
 
 
-def _held_out_temperatures(model, features, y, speakers, normalization: str, on_fit, copies) -> dict[str, float]:
-    """A temperature per mode of :data:`~ser.config.CALIBRATION_MODES`, fitted to the probabilities of copies of
-    ``model`` on speakers they did not train on, normalised in that mode; ``on_fit()`` is called after each copy's
-    fit. Unless the model's calibration is ``per_mode``, the temperature fitted in the first mode (a speaker's
-    recordings together) serves every mode: chosen by nested selection (docs/whisper.md)."""
+def _calibration_folds(features, y, speakers) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The calibration's folds of the training speakers (:data:`~ser.modeling.calibration.CALIBRATION_FOLDS`,
+    grouped by speaker)."""
     count = len(set(speakers))
     if count < 2:  # the temperatures are fitted on speakers held out of training: it takes two
         raise SerError(
@@ -337,19 +360,37 @@ def _held_out_temperatures(model, features, y, speakers, normalization: str, on_
             f"{count}; give a corpus of more speakers (or a smaller split.test_size), or set "
             "train.calibrate=false"
         )
+    return list(GroupKFold(n_splits=min(CALIBRATION_FOLDS, count)).split(features, y, speakers))
+
+
+def _held_out_probabilities(model, features, y, speakers, train, test, normalization: str, copies) -> dict:
+    """The probabilities of ``model`` without calibration fitted on rows ``train`` for rows ``test``, normalised in
+    each mode of :data:`~ser.config.CALIBRATION_MODES`, as columns of every class of ``y``."""
+    fitted, rows = fit_held_out(model, features, y, speakers, train, test, normalization, copies)
     classes = np.unique(y)
-    held_out = {mode: np.zeros((len(y), len(classes))) for mode in CALIBRATION_MODES}
-    for train, test in GroupKFold(n_splits=min(CALIBRATION_FOLDS, count)).split(features, y, speakers):
-        fitted, rows = fit_held_out(model, features, y, speakers, train, test, normalization, copies)
-        columns = np.searchsorted(classes, fitted.classes_)
-        for mode, X in zip(CALIBRATION_MODES, rows):
-            held_out[mode][np.ix_(test, columns)] = fitted.predict_proba(X)
-        on_fit()
+    columns = np.searchsorted(classes, fitted.classes_)
+    probabilities = {}
+    for mode, X in zip(CALIBRATION_MODES, rows):
+        probabilities[mode] = np.zeros((len(test), len(classes)))
+        probabilities[mode][:, columns] = fitted.predict_proba(X)
+    return probabilities
+
+
+def _temperatures(held_out: list[dict], folds, y, per_mode: bool) -> dict[str, float]:
+    """A temperature per mode of :data:`~ser.config.CALIBRATION_MODES`, fitted to the folds' probabilities on
+    speakers they did not train on (:func:`_held_out_probabilities`), normalised in that mode. Unless ``per_mode``,
+    the temperature fitted in the first mode (a speaker's recordings together) serves every mode: chosen by nested
+    selection (docs/whisper.md)."""
+    classes = np.unique(y)
+    probabilities = {mode: np.zeros((len(y), len(classes))) for mode in CALIBRATION_MODES}
+    for (_, test), fold in zip(folds, held_out):
+        for mode in CALIBRATION_MODES:
+            probabilities[mode][test] = fold[mode]
     labels = np.searchsorted(classes, y)
-    if not (model[-1] if isinstance(model, Pipeline) else model).per_mode:
-        shared = fit_temperature(held_out[CALIBRATION_MODES[0]], labels)
+    if not per_mode:
+        shared = fit_temperature(probabilities[CALIBRATION_MODES[0]], labels)
         return dict.fromkeys(CALIBRATION_MODES, shared)
-    return {mode: fit_temperature(held_out[mode], labels) for mode in CALIBRATION_MODES}
+    return {mode: fit_temperature(probabilities[mode], labels) for mode in CALIBRATION_MODES}
 
 
 def train_model(
@@ -378,14 +419,18 @@ def train_model(
     Returns
     -------
     sklearn.pipeline.Pipeline or classifier
-        Fitted (:func:`fit_model`), the ensemble's members in forked processes with one BLAS thread each: a forked
-        process starts with the libraries this one has imported, where joblib's default workers start afresh and
-        import scikit-learn again (about 2 s of CPU each, per stage); one thread per process, as those workers
-        have, keeps the fitted model byte-identical.
+        Fitted (:func:`fit_model`): each calibration fold's fit in a forked process of its own, while the ensemble's
+        members of the fit on every row are fitted in forked processes, one per core; one BLAS thread each. A forked
+        process starts with the libraries this one has imported, where joblib's default
+        workers start afresh and import scikit-learn again (about 2 s of CPU each, per stage); one thread per
+        process, as those workers have, keeps the fitted model byte-identical.
     """
     model = build_model(params, columns)
+    processes = CALIBRATION_FOLDS if len(os.sched_getaffinity(0)) > 1 else 1
     with parallel_config(backend="multiprocessing"), threadpool_limits(1):
-        return fit_model(model, features, emotions, speakers, params.normalize, progress=progress, copies=copies)
+        return fit_model(
+            model, features, emotions, speakers, params.normalize, progress=progress, copies=copies, processes=processes
+        )
 
 
 def loss_curve(model: Pipeline) -> list[float]:

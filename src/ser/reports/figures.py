@@ -4,17 +4,19 @@ per-speaker UAR."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
-from sklearn.metrics import confusion_matrix  # noqa: E402
 
 from ser.files import atomic_path  # noqa: E402
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def save_figure(figure, path: str | Path) -> None:
@@ -26,6 +28,8 @@ def save_figure(figure, path: str | Path) -> None:
 
 def confusion_figure(y_true, y_pred, classes):
     """Counts of actual (rows) against predicted (columns) classes."""
+    from sklearn.metrics import confusion_matrix  # only evaluate draws one: the other stages skip a second's import
+
     matrix = confusion_matrix(y_true, y_pred, labels=list(classes))
     figure, axes = plt.subplots(figsize=(1.0 + 0.7 * len(classes), 0.8 + 0.6 * len(classes)))
     image = axes.imshow(matrix, cmap="Blues")
