@@ -9,10 +9,13 @@ from ser.modeling.crossval import cross_validate_model, fit_predict, nested_leav
 from ser.modeling.normalize import (
     SHRINK_BELOW,
     SHRINK_PRIOR,
+    STATISTICS_ROWS,
+    new_speaker_statistics,
     normalize,
     normalize_by_speaker,
     normalize_new_speakers,
     reference_statistics,
+    streamed_speaker_statistics,
 )
 
 
@@ -98,6 +101,21 @@ def test_row_order_does_not_matter_and_constant_features_map_to_zero():
     assert not normalize_by_speaker(X, speakers)[:, 2].any()
     single = normalize_by_speaker(X[:1], speakers[:1])
     assert np.all(np.isfinite(single)) and not single.any()
+
+
+@pytest.mark.parametrize("rows", [3, STATISTICS_ROWS - 1, STATISTICS_ROWS, 2 * STATISTICS_ROWS + 5])
+def test_statistics_of_rows_given_in_blocks_are_those_of_the_rows_stacked(rows):
+    rng = np.random.default_rng(rows)
+    X = (rng.standard_normal((rows, 6)) * [0.01, 1, 30, 1e3, 1, 1] + [5, -40, 1e3, 0, 1e4, 0]).astype(np.float32)
+    X[:, 5] = 2.5  # a constant column
+    reference = (np.full(6, 3.0), np.full(6, 2.0))
+    blocks = lambda: (X[i : i + STATISTICS_ROWS] for i in range(0, rows, STATISTICS_ROWS))  # noqa: E731
+    mean, std = streamed_speaker_statistics(blocks, reference)
+    assert [a.tolist() for a in (mean, std)] == [a.tolist() for a in new_speaker_statistics(X, reference)]
+    if rows >= SHRINK_BELOW:
+        assert mean.tolist() == X.mean(axis=0, dtype=np.float64).tolist()  # bit for bit: summed row after row
+        np.testing.assert_allclose(std[:5], X.std(axis=0, dtype=np.float64)[:5], rtol=1e-12)
+        assert std[5] == 1.0
 
 
 def test_method_none_leaves_features_alone_and_unknown_methods_fail():

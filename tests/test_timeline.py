@@ -8,6 +8,7 @@ import io
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +19,12 @@ import ser
 from ser.config import TimelineParams, VadParams
 from ser.corpus.audio import decode_blocks, load_audio
 from ser.inference.inputs import Failure
+from ser.modeling import normalize
+from ser.timeline import runtime
 from ser.timeline.runtime import Timeline, timeline_of_samples
 from ser.timeline.smoothing import UNCERTAIN, segments
 from ser.timeline.speech import NO_SPEECH, speech_regions
-from ser.timeline.windows import Window, stretches, windows_in
+from ser.timeline.windows import Window, WindowFeatures, stretches, windows_in
 from tests.audiofiles import tone, write_long_flac, write_tone
 from tests.bundles import train_bundle
 from tests.terminal import run_with_stderr_on_a_terminal
@@ -114,6 +117,49 @@ def test_low_confidence_is_uncertain_and_non_speech_has_no_segment():
     probabilities = np.array([[0.55, 0.45], [0.5, 0.5], [0.9, 0.1]])
     found = segments(windows, probabilities, classes, 9.0, TimelineParams(smoothing="average", uncertain=0.6))
     assert [(s.emotion, s.start, s.end) for s in found] == [(UNCERTAIN, 0.0, 4.0), ("angry", 6.0, 8.0)]
+
+
+def test_runs_of_windows_in_any_order_give_the_same_segments_and_a_gap_parts_them():
+    classes = ["angry", "sad"]
+    windows = [Window(0, 2), Window(1, 3), Window(3, 5), Window(5.5, 7.5), Window(6, 8)]  # 0-5 s touch at 3 s
+    probabilities = np.array([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3], [0.2, 0.8], [0.4, 0.6]])
+    settings = TimelineParams(smoothing="average", uncertain=0.1)
+    found = segments(windows, probabilities, classes, 9.0, settings)
+    assert [(s.emotion, s.start, s.end) for s in found] == [("angry", 0.0, 5.0), ("sad", 5.5, 8.0)]
+    assert found[1].confidence == pytest.approx((0.5 * 0.8 + 1.5 * 0.7 + 0.5 * 0.6) / 2.5)  # 6-7.5 s: both windows
+    order = [3, 0, 4, 2, 1]
+    assert segments([windows[i] for i in order], probabilities[order], classes, 9.0, settings) == found
+
+
+def test_windows_rows_kept_on_disk_give_the_segments_of_the_rows_stacked(bundle, speech16k, monkeypatch):
+    samples, _ = recording(speech16k)
+    settings = TimelineParams(window=0.5, hop=0.1)  # windows enough for several blocks and the speaker's own statistics
+    predictor = ser.load(str(bundle)).timeline_model
+    assert predictor.normalization == "speaker"
+    features = WindowFeatures(predictor.extractor, predictor.order)
+    windows, rows = [], []
+    for start, end in stretches(speech_regions(samples, settings.vad)):
+        piece = samples[round(start * RATE) : round(end * RATE)]
+        found = windows_in(start, start + len(piece) / RATE, settings.window, settings.hop)
+        rows.append(features(piece, start, found).astype(np.float32))
+        windows += found
+    X = np.vstack(rows)
+    mean, std = normalize.new_speaker_statistics(X, predictor.speaker_reference)
+    expected = segments(
+        windows, predictor.model.predict_proba((X - mean) / std), predictor.classes, len(samples) / RATE, settings
+    )
+    in_memory = timeline_of_samples(predictor, samples, RATE, settings)
+    files, temporary_file = [], tempfile.TemporaryFile
+    monkeypatch.setattr(tempfile, "TemporaryFile", lambda *a, **k: files.append(temporary_file(*a, **k)) or files[-1])
+    monkeypatch.setattr(runtime, "SPOOL_BYTES", 1)  # every row on disk
+    monkeypatch.setattr(runtime, "BLOCK_ROWS", 4)  # and read back in blocks of a few rows
+    monkeypatch.setattr(normalize, "STATISTICS_ROWS", 5)
+    on_disk = timeline_of_samples(predictor, samples, RATE, settings)
+    assert len(X) > max(3 * 5, normalize.SHRINK_BELOW) and len(files) == 1 and files[0].closed
+    assert on_disk == in_memory
+    assert [(s.start, s.end, s.emotion) for s in on_disk] == [(s.start, s.end, s.emotion) for s in expected]
+    for got, want in zip(on_disk, expected):
+        assert got.confidence == pytest.approx(want.confidence, abs=1e-6)
 
 
 def test_segments_of_a_recording_lie_in_its_speech(bundle, speech16k):

@@ -41,11 +41,13 @@ GRAPH_CACHE = "encoder-graphs"  # the folder of built graphs in the user cache f
 
 def session(model: bytes):
     """An ONNX Runtime session of ``model`` on the CPU with one thread (ONNX Runtime is imported here, on first
-    use)."""
+    use). Its memory pattern (one block planned per input length) is off: with inputs of ever new lengths it kept
+    far more memory than a run needs, at no gain in speed (docs/timeline.md, Speed and memory)."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
+    options.enable_mem_pattern = False
     try:
         return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
     except Exception as error:  # ONNX Runtime raises classes of its own for a model it cannot run

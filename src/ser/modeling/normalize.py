@@ -29,6 +29,7 @@ __all__ = [
     "normalize_new_speakers",
     "reference_statistics",
     "speaker_statistics",
+    "streamed_speaker_statistics",
 ]
 
 # ser predict: a speaker with fewer recordings than this has statistics too noisy to use alone, so they are
@@ -37,6 +38,7 @@ __all__ = [
 # a lone recording against the training speakers' average alone.
 SHRINK_BELOW = 10
 SHRINK_PRIOR = 2.0
+STATISTICS_ROWS = 1024  # rows whose squared deviations from the mean are summed at once
 
 
 def speaker_statistics(X) -> tuple[np.ndarray, np.ndarray]:
@@ -174,15 +176,51 @@ def new_speaker_statistics(X, reference: tuple[np.ndarray, np.ndarray]) -> tuple
         Each of shape ``(n_features,)``.
     """
     X = np.asarray(X)
-    mean = X.mean(axis=0, dtype=np.float64)
-    variance = sum(((X[i : i + 1024] - mean) ** 2).sum(axis=0) for i in range(0, len(X), 1024)) / len(X)
-    if len(X) >= SHRINK_BELOW:
+    return streamed_speaker_statistics(
+        lambda: (X[i : i + STATISTICS_ROWS] for i in range(0, len(X), STATISTICS_ROWS)), reference
+    )
+
+
+def streamed_speaker_statistics(blocks, reference: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`new_speaker_statistics` of rows given block by block, so that they need never be held at once (a
+    long recording's windows, read back from disk). The sums run row after row in float64, as numpy's mean over
+    the rows of a C-ordered array does, so the numbers are the same as for the rows stacked.
+
+    Parameters
+    ----------
+    blocks : callable
+        Called twice (for the mean, then the variance), each time returning an iterator over the rows in order,
+        in float arrays of :data:`STATISTICS_ROWS` rows (fewer in the last one).
+    reference : tuple of numpy.ndarray
+        ``(mean, std)``, each of shape ``(n_features,)``, from :func:`reference_statistics`.
+
+    Returns
+    -------
+    mean, std : numpy.ndarray
+        Each of shape ``(n_features,)``.
+    """
+    total, count = None, 0
+    for block in blocks():
+        total = np.zeros(block.shape[1]) if total is None else total
+        for row in block:
+            total += row
+        count += len(block)
+    mean = total / count
+    variance = sum(_squared_deviations(block, mean).sum(axis=0) for block in blocks()) / count
+    if count >= SHRINK_BELOW:
         return mean, _floored(np.sqrt(variance), mean)
     reference_mean, reference_std = reference
-    weight = len(X) / (len(X) + SHRINK_PRIOR)
+    weight = count / (count + SHRINK_PRIOR)
     shrunk_mean = weight * mean + (1 - weight) * reference_mean
     std = np.sqrt(weight * variance + (1 - weight) * reference_std**2)
     return shrunk_mean, np.where(std > 0, std, 1.0)
+
+
+def _squared_deviations(block: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """``(block - mean) ** 2``, squared in place: one float64 copy of the block, not two."""
+    deviations = block - mean
+    deviations **= 2
+    return deviations
 
 
 def normalize_each_alone(X, method: str, reference: tuple[np.ndarray, np.ndarray]) -> np.ndarray:

@@ -4,9 +4,10 @@ probabilities, smoothing, segments.
 A file is read twice, block by block (:func:`ser.corpus.audio.decode_blocks`), so memory stays flat however long
 it is: the first pass finds the speech (:mod:`ser.timeline.speech`) and checks the samples, the second collects
 each stretch of speech (at most 30 s), encodes it once and keeps its windows' feature vectors
-(:mod:`ser.timeline.windows`). The windows of the recording are then standardised together, as one speaker's
-recordings (shrunk toward the training speakers' average when they are few, as ``ser predict`` does for a speaker
-with few recordings), given to the model, and their calibrated probabilities smoothed into segments
+(:mod:`ser.timeline.windows`), on disk when they are many (:class:`WindowRows`). The windows of the recording are
+then standardised together, as one speaker's recordings (shrunk toward the training speakers' average when they are
+few, as ``ser predict`` does for a speaker with few recordings), given to the model in blocks, and their calibrated
+probabilities smoothed into segments
 (:mod:`ser.timeline.smoothing`). The model is the bundle's timeline model, trained on such windows of its
 training clips (:mod:`ser.timeline.training`), when the bundle holds one; its clip model otherwise.
 """
@@ -14,6 +15,7 @@ training clips (:mod:`ser.timeline.training`), when the bundle holds one; its cl
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,7 +25,8 @@ from ser.timeline.smoothing import Segment, segments
 from ser.timeline.speech import SAMPLE_RATE, SpeechScorer, regions_of_scores
 from ser.timeline.windows import WindowFeatures, stretches, windows_in
 
-BLOCK_ROWS = 1024  # windows given to the model at once
+BLOCK_ROWS = 256  # windows given to the model at once
+SPOOL_BYTES = 8 << 20  # windows' feature vectors beyond this size wait on disk (WindowRows)
 
 
 @dataclass(frozen=True)
@@ -48,32 +51,42 @@ class Timeline:
         }
 
 
-def _probabilities(predictor, rows: list[np.ndarray]) -> np.ndarray:
-    """The calibrated probabilities of a recording's windows, standardised together as one speaker's (in blocks
-    of rows, so that a long recording's float32 rows are never copied whole)."""
-    X = _stacked(rows)
-    if predictor.normalization == "speaker":
-        from ser.modeling.normalize import new_speaker_statistics
+class WindowRows:
+    """A recording's windows' feature vectors (float32), appended stretch by stretch and read back in blocks: held
+    in memory up to :data:`SPOOL_BYTES`, beyond that in an unnamed temporary file (removed when closed), so that
+    hours of windows take the memory of one block. A 2-hour recording's are about 90 MB."""
 
-        mean, std = new_speaker_statistics(X, predictor.speaker_reference)
+    def __init__(self, width: int):
+        self.width, self.count = width, 0
+        self.file = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.file.close()
+
+    def append(self, rows: np.ndarray) -> None:
+        self.file.write(np.ascontiguousarray(rows, np.float32).tobytes())
+        self.count += len(rows)
+
+    def blocks(self, size: int):
+        """The rows in order, ``size`` at a time (fewer in the last block)."""
+        self.file.seek(0)
+        for _ in range(0, self.count, size):
+            yield np.frombuffer(self.file.read(size * self.width * 4), np.float32).reshape(-1, self.width)
+
+
+def _probabilities(predictor, rows: WindowRows) -> np.ndarray:
+    """The calibrated probabilities of a recording's windows, standardised together as one speaker's (read in
+    blocks, twice for the statistics and once for the model)."""
+    if predictor.normalization == "speaker":
+        from ser.modeling.normalize import STATISTICS_ROWS, streamed_speaker_statistics
+
+        mean, std = streamed_speaker_statistics(lambda: rows.blocks(STATISTICS_ROWS), predictor.speaker_reference)
     else:
         mean, std = 0.0, 1.0
-    return np.vstack(
-        [predictor.model.predict_proba((X[i : i + BLOCK_ROWS] - mean) / std) for i in range(0, len(X), BLOCK_ROWS)]
-    )
-
-
-def _stacked(rows: list[np.ndarray]) -> np.ndarray:
-    """``np.vstack(rows)``, emptying ``rows`` as each is copied: the rows are held once, not twice (a 2-hour
-    recording's are about 100 MB)."""
-    X = np.empty((sum(len(block) for block in rows), rows[0].shape[1]), rows[0].dtype)
-    at = 0
-    rows.reverse()
-    while rows:
-        block = rows.pop()
-        X[at : at + len(block)] = block
-        at += len(block)
-    return X
+    return np.vstack([predictor.model.predict_proba((X - mean) / std) for X in rows.blocks(BLOCK_ROWS)])
 
 
 def _timeline(predictor, stretch_samples, regions, duration: float, settings) -> list[Segment]:
@@ -82,14 +95,16 @@ def _timeline(predictor, stretch_samples, regions, duration: float, settings) ->
     (:attr:`ser.inference.predictor.Predictor.timeline_model`)."""
     predictor = predictor.timeline_model
     features = WindowFeatures(predictor.extractor, predictor.order)
-    windows, rows = [], []
-    for start, samples in stretch_samples:
-        found = windows_in(start, start + len(samples) / SAMPLE_RATE, settings.window, settings.hop)
-        rows.append(features(samples, start, found).astype(np.float32))
-        windows += found
-    if not windows:
-        return []
-    return segments(windows, _probabilities(predictor, rows), predictor.classes, duration, settings)
+    windows = []
+    with WindowRows(len(features.order)) as rows:
+        for start, samples in stretch_samples:
+            found = windows_in(start, start + len(samples) / SAMPLE_RATE, settings.window, settings.hop)
+            rows.append(features(samples, start, found))
+            windows += found
+        if not windows:
+            return []
+        probabilities = _probabilities(predictor, rows)
+    return segments(windows, probabilities, predictor.classes, duration, settings)
 
 
 def timeline_of_samples(predictor, samples: np.ndarray, sample_rate: int, settings) -> list[Segment]:

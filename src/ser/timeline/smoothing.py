@@ -56,23 +56,31 @@ def cell(seconds: float) -> int:
     return int(round(seconds / CELL))
 
 
-def averaged(windows, probabilities: np.ndarray, cells: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each cell's mean probabilities over the windows covering it, and whether any does."""
-    total = np.zeros((cells, probabilities.shape[1]), np.float32)
-    count = np.zeros(cells, np.float32)
+def _covered_runs(windows, cells: int) -> list[tuple[int, int, list[int]]]:
+    """``(first, last, members)`` of each run ``[first, last)`` of cells that windows cover, in time order, with the
+    indices of the windows covering it (in their given order): a recording's grid is filled one run at a time, so
+    hours of it take the memory of its longest run of speech."""
+    spans = [(cell(w.start), min(cells, cell(w.end))) for w in windows]
+    runs: list[list] = []
+    for index in sorted((i for i, (a, b) in enumerate(spans) if b > a), key=lambda i: spans[i][0]):
+        first, last = spans[index]
+        if runs and first <= runs[-1][1]:
+            runs[-1][1] = max(runs[-1][1], last)
+            runs[-1][2].append(index)
+        else:
+            runs.append([first, last, [index]])
+    return [(first, last, sorted(members)) for first, last, members in runs]
+
+
+def averaged(windows, probabilities: np.ndarray, first: int, last: int) -> np.ndarray:
+    """Each cell's mean probabilities over ``windows`` (which cover every cell of ``[first, last)``)."""
+    total = np.zeros((last - first, probabilities.shape[1]), np.float32)
+    count = np.zeros(last - first, np.float32)
     for window, row in zip(windows, probabilities):
-        first, last = cell(window.start), min(cells, cell(window.end))
-        total[first:last] += row
-        count[first:last] += 1
-    covered = count > 0
-    total[covered] /= count[covered, np.newaxis]
-    return total, covered
-
-
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """``[first, last)`` of each run of True."""
-    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)))
+        a, b = cell(window.start) - first, min(last, cell(window.end)) - first
+        total[a:b] += row
+        count[a:b] += 1
+    return total / count[:, np.newaxis]
 
 
 def _median_filtered(probabilities: np.ndarray, seconds: float) -> np.ndarray:
@@ -116,11 +124,10 @@ def segments(windows, probabilities: np.ndarray, classes: list[str], duration: f
     (``settings``: :class:`ser.config.TimelineParams`)."""
     if not len(windows):
         return []
-    cells = cell(duration) + 1
-    mean, covered = averaged(windows, np.asarray(probabilities, np.float32), cells)
+    probabilities = np.asarray(probabilities, np.float32)
     found: list[Segment] = []
-    for first, last in _runs(covered):
-        region = mean[first:last]
+    for first, last, members in _covered_runs(windows, cell(duration) + 1):
+        region = averaged([windows[i] for i in members], probabilities[members], first, last)
         labels = SMOOTHERS[settings.smoothing](region, settings)
         bounds = np.flatnonzero(np.diff(labels)) + 1
         for a, b in zip(np.concatenate([[0], bounds]), np.concatenate([bounds, [len(labels)]])):
