@@ -162,6 +162,19 @@ def test_windows_rows_kept_on_disk_give_the_segments_of_the_rows_stacked(bundle,
         assert got.confidence == pytest.approx(want.confidence, abs=1e-6)
 
 
+def test_windows_with_no_writable_temporary_folder_are_that_recording_failure(bundle, speech16k, tmp_path, monkeypatch):
+    samples, _ = recording(speech16k)
+    path = tmp_path / "long.wav"
+    sf.write(path, samples, RATE)
+    monkeypatch.setattr(runtime, "SPOOL_BYTES", 1)  # the windows go to a file at once
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))  # a temporary folder that does not exist
+    failed = ser.load(str(bundle)).timeline(path)
+    assert isinstance(failed, Failure) and failed.file == str(path)
+    assert "TMPDIR" in failed.reason
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    assert isinstance(ser.load(str(bundle)).timeline(path), Timeline)
+
+
 def test_segments_of_a_recording_lie_in_its_speech(bundle, speech16k):
     samples, spans = recording(speech16k)
     predictor = ser.load(str(bundle))

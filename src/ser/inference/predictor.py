@@ -192,14 +192,14 @@ class Predictor:
             reason ``ser predict`` would give for a file it cannot use.
         """
         from ser.config import TimelineParams
-        from ser.timeline.runtime import timeline_of_file
+        from ser.timeline.runtime import SpoolError, timeline_of_file
 
         settings = settings or TimelineParams()
         try:
             if speaker_turns is not None:
                 return self._timeline_of_speakers(str(path), settings, speaker_turns)
             return timeline_of_file(self, str(path), settings)
-        except AudioError as error:
+        except (AudioError, SpoolError) as error:
             return Failure(str(path), str(error))
         except MemoryError:
             return Failure(str(path), "cannot be processed: its features do not fit in memory")

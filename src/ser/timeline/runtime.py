@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ser.corpus.audio import SILENCE_PEAK, AudioError, decode_blocks
+from ser.errors import SerError
 from ser.timeline.smoothing import Segment, segments
 from ser.timeline.speech import SAMPLE_RATE, SpeechScorer, regions_of_scores
 from ser.timeline.windows import WindowFeatures, stretches, windows_in
@@ -51,6 +52,11 @@ class Timeline:
         }
 
 
+class SpoolError(SerError):
+    """A long recording's windows could not be kept in a temporary file (no writable temporary folder, a full
+    disk): that recording's failure, naming the fix."""
+
+
 class WindowRows:
     """A recording's windows' feature vectors (float32), appended stretch by stretch and read back in blocks: held
     in memory up to :data:`SPOOL_BYTES`, beyond that in an unnamed temporary file (removed when closed), so that
@@ -67,7 +73,13 @@ class WindowRows:
         self.file.close()
 
     def append(self, rows: np.ndarray) -> None:
-        self.file.write(np.ascontiguousarray(rows, np.float32).tobytes())
+        try:
+            self.file.write(np.ascontiguousarray(rows, np.float32).tobytes())
+        except OSError as error:
+            raise SpoolError(
+                f"cannot keep its windows in a temporary file ({error.strerror or error}); "
+                "set TMPDIR to a writable folder with room"
+            ) from None
         self.count += len(rows)
 
     def blocks(self, size: int):
