@@ -192,12 +192,7 @@ def streamed_speaker_statistics(blocks, reference: tuple[np.ndarray, np.ndarray]
         Called twice (for the mean, then the variance), each time returning an iterator over the rows in order,
         in float arrays of :data:`STATISTICS_ROWS` rows (fewer in the last one).
     reference : tuple of numpy.ndarray
-        ``(mean, std)``, each of shape ``(n_features,)``, from :func:`reference_statistics`.
-
-    Returns
-    -------
-    mean, std : numpy.ndarray
-        Each of shape ``(n_features,)``.
+        As for :func:`new_speaker_statistics`, which returns what this returns.
     """
     total, count = None, 0
     for block in blocks():
