@@ -105,3 +105,30 @@ def test_each_normalisation_mode_gets_the_temperature_that_fits_it_on_new_speake
         )
         assert own < other, mode
     assert calibrated_probabilities(model, alone, "alone") == pytest.approx(temper(raw, temperatures["alone"]))
+
+
+@pytest.mark.parametrize("processes", [1, 3])
+def test_a_progress_bar_redrawn_after_every_fit_leaves_the_temperatures_as_they_are(processes, monkeypatch):
+    import io
+
+    from tqdm import tqdm
+
+    from ser.modeling import model as modeling
+
+    rng = np.random.default_rng(0)
+    X, y, speakers = rng.normal(size=(60, 8)), np.array(["a", "b", "c"] * 20), np.repeat(["1", "2", "3", "4"], 15)
+    params = TrainParams(model="logreg", calibrate=True, normalize="speaker")
+    columns = [f"mfcc_{i}" for i in range(8)]
+    quiet = fit_model(build_model(params, columns), X, y, speakers, "speaker", processes=processes)
+    redrawn = []  # a bar shown on a terminal redraws (its update returns True) after every fit here
+
+    def shown(iterable=None, *, desc, unit="file", total=None, shown=True):
+        redrawn.append(
+            tqdm(iterable, desc=desc, unit=unit, total=total, file=io.StringIO(), disable=False, mininterval=0)
+        )
+        return redrawn[-1]
+
+    monkeypatch.setattr(modeling, "progress_bar", shown)
+    drawn = fit_model(build_model(params, columns), X, y, speakers, "speaker", progress=True, processes=processes)
+    assert redrawn and redrawn[0].n == 4  # three calibration folds and the fit on every row
+    assert drawn[-1].temperatures_ == quiet[-1].temperatures_

@@ -257,13 +257,24 @@ def fit_model(
     ):
         # forked, the folds run while the fit on every row is made here, so that the model object is this process's
         # own (what skops saves records which of its values are one object); else the folds first, one by one
-        held_out = [] if running.processes else [bar.update() or result for result in running.results()]
+        forked = bool(running.processes)
+        held_out = [] if forked else _counted(running.results(), bar)
         _fit_every_row(model, features, y, speakers, normalization, copies, calibrated)
         bar.update()
-        held_out = held_out or [bar.update() or result for result in running.results()]
+        if forked:
+            held_out = _counted(running.results(), bar)
     if calibrated:
         last.set_temperatures(_temperatures(held_out, folds, y, last.per_mode))
     return model
+
+
+def _counted(results, bar) -> list:
+    """``results`` as a list, ``bar`` moved on by one after each (its ``update`` returns whether it redrew)."""
+    collected = []
+    for result in results:
+        collected.append(result)
+        bar.update()
+    return collected
 
 
 def _fit_every_row(model, features, y, speakers, normalization: str, copies, calibrated: bool) -> None:
