@@ -192,7 +192,12 @@ def streamed_speaker_statistics(blocks, reference: tuple[np.ndarray, np.ndarray]
         Called twice (for the mean, then the variance), each time returning an iterator over the rows in order,
         in float arrays of :data:`STATISTICS_ROWS` rows (fewer in the last one).
     reference : tuple of numpy.ndarray
-        As for :func:`new_speaker_statistics`, which returns what this returns.
+        ``(mean, std)``, as for :func:`new_speaker_statistics`.
+
+    Returns
+    -------
+    mean, std : numpy.ndarray
+        Each of shape ``(n_features,)``, as :func:`new_speaker_statistics` returns them.
     """
     total, count = None, 0
     for block in blocks():
