@@ -11,22 +11,22 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from ser.inference.bundle import check_timeline_model, copy_bundle, load_bundle
+from ser.inference.bundle import check_timeline_model, copy_bundle, estimator_of, load_for_prediction
 from ser.inference.card import model_card
 from ser.reports.breakdowns import CLASS_SCORES, SPEAKER_SCORES, read_scores
 from ser.stagekit import run_stage, stage_parser
 
 
 def main(args, params):
-    model, record = load_bundle(args.model)  # refuses a damaged or untrusted model before it is shipped
-    check_timeline_model(record, load_bundle(args.timeline)[1], Path(args.timeline))
+    # refuses a damaged or untrusted model before it is shipped, with every check ser predict makes when it loads one
+    record = load_for_prediction(args.model)[1]
+    check_timeline_model(record, load_for_prediction(args.timeline)[1], Path(args.timeline))
     evaluation = json.loads(Path(args.metrics).read_text())
     crossval = json.loads(Path(args.crossval).read_text())
-    steps = [step for _, step in model.steps] if hasattr(model, "steps") else [model]
     plots = Path(args.plots)
     record = replace(
         record,
-        estimator=" -> ".join(type(step).__name__ for step in steps),
+        estimator=estimator_of(args.model),
         metrics={
             "test": {
                 **evaluation,

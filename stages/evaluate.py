@@ -2,10 +2,10 @@
 predictions, the class counts, the ROC and precision-recall curves (one table each, a line per emotion) and their
 figures, and the exploratory figures of one test-set file (the first by name)."""
 
-import os
 from functools import partial
 from pathlib import Path
 
+from ser.cores import usable_cores
 from ser.corpus.catalog import locate
 from ser.features.table import read_split_table
 from ser.files import write_csv
@@ -26,7 +26,7 @@ def main(args, params):
     test = table[table["set"] == "test"]
     # the exploratory figures (librosa's; about half of this stage's time) are drawn in a forked process meanwhile
     explore = partial(explore_plots, test, read_record(args.model), args.explore)
-    with ForkedCalls([explore], 1 if len(os.sched_getaffinity(0)) > 1 else 0) as drawing:
+    with ForkedCalls([explore], 1 if usable_cores() > 1 else 0) as drawing:
         model, record = load_bundle(args.model)
         metrics = evaluate(args, model, record, table, test)
         list(drawing.results())

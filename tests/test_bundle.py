@@ -32,6 +32,7 @@ from ser.inference.bundle import (
     BundleError,
     ModelRecord,
     bundle_types,
+    estimator_of,
     load_bundle,
     load_for_prediction,
     read_info,
@@ -123,6 +124,8 @@ def assert_saves_and_loads_with_the_trusted_list(tmp_path, model, X):
     loaded, record = load_bundle(tmp_path / "b")
     np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
     assert record.model_sha256 == sha256_of(tmp_path / "b" / MODEL_FILE)
+    steps = [step for _, step in model.steps] if hasattr(model, "steps") else [model]  # what the bundle stage records
+    assert estimator_of(tmp_path / "b") == " -> ".join(type(step).__name__ for step in steps)
 
 
 def assert_predicts_as_scikit_learn(folder: Path, model, X: np.ndarray, arrays: bool) -> None:

@@ -19,6 +19,7 @@ import os
 import sys
 from typing import TextIO
 
+from ser.cores import usable_cores
 from ser.errors import SerError, printable
 
 DEFAULT_MODEL = "model"  # the complete bundle the pipeline's bundle stage writes
@@ -191,7 +192,7 @@ def timelines(predictor, settings, files: list[str], turns: dict | None = None):
     """Each file's timeline or failure, in order, on every core (one worker process per core, forked); ``turns``:
     the speaker turns of each file that has them."""
     global _TIMELINE_JOB
-    workers = min(len(os.sched_getaffinity(0)), len(files))
+    workers = min(usable_cores(), len(files))
     predictor.timeline_model  # noqa: B018 - loaded (and checked) once, before the workers fork
     _TIMELINE_JOB = (predictor, settings, turns or {})
     if workers < 2:

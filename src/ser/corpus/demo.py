@@ -42,6 +42,7 @@ import scipy.ndimage
 import scipy.signal
 import soundfile as sf
 
+from ser.cores import usable_cores
 from ser.dsp.frames import short_time_spectra
 from ser.names import RAVDESS_EMOTIONS
 
@@ -440,7 +441,7 @@ def generate_demo_corpus(out_dir, *, sample_rate: int = 16000, n_speakers: int =
                 for statement in STATEMENTS:
                     for repetition in (1, 2):
                         takes.append((out_dir, sample_rate, seed, actor, code, intensity, statement, repetition))
-    workers = min(len(os.sched_getaffinity(0)), len(takes))
+    workers = min(usable_cores(), len(takes))
     if workers < 2:
         return sorted(map(_write_take, takes))
     with multiprocessing.get_context("fork").Pool(workers) as pool:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import ctypes
 import multiprocessing
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ser.config import FeatureParams
+from ser.cores import usable_cores
 from ser.corpus.audio import AudioError, load_audio
 from ser.corpus.catalog import locate
 from ser.errors import SerError
@@ -181,7 +181,7 @@ def _take(iterator: Iterator, count: int) -> list:
 
 def resolve_workers(workers: int) -> int:
     """``0`` means every core this process may use."""
-    return workers or len(os.sched_getaffinity(0))
+    return workers or usable_cores()
 
 
 def compute_missing(

@@ -709,6 +709,14 @@ def load_for_prediction(directory: str | Path, given_as: str = "--model DIR") ->
     return model, record
 
 
+def estimator_of(directory: str | Path) -> str:
+    """The bundle's model named by its steps' classes, e.g. ``StandardScaler -> TemperatureScaled``, read from the
+    skops file's schema without loading the model (:func:`ser.inference.fitted.step_names`)."""
+    from ser.inference.fitted import step_names
+
+    return step_names(_schema(Path(directory) / MODEL_FILE))
+
+
 def _check_types(schema, model_path: Path) -> None:
     untrusted = sorted(_types_in(schema, model_path) - set(TRUSTED_TYPES))
     if untrusted:

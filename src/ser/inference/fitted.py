@@ -85,6 +85,16 @@ class _Tree:
         raise Unsupported(f"{loader} {self.kind(node)}")
 
 
+def step_names(schema: dict) -> str:
+    """The class names of a saved model's steps, e.g. ``StandardScaler -> TemperatureScaled`` (its own class name
+    when it is not a pipeline), read from its skops file's parsed ``schema.json`` alone."""
+    tree = _Tree(None, schema)
+    if tree.kind(schema) != PIPELINE:
+        return schema["__class__"]
+    steps = tree.node(tree.attributes(schema, PIPELINE)["steps"])["content"]
+    return " -> ".join(tree.node(tree.node(step)["content"][1])["__class__"] for step in steps)
+
+
 def forward_model(model_path: str | Path, schema: dict) -> Forward | None:
     """The model in the skops file ``model_path`` (whose parsed ``schema.json`` is ``schema``) as a
     :class:`~ser.modeling.forward.Forward`, or None when it holds a model that does not compute."""

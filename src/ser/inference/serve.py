@@ -42,7 +42,6 @@ import hashlib
 import ipaddress
 import logging
 import math
-import os
 import re
 import shutil
 import tempfile
@@ -56,6 +55,7 @@ from fastapi.exceptions import RequestValidationError, StarletteHTTPException
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from ser.cores import usable_cores
 from ser.corpus.audio import AudioError, probe
 from ser.corpus.conventions import AUDIO_SUFFIXES
 from ser.errors import printable, shorten
@@ -115,7 +115,7 @@ def create_app(
     app.add_middleware(RequestLimit, max_requests=max_requests)
     page = (PAGE / "index.html").read_bytes().replace(b"AUDIO_SUFFIXES", ",".join(AUDIO_SUFFIXES).encode())
     app.add_middleware(SecurityHeaders, policy=content_security_policy(page))  # added last: runs first
-    workers = len(os.sched_getaffinity(0))
+    workers = usable_cores()
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="predict")
     free_workers = asyncio.Semaphore(workers)  # a request waits here, in arrival order, never inside the pool
     recorder = (PAGE / "recorder.js").read_bytes()

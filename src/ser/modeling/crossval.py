@@ -7,7 +7,6 @@ speaker this is each speaker's own statistics over all its files).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from functools import partial
 
@@ -17,6 +16,7 @@ from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold, Stra
 from threadpoolctl import threadpool_limits
 
 from ser.config import EvaluateParams, ParamError
+from ser.cores import usable_cores
 from ser.forked import ForkedCalls
 from ser.modeling.metrics import held_out_scores, per_speaker_scores
 from ser.modeling.model import fit_held_out
@@ -78,7 +78,7 @@ def cross_validate_model(
     grouping = groups if params.cv_by == "speaker" else None  # random folds take no groups (and warn if given)
     folds = list(fold_splitter(params, groups, seed).split(X, y, grouping))
     calls = [partial(fit_predict, model, X, y, groups, train, test, normalization, copies) for train, test in folds]
-    processes = n_jobs if n_jobs > 0 else len(os.sched_getaffinity(0))
+    processes = n_jobs if n_jobs > 0 else usable_cores()
     with threadpool_limits(1), ForkedCalls(calls, processes if processes > 1 else 0) as running:
         predictions = list(
             progress_bar(running.results(), desc="crossvalidate", unit="fold", total=len(folds), shown=progress)

@@ -20,7 +20,6 @@ Calibration (``train.calibrate``): the classifier is wrapped in
 
 from __future__ import annotations
 
-import os
 import warnings
 from functools import partial
 
@@ -39,6 +38,7 @@ from sklearn.svm import SVC
 from threadpoolctl import threadpool_limits
 
 from ser.config import CALIBRATION_MODES, TrainParams
+from ser.cores import usable_cores
 from ser.errors import SerError
 from ser.forked import ForkedCalls
 from ser.modeling.calibration import CALIBRATION_FOLDS, TemperatureScaled, fit_temperature
@@ -439,7 +439,7 @@ def train_model(
         process, as those workers have, keeps the fitted model byte-identical.
     """
     model = build_model(params, columns)
-    processes = CALIBRATION_FOLDS if len(os.sched_getaffinity(0)) > 1 else 1
+    processes = CALIBRATION_FOLDS if usable_cores() > 1 else 1
     with parallel_config(backend="multiprocessing"), threadpool_limits(1):
         return fit_model(
             model, features, emotions, speakers, params.normalize, progress=progress, copies=copies, processes=processes
