@@ -18,7 +18,7 @@ def test_shipped_params_are_valid_and_match_the_notebook():
     assert params.data.source == "demo"
     assert params.data.emotions == ("neutral", "calm", "happy", "disgust")
     assert (params.features.n_mfcc, params.features.n_chroma, params.features.n_mels) == (40, 12, 128)
-    assert params.train.model == "mlp" and params.train.max_iter == 500
+    assert params.train.model == "mlp"
     assert (params.split.by, params.split.test_size, params.split.seed) == ("speaker", 0.3, 5)
 
 
@@ -189,6 +189,7 @@ def test_defaults_are_the_measured_best_and_the_notebook_is_one_set_of_overrides
         f"whisper_layer{layer}_{stat}_{i:03d}" for layer in (2, 3, 4) for stat in ("mean", "std") for i in range(512)
     ]
     assert (shipped.train.hidden_layer_sizes, shipped.train.alpha, shipped.train.ensemble) == ((64,), 3.0, 5)
+    assert shipped.train.max_iter == 200  # the nested score unchanged (docs/pipeline.md), the demo's fits 0.6 as long
     assert shipped.train.calibrate
     raw = yaml.safe_load((PROJECT / "params.yaml").read_text())
     raw["features"].update(families=["mfcc", "chroma", "mel"], stats=["mean"])  # the docs' -S overrides
@@ -201,6 +202,7 @@ def test_defaults_are_the_measured_best_and_the_notebook_is_one_set_of_overrides
         alpha=0.1,
         ensemble=1,
         calibrate=False,
+        max_iter=500,
     )
     notebook = Params.from_dict(raw)
     names = feature_names(notebook.features)

@@ -344,7 +344,7 @@ class TrainParams:
     batch_size: int = 128
     hidden_layer_sizes: tuple[int, ...] = (64,)
     learning_rate: str = "adaptive"
-    max_iter: int = 500
+    max_iter: int = 200
     solver: str = "adam"
     seed: int = 5
     scale: bool = True

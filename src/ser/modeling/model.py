@@ -285,6 +285,8 @@ def _fit_every_row(model, features, y, speakers, normalization: str, copies, cal
     X = np.asarray(normalize(features, speakers, normalization), dtype=np.float32)
     with warnings.catch_warnings():  # a batch larger than a small corpus is clipped to it: nothing to act on
         warnings.filterwarnings("ignore", message="Got `batch_size` less than 1 or larger than sample size")
+        # an MLP that reaches train.max_iter stops there by setting: on a small corpus (one step an epoch) it does
+        warnings.filterwarnings("ignore", message="Stochastic Optimizer: Maximum iterations")
         if not calibrated:
             model.fit(X, y)
             return
