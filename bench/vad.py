@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from common import add_json_output, report  # bench/common.py
+from common import add_json_output, report  # bench/common.py (puts the project on sys.path)
+from tests.audiofiles import chords
 
 RATE = 16000
 GRID = 160  # 10 ms
@@ -183,21 +184,6 @@ def babble(files, n: int) -> np.ndarray:
     return mix / mix.std()
 
 
-def chords(seconds: float, rng) -> np.ndarray:
-    """Piano-like chords: three notes of a triad with their harmonics, each chord decaying over 0.5-1 s."""
-    out = np.zeros(int(seconds * RATE), np.float32)
-    position = 0
-    while position < len(out):
-        length = int(rng.uniform(0.5, 1.0) * RATE)
-        t = np.arange(length) / RATE
-        root = 220 * 2 ** (rng.integers(0, 12) / 12)
-        chord = sum(np.sin(2 * np.pi * root * ratio * k * t) / k**2 for ratio in (1, 1.26, 1.5) for k in (1, 2, 3))
-        piece = (chord * np.exp(-3 * t)).astype(np.float32)[: len(out) - position]
-        out[position : position + len(piece)] += piece
-        position += length
-    return 0.3 * out / np.abs(out).max()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/ravdess16k")
@@ -229,7 +215,7 @@ def main() -> None:
         "white noise": (0.05 * rng.standard_normal(seconds)).astype(np.float32),
         "pink noise": (0.05 * pink(seconds, rng)).astype(np.float32),
         "tone 440 Hz": (0.3 * np.sin(2 * np.pi * 440 * np.arange(seconds) / RATE)).astype(np.float32),
-        "chords": chords(30, rng),
+        "chords": chords(30, RATE, rng),
     }
     results = {}
     for name, make in DETECTORS.items():

@@ -47,6 +47,21 @@ def tone(
     return np.stack([mono / (k + 1) for k in range(channels)], axis=1)
 
 
+def chords(seconds: float, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+    """Music-like sound: piano-like triads with their harmonics, each decaying over 0.5-1 s; peak 0.3."""
+    out = np.zeros(int(seconds * sample_rate), np.float32)
+    position = 0
+    while position < len(out):
+        length = int(rng.uniform(0.5, 1.0) * sample_rate)
+        t = np.arange(length) / sample_rate
+        root = 220 * 2 ** (rng.integers(0, 12) / 12)
+        chord = sum(np.sin(2 * np.pi * root * ratio * k * t) / k**2 for ratio in (1, 1.26, 1.5) for k in (1, 2, 3))
+        piece = (chord * np.exp(-3 * t)).astype(np.float32)[: len(out) - position]
+        out[position : position + len(piece)] += piece
+        position += length
+    return 0.3 * out / np.abs(out).max()
+
+
 def write_tone(
     path: Path, *, sample_rate: int = 16000, subtype: str | None = None, fmt: str | None = None, **tone_args
 ) -> Path:

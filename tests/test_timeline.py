@@ -25,7 +25,7 @@ from ser.timeline.runtime import Timeline, timeline_of_samples
 from ser.timeline.smoothing import UNCERTAIN, segments
 from ser.timeline.speech import NO_SPEECH, speech_regions
 from ser.timeline.windows import Window, WindowFeatures, stretches, windows_in
-from tests.audiofiles import tone, write_long_flac, write_tone
+from tests.audiofiles import chords, tone, write_long_flac, write_tone
 from tests.bundles import train_bundle
 from tests.terminal import run_with_stderr_on_a_terminal
 
@@ -47,6 +47,7 @@ def non_speech(seconds: float = 5.0) -> dict[str, np.ndarray]:
         "silence": (1e-5 * rng.standard_normal(n)).astype(np.float32),
         "white noise": (0.05 * rng.standard_normal(n)).astype(np.float32),
         "tone": tone(seconds, RATE, amplitude=0.3)[:, 0].astype(np.float32),
+        "music": chords(seconds, RATE, rng),
     }
 
 
@@ -286,23 +287,34 @@ def test_ser_timeline_exit_codes(bundle, folder):
     assert short.returncode == 1 and "is longer than the 3 s limit" in short.stderr
 
 
-def test_ser_predict_on_a_tone_or_noise_says_no_speech(bundle, folder, tmp_path):
-    noise = tmp_path / "noise.wav"
-    sf.write(noise, non_speech()["white noise"], RATE)
-    run = run_ser(
-        "predict",
-        str(folder / "c_tone.wav"),
-        str(noise),
-        str(folder / "a_call.wav"),
-        "--model",
-        str(bundle),
-        "--format",
-        "json",
-    )
+@pytest.fixture(scope="module")
+def non_speech_files(tmp_path_factory) -> list[Path]:
+    root = tmp_path_factory.mktemp("non_speech")
+    for name, samples in non_speech().items():
+        sf.write(root / f"{name.replace(' ', '_')}.wav", samples, RATE)
+    return sorted(root.iterdir())
+
+
+def test_ser_timeline_on_noise_a_tone_or_music_gives_no_emotion_segment_and_refuses_silence(bundle, non_speech_files):
+    run = run_ser("timeline", *map(str, non_speech_files), "--model", str(bundle), "--format", "json")
+    assert run.returncode == 1
+    silence = next(path for path in non_speech_files if path.stem == "silence")  # below -80 dBFS, as ser predict
+    assert [line.split(" ")[1] for line in run.stderr.splitlines() if line.startswith("error: /")] == [str(silence)]
+    timelines = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [t["file"] for t in timelines] == [str(path) for path in non_speech_files if path != silence]
+    assert all(s["emotion"] == UNCERTAIN for t in timelines for s in t["segments"])
+
+
+def test_ser_predict_on_silence_noise_a_tone_or_music_says_no_speech(bundle, folder, non_speech_files):
+    files = [*map(str, non_speech_files), str(folder / "a_call.wav")]
+    run = run_ser("predict", *files, "--model", str(bundle), "--format", "json")
     assert run.returncode == 1
     assert [json.loads(line)["file"] for line in run.stdout.splitlines()] == [str(folder / "a_call.wav")]
-    assert str(Failure(str(folder / "c_tone.wav"), NO_SPEECH)) in run.stderr
-    assert str(Failure(str(noise), NO_SPEECH)) in run.stderr
+    failed = [line.split(" ")[1] for line in run.stderr.splitlines() if line.startswith("error: /")]
+    assert sorted(failed) == [str(path) for path in non_speech_files]
+    for path in non_speech_files:
+        if path.stem != "silence":  # below -80 dBFS: refused as silent before speech is looked for
+            assert str(Failure(str(path), NO_SPEECH)) in run.stderr
 
 
 def test_a_progress_bar_counts_audio_seconds_on_a_terminal_only(bundle, folder):
