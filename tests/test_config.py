@@ -126,6 +126,16 @@ def test_a_bad_augmentation_copy_is_refused_naming_the_key(copies):
         Params.from_dict(raw)
 
 
+@pytest.mark.parametrize("channel", ["speed 0.9", "pitch 2", "phone", "phone 5000", "noise loud", 3400])
+def test_a_bad_timeline_eval_channel_is_refused_naming_the_key(channel):
+    raw = yaml.safe_load((PROJECT / "params.yaml").read_text())
+    raw["timeline"]["eval"]["channel"] = channel
+    with pytest.raises(ParamError, match="timeline.eval.channel: got .*allowed"):
+        Params.from_dict(raw)
+    raw["timeline"]["eval"]["channel"] = "phone 3400"
+    assert Params.from_dict(raw).timeline.eval.channel == "phone 3400"
+
+
 def test_augmentation_copies_do_not_change_a_files_feature_definition():
     plain = Params.from_dict(params_with("features", "augment", {"copies": []})).features
     assert plain.augment.copies == ()

@@ -368,8 +368,8 @@ def test_experiment_reruns_only_what_the_change_touches(repo):
 
 def test_timeline_scores_the_test_speakers_recordings_and_reruns_alone(repo):
     """The timeline stage's recordings are the test speakers' in turn, its metrics pool theirs; a window param
-    re-runs the timeline model's stages, the timeline and the bundle, and a param of the timeline alone re-runs it
-    alone (ingest checks the corpus every time)."""
+    re-runs the timeline model's stages, the timeline and the bundle, and a param of the timeline alone (the
+    runtime's, the evaluation's channel) re-runs it alone (ingest checks the corpus every time)."""
     split = read_csv(repo.root / "data/split.csv")
     test_speakers = sorted({row["speaker"] for row in split if row["set"] == "test"})
     recordings = PARAMS["timeline"]["eval"]["recordings"]
@@ -391,6 +391,17 @@ def test_timeline_scores_the_test_speakers_recordings_and_reruns_alone(repo):
         assert repo.changes_since(snapshot).stages == ["ingest", "timeline"]
         changed = json.loads((repo.root / "metrics/timeline.json").read_text())
         assert changed["uncertain"] > 0.5 > metrics["uncertain"] and changed["eder"] > metrics["eder"]
+    finally:
+        repo.run("git", "checkout", "--", ".")
+        repo.dvc("checkout")
+
+    # so does the channel the recordings pass through: the same recordings over a telephone line score otherwise
+    snapshot = repo.snapshot()
+    try:
+        repo.dvc("exp", "run", "-S", "timeline.eval.channel=phone 3400")
+        assert repo.changes_since(snapshot).stages == ["ingest", "timeline"]
+        phoned = json.loads((repo.root / "metrics/timeline.json").read_text())
+        assert phoned["audio_seconds"] == metrics["audio_seconds"] and phoned != metrics
     finally:
         repo.run("git", "checkout", "--", ".")
         repo.dvc("checkout")

@@ -191,6 +191,26 @@ def test_truth_covers_exactly_the_clips_placed_and_gaps_hold_only_noise(clips):
         assert 20 * np.log10(noise_rms) == pytest.approx(SETTINGS.noise_dbfs, abs=1.0)
 
 
+def band_power(samples: np.ndarray, low: float, high: float = RATE / 2) -> float:
+    spectrum = np.abs(np.fft.rfft(samples.astype(np.float64))) ** 2
+    frequencies = np.fft.rfftfreq(len(samples), 1 / RATE)
+    return float(spectrum[(frequencies >= low) & (frequencies < high)].sum())
+
+
+@pytest.mark.parametrize("channel", ["phone 3400", "noise 10", "reverb 0.5"])
+def test_a_channel_changes_every_recordings_sound_but_not_its_timing_or_truth(clips, channel):
+    plain = list(build_recordings(clips, SETTINGS, RATE))
+    through = list(build_recordings(clips, dataclasses.replace(SETTINGS, channel=channel), RATE))
+    again = list(build_recordings(clips, dataclasses.replace(SETTINGS, channel=channel), RATE))
+    for a, b, c in zip(plain, through, again, strict=True):
+        assert (b.truth, b.clips, len(b.samples)) == (a.truth, a.clips, len(a.samples))
+        assert not np.allclose(a.samples, b.samples) and np.array_equal(b.samples, c.samples)
+        if channel.startswith("phone"):  # a telephone line passes 300-3,400 Hz, and nothing of the rest
+            assert band_power(b.samples, 3800) < 1e-3 * band_power(a.samples, 3800)
+            assert band_power(b.samples, 0, 150) < 1e-2 * band_power(a.samples, 0, 150)
+            assert band_power(b.samples, 500, 3000) > 0.5 * band_power(a.samples, 500, 3000)
+
+
 @pytest.mark.real_speech
 def test_ravdess_clips_lose_about_a_second_of_silence_at_each_end(ravdess16k):
     leading, trailing = [], []

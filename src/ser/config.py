@@ -21,7 +21,15 @@ from typing import Any
 import yaml
 
 from ser.errors import SerError
-from ser.names import AUGMENTATIONS, CORPUS_CONVENTIONS, EMOTIONS, FEATURE_FAMILIES, FEATURE_STATS, SMOOTHINGS
+from ser.names import (
+    AUGMENTATIONS,
+    CORPUS_CONVENTIONS,
+    EMOTIONS,
+    EVAL_CHANNELS,
+    FEATURE_FAMILIES,
+    FEATURE_STATS,
+    SMOOTHINGS,
+)
 
 WHISPER_COMPUTE_TYPES = ("int8", "float32")  # the encoder graph's arithmetic (ser.features.encoder)
 FEATURE_EXECUTION_KEYS = ("workers", "executor", "scheduler")  # change how, never what, features are computed
@@ -193,6 +201,21 @@ class WhisperParams:
             object.__setattr__(self, "layers", tuple(sorted(layers)))
 
 
+def _perturbation(key: str, text: Any, kinds: Iterable[str]) -> str:
+    """``text``, a perturbation of ser.features.augment (``"phone 3400"``: a kind among ``kinds`` and its value
+    within :data:`ser.names.AUGMENTATIONS`' bounds); ParamError naming ``key`` and what is allowed otherwise."""
+    allowed = ", ".join(f"{kind} {AUGMENTATIONS[kind][0]:g} to {AUGMENTATIONS[kind][1]:g}" for kind in kinds)
+    kind, _, value = str(text).partition(" ")
+    low, high = AUGMENTATIONS[kind] if kind in kinds else (1.0, 0.0)
+    try:
+        valid = low <= float(value) <= high
+    except ValueError:
+        valid = False
+    if not valid:
+        raise ParamError(key, f"got {text!r}; allowed: a kind and a value, {allowed}")
+    return str(text)
+
+
 @dataclass(frozen=True)
 class AugmentParams:
     """``features.augment``: perturbed copies of every file that the model trains on beside the training speakers'
@@ -203,18 +226,10 @@ class AugmentParams:
 
     def __post_init__(self):
         copies = (self.copies,) if isinstance(self.copies, str) else self.copies
-        allowed = ", ".join(f"{kind} {low:g} to {high:g}" for kind, (low, high) in AUGMENTATIONS.items())
         if not isinstance(copies, (list, tuple)) or len(set(map(str, copies))) != len(copies):
             raise ParamError("features.augment.copies", f"got {self.copies!r}; allowed: a list of distinct copies")
         for copy in copies:
-            kind, _, value = str(copy).partition(" ")
-            low, high = AUGMENTATIONS.get(kind, (1.0, 0.0))
-            try:
-                valid = low <= float(value) <= high
-            except ValueError:
-                valid = False
-            if not valid:
-                raise ParamError("features.augment.copies", f"got {copy!r}; allowed: a kind and a value, {allowed}")
+            _perturbation("features.augment.copies", copy, AUGMENTATIONS)
         object.__setattr__(self, "copies", tuple(copies))
         _integer("features.augment.seed", self.seed, low=0)
 
@@ -423,6 +438,7 @@ class TimelineEvalParams:
     gap_seconds: tuple[float, float] = (0.5, 3.0)  # non-speech between episodes (and before the first)
     pause_seconds: tuple[float, float] = (0.05, 0.25)  # between the clips of an episode (labelled as the episode)
     noise_dbfs: float = -60  # RMS level of the noise under the whole recording
+    channel: str | None = None  # e.g. "phone 3400": what every recording then passes through (EVAL_CHANNELS)
     collar: float = 0.25  # seconds either side of each truth boundary left unscored
 
     def __post_init__(self):
@@ -432,6 +448,8 @@ class TimelineEvalParams:
         for name, low in (("episode_seconds", 0.1), ("gap_seconds", 0.0), ("pause_seconds", 0.0)):
             object.__setattr__(self, name, _seconds_range(f"timeline.eval.{name}", getattr(self, name), low=low))
         _number("timeline.eval.noise_dbfs", self.noise_dbfs, low=-200, high=0)
+        if self.channel is not None:
+            _perturbation("timeline.eval.channel", self.channel, EVAL_CHANNELS)
         _number("timeline.eval.collar", self.collar, low=0)
 
 

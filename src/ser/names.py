@@ -52,5 +52,6 @@ AUGMENTATIONS = {  # ser.features.augment: each kind of perturbed copy and the (
     "pitch": (-6.0, 6.0),  # the pitch shift in semitones, at the same tempo
     "phone": (1000.0, 3800.0),  # the telephone channel's upper band edge in Hz (through 8 kHz and mu-law)
 }
+EVAL_CHANNELS = ("noise", "reverb", "phone")  # what timeline.eval.channel takes: a line or room, timing kept
 
 SMOOTHINGS = ("average", "median", "viterbi")  # ser.timeline.smoothing.SMOOTHERS

@@ -3,7 +3,9 @@
 Each recording is one speaker's. It is a sequence of *episodes*, each of one emotion: several clips of that
 speaker and emotion back to back, every clip trimmed of its own leading and trailing silence, with short pauses
 between them (``pause_seconds``). Non-speech gaps (``gap_seconds``) come before each episode and at the end, and
-low noise (``noise_dbfs``) lies under the whole recording.
+low noise (``noise_dbfs``) lies under the whole recording. With ``channel`` set (``"phone 3400"``, ``"noise 10"``,
+``"reverb 0.5"``: :mod:`ser.features.augment`), the finished recording then passes through that telephone line,
+noise (its SNR against the whole recording's power, gaps included) or room; the truth stays as built.
 
 The truth labels speech (:func:`speech_runs`): within a clip, its frames within :data:`TRIM_DB` dB of its loudest;
 silences shorter than :data:`BRIDGE` seconds, inside a clip or between the clips of an episode, belong to the
@@ -35,6 +37,7 @@ from ser.corpus.audio import load_audio
 from ser.corpus.catalog import locate, read_catalog
 from ser.dsp.frames import frame_signal
 from ser.errors import SerError
+from ser.features.augment import Perturbation, perturb
 
 TRIM_DB = 35.0  # a clip's speech: its 25 ms frames within this many dB of its loudest
 TRIM_FRAME, TRIM_HOP = 0.025, 0.010  # seconds
@@ -159,10 +162,12 @@ def build_recordings(
         start = runs[0][0]
         return _faded(samples[start : runs[-1][1]], sample_rate), [(a - start, b - start) for a, b in runs]
 
+    channel = Perturbation.parse(settings.channel) if settings.channel else None
     for index in range(settings.recordings):
         speaker = speakers[index % len(speakers)]
-        yield _recording(
-            f"{speaker}_{index:03d}",
+        name = f"{speaker}_{index:03d}"
+        recording = _recording(
+            name,
             speaker,
             by_speaker[speaker],
             settings,
@@ -170,6 +175,11 @@ def build_recordings(
             trimmed,
             np.random.default_rng([settings.seed, index]),
         )
+        if channel:
+            recording.samples = perturb(
+                recording.samples, channel, sample_rate, speaker=speaker, file=name, seed=settings.seed
+            )
+        yield recording
 
 
 class _Shuffled:
