@@ -534,6 +534,31 @@ def augment_costs() -> list[str]:
     ]
 
 
+CHANNEL_NAMES = {
+    "none": "none: as built",
+    "phone": "a telephone line, 300 Hz to {:g} Hz, 8 kHz, mu-law",
+    "noise": "coloured noise, {:g} dB below the recording",
+    "reverb": "a room, RT60 {:g} s",
+}
+
+
+def timeline_channels() -> list[str]:
+    found = result("timeline_channels")
+    lines = [
+        f"| {found['recordings']} recordings of {found['seconds']:g} s of test speakers "
+        f"{', '.join(found['test_speakers'])}, passed through | EDER | missed | false alarm | confusion | frame UAR |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for run in found["runs"]:
+        kind, _, value = run["channel"].partition(" ")
+        name = CHANNEL_NAMES[kind].format(float(value or 0))
+        lines.append(
+            f"| {name} | {run['eder']:.3f} | {run['missed']:.3f} | {run['false_alarm']:.3f} | "
+            f"{run['confusion']:.3f} | {run['frame_uar']:.3f} |"
+        )
+    return lines
+
+
 TABLES = {
     "vad": vad,
     "headline": headline,
@@ -549,6 +574,7 @@ TABLES = {
     "first-run": first_run,
     "hostile": hostile,
     "timeline-eval": timeline_eval,
+    "timeline-channels": timeline_channels,
     "timeline-select": timeline_select,
     "timeline-speed": timeline_speed,
     "timeline-memory": timeline_memory,
