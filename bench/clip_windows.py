@@ -68,7 +68,7 @@ def main() -> None:
         parser.error("the comparison normalises each speaker's rows together: train.normalize must be speaker")
     settings = dataclasses.replace(params.timeline, window=args.window, hop=args.hop)
     clips = read_catalog(f"{args.run}/data/catalog.csv", ("file", "path", "speaker", "emotion", "sha256"))
-    windows, _ = window_table(clips, params.features, params.audio.sample_rate, settings, f"{args.run}/.cache/windows")
+    windows = window_table(clips, params.features, params.audio.sample_rate, settings, f"{args.run}/.cache/windows")[0]
     features = pd.read_parquet(f"{args.run}/data/features.parquet")
     features = features[features["file"].isin(set(windows["file"]))].reset_index(drop=True)
     columns = feature_columns(features)

@@ -265,7 +265,8 @@ def test_copies_of_renumbers_the_sources_and_drops_the_rest():
 
 def test_the_stages_make_the_copies_and_train_on_those_of_the_training_files_only(speech16k, tmp_path):
     """The real features, train and crossvalidate stage scripts with one copy: the features stage writes a copy of
-    every file (its pseudo-speaker), train takes those of the training files, crossvalidate runs on them."""
+    every file (its pseudo-speaker), train takes those of the training files, crossvalidate runs on them; the windows
+    stage encodes the training clips' copies and train_timeline takes them."""
     files = [p for a in ("01", "02", "03", "04") for p in sorted((speech16k / f"Actor_{a}").glob("*.wav"))[:12]]
     rows = pd.DataFrame(
         {
@@ -300,3 +301,10 @@ def test_the_stages_make_the_copies_and_train_on_those_of_the_training_files_onl
     assert not np.allclose(copies[columns].to_numpy(), originals[columns].to_numpy())
     assert "36 copies" in stage("train")  # of the 36 training files; the 12 of actor 04 are left out
     stage("crossvalidate")
+
+    # the timeline's model trains on windows of the same copies of the training clips
+    stage("windows")
+    windows, window_copies = (pd.read_parquet(tmp_path / f"data/{n}.parquet") for n in ("windows", "window_copies"))
+    assert set(window_copies["file"]) == set(windows["file"]) == set(rows["file"][rows["speaker"] != "04"])
+    assert set(window_copies["speaker"]) == {f"{s}~noise15" for s in ("01", "02", "03")}
+    assert f"and {len(window_copies)} of their copies" in stage("train_timeline")

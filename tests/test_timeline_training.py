@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soxr
 
-from ser.config import TimelineParams
+from ser.config import AugmentParams, TimelineParams
 from ser.corpus.audio import load_audio
 from ser.features.extractor import FeatureExtractor
 from ser.files import sha256_of
@@ -44,9 +44,10 @@ def clips_of(paths: list[Path]) -> list[dict]:
 
 def test_a_clips_rows_are_its_speechs_windows_then_its_speech_whole(speech16k, tmp_path):
     clips = clips_of(training_files(speech16k)[:3])
-    table, computed = window_table(clips, FEATURES, SAMPLE_RATE, SETTINGS, tmp_path)
+    table, copies, computed = window_table(clips, FEATURES, SAMPLE_RATE, SETTINGS, tmp_path)
     extractor = FeatureExtractor(FEATURES, SAMPLE_RATE)
     assert computed == 3 and list(table.columns) == ["file", "speaker", "emotion", "sha256", *extractor.names]
+    assert list(copies.columns) == list(table.columns) and copies.empty  # no features.augment copies
     for clip in clips:
         samples = load_audio(clip["path"], RATE)
         pieces = stretches(speech_regions(samples, SETTINGS.vad))
@@ -61,20 +62,37 @@ def test_a_clips_rows_are_its_speechs_windows_then_its_speech_whole(speech16k, t
 
 def test_rows_come_from_the_cache_until_a_window_setting_changes(speech16k, tmp_path):
     clips = clips_of(training_files(speech16k)[:2])
-    first, _ = window_table(clips, FEATURES, SAMPLE_RATE, SETTINGS, tmp_path)
-    again, computed = window_table(clips, FEATURES, SAMPLE_RATE, SETTINGS, tmp_path)
+    first, _, _ = window_table(clips, FEATURES, SAMPLE_RATE, SETTINGS, tmp_path)
+    again, _, computed = window_table(clips, FEATURES, SAMPLE_RATE, SETTINGS, tmp_path)
     assert computed == 0 and again.equals(first)
-    other, computed = window_table(clips, FEATURES, SAMPLE_RATE, dataclasses.replace(SETTINGS, hop=0.25), tmp_path)
+    other, _, computed = window_table(clips, FEATURES, SAMPLE_RATE, dataclasses.replace(SETTINGS, hop=0.25), tmp_path)
     assert computed == 2 and len(other) > len(first)
 
 
 def test_a_clip_without_speech_gives_no_row(speech16k, tmp_path):
     tone = write_tone(tmp_path / "Actor_09" / "03-01-01-01-01-01-09.wav", seconds=3.0, sample_rate=RATE)
     clips = clips_of([tone, *training_files(speech16k)[:1]])
-    table, computed = window_table(clips, FEATURES, SAMPLE_RATE, SETTINGS, tmp_path / "cache")
+    table, _, computed = window_table(clips, FEATURES, SAMPLE_RATE, SETTINGS, tmp_path / "cache")
     assert computed == 2 and set(table["file"]) == {clips[1]["file"]}
-    again, computed = window_table(clips, FEATURES, SAMPLE_RATE, SETTINGS, tmp_path / "cache")
+    again, _, computed = window_table(clips, FEATURES, SAMPLE_RATE, SETTINGS, tmp_path / "cache")
     assert computed == 0 and again.equals(table)
+
+
+def test_each_copy_of_a_clip_gives_rows_of_its_pseudo_speaker_cached_apart(speech16k, tmp_path):
+    clips = clips_of(training_files(speech16k)[:2])
+    copied = dataclasses.replace(FEATURES, augment=AugmentParams(copies=("phone 3400",)))
+    table, copies, computed = window_table(clips, copied, SAMPLE_RATE, SETTINGS, tmp_path)
+    plain, none, _ = window_table(clips, FEATURES, SAMPLE_RATE, SETTINGS, tmp_path)
+    assert computed == 4 and table.equals(plain) and none.empty  # the same cache: the originals' rows are shared
+    for clip in clips:
+        rows = copies[copies["file"] == clip["file"]]
+        assert set(rows["speaker"]) == {f"{clip['speaker']}~phone3400"} and set(rows["emotion"]) == {clip["emotion"]}
+        assert len(rows) > 1 and set(rows["sha256"]) != {clip["sha256"]}
+    columns = list(FeatureExtractor(FEATURES, SAMPLE_RATE).names)
+    first = table.groupby("file")[columns].first().to_numpy()
+    assert not np.allclose(copies.groupby("file")[columns].first().to_numpy(), first)  # through a telephone line
+    again, copies_again, computed = window_table(clips, copied, SAMPLE_RATE, SETTINGS, tmp_path)
+    assert computed == 0 and copies_again.equals(copies)
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +100,7 @@ def bundles(speech16k, tmp_path_factory) -> dict[str, Path]:
     """A clip model, a timeline model trained on windows of the same clips, and the complete bundle of both."""
     folder = tmp_path_factory.mktemp("bundles")
     clip_model = train_bundle(speech16k, folder / "clips", normalize="speaker")
-    table, _ = window_table(clips_of(training_files(speech16k)), FEATURES, SAMPLE_RATE, SETTINGS, folder / "cache")
+    table, _, _ = window_table(clips_of(training_files(speech16k)), FEATURES, SAMPLE_RATE, SETTINGS, folder / "cache")
     params = dataclasses.replace(
         bundle_params(source=str(speech16k)), train=load_bundle(clip_model)[1].train, timeline=SETTINGS
     )

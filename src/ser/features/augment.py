@@ -26,6 +26,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from ser.files import code_digest
 from ser.names import AUGMENTATIONS as KINDS  # kind: (lowest value, highest value) allowed
 
 VTLP_CUTOFF = 4800.0  # Hz: frequencies up to here scale by the warp factor, the rest map linearly onto the band
@@ -251,12 +252,13 @@ def pseudo_speaker(speaker: str, perturbation: Perturbation) -> str:
 
 def copy_rows(catalog_rows: list[dict], copies: tuple[str, ...], seed: int) -> list[dict]:
     """A catalog row for each copy of each file: ``speaker`` its pseudo-speaker, ``sha256`` a key of the file's
-    content, the copy and the seed (what its features are cached by), ``perturbation`` what :func:`perturb` takes."""
-    rows = []
+    content, the copy, the seed and this module's code (what its features are cached by), ``perturbation`` what
+    :func:`perturb` takes."""
+    rows, code = [], code_digest(__name__)
     for text in copies:
         perturbation = Perturbation.parse(text)
         for row in catalog_rows:
-            key = hashlib.sha256(f"{row['sha256']}\0{perturbation.name}\0{seed}".encode()).hexdigest()
+            key = hashlib.sha256(f"{row['sha256']}\0{perturbation.name}\0{seed}\0{code}".encode()).hexdigest()
             speaker = str(row["speaker"])
             rows.append(
                 {

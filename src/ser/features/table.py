@@ -42,13 +42,15 @@ def read_split_table(features_path, split_path) -> pd.DataFrame:
 
 
 def read_copies(path, table: pd.DataFrame, columns: list[str]) -> tuple | None:
-    """The perturbed copies (the features stage's copies table) of the files of ``table``: ``(features, emotions,
-    pseudo-speakers, source rows)``, each copy's source row its file's position in ``table``; None without copies.
-    Copies of files not in ``table`` (the test set's, for a training table) are left out."""
+    """The perturbed copies (the features or windows stage's copies table) of the files of ``table``: ``(features,
+    emotions, pseudo-speakers, source rows)``, each copy's source row the position in ``table`` of its file's first
+    row; None without copies. Copies of files not in ``table`` (the test set's, for a training table) are left out."""
     import pandas as pd
 
     copies = pd.read_parquet(path, columns=["file", "speaker", "emotion", *columns])
-    sources = pd.Index(table["file"]).get_indexer(copies["file"])
+    positions = pd.Series(np.arange(len(table)), index=table["file"].to_numpy())
+    first_row = positions[~positions.index.duplicated()]
+    sources = first_row.reindex(copies["file"]).fillna(-1).to_numpy(dtype=int)
     copies = copies[sources >= 0]
     if copies.empty:
         return None

@@ -9,6 +9,10 @@ Rows are cached per clip in a folder keyed by everything that decides them (:fun
 feature configuration's own key (:func:`ser.features.cache.configuration_key`), the window, hop and speech
 settings and the code of the modules that compute them. The cache entry of a clip is named by its audio's
 SHA-256, so a clip is encoded once whatever its name, and again only when one of those changes.
+
+With ``features.augment.copies``, each training clip's perturbed copies (:mod:`ser.features.augment`, each copy of
+a speaker a pseudo-speaker) give rows the same way, cached by the key :func:`ser.features.augment.copy_rows`
+gives them; the model trains on them beside their source speaker's rows, as the clip model does.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import numpy as np
 
 from ser.corpus.audio import load_audio
 from ser.features import cache as feature_cache
+from ser.features.augment import copy_rows, perturb
 from ser.features.cache import FeatureCache
 from ser.files import code_digest
 from ser.timeline import speech, windows
@@ -77,31 +82,52 @@ class WindowCache(FeatureCache):
         return super().load(sha256).reshape(-1, self.width)
 
 
-def window_table(clips: list[dict], feature_params, sample_rate: int, settings, cache_root, progress: bool = False):
-    """The windows table of ``clips`` (catalogue rows: ``file``, ``path``, ``speaker``, ``emotion``, ``sha256``):
-    :data:`KEY_COLUMNS` then one column per feature, one row per :func:`clip_rows` row, in catalogue order;
-    and how many clips were encoded (the rest came from the cache)."""
-    import pandas as pd
-
+def window_table(
+    clips: list[dict], feature_params, sample_rate: int, settings, cache_root, progress: bool = False
+) -> tuple:
+    """The windows table of ``clips`` (catalogue rows: ``file``, ``path``, ``speaker``, ``emotion``, ``sha256``),
+    the same of their perturbed copies (``feature_params.augment``; ``speaker`` each copy's pseudo-speaker, no row
+    without copies), and how many clips and copies were encoded (the rest came from the cache). A table is
+    :data:`KEY_COLUMNS` then one column per feature, one row per :func:`clip_rows` row, in catalogue order."""
     from ser.features.extractor import FeatureExtractor
 
     extractor = FeatureExtractor(feature_params, sample_rate)
     cache = WindowCache(cache_root, feature_params, sample_rate, settings, len(extractor.names))
-    features, computed, blocks, keys = None, 0, [], []
+    augment = feature_params.augment
+    copies = copy_rows(clips, augment.copies, augment.seed)
+    encoder = _Encoder(extractor, cache, settings)
+    entries = [*clips, *copies]
     if progress:
         from ser.progress import progress_bar
 
-        clips = progress_bar(clips, desc="windows")
-    for clip in clips:
-        if not cache.has(clip["sha256"]):
-            features = features or WindowFeatures(extractor)
-            cache.store(clip["sha256"], clip_rows(features, load_audio(clip["path"], SAMPLE_RATE), settings))
-            computed += 1
-        rows = cache.load(clip["sha256"])
-        blocks.append(rows)
-        keys += [[clip[key] for key in KEY_COLUMNS]] * len(rows)
-    values = np.vstack(blocks) if blocks else np.zeros((0, len(extractor.names)))
-    table = pd.concat(
-        [pd.DataFrame(keys, columns=list(KEY_COLUMNS)), pd.DataFrame(values, columns=extractor.names)], axis=1
-    )
-    return table, computed
+        entries = progress_bar(entries, desc="windows")
+    blocks = [encoder.rows(entry) for entry in entries]
+    tables = _table(clips, blocks[: len(clips)], extractor.names), _table(copies, blocks[len(clips) :], extractor.names)
+    return *tables, encoder.computed
+
+
+class _Encoder:
+    """A catalogue row's window rows, from the cache or encoded (a copy perturbed first) and cached."""
+
+    def __init__(self, extractor, cache: WindowCache, settings):
+        self.extractor, self.cache, self.settings = extractor, cache, settings
+        self.features, self.computed = None, 0
+
+    def rows(self, entry: dict) -> np.ndarray:
+        if not self.cache.has(entry["sha256"]):
+            self.features = self.features or WindowFeatures(self.extractor)
+            samples = load_audio(entry["path"], SAMPLE_RATE)
+            if "perturbation" in entry:
+                copy, speaker, file, seed = entry["perturbation"]
+                samples = perturb(samples, copy, SAMPLE_RATE, speaker=speaker, file=file, seed=seed)
+            self.cache.store(entry["sha256"], clip_rows(self.features, samples, self.settings))
+            self.computed += 1
+        return self.cache.load(entry["sha256"])
+
+
+def _table(entries: list[dict], blocks: list[np.ndarray], names: list[str]):
+    import pandas as pd
+
+    keys = [[entry[key] for key in KEY_COLUMNS] for entry, rows in zip(entries, blocks) for _ in range(len(rows))]
+    values = np.vstack(blocks) if blocks else np.zeros((0, len(names)))
+    return pd.concat([pd.DataFrame(keys, columns=list(KEY_COLUMNS)), pd.DataFrame(values, columns=names)], axis=1)
