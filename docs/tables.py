@@ -544,17 +544,24 @@ CHANNEL_NAMES = {
 
 def timeline_channels() -> list[str]:
     found = result("timeline_channels")
+    trainings = found["trainings"]
+    trained = [", ".join(f"`{c}`" for c in t["copies"]) or "the clips as they are" for t in trainings]
     lines = [
         f"| {found['recordings']} recordings of {found['seconds']:g} s of test speakers "
-        f"{', '.join(found['test_speakers'])}, passed through | EDER | missed | false alarm | confusion | frame UAR |",
-        "| --- | --- | --- | --- | --- | --- |",
+        f"{', '.join(found['test_speakers'])}, passed through | "
+        + " | ".join(f"EDER (missed, confusion), frame UAR; trained on {name}" for name in trained)
+        + " |",
+        "| --- |" + " --- |" * len(trainings),
     ]
-    for run in found["runs"]:
+    for row, run in enumerate(trainings[0]["runs"]):
         kind, _, value = run["channel"].partition(" ")
-        name = CHANNEL_NAMES[kind].format(float(value or 0))
+        cells = [t["runs"][row] for t in trainings]
         lines.append(
-            f"| {name} | {run['eder']:.3f} | {run['missed']:.3f} | {run['false_alarm']:.3f} | "
-            f"{run['confusion']:.3f} | {run['frame_uar']:.3f} |"
+            f"| {CHANNEL_NAMES[kind].format(float(value or 0))} | "
+            + " | ".join(
+                f"{c['eder']:.3f} ({c['missed']:.3f}, {c['confusion']:.3f}), {c['frame_uar']:.3f}" for c in cells
+            )
+            + " |"
         )
     return lines
 
