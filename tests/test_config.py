@@ -1,4 +1,5 @@
 import dataclasses
+import json
 
 import pytest
 import yaml
@@ -219,3 +220,31 @@ def test_defaults_are_the_measured_best_and_the_notebook_is_one_set_of_overrides
     assert len(names) == 180 and names[0] == "mfcc_mean_00" and names[-1] == "mel_mean_127"
     assert (notebook.train.alpha, notebook.train.batch_size, notebook.train.hidden_layer_sizes) == (0.1, 30, (300,))
     assert (notebook.train.learning_rate, notebook.train.max_iter) == ("adaptive", 500)
+
+
+def flat_params(raw: dict, prefix: str = "") -> dict:
+    """params.yaml's values by dotted key, as `dvc exp run -S` names them."""
+    found = {}
+    for key, value in raw.items():
+        if isinstance(value, dict):
+            found.update(flat_params(value, f"{prefix}{key}."))
+        else:
+            found[prefix + key] = value
+    return found
+
+
+def test_dvc_set_param_takes_every_list_param_to_other_lists_to_empty_and_back(tmp_path):
+    """`dvc exp run -S key=value` rewrites params.yaml with DVC's own writer (dvc.utils.hydra.apply_overrides): a
+    list must go through a longer list, the empty list and back, leaving a file that reads back with only that key
+    changed (an end-of-line comment beside a list once left the file unreadable after `-S key=[]`)."""
+    from dvc.utils.hydra import apply_overrides
+
+    path = tmp_path / "params.yaml"
+    path.write_text((PROJECT / "params.yaml").read_text())
+    shipped = flat_params(yaml.safe_load(path.read_text()))
+    lists = [key for key, value in shipped.items() if isinstance(value, list)]
+    assert "features.augment.copies" in lists and "split.test_speakers" in lists
+    for key in lists:
+        for value in (["a b", "c d"], [], ["e"], [], shipped[key]):
+            apply_overrides(path, [f"{key}={json.dumps(value)}"])
+            assert flat_params(yaml.safe_load(path.read_text())) == {**shipped, key: value}, (key, value)

@@ -232,6 +232,12 @@ def perturb(
     return np.clip(out, -1.0, 1.0).astype(np.float32)
 
 
+def perturbed_copy(samples: np.ndarray, copy: tuple, sample_rate: int) -> np.ndarray:
+    """A file's ``samples`` as its copy ``copy`` (a :func:`copy_rows` row's ``perturbation``) sounds."""
+    perturbation, speaker, file, seed = copy
+    return perturb(samples, perturbation, sample_rate, speaker=speaker, file=file, seed=seed)
+
+
 def _fit_length(samples: np.ndarray, length: int) -> np.ndarray:
     """``samples`` cut or zero-padded to ``length``."""
     out = np.zeros(length, dtype=np.float32)

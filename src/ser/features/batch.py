@@ -27,7 +27,7 @@ from ser.cores import usable_cores
 from ser.corpus.audio import AudioError, load_audio
 from ser.corpus.catalog import locate
 from ser.errors import SerError
-from ser.features.augment import copy_rows, perturb
+from ser.features.augment import copy_rows, perturbed_copy
 from ser.features.cache import FeatureCache, configuration_key
 from ser.features.extractor import NOT_FINITE, FeatureExtractor
 from ser.features.families import feature_names
@@ -86,8 +86,7 @@ def _extract_file(task: tuple) -> tuple[str, np.ndarray | str]:
     try:
         samples = load_audio(path, _worker_extractor.sample_rate, min_samples=_worker_extractor.params.min_samples)
         if perturbation is not None:
-            copy, speaker, file, seed = perturbation
-            samples = perturb(samples, copy, _worker_extractor.sample_rate, speaker=speaker, file=file, seed=seed)
+            samples = perturbed_copy(samples, perturbation, _worker_extractor.sample_rate)
         vector = _worker_extractor(samples)
     except AudioError as error:
         return sha256, f"{path} {error}"

@@ -26,7 +26,7 @@ import numpy as np
 
 from ser.corpus.audio import load_audio
 from ser.features import cache as feature_cache
-from ser.features.augment import copy_rows, perturb
+from ser.features.augment import copy_rows, perturbed_copy
 from ser.features.cache import FeatureCache
 from ser.files import code_digest
 from ser.timeline import speech, windows
@@ -118,8 +118,7 @@ class _Encoder:
             self.features = self.features or WindowFeatures(self.extractor)
             samples = load_audio(entry["path"], SAMPLE_RATE)
             if "perturbation" in entry:
-                copy, speaker, file, seed = entry["perturbation"]
-                samples = perturb(samples, copy, SAMPLE_RATE, speaker=speaker, file=file, seed=seed)
+                samples = perturbed_copy(samples, entry["perturbation"], SAMPLE_RATE)
             self.cache.store(entry["sha256"], clip_rows(self.features, samples, self.settings))
             self.computed += 1
         return self.cache.load(entry["sha256"])
