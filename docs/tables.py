@@ -545,11 +545,14 @@ CHANNEL_NAMES = {
 def timeline_channels() -> list[str]:
     found = result("timeline_channels")
     trainings = found["trainings"]
-    trained = [", ".join(f"`{c}`" for c in t["copies"]) or "the clips as they are" for t in trainings]
+    trained = [
+        "and their copies " + ", ".join(f"`{c}`" for c in t["copies"]) if t["copies"] else "as they are"
+        for t in trainings
+    ]
     lines = [
         f"| {found['recordings']} recordings of {found['seconds']:g} s of test speakers "
-        f"{', '.join(found['test_speakers'])}, passed through | "
-        + " | ".join(f"EDER (missed, confusion), frame UAR; trained on {name}" for name in trained)
+        f"{', '.join(found['test_speakers'])} passed through: EDER (missed, confusion), frame UAR | "
+        + " | ".join(f"model trained on the clips {name}" for name in trained)
         + " |",
         "| --- |" + " --- |" * len(trainings),
     ]
