@@ -23,6 +23,7 @@ from ser.features.augment import (
     vtlp,
 )
 from ser.files import sha256_of
+from ser.inference.bundle import load_bundle
 from ser.modeling.calibration import CALIBRATION_FOLDS, TemperatureScaled
 from ser.modeling.crossval import cross_validate_model
 from ser.modeling.model import copies_of, fit_model
@@ -308,3 +309,5 @@ def test_the_stages_make_the_copies_and_train_on_those_of_the_training_files_onl
     assert set(window_copies["file"]) == set(windows["file"]) == set(rows["file"][rows["speaker"] != "04"])
     assert set(window_copies["speaker"]) == {f"{s}~noise15" for s in ("01", "02", "03")}
     assert f"and {len(window_copies)} of their copies" in stage("train_timeline")
+    for bundle in ("model", "timeline_model"):  # each model's record says what it trained beside
+        assert load_bundle(tmp_path / "data" / bundle)[1].data.copies == ("noise 15",)

@@ -377,6 +377,7 @@ SETTINGS = {
     "n_fft 2**31": (lambda info: info["features"].update(n_fft=2**31), "features.n_fft"),
     "a negative alpha": (lambda info: info["train"].update(alpha=-1), "train.alpha"),
     "an empty source": (lambda info: info["data"].update(source=""), "data.source"),
+    "a copy of no known kind": (lambda info: info["data"].update(copies=["echo 3"]), "data.copies"),
     "an unknown top-level key": (lambda info: info.update(note="x"), "note"),
     "a missing section": (lambda info: info.pop("split"), "split"),
     "feature columns repeated 1,000 times": (

@@ -105,6 +105,16 @@ def test_ser_info_describes_a_bundle_in_a_table_and_in_json(bundles):
         assert (DEMO_WARNING in table.stderr) is (name == "demo")
 
 
+def test_ser_info_names_the_copies_a_model_trained_beside(bundles, tmp_path):
+    copied = tmp_path / "copied"
+    copy_bundle(bundles["real"], copied, read_record(bundles["real"]))
+    assert json.loads(ser_command("info", str(copied), "--format", "json").stdout)["copies"] == []
+    rewrite_info(copied, lambda info: info["data"].update(copies=["phone 3400", "reverb 0.5"]))
+    table, as_json = ser_command("info", str(copied)), ser_command("info", str(copied), "--format", "json")
+    assert json.loads(as_json.stdout)["copies"] == ["phone 3400", "reverb 0.5"]
+    assert "phone 3400, reverb 0.5" in table.stdout
+
+
 def test_ser_info_refuses_a_damaged_bundle_in_one_line(bundles, tmp_path):
     damaged = tmp_path / "damaged"
     copy_bundle(bundles["real"], damaged, read_record(bundles["real"]))

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING
 from ser.config import (
     CALIBRATION_MODES,
     AudioParams,
+    AugmentParams,
     DataParams,
     FeatureParams,
     ParamError,
@@ -233,7 +234,9 @@ class TrainingData:
     ``demo`` says whether that corpus is the synthetic demo one (``data.source: demo``): signals, not speech, so the
     model's predictions on real recordings mean nothing, and everything that speaks for the model says so.
     ``corpus_files`` counts the files the model's split drew from (training and test); None in bundles written
-    before it was recorded, whose ``demo`` is read from ``source``."""
+    before it was recorded, whose ``demo`` is read from ``source``. ``copies`` are the perturbed copies of the
+    training files (``features.augment.copies``) the model trained on beside them; empty when none (and in bundles
+    written before they were recorded)."""
 
     source: str
     dataset: str
@@ -242,9 +245,14 @@ class TrainingData:
     train_sha256: str
     demo: bool | None = None  # None: from source
     corpus_files: int | None = None
+    copies: tuple[str, ...] = ()
 
     def __post_init__(self):
         DataParams(source=self.source, dataset=self.dataset, emotions="all")  # params.yaml's rules for the two
+        try:
+            object.__setattr__(self, "copies", AugmentParams(copies=self.copies).copies)  # params.yaml's rules
+        except ParamError as error:
+            raise ParamError("data.copies", error.problem) from None
         _check(_is_count(self.train_files), "data.train_files", self.train_files, "an integer >= 1")
         object.__setattr__(self, "train_speakers", _names("data.train_speakers", self.train_speakers, 1))
         _check(_is_digest(self.train_sha256), "data.train_sha256", self.train_sha256, "64 hexadecimal digits")
@@ -414,6 +422,7 @@ class ModelRecord:
             train_speakers=tuple(sorted(map(str, files["speaker"].unique()))),
             train_sha256=hashlib.sha256("".join(sorted(files["sha256"])).encode()).hexdigest(),
             corpus_files=corpus_files,
+            copies=params.features.augment.copies,
         )
         from ser.modeling.calibration import temperatures_of
 
@@ -480,7 +489,7 @@ class ModelRecord:
             "features": self.features.definition(),
             "train": asdict(self.train),
             "split": asdict(self.split),
-            "data": {key: value for key, value in asdict(self.data).items() if value is not None},
+            "data": {key: value for key, value in asdict(self.data).items() if value not in (None, ())},
             "versions": self.versions,
         }
         optional = {

@@ -140,10 +140,12 @@ def weights_lines(record: ModelRecord) -> list[str]:
 
 
 def corpus_size(record: ModelRecord) -> str:
-    """``112 of the corpus's 168 files, 4 speakers`` (the corpus's count where the bundle records it)."""
+    """``112 of the corpus's 168 files, 4 speakers`` (the corpus's count where the bundle records it), and the
+    perturbed copies trained on beside them (``, and their copies phone 3400``)."""
     data = record.data
     of = f" of the corpus's {data.corpus_files}" if data.corpus_files is not None else ""
-    return f"{data.train_files}{of} files, {len(data.train_speakers)} speakers"
+    copies = f", and their copies {', '.join(data.copies)}" if data.copies else ""
+    return f"{data.train_files}{of} files, {len(data.train_speakers)} speakers{copies}"
 
 
 def data_lines(record: ModelRecord, corpus: str) -> list[str]:
@@ -270,6 +272,7 @@ def model_summary(record: ModelRecord) -> dict:
         "corpus_files": data.corpus_files,
         "train_files": data.train_files,
         "train_speakers": list(data.train_speakers),
+        "copies": list(data.copies),
         "model": record.estimator or record.train.model,
         "normalize": record.normalize,
         "metrics": None
