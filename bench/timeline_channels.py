@@ -33,7 +33,7 @@ def scored(run: Path, copies: list[str], channel: str | None) -> dict:
     ``channel`` (None: as built)."""
     settings = [f"features.augment.copies={json.dumps(copies)}", f"timeline.eval.channel={channel or 'null'}"]
     command = ["dvc", "exp", "run", "timeline", *(part for s in settings for part in ("-S", s))]
-    subprocess.run(command, cwd=run, check=True, capture_output=True)
+    subprocess.run(command, cwd=run, check=True, stdout=subprocess.DEVNULL)  # DVC's errors reach the terminal
     metrics = json.loads((run / "metrics" / "timeline.json").read_text())
     return {"channel": channel or "none", **{key: metrics[key] for key in KEPT}}
 

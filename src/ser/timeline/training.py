@@ -95,33 +95,23 @@ def window_table(
     cache = WindowCache(cache_root, feature_params, sample_rate, settings, len(extractor.names))
     augment = feature_params.augment
     copies = copy_rows(clips, augment.copies, augment.seed)
-    encoder = _Encoder(extractor, cache, settings)
     entries = [*clips, *copies]
     if progress:
         from ser.progress import progress_bar
 
         entries = progress_bar(entries, desc="windows")
-    blocks = [encoder.rows(entry) for entry in entries]
-    tables = _table(clips, blocks[: len(clips)], extractor.names), _table(copies, blocks[len(clips) :], extractor.names)
-    return *tables, encoder.computed
-
-
-class _Encoder:
-    """A catalogue row's window rows, from the cache or encoded (a copy perturbed first) and cached."""
-
-    def __init__(self, extractor, cache: WindowCache, settings):
-        self.extractor, self.cache, self.settings = extractor, cache, settings
-        self.features, self.computed = None, 0
-
-    def rows(self, entry: dict) -> np.ndarray:
-        if not self.cache.has(entry["sha256"]):
-            self.features = self.features or WindowFeatures(self.extractor)
+    features, computed, blocks = None, 0, []
+    for entry in entries:
+        if not cache.has(entry["sha256"]):
+            features = features or WindowFeatures(extractor)
             samples = load_audio(entry["path"], SAMPLE_RATE)
-            if "perturbation" in entry:
+            if "perturbation" in entry:  # a copy
                 samples = perturbed_copy(samples, entry["perturbation"], SAMPLE_RATE)
-            self.cache.store(entry["sha256"], clip_rows(self.features, samples, self.settings))
-            self.computed += 1
-        return self.cache.load(entry["sha256"])
+            cache.store(entry["sha256"], clip_rows(features, samples, settings))
+            computed += 1
+        blocks.append(cache.load(entry["sha256"]))
+    tables = _table(clips, blocks[: len(clips)], extractor.names), _table(copies, blocks[len(clips) :], extractor.names)
+    return *tables, computed
 
 
 def _table(entries: list[dict], blocks: list[np.ndarray], names: list[str]):
