@@ -241,6 +241,11 @@ def run_ser(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([*SER, *args], capture_output=True, text=True, timeout=300)
 
 
+def failed_files(run: subprocess.CompletedProcess) -> list[str]:
+    """The files a `ser` run names as failed, one ``error: <path> <reason>`` line each, in the order printed."""
+    return [line.split(" ")[1] for line in run.stderr.splitlines() if line.startswith("error: /")]
+
+
 @pytest.fixture(scope="module")
 def folder(speech16k, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("recordings")
@@ -259,9 +264,7 @@ def test_ser_timeline_csv_json_and_table_agree_and_a_broken_file_fails_alone(bun
     }
     for run in runs.values():
         assert run.returncode == 1
-        assert [line.split(" ")[1] for line in run.stderr.splitlines() if line.startswith("error: /")] == [
-            str(folder / "d_broken.wav")
-        ]
+        assert failed_files(run) == [str(folder / "d_broken.wav")]
     rows = list(csv.reader(io.StringIO(runs["csv"].stdout)))
     assert rows[0][:5] == ["file", "start", "end", "emotion", "confidence"]
     assert {row[0] for row in rows[1:]} == {str(folder / "a_call.wav"), str(folder / "b_call.flac")}
@@ -299,7 +302,7 @@ def test_ser_timeline_on_noise_a_tone_or_music_gives_no_emotion_segment_and_refu
     run = run_ser("timeline", *map(str, non_speech_files), "--model", str(bundle), "--format", "json")
     assert run.returncode == 1
     silence = next(path for path in non_speech_files if path.stem == "silence")  # below -80 dBFS, as ser predict
-    assert [line.split(" ")[1] for line in run.stderr.splitlines() if line.startswith("error: /")] == [str(silence)]
+    assert failed_files(run) == [str(silence)]
     timelines = [json.loads(line) for line in run.stdout.splitlines()]
     assert [t["file"] for t in timelines] == [str(path) for path in non_speech_files if path != silence]
     assert all(s["emotion"] == UNCERTAIN for t in timelines for s in t["segments"])
@@ -310,8 +313,7 @@ def test_ser_predict_on_silence_noise_a_tone_or_music_says_no_speech(bundle, fol
     run = run_ser("predict", *files, "--model", str(bundle), "--format", "json")
     assert run.returncode == 1
     assert [json.loads(line)["file"] for line in run.stdout.splitlines()] == [str(folder / "a_call.wav")]
-    failed = [line.split(" ")[1] for line in run.stderr.splitlines() if line.startswith("error: /")]
-    assert sorted(failed) == [str(path) for path in non_speech_files]
+    assert sorted(failed_files(run)) == [str(path) for path in non_speech_files]
     for path in non_speech_files:
         if path.stem != "silence":  # below -80 dBFS: refused as silent before speech is looked for
             assert str(Failure(str(path), NO_SPEECH)) in run.stderr
